@@ -1,0 +1,5 @@
+"""``python -m callrouter`` runs the CLI."""
+
+from callrouter.cli import main
+
+main()

@@ -1,0 +1,97 @@
+"""Settings from the environment (``CALLROUTER_*``), a ``.env`` file, or secret files.
+
+Secrets (ARI/AMI passwords, SMTP password, database URL with a password) may be given
+as ``CALLROUTER_<NAME>_FILE=/path/to/secret``; they are never logged (``SecretStr``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from callrouter.errors import ConfigError
+
+DEFAULT_STATE_DIR = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / (
+    "callrouter"
+)
+
+
+def _read_secret_files(values: dict[str, Any]) -> dict[str, Any]:
+    """For every ``CALLROUTER_X_FILE`` in the environment, read the file into ``x``."""
+    prefix, suffix = "CALLROUTER_", "_FILE"
+    for key, path in os.environ.items():
+        if key.startswith(prefix) and key.endswith(suffix):
+            field = key[len(prefix) : -len(suffix)].lower()
+            if field in values and values[field] is not None:
+                continue
+            try:
+                values[field] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{key}: cannot read secret file {path}: {exc.strerror}") from exc
+    return values
+
+
+class Settings(BaseSettings):
+    """Everything callrouter reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CALLROUTER_", env_file=".env", extra="ignore", env_file_encoding="utf-8"
+    )
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    database_url: SecretStr = SecretStr("")
+    rota_path: Path = Path("config/rota.example.yaml")
+    branch: int = 3
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+    # Asterisk
+    ari_url: str = "http://127.0.0.1:8088"
+    ari_user: str = "callrouter"
+    ari_password: SecretStr = SecretStr("")
+    ari_app: str = "callrouter"
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "callrouter"
+    ami_password: SecretStr = SecretStr("")
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    dialplan_include: Path = Path("dialplan/callrouter-fallback.conf")
+
+    # Store
+    retention_days: int = Field(default=365, ge=1)
+    spool_dir: Path | None = None
+
+    # Reports
+    service_level_seconds: int = Field(default=20, ge=1)
+    categories: dict[str, str] = Field(
+        default_factory=lambda: {
+            "kham_chua_benh": "Khám, chữa bệnh",
+            "bao_hiem_y_te": "Bảo hiểm y tế",
+            "tiem_chung": "Tiêm chủng",
+            "dich_benh": "Phòng, chống dịch bệnh",
+            "an_toan_thuc_pham": "An toàn thực phẩm",
+            "duoc_pham": "Thuốc, dược phẩm",
+            "khac": "Khác",
+        }
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return _read_secret_files(data)
+        return data
+
+    def effective_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file under ``state_dir``."""
+        url = self.database_url.get_secret_value()
+        if url:
+            return url
+        return f"sqlite+aiosqlite:///{self.state_dir / 'callrouter.sqlite3'}"
+
+    def effective_spool_dir(self) -> Path:
+        return self.spool_dir if self.spool_dir is not None else self.state_dir / "spool"
