@@ -1,0 +1,552 @@
+"""A thin typed client for the Asterisk REST Interface (ARI), on aiohttp.
+
+Only what the call flow needs: channels (originate, answer, hang up, continue in the
+dialplan, play, music on hold, ring, variables), bridges, the application event filter,
+and the events WebSocket with reconnect.
+
+* REST errors become typed exceptions: 404 → :class:`AriNotFound`, 409 →
+  :class:`AriConflict`, any other error status → :class:`AriRequestError`; a connection
+  that cannot be made → :class:`AsteriskUnavailable`.
+* Credentials travel only in the ``Authorization`` header (HTTP Basic), never in a URL,
+  and never in a log line.
+* :meth:`AriClient.run_events` keeps the WebSocket ``GET /ari/events?app=NAME`` open for
+  as long as it runs: on any disconnect it reconnects with exponential backoff and jitter,
+  re-registers the application and its event filter, and calls ``on_connected`` so the
+  application can reconcile the calls it had in progress. :attr:`AriClient.ready` says
+  whether events are flowing right now.
+* ``ChannelVarset`` and every other event type the call flow does not use is filtered out
+  twice: by Asterisk (``PUT /applications/{app}/eventFilter``) and by a client-side
+  allow-list, so a server that ignores the filter still cannot flood the application.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import structlog
+
+from callrouter.errors import AriConflict, AriNotFound, AriRequestError, AsteriskUnavailable
+
+log = structlog.get_logger(__name__)
+
+#: Event types the call flow reacts to; everything else is dropped (ChannelVarset first).
+DEFAULT_EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        "StasisStart",
+        "StasisEnd",
+        "ChannelStateChange",
+        "ChannelDestroyed",
+        "ChannelHangupRequest",
+        "ChannelDtmfReceived",
+        "ChannelEnteredBridge",
+        "ChannelLeftBridge",
+        "PlaybackStarted",
+        "PlaybackFinished",
+        "BridgeDestroyed",
+        "Dial",
+        "ApplicationReplaced",
+    }
+)
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass(frozen=True, slots=True)
+class CallerId:
+    name: str = ""
+    number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """An ARI channel snapshot (the fields the call flow reads)."""
+
+    id: str
+    name: str
+    state: str
+    caller: CallerId
+    connected: CallerId
+    context: str = ""
+    exten: str = ""
+    priority: int = 0
+    creationtime: str = ""
+    language: str = ""
+    channelvars: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Channel:
+        caller = data.get("caller") or {}
+        connected = data.get("connected") or {}
+        dialplan = data.get("dialplan") or {}
+        return cls(
+            id=str(data.get("id", "")),
+            name=str(data.get("name", "")),
+            state=str(data.get("state", "")),
+            caller=CallerId(str(caller.get("name", "")), str(caller.get("number", ""))),
+            connected=CallerId(str(connected.get("name", "")), str(connected.get("number", ""))),
+            context=str(dialplan.get("context", "")),
+            exten=str(dialplan.get("exten", "")),
+            priority=int(dialplan.get("priority", 0) or 0),
+            creationtime=str(data.get("creationtime", "")),
+            language=str(data.get("language", "")),
+            channelvars={str(k): str(v) for k, v in (data.get("channelvars") or {}).items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge:
+    """An ARI bridge snapshot."""
+
+    id: str
+    bridge_type: str
+    technology: str
+    channels: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Bridge:
+        return cls(
+            id=str(data.get("id", "")),
+            bridge_type=str(data.get("bridge_type", "")),
+            technology=str(data.get("technology", "")),
+            channels=tuple(str(c) for c in data.get("channels") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One ARI event. ``raw`` keeps the whole JSON object for the fields not lifted here."""
+
+    type: str
+    application: str
+    timestamp: str
+    channel: Channel | None
+    bridge: Bridge | None
+    args: tuple[str, ...]
+    cause: int | None
+    digit: str | None
+    playback_id: str | None
+    received: float  # time.monotonic() when the client read it
+    raw: Mapping[str, Any]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, received: float | None = None) -> Event:
+        channel = data.get("channel")
+        bridge = data.get("bridge")
+        playback = data.get("playback")
+        cause = data.get("cause")
+        return cls(
+            type=str(data.get("type", "")),
+            application=str(data.get("application", "")),
+            timestamp=str(data.get("timestamp", "")),
+            channel=Channel.from_json(channel) if isinstance(channel, Mapping) else None,
+            bridge=Bridge.from_json(bridge) if isinstance(bridge, Mapping) else None,
+            args=tuple(str(a) for a in data.get("args") or ()),
+            cause=int(cause) if isinstance(cause, int | str) and str(cause).isdigit() else None,
+            digit=str(data["digit"]) if "digit" in data else None,
+            playback_id=str(playback.get("id")) if isinstance(playback, Mapping) else None,
+            received=time.monotonic() if received is None else received,
+            raw=data,
+        )
+
+    def at(self) -> datetime | None:
+        """The event's Asterisk timestamp as an aware datetime (None if missing/garbled)."""
+        try:
+            return datetime.strptime(self.timestamp, "%Y-%m-%dT%H:%M:%S.%f%z")
+        except ValueError:
+            return None
+
+
+# --------------------------------------------------------------------------- backoff
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with jitter: ``initial·factor^n`` capped at ``maximum``; the
+    actual delay is drawn uniformly from the upper half of that (so two clients restarted
+    together do not reconnect in lock-step, and no delay is ever near zero)."""
+
+    initial: float = 0.1
+    factor: float = 2.0
+    maximum: float = 5.0
+    rng: random.Random = field(default_factory=random.Random)
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.maximum, self.initial * self.factor**self.attempt)
+        self.attempt += 1
+        return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+# --------------------------------------------------------------------------- client
+
+EventHandler = Callable[[Event], None]
+ConnectedHandler = Callable[[], Awaitable[None]]
+
+
+def _q(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+class AriClient:
+    """ARI over one aiohttp session. Use as ``async with AriClient(...) as ari:``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        user: str,
+        password: str,
+        app: str,
+        *,
+        event_types: Iterable[str] = DEFAULT_EVENT_TYPES,
+        request_timeout: float = 5.0,
+        backoff: Backoff | None = None,
+        heartbeat: float = 10.0,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        if not self._base.endswith("/ari"):
+            self._base += "/ari"
+        self._auth_header = _basic_auth(user, password)
+        self.app = app
+        self.event_types = frozenset(event_types)
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._backoff = backoff if backoff is not None else Backoff()
+        self._heartbeat = heartbeat
+        self._session: aiohttp.ClientSession | None = None
+        self._ready = asyncio.Event()
+        self.connects = 0  # how many times the events socket was (re)opened
+        self.dropped_events = 0  # events dropped by the client-side allow-list
+
+    def __repr__(self) -> str:  # never show the password
+        return f"AriClient({self._base!r}, app={self.app!r})"
+
+    async def __aenter__(self) -> AriClient:
+        self._session = aiohttp.ClientSession(
+            headers={"Authorization": self._auth_header}, timeout=self._timeout
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._ready.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("AriClient used outside 'async with'")
+        return self._session
+
+    # ------------------------------------------------------------------ readiness
+
+    @property
+    def ready(self) -> bool:
+        """True while the events WebSocket is open and the application is registered."""
+        return self._ready.is_set()
+
+    async def wait_ready(self) -> None:
+        """Wait until events flow (bound it with ``asyncio.timeout``)."""
+        await self._ready.wait()
+
+    # ------------------------------------------------------------------ REST core
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """One REST call; returns the decoded JSON (or None for 204)."""
+        url = self._base + path
+        clean = {k: str(v) for k, v in (params or {}).items()}
+        try:
+            async with self.session.request(method, url, params=clean, json=body) as resp:
+                text = await resp.text()
+                if resp.status >= 400:
+                    message = _error_message(text) or resp.reason or ""
+                    cls: type[AriRequestError]
+                    if resp.status == 404:
+                        cls = AriNotFound
+                    elif resp.status == 409:
+                        cls = AriConflict
+                    else:
+                        cls = AriRequestError
+                    raise cls(method, path, resp.status, message)
+                if not text:
+                    return None
+                return json.loads(text)
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise AsteriskUnavailable(f"ARI {method} {path}: {type(exc).__name__}") from exc
+
+    # ------------------------------------------------------------------ channels
+
+    async def originate(
+        self,
+        *,
+        endpoint: str,
+        app: str,
+        app_args: Iterable[str] = (),
+        channel_id: str | None = None,
+        originator: str | None = None,
+        ring_timeout: int | None = None,
+        caller_id: str | None = None,
+        variables: Mapping[str, str] | None = None,
+    ) -> Channel:
+        """Create an outbound channel handed to Stasis ``app`` when it answers.
+
+        ``ring_timeout`` (seconds) is ARI's ``timeout``: give up dialling after it (cause 19).
+        With ``channel_id`` the channel gets that id (``POST /channels/{id}``), so events
+        for it can be matched before this call even returns.
+        """
+        params: dict[str, str | int] = {"endpoint": endpoint, "app": app}
+        args = ",".join(app_args)
+        if args:
+            params["appArgs"] = args
+        if originator:
+            params["originator"] = originator
+        if ring_timeout is not None:
+            params["timeout"] = ring_timeout
+        if caller_id:
+            params["callerId"] = caller_id
+        path = f"/channels/{_q(channel_id)}" if channel_id else "/channels"
+        body = {"variables": dict(variables)} if variables else None
+        data = await self.request("POST", path, params=params, body=body)
+        return Channel.from_json(data)
+
+    async def get_channel(self, channel_id: str) -> Channel:
+        return Channel.from_json(await self.request("GET", f"/channels/{_q(channel_id)}"))
+
+    async def list_channels(self) -> list[Channel]:
+        return [Channel.from_json(c) for c in await self.request("GET", "/channels") or ()]
+
+    async def answer(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{_q(channel_id)}/answer")
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        """Hang up (``reason``: normal, busy, congestion, no_answer, answered_elsewhere…)."""
+        await self.request("DELETE", f"/channels/{_q(channel_id)}", params={"reason": reason})
+
+    async def continue_in_dialplan(
+        self,
+        channel_id: str,
+        *,
+        context: str | None = None,
+        extension: str | None = None,
+        priority: int | None = None,
+        label: str | None = None,
+    ) -> None:
+        """Leave Stasis and go on in the dialplan (at the given place, or the next priority)."""
+        params: dict[str, str | int] = {}
+        if context:
+            params["context"] = context
+        if extension:
+            params["extension"] = extension
+        if priority is not None:
+            params["priority"] = priority
+        if label:
+            params["label"] = label
+        await self.request("POST", f"/channels/{_q(channel_id)}/continue", params=params)
+
+    async def play(
+        self, channel_id: str, media: str | Iterable[str], *, playback_id: str | None = None
+    ) -> str:
+        """Start playing ``media`` (e.g. ``sound:hello-world``); returns the playback id."""
+        items = [media] if isinstance(media, str) else list(media)
+        params: dict[str, str | int] = {"media": ",".join(items)}
+        if playback_id:
+            path = f"/channels/{_q(channel_id)}/play/{_q(playback_id)}"
+        else:
+            path = f"/channels/{_q(channel_id)}/play"
+        data = await self.request("POST", path, params=params)
+        return str(data.get("id", playback_id or "")) if isinstance(data, dict) else ""
+
+    async def stop_playback(self, playback_id: str) -> None:
+        await self.request("DELETE", f"/playbacks/{_q(playback_id)}")
+
+    async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
+        params: dict[str, str | int] = {"mohClass": moh_class} if moh_class else {}
+        await self.request("POST", f"/channels/{_q(channel_id)}/moh", params=params)
+
+    async def stop_moh(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{_q(channel_id)}/moh")
+
+    async def ring(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{_q(channel_id)}/ring")
+
+    async def stop_ring(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{_q(channel_id)}/ring")
+
+    async def get_variable(self, channel_id: str, variable: str) -> str:
+        data = await self.request(
+            "GET", f"/channels/{_q(channel_id)}/variable", params={"variable": variable}
+        )
+        return str(data.get("value", "")) if isinstance(data, dict) else ""
+
+    async def set_variable(self, channel_id: str, variable: str, value: str) -> None:
+        await self.request(
+            "POST",
+            f"/channels/{_q(channel_id)}/variable",
+            params={"variable": variable, "value": value},
+        )
+
+    # ------------------------------------------------------------------ bridges
+
+    async def create_bridge(
+        self, bridge_id: str, *, bridge_type: str = "mixing", name: str | None = None
+    ) -> Bridge:
+        params: dict[str, str | int] = {"type": bridge_type}
+        if name:
+            params["name"] = name
+        return Bridge.from_json(
+            await self.request("POST", f"/bridges/{_q(bridge_id)}", params=params)
+        )
+
+    async def add_channels(self, bridge_id: str, channel_ids: Iterable[str]) -> None:
+        """Add members; ARI takes them as the ``channel=a,b`` query parameter."""
+        await self.request(
+            "POST",
+            f"/bridges/{_q(bridge_id)}/addChannel",
+            params={"channel": ",".join(channel_ids)},
+        )
+
+    async def remove_channels(self, bridge_id: str, channel_ids: Iterable[str]) -> None:
+        await self.request(
+            "POST",
+            f"/bridges/{_q(bridge_id)}/removeChannel",
+            params={"channel": ",".join(channel_ids)},
+        )
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self.request("DELETE", f"/bridges/{_q(bridge_id)}")
+
+    async def list_bridges(self) -> list[Bridge]:
+        return [Bridge.from_json(b) for b in await self.request("GET", "/bridges") or ()]
+
+    # ------------------------------------------------------------------ applications
+
+    async def set_event_filter(self, event_types: Iterable[str] | None = None) -> None:
+        """Ask Asterisk to send this application only the listed event types."""
+        types = sorted(self.event_types if event_types is None else event_types)
+        await self.request(
+            "PUT",
+            f"/applications/{_q(self.app)}/eventFilter",
+            body={"allowed": [{"type": t} for t in types]},
+        )
+
+    async def get_application(self) -> Mapping[str, Any]:
+        data = await self.request("GET", f"/applications/{_q(self.app)}")
+        return data if isinstance(data, dict) else {}
+
+    # ------------------------------------------------------------------ events
+
+    async def run_events(
+        self, on_event: EventHandler, on_connected: ConnectedHandler | None = None
+    ) -> None:
+        """Deliver events to ``on_event`` until cancelled, reconnecting forever.
+
+        ``on_event`` is called synchronously in the reader's task, in order; it must not
+        block (hand work to a queue or task). An exception it raises is logged and the
+        stream goes on. ``on_connected`` runs after every (re)connection, once the event
+        filter is in place, before events are read.
+        """
+        while True:
+            try:
+                await self._session_once(on_event, on_connected)
+                log.warning("ari.events.closed", app=self.app)
+            except asyncio.CancelledError:
+                self._ready.clear()
+                raise
+            except (aiohttp.ClientError, AsteriskUnavailable, AriRequestError, OSError) as exc:
+                log.warning("ari.events.unavailable", app=self.app, error=_describe(exc))
+            except TimeoutError:
+                log.warning("ari.events.unavailable", app=self.app, error="timeout")
+            self._ready.clear()
+            delay = self._backoff.next_delay()
+            log.info("ari.events.reconnect", app=self.app, in_seconds=round(delay, 3))
+            await asyncio.sleep(delay)
+
+    async def _session_once(
+        self, on_event: EventHandler, on_connected: ConnectedHandler | None
+    ) -> None:
+        url = self._base + "/events"
+        params = {"app": self.app, "subscribeAll": "false"}
+        async with self.session.ws_connect(
+            url, params=params, heartbeat=self._heartbeat, timeout=aiohttp.ClientWSTimeout()
+        ) as ws:
+            self.connects += 1
+            await self.set_event_filter()
+            self._ready.set()
+            self._backoff.reset()
+            log.info("ari.events.connected", app=self.app, connects=self.connects)
+            if on_connected is not None:
+                try:
+                    await on_connected()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("ari.events.on_connected_failed", app=self.app)
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    self._dispatch(message.data, on_event)
+                elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
+                    break
+
+    def _dispatch(self, text: str, on_event: EventHandler) -> None:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            log.warning("ari.events.bad_json", length=len(text))
+            return
+        if not isinstance(data, dict):
+            return
+        if data.get("type") not in self.event_types:
+            self.dropped_events += 1
+            return
+        event = Event.from_json(data)
+        try:
+            on_event(event)
+        except Exception:
+            log.exception("ari.events.handler_failed", type=event.type)
+
+
+def _basic_auth(user: str, password: str) -> str:
+    """The ``Authorization`` header value for HTTP Basic auth."""
+    if ":" in user:
+        raise ValueError("an ARI user name cannot contain ':'")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+def _error_message(text: str) -> str:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text.strip()[:200]
+    if isinstance(data, dict) and "message" in data:
+        return str(data["message"])
+    return text.strip()[:200]
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as a log string that cannot carry credentials (no URL with userinfo)."""
+    if isinstance(exc, aiohttp.WSServerHandshakeError):
+        return f"handshake status {exc.status}"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"HTTP {exc.status}"
+    return type(exc).__name__ + (f": {exc}" if isinstance(exc, AriRequestError) else "")

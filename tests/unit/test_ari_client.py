@@ -1,0 +1,332 @@
+"""The ARI client against an in-process aiohttp server that speaks ARI's shapes.
+
+This checks the client's own behaviour (error mapping, parameters, auth header, filter,
+reconnect with backoff); tests/integration/test_ari_client.py checks it against a real
+Asterisk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import WSMsgType, web
+from aiohttp.test_utils import TestServer
+
+from callrouter.asterisk.ari import AriClient, Backoff, Event
+from callrouter.errors import AriConflict, AriNotFound, AriRequestError, AsteriskUnavailable
+
+pytestmark = pytest.mark.unit
+
+USER, PASSWORD = "callrouter", "s3cret-pw"
+
+
+@dataclass
+class FakeAri:
+    """Records what the client sent; scripts how the events socket behaves."""
+
+    requests: list[tuple[str, str, dict[str, str], Any, str]] = field(default_factory=list)
+    ws_attempts: int = 0
+    reject_first_ws: int = 0  # answer 503 to this many connection attempts
+    events_per_connection: list[list[dict[str, Any]]] = field(default_factory=list)
+    close_after_send: bool = True
+    status_for: dict[str, int] = field(default_factory=dict)
+    event_filters: list[Any] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/ari/events", self.events)
+        app.router.add_route("*", "/ari/{tail:.*}", self.rest)
+        return app
+
+    async def rest(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json() if request.can_read_body else None
+        auth = request.headers.get("Authorization", "")
+        self.requests.append(
+            (request.method, request.path, dict(request.query), body, auth + "|" + str(request.url))
+        )
+        if request.path.endswith("/eventFilter"):
+            self.event_filters.append(body)
+        status = self.status_for.get(request.path)
+        if status:
+            return web.json_response({"message": f"status {status}"}, status=status)
+        if request.method == "POST" and request.path.startswith("/ari/channels/"):
+            channel_id = request.path.split("/")[3]
+            return web.json_response(
+                {"id": channel_id, "name": "PJSIP/x-1", "state": "Down", "caller": {}}
+            )
+        if request.path == "/ari/channels/c1/variable":
+            return web.json_response({"value": "linked-1"})
+        return web.Response(status=204)
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        self.ws_attempts += 1
+        expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        if request.headers.get("Authorization") != expected:
+            return web.Response(status=401)
+        if self.ws_attempts <= self.reject_first_ws:
+            return web.Response(status=503)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        batch = self.events_per_connection.pop(0) if self.events_per_connection else []
+        for item in batch:
+            await ws.send_str(json.dumps(item))
+        if self.close_after_send and self.events_per_connection:
+            await ws.close()
+            return ws
+        async for msg in ws:  # keep open until the client goes away
+            if msg.type == WSMsgType.CLOSE:
+                break
+        return ws
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[FakeAri, str]]:
+    state = FakeAri()
+    server = TestServer(state.app())
+    await server.start_server()
+    try:
+        yield state, str(server.make_url(""))
+    finally:
+        await server.close()
+
+
+def is_ready(ari: AriClient) -> bool:
+    return ari.ready
+
+
+def fast_backoff() -> Backoff:
+    return Backoff(initial=0.01, factor=2.0, maximum=0.05, rng=random.Random(1))
+
+
+async def test_client_maps_404_409_and_other_statuses_to_typed_errors(
+    fake: tuple[FakeAri, str],
+) -> None:
+    state, url = fake
+    state.status_for = {
+        "/ari/channels/gone/answer": 404,
+        "/ari/channels/busy/answer": 409,
+        "/ari/channels/bad/answer": 400,
+    }
+    async with AriClient(url, USER, PASSWORD, "callrouter") as ari:
+        with pytest.raises(AriNotFound) as not_found:
+            await ari.answer("gone")
+        assert not_found.value.status == 404
+        assert not_found.value.message == "status 404"
+        with pytest.raises(AriConflict):
+            await ari.answer("busy")
+        with pytest.raises(AriRequestError) as other:
+            await ari.answer("bad")
+        assert type(other.value) is AriRequestError
+        assert other.value.status == 400
+
+
+async def test_client_raises_asterisk_unavailable_when_nothing_listens() -> None:
+    async with AriClient("http://127.0.0.1:9", USER, PASSWORD, "callrouter") as ari:
+        with pytest.raises(AsteriskUnavailable) as exc:
+            await ari.list_channels()
+    assert PASSWORD not in str(exc.value)
+
+
+async def test_originate_sends_app_args_originator_preset_id_and_timeout(
+    fake: tuple[FakeAri, str],
+) -> None:
+    state, url = fake
+    async with AriClient(url, USER, PASSWORD, "callrouter") as ari:
+        channel = await ari.originate(
+            endpoint="PJSIP/0912345678@trunk",
+            app="callrouter",
+            app_args=["officer", "c1"],
+            channel_id="leg-1",
+            originator="c1",
+            ring_timeout=7,
+            variables={"CALLROUTER_LEG": "1"},
+        )
+    assert channel.id == "leg-1"
+    method, path, query, body, _ = state.requests[-1]
+    assert (method, path) == ("POST", "/ari/channels/leg-1")
+    assert query == {
+        "endpoint": "PJSIP/0912345678@trunk",
+        "app": "callrouter",
+        "appArgs": "officer,c1",
+        "originator": "c1",
+        "timeout": "7",
+    }
+    assert body == {"variables": {"CALLROUTER_LEG": "1"}}
+
+
+async def test_bridge_members_travel_as_the_channel_query_parameter(
+    fake: tuple[FakeAri, str],
+) -> None:
+    state, url = fake
+    async with AriClient(url, USER, PASSWORD, "callrouter") as ari:
+        await ari.add_channels("b1", ["caller", "officer"])
+        await ari.hangup("caller", reason="busy")
+        await ari.continue_in_dialplan("caller", context="fallback", extension="s", priority=1)
+        value = await ari.get_variable("c1", "CHANNEL(linkedid)")
+    assert value == "linked-1"
+    assert state.requests[0][1:4] == (
+        "/ari/bridges/b1/addChannel",
+        {"channel": "caller,officer"},
+        None,
+    )
+    assert state.requests[1][:3] == ("DELETE", "/ari/channels/caller", {"reason": "busy"})
+    assert state.requests[2][2] == {"context": "fallback", "extension": "s", "priority": "1"}
+
+
+async def test_credentials_go_in_the_authorization_header_never_the_url(
+    fake: tuple[FakeAri, str],
+) -> None:
+    state, url = fake
+    async with AriClient(url, USER, PASSWORD, "callrouter") as ari:
+        await ari.answer("c1")
+        assert PASSWORD not in repr(ari)
+    header_and_url = state.requests[-1][4]
+    header, request_url = header_and_url.split("|", 1)
+    assert header.startswith("Basic ")
+    assert PASSWORD not in request_url
+    assert USER not in request_url
+
+
+def stasis_start(channel_id: str) -> dict[str, Any]:
+    return {
+        "type": "StasisStart",
+        "application": "callrouter",
+        "timestamp": "2026-11-28T15:00:00.123+0000",
+        "args": ["branch=3"],
+        "channel": {
+            "id": channel_id,
+            "name": "PJSIP/trunk-00000001",
+            "state": "Ring",
+            "caller": {"name": "", "number": "0912345678"},
+            "connected": {"name": "", "number": ""},
+            "dialplan": {"context": "hotline", "exten": "1022", "priority": 5},
+        },
+    }
+
+
+async def test_events_are_filtered_on_the_server_and_on_the_client(
+    fake: tuple[FakeAri, str],
+) -> None:
+    state, url = fake
+    noise = {"type": "ChannelVarset", "variable": "X", "value": "1", "channel": {"id": "c1"}}
+    state.events_per_connection = [[noise, stasis_start("c1"), noise]]
+    state.close_after_send = False
+    received: list[Event] = []
+    got = asyncio.Event()
+
+    def on_event(event: Event) -> None:
+        received.append(event)
+        got.set()
+
+    async with AriClient(url, USER, PASSWORD, "callrouter", backoff=fast_backoff()) as ari:
+        task = asyncio.create_task(ari.run_events(on_event))
+        await asyncio.wait_for(got.wait(), 5)
+        assert is_ready(ari)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not is_ready(ari)
+        assert ari.dropped_events >= 1
+    assert [e.type for e in received] == ["StasisStart"]
+    event = received[0]
+    assert event.channel is not None
+    assert event.channel.caller.number == "0912345678"
+    assert event.channel.context == "hotline"
+    assert event.args == ("branch=3",)
+    at = event.at()
+    assert at is not None
+    assert at.microsecond == 123000
+    allowed = {item["type"] for item in state.event_filters[0]["allowed"]}
+    assert "StasisStart" in allowed
+    assert "ChannelVarset" not in allowed
+
+
+async def test_events_socket_reconnects_after_503_and_after_a_drop(
+    fake: tuple[FakeAri, str],
+) -> None:
+    state, url = fake
+    state.reject_first_ws = 2
+    state.events_per_connection = [[stasis_start("c1")], [stasis_start("c2")]]
+    state.close_after_send = True
+    seen: list[str] = []
+    connected = 0
+    done = asyncio.Event()
+
+    def on_event(event: Event) -> None:
+        assert event.channel is not None
+        seen.append(event.channel.id)
+        if len(seen) == 2:
+            done.set()
+
+    async def on_connected() -> None:
+        nonlocal connected
+        connected += 1
+
+    async with AriClient(url, USER, PASSWORD, "callrouter", backoff=fast_backoff()) as ari:
+        task = asyncio.create_task(ari.run_events(on_event, on_connected))
+        await asyncio.wait_for(done.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert ari.connects == 2
+    assert seen == ["c1", "c2"]
+    assert connected == 2
+    assert state.ws_attempts == 4  # two 503s, then two good connections
+    assert len(state.event_filters) == 2  # filter set again after the reconnect
+
+
+async def test_a_failing_handler_does_not_stop_the_event_stream(
+    fake: tuple[FakeAri, str],
+) -> None:
+    state, url = fake
+    state.events_per_connection = [[stasis_start("boom"), stasis_start("ok")]]
+    state.close_after_send = False
+    seen: list[str] = []
+    done = asyncio.Event()
+
+    def on_event(event: Event) -> None:
+        assert event.channel is not None
+        if event.channel.id == "boom":
+            raise RuntimeError("handler bug")
+        seen.append(event.channel.id)
+        done.set()
+
+    async with AriClient(url, USER, PASSWORD, "callrouter", backoff=fast_backoff()) as ari:
+        task = asyncio.create_task(ari.run_events(on_event))
+        await asyncio.wait_for(done.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert seen == ["ok"]
+
+
+def test_backoff_grows_exponentially_with_jitter_up_to_the_cap_and_resets() -> None:
+    backoff = Backoff(initial=0.1, factor=2.0, maximum=1.0, rng=random.Random(7))
+    delays = [backoff.next_delay() for _ in range(8)]
+    ceilings = [0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 1.0]
+    for delay, ceiling in zip(delays, ceilings, strict=True):
+        assert ceiling / 2 <= delay <= ceiling
+    assert len(set(delays[4:])) > 1  # jitter: not lock-step at the cap
+    backoff.reset()
+    assert backoff.next_delay() <= 0.1
+
+
+def test_event_parses_causes_and_tolerates_missing_fields() -> None:
+    event = Event.from_json(
+        {"type": "ChannelDestroyed", "cause": 17, "cause_txt": "User busy", "channel": {"id": "l"}}
+    )
+    assert event.cause == 17
+    assert event.channel is not None
+    assert event.channel.id == "l"
+    assert event.at() is None
+    bare = Event.from_json({"type": "PlaybackFinished", "playback": {"id": "p1"}})
+    assert bare.channel is None
+    assert bare.playback_id == "p1"
+    assert bare.cause is None
