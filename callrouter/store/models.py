@@ -1,0 +1,224 @@
+"""The call log tables (SQLAlchemy 2 typed models).
+
+Column names are a contract with the report room (``/work/notes/contracts.md``); add
+columns, never rename them. Every timestamp is timezone-aware UTC in Python; SQLite
+keeps it as a UTC text value, PostgreSQL as ``timestamptz``. ``calls.local_day`` and
+``calls.local_hour`` hold the call's start in the rota's timezone, so reports can group
+by day and hour without timezone functions (which SQLite lacks).
+
+A call's ``id`` is derived from its Asterisk ``linkedid`` (:func:`call_id_for`), so every
+writer (the call flow, a restarted router, the CDR import) names the same call the same
+way and a call handed back to the dialplan keeps its one row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar, Final, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+OUTCOMES: Final = ("answered", "abandoned", "unanswered", "after_hours", "failed")
+ATTEMPT_RESULTS: Final = ("answered", "busy", "no_answer", "declined", "failed", "cancelled")
+MODES: Final = ("ari", "agi", "fallback")
+RESOLUTIONS: Final = ("answered_on_phone", "forwarded_to_agency", "needs_callback", "other")
+CALLBACK_REASONS: Final = ("after_hours_message", "abandoned", "unanswered")
+
+# Vietnamese labels of the fixed resolution set (what officers and the report show).
+RESOLUTION_LABELS: Final[dict[str, str]] = {
+    "answered_on_phone": "Đã trả lời qua điện thoại",
+    "forwarded_to_agency": "Đã chuyển cơ quan chức năng",
+    "needs_callback": "Cần gọi lại",
+    "other": "Khác",
+}
+
+_CALL_ID_NAMESPACE: Final = uuid.UUID("5f0c2a52-8f7e-4d7e-9a51-1022c0ffee03")
+
+
+def call_id_for(linkedid: str) -> str:
+    """The ``calls.id`` of the call with this Asterisk linkedid (stable across writers)."""
+    return str(uuid.uuid5(_CALL_ID_NAMESPACE, linkedid))
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on both databases.
+
+    Naive datetimes are refused (they are a bug: which zone?). SQLite has no time zone
+    type, so the value is stored as UTC text and given back with ``tzinfo=UTC``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: callrouter stores timezone-aware times")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# BIGINT on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING_CONVENTION: Final[dict[str, str]] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[Any] = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Call(Base):
+    """One row per call (unique by linkedid)."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True)
+    uniqueid: Mapped[str | None] = mapped_column(String(64))
+    branch: Mapped[int] = mapped_column(SmallInteger)
+    caller: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    local_day: Mapped[date] = mapped_column(Date)
+    local_hour: Mapped[int] = mapped_column(SmallInteger)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    answered_officer_id: Mapped[str | None] = mapped_column(String(64))
+    answered_officer_name: Mapped[str | None] = mapped_column(String(200))
+    answered_number: Mapped[str | None] = mapped_column(String(32))
+    wait_seconds: Mapped[float | None] = mapped_column(Float)
+    talk_seconds: Mapped[float | None] = mapped_column(Float)
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16))
+    rota_version: Mapped[str | None] = mapped_column(String(64))
+    category: Mapped[str | None] = mapped_column(String(64))
+    resolution: Mapped[str | None] = mapped_column(String(32))
+    classified_at: Mapped[datetime | None]
+    classified_by: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (
+        CheckConstraint(_in("outcome", OUTCOMES), name="outcome"),
+        CheckConstraint(_in("mode", MODES), name="mode"),
+        CheckConstraint(_in("resolution", RESOLUTIONS), name="resolution"),
+        CheckConstraint("local_hour BETWEEN 0 AND 23", name="local_hour"),
+        Index(None, "branch", "local_day"),
+        Index(None, "started_at"),
+        Index(None, "caller"),
+    )
+
+
+class CallAttempt(Base):
+    """One row per officer leg of a call."""
+
+    __tablename__ = "call_attempts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(36), ForeignKey("calls.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(SmallInteger)
+    officer_id: Mapped[str] = mapped_column(String(64))
+    officer_name: Mapped[str] = mapped_column(String(200))
+    number: Mapped[str] = mapped_column(String(32))
+    number_label: Mapped[str | None] = mapped_column(String(100))
+    channel_id: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    result: Mapped[str | None] = mapped_column(String(16))
+    cause: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        UniqueConstraint("call_id", "seq"),
+        CheckConstraint(_in("result", ATTEMPT_RESULTS), name="result"),
+        CheckConstraint("seq >= 0", name="seq"),
+        Index(None, "officer_id"),
+    )
+
+
+class CallEvent(Base):
+    """Append-only audit trail of a call's state transitions."""
+
+    __tablename__ = "call_events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(36), ForeignKey("calls.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    type: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]]
+    # The spool record's id: replaying the spool never adds an event twice.
+    record_id: Mapped[str] = mapped_column(String(64), unique=True)
+
+    __table_args__ = (Index(None, "call_id", "at"),)
+
+
+class Callback(Base):
+    """A caller to call back (after-hours message, abandoned or unanswered call)."""
+
+    __tablename__ = "callbacks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    call_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("calls.id", ondelete="SET NULL")
+    )
+    # Nullable only so that ``db purge`` can remove it past the retention period.
+    number: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    recording: Mapped[str | None] = mapped_column(Text)
+    done_by: Mapped[str | None] = mapped_column(String(100))
+    done_at: Mapped[datetime | None]
+    outbound_linkedid: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint(_in("reason", CALLBACK_REASONS), name="reason"),
+        Index(None, "done_at", "created_at"),
+        Index(None, "call_id"),
+        Index(None, "number"),
+    )
+
+
+calls = cast(Table, Call.__table__)
+call_attempts = cast(Table, CallAttempt.__table__)
+call_events = cast(Table, CallEvent.__table__)
+callbacks = cast(Table, Callback.__table__)
