@@ -1,0 +1,414 @@
+"""The report's figures, computed in SQL (SQLAlchemy Core) on SQLite and PostgreSQL alike.
+
+No call row is loaded into Python: every query aggregates in the database and returns at most
+one row per day, hour, officer, number, category or histogram second. Every expression used
+here means the same on both databases:
+
+* conditional counts are ``sum(CASE WHEN … THEN 1 ELSE 0 END)``;
+* the 90th-percentile wait is the nearest-rank value, computed with window functions both
+  databases have: the smallest wait whose ``row_number`` r over the ordered waits satisfies
+  ``10·r ≥ 9·n`` (n = ``count(*) OVER ()``), i.e. r = ⌈0.9·n⌉ — no percentile function, which
+  SQLite lacks, and no integer division, whose rounding differs;
+* waits rounded up to whole seconds (the histogram merged reports use) come from a construct
+  compiled per dialect (``ceil`` on PostgreSQL; a CAST/CASE on SQLite, which may lack ``ceil``).
+
+Days and hours are the rota's local ones (``calls.local_day``/``local_hour``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+
+from callrouter.report.figures import (
+    ABANDONED_SHORT_SECONDS,
+    CountRow,
+    DayRow,
+    Figures,
+    HourRow,
+    NumberRow,
+    OfficerRow,
+    Period,
+    Totals,
+    UnitInfo,
+    UnitSummary,
+)
+from callrouter.store.models import RESOLUTION_LABELS, call_attempts, callbacks, calls
+
+UNCLASSIFIED_LABEL = "Chưa phân loại"
+
+AnySelect = sa.Select[*tuple[Any, ...]]
+AnyRow = sa.Row[*tuple[Any, ...]]
+
+
+class ceil_seconds(sa.sql.expression.FunctionElement[int]):
+    """A non-negative number of seconds rounded up to a whole second, as an integer."""
+
+    type = sa.Integer()
+    inherit_cache = True
+
+
+@compiles(ceil_seconds)
+def _ceil_default(element: ceil_seconds, compiler: SQLCompiler, **kw: Any) -> str:
+    (arg,) = list(element.clauses)
+    return f"CAST(ceil({compiler.process(arg, **kw)}) AS INTEGER)"
+
+
+@compiles(ceil_seconds, "sqlite")
+def _ceil_sqlite(element: ceil_seconds, compiler: SQLCompiler, **kw: Any) -> str:
+    (arg,) = list(element.clauses)
+    x = compiler.process(arg, **kw)
+    # CAST(real AS INTEGER) truncates toward zero in SQLite: for x >= 0 that is floor(x).
+    t = f"CAST({x} AS INTEGER)"
+    return f"(CASE WHEN {x} > {t} THEN {t} + 1 ELSE {t} END)"
+
+
+def _count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+
+
+def _sum_if(value: ColumnElement[Any], cond: ColumnElement[bool]) -> ColumnElement[float]:
+    return sa.func.coalesce(sa.func.sum(sa.case((cond, value), else_=None)), 0.0)
+
+
+def _in_period(period: Period, branch: int) -> ColumnElement[bool]:
+    return sa.and_(
+        calls.c.branch == branch,
+        calls.c.local_day >= period.start,
+        calls.c.local_day <= period.end,
+    )
+
+
+def _utc_bounds(period: Period, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    start = datetime.combine(period.start, time(0), tzinfo=tz).astimezone(UTC)
+    end = datetime.combine(period.end + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    return start, end
+
+
+_c = calls.c
+_ANSWERED = _c.outcome == "answered"
+_WAIT_KNOWN = sa.and_(_ANSWERED, _c.wait_seconds.is_not(None))
+_TALK_KNOWN = sa.and_(_ANSWERED, _c.talk_seconds.is_not(None))
+
+
+def totals_query(period: Period, branch: int, sl_seconds: int) -> AnySelect:
+    return sa.select(
+        sa.func.count().label("received"),
+        _count_if(_ANSWERED).label("answered"),
+        _count_if(_c.outcome == "abandoned").label("abandoned"),
+        _count_if(
+            sa.and_(_c.outcome == "abandoned", _c.wait_seconds <= ABANDONED_SHORT_SECONDS)
+        ).label("abandoned_short"),
+        _count_if(_c.outcome == "unanswered").label("unanswered"),
+        _count_if(_c.outcome == "after_hours").label("after_hours"),
+        _count_if(_c.outcome == "failed").label("failed"),
+        _count_if(_c.outcome.is_(None)).label("in_progress"),
+        _count_if(_c.mode == "fallback").label("fallback"),
+        _count_if(sa.and_(_ANSWERED, _c.wait_seconds <= sl_seconds)).label("answered_within_sl"),
+        _sum_if(_c.wait_seconds, _WAIT_KNOWN).label("wait_seconds_sum"),
+        _count_if(_WAIT_KNOWN).label("wait_count"),
+        _sum_if(_c.talk_seconds, _TALK_KNOWN).label("talk_seconds_sum"),
+        _count_if(_TALK_KNOWN).label("talk_count"),
+        _count_if(_c.category.is_(None)).label("unclassified"),
+    ).where(_in_period(period, branch))
+
+
+def p90_query(period: Period, branch: int) -> AnySelect:
+    ranked = (
+        sa.select(
+            _c.wait_seconds.label("w"),
+            sa.func.row_number().over(order_by=_c.wait_seconds).label("r"),
+            sa.func.count().over().label("n"),
+        )
+        .where(_in_period(period, branch), _WAIT_KNOWN)
+        .subquery("ranked")
+    )
+    return sa.select(sa.func.min(ranked.c.w)).where(ranked.c.r * 10 >= ranked.c.n * 9)
+
+
+def histogram_query(period: Period, branch: int) -> AnySelect:
+    sec = ceil_seconds(_c.wait_seconds).label("sec")
+    return (
+        sa.select(sec, sa.func.count().label("n"))
+        .where(_in_period(period, branch), _WAIT_KNOWN)
+        .group_by(sec)
+        .order_by(sec)
+    )
+
+
+def repeat_callers_query(period: Period, branch: int) -> AnySelect:
+    repeated = (
+        sa.select(_c.caller)
+        .where(_in_period(period, branch), _c.caller.is_not(None))
+        .group_by(_c.caller)
+        .having(sa.func.count() >= 2)
+        .subquery("repeated")
+    )
+    return sa.select(sa.func.count()).select_from(repeated)
+
+
+def callbacks_query(period: Period, branch: int, tz: ZoneInfo) -> AnySelect:
+    start, end = _utc_bounds(period, tz)
+    cb = callbacks.c
+    return (
+        sa.select(
+            sa.func.count().label("requested"),
+            _count_if(cb.done_at.is_not(None)).label("done"),
+            _count_if(cb.done_at.is_(None)).label("open"),
+        )
+        .select_from(callbacks.outerjoin(calls, cb.call_id == _c.id))
+        .where(
+            cb.created_at >= start,
+            cb.created_at < end,
+            sa.or_(cb.call_id.is_(None), _c.branch == branch),
+        )
+    )
+
+
+def by_day_query(period: Period, branch: int) -> AnySelect:
+    return (
+        sa.select(
+            _c.local_day,
+            sa.func.count().label("received"),
+            _count_if(_ANSWERED).label("answered"),
+            _count_if(_c.outcome == "abandoned").label("abandoned"),
+            _count_if(_c.outcome == "unanswered").label("unanswered"),
+            _count_if(_c.outcome == "after_hours").label("after_hours"),
+        )
+        .where(_in_period(period, branch))
+        .group_by(_c.local_day)
+    )
+
+
+def by_hour_query(period: Period, branch: int) -> AnySelect:
+    return (
+        sa.select(
+            _c.local_hour,
+            sa.func.count().label("received"),
+            _count_if(_ANSWERED).label("answered"),
+            _count_if(_c.outcome == "abandoned").label("abandoned"),
+        )
+        .where(_in_period(period, branch))
+        .group_by(_c.local_hour)
+    )
+
+
+def officers_query(period: Period, branch: int) -> AnySelect:
+    return (
+        sa.select(
+            _c.answered_officer_id.label("officer_id"),
+            sa.func.max(_c.answered_officer_name).label("name"),
+            sa.func.count().label("answered"),
+            _sum_if(_c.talk_seconds, _TALK_KNOWN).label("talk_seconds_sum"),
+            _count_if(_TALK_KNOWN).label("talk_count"),
+            _sum_if(_c.wait_seconds, _WAIT_KNOWN).label("wait_seconds_sum"),
+            _count_if(_WAIT_KNOWN).label("wait_count"),
+        )
+        .where(_in_period(period, branch), _ANSWERED, _c.answered_officer_id.is_not(None))
+        .group_by(_c.answered_officer_id)
+    )
+
+
+def _attempts_join() -> sa.Join:
+    return call_attempts.join(calls, call_attempts.c.call_id == _c.id)
+
+
+def officer_attempts_query(period: Period, branch: int) -> AnySelect:
+    a = call_attempts.c
+    return (
+        sa.select(
+            a.officer_id, sa.func.max(a.officer_name).label("name"), sa.func.count().label("n")
+        )
+        .select_from(_attempts_join())
+        .where(_in_period(period, branch))
+        .group_by(a.officer_id)
+    )
+
+
+def numbers_query(period: Period, branch: int) -> AnySelect:
+    a = call_attempts.c
+    return (
+        sa.select(
+            a.number,
+            sa.func.max(a.number_label).label("label"),
+            sa.func.count().label("attempts"),
+            *(
+                _count_if(a.result == r).label(r)
+                for r in ("answered", "busy", "no_answer", "declined", "failed", "cancelled")
+            ),
+        )
+        .select_from(_attempts_join())
+        .where(_in_period(period, branch))
+        .group_by(a.number)
+    )
+
+
+def answered_numbers_query(period: Period, branch: int) -> AnySelect:
+    return (
+        sa.select(_c.answered_number, sa.func.count().label("n"))
+        .where(_in_period(period, branch), _ANSWERED, _c.answered_number.is_not(None))
+        .group_by(_c.answered_number)
+    )
+
+
+def categories_query(period: Period, branch: int) -> AnySelect:
+    return (
+        sa.select(_c.category, sa.func.count().label("n"))
+        .where(_in_period(period, branch))
+        .group_by(_c.category)
+    )
+
+
+def resolutions_query(period: Period, branch: int) -> AnySelect:
+    return (
+        sa.select(_c.resolution, sa.func.count().label("n"))
+        .where(_in_period(period, branch))
+        .group_by(_c.resolution)
+    )
+
+
+async def _one(conn: AsyncConnection, query: AnySelect) -> AnyRow:
+    return (await conn.execute(query)).one()
+
+
+async def compute_figures(
+    engine: AsyncEngine,
+    *,
+    period: Period,
+    branch: int,
+    service_level_seconds: int,
+    timezone: str,
+    unit: UnitInfo,
+    categories: Mapping[str, str],
+    notes: str | None = None,
+    now: datetime | None = None,
+) -> Figures:
+    """Every figure of the report for ``period`` and ``branch``, from one database snapshot."""
+    tz = ZoneInfo(timezone)
+    # One consistent snapshot for all the queries below (PostgreSQL; SQLite reads in one
+    # transaction anyway).
+    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    async with engine.connect() as plain:
+        conn = await plain.execution_options(**options)
+        async with conn.begin():
+            t = (await _one(conn, totals_query(period, branch, service_level_seconds)))._mapping
+            p90 = (await _one(conn, p90_query(period, branch)))[0]
+            hist = [
+                (int(s), int(n)) for s, n in (await conn.execute(histogram_query(period, branch)))
+            ]
+            repeat = (await _one(conn, repeat_callers_query(period, branch)))[0]
+            cb = (await _one(conn, callbacks_query(period, branch, tz)))._mapping
+            days = {r.local_day: r for r in await conn.execute(by_day_query(period, branch))}
+            hours = {r.local_hour: r for r in await conn.execute(by_hour_query(period, branch))}
+            officer_rows = list(await conn.execute(officers_query(period, branch)))
+            attempt_rows = list(await conn.execute(officer_attempts_query(period, branch)))
+            number_rows = list(await conn.execute(numbers_query(period, branch)))
+            answered_at = {
+                r[0]: int(r[1]) for r in await conn.execute(answered_numbers_query(period, branch))
+            }
+            cat_rows = list(await conn.execute(categories_query(period, branch)))
+            res_rows = list(await conn.execute(resolutions_query(period, branch)))
+
+    totals = Totals(
+        **{k: t[k] for k in t.keys()},  # noqa: SIM118 (RowMapping.keys is the column list)
+        wait_p90_seconds=None if p90 is None else float(p90),
+        wait_histogram=hist,
+        repeat_callers=int(repeat),
+        callbacks_requested=int(cb["requested"]),
+        callbacks_done=int(cb["done"]),
+        callbacks_open=int(cb["open"]),
+    )
+    by_day = [
+        DayRow(
+            day=d,
+            **(
+                {k: int(getattr(days[d], k)) for k in DayRow.model_fields if k != "day"}
+                if d in days
+                else {}
+            ),
+        )
+        for d in period.days()
+    ]
+    by_hour = [
+        HourRow(
+            hour=h,
+            **(
+                {k: int(getattr(hours[h], k)) for k in ("received", "answered", "abandoned")}
+                if h in hours
+                else {}
+            ),
+        )
+        for h in range(24)
+    ]
+    officers: dict[str, OfficerRow] = {}
+    for r in officer_rows:
+        officers[r.officer_id] = OfficerRow(
+            officer_id=r.officer_id,
+            name=r.name or r.officer_id,
+            answered=int(r.answered),
+            talk_seconds_sum=float(r.talk_seconds_sum),
+            talk_count=int(r.talk_count),
+            wait_seconds_sum=float(r.wait_seconds_sum),
+            wait_count=int(r.wait_count),
+        )
+    for r in attempt_rows:
+        row = officers.setdefault(
+            r.officer_id, OfficerRow(officer_id=r.officer_id, name=r.name or r.officer_id)
+        )
+        row.attempts = int(r.n)
+    numbers = [
+        NumberRow(
+            number=r.number,
+            label=r.label,
+            attempts=int(r.attempts),
+            answered_calls=answered_at.pop(r.number, 0),
+            **{
+                k: int(getattr(r, k))
+                for k in ("answered", "busy", "no_answer", "declined", "failed", "cancelled")
+            },
+        )
+        for r in number_rows
+    ]
+    # Calls answered at a number no attempt row names (e.g. the dialplan fallback).
+    numbers += [NumberRow(number=n, answered_calls=c) for n, c in answered_at.items()]
+    return Figures(
+        generated_at=now or datetime.now(UTC),
+        unit=unit,
+        units=[
+            UnitSummary(
+                name=unit.name, governing_body=unit.governing_body, period=period, totals=totals
+            )
+        ],
+        branch=branch,
+        timezone=timezone,
+        service_level_seconds=service_level_seconds,
+        period=period,
+        totals=totals,
+        by_day=by_day,
+        by_hour=by_hour,
+        officers=sorted(officers.values(), key=lambda o: (-o.answered, o.name, o.officer_id)),
+        numbers=sorted(numbers, key=lambda n: (-n.attempts, -n.answered_calls, n.number)),
+        categories=_count_rows(cat_rows, categories),
+        resolutions=_count_rows(res_rows, RESOLUTION_LABELS),
+        notes=notes,
+    )
+
+
+def _count_rows(rows: list[AnyRow], labels: Mapping[str, str]) -> list[CountRow]:
+    out = [
+        CountRow(
+            key=key,
+            label=UNCLASSIFIED_LABEL if key is None else labels.get(key, key),
+            count=int(n),
+        )
+        for key, n in rows
+    ]
+    return sorted(out, key=lambda c: (c.key is None, -c.count, c.label))
