@@ -1,0 +1,122 @@
+"""The routing decision: ``decide(rota, now, call) -> Decision``. Pure: no I/O, no clock.
+
+* Closed (no one on duty: outside shifts, a closed holiday, an override closing the line)
+  → no targets, the rota's after-hours action.
+* Open → the on-duty officers as ordered targets (each number at most once per round),
+  the rota's strategy, rounds, timeouts, and the nobody-answered action.
+* ``rotate``: the same targets, but starting with the officer *after* the one who answered
+  the branch's last call (``CallInfo.last_officer_id``, derived from the call log by the
+  caller), so calls are spread fairly; unknown or absent state starts at the top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from callrouter.rota.duty import duty_status
+from callrouter.rota.model import Action, Rota, Strategy
+
+__all__ = ["Action", "CallInfo", "Decision", "Strategy", "Target", "decide"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    """What the decision needs to know about an incoming call."""
+
+    linkedid: str
+    caller: str | None
+    branch: int = 3
+    last_officer_id: str | None = None  # who answered the branch's last call (rotation state)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One leg to originate: an officer at a number."""
+
+    officer_id: str
+    officer_name: str
+    number: str
+    number_label: str | None  # label of the registered number; None = the officer's own phone
+    confirm: bool  # the answering party must press 1 to accept
+    ring_timeout: int  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Open or closed and why, whom to ring in which order, and what to do otherwise."""
+
+    open: bool
+    reason: str
+    targets: tuple[Target, ...]
+    strategy: Strategy
+    rounds: int
+    max_wait: int
+    confirm_timeout: int
+    action: Action  # after-hours action when closed, nobody-answered action when open
+    rota_version: str
+
+
+def _rotated(targets: list[Target], last_officer_id: str | None) -> list[Target]:
+    officers: list[str] = []
+    for target in targets:
+        if target.officer_id not in officers:
+            officers.append(target.officer_id)
+    if last_officer_id is None or last_officer_id not in officers or len(officers) < 2:
+        return targets
+    first = (officers.index(last_officer_id) + 1) % len(officers)
+    rank = {oid: (i - first) % len(officers) for i, oid in enumerate(officers)}
+    return sorted(targets, key=lambda t: rank[t.officer_id])  # stable: keeps ring order within
+
+
+def decide(rota: Rota, now: datetime, call: CallInfo) -> Decision:
+    """Decide how to route ``call`` arriving at ``now`` (timezone-aware) under ``rota``."""
+    policy = rota.policy
+    if call.branch != rota.branch:
+        return Decision(
+            open=False,
+            reason=f"branch {call.branch} is not served by this rota (branch {rota.branch})",
+            targets=(),
+            strategy=policy.strategy,
+            rounds=policy.rounds,
+            max_wait=policy.max_wait,
+            confirm_timeout=policy.confirm_timeout,
+            action=rota.after_hours,
+            rota_version=rota.version,
+        )
+    status = duty_status(rota, now)
+    if not status.open:
+        return Decision(
+            open=False,
+            reason=status.reason,
+            targets=(),
+            strategy=policy.strategy,
+            rounds=policy.rounds,
+            max_wait=policy.max_wait,
+            confirm_timeout=policy.confirm_timeout,
+            action=rota.after_hours,
+            rota_version=rota.version,
+        )
+    ring = policy.ring_timeout
+    targets: list[Target] = []
+    numbers: set[str] = set()
+    for a in status.assignments:
+        if a.number in numbers:  # one number is never rung twice in a round
+            continue
+        numbers.add(a.number)
+        targets.append(
+            Target(a.officer_id, a.officer_name, a.number, a.number_label, a.confirm, ring)
+        )
+    if policy.strategy is Strategy.ROTATE:
+        targets = _rotated(targets, call.last_officer_id)
+    return Decision(
+        open=True,
+        reason=status.reason,
+        targets=tuple(targets),
+        strategy=policy.strategy,
+        rounds=policy.rounds,
+        max_wait=policy.max_wait,
+        confirm_timeout=policy.confirm_timeout,
+        action=rota.nobody_answered,
+        rota_version=rota.version,
+    )
