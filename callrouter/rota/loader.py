@@ -108,7 +108,7 @@ class _Document:
 
     def add(self, path: Path_, message: str, *, key: bool = False) -> None:
         line, column = self.where(path, key=key)
-        self.problems.append((line, column, f"{describe(path)}: {message}"))
+        self.problems.append((line, column, f"{describe(path, words=not key)}: {message}"))
 
     def formatted(self) -> list[str]:
         return [
@@ -117,7 +117,7 @@ class _Document:
         ]
 
 
-def describe(path: Path_) -> str:
+def describe(path: Path_, *, words: bool = True) -> str:
     """``officers[2].phone (số điện thoại của cán bộ)``."""
     if not path:
         return "tệp rota"
@@ -125,11 +125,11 @@ def describe(path: Path_) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     names = [p for p in path if isinstance(p, str)]
-    words = None
-    if names:
-        words = _WORDS.get((names[0], names[-1])) if len(names) > 1 else None
-        words = words or _WORDS.get(names[-1])
-    return f"{text} ({words})" if words else text
+    plain = None
+    if names and words:
+        plain = _WORDS.get((names[0], names[-1])) if len(names) > 1 else None
+        plain = plain or _WORDS.get(names[-1])
+    return f"{text} ({plain})" if plain else text
 
 
 class _Converter:
@@ -179,7 +179,7 @@ class _Converter:
                     (
                         line,
                         column,
-                        f"{describe((*path, key))}: khóa {key!r} bị lặp lại "
+                        f"{describe((*path, key), words=False)}: khóa {key!r} bị lặp lại "
                         f"(đã có ở dòng {first_seen[key]})",
                     )
                 )
@@ -368,8 +368,8 @@ def _cross_checks(doc: _Document) -> None:
                     doc.add(
                         (section, i, "duty", j, "at"),
                         f"không có số đăng ký nhãn {at!r}; chỉ được gọi số đăng ký "
-                        f"({', '.join(labels) or 'chưa có'}) hoặc số riêng của cán bộ ({OWN_PHONE})"
-                        + _suggest(at, labels),
+                        f"({', '.join(dict.fromkeys(labels)) or 'chưa có'}) "
+                        f"hoặc số riêng của cán bộ ({OWN_PHONE})" + _suggest(at, labels),
                     )
 
     _holiday_checks(doc, data)

@@ -298,11 +298,16 @@ class RegisteredNumber(_Frozen):
         # kind follows from the number; confirm defaults on for mobiles (a voicemail box
         # answering must not count as an officer answering).
         if isinstance(data, dict) and isinstance(data.get("number"), str):
+            data = dict(data)
             try:
                 kind = phone_kind(normalise_phone(data["number"]))
             except ValueError:
+                # The number itself is reported; do not also call kind/confirm missing.
+                data.setdefault("kind", None)
+                data.setdefault("confirm", None)
+                data["kind"] = data["kind"] or "mobile"
+                data["confirm"] = False if data["confirm"] is None else data["confirm"]
                 return data
-            data = dict(data)
             if data.get("kind") is None:
                 data["kind"] = kind
             if data.get("confirm") is None:
