@@ -4,9 +4,10 @@
   → no targets, the rota's after-hours action.
 * Open → the on-duty officers as ordered targets (each number at most once per round),
   the rota's strategy, rounds, timeouts, and the nobody-answered action.
-* ``rotate``: the same targets, but starting with the officer *after* the one who answered
-  the branch's last call (``CallInfo.last_officer_id``, derived from the call log by the
-  caller), so calls are spread fairly; unknown or absent state starts at the top.
+* ``rotate``: the same targets, grouped by officer (an officer's numbers stay together in
+  ring order), starting with the officer *after* the one who answered the branch's last
+  call (``CallInfo.last_officer_id``, derived from the call log by the caller), so calls
+  are spread fairly; unknown or absent state starts with the first officer listed.
 """
 
 from __future__ import annotations
@@ -62,9 +63,9 @@ def _rotated(targets: list[Target], last_officer_id: str | None) -> list[Target]
     for target in targets:
         if target.officer_id not in officers:
             officers.append(target.officer_id)
-    if last_officer_id is None or last_officer_id not in officers or len(officers) < 2:
-        return targets
-    first = (officers.index(last_officer_id) + 1) % len(officers)
+    first = 0
+    if last_officer_id is not None and last_officer_id in officers:
+        first = (officers.index(last_officer_id) + 1) % len(officers)
     rank = {oid: (i - first) % len(officers) for i, oid in enumerate(officers)}
     return sorted(targets, key=lambda t: rank[t.officer_id])  # stable: keeps ring order within
 

@@ -360,12 +360,10 @@ class Shift(_Frozen):
     @classmethod
     def _end_differs(cls, value: int, info: ValidationInfo) -> int:
         start = info.data.get("start")
-        if start is not None and (value == start or (value == MINUTES_PER_DAY and start == 0)):
+        if start is not None and value == start:
             raise ValueError(
-                f"giờ kết thúc {format_clock(value)} trùng giờ bắt đầu (ca trực 24 giờ: "
-                "start 00:00, end 24:00)"
-                if value == start
-                else 'ca 00:00–24:00 hợp lệ; hãy viết end: "24:00"'
+                f"giờ kết thúc {format_clock(value)} trùng giờ bắt đầu; ca trực cả ngày viết "
+                'start: "00:00", end: "24:00"'
             )
         return value
 
