@@ -112,6 +112,7 @@ class Bridge:
     bridge_type: str
     technology: str
     channels: tuple[str, ...]
+    name: str = ""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Bridge:
@@ -119,6 +120,7 @@ class Bridge:
             id=str(data.get("id", "")),
             bridge_type=str(data.get("bridge_type", "")),
             technology=str(data.get("technology", "")),
+            name=str(data.get("name", "")),
             channels=tuple(str(c) for c in data.get("channels") or ()),
         )
 
@@ -158,6 +160,18 @@ class Event:
             received=time.monotonic() if received is None else received,
             raw=data,
         )
+
+    @property
+    def channel_id(self) -> str | None:
+        """The channel the event is about: its ``channel``, or a playback's target channel."""
+        if self.channel is not None:
+            return self.channel.id
+        playback = self.raw.get("playback")
+        if isinstance(playback, Mapping):
+            target = str(playback.get("target_uri", ""))
+            if target.startswith("channel:"):
+                return target.removeprefix("channel:")
+        return None
 
     def at(self) -> datetime | None:
         """The event's Asterisk timestamp as an aware datetime (None if missing/garbled)."""

@@ -1,0 +1,949 @@
+"""The ARI call flow: one :class:`CallSession` state machine per call.
+
+DESIGN.md "Call flow (ARI mode)", steps 1, 2, 5, 6, 7 and 8::
+
+    StasisStart(caller) ──► RECEIVED ── decide() ──► closed ──► AFTER_HOURS ─► dialplan
+                                            │
+                                            ▼ open
+                           caller answered, music on hold
+                                            │
+                       ┌──────────► RINGING (one leg, or all legs when simultaneous)
+                       │                 │ busy / no answer / failed / max wait not reached
+                       └─────────────────┤
+                                         │ leg answered (StasisStart of the leg)
+                                         ▼
+                                      BRIDGED ── either side hangs up ──► ANSWERED
+       caller hangs up while RINGING ──► ABANDONED (legs cancelled)
+       every target and round tried / max wait reached ──► UNANSWERED ─► nobody-answered action
+       any exception ──► FAILED: log it, hang up our legs, hand the caller to the dialplan fallback
+
+The pure parts (attempt plan, cause → result, ring time within the max wait) are plain
+functions tested with tables; :class:`CallSession` only translates between ARI events,
+ARI commands and :class:`CallLogPort` records. No routing logic lives here: it comes
+from :func:`callrouter.routing.decide`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Final, Protocol
+
+import structlog
+
+from callrouter.asterisk import contract
+from callrouter.asterisk.ari import AriClient, Bridge, Channel, Event
+from callrouter.errors import (
+    AriConflict,
+    AriNotFound,
+    AriRequestError,
+    AsteriskError,
+    CallrouterError,
+)
+from callrouter.logs import mask_number
+from callrouter.routing import CallInfo, Decision, Strategy, Target
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+DecideFn = Callable[[datetime, CallInfo], Decision]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+#: Ids of the officer legs and names of the bridges this router creates: after a restart
+#: it recognises its own resources in Asterisk by these prefixes.
+LEG_ID_PREFIX = "callrouter-leg-"
+BRIDGE_NAME_PREFIX = "callrouter-call-"
+_GONE_EVENTS = frozenset({"StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"})
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+class LegResult(StrEnum):
+    """``call_attempts.result``."""
+
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    DECLINED = "declined"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Outcome(StrEnum):
+    """``calls.outcome``."""
+
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    UNANSWERED = "unanswered"
+    AFTER_HOURS = "after_hours"
+    FAILED = "failed"
+
+
+# Q.850 cause codes Asterisk reports in ChannelDestroyed / ChannelHangupRequest.
+CAUSE_NORMAL_CLEARING = 16
+CAUSE_USER_BUSY = 17
+CAUSE_NO_USER_RESPONSE = 18
+CAUSE_NO_ANSWER = 19
+CAUSE_CALL_REJECTED = 21
+
+_RESULT_BY_CAUSE: dict[int, LegResult] = {
+    CAUSE_USER_BUSY: LegResult.BUSY,
+    CAUSE_NO_USER_RESPONSE: LegResult.NO_ANSWER,
+    CAUSE_NO_ANSWER: LegResult.NO_ANSWER,
+    CAUSE_CALL_REJECTED: LegResult.DECLINED,
+}
+
+
+def result_for_cause(cause: int | None) -> LegResult:
+    """What an officer leg that ended *before answering* with ``cause`` counts as.
+
+    17 busy; 18/19 no answer; 21 rejected (the officer pressed "decline"); anything else
+    (unallocated number, congestion, network out of order…) is a failed attempt.
+    """
+    if cause is None:
+        return LegResult.FAILED
+    return _RESULT_BY_CAUSE.get(cause, LegResult.FAILED)
+
+
+@dataclass(frozen=True)
+class AttemptGroup:
+    """Legs rung at the same time: one for sequential/rotate, all targets for simultaneous."""
+
+    round: int
+    targets: tuple[Target, ...]
+
+
+def attempt_plan(decision: Decision) -> Iterator[AttemptGroup]:
+    """The order in which officer legs are rung, round after round."""
+    if not decision.targets:
+        return
+    for round_no in range(1, max(1, decision.rounds) + 1):
+        if decision.strategy == Strategy.SIMULTANEOUS:
+            yield AttemptGroup(round_no, decision.targets)
+        else:
+            for target in decision.targets:
+                yield AttemptGroup(round_no, (target,))
+
+
+def ring_seconds(ring_timeout: int, remaining_wait: float) -> int:
+    """Seconds to ring a leg: its ring timeout, cut to what is left of the max wait.
+
+    Returns 0 when less than one second of the max wait is left (stop trying).
+    """
+    if remaining_wait < 1:
+        return 0
+    return max(1, min(ring_timeout, math.floor(remaining_wait)))
+
+
+# --------------------------------------------------------------------------- ports
+
+
+class CallLogPort(Protocol):
+    """What the call flow needs of :class:`callrouter.store.CallLog` (all non-blocking)."""
+
+    def call_started(
+        self,
+        *,
+        linkedid: str,
+        uniqueid: str,
+        branch: int,
+        caller: str | None,
+        started_at: datetime,
+        mode: str,
+        rota_version: str | None,
+    ) -> str: ...
+
+    def attempt_started(
+        self,
+        *,
+        linkedid: str,
+        seq: int,
+        officer_id: str,
+        officer_name: str,
+        number: str,
+        number_label: str | None,
+        channel_id: str,
+        started_at: datetime,
+    ) -> None: ...
+
+    def attempt_ended(
+        self,
+        *,
+        linkedid: str,
+        seq: int,
+        result: str,
+        cause: int | None,
+        ended_at: datetime,
+        answered_at: datetime | None = None,
+    ) -> None: ...
+
+    def call_answered(
+        self,
+        *,
+        linkedid: str,
+        answered_at: datetime,
+        officer_id: str,
+        officer_name: str,
+        number: str,
+    ) -> None: ...
+
+    def call_ended(
+        self, *, linkedid: str, ended_at: datetime, outcome: str, hangup_cause: int | None
+    ) -> None: ...
+
+    def event(self, *, linkedid: str, at: datetime, type: str, data: dict[str, Any]) -> None: ...
+
+
+# --------------------------------------------------------------------------- session
+
+
+class EventSink(Protocol):
+    def deliver(self, event: Event) -> None: ...
+
+
+class CallerGone(Exception):
+    """The caller hung up (or left Stasis) while the session was waiting."""
+
+    def __init__(self, cause: int | None) -> None:
+        super().__init__(f"caller gone (cause {cause})")
+        self.cause = cause
+
+
+#: StasisStart ``args`` of the officer legs this router originates (``key=value`` like the
+#: dialplan's own arguments, see :func:`contract.parse_stasis_args`): a StasisStart that
+#: carries ``leg=officer`` is an answered officer leg, never a new call.
+ARG_LEG: Final = "leg"
+LEG_OFFICER: Final = "officer"
+
+
+def officer_leg_args(caller_id: str, seq: int) -> list[str]:
+    return [f"{ARG_LEG}={LEG_OFFICER}", f"call={caller_id}", f"seq={seq}"]
+
+
+def is_officer_leg(args: Sequence[str]) -> bool:
+    return f"{ARG_LEG}={LEG_OFFICER}" in args
+
+
+@dataclass
+class Leg:
+    seq: int
+    target: Target
+    channel_id: str
+    started_at: datetime
+    answered_at: datetime | None = None
+    ended: bool = False
+    hangup_cause: int | None = None
+
+
+@dataclass
+class FlowConfig:
+    """Call-flow settings that do not come from the rota."""
+
+    app: str = contract.APP_NAME
+    trunk: str = contract.DEFAULT_TRUNK
+    moh_class: str | None = None
+    #: extra seconds past ARI's own originate timeout before the session gives up on a leg
+    ring_grace: float = 3.0
+    #: longest a prompt may play before the session stops waiting for it
+    prompt_limit: float = 30.0
+    #: caller id shown to officers; None keeps the caller's own number
+    officer_caller_id: str | None = None
+
+
+@dataclass
+class SessionHost:
+    """What a session needs from the application around it (constructor injection)."""
+
+    ari: AriClient
+    call_log: CallLogPort
+    decide: DecideFn
+    config: FlowConfig
+    clock: Clock = utc_now
+    register: Callable[[str, EventSink], None] = field(default=lambda _id, _s: None)
+    unregister: Callable[[str], None] = field(default=lambda _id: None)
+    last_officer: Callable[[int], str | None] = field(default=lambda _branch: None)
+    answered_by: Callable[[int, str], None] = field(default=lambda _branch, _officer: None)
+    new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
+
+
+class CallSession:
+    """One caller channel in Stasis, from StasisStart to the end of the call."""
+
+    def __init__(self, host: SessionHost, caller: Channel, args: tuple[str, ...]) -> None:
+        self.host = host
+        self.ari = host.ari
+        self.log = host.call_log
+        self.config = host.config
+        self.caller = caller
+        self.args = args
+        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.linkedid = caller.id
+        self.caller_number: str | None = caller.caller.number or None
+        self.started_at = host.clock()
+        self.state = "received"
+        self.legs: dict[str, Leg] = {}
+        self.seq = 0
+        self.logged = False
+        self.finished = False
+        self.moh = False
+        self.hold_prompt: str | None = None
+        self.bridge_id: str | None = None
+        self.caller_gone_cause: int | None = None
+        self.caller_is_gone = False
+
+    # ------------------------------------------------------------------ events in
+
+    def deliver(self, event: Event) -> None:
+        """Called by the application's event reader for events of our channels."""
+        self.queue.put_nowait(event)
+
+    async def _next_event(self, deadline: float | None) -> Event | None:
+        """The next event, or None at ``deadline`` (loop time). Raises CallerGone."""
+        loop = asyncio.get_running_loop()
+        while True:
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                async with asyncio.timeout(timeout):
+                    event = await self.queue.get()
+            except TimeoutError:
+                return None
+            if event.channel_id == self.caller.id:
+                if event.type in _GONE_EVENTS:
+                    self.caller_is_gone = True
+                    if event.cause is not None and self.caller_gone_cause is None:
+                        self.caller_gone_cause = event.cause
+                    raise CallerGone(self.caller_gone_cause)
+                if event.type == "PlaybackFinished" and event.playback_id == self.hold_prompt:
+                    # The "please hold" prompt ended: music until an officer answers.
+                    self.hold_prompt = None
+                    if self.state == "ringing":
+                        await self._start_moh()
+                    continue
+            return event
+
+    # ------------------------------------------------------------------ main
+
+    async def run(self) -> None:
+        """Handle the call; never raises (except cancellation)."""
+        self.host.register(self.caller.id, self)
+        with structlog.contextvars.bound_contextvars(channel=self.caller.id):
+            try:
+                await self._run()
+            except CallerGone as gone:
+                await self._cleanup_legs()
+                self._end(Outcome.ABANDONED, gone.cause)
+            except asyncio.CancelledError:
+                await self._stopped()
+                raise
+            except Exception as exc:
+                log.exception("call.failed", state=self.state)
+                await self._fail_to_dialplan(exc)
+            finally:
+                for channel_id in [self.caller.id, *self.legs]:
+                    self.host.unregister(channel_id)
+                self.finished = True
+
+    async def _run(self) -> None:
+        try:
+            linkedid = await self.ari.get_variable(self.caller.id, "CHANNEL(linkedid)")
+        except AriNotFound as exc:
+            raise CallerGone(None) from exc
+        self.linkedid = linkedid or self.caller.id
+        branch = contract.branch_of(self.args)
+        call = CallInfo(
+            linkedid=self.linkedid,
+            caller=self.caller_number,
+            branch=branch,
+            last_officer_id=self.host.last_officer(branch),
+        )
+        decision = self.host.decide(self.started_at, call)
+        call_id = self.log.call_started(
+            linkedid=self.linkedid,
+            uniqueid=self.caller.id,
+            branch=branch,
+            caller=self.caller_number,
+            started_at=self.started_at,
+            mode="ari",
+            rota_version=decision.rota_version,
+        )
+        self.logged = True
+        structlog.contextvars.bind_contextvars(call_id=call_id)
+        log.info(
+            "call.received",
+            caller=mask_number(self.caller_number),
+            open=decision.open,
+            reason=decision.reason,
+            targets=len(decision.targets),
+            strategy=str(decision.strategy),
+        )
+        self.log.event(
+            linkedid=self.linkedid,
+            at=self.started_at,
+            type="decision",
+            data={
+                "open": decision.open,
+                "reason": decision.reason,
+                "targets": [t.officer_id for t in decision.targets],
+                "strategy": str(decision.strategy),
+                "action": decision.action.kind,
+            },
+        )
+        if not decision.open or not decision.targets:
+            await self._closed(decision)
+            return
+        answered = await self._ring_targets(decision)
+        if answered is None:
+            await self._unanswered(decision)
+            return
+        await self._bridged(answered)
+
+    # ------------------------------------------------------------------ open: ringing
+
+    async def _ring_targets(self, decision: Decision) -> Leg | None:
+        self.state = "ringing"
+        loop = asyncio.get_running_loop()
+        wait_deadline = loop.time() + decision.max_wait
+        first = True
+        for group in attempt_plan(decision):
+            remaining = wait_deadline - loop.time()
+            rings = [(t, ring_seconds(t.ring_timeout, remaining)) for t in group.targets]
+            rings = [(t, ring) for t, ring in rings if ring]
+            if not rings:
+                log.info("call.max_wait_reached", max_wait=decision.max_wait)
+                break
+            legs = [(self._new_leg(target, ring), ring) for target, ring in rings]
+            originations = [self._originate(leg, ring) for leg, ring in legs]
+            if first:
+                # The first legs ring while the caller is put on hold: no blocking work
+                # between StasisStart and the officer's phone ringing.
+                first = False
+                results = await asyncio.gather(
+                    self._hold_caller(), *originations, return_exceptions=True
+                )
+                for result in results:
+                    if isinstance(result, BaseException):
+                        raise result
+            else:
+                for origination in originations:
+                    await origination
+            longest = max(ring for _leg, ring in legs)
+            deadline = min(loop.time() + longest + self.config.ring_grace, wait_deadline + 1.0)
+            winner = await self._await_legs([leg for leg, _ring in legs], deadline)
+            if winner is not None:
+                return winner
+        return None
+
+    def _new_leg(self, target: Target, ring: int) -> Leg:
+        self.seq += 1
+        leg = Leg(
+            seq=self.seq,
+            target=target,
+            channel_id=LEG_ID_PREFIX + self.host.new_id(),
+            started_at=self.host.clock(),
+        )
+        self.legs[leg.channel_id] = leg
+        # Registered before the originate request: its events can beat the REST answer.
+        self.host.register(leg.channel_id, self)
+        self.log.attempt_started(
+            linkedid=self.linkedid,
+            seq=leg.seq,
+            officer_id=target.officer_id,
+            officer_name=target.officer_name,
+            number=target.number,
+            number_label=target.number_label,
+            channel_id=leg.channel_id,
+            started_at=leg.started_at,
+        )
+        log.info(
+            "leg.ringing",
+            seq=leg.seq,
+            officer=target.officer_id,
+            number=mask_number(target.number),
+            ring_timeout=ring,
+        )
+        return leg
+
+    async def _originate(self, leg: Leg, ring: int) -> None:
+        try:
+            endpoint = contract.dial_string(leg.target.number, self.config.trunk)
+            await self.ari.originate(
+                endpoint=endpoint,
+                app=self.config.app,
+                app_args=officer_leg_args(self.caller.id, leg.seq),
+                channel_id=leg.channel_id,
+                originator=self.caller.id,
+                ring_timeout=ring,
+                caller_id=self.config.officer_caller_id,
+            )
+        except (AriRequestError, ValueError) as exc:
+            # Asterisk refused the leg (bad endpoint, no such trunk): a failed attempt.
+            log.warning("leg.originate_refused", seq=leg.seq, error=str(exc))
+            self._end_leg(leg, LegResult.FAILED, None)
+
+    async def _hold_caller(self) -> None:
+        """Answer the caller, play "please hold", then music (on PlaybackFinished)."""
+        try:
+            await self.ari.answer(self.caller.id)
+        except AriNotFound as exc:
+            raise CallerGone(None) from exc
+        except AriConflict:
+            pass  # answered by the dialplan already, the usual case
+        try:
+            self.hold_prompt = "callrouter-prompt-" + self.host.new_id()
+            await self.ari.play(
+                self.caller.id,
+                "sound:" + contract.PROMPTS["please_hold"],
+                playback_id=self.hold_prompt,
+            )
+        except AriNotFound as exc:
+            raise CallerGone(None) from exc
+        except AriRequestError as exc:  # no such prompt: go straight to music
+            log.warning("call.prompt_failed", error=str(exc))
+            self.hold_prompt = None
+            await self._start_moh()
+
+    async def _start_moh(self) -> None:
+        try:
+            await self.ari.start_moh(self.caller.id, self.config.moh_class)
+            self.moh = True
+        except AriNotFound as exc:
+            raise CallerGone(None) from exc
+
+    async def _stop_hold(self) -> None:
+        if self.hold_prompt is not None:
+            with contextlib.suppress(AriNotFound):
+                await self.ari.stop_playback(self.hold_prompt)
+            self.hold_prompt = None
+        if self.moh:
+            with contextlib.suppress(AriNotFound):
+                await self.ari.stop_moh(self.caller.id)
+            self.moh = False
+
+    async def _await_legs(self, legs: list[Leg], deadline: float) -> Leg | None:
+        """Wait until one leg answers (the others are cancelled) or every leg has ended."""
+        while any(not leg.ended for leg in legs):
+            event = await self._next_event(deadline)
+            if event is None:  # Asterisk's own originate timeout should have fired
+                for leg in legs:
+                    if not leg.ended:
+                        await self._hangup_leg(leg, "no_answer")
+                        self._end_leg(leg, LegResult.NO_ANSWER, CAUSE_NO_ANSWER)
+                return None
+            found = self.legs.get(event.channel_id or "")
+            if found is None or found.ended or found not in legs:
+                continue
+            leg = found
+            if event.type == "StasisStart":
+                leg.answered_at = self.host.clock()
+                log.info("leg.answered", seq=leg.seq, officer=leg.target.officer_id)
+                for other in legs:
+                    if other is not leg and not other.ended:
+                        await self._hangup_leg(other, "answered_elsewhere")
+                        self._end_leg(other, LegResult.CANCELLED, None)
+                return leg
+            if event.type == "ChannelHangupRequest" and event.cause is not None:
+                leg.hangup_cause = event.cause
+            elif event.type == "ChannelDestroyed":
+                cause = event.cause if event.cause is not None else leg.hangup_cause
+                self._end_leg(leg, result_for_cause(cause), cause)
+        return None
+
+    def _end_leg(
+        self, leg: Leg, result: LegResult, cause: int | None, *, at: datetime | None = None
+    ) -> None:
+        if leg.ended:
+            return
+        leg.ended = True
+        self.log.attempt_ended(
+            linkedid=self.linkedid,
+            seq=leg.seq,
+            result=str(result),
+            cause=cause,
+            ended_at=at or self.host.clock(),
+            answered_at=leg.answered_at,
+        )
+        log.info("leg.ended", seq=leg.seq, result=str(result), cause=cause)
+
+    async def _hangup_leg(self, leg: Leg, reason: str) -> None:
+        with contextlib.suppress(AriNotFound):  # already gone: fine
+            await self.ari.hangup(leg.channel_id, reason=reason)
+
+    # ------------------------------------------------------------------ answered
+
+    async def _bridged(self, leg: Leg) -> None:
+        self.state = "bridged"
+        answered_at = leg.answered_at or self.host.clock()
+        bridge_id = self.host.new_id()
+        await self._stop_hold()
+        await self.ari.create_bridge(
+            bridge_id, bridge_type="mixing", name=BRIDGE_NAME_PREFIX + self.linkedid
+        )
+        self.bridge_id = bridge_id
+        with contextlib.suppress(AriNotFound):  # a side vanished: its events will say which
+            await self.ari.add_channels(bridge_id, [self.caller.id, leg.channel_id])
+        self.log.call_answered(
+            linkedid=self.linkedid,
+            answered_at=answered_at,
+            officer_id=leg.target.officer_id,
+            officer_name=leg.target.officer_name,
+            number=leg.target.number,
+        )
+        self.host.answered_by(contract.branch_of(self.args), leg.target.officer_id)
+        log.info("call.bridged", officer=leg.target.officer_id, bridge=bridge_id)
+        cause: int | None = None
+        try:
+            while True:
+                event = await self._next_event(None)
+                if (
+                    event is not None
+                    and event.channel_id == leg.channel_id
+                    and event.type in _GONE_EVENTS
+                ):
+                    cause = event.cause
+                    log.info("call.officer_hung_up", cause=cause)
+                    break
+        except CallerGone as gone:
+            cause = gone.cause
+            log.info("call.caller_hung_up", cause=cause)
+            await self._hangup_leg(leg, "normal")
+        else:
+            with contextlib.suppress(AriNotFound):
+                await self.ari.hangup(self.caller.id, reason="normal")
+        ended = self.host.clock()
+        self._end_leg(leg, LegResult.ANSWERED, cause, at=ended)
+        await self._destroy_bridge()
+        self._end(Outcome.ANSWERED, cause, at=ended)
+
+    async def _destroy_bridge(self) -> None:
+        if self.bridge_id is not None:
+            with contextlib.suppress(AriNotFound):
+                await self.ari.destroy_bridge(self.bridge_id)
+            self.bridge_id = None
+
+    # ------------------------------------------------------------------ not answered
+
+    async def _closed(self, decision: Decision) -> None:
+        """Closed (outside shifts, holiday): outcome after_hours, then the action.
+
+        For now the caller hears the "nobody can answer, call back later" prompt and the
+        call ends; leaving a message or forwarding after hours comes with the actions.
+        """
+        self.state = "after_hours"
+        self._end(Outcome.AFTER_HOURS, None)
+        await self._announce_and_hang_up("nobody_answered")
+
+    async def _unanswered(self, decision: Decision) -> None:
+        """Every target and round tried (or max wait reached): outcome unanswered.
+
+        A ``forward`` action hands the caller back to the dialplan fallback, which rings
+        the registered numbers itself; otherwise the caller hears the "nobody answered"
+        prompt and the call ends (recorded messages come with the actions).
+        """
+        self.state = "unanswered"
+        await self._stop_hold()
+        self._end(Outcome.UNANSWERED, None)
+        if decision.action.kind == "forward":
+            await self._hand_back(contract.ACTION_FALLBACK)
+        else:
+            await self._announce_and_hang_up("nobody_answered")
+
+    async def _announce_and_hang_up(self, prompt: str) -> None:
+        playback = "callrouter-prompt-" + self.host.new_id()
+        try:
+            await self.ari.answer(self.caller.id)
+        except AriConflict:
+            pass
+        except AriNotFound:
+            return
+        try:
+            await self.ari.play(
+                self.caller.id, "sound:" + contract.PROMPTS[prompt], playback_id=playback
+            )
+            deadline = asyncio.get_running_loop().time() + self.config.prompt_limit
+            while True:
+                event = await self._next_event(deadline)
+                if event is None or (
+                    event.type == "PlaybackFinished" and event.playback_id == playback
+                ):
+                    break
+            await self.ari.hangup(self.caller.id, reason="normal")
+        except (CallerGone, AriNotFound):
+            pass
+
+    async def _hand_back(self, action: str) -> None:
+        """Let the caller go on in the dialplan, which reads ``CALLROUTER_ACTION``."""
+        try:
+            await self.ari.set_variable(self.caller.id, contract.VAR_ACTION, action)
+            await self.ari.continue_in_dialplan(self.caller.id)
+            log.info("call.handed_to_dialplan", action=action)
+        except AriNotFound:
+            log.info("call.caller_gone_before_handoff")
+
+    async def _fail_to_dialplan(self, exc: BaseException) -> None:
+        """Step 8: log, clean up our legs, and let the dialplan fallback take the caller."""
+        state = self.state
+        self.state = "failed"
+        with contextlib.suppress(AsteriskError):
+            await self._cleanup_legs()
+            await self._stop_hold()
+        if self.logged and not self.finished:
+            with contextlib.suppress(CallrouterError):
+                self.log.event(
+                    linkedid=self.linkedid,
+                    at=self.host.clock(),
+                    type="handed_to_fallback",
+                    data={"error": type(exc).__name__, "state": state},
+                )
+        self._end(Outcome.FAILED, None, note=f"handed to fallback after {type(exc).__name__}")
+        if self.caller_is_gone:
+            return
+        try:
+            await self._hand_back(contract.ACTION_FALLBACK)
+        except AsteriskError as err:
+            log.warning("call.fallback_handoff_failed", error=str(err))
+
+    async def _stopped(self) -> None:
+        """The router is stopping with this call in progress.
+
+        A bridged call stays up in Asterisk (the next router adopts its bridge); a caller
+        still waiting goes to the dialplan fallback, which rings the numbers itself.
+        """
+        if self.state == "bridged":
+            log.warning("call.left_bridged_on_stop", bridge=self.bridge_id)
+            return
+        if self.finished or self.state in ("unanswered", "after_hours", "failed"):
+            return
+        await self._fail_to_dialplan(RuntimeError("router stopping"))
+
+    async def _cleanup_legs(self) -> None:
+        for leg in self.legs.values():
+            if not leg.ended:
+                with contextlib.suppress(AsteriskError):
+                    await self._hangup_leg(leg, "normal")
+                self._end_leg(leg, LegResult.CANCELLED, None)
+        with contextlib.suppress(AsteriskError):
+            await self._destroy_bridge()
+
+    def _end(
+        self, outcome: Outcome, cause: int | None, *, at: datetime | None = None, note: str = ""
+    ) -> None:
+        if self.finished or not self.logged:
+            if not self.logged:
+                log.warning("call.ended_unlogged", outcome=str(outcome), note=note)
+            return
+        self.finished = True
+        ended = at or self.host.clock()
+        with contextlib.suppress(CallrouterError):
+            self.log.call_ended(
+                linkedid=self.linkedid, ended_at=ended, outcome=str(outcome), hangup_cause=cause
+            )
+        log.info(
+            "call.ended",
+            outcome=str(outcome),
+            cause=cause,
+            duration=round((ended - self.started_at).total_seconds(), 3),
+            note=note or None,
+        )
+
+
+# --------------------------------------------------------------------------- application
+
+
+class StasisApp:
+    """Routes ARI events to call sessions; starts a session per caller StasisStart."""
+
+    def __init__(
+        self,
+        ari: AriClient,
+        call_log: CallLogPort,
+        decide: DecideFn,
+        config: FlowConfig,
+        *,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.ari = ari
+        self.config = config
+        self.sessions: dict[str, EventSink] = {}
+        self.call_log = call_log
+        self.clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._group: asyncio.TaskGroup | None = None
+        self._accepting = True
+        self._last_officer: dict[int, str] = {}
+        self.host = SessionHost(
+            ari=ari,
+            call_log=call_log,
+            decide=decide,
+            config=config,
+            clock=clock,
+            register=self._register,
+            unregister=self._unregister,
+            last_officer=self._last_officer.get,
+            answered_by=self._last_officer.__setitem__,
+        )
+
+    # -------------------------------------------------------------- lifecycle
+
+    async def run(self) -> None:
+        """Read ARI events and run call sessions until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            try:
+                await self.ari.run_events(self.on_event, self.on_connected)
+            finally:
+                self._group = None
+
+    @property
+    def active_calls(self) -> int:
+        return sum(1 for task in self._tasks if not task.done())
+
+    def stop_accepting(self) -> None:
+        """New calls go straight back to the dialplan fallback (graceful shutdown)."""
+        self._accepting = False
+
+    async def drain(self, bound: float) -> bool:
+        """Wait up to ``bound`` seconds for calls in progress; True if all finished."""
+        pending = [t for t in self._tasks if not t.done()]
+        if not pending:
+            return True
+        _done, still = await asyncio.wait(pending, timeout=bound)
+        return not still
+
+    async def on_connected(self) -> None:
+        """After every (re)connection: reconcile what happened while events did not flow.
+
+        * a session whose channel vanished gets a synthetic ChannelDestroyed;
+        * a bridge of ours that no session knows (this router was restarted mid-call) is
+          watched, so when one side hangs up the other is not left alone in it;
+        * a caller of ours that no session knows goes to the dialplan fallback, and an
+          officer leg of ours that no session knows is hung up.
+        """
+        try:
+            channels = {c.id: c for c in await self.ari.list_channels()}
+            bridges = await self.ari.list_bridges()
+        except AsteriskError as exc:
+            log.warning("ari.reconcile_failed", error=str(exc))
+            return
+        for channel_id, session in list(self.sessions.items()):
+            if channel_id not in channels:
+                session.deliver(_synthetic_destroyed(channel_id))
+        in_bridges: set[str] = set()
+        for bridge in bridges:
+            if not bridge.name.startswith(BRIDGE_NAME_PREFIX):
+                continue
+            in_bridges.update(bridge.channels)
+            if any(c in self.sessions for c in bridge.channels):
+                continue
+            orphan = OrphanCall(self, bridge)
+            for channel_id in bridge.channels:
+                self.sessions[channel_id] = orphan
+            log.warning(
+                "ari.orphan_bridge_adopted", bridge=bridge.id, channels=len(bridge.channels)
+            )
+            if len(bridge.channels) < 2:
+                self._spawn(orphan.end(None))
+        for channel in channels.values():
+            if channel.id in self.sessions or channel.id in in_bridges:
+                continue
+            if channel.id.startswith(LEG_ID_PREFIX):
+                log.warning("ari.orphan_leg_hung_up", channel=channel.id)
+                self._spawn(self._quiet(self.ari.hangup(channel.id, reason="normal")))
+            elif channel.context == contract.CONTEXT_BRANCH3:
+                log.warning("ari.orphan_caller_to_fallback", channel=channel.id)
+                self._spawn(self._refuse(channel))
+
+    async def _quiet(self, coro: Awaitable[None]) -> None:
+        with contextlib.suppress(AsteriskError):
+            await coro
+
+    # -------------------------------------------------------------- events
+
+    def on_event(self, event: Event) -> None:
+        session = self.sessions.get(event.channel_id or "")
+        if session is not None:
+            session.deliver(event)
+            return
+        channel = event.channel
+        if channel is None or event.type != "StasisStart" or is_officer_leg(event.args):
+            return
+        if not self._accepting:
+            self._spawn(self._refuse(channel))
+            return
+        new = CallSession(self.host, channel, event.args)
+        self.sessions[channel.id] = new
+        self._spawn(new.run())
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        async def runner() -> None:
+            await coro
+
+        if self._group is not None:
+            task = self._group.create_task(runner())
+        else:  # events delivered outside run() (tests drive on_event directly)
+            task = asyncio.get_running_loop().create_task(runner())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refuse(self, channel: Channel) -> None:
+        """Hand a caller nobody handles to the dialplan fallback."""
+        with contextlib.suppress(AsteriskError):
+            await self.ari.set_variable(channel.id, contract.VAR_ACTION, contract.ACTION_FALLBACK)
+            await self.ari.continue_in_dialplan(channel.id)
+        log.info("call.handed_to_fallback", channel=channel.id)
+
+    def _register(self, channel_id: str, session: EventSink) -> None:
+        self.sessions[channel_id] = session
+
+    def _unregister(self, channel_id: str) -> None:
+        self.sessions.pop(channel_id, None)
+
+
+class OrphanCall:
+    """A bridged call found after a restart; ends it cleanly when either side leaves."""
+
+    def __init__(self, app: StasisApp, bridge: Bridge) -> None:
+        self.app = app
+        self.bridge = bridge
+        self.linkedid = bridge.name.removeprefix(BRIDGE_NAME_PREFIX)
+        self.ending = False
+
+    def deliver(self, event: Event) -> None:
+        if event.type in _GONE_EVENTS and not self.ending:
+            self.app._spawn(self.end(event.cause))
+
+    async def end(self, cause: int | None) -> None:
+        if self.ending:
+            return
+        self.ending = True
+        for channel_id in self.bridge.channels:
+            with contextlib.suppress(AsteriskError):
+                await self.app.ari.hangup(channel_id, reason="normal")
+            self.app._unregister(channel_id)
+        with contextlib.suppress(AsteriskError):
+            await self.app.ari.destroy_bridge(self.bridge.id)
+        if self.linkedid:
+            with contextlib.suppress(CallrouterError):
+                self.app.call_log.call_ended(
+                    linkedid=self.linkedid,
+                    ended_at=self.app.clock(),
+                    outcome=str(Outcome.ANSWERED),
+                    hangup_cause=cause,
+                )
+        log.info("ari.orphan_call_ended", bridge=self.bridge.id, cause=cause)
+
+
+def _synthetic_destroyed(channel_id: str) -> Event:
+    return Event.from_json(
+        {"type": "ChannelDestroyed", "channel": {"id": channel_id}, "synthetic": True}
+    )
