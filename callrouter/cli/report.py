@@ -1,0 +1,208 @@
+"""``callrouter report``: the monthly report (table, CSV, JSON, XLSX, DOCX), roll-up, e-mail."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, get_args
+from zoneinfo import ZoneInfo
+
+import click
+from sqlalchemy.exc import DBAPIError
+
+from callrouter.errors import CallrouterError, ReportError
+from callrouter.report.figures import Figures, Period, UnitInfo
+from callrouter.report.periods import previous_month, resolve_period
+from callrouter.report.render import BINARY, SUFFIX, Format, render, render_async
+from callrouter.report.send import attachment_stem, build_message, send_message
+from callrouter.report.settings import ReportSettings
+from callrouter.settings import Settings
+from callrouter.store.db import check_connection, make_engine, safe_url
+
+FORMATS = list(get_args(Format))
+
+
+def _fail(exc: CallrouterError) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+def _read_notes(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        raise ReportError(f"--notes {path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ReportError(f"--notes {path}: not UTF-8 text (byte {exc.start})") from None
+
+
+async def _figures(
+    *, url: str, period: Period, settings: Settings, rs: ReportSettings, notes: str | None
+) -> Figures:
+    from callrouter.report.queries import compute_figures  # noqa: PLC0415 (imports the store)
+
+    engine = make_engine(url)
+    try:
+        await check_connection(engine)
+        return await compute_figures(
+            engine,
+            period=period,
+            branch=settings.branch,
+            service_level_seconds=settings.service_level_seconds,
+            timezone=settings.timezone,
+            unit=UnitInfo(name=rs.unit_name, governing_body=rs.governing_body),
+            categories=settings.categories,
+            notes=notes,
+        )
+    except DBAPIError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+        raise ReportError(
+            f"database {safe_url(url)}: {reason} (is the schema there? run: callrouter db upgrade)"
+        ) from None
+    finally:
+        await engine.dispose()
+
+
+def _write(data: bytes, fmt: str, out: Path | None, default_stem: str) -> None:
+    if out is None and fmt not in BINARY:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    target = out if out is not None else Path(f"{default_stem}.{SUFFIX[fmt]}")
+    try:
+        target.write_bytes(data)
+    except OSError as exc:
+        raise ReportError(f"--out {target}: cannot write: {exc.strerror}") from None
+    click.echo(f"Đã ghi {target}", err=True)
+
+
+_url_option = click.option(
+    "--database-url",
+    default=None,
+    metavar="URL",
+    help="Database URL (default: CALLROUTER_DATABASE_URL, else the embedded SQLite file).",
+)
+_notes_option = click.option(
+    "--notes",
+    "notes_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="UTF-8 text file: the unit's section on difficulties and proposals.",
+)
+
+
+@click.group("report")
+def report() -> None:
+    """Báo cáo kết quả tiếp nhận, xử lý cuộc gọi đường dây nóng 1022 (tháng, đột xuất, tổng hợp)."""
+
+
+@report.command("monthly")
+@click.option("--month", default=None, metavar="YYYY-MM", help="Month reported, e.g. 2026-11.")
+@click.option(
+    "--cutoff",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Cut-off day: from the Nth of the previous month to the (N-1)th of --month.",
+)
+@click.option(
+    "--from", "start", default=None, metavar="YYYY-MM-DD", help="Ad-hoc report: first day."
+)
+@click.option("--to", "end", default=None, metavar="YYYY-MM-DD", help="Ad-hoc report: last day.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@_notes_option
+@_url_option
+def monthly(  # noqa: PLR0917 (click passes every option as an argument)
+    month: str | None,
+    cutoff: int | None,
+    start: str | None,
+    end: str | None,
+    fmt: Format,
+    out: Path | None,
+    notes_path: Path | None,
+    database_url: str | None,
+) -> None:
+    """Lập báo cáo tháng: tháng dương lịch, hoặc theo ngày chốt (--cutoff N), hoặc đột xuất.
+
+    Ví dụ: callrouter report monthly --month 2026-11 --format docx --out bao-cao.docx
+    """
+    try:
+        period = resolve_period(month=month, cutoff=cutoff, start=start, end=end)
+        notes = _read_notes(notes_path)
+        settings, rs = Settings(), ReportSettings()
+        url = database_url or settings.effective_database_url()
+        f = asyncio.run(_figures(url=url, period=period, settings=settings, rs=rs, notes=notes))
+        if f.empty:
+            click.echo(
+                f"Không có cuộc gọi nào từ {period.start:%d/%m/%Y} đến {period.end:%d/%m/%Y}; "
+                "báo cáo vẫn được lập.",
+                err=True,
+            )
+        _write(render(f, fmt, rs), fmt, out, attachment_stem(f))
+    except CallrouterError as exc:
+        raise _fail(exc) from None
+
+
+@report.command("merge")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="docx", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@click.option("--force", is_flag=True, help="Merge units that report different periods.")
+@_notes_option
+def merge(
+    inputs: tuple[Path, ...], fmt: Format, out: Path | None, force: bool, notes_path: Path | None
+) -> None:
+    """Tổng hợp báo cáo JSON của nhiều đơn vị thành một báo cáo (cộng số liệu, tính lại tỷ lệ)."""
+    from callrouter.report.merge import merge_files  # noqa: PLC0415 (only this command needs it)
+
+    try:
+        rs = ReportSettings()
+        f = merge_files(
+            list(inputs),
+            issuer=UnitInfo(name=rs.unit_name, governing_body=rs.governing_body),
+            force=force,
+            notes=_read_notes(notes_path),
+        )
+        _write(render(f, fmt, rs), fmt, out, attachment_stem(f) + "-tong-hop")
+    except CallrouterError as exc:
+        raise _fail(exc) from None
+
+
+@report.command("send")
+@click.option(
+    "--month",
+    default=None,
+    metavar="YYYY-MM",
+    help="Month reported (default: the previous month, in the rota's time zone).",
+)
+@click.option("--cutoff", type=int, default=None, metavar="N", help="Cut-off day, as in monthly.")
+@_notes_option
+@_url_option
+def send(
+    month: str | None, cutoff: int | None, notes_path: Path | None, database_url: str | None
+) -> None:
+    """Gửi báo cáo tháng (Word và Excel) qua thư điện tử tới những người nhận đã cấu hình."""
+    try:
+        settings, rs = Settings(), ReportSettings()
+        if month is None:
+            month = previous_month(datetime.now(UTC).astimezone(ZoneInfo(settings.timezone)).date())
+        period = resolve_period(month=month, cutoff=cutoff, start=None, end=None)
+        notes = _read_notes(notes_path)
+        url = database_url or settings.effective_database_url()
+        asyncio.run(_send(url=url, period=period, settings=settings, rs=rs, notes=notes))
+        click.echo(f"Đã gửi báo cáo {period.title_vi} tới {', '.join(rs.mail_to)}.", err=True)
+    except CallrouterError as exc:
+        raise _fail(exc) from None
+
+
+async def _send(**kw: Any) -> None:
+    rs: ReportSettings = kw["rs"]
+    if not rs.mail_to:
+        raise ReportError("no recipients: set CALLROUTER_REPORT_MAIL_TO (a JSON list)")
+    f = await _figures(**kw)
+    docx, xlsx = await asyncio.gather(render_async(f, "docx", rs), render_async(f, "xlsx", rs))
+    await send_message(build_message(f, rs, docx, xlsx), rs)

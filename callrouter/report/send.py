@@ -1,0 +1,108 @@
+"""E-mail the report (DOCX and XLSX attached) over SMTP, from asyncio (aiosmtplib).
+
+Security: ``none`` (plain, for a relay on localhost), ``starttls`` (upgrade, usually port 587)
+or ``tls`` (implicit TLS, usually port 465); login when a user is configured. The certificate
+is verified against the system CAs plus ``smtp_ca_file`` when given. The password is never
+logged.
+"""
+
+from __future__ import annotations
+
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import aiosmtplib
+import structlog
+
+from callrouter.errors import ReportError
+from callrouter.report.figures import Figures
+from callrouter.report.settings import ReportSettings
+from callrouter.report.words import subject, summary_paragraphs
+
+log = structlog.get_logger(__name__)
+
+DOCX_TYPE = ("application", "vnd.openxmlformats-officedocument.wordprocessingml.document")
+XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def attachment_stem(f: Figures) -> str:
+    if f.period.month:
+        return f"bao-cao-1022-{f.period.month}"
+    return f"bao-cao-1022-{f.period.start:%Y%m%d}-{f.period.end:%Y%m%d}"
+
+
+def build_message(f: Figures, settings: ReportSettings, docx: bytes, xlsx: bytes) -> EmailMessage:
+    if not settings.mail_to:
+        raise ReportError(
+            "no recipients: set CALLROUTER_REPORT_MAIL_TO, e.g. '[\"vhtt@example.gov.vn\"]'"
+        )
+    msg = EmailMessage()
+    msg["Subject"] = subject(f)
+    msg["From"] = settings.mail_from
+    msg["To"] = ", ".join(settings.mail_to)
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain=settings.mail_from.rpartition("@")[2] or None)
+    body = [
+        "Kính gửi: " + "; ".join(settings.addressees) + ",",
+        "",
+        f"{settings.unit_name} gửi báo cáo {subject(f)[0].lower()}{subject(f)[1:]}.",
+        "",
+        *summary_paragraphs(f),
+        "",
+        "Báo cáo chi tiết (Word) và số liệu (Excel) ở tệp đính kèm.",
+        "",
+        "-- ",
+        "Thư được gửi tự động bởi callrouter.",
+    ]
+    msg.set_content("\n".join(body))
+    stem = attachment_stem(f)
+    msg.add_attachment(docx, maintype=DOCX_TYPE[0], subtype=DOCX_TYPE[1], filename=f"{stem}.docx")
+    msg.add_attachment(xlsx, maintype=XLSX_TYPE[0], subtype=XLSX_TYPE[1], filename=f"{stem}.xlsx")
+    return msg
+
+
+def _tls_context(settings: ReportSettings) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    if settings.smtp_ca_file is not None:
+        try:
+            ctx.load_verify_locations(cafile=str(settings.smtp_ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ReportError(f"{settings.smtp_ca_file}: cannot load CA file: {exc}") from None
+    return ctx
+
+
+async def send_message(msg: EmailMessage, settings: ReportSettings) -> None:
+    """Deliver ``msg``; a :class:`ReportError` with the server's reason on failure."""
+    security = settings.smtp_security
+    tls_context = _tls_context(settings) if security != "none" else None
+    user = settings.smtp_user or None
+    password = settings.smtp_password.get_secret_value() or None if user else None
+    where = f"{settings.smtp_host}:{settings.smtp_port}"
+    try:
+        await aiosmtplib.send(
+            msg,
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=user,
+            password=password,
+            use_tls=security == "tls",
+            start_tls=security == "starttls",
+            tls_context=tls_context,
+            timeout=settings.smtp_timeout,
+        )
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        raise ReportError(
+            f"SMTP {where} refused the login for {user!r}: {exc.code} {exc.message}"
+        ) from None
+    except aiosmtplib.SMTPResponseException as exc:
+        raise ReportError(f"SMTP {where} refused the message: {exc.code} {exc.message}") from None
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise ReportError(f"SMTP {where}: {type(exc).__name__}: {exc}") from None
+    log.info(
+        "report.sent",
+        to=len(settings.mail_to),
+        smtp=where,
+        security=security,
+        subject=str(msg["Subject"]),
+    )

@@ -1,0 +1,273 @@
+"""The report's tables, once, in Vietnamese: every renderer (terminal, CSV, XLSX, DOCX) lays
+out these same rows, so the numbers cannot disagree between formats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from callrouter.report.figures import (
+    ABANDONED_SHORT_SECONDS,
+    CountRow,
+    Figures,
+    duration_text,
+    percent,
+)
+
+Kind = Literal["text", "int", "pct", "sec", "duration", "date"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: Any  # None shows as a dash
+    kind: Kind = "text"
+
+    def text(self) -> str:
+        v = self.value
+        if v is None:
+            return "—"
+        if self.kind == "pct":
+            return percent(float(v))
+        if self.kind == "sec":
+            return f"{float(v):.1f}".replace(".", ",")
+        if self.kind == "duration":
+            return duration_text(float(v))
+        if self.kind == "date":
+            return f"{v:%d/%m/%Y}"
+        if self.kind == "int":
+            return f"{int(v):,}".replace(",", ".")
+        return str(v)
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str  # machine name (CSV section)
+    sheet: str  # XLSX sheet name (≤ 31 characters)
+    title: str
+    headers: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+    widths: list[int] = field(default_factory=list)  # XLSX column widths (characters)
+
+
+def summary_rows(f: Figures) -> list[tuple[str, str, Cell]]:
+    """(key, Vietnamese label, value) of every headline figure."""
+    t, n = f.totals, f.service_level_seconds
+    p90_note = " (tổng hợp theo giây)" if t.wait_p90_method == "histogram" else ""
+    return [
+        ("received", "Tổng số cuộc gọi đến", Cell(t.received, "int")),
+        ("offered", "Cuộc gọi đến trong giờ trực", Cell(t.offered, "int")),
+        ("answered", "Cuộc gọi được cán bộ trả lời", Cell(t.answered, "int")),
+        ("answer_rate", "Tỷ lệ trả lời (trên cuộc gọi trong giờ trực)", Cell(t.answer_rate, "pct")),
+        ("answered_within_sl", f"Trả lời trong {n} giây", Cell(t.answered_within_sl, "int")),
+        ("service_level", f"Mức phục vụ (trả lời trong {n} giây)", Cell(t.service_level, "pct")),
+        ("abandoned", "Người gọi gác máy khi đang chờ", Cell(t.abandoned, "int")),
+        (
+            "abandoned_short",
+            f"  trong đó gác máy trong {ABANDONED_SHORT_SECONDS} giây đầu (thường là gọi nhầm)",
+            Cell(t.abandoned_short, "int"),
+        ),
+        ("unanswered", "Không cán bộ nào nghe máy", Cell(t.unanswered, "int")),
+        ("after_hours", "Cuộc gọi ngoài giờ trực", Cell(t.after_hours, "int")),
+        ("failed", "Cuộc gọi lỗi kỹ thuật", Cell(t.failed, "int")),
+        ("in_progress", "Cuộc gọi đang diễn ra khi lập báo cáo", Cell(t.in_progress, "int")),
+        ("fallback", "Xử lý qua phương án dự phòng của tổng đài", Cell(t.fallback, "int")),
+        ("wait_avg_seconds", "Thời gian chờ trung bình (giây)", Cell(t.wait_avg_seconds, "sec")),
+        (
+            "wait_p90_seconds",
+            f"Thời gian chờ của 90 % cuộc gọi không quá (giây){p90_note}",
+            Cell(t.wait_p90_seconds, "sec"),
+        ),
+        ("talk_avg_seconds", "Thời gian đàm thoại trung bình (giây)",
+         Cell(t.talk_avg_seconds, "sec")),
+        ("talk_seconds_sum", "Tổng thời gian đàm thoại (giờ:phút:giây)",
+         Cell(t.talk_seconds_sum, "duration")),
+        ("repeat_callers", "Số người gọi từ 2 lần trở lên", Cell(t.repeat_callers, "int")),
+        ("callbacks_requested", "Yêu cầu gọi lại phát sinh", Cell(t.callbacks_requested, "int")),
+        ("callbacks_done", "  trong đó đã gọi lại", Cell(t.callbacks_done, "int")),
+        ("callbacks_open", "  trong đó chưa gọi lại", Cell(t.callbacks_open, "int")),
+        ("unclassified", "Cuộc gọi chưa phân loại nội dung", Cell(t.unclassified, "int")),
+    ]  # fmt: skip
+
+
+def _share_rows(rows: list[CountRow], total: int) -> list[list[Cell]]:
+    return [
+        [Cell(r.label), Cell(r.count, "int"), Cell(r.count / total if total else None, "pct")]
+        for r in rows
+    ]
+
+
+def report_tables(f: Figures) -> list[Table]:
+    """Every table of the report, in display order."""
+    merged = f.merged
+    unit_h = ["Đơn vị"] if merged else []
+    tables: list[Table] = []
+    if merged:
+        tables.append(
+            Table(
+                "units",
+                "Đơn vị",
+                "Kết quả theo đơn vị",
+                [
+                    "Đơn vị",
+                    "Kỳ báo cáo",
+                    "Cuộc gọi đến",
+                    "Trả lời",
+                    "Tỷ lệ trả lời",
+                    "Mức phục vụ",
+                    "Gác máy",
+                    "Ngoài giờ",
+                    "Chờ TB (giây)",
+                ],
+                [
+                    [
+                        Cell(u.name),
+                        Cell(f"{u.period.start:%d/%m/%Y}–{u.period.end:%d/%m/%Y}"),
+                        Cell(u.totals.received, "int"),
+                        Cell(u.totals.answered, "int"),
+                        Cell(u.totals.answer_rate, "pct"),
+                        Cell(u.totals.service_level, "pct"),
+                        Cell(u.totals.abandoned, "int"),
+                        Cell(u.totals.after_hours, "int"),
+                        Cell(u.totals.wait_avg_seconds, "sec"),
+                    ]
+                    for u in f.units
+                ],
+                [40, 24, 12, 10, 12, 12, 10, 10, 12],
+            )
+        )
+    tables.append(
+        Table(
+            "summary",
+            "Tổng hợp",
+            "Số liệu tổng hợp",
+            ["Chỉ tiêu", "Giá trị"],
+            [[Cell(label), cell] for _, label, cell in summary_rows(f)],
+            [62, 16],
+        )
+    )
+    tables.append(
+        Table(
+            "by_day",
+            "Theo ngày",
+            "Cuộc gọi theo ngày",
+            ["Ngày", "Cuộc gọi đến", "Trả lời", "Gác máy", "Không nghe máy", "Ngoài giờ"],
+            [
+                [
+                    Cell(d.day, "date"),
+                    Cell(d.received, "int"),
+                    Cell(d.answered, "int"),
+                    Cell(d.abandoned, "int"),
+                    Cell(d.unanswered, "int"),
+                    Cell(d.after_hours, "int"),
+                ]
+                for d in f.by_day
+            ],
+            [12, 14, 10, 10, 16, 12],
+        )
+    )
+    tables.append(
+        Table(
+            "by_hour",
+            "Theo giờ",
+            "Cuộc gọi theo giờ trong ngày",
+            ["Khung giờ", "Cuộc gọi đến", "Trả lời", "Gác máy"],
+            [
+                [
+                    Cell(f"{h.hour:02d}:00–{h.hour:02d}:59"),
+                    Cell(h.received, "int"),
+                    Cell(h.answered, "int"),
+                    Cell(h.abandoned, "int"),
+                ]
+                for h in f.by_hour
+            ],
+            [14, 14, 10, 10],
+        )
+    )
+    tables.append(
+        Table(
+            "officers",
+            "Cán bộ",
+            "Kết quả theo cán bộ trực",
+            [
+                *unit_h,
+                "Cán bộ",
+                "Lượt chuyển máy",
+                "Cuộc gọi trả lời",
+                "Tổng đàm thoại",
+                "Đàm thoại TB (giây)",
+                "Chờ TB (giây)",
+            ],
+            [
+                [
+                    *([Cell(o.unit)] if merged else []),
+                    Cell(o.name),
+                    Cell(o.attempts, "int"),
+                    Cell(o.answered, "int"),
+                    Cell(o.talk_seconds_sum, "duration"),
+                    Cell(o.talk_avg_seconds, "sec"),
+                    Cell(o.wait_avg_seconds, "sec"),
+                ]
+                for o in f.officers
+            ],
+            [*([30] if merged else []), 28, 14, 14, 14, 16, 12],
+        )
+    )
+    tables.append(
+        Table(
+            "numbers",
+            "Số máy",
+            "Kết quả theo số máy đăng ký",
+            [
+                *unit_h,
+                "Số máy",
+                "Tên",
+                "Lượt gọi",
+                "Nghe máy",
+                "Bận",
+                "Không nghe",
+                "Từ chối",
+                "Lỗi",
+                "Hủy",
+                "Cuộc gọi đàm thoại",
+            ],
+            [
+                [
+                    *([Cell(n.unit)] if merged else []),
+                    Cell(n.number),
+                    Cell(n.label),
+                    Cell(n.attempts, "int"),
+                    Cell(n.answered, "int"),
+                    Cell(n.busy, "int"),
+                    Cell(n.no_answer, "int"),
+                    Cell(n.declined, "int"),
+                    Cell(n.failed, "int"),
+                    Cell(n.cancelled, "int"),
+                    Cell(n.answered_calls, "int"),
+                ]
+                for n in f.numbers
+            ],
+            [*([30] if merged else []), 14, 20, 10, 10, 8, 11, 9, 7, 7, 18],
+        )
+    )
+    total = f.totals.received
+    tables.append(
+        Table(
+            "categories",
+            "Lĩnh vực",
+            "Nội dung cuộc gọi theo lĩnh vực",
+            ["Lĩnh vực", "Số cuộc gọi", "Tỷ lệ"],
+            _share_rows(f.categories, total),
+            [34, 14, 10],
+        )
+    )
+    tables.append(
+        Table(
+            "resolutions",
+            "Kết quả xử lý",
+            "Kết quả xử lý yêu cầu",
+            ["Kết quả xử lý", "Số cuộc gọi", "Tỷ lệ"],
+            _share_rows(f.resolutions, total),
+            [34, 14, 10],
+        )
+    )
+    return tables
