@@ -197,7 +197,12 @@ class _TooComplex(Exception):
     pass
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> tuple[int, int, str]:
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> tuple[int, int, str]:
+    if isinstance(exc, yaml.reader.ReaderError):
+        position = max(0, min(exc.position, len(text)))
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        return line, column, f"ký tự không được phép trong tệp YAML: {exc.character!r}"
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
@@ -217,7 +222,7 @@ def _read_document(text: str, source: str) -> _Document:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        doc.problems.append(_yaml_problem(exc))
+        doc.problems.append(_yaml_problem(exc, text))
         return doc
     except RecursionError:
         doc.problems.append((1, 1, "tệp lồng nhau quá sâu, không phải một rota"))

@@ -190,8 +190,11 @@ def parse_date(raw: Any) -> date:
     if isinstance(raw, date):
         value = raw
     else:
+        text = str(raw).strip()
+        if _LOCAL_DT.match(text) and len(text) > 10:
+            raise ValueError(f"{raw!r}: cần một ngày (YYYY-MM-DD), không kèm giờ")
         try:
-            value = date.fromisoformat(str(raw).strip())
+            value = date.fromisoformat(text)
         except ValueError:
             raise ValueError(f"{raw!r} không phải ngày hợp lệ dạng YYYY-MM-DD") from None
     if not 2000 <= value.year <= 2100:
