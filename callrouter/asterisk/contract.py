@@ -1,0 +1,204 @@
+"""The dialplan ↔ code contract, in one place.
+
+Every name the shipped dialplan (``dialplan/extensions_callrouter.conf``) and callrouter share is
+defined here: the Stasis application and its arguments, the contexts, every channel variable the
+dialplan reads or sets, the prompts, the dial string of an officer's number and the fallback
+include file. ``dialplan/README.md`` documents the same names and ``tests/unit/test_contract.py``
+checks that the dialplan and this module agree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+# ----------------------------------------------------------------------------- Stasis application
+APP_NAME: Final = "callrouter"
+"""``Stasis(callrouter, …)``: the ARI application callrouter registers."""
+
+ARG_BRANCH: Final = "branch"
+"""Stasis arguments are ``key=value`` strings; ``branch`` is the IVR branch (3 = health)."""
+
+HOTLINE_EXTEN: Final = "1022"
+BRANCH: Final = 3
+
+# STASISSTATUS after Stasis() returns.
+STASIS_FAILED: Final = "FAILED"  # the app is not connected: the dialplan falls back
+STASIS_SUCCESS: Final = "SUCCESS"  # the app let the channel go (continue) or it hung up
+
+# ------------------------------------------------------------------------------------- contexts
+CONTEXT_INBOUND: Final = "callrouter-inbound"
+CONTEXT_HOTLINE: Final = "callrouter-hotline"
+CONTEXT_BRANCH3: Final = "callrouter-branch3"
+CONTEXT_FALLBACK: Final = "callrouter-fallback"
+CONTEXT_FALLBACK_TARGETS: Final = "callrouter-fallback-targets"
+"""Defined by the include file callrouter writes (:data:`FALLBACK_INCLUDE_FILENAME`)."""
+CONTEXT_CONFIRM: Final = "callrouter-confirm"
+"""Press-1 subroutine: Dial ``U(callrouter-confirm^s^1(<seconds>))`` on confirm numbers."""
+CONTEXT_FALLBACK_HANGUP: Final = "callrouter-fallback-hangup"
+CONTEXTS: Final = (
+    CONTEXT_INBOUND,
+    CONTEXT_HOTLINE,
+    CONTEXT_BRANCH3,
+    CONTEXT_FALLBACK,
+    CONTEXT_CONFIRM,
+    CONTEXT_FALLBACK_HANGUP,
+)
+
+# ------------------------------------------------------------------------------- dial strings
+GLOBAL_TRUNK: Final = "CALLROUTER_TRUNK"
+"""Global variable: the PJSIP endpoint of the carrier trunk (the fallback dials through it)."""
+DEFAULT_TRUNK: Final = "pstn-trunk"
+DIAL_TEMPLATE: Final = "PJSIP/{number}@{trunk}"
+
+_DIALABLE = re.compile(r"^\+?[0-9]{2,20}$")
+_TRUNK = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def dial_string(number: str, trunk: str = DEFAULT_TRUNK) -> str:
+    """The Asterisk dial string of an officer's number, e.g. ``PJSIP/0912345678@pstn-trunk``.
+
+    Raises ValueError for anything that is not a plain phone number or endpoint name: both end
+    up inside dialplan and ARI strings, where ``,``, ``&``, ``)`` or ``/`` would change meaning.
+    """
+    if not _DIALABLE.match(number):
+        raise ValueError(f"not a dialable number: {number!r}")
+    if not _TRUNK.match(trunk):
+        raise ValueError(f"not a PJSIP endpoint name: {trunk!r}")
+    return DIAL_TEMPLATE.format(number=number, trunk=trunk)
+
+
+def stasis_args(branch: int = BRANCH) -> list[str]:
+    """The arguments the dialplan passes, as StasisStart's ``args`` list carries them."""
+    return [f"{ARG_BRANCH}={branch}"]
+
+
+def parse_stasis_args(args: Sequence[str]) -> dict[str, str]:
+    """StasisStart ``args`` (``["branch=3"]``) as a mapping; unknown keys are kept.
+
+    Raises ValueError on an argument without ``=`` (the dialplan was edited wrongly).
+    """
+    out: dict[str, str] = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"Stasis argument {arg!r} is not key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def branch_of(args: Sequence[str]) -> int:
+    """The IVR branch from StasisStart ``args``; :data:`BRANCH` when not given."""
+    raw = parse_stasis_args(args).get(ARG_BRANCH)
+    if raw is None:
+        return BRANCH
+    if not raw.isdigit():
+        raise ValueError(f"Stasis argument {ARG_BRANCH}={raw!r} is not a digit")
+    return int(raw)
+
+
+# ---------------------------------------------------------------------------- channel variables
+# Set by the dialplan, readable by callrouter (GET /channels/{id}/variable).
+VAR_BRANCH: Final = "CALLROUTER_BRANCH"
+VAR_MODE: Final = "CALLROUTER_MODE"  # "fallback" on calls the dialplan fallback handles
+VAR_FALLBACK_REASON: Final = "CALLROUTER_FALLBACK_REASON"
+VAR_FALLBACK_RESULT: Final = "CALLROUTER_FALLBACK_RESULT"
+VAR_FALLBACK_TARGET: Final = "CALLROUTER_FALLBACK_TARGET"
+VAR_FALLBACK_ROUND: Final = "CALLROUTER_FALLBACK_ROUND"
+VAR_FALLBACK_INDEX: Final = "CALLROUTER_FALLBACK_INDEX"
+VAR_FALLBACK_IN_DIAL: Final = "CALLROUTER_FALLBACK_IN_DIAL"
+VAR_CONFIRM_DIGIT: Final = "CALLROUTER_CONFIRM_DIGIT"  # on the officer's leg
+VAR_MENU_TRY: Final = "CALLROUTER_MENU_TRY"
+
+# Set by callrouter before it lets the channel go (POST /channels/{id}/continue):
+VAR_ACTION: Final = "CALLROUTER_ACTION"
+ACTION_FALLBACK: Final = "fallback"
+"""``CALLROUTER_ACTION=fallback`` then continue: the dialplan rings the fallback numbers."""
+
+# Global variables (shipped defaults in the dialplan's [globals]).
+GLOBAL_MENU_TIMEOUT: Final = "CALLROUTER_MENU_TIMEOUT"
+GLOBAL_MENU_ATTEMPTS: Final = "CALLROUTER_MENU_ATTEMPTS"
+
+MODE_FALLBACK: Final = "fallback"
+REASON_STASIS_FAILED: Final = "stasis-failed"
+REASON_HANDED_BACK: Final = "handed-back"
+# CALLROUTER_FALLBACK_RESULT values: the fallback call's outcome (also in the CDR userfield).
+FALLBACK_RESULTS: Final = ("answered", "abandoned", "unanswered", "failed")
+
+# ----------------------------------------------------------------------- fallback include file
+FALLBACK_INCLUDE_FILENAME: Final = "callrouter_fallback.conf"
+"""Written by ``callrouter rota dialplan`` next to extensions.conf; ``#tryinclude``'d."""
+
+# Variables the include file sets (Gosub(callrouter-fallback-targets,s,1)); ``_{n}`` = 1-based.
+VAR_FALLBACK_ROTA: Final = "CALLROUTER_FALLBACK_ROTA"
+VAR_FALLBACK_COUNT: Final = "CALLROUTER_FALLBACK_COUNT"
+VAR_FALLBACK_ROUNDS: Final = "CALLROUTER_FALLBACK_ROUNDS"
+VAR_FALLBACK_RING_TIMEOUT: Final = "CALLROUTER_FALLBACK_RING_TIMEOUT"
+VAR_FALLBACK_CONFIRM_TIMEOUT: Final = "CALLROUTER_FALLBACK_CONFIRM_TIMEOUT"
+VAR_FALLBACK_NUMBER_N: Final = "CALLROUTER_FALLBACK_NUMBER_{n}"
+VAR_FALLBACK_CONFIRM_N: Final = "CALLROUTER_FALLBACK_CONFIRM_{n}"
+
+CHANNEL_VARIABLES: Final = (
+    VAR_BRANCH,
+    VAR_MODE,
+    VAR_ACTION,
+    VAR_FALLBACK_REASON,
+    VAR_FALLBACK_RESULT,
+    VAR_FALLBACK_TARGET,
+    VAR_FALLBACK_ROUND,
+    VAR_FALLBACK_INDEX,
+    VAR_FALLBACK_IN_DIAL,
+    VAR_CONFIRM_DIGIT,
+    VAR_MENU_TRY,
+    VAR_FALLBACK_ROTA,
+    VAR_FALLBACK_COUNT,
+    VAR_FALLBACK_ROUNDS,
+    VAR_FALLBACK_RING_TIMEOUT,
+    VAR_FALLBACK_CONFIRM_TIMEOUT,
+    VAR_FALLBACK_NUMBER_N,
+    VAR_FALLBACK_CONFIRM_N,
+)
+GLOBAL_VARIABLES: Final = (GLOBAL_TRUNK, GLOBAL_MENU_TIMEOUT, GLOBAL_MENU_ATTEMPTS)
+
+# -------------------------------------------------------------------------------------------- CDR
+CDR_USERFIELD_MARK: Final = "callrouter=fallback"
+"""A fallback call's CDR ``userfield`` starts with this; the rest is ``;key=value`` pairs:
+``linkedid``, ``reason``, ``rota`` (rota version), ``result`` and ``answered_by`` (number)."""
+
+
+def parse_cdr_userfield(userfield: str) -> dict[str, str] | None:
+    """The ``key=value`` pairs of a fallback call's CDR userfield, or None for other calls."""
+    if not userfield.startswith(CDR_USERFIELD_MARK):
+        return None
+    out: dict[str, str] = {}
+    for part in userfield.split(";"):
+        key, sep, value = part.partition("=")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+# ----------------------------------------------------------------------------------------- prompts
+# Sound names (Asterisk looks them up in the channel language "vi": sounds/vi/callrouter/*).
+# Texts: dialplan/prompts/vi.txt. ARI plays them as "sound:" + name.
+PROMPTS: Final[Mapping[str, str]] = {
+    "welcome": "callrouter/welcome",
+    "menu": "callrouter/menu",
+    "invalid": "callrouter/invalid",
+    "no_input": "callrouter/no-input",
+    "other_branch": "callrouter/other-branch",
+    "goodbye": "callrouter/goodbye",
+    "please_hold": "callrouter/please-hold",
+    "confirm": "callrouter/confirm",
+    "nobody_answered": "callrouter/nobody-answered",
+    "unavailable": "callrouter/unavailable",
+}
+LANGUAGE: Final = "vi"
+
+# --------------------------------------------------------------------------- AMI user events
+# UserEvents the dialplan emits (AMI "Event: UserEvent", "UserEvent: <name>").
+EVENT_FALLBACK: Final = "CallrouterFallback"
+EVENT_FALLBACK_DIAL: Final = "CallrouterFallbackDial"
+EVENT_FALLBACK_DIAL_END: Final = "CallrouterFallbackDialEnd"
+EVENT_FALLBACK_END: Final = "CallrouterFallbackEnd"
