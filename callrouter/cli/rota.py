@@ -274,4 +274,4 @@ def ics(
         output.write_bytes(data)
         click.echo(f"đã ghi {output}", err=True)
     else:
-        click.echo(data.decode("utf-8"), nl=False)
+        click.echo(data, nl=False)  # bytes go out untouched: RFC 5545 wants CRLF line ends
