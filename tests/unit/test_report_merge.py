@@ -1,0 +1,197 @@
+"""Roll-up of units' JSON reports: sums, recomputed rates, refusals that name the file."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from callrouter.errors import ReportError
+from callrouter.report.figures import (
+    CountRow,
+    DayRow,
+    Figures,
+    HourRow,
+    OfficerRow,
+    Period,
+    Totals,
+    UnitInfo,
+    UnitSummary,
+    p90_from_histogram,
+)
+from callrouter.report.merge import load_figures, merge_files
+from callrouter.report.periods import month_period
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 12, 10, 2, 0, tzinfo=UTC)
+DISTRICT = UnitInfo(name="PHÒNG VĂN HÓA VÀ THÔNG TIN HUYỆN", governing_body="UBND HUYỆN")
+
+
+def unit_figures(name: str, totals: Totals, period: Period | None = None) -> Figures:
+    period = period or month_period("2026-11")
+    return Figures(
+        generated_at=NOW,
+        unit=UnitInfo(name=name),
+        units=[UnitSummary(name=name, period=period, totals=totals)],
+        branch=3,
+        timezone="Asia/Ho_Chi_Minh",
+        service_level_seconds=20,
+        period=period,
+        totals=totals,
+        by_day=[DayRow(day=d, received=1 if d.day == 2 else 0) for d in period.days()],
+        by_hour=[HourRow(hour=h, received=1 if h == 9 else 0) for h in range(24)],
+        officers=[OfficerRow(officer_id="o1", name=f"Cán bộ {name}", answered=totals.answered)],
+        categories=[CountRow(key="tiem_chung", label="Tiêm chủng", count=1)],
+    )
+
+
+A = Totals(
+    received=1,
+    answered=1,
+    answered_within_sl=1,
+    wait_seconds_sum=2.0,
+    wait_count=1,
+    talk_seconds_sum=60.0,
+    talk_count=1,
+    wait_p90_seconds=2.0,
+    wait_histogram=[(2, 1)],
+)
+B = Totals(
+    received=10,
+    answered=1,
+    abandoned=8,
+    after_hours=1,
+    answered_within_sl=0,
+    wait_seconds_sum=50.0,
+    wait_count=1,
+    talk_seconds_sum=100.0,
+    talk_count=1,
+    wait_p90_seconds=50.0,
+    wait_histogram=[(50, 1)],
+)
+
+
+def write(tmp_path: Path, name: str, f: Figures) -> Path:
+    path = tmp_path / name
+    path.write_text(f.to_json(), encoding="utf-8")
+    return path
+
+
+def test_given_two_units_then_counts_are_summed_and_rates_recomputed_not_averaged(
+    tmp_path: Path,
+) -> None:
+    a = write(tmp_path, "a.json", unit_figures("TTYT A", A))
+    b = write(tmp_path, "b.json", unit_figures("TTYT B", B))
+    m = merge_files([a, b], issuer=DISTRICT, now=NOW)
+    t = m.totals
+    assert m.merged
+    assert (t.received, t.answered, t.abandoned, t.after_hours) == (11, 2, 8, 1)
+    # 2 answered of 10 offered: 20 %, not the 55.6 % an average of 100 % and 11.1 % gives.
+    assert t.answer_rate == pytest.approx(0.2)
+    assert t.service_level == pytest.approx(0.1)
+    assert t.wait_avg_seconds == pytest.approx(26.0)
+    assert t.talk_avg_seconds == pytest.approx(80.0)
+    assert t.wait_histogram == [(2, 1), (50, 1)]
+    assert t.wait_p90_seconds == 50.0
+    assert t.wait_p90_method == "histogram"
+    assert [u.name for u in m.units] == ["TTYT A", "TTYT B"]
+    assert [u.totals.answer_rate for u in m.units] == [1.0, pytest.approx(1 / 9)]
+    assert [(o.unit, o.name) for o in m.officers] == [
+        ("TTYT A", "Cán bộ TTYT A"),
+        ("TTYT B", "Cán bộ TTYT B"),
+    ]
+    assert {d.day: d.received for d in m.by_day}[date(2026, 11, 2)] == 2
+    assert m.by_hour[9].received == 2
+    assert m.categories == [CountRow(key="tiem_chung", label="Tiêm chủng", count=2)]
+    assert m.unit == DISTRICT
+
+
+def test_given_merged_json_then_province_can_merge_it_again(tmp_path: Path) -> None:
+    a = write(tmp_path, "a.json", unit_figures("TTYT A", A))
+    b = write(tmp_path, "b.json", unit_figures("TTYT B", B))
+    district = write(tmp_path, "d.json", merge_files([a, b], issuer=DISTRICT, now=NOW))
+    c = write(tmp_path, "c.json", unit_figures("TTYT C", A))
+    province = merge_files([district, c], issuer=UnitInfo(name="SỞ"), now=NOW)
+    assert province.totals.received == 12
+    assert [u.name for u in province.units] == ["TTYT A", "TTYT B", "TTYT C"]
+
+
+def test_given_report_json_when_loaded_back_then_figures_are_identical(tmp_path: Path) -> None:
+    f = unit_figures("TTYT A", A)
+    assert load_figures(write(tmp_path, "a.json", f)) == f
+
+
+def test_json_carries_derived_rates_for_readers(tmp_path: Path) -> None:
+    data = json.loads(unit_figures("TTYT B", B).to_json())
+    assert data["format"] == "callrouter-report"
+    assert data["version"] == 1
+    assert data["totals"]["answer_rate"] == pytest.approx(1 / 9)
+    assert data["totals"]["offered"] == 9
+
+
+def test_given_different_periods_then_refused_unless_forced(tmp_path: Path) -> None:
+    a = write(tmp_path, "a.json", unit_figures("TTYT A", A))
+    b = write(tmp_path, "b.json", unit_figures("TTYT B", B, month_period("2026-11", cutoff=15)))
+    with pytest.raises(ReportError, match=r"b\.json: period 2026-10-15\.\.2026-11-14 differs"):
+        merge_files([a, b], issuer=DISTRICT)
+    m = merge_files([a, b], issuer=DISTRICT, force=True)
+    assert (m.period.kind, m.period.start, m.period.end) == (
+        "mixed",
+        date(2026, 10, 15),
+        date(2026, 11, 30),
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"hello": "world"}', "not a callrouter report"),
+        ("[1, 2]", "not a callrouter report"),
+        ("{broken", "invalid JSON at line 1"),
+        ('{"format": "callrouter-report", "version": 2}', "version 2"),
+        (
+            '{"format": "callrouter-report", "version": 1, "totals": {}}',
+            "malformed callrouter report",
+        ),
+    ],
+)
+def test_given_foreign_or_other_version_input_then_error_names_the_file(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    good = write(tmp_path, "a.json", unit_figures("TTYT A", A))
+    bad = tmp_path / "don-vi-x.json"
+    bad.write_text(content, encoding="utf-8")
+    with pytest.raises(ReportError, match=message) as info:
+        merge_files([good, bad], issuer=DISTRICT)
+    assert str(info.value).startswith(str(bad))
+
+
+def test_given_missing_file_then_error_names_it(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match=r"khong-co\.json: cannot read"):
+        merge_files([tmp_path / "khong-co.json"], issuer=DISTRICT)
+
+
+def test_given_same_unit_twice_then_refused_unless_forced(tmp_path: Path) -> None:
+    a = write(tmp_path, "a.json", unit_figures("TTYT A", A))
+    with pytest.raises(ReportError, match="more than one input"):
+        merge_files([a, a], issuer=DISTRICT)
+    assert merge_files([a, a], issuer=DISTRICT, force=True).totals.received == 2
+
+
+@pytest.mark.parametrize(
+    ("histogram", "expected"),
+    [
+        ([], None),
+        ([(7, 1)], 7.0),
+        ([(1, 9), (100, 1)], 1.0),  # rank ceil(9.0) = 9
+        ([(1, 8), (100, 2)], 100.0),  # rank 9 falls in the 100 s bucket
+        ([(5, 3), (2, 7)], 5.0),  # unsorted input
+    ],
+)
+def test_p90_from_histogram_is_nearest_rank(
+    histogram: list[tuple[int, int]], expected: float | None
+) -> None:
+    assert p90_from_histogram(histogram) == expected

@@ -1,0 +1,233 @@
+"""Renderings of one set of figures: terminal table, CSV, XLSX, DOCX structure, charts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from docx import Document
+from matplotlib import font_manager
+from matplotlib.ft2font import FT2Font
+from openpyxl import load_workbook
+
+from callrouter.report.charts import ALL_CHART_TEXT, FONT_FAMILY, all_charts
+from callrouter.report.figures import (
+    CountRow,
+    DayRow,
+    Figures,
+    HourRow,
+    NumberRow,
+    OfficerRow,
+    Totals,
+    UnitInfo,
+)
+from callrouter.report.periods import month_period
+from callrouter.report.render import render
+from callrouter.report.render_docx import date_line
+from callrouter.report.settings import ReportSettings
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 12, 4, 20, 0, tzinfo=UTC)  # 5 Dec 03:00 in Vietnam
+
+
+def figures(*, empty: bool = False, notes: str | None = None) -> Figures:
+    period = month_period("2026-11")
+    if empty:
+        totals = Totals()
+    else:
+        totals = Totals(
+            received=40,
+            answered=30,
+            abandoned=5,
+            abandoned_short=2,
+            unanswered=2,
+            after_hours=3,
+            answered_within_sl=25,
+            wait_seconds_sum=300.0,
+            wait_count=30,
+            talk_seconds_sum=5400.0,
+            talk_count=30,
+            wait_p90_seconds=21.5,
+            wait_histogram=[(10, 27), (22, 3)],
+            repeat_callers=4,
+            callbacks_requested=3,
+            callbacks_done=2,
+            callbacks_open=1,
+            unclassified=6,
+        )
+    return Figures(
+        generated_at=NOW,
+        unit=UnitInfo(name="TRUNG TÂM Y TẾ HUYỆN MÊ LINH", governing_body="UBND HUYỆN MÊ LINH"),
+        branch=3,
+        timezone="Asia/Ho_Chi_Minh",
+        service_level_seconds=20,
+        period=period,
+        totals=totals,
+        by_day=[
+            DayRow(day=d, received=0 if empty else d.day % 3, answered=0 if empty else d.day % 2)
+            for d in period.days()
+        ],
+        by_hour=[
+            HourRow(hour=h, received=0 if empty else (h in (8, 9, 14)) * 10) for h in range(24)
+        ],
+        officers=[]
+        if empty
+        else [
+            OfficerRow(
+                officer_id="o1",
+                name="Nguyễn Văn An",
+                answered=30,
+                attempts=33,
+                talk_seconds_sum=5400.0,
+                talk_count=30,
+                wait_seconds_sum=300.0,
+                wait_count=30,
+            )
+        ],
+        numbers=[] if empty else [NumberRow(number="0912345678", label="Di động", attempts=33)],
+        categories=[]
+        if empty
+        else [
+            CountRow(key="tiem_chung", label="Tiêm chủng", count=34),
+            CountRow(key=None, label="Chưa phân loại", count=6),
+        ],
+        notes=notes,
+    )
+
+
+def test_table_shows_vietnamese_figures_and_skips_empty_hours() -> None:
+    text = render(figures(), "table").decode()
+    assert "Tổng số cuộc gọi đến" in text
+    assert "Mức phục vụ (trả lời trong 20 giây)" in text
+    assert "67,6 %" in text  # 25 within 20 s of 37 offered
+    assert "Nguyễn Văn An" in text
+    assert "08:00–08:59" in text
+    assert "03:00–03:59" not in text
+
+
+def test_given_empty_month_then_table_says_no_calls() -> None:
+    text = render(figures(empty=True), "table").decode()
+    assert "không nhận được cuộc gọi nào" in text
+
+
+def test_csv_has_every_table_with_raw_numbers() -> None:
+    rows = list(csv.reader(io.StringIO(render(figures(), "csv").decode())))
+    assert rows[0] == ["table", "row", "column", "value"]
+    summary = {r[1]: r[3] for r in rows if r[0] == "summary"}
+    assert summary["received"] == "40"
+    assert float(summary["answer_rate"]) == pytest.approx(30 / 37)
+    assert ["by_day", "1", "Ngày", "2026-11-01"] in rows
+    assert {r[0] for r in rows} >= {"summary", "by_day", "by_hour", "officers", "categories"}
+
+
+def test_xlsx_has_one_sheet_per_table_with_number_formats_and_frozen_headers() -> None:
+    wb = load_workbook(io.BytesIO(render(figures(), "xlsx")))
+    assert wb.sheetnames == [
+        "Báo cáo",
+        "Tổng hợp",
+        "Theo ngày",
+        "Theo giờ",
+        "Cán bộ",
+        "Số máy",
+        "Lĩnh vực",
+        "Kết quả xử lý",
+    ]
+    summary = wb["Tổng hợp"]
+    assert summary.freeze_panes == "A2"
+    assert summary["A1"].value == "Chỉ tiêu"
+    assert summary["B2"].value == 40
+    assert summary["B2"].number_format == "#,##0"
+    assert summary["B5"].value == pytest.approx(30 / 37)  # answer rate, a real fraction
+    assert summary["B5"].number_format == "0.0%"
+    days = wb["Theo ngày"]
+    assert days.freeze_panes == "A2"
+    assert days["A2"].number_format == "dd/mm/yyyy"
+    assert days["A2"].value == datetime(2026, 11, 1)
+    officers = wb["Cán bộ"]
+    assert officers["D2"].number_format == "[h]:mm:ss"
+    assert officers["D2"].value == timedelta(hours=1, minutes=30)  # a real duration
+
+
+def test_docx_is_laid_out_as_a_decree_30_report() -> None:
+    s = ReportSettings(signer_name="Nguyễn Thị Hoa", document_number="15")
+    doc = Document(io.BytesIO(render(figures(notes="Thiếu máy bàn.\nĐề nghị bổ sung."), "docx", s)))
+    head = doc.tables[0]
+    left, right = (c.text for c in head.rows[0].cells)
+    assert "UBND HUYỆN MÊ LINH" in left
+    assert "TRUNG TÂM Y TẾ HUYỆN MÊ LINH" in left
+    assert "Số: 15/BC-TTYT" in left
+    assert "V/v báo cáo" in left
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in right
+    assert "Độc lập - Tự do - Hạnh phúc" in right
+    assert "Mê Linh, ngày 05 tháng 12 năm 2026" in right
+    body = "\n".join(p.text for p in doc.paragraphs)
+    for heading in (
+        "BÁO CÁO",
+        "Kính gửi: Phòng Văn hóa và Thông tin huyện Mê Linh.",
+        "I. TÌNH HÌNH CHUNG",
+        "II. KẾT QUẢ CỤ THỂ",
+        "III. KHÓ KHĂN, VƯỚNG MẮC VÀ ĐỀ XUẤT",
+        "Thiếu máy bàn.",
+        "đã tiếp nhận 40 cuộc gọi",
+    ):
+        assert heading in body
+    foot_left, foot_right = (c.text for c in doc.tables[-1].rows[0].cells)
+    assert foot_left.startswith("Nơi nhận:")
+    assert foot_left.rstrip().endswith("Lưu: VT.")
+    assert "GIÁM ĐỐC" in foot_right
+    assert "Nguyễn Thị Hoa" in foot_right
+    assert len(doc.inline_shapes) == 3  # charts by day, by hour, outcome shares
+    section = doc.sections[0]
+    assert section.left_margin is not None
+    assert section.right_margin is not None
+    assert section.page_width is not None
+    assert round(section.left_margin.mm) == 30
+    assert round(section.right_margin.mm) == 15
+    assert round(section.page_width.mm) == 210
+    assert doc.styles["Normal"].font.name == "Times New Roman"
+
+
+def test_given_empty_month_then_docx_says_so_without_charts() -> None:
+    doc = Document(io.BytesIO(render(figures(empty=True), "docx")))
+    body = "\n".join(p.text for p in doc.paragraphs)
+    assert "không nhận được cuộc gọi nào" in body
+    assert len(doc.inline_shapes) == 0
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        (datetime(2026, 12, 4, 20, 0, tzinfo=UTC), "Mê Linh, ngày 05 tháng 12 năm 2026"),
+        (datetime(2027, 1, 20, 3, 0, tzinfo=UTC), "Mê Linh, ngày 20 tháng 01 năm 2027"),
+        (datetime(2027, 3, 9, 3, 0, tzinfo=UTC), "Mê Linh, ngày 09 tháng 3 năm 2027"),
+    ],
+)
+def test_date_line_pads_days_below_10_and_months_1_and_2(when: datetime, expected: str) -> None:
+    assert date_line("Mê Linh", when, "Asia/Ho_Chi_Minh") == expected
+
+
+def test_chart_font_has_every_vietnamese_letter_the_charts_use() -> None:
+    path = font_manager.findfont(
+        font_manager.FontProperties(family=FONT_FAMILY), fallback_to_default=False
+    )
+    charmap = FT2Font(path).get_charmap()
+    text = (
+        "".join(ALL_CHART_TEXT)
+        + "ăâđêôơưĂÂĐÊÔƠƯàảãáạằẳẵắặầẩẫấậèẻẽéẹềểễếệìỉĩíịòỏõóọồổỗốộờởỡớợùủũúụừửữứựỳỷỹýỵ"
+    )
+    missing = sorted({c for c in text if ord(c) not in charmap and not c.isspace()})
+    assert missing == []
+
+
+def test_charts_render_vietnamese_text_without_missing_glyph_warnings() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns "Glyph … missing from font(s)"
+        charts = all_charts(figures())
+    assert [caption for caption, _ in charts] == list(ALL_CHART_TEXT[:3])
+    for _, png in charts:
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        assert len(png) > 10_000
