@@ -117,25 +117,38 @@ def is_credentials_error(exc: BaseException) -> bool:
     return cause is not None and cause is not orig and is_credentials_error(cause)
 
 
-async def check_connection(engine: AsyncEngine) -> None:
-    """Connect once; raise :class:`DatabaseUnavailable` with a clear message if refused."""
+async def probe(engine: AsyncEngine) -> str | None:
+    """Connect once: None when fine, the reason when unreachable (worth retrying).
+
+    Raises :class:`DatabaseUnavailable` when the server refuses us (wrong password,
+    unknown role or database): retrying cannot help, the configuration is wrong.
+    """
     where = safe_url(engine.url)
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:
         if is_credentials_error(exc):
-            orig = getattr(exc, "orig", None) or exc
-            reason = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
             raise DatabaseUnavailable(
                 f"database {where} refuses the configured credentials or database name: "
-                f"{reason}. Check CALLROUTER_DATABASE_URL."
+                f"{_first_line(exc)}. Check CALLROUTER_DATABASE_URL."
             ) from None
         if is_connection_error(exc):
-            raise DatabaseUnavailable(f"database {where} cannot be reached: {_reason(exc)}") from (
-                None
-            )
+            return f"database {where} cannot be reached: {_reason(exc)}"
         raise
+    return None
+
+
+async def check_connection(engine: AsyncEngine) -> None:
+    """Connect once; raise :class:`DatabaseUnavailable` with a clear message if we cannot."""
+    problem = await probe(engine)
+    if problem is not None:
+        raise DatabaseUnavailable(problem)
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).splitlines()[0] if str(orig) else type(orig).__name__
 
 
 def _reason(exc: BaseException) -> str:

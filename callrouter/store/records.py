@@ -1,0 +1,146 @@
+"""Building and checking call-log records at the call site.
+
+Each record is a flat JSON object with ``id`` (unique, stable: replaying the spool sees
+the same id), ``kind`` and the fields of that kind. Malformed input raises
+:class:`RecordError` naming the record kind and the field, never showing a phone number.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import orjson
+
+from callrouter.errors import RecordError
+from callrouter.store.models import ATTEMPT_RESULTS, CALLBACK_REASONS, MODES, OUTCOMES
+
+CALL_STARTED: Final = "call_started"
+ATTEMPT_STARTED: Final = "attempt_started"
+ATTEMPT_ENDED: Final = "attempt_ended"
+CALL_ANSWERED: Final = "call_answered"
+CALL_ENDED: Final = "call_ended"
+EVENT: Final = "event"
+CALLBACK: Final = "callback"
+KINDS: Final = (
+    CALL_STARTED,
+    ATTEMPT_STARTED,
+    ATTEMPT_ENDED,
+    CALL_ANSWERED,
+    CALL_ENDED,
+    EVENT,
+    CALLBACK,
+)
+
+# Fields that hold phone numbers: their values never appear in an error message.
+_PRIVATE: Final = frozenset({"caller", "number"})
+MAX_DATA_BYTES: Final = 64 * 1024
+
+
+def _fail(kind: str, name: str, problem: str) -> RecordError:
+    return RecordError(f"{kind}: field {name!r} {problem}")
+
+
+def _shown(name: str, value: object) -> str:
+    if name in _PRIVATE and isinstance(value, str):
+        return f"a string of {len(value)} characters"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def text(kind: str, name: str, value: object, max_len: int, *, optional: bool = False) -> Any:
+    """A non-empty string of at most ``max_len`` characters (or None when optional)."""
+    if value is None:
+        if optional:
+            return None
+        raise _fail(kind, name, "is required")
+    if not isinstance(value, str):
+        raise _fail(kind, name, f"must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise _fail(kind, name, "must not be empty")
+    if len(value) > max_len:
+        raise _fail(kind, name, f"is longer than {max_len} characters: {_shown(name, value)}")
+    if "\x00" in value:
+        raise _fail(kind, name, "contains a NUL character")
+    return value
+
+
+def integer(
+    kind: str, name: str, value: object, lo: int, hi: int, *, optional: bool = False
+) -> Any:
+    if value is None:
+        if optional:
+            return None
+        raise _fail(kind, name, "is required")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(kind, name, f"must be an integer, got {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise _fail(kind, name, f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def choice(kind: str, name: str, value: object, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise _fail(kind, name, f"must be one of {', '.join(allowed)}; got {_shown(name, value)}")
+    return str(value)
+
+
+def when(kind: str, name: str, value: object) -> datetime:
+    """A timezone-aware datetime."""
+    if value is None:
+        raise _fail(kind, name, "is required")
+    if not isinstance(value, datetime):
+        raise _fail(kind, name, f"must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise _fail(kind, name, f"must be timezone-aware, got naive {value.isoformat()}")
+    return value
+
+
+def when_optional(kind: str, name: str, value: object) -> datetime | None:
+    return None if value is None else when(kind, name, value)
+
+
+def iso(value: datetime | None) -> str | None:
+    """A datetime as an ISO 8601 string with its offset (UTC normalised)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat()
+
+
+def from_iso(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def json_object(kind: str, name: str, value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(kind, name, f"must be a dict, got {type(value).__name__}")
+    try:
+        size = len(orjson.dumps(value))
+    except TypeError as exc:
+        raise _fail(kind, name, f"must be JSON-serialisable: {exc}") from None
+    if size > MAX_DATA_BYTES:
+        raise _fail(kind, name, f"is {size} bytes of JSON, more than {MAX_DATA_BYTES}")
+    return value
+
+
+def not_before(kind: str, name: str, value: datetime, other_name: str, other: datetime) -> None:
+    if value < other - _CLOCK_SLACK:
+        raise _fail(kind, name, f"({value.isoformat()}) is before {other_name}")
+
+
+_CLOCK_SLACK: Final = timedelta(0)
+
+__all__ = [
+    "ATTEMPT_ENDED",
+    "ATTEMPT_RESULTS",
+    "ATTEMPT_STARTED",
+    "CALLBACK",
+    "CALLBACK_REASONS",
+    "CALL_ANSWERED",
+    "CALL_ENDED",
+    "CALL_STARTED",
+    "EVENT",
+    "KINDS",
+    "MODES",
+    "OUTCOMES",
+]

@@ -1,0 +1,556 @@
+"""``CallLog``: the call flow's non-blocking writer into the call log.
+
+::
+
+    call flow ──► CallLog.call_started(...)      validate, os.write to the spool, return
+                      │
+                      ├─ syncer task   fsync the spool every few ms (worker thread)
+                      └─ applier task  read the durable spool, fold a batch, write it to the
+                                       database in one transaction, then checkpoint
+
+The call flow never waits for the database: a method validates its record (raising
+:class:`RecordError` at once if malformed), writes it to the spool and returns. When
+the database is down, records wait in the spool and are applied in order when it is
+back; writes are idempotent, so a record applied twice (after a SIGKILL between the
+commit and the checkpoint) changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callrouter.errors import ConfigError, DatabaseUnavailable, SpoolError
+from callrouter.logs import get_logger, mask_number
+from callrouter.store import records as r
+from callrouter.store.apply import apply_plan, existing_calls, plan_batch
+from callrouter.store.db import is_connection_error, make_engine, probe, safe_url
+from callrouter.store.migrate import upgrade
+from callrouter.store.models import (
+    ATTEMPT_RESULTS,
+    CALLBACK_REASONS,
+    MODES,
+    OUTCOMES,
+    call_id_for,
+)
+from callrouter.store.spool import (
+    DEFAULT_SEGMENT_BYTES,
+    CorruptLine,
+    Position,
+    Spool,
+    encode_record,
+)
+
+log = get_logger(__name__)
+
+_FAR_FUTURE = Position(2**62, 0)
+
+
+@dataclass(frozen=True)
+class CallLogStats:
+    """What the writer is doing, for health checks and metrics."""
+
+    handed: int  # records handed over by this process
+    applied: int  # records of this process now in the database
+    pending: int  # handed - applied
+    database_available: bool
+    corrupt_lines: int  # torn or damaged spool lines skipped
+    rejected: int  # records the database refused (kept in rejected.log)
+
+
+def _tz(tz: ZoneInfo | str) -> ZoneInfo:
+    if isinstance(tz, ZoneInfo):
+        return tz
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown time zone {tz!r}") from None
+
+
+class CallLog:
+    """Async context manager: ``async with CallLog(url, spool_dir, tz=...) as log:``.
+
+    ``migrate`` brings the schema up to date when the database is first reached (the
+    embedded SQLite file is created on first run that way). A wrong password, an unknown
+    role or database raises one :class:`DatabaseUnavailable` at start-up; a database that
+    is merely down at start-up is waited for while records go to the spool.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        spool_dir: Path,
+        *,
+        tz: ZoneInfo | str = "Asia/Ho_Chi_Minh",
+        migrate: bool = True,
+        batch_size: int = 5000,
+        group_window: float = 0.002,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        close_timeout: float = 10.0,
+        retry_max: float = 1.0,
+    ) -> None:
+        self.url = url
+        self.tz = _tz(tz)
+        self.migrate = migrate
+        self.batch_size = batch_size
+        self.group_window = group_window
+        self.close_timeout = close_timeout
+        self.retry_max = retry_max
+        self.spool = Spool(Path(spool_dir), segment_bytes=segment_bytes)
+        self.engine: AsyncEngine | None = None
+        self._session = uuid.uuid4().hex[:12]
+        self._handed = 0
+        self._applied = 0
+        # (position after a record of this process, its sequence number), in order.
+        self._marks: deque[tuple[Position, int]] = deque()
+        self._durable = Position(0, 0)
+        self._read_from = Position(0, 0)
+        self._written_event = asyncio.Event()
+        self._durable_event = asyncio.Event()
+        self._applied_event = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._db_available = False
+        self._schema_ready = False
+        self._corrupt_seen: set[tuple[int, int]] = set()
+        self._rejected = 0
+        self._failure: BaseException | None = None
+        self._open = False
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        self._read_from = await asyncio.to_thread(self.spool.open)
+        self._durable = self.spool.written
+        try:
+            self.engine = make_engine(self.url)
+            await self._first_contact()
+        except BaseException:
+            if self.engine is not None:
+                await self.engine.dispose()
+            self.spool.close()
+            raise
+        self._open = True
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._syncer(), name="calllog-syncer"),
+            loop.create_task(self._applier(), name="calllog-applier"),
+        ]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Make every record durable, give the database ``close_timeout`` to take them."""
+        if not self._open:
+            return
+        self._open = False
+        try:
+            with contextlib.suppress(TimeoutError, SpoolError):
+                await asyncio.wait_for(self.flush(), self.close_timeout)
+        finally:
+            self._stopping = True
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self._tasks = []
+            await asyncio.to_thread(self.spool.close)
+            if self.engine is not None:
+                await self.engine.dispose()
+            left = self._handed - self._applied
+            if left:
+                log.warning(
+                    "calllog_closed_with_pending", pending=left, spool=str(self.spool.directory)
+                )
+
+    @property
+    def _engine(self) -> AsyncEngine:
+        if self.engine is None:
+            raise SpoolError("the call log is not open (use `async with CallLog(...)`)")
+        return self.engine
+
+    async def _first_contact(self) -> None:
+        problem = await probe(self._engine)  # raises DatabaseUnavailable on bad credentials
+        if problem is not None:
+            log.warning(
+                "database_unavailable_at_start", error=problem, spool=str(self.spool.directory)
+            )
+            return
+        await self._ensure_schema()
+        self._db_available = True
+
+    async def _ensure_schema(self) -> None:
+        if self._schema_ready:
+            return
+        if self.migrate:
+            await upgrade(self._engine)
+        else:
+            async with self._engine.connect() as conn:
+                tables = await conn.run_sync(lambda c: set(sa_inspect(c).get_table_names()))
+            if "calls" not in tables:
+                raise DatabaseUnavailable(
+                    f"database {safe_url(self.url)} has no call log tables: "
+                    "run `callrouter db upgrade`"
+                )
+        self._schema_ready = True
+
+    # -- the call flow's API ---------------------------------------------------------
+    def _hand(self, record: dict[str, Any]) -> None:
+        if not self._open:
+            raise SpoolError("the call log is not open (use `async with CallLog(...)`)")
+        if self._failure is not None:
+            raise SpoolError(f"the call log writer has failed: {self._failure}")
+        self._handed += 1
+        record["id"] = f"{self._session}-{self._handed}"
+        try:
+            end = self.spool.append(encode_record(record))
+        except SpoolError:
+            self._handed -= 1
+            raise
+        self._marks.append((end, self._handed))
+        self._written_event.set()
+
+    def call_started(
+        self,
+        *,
+        linkedid: str,
+        uniqueid: str,
+        branch: int,
+        caller: str | None,
+        started_at: datetime,
+        mode: str,
+        rota_version: str | None,
+    ) -> str:
+        """Record a new call; returns its ``calls.id`` (derived from ``linkedid``)."""
+        k = r.CALL_STARTED
+        linkedid = r.text(k, "linkedid", linkedid, 64)
+        started = r.when(k, "started_at", started_at)
+        local = started.astimezone(self.tz)
+        self._hand(
+            {
+                "kind": k,
+                "linkedid": linkedid,
+                "uniqueid": r.text(k, "uniqueid", uniqueid, 64),
+                "branch": r.integer(k, "branch", branch, 0, 32767),
+                "caller": r.text(k, "caller", caller, 64, optional=True),
+                "started_at": r.iso(started),
+                "local_day": local.date().isoformat(),
+                "local_hour": local.hour,
+                "mode": r.choice(k, "mode", mode, MODES),
+                "rota_version": r.text(k, "rota_version", rota_version, 64, optional=True),
+            }
+        )
+        return call_id_for(linkedid)
+
+    def attempt_started(
+        self,
+        *,
+        linkedid: str,
+        seq: int,
+        officer_id: str,
+        officer_name: str,
+        number: str,
+        number_label: str | None,
+        channel_id: str,
+        started_at: datetime,
+    ) -> None:
+        """Record an officer leg being originated (``seq`` orders the legs of a call)."""
+        k = r.ATTEMPT_STARTED
+        self._hand(
+            {
+                "kind": k,
+                "linkedid": r.text(k, "linkedid", linkedid, 64),
+                "seq": r.integer(k, "seq", seq, 0, 32767),
+                "officer_id": r.text(k, "officer_id", officer_id, 64),
+                "officer_name": r.text(k, "officer_name", officer_name, 200),
+                "number": r.text(k, "number", number, 32),
+                "number_label": r.text(k, "number_label", number_label, 100, optional=True),
+                "channel_id": r.text(k, "channel_id", channel_id, 128),
+                "started_at": r.iso(r.when(k, "started_at", started_at)),
+            }
+        )
+
+    def attempt_ended(
+        self,
+        *,
+        linkedid: str,
+        seq: int,
+        result: str,
+        cause: int | None,
+        ended_at: datetime,
+        answered_at: datetime | None = None,
+    ) -> None:
+        """Record how an officer leg ended (``answered``, ``busy``, ``no_answer``, …)."""
+        k = r.ATTEMPT_ENDED
+        ended = r.when(k, "ended_at", ended_at)
+        answered = r.when_optional(k, "answered_at", answered_at)
+        if answered is not None:
+            r.not_before(k, "ended_at", ended, "answered_at", answered)
+        self._hand(
+            {
+                "kind": k,
+                "linkedid": r.text(k, "linkedid", linkedid, 64),
+                "seq": r.integer(k, "seq", seq, 0, 32767),
+                "result": r.choice(k, "result", result, ATTEMPT_RESULTS),
+                "cause": r.integer(k, "cause", cause, -(2**31), 2**31 - 1, optional=True),
+                "ended_at": r.iso(ended),
+                "answered_at": r.iso(answered),
+            }
+        )
+
+    def call_answered(
+        self,
+        *,
+        linkedid: str,
+        answered_at: datetime,
+        officer_id: str,
+        officer_name: str,
+        number: str,
+    ) -> None:
+        """Record that an officer took the call (caller and officer bridged)."""
+        k = r.CALL_ANSWERED
+        self._hand(
+            {
+                "kind": k,
+                "linkedid": r.text(k, "linkedid", linkedid, 64),
+                "answered_at": r.iso(r.when(k, "answered_at", answered_at)),
+                "officer_id": r.text(k, "officer_id", officer_id, 64),
+                "officer_name": r.text(k, "officer_name", officer_name, 200),
+                "number": r.text(k, "number", number, 32),
+            }
+        )
+
+    def call_ended(
+        self, *, linkedid: str, ended_at: datetime, outcome: str, hangup_cause: int | None
+    ) -> None:
+        """Record the end of a call; wait and talk seconds are computed by the store."""
+        k = r.CALL_ENDED
+        self._hand(
+            {
+                "kind": k,
+                "linkedid": r.text(k, "linkedid", linkedid, 64),
+                "ended_at": r.iso(r.when(k, "ended_at", ended_at)),
+                "outcome": r.choice(k, "outcome", outcome, OUTCOMES),
+                "hangup_cause": r.integer(
+                    k, "hangup_cause", hangup_cause, -(2**31), 2**31 - 1, optional=True
+                ),
+            }
+        )
+
+    def event(self, *, linkedid: str, at: datetime, type: str, data: dict[str, Any]) -> None:
+        """Append a state transition to the call's audit trail (``call_events``)."""
+        k = r.EVENT
+        self._hand(
+            {
+                "kind": k,
+                "linkedid": r.text(k, "linkedid", linkedid, 64),
+                "at": r.iso(r.when(k, "at", at)),
+                "type": r.text(k, "type", type, 64),
+                "data": r.json_object(k, "data", data),
+            }
+        )
+
+    def callback_requested(
+        self,
+        *,
+        linkedid: str | None,
+        number: str,
+        reason: str,
+        created_at: datetime,
+        recording: str | None,
+    ) -> str:
+        """Record a caller to call back; returns the call-back's id."""
+        k = r.CALLBACK
+        callback_id = str(uuid.uuid4())
+        self._hand(
+            {
+                "kind": k,
+                "callback_id": callback_id,
+                "linkedid": r.text(k, "linkedid", linkedid, 64, optional=True),
+                "number": r.text(k, "number", number, 64),
+                "reason": r.choice(k, "reason", reason, CALLBACK_REASONS),
+                "created_at": r.iso(r.when(k, "created_at", created_at)),
+                "recording": r.text(k, "recording", recording, 4096, optional=True),
+            }
+        )
+        return callback_id
+
+    async def flush(self) -> None:
+        """Wait until every record handed over so far is in the database.
+
+        That includes records an earlier process left in the spool (replayed at start).
+        """
+        target = self.spool.written
+        while self._read_from < target:
+            if self._failure is not None:
+                raise SpoolError(f"the call log writer has failed: {self._failure}")
+            self._applied_event.clear()
+            await self._applied_event.wait()
+
+    def stats(self) -> CallLogStats:
+        return CallLogStats(
+            handed=self._handed,
+            applied=self._applied,
+            pending=self._handed - self._applied,
+            database_available=self._db_available,
+            corrupt_lines=len(self._corrupt_seen),
+            rejected=self._rejected,
+        )
+
+    # -- background tasks ------------------------------------------------------------
+    async def _syncer(self) -> None:
+        """Group fsync: every ``group_window`` seconds at most, only if something was written."""
+        while not self._stopping:
+            await self._written_event.wait()
+            if self.group_window:
+                await asyncio.sleep(self.group_window)
+            self._written_event.clear()
+            fds, retired, position = self.spool.take_unsynced()
+            try:
+                await asyncio.to_thread(self.spool.fsync_pending, fds, retired)
+            except SpoolError as exc:
+                self._failure = exc
+                log.error("spool_fsync_failed", error=str(exc))
+                self._applied_event.set()
+                return
+            self._durable = position
+            self._durable_event.set()
+
+    async def _applier(self) -> None:
+        delay = 0.05
+        unavailable_since: float | None = None
+        while not self._stopping:
+            if self._read_from >= self._durable:
+                self._durable_event.clear()
+                if self._read_from >= self._durable:
+                    await self._durable_event.wait()
+                continue
+            batch = await asyncio.to_thread(
+                self.spool.read, self._read_from, self._durable, self.batch_size
+            )
+            self._report_corrupt(batch.corrupt)
+            try:
+                await self._apply([rec.data for rec in batch.records])
+            except Exception as exc:
+                if not (is_connection_error(exc) or isinstance(exc, DatabaseUnavailable)):
+                    raise
+                self._db_available = False
+                if unavailable_since is None:
+                    unavailable_since = time.monotonic()
+                    log.warning(
+                        "database_unavailable",
+                        database=safe_url(self.url),
+                        error=_short(exc),
+                        waiting_in_spool=self._handed - self._applied,
+                    )
+                await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 (jitter)
+                delay = min(delay * 2, self.retry_max)
+                if self.engine is not None:
+                    await self.engine.dispose()
+                continue
+            if unavailable_since is not None:
+                log.info(
+                    "database_available_again",
+                    database=safe_url(self.url),
+                    down_seconds=round(time.monotonic() - unavailable_since, 3),
+                )
+                unavailable_since = None
+            self._db_available = True
+            delay = 0.05
+            await asyncio.to_thread(self.spool.checkpoint, batch.end)
+            self._read_from = batch.end
+            self._advance(batch.end)
+
+    def _advance(self, end: Position) -> None:
+        while self._marks and self._marks[0][0] <= end:
+            _, seq = self._marks.popleft()
+            self._applied = seq
+        self._applied_event.set()
+
+    def _report_corrupt(self, corrupt: list[CorruptLine]) -> None:
+        for line in corrupt:
+            key = (line.segment, line.offset)
+            if key in self._corrupt_seen:
+                continue
+            self._corrupt_seen.add(key)
+            log.error("spool_line_corrupt", detail=line.describe(self.spool.directory))
+
+    async def _apply(self, batch: list[dict[str, Any]]) -> None:
+        if not batch:
+            return
+        if not self._schema_ready:
+            await self._ensure_schema()
+        try:
+            await self._apply_batch(batch)
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise
+            # One bad record must not hold back the others: apply them one by one.
+            log.warning("batch_refused_applying_one_by_one", records=len(batch), error=_short(exc))
+            for record in batch:
+                try:
+                    await self._apply_batch([record])
+                except Exception as one_exc:
+                    if is_connection_error(one_exc):
+                        raise
+                    await self._reject(record, _short(one_exc))
+
+    async def _apply_batch(self, batch: list[dict[str, Any]]) -> None:
+        plan = plan_batch(batch)
+        async with self._engine.begin() as conn:
+            needed = plan.referenced_calls()
+            missing = needed - await existing_calls(conn, needed) if needed else set()
+            if missing:
+                # Records about a call that was never started: keep them aside, loudly.
+                kept = []
+                for record in batch:
+                    if record.get("linkedid") in missing and record["kind"] not in (
+                        r.CALL_STARTED,
+                        r.CALLBACK,
+                    ):
+                        await self._reject(record, "no call with this linkedid was started")
+                    else:
+                        kept.append(record)
+                plan = plan_batch(kept)
+                for callback in plan.callbacks:
+                    if callback["linkedid"] in missing:
+                        callback["call_id"] = None
+            await apply_plan(conn, plan)
+
+    async def _reject(self, record: dict[str, Any], reason: str) -> None:
+        self._rejected += 1
+        log.error(
+            "record_rejected",
+            record_id=record.get("id"),
+            kind=record.get("kind"),
+            linkedid=record.get("linkedid"),
+            caller=mask_number(record.get("caller") or record.get("number")),
+            reason=reason,
+        )
+        await asyncio.to_thread(self.spool.reject, record, reason)
+
+
+def _short(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).splitlines()[0] if str(orig) else ""
+    return f"{type(orig).__name__}: {text}" if text else type(orig).__name__
