@@ -1,0 +1,91 @@
+"""``callrouter serve``: run the ARI call router.
+
+Settings come from ``CALLROUTER_*`` environment variables, a ``.env`` file, or the
+options below (which win). Secrets only from the environment or a secret file
+(``CALLROUTER_ARI_PASSWORD_FILE``), never from the command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import click
+
+from callrouter import logs
+from callrouter.app import ServeOptions
+from callrouter.app import serve as run_serve
+from callrouter.errors import CallrouterError, ConfigError
+from callrouter.settings import Settings
+
+
+@click.command("serve")
+@click.option("--rota", "rota_path", type=click.Path(path_type=Path), help="Rota YAML file.")
+@click.option("--ari-url", help="ARI base URL, e.g. http://127.0.0.1:8088")
+@click.option("--ari-user", help="ARI user (password: CALLROUTER_ARI_PASSWORD[_FILE]).")
+@click.option("--app", "ari_app", help="Stasis application name.")
+@click.option(
+    "--env-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read settings from this file instead of ./.env",
+)
+@click.option("--drain", default=30.0, show_default=True, help="Seconds to let calls finish.")
+@click.option("--json-logs/--console-logs", default=None, help="Log format (default: by tty).")
+@click.option("--log-level", default="INFO", show_default=True)
+def serve(  # noqa: PLR0917 -- click passes every option as a parameter
+    rota_path: Path | None,
+    ari_url: str | None,
+    ari_user: str | None,
+    ari_app: str | None,
+    env_file: Path | None,
+    drain: float,
+    json_logs: bool | None,
+    log_level: str,
+) -> None:
+    """Route hotline calls: connect to Asterisk ARI and handle every call of the branch."""
+    logs.configure(json=json_logs, level=log_level.upper())
+    overrides: dict[str, object] = {}
+    if rota_path is not None:
+        overrides["rota_path"] = rota_path
+    if ari_url:
+        overrides["ari_url"] = ari_url
+    if ari_user:
+        overrides["ari_user"] = ari_user
+    if ari_app:
+        overrides["ari_app"] = ari_app
+    try:
+        base = Settings(_env_file=env_file) if env_file is not None else Settings()
+        settings = base.model_copy(update=overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        asyncio.run(_main(settings, ServeOptions(drain_seconds=drain)))
+    except CallrouterError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+async def _main(settings: Settings, options: ServeOptions) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            stop.set()  # stop taking calls, let the ones in progress finish
+        elif main_task is not None:
+            main_task.cancel()  # second signal: go now
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        await run_serve(settings, stop, options=options)
+    except asyncio.CancelledError:
+        if signals < 2:
+            raise
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,185 @@
+"""Helpers of the ARI call-flow end-to-end tests (tests/e2e/test_calls_ari.py).
+
+* :func:`write_rota` — a rota open around the clock whose ring order is the given pstn
+  numbers (see ``tests/asterisk/README.md`` for how each number behaves).
+* :func:`running_router` — the real ``callrouter serve`` (``callrouter.app.serve``) in this
+  test's event loop, connected to the sandbox pbx over real ARI, writing to a real database.
+* :func:`wait_for_call` — the ``calls`` row of a caller number and its ``call_attempts``,
+  once the call has ended and the row says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callrouter.app import ServeOptions, serve
+from callrouter.settings import Settings
+from callrouter.store.db import make_engine
+from callrouter.store.models import Call, CallAttempt
+from tests.e2e.harness import SandboxInfo
+
+CALLS = Call.__table__
+ATTEMPTS = CallAttempt.__table__
+
+OFFICERS = (
+    ("an", "Nguyễn Văn An"),
+    ("binh", "Trần Thị Bình"),
+    ("chi", "Lê Thị Chi"),
+)
+
+
+def write_rota(
+    path: Path,
+    numbers: list[str],
+    *,
+    ring_timeout: int = 5,
+    rounds: int = 1,
+    max_wait: int = 30,
+    strategy: str = "sequential",
+    nobody_answered: str = "message",
+) -> Path:
+    """A rota open 24/7 that rings ``numbers`` in order (officer i at number i)."""
+    lines = [
+        "unit: Trung tâm Y tế kiểm thử",
+        "timezone: Asia/Ho_Chi_Minh",
+        "branch: 3",
+        "numbers:",
+    ]
+    for i, number in enumerate(numbers):
+        lines += [f"  - label: so-{i + 1}", f'    number: "{number}"', "    confirm: false"]
+    lines.append("officers:")
+    for i, (officer_id, name) in enumerate(OFFICERS[: len(numbers)]):
+        lines += [
+            f"  - id: {officer_id}",
+            f"    name: {name}",
+            f'    phone: "091100000{i + 1}"',
+            f"    email: {officer_id}@example.vn",
+        ]
+    duty = [f"      - {{ officer: {OFFICERS[i][0]}, at: so-{i + 1} }}" for i in range(len(numbers))]
+    lines += [
+        "shifts:",
+        "  - name: Sáng",
+        "    days: mon-sun",
+        '    start: "00:00"',
+        '    end: "12:00"',
+        "    duty:",
+        *duty,
+        "  - name: Chiều tối",
+        "    days: mon-sun",
+        '    start: "12:00"',
+        '    end: "00:00"',
+        "    duty:",
+        *duty,
+        "holidays:",
+        "  default: normal",
+        "policy:",
+        f"  strategy: {strategy}",
+        f"  ring_timeout: {ring_timeout}",
+        f"  rounds: {rounds}",
+        f"  max_wait: {max_wait}",
+        "  confirm_own_phone: false",
+        f"  nobody_answered_action: {nobody_answered}",
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def officer_id_at(index: int) -> str:
+    return OFFICERS[index][0]
+
+
+@dataclass
+class Router:
+    settings: Settings
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+
+
+@contextlib.asynccontextmanager
+async def running_router(
+    info: SandboxInfo, rota_path: Path, database_url: str, state_dir: Path
+) -> AsyncIterator[Router]:
+    """``callrouter serve`` in this loop; yields once its ARI events flow, stops after."""
+    settings = Settings(
+        ari_url=info.pbx.ari_url,
+        ari_user=info.pbx.ari_user,
+        ari_password=SecretStr(info.pbx.ari_password),
+        rota_path=rota_path,
+        database_url=SecretStr(database_url),
+        state_dir=state_dir,
+        spool_dir=state_dir / "spool",
+    )
+    stop = asyncio.Event()
+    started = asyncio.Event()
+    task = asyncio.create_task(
+        serve(settings, stop, options=ServeOptions(drain_seconds=10), started=started)
+    )
+    waiter = asyncio.create_task(started.wait())
+    done, _ = await asyncio.wait({task, waiter}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        waiter.cancel()
+        task.result()  # raises what stopped it
+        raise RuntimeError("callrouter serve returned before it was ready")
+    if waiter not in done:
+        waiter.cancel()
+        task.cancel()
+        raise TimeoutError("callrouter serve did not connect to ARI within 20 s")
+    try:
+        yield Router(settings, task, stop)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+@dataclass
+class CallRows:
+    call: dict[str, Any]
+    attempts: list[dict[str, Any]]
+
+
+async def wait_for_call(
+    engine: AsyncEngine, caller: str, *, within: float = 30.0, outcome_set: bool = True
+) -> CallRows:
+    """The ``calls`` row of ``caller`` (with its attempts) once its outcome is written."""
+    deadline = time.monotonic() + within
+    last: CallRows | None = None
+    while True:
+        async with engine.connect() as conn:
+            calls = (await conn.execute(select(CALLS).where(CALLS.c.caller == caller))).all()
+            if calls:
+                call = dict(calls[-1]._mapping)
+                attempts = [
+                    dict(r._mapping)
+                    for r in (
+                        await conn.execute(
+                            select(ATTEMPTS)
+                            .where(ATTEMPTS.c.call_id == call["id"])
+                            .order_by(ATTEMPTS.c.seq)
+                        )
+                    ).all()
+                ]
+                last = CallRows(call, attempts)
+                complete = call["outcome"] is not None and all(
+                    a["ended_at"] is not None for a in attempts
+                )
+                if len(calls) > 1:
+                    raise AssertionError(f"{len(calls)} calls rows for one caller: {calls}")
+                if complete or not outcome_set:
+                    return last
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no finished calls row for {caller} within {within} s: {last}")
+        await asyncio.sleep(0.1)
+
+
+def engine_for(url: str) -> AsyncEngine:
+    return make_engine(url)

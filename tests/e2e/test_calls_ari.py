@@ -1,0 +1,279 @@
+"""Calls routed end to end through two real Asterisks and the real ``callrouter serve``.
+
+The pstn places a caller call to 1022 on the pbx (pressing 3), the pbx's shipped dialplan
+hands it to Stasis, callrouter (real ARI, real database) rings the officers' phones on the
+pstn. Each test checks what the caller and the officers experienced (the pstn's view: who
+rang, who answered, who hung up and when; the pbx's bridges) and the rows written.
+
+Test rota: ring timeout 5 s (the rota's minimum), one round, sequential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.callflow_support import (
+    engine_for,
+    officer_id_at,
+    running_router,
+    wait_for_call,
+    write_rota,
+)
+from tests.e2e.harness import (
+    ANSWERS,
+    BUSY,
+    RINGS_FOREVER,
+    Harness,
+    PlacedCall,
+    officer_number,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+RING_TIMEOUT = 5
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+
+
+def seconds(a: datetime | None, b: datetime | None) -> float:
+    assert a is not None
+    assert b is not None
+    return (b - a).total_seconds()
+
+
+async def wait_for_bridge(harness: Harness, within: float = 15.0) -> dict[str, Any]:
+    """The pbx's callrouter bridge once it holds two channels (caller and officer)."""
+    deadline = time.monotonic() + within
+    while True:
+        for bridge in await harness.bridges("pbx"):
+            if bridge.get("name", "").startswith("callrouter-call-") and (
+                len(bridge.get("channels", [])) == 2
+            ):
+                return bridge
+        if time.monotonic() > deadline:
+            raise TimeoutError("no two-party callrouter bridge on the pbx")
+        await asyncio.sleep(0.05)
+
+
+async def route_one_call(
+    harness: Harness,
+    tmp_path: Path,
+    database_url: str,
+    numbers: list[str],
+    *,
+    hold: float,
+) -> tuple[PlacedCall, Any]:
+    """Run the router with a rota ringing ``numbers``; place one call; wait for its rows."""
+    rota = write_rota(tmp_path / "rota.yaml", numbers, ring_timeout=RING_TIMEOUT)
+    engine = engine_for(database_url)
+    try:
+        async with running_router(harness.info, rota, database_url, tmp_path / "state"):
+            call = await harness.place_call(digits="3", hold=hold)
+            await harness.wait_caller_hangup(call, within=hold + 30)
+            rows = await wait_for_call(engine, call.caller_number)
+    finally:
+        await engine.dispose()
+    return call, rows
+
+
+# ------------------------------------------------------------------------------ scenarios
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+async def test_given_first_number_answers_then_caller_is_bridged_to_it_and_call_is_answered(
+    harness: Harness, tmp_path: Path, db: str, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+        if db == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    first, second = officer_number(ANSWERS, 1), officer_number(ANSWERS, 1)
+    rota = write_rota(tmp_path / "rota.yaml", [first, second], ring_timeout=RING_TIMEOUT)
+    engine = engine_for(url)
+    try:
+        async with running_router(harness.info, rota, url, tmp_path / "state"):
+            call = await harness.place_call(digits="3", hold=8)
+            bridge = await wait_for_bridge(harness)
+            caller = await harness.wait_caller_hangup(call, within=40)
+            rows = await wait_for_call(engine, call.caller_number)
+    finally:
+        await engine.dispose()
+
+    # What the phones experienced.
+    assert caller.failed is None
+    assert caller.hung_up_by == "caller"
+    officer = harness.officer(first, call)
+    assert officer.rang
+    assert officer.answered
+    assert harness.officers_rung(call) == [first]
+    assert not harness.officer(second, call).rang
+    assert officer.hung_up_at is not None
+    assert caller.hung_up_at is not None
+    assert abs(officer.hung_up_at - caller.hung_up_at) < 2.0  # hung up with the caller
+    talk = officer.talk_seconds
+    assert talk is not None
+    assert talk > 3.0
+    assert len(bridge["channels"]) == 2
+    # Post-dial delay: the officer's phone rang soon after the caller pressed 3.
+    assert caller.digits_sent_at is not None
+    assert officer.rang_at is not None
+    assert officer.rang_at - caller.digits_sent_at < 3.0
+
+    # What was written.
+    c = rows.call
+    assert c["outcome"] == "answered"
+    assert c["mode"] == "ari"
+    assert c["branch"] == 3
+    assert c["answered_officer_id"] == officer_id_at(0)
+    assert c["answered_officer_name"] == "Nguyễn Văn An"
+    assert c["answered_number"] == first
+    assert c["wait_seconds"] is not None
+    assert 0.5 <= c["wait_seconds"] < 4.0  # ~1 s of ringing
+    assert c["talk_seconds"] is not None
+    assert abs(c["talk_seconds"] - talk) < 1.5
+    assert c["rota_version"]
+    [attempt] = rows.attempts
+    assert attempt["result"] == "answered"
+    assert attempt["officer_id"] == officer_id_at(0)
+    assert attempt["number"] == first
+    assert attempt["number_label"] == "so-1"
+    assert attempt["answered_at"] is not None
+    assert seconds(attempt["answered_at"], attempt["ended_at"]) == pytest.approx(talk, abs=1.5)
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+async def test_given_first_number_busy_then_second_answers(
+    harness: Harness, tmp_path: Path, db: str, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+        if db == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    busy, answers = officer_number(BUSY, 0), officer_number(ANSWERS, 1)
+    call, rows = await route_one_call(harness, tmp_path, url, [busy, answers], hold=8)
+
+    caller = harness.caller(call)
+    assert caller.hung_up_by == "caller"
+    assert harness.officers_rung(call) == [busy, answers]
+    assert not harness.officer(busy, call).answered
+    second = harness.officer(answers, call)
+    assert second.answered
+    # Failover is immediate: the second phone rang well within a second of the busy one.
+    busy_rang = harness.officer(busy, call).rang_at
+    assert busy_rang is not None
+    assert second.rang_at is not None
+    assert second.rang_at - busy_rang < 1.0
+
+    c = rows.call
+    assert c["outcome"] == "answered"
+    assert c["answered_officer_id"] == officer_id_at(1)
+    assert c["answered_number"] == answers
+    assert [(a["seq"], a["result"], a["cause"]) for a in rows.attempts] == [
+        (1, "busy", 17),
+        (2, "answered", rows.attempts[1]["cause"]),
+    ]
+    assert rows.attempts[0]["number"] == busy
+    assert rows.attempts[1]["number"] == answers
+
+
+async def test_given_first_number_never_answers_then_second_rings_after_the_ring_timeout(
+    harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    silent, answers = officer_number(RINGS_FOREVER, 0), officer_number(ANSWERS, 1)
+    call, rows = await route_one_call(harness, tmp_path, sqlite_url, [silent, answers], hold=14)
+
+    assert harness.officers_rung(call) == [silent, answers]
+    first = harness.officer(silent, call)
+    second = harness.officer(answers, call)
+    assert not first.answered
+    assert first.hung_up_at is not None  # its leg was ended by the ring timeout
+    assert second.answered
+    assert first.rang_at is not None
+    assert second.rang_at is not None
+    gap = second.rang_at - first.rang_at
+    assert RING_TIMEOUT - 0.5 <= gap <= RING_TIMEOUT + 1.5
+
+    c = rows.call
+    assert c["outcome"] == "answered"
+    assert c["answered_officer_id"] == officer_id_at(1)
+    assert c["wait_seconds"] is not None
+    assert c["wait_seconds"] >= RING_TIMEOUT
+    assert (rows.attempts[0]["result"], rows.attempts[0]["cause"]) == ("no_answer", 19)
+    assert rows.attempts[1]["result"] == "answered"
+    assert seconds(rows.attempts[0]["started_at"], rows.attempts[0]["ended_at"]) == (
+        pytest.approx(RING_TIMEOUT, abs=1.0)
+    )
+
+
+async def test_given_every_number_fails_then_call_is_unanswered_and_caller_is_told(
+    harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    busy, silent = officer_number(BUSY, 0), officer_number(RINGS_FOREVER, 0)
+    call, rows = await route_one_call(harness, tmp_path, sqlite_url, [busy, silent], hold=40)
+
+    caller = harness.caller(call)
+    # The pbx ended the call (after the "nobody answered" prompt), not the caller.
+    assert caller.hung_up_by == "network"
+    assert harness.officers_rung(call) == [busy, silent]
+    assert not harness.officer(busy, call).answered
+    assert not harness.officer(silent, call).answered
+
+    c = rows.call
+    assert c["outcome"] == "unanswered"
+    assert c["answered_officer_id"] is None
+    assert c["answered_at"] is None
+    assert [(a["result"], a["cause"]) for a in rows.attempts] == [
+        ("busy", 17),
+        ("no_answer", 19),
+    ]
+    assert c["wait_seconds"] is not None
+    assert c["wait_seconds"] == pytest.approx(RING_TIMEOUT, abs=1.5)
+
+
+async def test_given_caller_hangs_up_while_ringing_then_call_is_abandoned_with_its_wait(
+    harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    silent = officer_number(RINGS_FOREVER, 0)
+    rota = write_rota(tmp_path / "rota.yaml", [silent], ring_timeout=20)
+    engine = engine_for(sqlite_url)
+    try:
+        async with running_router(harness.info, rota, sqlite_url, tmp_path / "state"):
+            call = await harness.place_call(digits="3", hold=4)
+            caller = await harness.wait_caller_hangup(call, within=30)
+            rows = await wait_for_call(engine, call.caller_number)
+            # The officer's phone stops ringing once the caller is gone.
+            await harness.wait_user_event("OfficerHangup", source="pstn", Number=silent)
+    finally:
+        await engine.dispose()
+
+    assert caller.hung_up_by == "caller"
+    officer = harness.officer(silent, call)
+    assert officer.rang
+    assert not officer.answered
+    assert officer.hung_up_at is not None
+    assert caller.hung_up_at is not None
+    assert officer.hung_up_at - caller.hung_up_at < 2.0
+
+    c = rows.call
+    assert c["outcome"] == "abandoned"
+    assert c["answered_at"] is None
+    # The wait: from StasisStart to the caller's hang-up (the caller held 4 s after the
+    # pbx answered, part of which was the menu).
+    assert c["wait_seconds"] is not None
+    assert 1.0 <= c["wait_seconds"] <= 4.5
+    assert caller.digits_sent_at is not None
+    assert c["wait_seconds"] == pytest.approx(caller.hung_up_at - caller.digits_sent_at, abs=1.0)
+    [attempt] = rows.attempts
+    assert attempt["result"] == "cancelled"
+    assert attempt["answered_at"] is None

@@ -1,0 +1,207 @@
+"""The ARI client against the real sandbox pbx (Asterisk 22): REST, events, filter, restart.
+
+The pbx dials the pstn's officer phones over the real trunk (tests/asterisk/README.md says
+how each number behaves). This module starts its own fresh pbx + pstn pair (the restart
+test must not disturb anyone else's instances), on ``CALLROUTER_SANDBOX_SLOT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+
+from callrouter.asterisk.ari import DEFAULT_EVENT_TYPES, AriClient, Backoff, Event
+from callrouter.errors import AriNotFound
+from tests.conftest import require_service
+from tests.e2e.harness import (
+    ANSWERS,
+    BUSY,
+    RINGS_FOREVER,
+    Sandbox,
+    SandboxError,
+    SandboxInfo,
+    officer_number,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+SLOT = int(os.environ.get("CALLROUTER_SANDBOX_SLOT", "0"))
+APP = "callrouter-ari-test"
+
+
+@pytest.fixture(scope="module")
+def pbx() -> Iterator[tuple[Sandbox, SandboxInfo]]:
+    box = Sandbox(SLOT)
+    try:
+        info = box.start()
+    except (SandboxError, OSError, subprocess.SubprocessError) as exc:
+        require_service("Asterisk sandbox", str(exc))
+    try:
+        yield box, info
+    finally:
+        box.stop()
+
+
+class Recorder:
+    """Collects events; ``wait`` polls for one matching a predicate, with a deadline."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._arrived = asyncio.Event()
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+        self._arrived.set()
+
+    async def wait(self, predicate: Callable[[Event], bool], within: float = 10.0) -> Event:
+        deadline = time.monotonic() + within
+        while True:
+            for event in self.events:
+                if predicate(event):
+                    return event
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no matching event in {[e.type for e in self.events]}")
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._arrived.wait()
+            except TimeoutError:
+                continue
+
+
+@pytest.fixture
+async def ari(
+    pbx: tuple[Sandbox, SandboxInfo],
+) -> AsyncIterator[tuple[AriClient, Recorder, asyncio.Task[None]]]:
+    _box, info = pbx
+    recorder = Recorder()
+    backoff = Backoff(initial=0.2, maximum=2.0)
+    async with AriClient(
+        info.pbx.ari_url, info.pbx.ari_user, info.pbx.ari_password, APP, backoff=backoff
+    ) as client:
+        task = asyncio.create_task(client.run_events(recorder))
+        async with asyncio.timeout(10):
+            await client.wait_ready()
+        try:
+            yield client, recorder, task
+        finally:
+            for channel in await client.list_channels():
+                with contextlib.suppress(AriNotFound):
+                    await client.hangup(channel.id)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+
+def of(channel_id: str, *types: str) -> Callable[[Event], bool]:
+    return lambda e: e.channel_id == channel_id and e.type in types
+
+
+async def test_connecting_registers_the_app_with_its_event_filter(
+    ari: tuple[AriClient, Recorder, asyncio.Task[None]],
+) -> None:
+    client, _recorder, _task = ari
+    assert client.ready
+    app = await client.get_application()
+    assert app["name"] == APP
+    allowed = {item["type"] for item in app["events_allowed"]}
+    assert allowed == set(DEFAULT_EVENT_TYPES)
+    assert "ChannelVarset" not in allowed
+
+
+async def test_busy_leg_ends_at_once_with_cause_17_and_no_varset_noise(
+    ari: tuple[AriClient, Recorder, asyncio.Task[None]],
+) -> None:
+    client, recorder, _task = ari
+    started = time.monotonic()
+    await client.originate(
+        endpoint=f"PJSIP/{officer_number(BUSY, 0)}@pstn-trunk",
+        app=APP,
+        app_args=["leg=officer"],
+        channel_id="itest-busy",
+        ring_timeout=10,
+    )
+    destroyed = await recorder.wait(of("itest-busy", "ChannelDestroyed"))
+    assert destroyed.cause == 17
+    assert time.monotonic() - started < 2.0
+    assert not [e for e in recorder.events if e.type == "ChannelVarset"]
+
+
+async def test_unanswered_leg_ends_after_its_timeout_with_cause_19(
+    ari: tuple[AriClient, Recorder, asyncio.Task[None]],
+) -> None:
+    client, recorder, _task = ari
+    started = time.monotonic()
+    await client.originate(
+        endpoint=f"PJSIP/{officer_number(RINGS_FOREVER, 0)}@pstn-trunk",
+        app=APP,
+        channel_id="itest-noanswer",
+        ring_timeout=2,
+    )
+    destroyed = await recorder.wait(of("itest-noanswer", "ChannelDestroyed"), within=10)
+    assert destroyed.cause == 19
+    assert 1.5 <= time.monotonic() - started <= 5.0
+
+
+async def test_answered_leg_enters_stasis_with_its_args_and_can_be_bridged(
+    ari: tuple[AriClient, Recorder, asyncio.Task[None]],
+) -> None:
+    client, recorder, _task = ari
+    await client.originate(
+        endpoint=f"PJSIP/{officer_number(ANSWERS, 0)}@pstn-trunk",
+        app=APP,
+        app_args=["leg=officer", "seq=1"],
+        channel_id="itest-answer",
+        ring_timeout=10,
+    )
+    start = await recorder.wait(of("itest-answer", "StasisStart"))
+    assert start.args == ("leg=officer", "seq=1")
+    assert start.channel is not None
+    assert start.channel.state == "Up"
+    bridge = await client.create_bridge("itest-bridge", name="callrouter-call-itest")
+    assert bridge.id == "itest-bridge"
+    await client.add_channels("itest-bridge", ["itest-answer"])
+    await recorder.wait(of("itest-answer", "ChannelEnteredBridge"))
+    [listed] = [b for b in await client.list_bridges() if b.id == "itest-bridge"]
+    assert listed.channels == ("itest-answer",)
+    assert listed.name == "callrouter-call-itest"
+    linkedid = await client.get_variable("itest-answer", "CHANNEL(linkedid)")
+    assert linkedid
+    await client.hangup("itest-answer")
+    await recorder.wait(of("itest-answer", "ChannelDestroyed"))
+    await client.destroy_bridge("itest-bridge")
+    with pytest.raises(AriNotFound):
+        await client.hangup("itest-answer")
+    with pytest.raises(AriNotFound):
+        await client.destroy_bridge("itest-bridge")
+
+
+async def test_events_come_back_after_asterisk_restarts(
+    pbx: tuple[Sandbox, SandboxInfo], ari: tuple[AriClient, Recorder, asyncio.Task[None]]
+) -> None:
+    box, _info = pbx
+    client, recorder, _task = ari
+    assert client.connects == 1
+    box.cli("pbx", "core restart now")
+    deadline = time.monotonic() + 30
+    while client.connects < 2 or not client.ready:
+        assert time.monotonic() < deadline, "the events socket did not come back"
+        await asyncio.sleep(0.1)
+    # Events flow again, through the re-registered app and its re-applied filter.
+    await client.originate(
+        endpoint=f"PJSIP/{officer_number(BUSY, 0)}@pstn-trunk",
+        app=APP,
+        channel_id="itest-after-restart",
+        ring_timeout=10,
+    )
+    destroyed = await recorder.wait(of("itest-after-restart", "ChannelDestroyed"), within=15)
+    assert destroyed.cause == 17
+    app = await client.get_application()
+    assert "ChannelVarset" not in {item["type"] for item in app["events_allowed"]}
