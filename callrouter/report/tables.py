@@ -246,7 +246,7 @@ def report_tables(f: Figures) -> list[Table]:
                 ]
                 for n in f.numbers
             ],
-            [*([30] if merged else []), 14, 20, 10, 10, 8, 11, 9, 7, 7, 18],
+            [*([30] if merged else []), 18, 18, 9, 9, 7, 10, 8, 8, 8, 13],
         )
     )
     total = f.totals.received

@@ -1,0 +1,148 @@
+"""The DOCX checked the way a person reads it: LibreOffice turns it into a PDF, poppler into
+page images and text; the pages must exist and the text layer must hold the Vietnamese
+headings, letterhead and figures (so the fonts carried the diacritics through)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from callrouter.report.figures import Figures, UnitInfo
+from callrouter.report.merge import merge_figures
+from callrouter.report.periods import month_period
+from callrouter.report.queries import compute_figures
+from callrouter.report.render import render
+from callrouter.report.sample import generated_rows, insert_rows
+from callrouter.report.settings import ReportSettings
+from callrouter.store.db import make_engine
+from callrouter.store.models import Base
+from tests.conftest import require_service
+
+pytestmark = pytest.mark.integration
+
+NOTES = "Đường truyền tại trạm y tế xã chập chờn.\nĐề nghị bổ sung máy bàn cho ca đêm."
+
+
+def _tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        require_service(name, f"install the Debian package {package} (scripts/apt-packages.txt)")
+        raise AssertionError("unreachable")  # pragma: no cover (require_service never returns)
+    return path
+
+
+def _to_pdf(docx: Path) -> Path:
+    soffice = _tool("soffice", "libreoffice-writer-nogui")
+    profile = docx.parent / "lo-profile"  # own profile: no clash with other LibreOffice runs
+    subprocess.run(
+        [soffice, f"-env:UserInstallation=file://{profile}", "--headless",
+         "--convert-to", "pdf", "--outdir", str(docx.parent), str(docx)],
+        check=True, capture_output=True, timeout=180,
+    )  # fmt: skip
+    pdf = docx.with_suffix(".pdf")
+    assert pdf.is_file(), f"LibreOffice made no PDF from {docx}"
+    return pdf
+
+
+def _pdf_text(pdf: Path) -> str:
+    out = subprocess.run(
+        [_tool("pdftotext", "poppler-utils"), "-raw", str(pdf), "-"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return out.stdout.decode()
+
+
+def _pages_png(pdf: Path) -> list[Path]:
+    subprocess.run(
+        [
+            _tool("pdftoppm", "poppler-utils"),
+            "-r",
+            "50",
+            "-png",
+            str(pdf),
+            str(pdf.parent / "page"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return sorted(pdf.parent.glob("page-*.png"))
+
+
+async def _month_figures(tmp_path: Path) -> Figures:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        await insert_rows(engine, generated_rows(date(2026, 11, 1), 30))
+        return await compute_figures(
+            engine,
+            period=month_period("2026-11"),
+            branch=3,
+            service_level_seconds=20,
+            timezone="Asia/Ho_Chi_Minh",
+            unit=UnitInfo(name="TRUNG TÂM Y TẾ HUYỆN MÊ LINH", governing_body="UBND HUYỆN MÊ LINH"),
+            categories={"tiem_chung": "Tiêm chủng", "kham_chua_benh": "Khám, chữa bệnh"},
+            notes=NOTES,
+            now=datetime(2026, 12, 5, 2, 0, tzinfo=UTC),
+        )
+    finally:
+        await engine.dispose()
+
+
+async def test_given_month_docx_when_converted_by_libreoffice_then_pages_hold_vietnamese_text(
+    tmp_path: Path,
+) -> None:
+    f = await _month_figures(tmp_path)
+    docx = tmp_path / "bao-cao.docx"
+    docx.write_bytes(render(f, "docx", ReportSettings(signer_name="Nguyễn Thị Hoa")))
+    pdf = _to_pdf(docx)
+    pages = _pages_png(pdf)
+    assert 2 <= len(pages) <= 10
+    assert all(p.stat().st_size > 5_000 for p in pages)  # rendered, not blank
+    text = " ".join(_pdf_text(pdf).split())
+    for expected in (
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "Độc lập - Tự do - Hạnh phúc",
+        "TRUNG TÂM Y TẾ HUYỆN MÊ LINH",
+        "Mê Linh, ngày 05 tháng 12 năm 2026",
+        "BÁO CÁO",
+        "tháng 11 năm 2026",
+        "Kính gửi: Phòng Văn hóa và Thông tin huyện Mê Linh",
+        "I. TÌNH HÌNH CHUNG",
+        "II. KẾT QUẢ CỤ THỂ",
+        "III. KHÓ KHĂN, VƯỚNG MẮC VÀ ĐỀ XUẤT",
+        "Đề nghị bổ sung máy bàn cho ca đêm.",
+        "Nơi nhận:",
+        "GIÁM ĐỐC",
+        "Nguyễn Thị Hoa",
+        f"đã tiếp nhận {f.totals.received} cuộc gọi",
+        "Số cuộc gọi theo ngày",  # chart caption
+    ):
+        assert expected in text, expected
+
+
+async def test_given_merged_report_when_converted_then_each_unit_is_listed(
+    tmp_path: Path,
+) -> None:
+    f = await _month_figures(tmp_path)
+    a = f.model_copy(update={"unit": UnitInfo(name="TTYT HUYỆN MÊ LINH"), "units": []})
+    b = f.model_copy(update={"unit": UnitInfo(name="TTYT HUYỆN SÓC SƠN"), "units": []})
+    merged = merge_figures(
+        [(Path("a.json"), a), (Path("b.json"), b)],
+        issuer=UnitInfo(name="PHÒNG VĂN HÓA VÀ THÔNG TIN", governing_body="UBND HUYỆN"),
+    )
+    docx = tmp_path / "tong-hop.docx"
+    docx.write_bytes(render(merged, "docx"))
+    text = " ".join(_pdf_text(_to_pdf(docx)).split())
+    assert "BÁO CÁO TỔNG HỢP" in text
+    assert "Kết quả theo đơn vị" in text
+    assert "TTYT HUYỆN MÊ LINH" in text
+    assert "TTYT HUYỆN SÓC SƠN" in text
+    assert f"đã tiếp nhận {2 * f.totals.received:,} cuộc".replace(",", ".") in text
