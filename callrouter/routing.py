@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from callrouter.rota.duty import duty_status
+from callrouter.rota.duty import lookup
 from callrouter.rota.model import Action, Rota, Strategy
 
 __all__ = ["Action", "CallInfo", "Decision", "Strategy", "Target", "decide"]
@@ -85,39 +85,41 @@ def decide(rota: Rota, now: datetime, call: CallInfo) -> Decision:
             action=rota.after_hours,
             rota_version=rota.version,
         )
-    status = duty_status(rota, now)
-    if not status.open:
+    ix = rota.index
+    is_open, reason, sources = lookup(ix, now)
+    if not is_open:
         return Decision(
             open=False,
-            reason=status.reason,
+            reason=reason,
             targets=(),
             strategy=policy.strategy,
             rounds=policy.rounds,
             max_wait=policy.max_wait,
             confirm_timeout=policy.confirm_timeout,
-            action=rota.after_hours,
+            action=ix.after_hours,
             rota_version=rota.version,
         )
     ring = policy.ring_timeout
     targets: list[Target] = []
     numbers: set[str] = set()
-    for a in status.assignments:
-        if a.number in numbers:  # one number is never rung twice in a round
-            continue
-        numbers.add(a.number)
-        targets.append(
-            Target(a.officer_id, a.officer_name, a.number, a.number_label, a.confirm, ring)
-        )
+    for source in sources:
+        for d in source[0]:
+            if d.number in numbers:  # one number is never rung twice in a round
+                continue
+            numbers.add(d.number)
+            targets.append(
+                Target(d.officer_id, d.officer_name, d.number, d.number_label, d.confirm, ring)
+            )
     if policy.strategy is Strategy.ROTATE:
         targets = _rotated(targets, call.last_officer_id)
     return Decision(
         open=True,
-        reason=status.reason,
+        reason=reason,
         targets=tuple(targets),
         strategy=policy.strategy,
         rounds=policy.rounds,
         max_wait=policy.max_wait,
         confirm_timeout=policy.confirm_timeout,
-        action=rota.nobody_answered,
+        action=ix.nobody_answered,
         rota_version=rota.version,
     )

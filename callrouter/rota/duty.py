@@ -28,12 +28,15 @@ from callrouter.rota.model import (
     MINUTES_PER_DAY,
     DayPlan,
     ResolvedDuty,
+    ResolvedOverride,
     ResolvedShift,
     Rota,
+    RotaIndex,
     fold,
 )
 
 _DAY_CACHE_LIMIT = 4096
+_ONE_DAY = timedelta(days=1)
 OUTSIDE_SHIFTS = "outside shifts"
 
 
@@ -65,44 +68,43 @@ def require_aware(at: datetime) -> None:
         raise ValueError(f"time must be timezone-aware, got naive {at.isoformat()}")
 
 
-def holiday_name(rota: Rota, day: date) -> str | None:
+def holiday_name(ix: RotaIndex, day: date) -> str | None:
     """The Vietnamese public holiday on ``day``, if any."""
-    cache = rota._holiday_cache
-    year = cache.get(day.year)
+    year = ix.holiday_cache.get(day.year)
     if year is None:
-        year = cache[day.year] = public_holidays(day.year)
+        year = ix.holiday_cache[day.year] = public_holidays(day.year)
     return year.get(day)
 
 
-def holiday_staffing(rota: Rota, day: date, name: str) -> str:
-    by_date = rota._rule_by_date.get(day)
+def holiday_staffing(ix: RotaIndex, day: date, name: str) -> str:
+    by_date = ix.rule_by_date.get(day)
     if by_date is not None:
         return by_date
     folded = fold(name)
-    for match, staffing in rota._rules_by_name:
+    for match, staffing in ix.rules_by_name:
         if match in folded:
             return staffing
-    return rota.holidays.default
+    return ix.default_staffing
 
 
-def day_plan(rota: Rota, day: date) -> DayPlan:
+def day_plan(ix: RotaIndex, day: date) -> DayPlan:
     """Which weekday's shifts start on ``day`` (``token``), or ``None`` when none do."""
-    cache = rota._day_cache
+    cache = ix.day_cache
     plan = cache.get(day)
     if plan is not None:
         return plan
-    closed = rota._closed.get(day)
-    make_up = rota._make_up.get(day)
+    closed = ix.closed.get(day)
+    make_up = ix.make_up.get(day)
     if closed is not None:
         plan = DayPlan(None, f"closed: {closed}")
     elif make_up is not None:
         plan = DayPlan(make_up.like, f"make-up day like {DAY_NAMES[make_up.like]}")
     else:
-        name = holiday_name(rota, day)
+        name = holiday_name(ix, day)
         if name is None:
             plan = DayPlan(day.weekday(), None)
         else:
-            staffing = holiday_staffing(rota, day, name)
+            staffing = holiday_staffing(ix, day, name)
             if staffing == "closed":
                 plan = DayPlan(None, f"holiday: {name}")
             elif staffing == "normal":
@@ -118,104 +120,91 @@ def day_plan(rota: Rota, day: date) -> DayPlan:
     return plan
 
 
-def _aware(naive: datetime, tz: tzinfo) -> datetime:
-    return naive.replace(tzinfo=tz)
+# One source of duty at a moment: its duty list, its label for reasons, and what it is
+# (the override, or the shift with the date its occurrence starts on) for its time window.
+Source = tuple[tuple[ResolvedDuty, ...], str, ResolvedShift | ResolvedOverride, date]
 
 
-def _assignments(
-    duty: tuple[ResolvedDuty, ...],
-    reason: str,
-    *,
-    start: datetime,
-    end: datetime,
-    seen: set[tuple[str, str]],
-    out: list[DutyAssignment],
-) -> None:
-    for d in duty:
-        key = (d.officer_id, d.number)
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(
-            DutyAssignment(
-                d.officer_id,
-                d.officer_name,
-                d.number,
-                d.number_label,
-                d.confirm,
-                reason,
-                start,
-                end,
-            )
-        )
+def lookup(ix: RotaIndex, at: datetime) -> tuple[bool, str, list[Source]]:
+    """The duty sources covering ``at`` in ring order: (open, reason, sources). Hot path."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"time must be timezone-aware, got naive {at.isoformat()}")
+    local = at.astimezone(ix.tz)
+    today = local.date()
+
+    overrides = ix.overrides_by_date.get(today)
+    if overrides:
+        naive = local.replace(tzinfo=None)
+        for override in overrides:
+            if override.start <= naive < override.end:
+                reason = f"override: {override.reason}"
+                if not override.duty:
+                    return False, reason, []
+                return True, reason, [(override.duty, reason, override, today)]
+
+    minute = local.hour * 60 + local.minute
+    plan = day_plan(ix, today)
+    sources: list[Source] = []
+    if plan.token is not None:
+        for shift in ix.shifts_by_token[plan.token]:
+            if shift.start <= minute and (shift.crosses or minute < shift.end):
+                label = (
+                    f"shift {shift.label} ({plan.note})" if plan.note else f"shift {shift.label}"
+                )
+                sources.append((shift.duty, label, shift, today))
+    yesterday = today - _ONE_DAY
+    previous = day_plan(ix, yesterday)
+    if previous.token is not None:
+        for shift in ix.crossing_by_token[previous.token]:
+            if minute < shift.end:
+                note = previous.note
+                label = f"shift {shift.label} ({note})" if note else f"shift {shift.label}"
+                sources.append((shift.duty, label, shift, yesterday))
+    if not sources:
+        if plan.token is None and plan.note:
+            return False, plan.note, []
+        return False, f"{OUTSIDE_SHIFTS} ({plan.note})" if plan.note else OUTSIDE_SHIFTS, []
+    if len(sources) == 1:
+        return True, sources[0][1], sources
+    sources.sort(key=lambda src: src[2].index)
+    return True, " + ".join(src[1] for src in sources), sources
+
+
+def _window(source: Source, tz: tzinfo) -> tuple[datetime, datetime]:
+    _, _, what, starts_on = source
+    if isinstance(what, ResolvedOverride):
+        return what.start.replace(tzinfo=tz), what.end.replace(tzinfo=tz)
+    start = datetime.combine(starts_on, time()) + timedelta(minutes=what.start)
+    length = (what.end - what.start) % MINUTES_PER_DAY or MINUTES_PER_DAY
+    return start.replace(tzinfo=tz), (start + timedelta(minutes=length)).replace(tzinfo=tz)
 
 
 def duty_status(rota: Rota, at: datetime) -> DutyStatus:
     """Open or closed at ``at`` (tz-aware), why, and the on-duty assignments in ring order."""
-    require_aware(at)
-    tz = rota.timezone
-    local = at.astimezone(tz).replace(tzinfo=None)
-    today = local.date()
-
-    overrides = rota._overrides_by_date.get(today)
-    if overrides:
-        for override in overrides:
-            if override.start <= local < override.end:
-                reason = f"override: {override.reason}"
-                if not override.duty:
-                    return DutyStatus(False, reason, ())
-                out: list[DutyAssignment] = []
-                _assignments(
-                    override.duty,
-                    reason,
-                    start=_aware(override.start, tz),
-                    end=_aware(override.end, tz),
-                    seen=set(),
-                    out=out,
-                )
-                return DutyStatus(True, reason, tuple(out))
-
-    minute = local.hour * 60 + local.minute
-    plan = day_plan(rota, today)
-    matches: list[tuple[ResolvedShift, date]] = []
-    if plan.token is not None:
-        for shift in rota._shifts_by_token[plan.token]:
-            if shift.start <= minute and (shift.crosses or minute < shift.end):
-                matches.append((shift, today))
-    yesterday = today - timedelta(days=1)
-    previous = day_plan(rota, yesterday)
-    if previous.token is not None:
-        for shift in rota._shifts_by_token[previous.token]:
-            if shift.crosses and minute < shift.end:
-                matches.append((shift, yesterday))
-    if not matches:
-        if plan.token is None and plan.note:
-            return DutyStatus(False, plan.note, ())
-        reason = f"{OUTSIDE_SHIFTS} ({plan.note})" if plan.note else OUTSIDE_SHIFTS
-        return DutyStatus(False, reason, ())
-    if len(matches) > 1:
-        matches.sort(key=lambda m: m[0].index)
-
-    out = []
+    ix = rota.index
+    is_open, reason, sources = lookup(ix, at)
+    out: list[DutyAssignment] = []
     seen: set[tuple[str, str]] = set()
-    labels: list[str] = []
-    for shift, starts_on in matches:
-        occurrence_plan = plan if starts_on == today else previous
-        label = f"shift {shift.label}"
-        if occurrence_plan.note:
-            label += f" ({occurrence_plan.note})"
-        labels.append(label)
-        start = datetime.combine(starts_on, time()) + timedelta(minutes=shift.start)
-        length = (shift.end - shift.start) % MINUTES_PER_DAY or MINUTES_PER_DAY
-        _assignments(
-            shift.duty,
-            label,
-            start=_aware(start, tz),
-            end=_aware(start + timedelta(minutes=length), tz),
-            seen=seen,
-            out=out,
-        )
-    return DutyStatus(True, " + ".join(labels), tuple(out))
+    for source in sources:
+        start, end = _window(source, ix.tz)
+        for d in source[0]:
+            key = (d.officer_id, d.number)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(
+                DutyAssignment(
+                    d.officer_id,
+                    d.officer_name,
+                    d.number,
+                    d.number_label,
+                    d.confirm,
+                    source[1],
+                    start,
+                    end,
+                )
+            )
+    return DutyStatus(is_open, reason, tuple(out))
 
 
 def who_is_on_duty(rota: Rota, at: datetime) -> list[DutyAssignment]:

@@ -601,100 +601,121 @@ class Rota(_Frozen):
     holidays: HolidayPolicy = HolidayPolicy()
     policy: Policy = Policy()
 
-    _officer_by_id: dict[str, Officer] = PrivateAttr(default_factory=dict)
-    _number_by_label: dict[str, RegisteredNumber] = PrivateAttr(default_factory=dict)
-    _shifts_by_token: dict[int, tuple[ResolvedShift, ...]] = PrivateAttr(default_factory=dict)
-    _overrides_by_date: dict[date, tuple[ResolvedOverride, ...]] = PrivateAttr(default_factory=dict)
-    _closed: dict[date, str] = PrivateAttr(default_factory=dict)
-    _make_up: dict[date, MakeUpDay] = PrivateAttr(default_factory=dict)
-    _rule_by_date: dict[date, str] = PrivateAttr(default_factory=dict)
-    _rules_by_name: tuple[tuple[str, str], ...] = PrivateAttr(default=())
-    _after_hours: Action = PrivateAttr(default=Action("message"))
-    _nobody_answered: Action = PrivateAttr(default=Action("message"))
-    _day_cache: dict[date, DayPlan] = PrivateAttr(default_factory=dict)
-    _holiday_cache: dict[int, dict[date, str]] = PrivateAttr(default_factory=dict)
+    _ix: RotaIndex = PrivateAttr()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Rota:
         problems = reference_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
-        self._build_indexes()
+        self._ix = RotaIndex.build(self)
         return self
 
-    def _build_indexes(self) -> None:
-        self._officer_by_id = {o.id: o for o in self.officers}
-        self._number_by_label = {n.label: n for n in self.numbers}
-        by_token: dict[int, list[ResolvedShift]] = {t: [] for t in range(8)}
-        for index, shift in enumerate(self.shifts):
+    @property
+    def index(self) -> RotaIndex:
+        """Lookup tables built once at validation (the duty lookup's fast path)."""
+        return self._ix
+
+    def officer(self, officer_id: str) -> Officer | None:
+        return self._ix.officers.get(officer_id)
+
+    def number(self, label: str) -> RegisteredNumber | None:
+        return self._ix.numbers.get(label)
+
+    @property
+    def after_hours(self) -> Action:
+        return self._ix.after_hours
+
+    @property
+    def nobody_answered(self) -> Action:
+        return self._ix.nobody_answered
+
+
+@dataclass(slots=True, eq=False)
+class RotaIndex:
+    """Everything the duty lookup needs, in plain dicts and tuples (no model attribute access
+    on the hot path), plus two memo tables filled on demand (day plans, holiday years)."""
+
+    tz: ZoneInfo
+    officers: dict[str, Officer]
+    numbers: dict[str, RegisteredNumber]
+    shifts_by_token: tuple[tuple[ResolvedShift, ...], ...]  # indexed by day token 0..7
+    crossing_by_token: tuple[tuple[ResolvedShift, ...], ...]  # only shifts crossing midnight
+    overrides_by_date: dict[date, tuple[ResolvedOverride, ...]]
+    closed: dict[date, str]
+    make_up: dict[date, MakeUpDay]
+    rule_by_date: dict[date, str]
+    rules_by_name: tuple[tuple[str, str], ...]
+    default_staffing: str
+    after_hours: Action
+    nobody_answered: Action
+    day_cache: dict[date, DayPlan]
+    holiday_cache: dict[int, dict[date, str]]
+
+    @classmethod
+    def build(cls, rota: Rota) -> RotaIndex:
+        officers = {o.id: o for o in rota.officers}
+        numbers = {n.label: n for n in rota.numbers}
+        own_confirm = rota.policy.confirm_own_phone
+
+        def resolve(entry: DutyEntry) -> ResolvedDuty:
+            officer = officers[entry.officer]
+            if entry.at == OWN_PHONE:
+                return ResolvedDuty(officer.id, officer.name, officer.phone, None, own_confirm)
+            registered = numbers[entry.at]
+            return ResolvedDuty(
+                officer.id, officer.name, registered.number, registered.label, registered.confirm
+            )
+
+        by_token: list[list[ResolvedShift]] = [[] for _ in range(8)]
+        for position, shift in enumerate(rota.shifts):
             resolved = ResolvedShift(
-                index=index,
+                index=position,
                 days=frozenset(shift.days),
                 start=shift.start,
                 end=shift.end,
                 crosses=shift.end < shift.start,
                 label=shift.label(),
-                duty=tuple(self._resolve(e) for e in shift.duty),
+                duty=tuple(resolve(e) for e in shift.duty),
             )
             for day in shift.days:
                 by_token[day].append(resolved)
-        self._shifts_by_token = {t: tuple(v) for t, v in by_token.items()}
         by_date: dict[date, list[ResolvedOverride]] = {}
-        for index, override in enumerate(self.overrides):
+        for position, override in enumerate(rota.overrides):
             ro = ResolvedOverride(
-                index=index,
+                index=position,
                 start=override.start,
                 end=override.end,
                 reason=override.reason,
-                duty=tuple(self._resolve(e) for e in override.duty),
+                duty=tuple(resolve(e) for e in override.duty),
             )
             covered = ro.start.date()
             while datetime(covered.year, covered.month, covered.day) < ro.end:
                 by_date.setdefault(covered, []).append(ro)
                 covered += timedelta(days=1)
-        # The most specific (shortest) override wins; equal lengths: the first in the file.
-        self._overrides_by_date = {
-            d: tuple(sorted(v, key=lambda o: (o.end - o.start, o.index)))
-            for d, v in by_date.items()
-        }
-        self._closed = {
-            c.date: c.name or "ngày nghỉ của đơn vị" for c in self.holidays.closed_dates
-        }
-        self._make_up = {m.date: m for m in self.holidays.make_up_days}
-        self._rule_by_date = {r.date: r.staffing for r in self.holidays.rules if r.date}
-        self._rules_by_name = tuple(
-            (fold(r.match), r.staffing) for r in self.holidays.rules if r.match
+        return cls(
+            tz=rota.timezone,
+            officers=officers,
+            numbers=numbers,
+            shifts_by_token=tuple(tuple(v) for v in by_token),
+            crossing_by_token=tuple(tuple(s for s in v if s.crosses) for v in by_token),
+            # The most specific (shortest) override wins; equal lengths: the first in the file.
+            overrides_by_date={
+                d: tuple(sorted(v, key=lambda o: (o.end - o.start, o.index)))
+                for d, v in by_date.items()
+            },
+            closed={c.date: c.name or "ngày nghỉ của đơn vị" for c in rota.holidays.closed_dates},
+            make_up={m.date: m for m in rota.holidays.make_up_days},
+            rule_by_date={r.date: r.staffing for r in rota.holidays.rules if r.date},
+            rules_by_name=tuple(
+                (fold(r.match), r.staffing) for r in rota.holidays.rules if r.match
+            ),
+            default_staffing=rota.holidays.default,
+            after_hours=action_of(rota.policy.after_hours_action),
+            nobody_answered=action_of(rota.policy.nobody_answered_action),
+            day_cache={},
+            holiday_cache={},
         )
-        self._after_hours = action_of(self.policy.after_hours_action)
-        self._nobody_answered = action_of(self.policy.nobody_answered_action)
-
-    def _resolve(self, entry: DutyEntry) -> ResolvedDuty:
-        officer = self._officer_by_id[entry.officer]
-        if entry.at == OWN_PHONE:
-            return ResolvedDuty(
-                officer.id, officer.name, officer.phone, None, self.policy.confirm_own_phone
-            )
-        registered = self._number_by_label[entry.at]
-        return ResolvedDuty(
-            officer.id, officer.name, registered.number, registered.label, registered.confirm
-        )
-
-    # -- read-only accessors used by rota.duty and routing (kept here so the indexes stay
-    #    private to the model)
-
-    def officer(self, officer_id: str) -> Officer | None:
-        return self._officer_by_id.get(officer_id)
-
-    def number(self, label: str) -> RegisteredNumber | None:
-        return self._number_by_label.get(label)
-
-    @property
-    def after_hours(self) -> Action:
-        return self._after_hours
-
-    @property
-    def nobody_answered(self) -> Action:
-        return self._nobody_answered
 
 
 def fold(text: str) -> str:
