@@ -14,7 +14,15 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from callrouter.errors import ConfigError, DatabaseUnavailable
@@ -100,6 +108,16 @@ def is_connection_error(exc: BaseException) -> bool:
         return True
     return isinstance(
         orig, (ConnectionError, OSError, socket.gaierror, asyncio.TimeoutError, TimeoutError)
+    )
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """True when the database refused the data itself (a constraint, a value it cannot
+    store) or the record could not be read: retrying the same record cannot help."""
+    if isinstance(exc, (IntegrityError, DataError)):
+        return True
+    return not isinstance(exc, SQLAlchemyError) and isinstance(
+        exc, (KeyError, ValueError, TypeError)
     )
 
 

@@ -37,7 +37,7 @@ from callrouter.errors import ConfigError, DatabaseUnavailable, SpoolError
 from callrouter.logs import get_logger, mask_number
 from callrouter.store import records as r
 from callrouter.store.apply import apply_plan, existing_calls, plan_batch
-from callrouter.store.db import is_connection_error, make_engine, probe, safe_url
+from callrouter.store.db import is_data_error, make_engine, probe, safe_url
 from callrouter.store.migrate import upgrade
 from callrouter.store.models import (
     ATTEMPT_RESULTS,
@@ -452,8 +452,7 @@ class CallLog:
             try:
                 await self._apply([rec.data for rec in batch.records])
             except Exception as exc:
-                if not (is_connection_error(exc) or isinstance(exc, DatabaseUnavailable)):
-                    raise
+                # Whatever it is (connection, shutdown, permissions), the records wait.
                 self._db_available = False
                 if unavailable_since is None:
                     unavailable_since = time.monotonic()
@@ -496,6 +495,11 @@ class CallLog:
             log.error("spool_line_corrupt", detail=line.describe(self.spool.directory))
 
     async def _apply(self, batch: list[dict[str, Any]]) -> None:
+        """Apply a batch; records the database refuses as data are set aside one by one.
+
+        Any other error (connection lost, server shutting down, permissions, a missing
+        table) propagates: the batch stays in the spool and is retried later.
+        """
         if not batch:
             return
         if not self._schema_ready:
@@ -503,7 +507,7 @@ class CallLog:
         try:
             await self._apply_batch(batch)
         except Exception as exc:
-            if is_connection_error(exc):
+            if not is_data_error(exc):
                 raise
             # One bad record must not hold back the others: apply them one by one.
             log.warning("batch_refused_applying_one_by_one", records=len(batch), error=_short(exc))
@@ -511,7 +515,7 @@ class CallLog:
                 try:
                     await self._apply_batch([record])
                 except Exception as one_exc:
-                    if is_connection_error(one_exc):
+                    if not is_data_error(one_exc):
                         raise
                     await self._reject(record, _short(one_exc))
 
