@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from callrouter.rota.holidays import public_holidays
+from callrouter.rota.holidays import public_holidays_by_year
 from callrouter.rota.model import (
     DAY_NAMES,
     HOLIDAY,
@@ -71,8 +71,11 @@ def require_aware(at: datetime) -> None:
 def holiday_name(ix: RotaIndex, day: date) -> str | None:
     """The Vietnamese public holiday on ``day``, if any."""
     year = ix.holiday_cache.get(day.year)
-    if year is None:
-        year = ix.holiday_cache[day.year] = public_holidays(day.year)
+    if year is None:  # fetch the neighbouring years too: one calendar object is the cost
+        span = range(day.year - 2, day.year + 3)
+        for number, found in public_holidays_by_year(span).items():
+            ix.holiday_cache.setdefault(number, found)
+        year = ix.holiday_cache[day.year]
     return year.get(day)
 
 

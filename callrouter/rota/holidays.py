@@ -8,6 +8,7 @@ memoised by the caller (the :class:`~callrouter.rota.model.Rota` keeps one cache
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date
 
 import holidays
@@ -21,8 +22,18 @@ _SUBSTITUTED = re.compile(r"thay cho ngày (\d{2})/(\d{2})/(\d{4})")
 
 def public_holidays(year: int) -> dict[date, str]:
     """Every Vietnamese public holiday of ``year``, with its Vietnamese name."""
-    calendar = holidays.country_holidays(COUNTRY, years=year, language="vi")
-    return {day: str(name) for day, name in calendar.items() if day.year == year}
+    return public_holidays_by_year(range(year, year + 1))[year]
+
+
+def public_holidays_by_year(years: Iterable[int]) -> dict[int, dict[date, str]]:
+    """Holidays of several years at once (one calendar object: much cheaper than one per year)."""
+    wanted = list(years)
+    calendar = holidays.country_holidays(COUNTRY, years=wanted, language="vi")
+    out: dict[int, dict[date, str]] = {year: {} for year in wanted}
+    for day, name in calendar.items():
+        if day.year in out:
+            out[day.year][day] = str(name)
+    return out
 
 
 def substituted_working_day(name: str) -> date | None:

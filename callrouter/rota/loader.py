@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from callrouter.errors import RotaValidationError
-from callrouter.rota.holidays import public_holidays
+from callrouter.rota.holidays import public_holidays_by_year
 from callrouter.rota.model import DAY_NAMES, OWN_PHONE, Rota, fold, parse_staffing
 from callrouter.rota.phones import normalise_phone
 
@@ -314,8 +314,8 @@ def _suggest(word: str, choices: list[str]) -> str:
 @lru_cache(maxsize=1)
 def _known_holiday_names() -> tuple[str, ...]:
     names: set[str] = set()
-    for year in _HOLIDAY_NAME_YEARS:
-        names.update(fold(n) for n in public_holidays(year).values())
+    for found in public_holidays_by_year(_HOLIDAY_NAME_YEARS).values():
+        names.update(fold(n) for n in found.values())
     return tuple(sorted(names))
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from callrouter.rota.duty import OUTSIDE_SHIFTS, DutyStatus, duty_status, require_aware
-from callrouter.rota.holidays import public_holidays, substituted_working_day
+from callrouter.rota.holidays import public_holidays_by_year, substituted_working_day
 from callrouter.rota.model import DAY_NAMES_VI, HOLIDAY, Rota, format_clock
 
 
@@ -117,8 +117,8 @@ def rota_warnings(rota: Rota, first_day: date, weeks: int = 4) -> list[str]:
             warnings.append(f"thay đổi '{override.reason}' đã kết thúc, có thể xóa khỏi tệp")
 
     make_up = {m.date for m in rota.holidays.make_up_days}
-    for year in (first_day.year, first_day.year + 1):
-        for day, name in sorted(public_holidays(year).items()):
+    for found in public_holidays_by_year((first_day.year, first_day.year + 1)).values():
+        for day, name in sorted(found.items()):
             worked = substituted_working_day(name)
             if worked is not None and worked >= first_day and worked not in make_up:
                 warnings.append(
