@@ -14,6 +14,7 @@ import difflib
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -392,6 +393,18 @@ def _holiday_checks(doc: _Document, data: dict[str, Any]) -> None:
         staffing = rule.get("staffing")
         if isinstance(staffing, str) and _staffing(staffing) == "shifts":
             uses_shifts.append(("holidays", "rules", i, "staffing"))
+        rule_date = rule.get("date")
+        if isinstance(rule_date, str):
+            try:
+                day = date.fromisoformat(rule_date.strip())
+            except ValueError:
+                day = None  # reported by the model
+            if day is not None and day not in public_holidays_by_year([day.year])[day.year]:
+                doc.add(
+                    ("holidays", "rules", i, "date"),
+                    f"{rule_date} không phải ngày lễ Việt Nam; muốn đóng máy ngày đó hãy dùng "
+                    "holidays.closed_dates, muốn đổi người trực hãy dùng overrides",
+                )
         match = rule.get("match")
         if isinstance(match, str) and match.strip():
             wanted = fold(match)

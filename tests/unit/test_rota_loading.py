@@ -124,6 +124,11 @@ def test_single_mistake_is_reported_at_its_line_and_column(
             "Halloween",
         ),
         ("holidays:\n  rules:\n    - staffing: closed\n", "19:7", "'match'"),
+        (
+            "holidays:\n  rules:\n    - {date: 2026-03-03, staffing: closed}\n",
+            "19:14",
+            "không phải ngày lễ Việt Nam",
+        ),
         ("holidays:\n  closed_dates: [2026-02-30]\n", "18:18", "không phải ngày hợp lệ"),
         ("holidays:\n  closed_dates: [1999-01-01]\n", "18:18", "2000–2100"),
         (
