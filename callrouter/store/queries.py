@@ -1,0 +1,162 @@
+"""Reads and small admin writes on the call log (the CLI and the web room use these)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import desc, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callrouter.errors import StoreError
+from callrouter.store.models import RESOLUTIONS, callbacks, calls
+
+
+class NotFound(StoreError):
+    """No row with that id."""
+
+
+class InvalidValue(StoreError, ValueError):
+    """A value outside its allowed set (category, resolution, outcome)."""
+
+
+CALL_COLUMNS = (
+    "id",
+    "linkedid",
+    "started_at",
+    "local_day",
+    "local_hour",
+    "caller",
+    "outcome",
+    "answered_officer_id",
+    "answered_officer_name",
+    "answered_number",
+    "wait_seconds",
+    "talk_seconds",
+    "mode",
+    "category",
+    "resolution",
+)
+CALLBACK_COLUMNS = (
+    "id",
+    "call_id",
+    "number",
+    "reason",
+    "created_at",
+    "recording",
+    "done_by",
+    "done_at",
+    "outbound_linkedid",
+)
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    since: date | None = None  # local day, inclusive
+    until: date | None = None  # local day, inclusive
+    outcome: str | None = None
+    caller: str | None = None
+    branch: int | None = None
+    limit: int | None = None
+
+
+async def list_calls(engine: AsyncEngine, flt: CallFilter) -> list[dict[str, Any]]:
+    """Calls matching ``flt``, oldest first (by their local day and start)."""
+    c = calls.c
+    stmt = select(*(c[name] for name in CALL_COLUMNS)).order_by(c.started_at, c.id)
+    if flt.since is not None:
+        stmt = stmt.where(c.local_day >= flt.since)
+    if flt.until is not None:
+        stmt = stmt.where(c.local_day <= flt.until)
+    if flt.outcome is not None:
+        stmt = stmt.where(c.outcome == flt.outcome)
+    if flt.caller is not None:
+        stmt = stmt.where(c.caller == flt.caller)
+    if flt.branch is not None:
+        stmt = stmt.where(c.branch == flt.branch)
+    if flt.limit is not None:
+        stmt = stmt.limit(flt.limit)
+    async with engine.connect() as conn:
+        result = await conn.execute(stmt)
+        return [dict(row._mapping) for row in result]
+
+
+async def classify_call(
+    engine: AsyncEngine,
+    call: str,
+    *,
+    category: str,
+    resolution: str,
+    categories: dict[str, str],
+    by: str | None,
+    at: datetime,
+) -> str:
+    """Set a call's petition category and resolution; ``call`` is its id or linkedid."""
+    if category not in categories:
+        allowed = ", ".join(f"{k} ({v})" for k, v in categories.items())
+        raise InvalidValue(f"lĩnh vực {category!r} không có trong danh sách: {allowed}")
+    if resolution not in RESOLUTIONS:
+        raise InvalidValue(
+            f"kết quả xử lý {resolution!r} không hợp lệ; chọn một trong: {', '.join(RESOLUTIONS)}"
+        )
+    c = calls.c
+    async with engine.begin() as conn:
+        call_id = (
+            await conn.execute(select(c.id).where(or_(c.id == call, c.linkedid == call)))
+        ).scalar_one_or_none()
+        if call_id is None:
+            raise NotFound(f"không tìm thấy cuộc gọi {call!r}")
+        await conn.execute(
+            update(calls)
+            .where(c.id == call_id)
+            .values(category=category, resolution=resolution, classified_at=at, classified_by=by)
+        )
+    return str(call_id)
+
+
+async def list_callbacks(
+    engine: AsyncEngine, *, include_done: bool = False
+) -> list[dict[str, Any]]:
+    """Call-backs, oldest first; only those still to do unless ``include_done``."""
+    cb = callbacks.c
+    stmt = select(*(cb[name] for name in CALLBACK_COLUMNS)).order_by(cb.created_at, cb.id)
+    if not include_done:
+        stmt = stmt.where(cb.done_at.is_(None))
+    async with engine.connect() as conn:
+        return [dict(row._mapping) for row in await conn.execute(stmt)]
+
+
+async def mark_callback_done(
+    engine: AsyncEngine,
+    callback_id: str,
+    *,
+    by: str,
+    at: datetime,
+    outbound_linkedid: str | None = None,
+) -> None:
+    """Record that an officer called the caller back."""
+    cb = callbacks.c
+    async with engine.begin() as conn:
+        done_at = (await conn.execute(select(cb.done_at).where(cb.id == callback_id))).one_or_none()
+        if done_at is None:
+            raise NotFound(f"không tìm thấy yêu cầu gọi lại {callback_id!r}")
+        await conn.execute(
+            update(callbacks)
+            .where(cb.id == callback_id)
+            .values(done_by=by, done_at=at, outbound_linkedid=outbound_linkedid)
+        )
+
+
+async def last_answering_officer(engine: AsyncEngine, branch: int) -> str | None:
+    """The officer who answered the branch's most recent answered call (rotation state)."""
+    c = calls.c
+    stmt = (
+        select(c.answered_officer_id)
+        .where(c.branch == branch, c.answered_officer_id.is_not(None))
+        .order_by(desc(c.started_at))
+        .limit(1)
+    )
+    async with engine.connect() as conn:
+        value = (await conn.execute(stmt)).scalar_one_or_none()
+    return None if value is None else str(value)
