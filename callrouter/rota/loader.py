@@ -25,7 +25,7 @@ from pydantic_core import ErrorDetails
 
 from callrouter.errors import RotaValidationError
 from callrouter.rota.holidays import public_holidays_by_year
-from callrouter.rota.model import DAY_NAMES, OWN_PHONE, Rota, fold, parse_staffing
+from callrouter.rota.model import HOLIDAY, OWN_PHONE, Rota, fold, parse_day, parse_staffing
 from callrouter.rota.phones import normalise_phone
 
 MAX_BYTES = 1024 * 1024
@@ -446,13 +446,15 @@ def _staffing(text: str) -> str | None:
 
 def _mentions_holiday(days: str | list[Any]) -> bool:
     items = [days] if isinstance(days, str) else days
-    holiday = DAY_NAMES[7]
     for item in items:
         if not isinstance(item, str):
             continue
         for part in item.replace(";", ",").split(","):
-            if fold(part) in (holiday, "holidays", "le", "lễ", "ngày lễ"):
-                return True
+            try:
+                if parse_day(part) == HOLIDAY:
+                    return True
+            except ValueError:
+                continue
     return False
 
 

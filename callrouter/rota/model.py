@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -51,21 +52,17 @@ DAY_NAMES_VI = (
     "ngày lễ",
 )
 
-_DAY_ALIASES: dict[str, int] = {}
-for _i, _names in enumerate(
-    (
-        ("mon", "monday", "t2", "thu2", "thứ 2", "thứ hai"),
-        ("tue", "tuesday", "t3", "thu3", "thứ 3", "thứ ba"),
-        ("wed", "wednesday", "t4", "thu4", "thứ 4", "thứ tư"),
-        ("thu", "thursday", "t5", "thu5", "thứ 5", "thứ năm"),
-        ("fri", "friday", "t6", "thu6", "thứ 6", "thứ sáu"),
-        ("sat", "saturday", "t7", "thu7", "thứ 7", "thứ bảy"),
-        ("sun", "sunday", "cn", "chủ nhật", "chu nhat"),
-        ("holiday", "holidays", "le", "lễ", "ngày lễ"),
-    )
-):
-    for _name in _names:
-        _DAY_ALIASES[_name] = _i
+_DAY_SPELLINGS = (
+    ("mon", "monday", "t2", "thu2", "thứ 2", "thứ hai"),
+    ("tue", "tuesday", "t3", "thu3", "thứ 3", "thứ ba"),
+    ("wed", "wednesday", "t4", "thu4", "thứ 4", "thứ tư"),
+    ("thu", "thursday", "t5", "thu5", "thứ 5", "thứ năm"),
+    ("fri", "friday", "t6", "thu6", "thứ 6", "thứ sáu"),
+    ("sat", "saturday", "t7", "thu7", "thứ 7", "thứ bảy"),
+    ("sun", "sunday", "cn", "chủ nhật", "chu nhat"),
+    ("holiday", "holidays", "le", "lễ", "ngày lễ"),
+)
+_DAY_ALIASES = {name: token for token, names in enumerate(_DAY_SPELLINGS) for name in names}
 
 
 class Strategy(StrEnum):
@@ -611,6 +608,16 @@ class Rota(_Frozen):
         self._ix = RotaIndex.build(self)
         return self
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Rota:
+        """A copy; with ``update`` the lookup index is rebuilt (it derives from the fields)."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            problems = reference_problems(copy)
+            if problems:
+                raise ValueError("; ".join(problems))
+            copy._ix = RotaIndex.build(copy)
+        return copy
+
     @property
     def index(self) -> RotaIndex:
         """Lookup tables built once at validation (the duty lookup's fast path)."""
@@ -651,6 +658,12 @@ class RotaIndex:
     nobody_answered: Action
     day_cache: dict[date, DayPlan]
     holiday_cache: dict[int, dict[date, str]]
+
+    # Derived data: two rotas are equal when their fields are, whatever their caches hold.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RotaIndex)
+
+    __hash__ = None  # type: ignore[assignment]
 
     @classmethod
     def build(cls, rota: Rota) -> RotaIndex:

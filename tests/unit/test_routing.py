@@ -197,3 +197,20 @@ def test_sequential_ignores_rotation_state(rota: Rota) -> None:
 def test_naive_now_is_refused(rota: Rota) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         decide(rota, datetime(2026, 3, 2, 9, 0), CALL)
+
+
+def test_rotas_loaded_twice_are_equal_whatever_their_caches(rota: Rota) -> None:
+    again = load_rota(FIXTURES / "valid.yaml")
+    decide(rota, at("2031-05-05 09:00"), CALL)  # fills this rota's caches only
+    assert again == rota
+
+
+def test_a_copy_with_a_new_policy_routes_by_the_new_policy(rota: Rota) -> None:
+    policy = rota.policy.model_copy(
+        update={"confirm_own_phone": False, "after_hours_action": "forward:0912345678"}
+    )
+    changed = rota.model_copy(update={"policy": policy})
+    assert decide(changed, at("2026-03-07 13:00"), CALL).action == Action("forward", "0912345678")
+    night = decide(changed, at("2026-03-02 20:00"), CALL)
+    assert [t.confirm for t in night.targets] == [True, False]
+    assert rota.after_hours == Action("message", None)
