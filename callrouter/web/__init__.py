@@ -1,0 +1,25 @@
+"""The admin web and the operations endpoints (``/healthz``, ``/metrics``).
+
+``create_app(...)`` builds the ASGI app from injected parts; ``WebServer`` runs it with
+uvicorn inside the caller's event loop. See ``callrouter/web/app.py``.
+"""
+
+from __future__ import annotations
+
+from callrouter.web.app import CallbackDialer, ReadinessCheck, create_app
+from callrouter.web.live import LiveCall, LiveCalls
+from callrouter.web.rotastatus import RotaInfo, RotaTracker
+from callrouter.web.server import WebServer
+from callrouter.web.settings import WebSettings
+
+__all__ = [
+    "CallbackDialer",
+    "LiveCall",
+    "LiveCalls",
+    "ReadinessCheck",
+    "RotaInfo",
+    "RotaTracker",
+    "WebServer",
+    "WebSettings",
+    "create_app",
+]

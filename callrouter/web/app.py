@@ -1,0 +1,953 @@
+"""The admin web: a Starlette app built by :func:`create_app` from injected parts.
+
+Nothing here is a module-level singleton: the database engine, the rota status, the live
+call registry, the metrics, the call-back dialer, the readiness checks and the clock are
+handed in, so ``callrouter serve`` wires the real ones and the tests wire their own.
+
+Pages (Vietnamese): ``/`` dashboard (on duty now and next, calls in progress, today's
+figures, last calls with attempts), ``/calls/{id}`` (detail, classify), ``/callbacks``
+(open call-backs, recorded messages, call back), ``/report`` (monthly figures, charts,
+downloads), ``/rota`` (rota status, uncovered hours, calendar feeds). Operations:
+``/healthz`` (readiness) and ``/metrics`` (Prometheus). ``/lich/{feed}.ics?token=…`` is the
+duty calendar feed, authenticated by its own secret token instead of a log-in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from callrouter.errors import ReportError
+from callrouter.logs import mask_number
+from callrouter.metrics import CONTENT_TYPE, Metrics
+from callrouter.report.figures import Figures, Period, UnitInfo
+from callrouter.report.periods import month_period
+from callrouter.report.settings import ReportSettings
+from callrouter.rota import Rota, duty_status
+from callrouter.rota.timeline import Segment, timeline
+from callrouter.store.models import RESOLUTION_LABELS, RESOLUTIONS
+from callrouter.web import queries as q
+from callrouter.web.feeds import ALL, duty_calendar
+from callrouter.web.live import STATE_LABELS, LiveCalls
+from callrouter.web.rotastatus import RotaInfo
+from callrouter.web.security import LoginThrottle, same_secret, verify_password
+from callrouter.web.settings import WebSettings
+
+log = structlog.get_logger(__name__)
+
+HERE = Path(__file__).resolve().parent
+Clock = Callable[[], datetime]
+ReadinessCheck = Callable[[], Awaitable[bool]]
+READINESS_TIMEOUT = 2.0
+
+OUTCOME_LABELS: dict[str | None, str] = {
+    "answered": "Đã trả lời",
+    "abandoned": "Người gọi gác máy khi chờ",
+    "unanswered": "Không cán bộ nào nghe máy",
+    "after_hours": "Ngoài giờ trực",
+    "failed": "Lỗi kỹ thuật",
+    None: "Đang diễn ra",
+}
+RESULT_LABELS: dict[str | None, str] = {
+    "answered": "Nghe máy",
+    "busy": "Máy bận",
+    "no_answer": "Không nghe máy",
+    "declined": "Từ chối",
+    "failed": "Lỗi",
+    "cancelled": "Đã hủy",
+    None: "Đang đổ chuông",
+}
+REASON_LABELS: dict[str, str] = {
+    "after_hours_message": "Để lại lời nhắn ngoài giờ",
+    "abandoned": "Gác máy khi đang chờ",
+    "unanswered": "Không cán bộ nào nghe máy",
+}
+MODE_LABELS = {"ari": "Bộ định tuyến", "agi": "AGI", "fallback": "Dự phòng (dialplan)"}
+DOWNLOADS = {"xlsx": "Excel (XLSX)", "docx": "Word (DOCX)", "csv": "CSV", "json": "JSON"}
+CHARTS = {"by_day": "Theo ngày", "by_hour": "Theo giờ", "outcomes": "Kết quả"}
+AUDIO_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".oga": "audio/ogg"}
+
+SESSION_COOKIE = "callrouter_session"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CallbackDialer(Protocol):
+    """Starts a call-back (the call flow implements it with an ARI originate)."""
+
+    async def call_back(self, *, callback_id: str, number: str) -> str:
+        """Place the call; return its Asterisk linkedid. Raise on failure."""
+        ...
+
+    def in_progress(self, outbound_linkedid: str) -> bool:
+        """True while the call-back with this linkedid is still ringing or talking."""
+        ...
+
+
+class _Expired:
+    """Marker: the request carried a session that has expired."""
+
+
+EXPIRED = _Expired()
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: strict headers on every response, no caching of pages."""
+
+    HEADERS = (
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (
+            b"content-security-policy",
+            b"default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; "
+            b"script-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers.extend(h for h in self.HEADERS if h[0] not in names)
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+@dataclass(frozen=True)
+class WebContext:
+    """Everything the pages need besides the request (constructor injection)."""
+
+    settings: WebSettings
+    engine: AsyncEngine
+    rota: RotaInfo
+    live: LiveCalls
+    metrics: Metrics
+    dialer: CallbackDialer | None
+    readiness: Mapping[str, ReadinessCheck]
+    categories: Mapping[str, str]
+    branch: int
+    timezone: ZoneInfo
+    service_level_seconds: int
+    report_settings: ReportSettings
+    clock: Clock
+
+
+class AdminWeb:
+    """Request handlers bound to one :class:`WebContext`."""
+
+    def __init__(self, ctx: WebContext) -> None:
+        self.ctx = ctx
+        s = ctx.settings
+        self.throttle = LoginThrottle(
+            s.login_max_failures, timedelta(minutes=s.login_window_minutes)
+        )
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        env = self.templates.env
+        env.filters["mask"] = mask_number
+        env.filters["local"] = self._local
+        env.filters["hm"] = lambda d: self._local(d, "%H:%M")
+        env.filters["seconds"] = _seconds
+        env.globals.update(
+            OUTCOME_LABELS=OUTCOME_LABELS,
+            RESULT_LABELS=RESULT_LABELS,
+            REASON_LABELS=REASON_LABELS,
+            STATE_LABELS=STATE_LABELS,
+            MODE_LABELS=MODE_LABELS,
+            RESOLUTION_LABELS=RESOLUTION_LABELS,
+        )
+
+    # -- helpers --------------------------------------------------------------------------
+    def _local(self, value: datetime | None, fmt: str = "%d/%m/%Y %H:%M:%S") -> str:
+        if value is None:
+            return "—"
+        return value.astimezone(self.tz).strftime(fmt)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        rota = self.ctx.rota.rota
+        return rota.timezone if rota is not None else self.ctx.timezone
+
+    def _now(self) -> datetime:
+        return self.ctx.clock()
+
+    def _csrf(self, request: Request) -> str:
+        token = request.session.get("csrf")
+        if not isinstance(token, str):
+            token = secrets.token_urlsafe(32)
+            request.session["csrf"] = token
+        return token
+
+    def _user(self, request: Request) -> str | _Expired | None:
+        session = request.session
+        user = session.get("u")
+        if not isinstance(user, str):
+            return None
+        now = self._now().timestamp()
+        s = self.ctx.settings
+        login_at = float(session.get("t0", 0))
+        seen_at = float(session.get("t", 0))
+        if (
+            user not in s.users
+            or now - seen_at > s.session_idle_minutes * 60
+            or now - login_at > s.session_max_hours * 3600
+        ):
+            session.clear()
+            return EXPIRED
+        session["t"] = now
+        return user
+
+    def page(
+        self,
+        request: Request,
+        template: str,
+        context: dict[str, Any] | None = None,
+        *,
+        status: int = 200,
+        user: str | None = None,
+    ) -> Response:
+        ctx = {
+            "user": user,
+            "csrf": self._csrf(request),
+            "flash": request.session.pop("flash", None),
+            "now": self._now(),
+            "branch": self.ctx.branch,
+            **(context or {}),
+        }
+        return self.templates.TemplateResponse(request, template, ctx, status_code=status)
+
+    def error(self, request: Request, status: int, title: str, message: str) -> Response:
+        user = request.session.get("u")
+        return self.page(
+            request,
+            "error.html",
+            {"title": title, "message": message},
+            status=status,
+            user=user if isinstance(user, str) else None,
+        )
+
+    def _login_redirect(self, request: Request, *, expired: bool) -> Response:
+        target = "/login?next=" + quote(request.url.path, safe="/")
+        if expired:
+            target += "&expired=1"
+        return RedirectResponse(target, status_code=303)
+
+    async def _guard_get(self, request: Request) -> str | Response:
+        user = self._user(request)
+        if isinstance(user, str):
+            return user
+        return self._login_redirect(request, expired=user is EXPIRED)
+
+    async def _guard_post(self, request: Request) -> tuple[str, FormData] | Response:
+        """A logged-in user and a form with the right CSRF token, or the refusal page."""
+        user = self._user(request)
+        if user is EXPIRED:
+            return self.error(
+                request,
+                401,
+                "Phiên đăng nhập đã hết hạn",
+                "Phiên làm việc đã hết hạn nên thao tác chưa được thực hiện. "
+                "Vui lòng đăng nhập lại rồi thử lại.",
+            )
+        if not isinstance(user, str):
+            return self.error(
+                request, 401, "Chưa đăng nhập", "Vui lòng đăng nhập trước khi thao tác."
+            )
+        form = await request.form()
+        if not self._csrf_ok(request, form):
+            log.warning("web.csrf_refused", path=request.url.path, user=user)
+            return self._forged(request)
+        return user, form
+
+    def _csrf_ok(self, request: Request, form: FormData) -> bool:
+        given = form.get("csrf")
+        expected = request.session.get("csrf")
+        return isinstance(given, str) and isinstance(expected, str) and same_secret(given, expected)
+
+    def _forged(self, request: Request) -> Response:
+        return self.error(
+            request,
+            403,
+            "Biểu mẫu không hợp lệ",
+            "Biểu mẫu đã hết hạn hoặc không phải do trang này gửi (mã chống giả mạo CSRF không "
+            "khớp). Không có thay đổi nào được thực hiện. Hãy tải lại trang và thử lại.",
+        )
+
+    # -- log-in ---------------------------------------------------------------------------
+    async def login_form(self, request: Request) -> Response:
+        user = self._user(request)
+        if isinstance(user, str):
+            return RedirectResponse("/", status_code=303)
+        notice = None
+        if request.query_params.get("expired") or user is EXPIRED:
+            notice = "Phiên đăng nhập đã hết hạn. Vui lòng đăng nhập lại."
+        return self.page(
+            request,
+            "login.html",
+            {"notice": notice, "next": _safe_next(request.query_params.get("next"))},
+        )
+
+    async def login(self, request: Request) -> Response:
+        form = await request.form()
+        next_url = _safe_next(_text(form, "next"))
+        if not self._csrf_ok(request, form):
+            return self._forged(request)
+        name = _text(form, "username").strip()
+        password = _text(form, "password")
+        now = self._now()
+        if self.throttle.locked(name, now):
+            self.ctx.metrics.web_logins.labels(result="locked").inc()
+            log.warning("web.login_locked", user=name)
+            minutes = self.ctx.settings.login_window_minutes
+            return self.page(
+                request,
+                "login.html",
+                {
+                    "error": f"Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau {minutes} phút.",
+                    "next": next_url,
+                    "username": name,
+                },
+                status=429,
+            )
+        encoded = self.ctx.settings.users.get(name)
+        ok = await asyncio.to_thread(verify_password, password, encoded)
+        if not ok:
+            self.throttle.failed(name, now)
+            self.ctx.metrics.web_logins.labels(result="bad_password").inc()
+            log.warning("web.login_failed", user=name)
+            return self.page(
+                request,
+                "login.html",
+                {"error": "Sai tên đăng nhập hoặc mật khẩu.", "next": next_url, "username": name},
+                status=401,
+            )
+        self.throttle.succeeded(name)
+        self.ctx.metrics.web_logins.labels(result="ok").inc()
+        request.session.clear()
+        stamp = now.timestamp()
+        request.session.update(
+            {"u": name, "t0": stamp, "t": stamp, "csrf": secrets.token_urlsafe(32)}
+        )
+        log.info("web.login", user=name)
+        return RedirectResponse(next_url, status_code=303)
+
+    async def logout(self, request: Request) -> Response:
+        form = await request.form()
+        if not self._csrf_ok(request, form):
+            return self._forged(request)
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    # -- dashboard ------------------------------------------------------------------------
+    async def dashboard(self, request: Request) -> Response:
+        user = await self._guard_get(request)
+        if isinstance(user, Response):
+            return user
+        now = self._now()
+        rota = self.ctx.rota.rota
+        duty = _duty_now_and_next(rota, now) if rota is not None else None
+        today = now.astimezone(self.tz).date()
+        figures = await q.today_figures(self.ctx.engine, branch=self.ctx.branch, day=today)
+        recent = await q.recent_calls(
+            self.ctx.engine, branch=self.ctx.branch, limit=self.ctx.settings.recent_calls
+        )
+        live = [c for c in self.ctx.live.snapshot() if c.branch == self.ctx.branch]
+        return self.page(
+            request,
+            "dashboard.html",
+            {
+                "duty": duty,
+                "today": today,
+                "figures": figures,
+                "recent": recent,
+                "live": live,
+                "categories": self.ctx.categories,
+            },
+            user=user,
+        )
+
+    # -- calls ----------------------------------------------------------------------------
+    async def call_detail(self, request: Request) -> Response:
+        user = await self._guard_get(request)
+        if isinstance(user, Response):
+            return user
+        call_id = request.path_params["call_id"]
+        call = await q.get_call(self.ctx.engine, call_id)
+        if call is None:
+            return self._no_call(request, call_id)
+        return self.page(
+            request,
+            "call.html",
+            {
+                "call": call,
+                "categories": self.ctx.categories,
+                "resolutions": {r: RESOLUTION_LABELS[r] for r in RESOLUTIONS},
+            },
+            user=user,
+        )
+
+    def _no_call(self, request: Request, call_id: str) -> Response:
+        return self.error(
+            request,
+            404,
+            "Không tìm thấy cuộc gọi",
+            f"Không có cuộc gọi mã «{call_id[:64]}» trong nhật ký. "
+            "Có thể đường dẫn sai hoặc cuộc gọi đã bị xóa theo thời hạn lưu trữ.",
+        )
+
+    async def classify(self, request: Request) -> Response:
+        guarded = await self._guard_post(request)
+        if isinstance(guarded, Response):
+            return guarded
+        user, form = guarded
+        call_id = request.path_params["call_id"]
+        category = _text(form, "category")
+        resolution = _text(form, "resolution")
+        if await q.get_call(self.ctx.engine, call_id) is None:
+            return self._no_call(request, call_id)
+        if category not in self.ctx.categories or resolution not in RESOLUTIONS:
+            return self.error(
+                request,
+                400,
+                "Phân loại không hợp lệ",
+                "Hãy chọn lĩnh vực và kết quả xử lý trong danh sách. Cuộc gọi chưa được thay đổi.",
+            )
+        done = await q.classify_call(
+            self.ctx.engine,
+            call_id,
+            category=category,
+            resolution=resolution,
+            by=user,
+            at=self._now(),
+        )
+        if not done:
+            return self._no_call(request, call_id)
+        log.info("web.call_classified", call_id=call_id, category=category, user=user)
+        request.session["flash"] = (
+            f"Đã phân loại cuộc gọi: {self.ctx.categories[category]} – "
+            f"{RESOLUTION_LABELS[resolution]}."
+        )
+        return RedirectResponse(f"/calls/{quote(call_id)}", status_code=303)
+
+    # -- call-backs -----------------------------------------------------------------------
+    async def callbacks(self, request: Request) -> Response:
+        user = await self._guard_get(request)
+        if isinstance(user, Response):
+            return user
+        rows = await q.open_callbacks(self.ctx.engine)
+        now = self._now()
+        items = [
+            {
+                "cb": cb,
+                "busy": self._dial_in_progress(cb.outbound_linkedid, now),
+                "audio": self._recording_path(cb.recording) is not None,
+            }
+            for cb in rows
+        ]
+        return self.page(
+            request,
+            "callbacks.html",
+            {"items": items, "can_dial": self.ctx.dialer is not None},
+            user=user,
+        )
+
+    def _dial_in_progress(self, outbound: str | None, now: datetime) -> bool:
+        if outbound is None:
+            return False
+        if outbound.startswith(q.PENDING_PREFIX):
+            return q.claim_is_fresh(outbound, now)
+        dialer = self.ctx.dialer
+        return dialer is not None and dialer.in_progress(outbound)
+
+    async def dial_callback(self, request: Request) -> Response:
+        guarded = await self._guard_post(request)
+        if isinstance(guarded, Response):
+            return guarded
+        user, _form = guarded
+        callback_id = request.path_params["callback_id"]
+        cb = await q.get_callback(self.ctx.engine, callback_id)
+        if cb is None or cb.number is None:
+            return self._no_callback(request, callback_id)
+        if cb.done_at is not None:
+            return self.error(
+                request, 409, "Đã xử lý", "Yêu cầu gọi lại này đã được đánh dấu là đã xử lý."
+            )
+        dialer = self.ctx.dialer
+        if dialer is None:
+            return self.error(
+                request,
+                503,
+                "Chưa thể gọi lại",
+                "Bộ định tuyến chưa kết nối tổng đài nên chưa gọi lại được. Hãy thử lại sau.",
+            )
+        now = self._now()
+        refused = self.error(
+            request,
+            409,
+            "Đang gọi lại",
+            f"Đang có một cuộc gọi lại tới {cb.number}. Không tạo thêm cuộc gọi thứ hai.",
+        )
+        if self._dial_in_progress(cb.outbound_linkedid, now):
+            self.ctx.metrics.callbacks_dialed.labels(result="refused").inc()
+            return refused
+        claim = q.pending_claim(secrets.token_hex(8), now)
+        if not await q.swap_outbound(
+            self.ctx.engine, callback_id, expected=cb.outbound_linkedid, new=claim
+        ):
+            # Someone else claimed it between our read and our write.
+            self.ctx.metrics.callbacks_dialed.labels(result="refused").inc()
+            return refused
+        try:
+            linkedid = await dialer.call_back(callback_id=callback_id, number=cb.number)
+        except Exception as exc:  # the dialer's failure is shown, never a traceback
+            await q.swap_outbound(
+                self.ctx.engine, callback_id, expected=claim, new=cb.outbound_linkedid
+            )
+            self.ctx.metrics.callbacks_dialed.labels(result="failed").inc()
+            log.error(
+                "web.callback_failed",
+                callback_id=callback_id,
+                number=mask_number(cb.number),
+                error=str(exc),
+            )
+            return self.error(
+                request,
+                502,
+                "Không gọi lại được",
+                f"Tổng đài không thực hiện được cuộc gọi lại tới {cb.number}. Hãy thử lại sau.",
+            )
+        await q.swap_outbound(self.ctx.engine, callback_id, expected=claim, new=linkedid)
+        self.ctx.metrics.callbacks_dialed.labels(result="started").inc()
+        log.info(
+            "web.callback_started",
+            callback_id=callback_id,
+            number=mask_number(cb.number),
+            user=user,
+        )
+        request.session["flash"] = f"Đang gọi lại số {cb.number}: máy của bạn sẽ đổ chuông trước."
+        return RedirectResponse("/callbacks", status_code=303)
+
+    def _no_callback(self, request: Request, callback_id: str) -> Response:
+        return self.error(
+            request,
+            404,
+            "Không tìm thấy yêu cầu gọi lại",
+            f"Không có yêu cầu gọi lại mã «{callback_id[:64]}».",
+        )
+
+    async def close_callback(self, request: Request) -> Response:
+        guarded = await self._guard_post(request)
+        if isinstance(guarded, Response):
+            return guarded
+        user, _form = guarded
+        callback_id = request.path_params["callback_id"]
+        cb = await q.get_callback(self.ctx.engine, callback_id)
+        if cb is None:
+            return self._no_callback(request, callback_id)
+        if await q.close_callback(self.ctx.engine, callback_id, by=user, at=self._now()):
+            request.session["flash"] = "Đã đánh dấu yêu cầu gọi lại là đã xử lý."
+        return RedirectResponse("/callbacks", status_code=303)
+
+    def _recording_path(self, recording: str | None) -> Path | None:
+        """The recording file, only when it exists inside ``recordings_dir``."""
+        if not recording:
+            return None
+        base = self.ctx.settings.recordings_dir.resolve()
+        raw = Path(recording)
+        path = raw if raw.is_absolute() else base / raw
+        candidates = [path] if path.suffix else [path.with_suffix(s) for s in AUDIO_TYPES]
+        for candidate in candidates:
+            resolved = candidate.resolve()
+            if (
+                resolved.is_relative_to(base)
+                and resolved.suffix.lower() in AUDIO_TYPES
+                and resolved.is_file()
+            ):
+                return resolved
+        return None
+
+    async def recording(self, request: Request) -> Response:
+        user = await self._guard_get(request)
+        if isinstance(user, Response):
+            return user
+        callback_id = request.path_params["callback_id"]
+        cb = await q.get_callback(self.ctx.engine, callback_id)
+        path = self._recording_path(cb.recording if cb is not None else None)
+        if path is None:
+            return self.error(
+                request, 404, "Không có bản ghi âm", "Yêu cầu gọi lại này không có lời nhắn."
+            )
+        return FileResponse(path, media_type=AUDIO_TYPES[path.suffix.lower()])
+
+    # -- report ---------------------------------------------------------------------------
+    def _period(self, request: Request) -> Period:
+        month = request.query_params.get("month") or self._now().astimezone(self.tz).strftime(
+            "%Y-%m"
+        )
+        cutoff_text = request.query_params.get("cutoff") or ""
+        try:
+            cutoff = int(cutoff_text) if cutoff_text else None
+        except ValueError:
+            raise ReportError(f"--cutoff {cutoff_text!r}: expected a day number") from None
+        return month_period(month, cutoff)
+
+    async def _figures(self, period: Period) -> Figures:
+        from callrouter.report.queries import compute_figures  # noqa: PLC0415 (heavy import, report pages only)
+
+        rs = self.ctx.report_settings
+        return await compute_figures(
+            self.ctx.engine,
+            period=period,
+            branch=self.ctx.branch,
+            service_level_seconds=self.ctx.service_level_seconds,
+            timezone=str(self.tz),
+            unit=UnitInfo(name=rs.unit_name, governing_body=rs.governing_body),
+            categories=dict(self.ctx.categories),
+            now=self._now(),
+        )
+
+    def _bad_period(self, request: Request, exc: ReportError) -> Response:
+        return self.error(request, 400, "Kỳ báo cáo không hợp lệ", str(exc).replace("--", ""))
+
+    async def report(self, request: Request) -> Response:
+        user = await self._guard_get(request)
+        if isinstance(user, Response):
+            return user
+        try:
+            period = self._period(request)
+        except ReportError as exc:
+            return self._bad_period(request, exc)
+        from callrouter.report.tables import summary_rows  # noqa: PLC0415 (report pages only)
+
+        f = await self._figures(period)
+        query = f"month={period.month}" + (
+            f"&cutoff={period.cutoff_day}" if period.cutoff_day else ""
+        )
+        return self.page(
+            request,
+            "report.html",
+            {
+                "f": f,
+                "period": period,
+                "rows": summary_rows(f),
+                "query": query,
+                "downloads": DOWNLOADS,
+                "charts": CHARTS,
+            },
+            user=user,
+        )
+
+    async def report_chart(self, request: Request) -> Response:
+        user = await self._guard_get(request)
+        if isinstance(user, Response):
+            return user
+        name = request.path_params["name"]
+        if name not in CHARTS:
+            raise HTTPException(404)
+        try:
+            period = self._period(request)
+        except ReportError as exc:
+            return self._bad_period(request, exc)
+        from callrouter.report import charts  # noqa: PLC0415 (matplotlib loads only when needed)
+
+        f = await self._figures(period)
+        draw = {
+            "by_day": charts.by_day_chart,
+            "by_hour": charts.by_hour_chart,
+            "outcomes": charts.outcomes_chart,
+        }[name]
+        png = await asyncio.to_thread(draw, f)
+        return Response(png, media_type="image/png")
+
+    async def report_download(self, request: Request) -> Response:
+        user = await self._guard_get(request)
+        if isinstance(user, Response):
+            return user
+        fmt = request.path_params["fmt"]
+        if fmt not in DOWNLOADS:
+            raise HTTPException(404)
+        try:
+            period = self._period(request)
+        except ReportError as exc:
+            return self._bad_period(request, exc)
+        from callrouter.report.render import SUFFIX, render_async  # noqa: PLC0415
+        from callrouter.report.send import attachment_stem  # noqa: PLC0415
+
+        f = await self._figures(period)
+        data = await render_async(f, fmt, self.ctx.report_settings)
+        media = {
+            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "csv": "text/csv; charset=utf-8",
+            "json": "application/json",
+        }[fmt]
+        filename = f"{attachment_stem(f)}.{SUFFIX[fmt]}"
+        disposition = f"attachment; filename*=UTF-8''{quote(filename)}"
+        return Response(data, media_type=media, headers={"content-disposition": disposition})
+
+    # -- rota -----------------------------------------------------------------------------
+    async def rota_page(self, request: Request) -> Response:
+        user = await self._guard_get(request)
+        if isinstance(user, Response):
+            return user
+        info = self.ctx.rota
+        rota = info.rota
+        now = self._now()
+        gaps: list[Segment] = []
+        if rota is not None:
+            end = now + timedelta(weeks=self.ctx.settings.uncovered_weeks)
+            gaps = [s for s in timeline(rota, now, end) if s.uncovered]
+        base = self.ctx.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+        feeds = [
+            (name, f"{base}/lich/{quote(name)}.ics?token={token.get_secret_value()}")
+            for name, token in sorted(self.ctx.settings.feeds.items())
+        ]
+        return self.page(
+            request,
+            "rota.html",
+            {
+                "info": info,
+                "rota": rota,
+                "gaps": gaps,
+                "weeks": self.ctx.settings.uncovered_weeks,
+                "feeds": feeds,
+            },
+            user=user,
+        )
+
+    async def feed(self, request: Request) -> Response:
+        name = request.path_params["feed"]
+        token = self.ctx.settings.feeds.get(name)
+        given = request.query_params.get("token")
+        if token is None or not same_secret(given, token.get_secret_value()):
+            return PlainTextResponse("Không tìm thấy lịch.", status_code=404)
+        rota = self.ctx.rota.rota
+        if rota is None:
+            return PlainTextResponse("Chưa nạp lịch trực.", status_code=503)
+        if name != ALL and rota.officer(name) is None:
+            return PlainTextResponse("Không tìm thấy lịch.", status_code=404)
+        data = await asyncio.to_thread(
+            duty_calendar, rota, feed=name, now=self._now(), weeks=self.ctx.settings.feed_weeks
+        )
+        return Response(
+            data,
+            media_type="text/calendar; charset=utf-8",
+            headers={"content-disposition": f'inline; filename="truc-1022-{name}.ics"'},
+        )
+
+    # -- operations -----------------------------------------------------------------------
+    async def healthz(self, request: Request) -> Response:
+        names = list(self.ctx.readiness)
+        results = await asyncio.gather(*(_check(self.ctx.readiness[n]) for n in names))
+        checks = dict(zip(names, results, strict=True))
+        ready = all(results)
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    async def metrics(self, request: Request) -> Response:
+        token = self.ctx.settings.metrics_token.get_secret_value()
+        if token:
+            header = request.headers.get("authorization", "")
+            scheme, _, given = header.partition(" ")
+            if scheme.lower() != "bearer" or not same_secret(given.strip(), token):
+                return PlainTextResponse(
+                    "401 Unauthorized: send 'Authorization: Bearer <token>'\n",
+                    status_code=401,
+                    headers={"www-authenticate": 'Bearer realm="callrouter metrics"'},
+                )
+        return Response(self.ctx.metrics.render(), media_type=CONTENT_TYPE)
+
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 404:
+            return self.error(request, 404, "Không tìm thấy trang", "Đường dẫn này không tồn tại.")
+        if status == 405:
+            return self.error(request, 405, "Thao tác không được phép", "Phương thức không hợp lệ.")
+        return self.error(request, status, "Lỗi", "Yêu cầu không thực hiện được.")
+
+
+async def _check(check: ReadinessCheck) -> bool:
+    try:
+        return bool(await asyncio.wait_for(check(), READINESS_TIMEOUT))
+    except Exception:  # a failing or hanging check means "not ready"
+        return False
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _safe_next(value: str | None) -> str:
+    """Only local paths after log-in (no open redirect)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.0f} giây"
+
+
+@dataclass(frozen=True)
+class DutyView:
+    open: bool
+    reason: str
+    names: list[tuple[str, str, str | None]]  # officer name, number, label
+    until: datetime | None
+    next_start: datetime | None
+    next_names: list[tuple[str, str, str | None]]
+
+
+def _duty_now_and_next(rota: Rota, now: datetime) -> DutyView:
+    status = duty_status(rota, now)
+    segments = timeline(rota, now, now + timedelta(days=14))
+
+    def key(seg: Segment) -> tuple[tuple[str, str], ...]:
+        return tuple((a.officer_id, a.number) for a in seg.status.assignments)
+
+    current = segments[0] if segments else None
+    until = None
+    nxt: Segment | None = None
+    if current is not None:
+        for seg in segments[1:]:
+            if until is None and key(seg) != key(current):
+                until = seg.start
+            if seg.status.open and key(seg) != key(current):
+                nxt = seg
+                break
+    return DutyView(
+        open=status.open,
+        reason=status.reason,
+        names=[(a.officer_name, a.number, a.number_label) for a in status.assignments],
+        until=until,
+        next_start=nxt.start if nxt else None,
+        next_names=[(a.officer_name, a.number, a.number_label) for a in nxt.status.assignments]
+        if nxt
+        else [],
+    )
+
+
+def create_app(
+    settings: WebSettings,
+    *,
+    engine: AsyncEngine,
+    rota: RotaInfo,
+    live: LiveCalls,
+    metrics: Metrics,
+    readiness: Mapping[str, ReadinessCheck],
+    dialer: CallbackDialer | None = None,
+    categories: Mapping[str, str] | None = None,
+    branch: int = 3,
+    timezone: str = "Asia/Ho_Chi_Minh",
+    service_level_seconds: int = 20,
+    report_settings: ReportSettings | None = None,
+    clock: Clock = utc_now,
+) -> Starlette:
+    """The admin web ASGI app; every dependency is passed in (see the module docstring)."""
+    from callrouter.settings import Settings  # noqa: PLC0415 (only for the default categories)
+
+    secret = settings.session_secret.get_secret_value()
+    if not secret:
+        log.warning("web.session_secret_random", hint="set CALLROUTER_WEB_SESSION_SECRET[_FILE]")
+        secret = secrets.token_urlsafe(32)
+    if not settings.users:
+        log.warning("web.no_users", hint="nobody can log in: set CALLROUTER_WEB_USERS")
+    ctx = WebContext(
+        settings=settings,
+        engine=engine,
+        rota=rota,
+        live=live,
+        metrics=metrics,
+        dialer=dialer,
+        readiness=readiness,
+        categories=categories if categories is not None else Settings().categories,
+        branch=branch,
+        timezone=ZoneInfo(timezone),
+        service_level_seconds=service_level_seconds,
+        report_settings=report_settings if report_settings is not None else ReportSettings(),
+        clock=clock,
+    )
+    web = AdminWeb(ctx)
+    routes = [
+        Route("/", web.dashboard),
+        Route("/login", web.login_form, methods=["GET"]),
+        Route("/login", web.login, methods=["POST"]),
+        Route("/logout", web.logout, methods=["POST"]),
+        Route("/calls/{call_id}", web.call_detail),
+        Route("/calls/{call_id}/classify", web.classify, methods=["POST"]),
+        Route("/callbacks", web.callbacks),
+        Route("/callbacks/{callback_id}/dial", web.dial_callback, methods=["POST"]),
+        Route("/callbacks/{callback_id}/done", web.close_callback, methods=["POST"]),
+        Route("/callbacks/{callback_id}/recording", web.recording),
+        Route("/report", web.report),
+        Route("/report/chart/{name}.png", web.report_chart),
+        Route("/report/download/{fmt}", web.report_download),
+        Route("/rota", web.rota_page),
+        Route("/lich/{feed}.ics", web.feed),
+        Route("/healthz", web.healthz),
+        Route("/metrics", web.metrics),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(
+                SessionMiddleware,
+                secret_key=secret,
+                session_cookie=SESSION_COOKIE,
+                max_age=settings.session_max_hours * 3600,
+                same_site="strict",
+                https_only=settings.cookie_secure,
+            ),
+        ],
+        exception_handlers={HTTPException: web.not_found},
+    )
+    app.state.web = web
+    return app

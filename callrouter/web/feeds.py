@@ -1,0 +1,61 @@
+"""The duty calendar as an iCalendar (RFC 5545) feed officers subscribe to.
+
+One event per stretch of constant duty (from :func:`callrouter.rota.timeline.timeline`, the
+same lookup the router uses); a feed is either the whole line ("all") or one officer's duty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, time, timedelta
+
+from icalendar import Calendar, Event
+
+from callrouter.rota import Rota
+from callrouter.rota.timeline import Segment, timeline
+
+ALL = "all"
+
+
+def _event(rota: Rota, segment: Segment, stamp: datetime) -> Event:
+    status = segment.status
+    names = ", ".join(dict.fromkeys(a.officer_name for a in status.assignments))
+    lines = [status.reason, ""]
+    for i, a in enumerate(status.assignments, start=1):
+        lines.append(f"{i}. {a.officer_name} – {a.number} ({a.number_label or 'số riêng'})")
+    digest = hashlib.sha256(
+        f"{rota.branch}|{segment.start.isoformat()}|{segment.end.isoformat()}|{names}".encode()
+    ).hexdigest()[:24]
+    event = Event()
+    event.add("uid", f"{digest}@callrouter")
+    event.add("dtstamp", stamp)
+    event.add("dtstart", segment.start.astimezone(UTC))
+    event.add("dtend", segment.end.astimezone(UTC))
+    event.add("summary", f"Trực 1022 nhánh {rota.branch}: {names}")
+    event.add("description", "\n".join(lines))
+    event.add("categories", ["1022"])
+    return event
+
+
+def duty_calendar(rota: Rota, *, feed: str, now: datetime, weeks: int) -> bytes:
+    """The feed ``feed`` (``"all"`` or an officer id) from today for ``weeks`` weeks."""
+    tz = rota.timezone
+    start = datetime.combine(now.astimezone(tz).date(), time(), tz)
+    end = start + timedelta(weeks=weeks)
+    calendar = Calendar()
+    calendar.add("prodid", "-//callrouter//rota 1022//VI")
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    who = "" if feed == ALL else f" – {feed}"
+    calendar.add("x-wr-calname", f"Trực 1022 nhánh {rota.branch}{who}")
+    calendar.add("x-wr-timezone", str(tz))
+    calendar.add("refresh-interval;value=duration", "PT6H")
+    for segment in timeline(rota, start, end):
+        if not segment.status.open:
+            continue
+        if feed != ALL and all(a.officer_id != feed for a in segment.status.assignments):
+            continue
+        calendar.add_component(_event(rota, segment, now.astimezone(UTC)))
+    data: bytes = calendar.to_ical()
+    return data

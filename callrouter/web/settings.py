@@ -1,0 +1,84 @@
+"""Settings of the admin web (``CALLROUTER_WEB_*`` environment variables or ``.env``).
+
+Example (``/etc/callrouter/env``)::
+
+    CALLROUTER_WEB_PORT=8080
+    CALLROUTER_WEB_SESSION_SECRET_FILE=/etc/callrouter/web-session-secret
+    CALLROUTER_WEB_USERS={"admin": "scrypt$16384$8$1$…"}     # callrouter web hash-password
+    CALLROUTER_WEB_METRICS_TOKEN_FILE=/etc/callrouter/metrics-token
+    CALLROUTER_WEB_FEEDS={"all": "…", "o1": "…"}               # callrouter web feed-token
+
+Secrets may come from files (``CALLROUTER_WEB_<NAME>_FILE``) and are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from callrouter.errors import ConfigError
+
+ENV_PREFIX = "CALLROUTER_WEB_"
+
+
+def _read_secret_files(values: dict[str, Any]) -> dict[str, Any]:
+    for key, path in os.environ.items():
+        if key.startswith(ENV_PREFIX) and key.endswith("_FILE"):
+            field = key[len(ENV_PREFIX) : -len("_FILE")].lower()
+            if values.get(field) is not None:
+                continue
+            try:
+                values[field] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{key}: cannot read secret file {path}: {exc.strerror}") from exc
+    return values
+
+
+class WebSettings(BaseSettings):
+    """Everything the admin web reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", env_file_encoding="utf-8"
+    )
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Base URL users reach the page at (behind a reverse proxy), for the calendar feed links.
+    public_url: str = ""
+
+    # Signs the session cookie. Empty: a random one per start (everyone logs in again).
+    session_secret: SecretStr = SecretStr("")
+    # user name -> password hash made by `callrouter web hash-password`
+    users: dict[str, str] = Field(default_factory=dict)
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_max_hours: int = Field(default=12, ge=1)
+    # Send the cookie over HTTPS only (set when a TLS proxy is in front).
+    cookie_secure: bool = False
+    # Failed log-ins per user name within the window before it is locked for that window.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_minutes: int = Field(default=15, ge=1)
+
+    # /metrics: when set, a scrape must send "Authorization: Bearer <token>".
+    metrics_token: SecretStr = SecretStr("")
+
+    # Calendar feeds: feed name ("all", or an officer id) -> secret token in the feed URL.
+    feeds: dict[str, SecretStr] = Field(default_factory=dict)
+    feed_weeks: int = Field(default=8, ge=1, le=104)
+
+    # Directory the recorded call-back messages live in (paths outside it are never served).
+    recordings_dir: Path = Path("/var/spool/asterisk/recording")
+
+    recent_calls: int = Field(default=25, ge=1, le=500)
+    uncovered_weeks: int = Field(default=2, ge=1, le=26)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return _read_secret_files(data)
+        return data

@@ -1,0 +1,499 @@
+"""The admin web over HTTP (httpx + ASGI) against real SQLite and PostgreSQL databases.
+
+Each test names the behaviour; the bad-input cases check both the clear response and that
+nothing changed in the database that should not have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import zipfile
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from callrouter.store.models import callbacks, calls
+from tests.integration.web_harness import (
+    CALLBACK_ID,
+    CALLBACK_NUMBER,
+    FEED_TOKEN,
+    METRICS_TOKEN,
+    PASSWORD,
+    START,
+    TZ,
+    WebEnv,
+    csrf_of,
+    form_token,
+    login,
+    web,
+    web_db_url,
+)
+
+pytestmark = pytest.mark.integration
+__all__ = ["web", "web_db_url"]  # fixtures imported from the harness
+
+
+def _first_unclassified(env: WebEnv) -> str:
+    for row in env.rows.calls:
+        if row["category"] is None and row["outcome"] is not None:
+            return str(row["id"])
+    raise AssertionError("sample month has no unclassified call")
+
+
+# -- log-in -------------------------------------------------------------------------------
+async def test_pages_redirect_to_login_when_not_logged_in(web: WebEnv) -> None:
+    async with web.client() as client:
+        for path in ("/", "/callbacks", "/report", "/rota", f"/calls/{_first_unclassified(web)}"):
+            response = await client.get(path)
+            assert response.status_code == 303, path
+            assert response.headers["location"].startswith("/login?next=")
+
+
+async def test_wrong_password_is_refused_with_a_clear_message_and_no_session(web: WebEnv) -> None:
+    async with web.client() as client:
+        response = await login(client, password="sai-mat-khau")  # noqa: S106 (wrong on purpose)
+        assert response.status_code == 401
+        assert "Sai tên đăng nhập hoặc mật khẩu." in response.text
+        assert (await client.get("/")).status_code == 303
+    assert web.metrics.value("callrouter_web_logins_total", {"result": "bad_password"}) == 1
+
+
+async def test_unknown_user_is_refused_like_a_wrong_password(web: WebEnv) -> None:
+    async with web.client() as client:
+        response = await login(client, user="khong-ton-tai", password=PASSWORD)
+        assert response.status_code == 401
+        assert "Sai tên đăng nhập hoặc mật khẩu." in response.text
+
+
+async def test_repeated_failures_lock_the_user_even_for_the_right_password(web: WebEnv) -> None:
+    async with web.client() as client:
+        for _ in range(3):
+            assert (await login(client, password="sai")).status_code  # noqa: S106 == 401
+        locked = await login(client)
+        assert locked.status_code == 429
+        assert "Đăng nhập sai quá nhiều lần" in locked.text
+        assert (await client.get("/")).status_code == 303
+        web.clock.advance(timedelta(minutes=16))
+        assert (await login(client)).status_code == 303
+
+
+async def test_login_form_without_csrf_token_is_refused(web: WebEnv) -> None:
+    async with web.client() as client:
+        await client.get("/login")
+        response = await client.post(
+            "/login", data={"username": "admin", "password": PASSWORD, "csrf": "forged"}
+        )
+        assert response.status_code == 403
+        assert (await client.get("/")).status_code == 303
+
+
+async def test_login_then_next_only_goes_to_local_paths(web: WebEnv) -> None:
+    async with web.client() as client:
+        page = await client.get("/login?next=//evil.example/x")
+        response = await client.post(
+            "/login",
+            data={
+                "username": "admin",
+                "password": PASSWORD,
+                "csrf": csrf_of(page.text),
+                "next": "//evil.example/x",
+            },
+        )
+        assert response.status_code == 303
+        assert response.headers["location"] == "/"
+
+
+async def test_idle_session_expires_and_a_post_after_expiry_changes_nothing(web: WebEnv) -> None:
+    call_id = _first_unclassified(web)
+    async with web.client() as client:
+        assert (await login(client)).status_code == 303
+        token = await form_token(client, f"/calls/{call_id}")
+        web.clock.advance(timedelta(minutes=31))
+        response = await client.post(
+            f"/calls/{call_id}/classify",
+            data={"csrf": token, "category": "tiem_chung", "resolution": "other"},
+        )
+        assert response.status_code == 401
+        assert "Phiên đăng nhập đã hết hạn" in response.text
+        assert (await client.get("/")).status_code == 303  # the session is gone
+        await login(client)
+        web.clock.advance(timedelta(minutes=31))
+        again = await client.get("/")
+        assert again.status_code == 303
+        assert "expired=1" in again.headers["location"]
+        notice = await client.get(again.headers["location"])
+        assert "Phiên đăng nhập đã hết hạn. Vui lòng đăng nhập lại." in notice.text
+    assert await web.scalar(sa.select(calls.c.category).where(calls.c.id == call_id)) is None
+
+
+async def test_session_expires_after_its_maximum_age_even_when_active(web: WebEnv) -> None:
+    async with web.client() as client:
+        await login(client)
+        for _ in range(29):  # active every 25 minutes (never idle) for 12 h 05 min
+            web.clock.advance(timedelta(minutes=25))
+            still = await client.get("/login")
+        assert still.status_code == 200  # the last one already found the session over
+        assert "Phiên đăng nhập đã hết hạn" in still.text
+
+
+async def test_logout_ends_the_session(web: WebEnv) -> None:
+    async with web.client() as client:
+        await login(client)
+        token = await form_token(client)
+        assert (await client.post("/logout", data={"csrf": token})).status_code == 303
+        assert (await client.get("/")).status_code == 303
+
+
+# -- dashboard ------------------------------------------------------------------------------
+async def test_dashboard_shows_duty_today_live_and_recent_calls_with_masked_numbers(
+    web: WebEnv,
+) -> None:
+    web.live.started(
+        linkedid="live-1", caller="0988777666", branch=3, started_at=START - timedelta(seconds=9)
+    )
+    web.live.updated(
+        linkedid="live-1", state="ringing", at=START, officer_name="Nguyễn Thị Lan", number="x"
+    )
+    today = START.astimezone(TZ).date()
+    todays = [r for r in web.rows.calls if r["local_day"] == today and r["branch"] == 3]
+    async with web.client() as client:
+        await login(client)
+        page = await client.get("/")
+    assert page.status_code == 200
+    html = page.text
+    assert "Cán bộ đang trực" in html
+    assert "Nguyễn Thị Lan" in html
+    assert "Ca tiếp theo" in html
+    assert f"<th>Tổng số cuộc gọi</th><td>{len(todays)}</td>" in html
+    answered = sum(1 for r in todays if r["outcome"] == "answered")
+    assert f"<th>Đã trả lời</th><td>{answered}</td>" in html
+    assert "Cuộc gọi đang diễn ra (1)" in html
+    assert "Đang đổ chuông cán bộ" in html
+    assert "098*****66" in html
+    assert "0988777666" not in html
+    recent = sorted(web.rows.calls, key=lambda r: r["started_at"], reverse=True)[:25]
+    for row in recent[:5]:
+        assert f'data-call-id="{row["id"]}"' in html
+        assert row["caller"] not in html  # never a full caller number on the dashboard
+    with_attempts = next(
+        r for r in recent if any(a["call_id"] == r["id"] for a in web.rows.attempts)
+    )
+    attempt = next(a for a in web.rows.attempts if a["call_id"] == with_attempts["id"])
+    assert attempt["officer_name"] in html
+
+
+# -- classify ---------------------------------------------------------------------------------
+async def test_classifying_a_call_stores_category_resolution_and_who(web: WebEnv) -> None:
+    call_id = _first_unclassified(web)
+    async with web.client() as client:
+        await login(client)
+        token = await form_token(client, f"/calls/{call_id}")
+        response = await client.post(
+            f"/calls/{call_id}/classify",
+            data={"csrf": token, "category": "tiem_chung", "resolution": "forwarded_to_agency"},
+        )
+        assert response.status_code == 303
+        page = await client.get(response.headers["location"])
+        assert "Đã phân loại cuộc gọi: Tiêm chủng – Đã chuyển cơ quan chức năng." in page.text
+    async with web.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(
+                    calls.c.category,
+                    calls.c.resolution,
+                    calls.c.classified_by,
+                    calls.c.classified_at,
+                ).where(calls.c.id == call_id)
+            )
+        ).one()
+    assert row.category == "tiem_chung"
+    assert row.resolution == "forwarded_to_agency"
+    assert row.classified_by == "admin"
+    assert row.classified_at == START
+
+
+async def test_classifying_an_unknown_call_is_a_clear_404_and_changes_nothing(web: WebEnv) -> None:
+    before = await web.scalar(sa.select(sa.func.count()).where(calls.c.category.is_not(None)))
+    async with web.client() as client:
+        await login(client)
+        token = await form_token(client)
+        response = await client.post(
+            "/calls/khong-co-cuoc-goi-nay/classify",
+            data={"csrf": token, "category": "tiem_chung", "resolution": "other"},
+        )
+        assert response.status_code == 404
+        assert "Không tìm thấy cuộc gọi" in response.text
+        assert "khong-co-cuoc-goi-nay" in response.text
+        detail = await client.get("/calls/khong-co-cuoc-goi-nay")
+        assert detail.status_code == 404
+    after = await web.scalar(sa.select(sa.func.count()).where(calls.c.category.is_not(None)))
+    assert after == before
+
+
+async def test_classifying_with_a_category_not_in_the_list_is_refused(web: WebEnv) -> None:
+    call_id = _first_unclassified(web)
+    async with web.client() as client:
+        await login(client)
+        token = await form_token(client)
+        response = await client.post(
+            f"/calls/{call_id}/classify",
+            data={"csrf": token, "category": "<script>", "resolution": "other"},
+        )
+        assert response.status_code == 400
+        assert "Phân loại không hợp lệ" in response.text
+        assert "<script>" not in response.text
+    assert await web.scalar(sa.select(calls.c.category).where(calls.c.id == call_id)) is None
+
+
+async def test_forged_classify_form_is_refused_and_changes_nothing(web: WebEnv) -> None:
+    call_id = _first_unclassified(web)
+    async with web.client() as client:
+        await login(client)
+        for data in (
+            {"category": "tiem_chung", "resolution": "other"},
+            {"csrf": "made-up-token", "category": "tiem_chung", "resolution": "other"},
+        ):
+            response = await client.post(f"/calls/{call_id}/classify", data=data)
+            assert response.status_code == 403
+            assert "Biểu mẫu không hợp lệ" in response.text
+            assert "Không có thay đổi nào được thực hiện" in response.text
+    # A token from another session does not work either.
+    async with web.client() as other:
+        await login(other)
+        foreign = await form_token(other)
+    async with web.client() as client:
+        await login(client)
+        response = await client.post(
+            f"/calls/{call_id}/classify",
+            data={"csrf": foreign, "category": "tiem_chung", "resolution": "other"},
+        )
+        assert response.status_code == 403
+    assert await web.scalar(sa.select(calls.c.category).where(calls.c.id == call_id)) is None
+
+
+# -- call-backs --------------------------------------------------------------------------------
+async def test_callbacks_page_shows_full_number_and_a_playable_recording(web: WebEnv) -> None:
+    async with web.client() as client:
+        await login(client)
+        page = await client.get("/callbacks")
+        assert page.status_code == 200
+        assert f'<td class="number full-number">{CALLBACK_NUMBER}</td>' in page.text
+        assert f'<audio controls preload="none" src="/callbacks/{CALLBACK_ID}/recording">' in (
+            page.text
+        )
+        audio = await client.get(f"/callbacks/{CALLBACK_ID}/recording")
+        assert audio.status_code == 200
+        assert audio.headers["content-type"] == "audio/wav"
+        assert audio.content.startswith(b"RIFF")
+
+
+async def test_recording_outside_the_recordings_dir_is_never_served(web: WebEnv) -> None:
+    async with web.engine.begin() as conn:
+        await conn.execute(
+            sa.update(callbacks)
+            .where(callbacks.c.id == CALLBACK_ID)
+            .values(recording="../secret.wav")
+        )
+    async with web.client() as client:
+        await login(client)
+        response = await client.get(f"/callbacks/{CALLBACK_ID}/recording")
+        assert response.status_code == 404
+        assert "Không có bản ghi âm" in response.text
+        anonymous = await web.client().get(f"/callbacks/{CALLBACK_ID}/recording")
+        assert anonymous.status_code == 303
+
+
+async def test_call_back_pressed_twice_places_one_call(web: WebEnv) -> None:
+    async with web.client() as client:
+        await login(client)
+        token = await form_token(client, "/callbacks")
+        first = await client.post(f"/callbacks/{CALLBACK_ID}/dial", data={"csrf": token})
+        assert first.status_code == 303
+        second = await client.post(f"/callbacks/{CALLBACK_ID}/dial", data={"csrf": token})
+        assert second.status_code == 409
+        assert "Không tạo thêm cuộc gọi thứ hai" in second.text
+        page = await client.get("/callbacks")
+        assert "Đang gọi lại" in page.text
+    assert web.dialer.calls == [(CALLBACK_ID, CALLBACK_NUMBER)]
+    outbound = await web.scalar(
+        sa.select(callbacks.c.outbound_linkedid).where(callbacks.c.id == CALLBACK_ID)
+    )
+    assert outbound == "cbout-1"
+    # Once that call is over, calling back again is allowed (the caller did not pick up).
+    web.dialer.active.clear()
+    async with web.client() as client:
+        await login(client)
+        token = await form_token(client, "/callbacks")
+        again = await client.post(f"/callbacks/{CALLBACK_ID}/dial", data={"csrf": token})
+        assert again.status_code == 303
+    assert len(web.dialer.calls) == 2
+
+
+async def test_call_back_pressed_twice_at_once_places_one_call(web: WebEnv) -> None:
+    web.dialer.gate = asyncio.Event()
+    async with web.client() as a, web.client() as b:
+        await login(a)
+        await login(b)
+        ta, tb = await form_token(a, "/callbacks"), await form_token(b, "/callbacks")
+        first = asyncio.create_task(a.post(f"/callbacks/{CALLBACK_ID}/dial", data={"csrf": ta}))
+        # Wait until the first press is inside the dialer, then press again.
+        async with asyncio.timeout(10):
+            await web.dialer.entered.wait()
+        second = await b.post(f"/callbacks/{CALLBACK_ID}/dial", data={"csrf": tb})
+        web.dialer.gate.set()
+        assert (await first).status_code == 303
+    assert second.status_code == 409
+    assert web.dialer.calls == [(CALLBACK_ID, CALLBACK_NUMBER)]
+    assert web.metrics.value("callrouter_callbacks_dialed_total", {"result": "started"}) == 1
+    assert web.metrics.value("callrouter_callbacks_dialed_total", {"result": "refused"}) == 1
+
+
+async def test_call_back_that_fails_is_reported_and_can_be_retried(web: WebEnv) -> None:
+    web.dialer.fail = True
+    async with web.client() as client:
+        await login(client)
+        token = await form_token(client, "/callbacks")
+        failed = await client.post(f"/callbacks/{CALLBACK_ID}/dial", data={"csrf": token})
+        assert failed.status_code == 502
+        assert "Không gọi lại được" in failed.text
+        assert (
+            await web.scalar(
+                sa.select(callbacks.c.outbound_linkedid).where(callbacks.c.id == CALLBACK_ID)
+            )
+            is None
+        )
+        web.dialer.fail = False
+        assert (
+            await client.post(f"/callbacks/{CALLBACK_ID}/dial", data={"csrf": token})
+        ).status_code == 303
+
+
+async def test_forged_call_back_and_unknown_call_back_change_nothing(web: WebEnv) -> None:
+    async with web.client() as client:
+        await login(client)
+        forged = await client.post(f"/callbacks/{CALLBACK_ID}/dial", data={"csrf": "x"})
+        assert forged.status_code == 403
+        token = await form_token(client, "/callbacks")
+        unknown = await client.post("/callbacks/nope/dial", data={"csrf": token})
+        assert unknown.status_code == 404
+        assert "Không tìm thấy yêu cầu gọi lại" in unknown.text
+    assert web.dialer.calls == []
+
+
+async def test_marking_a_call_back_done_removes_it_from_the_open_list(web: WebEnv) -> None:
+    async with web.client() as client:
+        await login(client)
+        token = await form_token(client, "/callbacks")
+        response = await client.post(f"/callbacks/{CALLBACK_ID}/done", data={"csrf": token})
+        assert response.status_code == 303
+        page = await client.get("/callbacks")
+        assert CALLBACK_NUMBER not in page.text
+        refused = await client.post(f"/callbacks/{CALLBACK_ID}/dial", data={"csrf": token})
+        assert refused.status_code == 409
+    done_by = await web.scalar(sa.select(callbacks.c.done_by).where(callbacks.c.id == CALLBACK_ID))
+    assert done_by == "admin"
+    assert web.dialer.calls == []
+
+
+# -- report -------------------------------------------------------------------------------------
+async def test_report_page_shows_figures_charts_and_download_links(web: WebEnv) -> None:
+    november = [r for r in web.rows.calls if r["branch"] == 3]
+    async with web.client() as client:
+        await login(client)
+        page = await client.get("/report?month=2026-11")
+        assert page.status_code == 200
+        assert "Báo cáo tháng tháng 11 năm 2026" in page.text
+        received = f"{len(november):,}".replace(",", ".")
+        assert f'<tr data-key="received"><th>Tổng số cuộc gọi đến</th><td>{received}</td>' in (
+            page.text
+        )
+        for link in (
+            "/report/download/xlsx?month=2026-11",
+            "/report/chart/by_day.png?month=2026-11",
+        ):
+            assert link in page.text
+        chart = await client.get("/report/chart/by_hour.png?month=2026-11")
+        assert chart.status_code == 200
+        assert chart.content.startswith(b"\x89PNG")
+        xlsx = await client.get("/report/download/xlsx?month=2026-11")
+        assert xlsx.status_code == 200
+        assert "attachment" in xlsx.headers["content-disposition"]
+        assert "xl/workbook.xml" in zipfile.ZipFile(io.BytesIO(xlsx.content)).namelist()
+        csv = await client.get("/report/download/csv?month=2026-11")
+        assert csv.status_code == 200
+        assert str(len(november)) in csv.text
+        bad = await client.get("/report?month=2026-13")
+        assert bad.status_code == 400
+        assert "Kỳ báo cáo không hợp lệ" in bad.text
+
+
+# -- rota ----------------------------------------------------------------------------------------
+async def test_rota_page_shows_version_refused_reload_and_feeds(web: WebEnv) -> None:
+    rota = web.tracker.rota
+    assert rota is not None
+    web.tracker.refused(["rota.yaml:12:5: officers[0].phone: số điện thoại không hợp lệ"], START)
+    async with web.client() as client:
+        await login(client)
+        page = await client.get("/rota")
+    assert page.status_code == 200
+    assert f'<code id="rota-version">{rota.version}</code>' in page.text
+    assert "Lần sửa gần nhất bị từ chối" in page.text
+    assert "officers[0].phone: số điện thoại không hợp lệ" in page.text
+    assert "Khoảng giờ không có ai trực" in page.text
+    assert f"/lich/all.ics?token={FEED_TOKEN}" in page.text
+
+
+async def test_calendar_feed_needs_its_own_token(web: WebEnv) -> None:
+    async with web.client() as client:
+        feed = await client.get(f"/lich/all.ics?token={FEED_TOKEN}")
+        assert feed.status_code == 200
+        assert feed.headers["content-type"].startswith("text/calendar")
+        assert feed.text.startswith("BEGIN:VCALENDAR")
+        assert "Trực 1022 nhánh 3" in feed.text
+        assert (await client.get("/lich/all.ics?token=wrong")).status_code == 404
+        assert (await client.get("/lich/all.ics")).status_code == 404
+        assert (await client.get(f"/lich/lan.ics?token={FEED_TOKEN}")).status_code == 404
+        own = await client.get("/lich/lan.ics?token=feed-token-lan")
+        assert own.status_code == 200
+        assert "Nguyễn Thị Lan" in own.text
+
+
+# -- operations ------------------------------------------------------------------------------------
+async def test_healthz_is_ready_only_when_every_check_passes(web: WebEnv) -> None:
+    async with web.client() as client:
+        ready = await client.get("/healthz")
+        assert ready.status_code == 200
+        assert ready.json() == {
+            "status": "ready",
+            "checks": {"ari": True, "rota": True, "database": True},
+        }
+        web.readiness["ari"] = False
+        down = await client.get("/healthz")
+        assert down.status_code == 503
+        assert down.json()["checks"]["ari"] is False
+
+
+async def test_metrics_require_the_bearer_token_when_configured(web: WebEnv) -> None:
+    web.metrics.call_ended("answered", 4.2)
+    async with web.client() as client:
+        anonymous = await client.get("/metrics")
+        assert anonymous.status_code == 401
+        assert anonymous.headers["www-authenticate"].startswith("Bearer")
+        assert "callrouter_calls_total" not in anonymous.text
+        wrong = await client.get("/metrics", headers={"authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        scrape = await client.get("/metrics", headers={"authorization": f"Bearer {METRICS_TOKEN}"})
+    assert scrape.status_code == 200
+    assert scrape.headers["content-type"].startswith("text/plain")
+    assert 'callrouter_calls_total{outcome="answered"} 1.0' in scrape.text
+    assert "callrouter_wait_seconds_bucket" in scrape.text
+
+
+async def test_unknown_page_is_a_vietnamese_404(web: WebEnv) -> None:
+    async with web.client() as client:
+        response = await client.get("/khong-co")
+    assert response.status_code == 404
+    assert "Không tìm thấy trang" in response.text
+    assert response.headers["x-frame-options"] == "DENY"
