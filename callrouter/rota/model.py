@@ -609,12 +609,13 @@ class Rota(_Frozen):
         return self
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Rota:
-        """A copy; with ``update`` the lookup index is rebuilt (it derives from the fields)."""
+        """A copy; with ``update`` the lookup index is rebuilt (it derives from the fields).
+
+        Like pydantic's, the copy is not validated: when the update leaves references
+        dangling, the index cannot be rebuilt and the original's is kept.
+        """
         copy = super().model_copy(update=update, deep=deep)
-        if update:
-            problems = reference_problems(copy)
-            if problems:
-                raise ValueError("; ".join(problems))
+        if update and not reference_problems(copy):
             copy._ix = RotaIndex.build(copy)
         return copy
 
