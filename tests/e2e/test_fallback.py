@@ -25,6 +25,7 @@ from tests.e2e.harness import (
     BUSY,
     FAILS,
     PRESSES_1,
+    PRESSES_9,
     RINGS_FOREVER,
     VOICEMAIL,
     AmiEvent,
@@ -215,3 +216,32 @@ async def test_fallback_nobody_answers_caller_hears_message_and_call_is_unanswer
     )
     assert dial_end["DialStatus"] == "NOANSWER"
     assert 4.5 < dial_end.timestamp - dial.timestamp < 6.5
+
+
+async def test_fallback_caller_hanging_up_while_ringing_is_marked_abandoned(
+    sandbox: Sandbox, harness: Harness
+) -> None:
+    forever = officer_number(RINGS_FOREVER, 0)
+    declines = officer_number(PRESSES_9, 0)
+    install(sandbox, rota_with([(declines, True), (forever, False)], confirm_timeout=2))
+
+    call = await harness.place_call(digits="3", hold=8)
+    started = await fallback_started(harness, call.caller_number)
+    caller = await harness.wait_caller_hangup(call, within=30)
+
+    assert caller.hung_up_by == "caller"
+    assert harness.officers_rung(call) == [declines, forever]
+    refused = harness.officer(declines, call)
+    assert refused.pressed == ["9"]
+    assert refused.hung_up_at is not None, "pressing 9 does not take the call"
+    await harness.wait_user_event("OfficerHangup", source="pstn", Number=forever, within=5)
+    assert not harness.officer(forever, call).answered
+    end = await harness.wait_user_event(
+        contract.EVENT_FALLBACK_END, source="pbx", Linkedid=started["Linkedid"], within=5
+    )
+    assert end["Result"] == "abandoned"
+    cdr = await cdr_record(sandbox, started["Linkedid"])
+    fields = contract.parse_cdr_userfield(cdr["userfield"])
+    assert fields is not None
+    assert fields["result"] == "abandoned"
+    assert fields["answered_by"] == ""
