@@ -17,6 +17,7 @@ Days and hours are the rota's local ones (``calls.local_day``/``local_hour``).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -99,26 +100,40 @@ _WAIT_KNOWN = sa.and_(_ANSWERED, _c.wait_seconds.is_not(None))
 _TALK_KNOWN = sa.and_(_ANSWERED, _c.talk_seconds.is_not(None))
 
 
-def totals_query(period: Period, branch: int, sl_seconds: int) -> AnySelect:
-    return sa.select(
-        sa.func.count().label("received"),
-        _count_if(_ANSWERED).label("answered"),
-        _count_if(_c.outcome == "abandoned").label("abandoned"),
-        _count_if(
-            sa.and_(_c.outcome == "abandoned", _c.wait_seconds <= ABANDONED_SHORT_SECONDS)
-        ).label("abandoned_short"),
-        _count_if(_c.outcome == "unanswered").label("unanswered"),
-        _count_if(_c.outcome == "after_hours").label("after_hours"),
-        _count_if(_c.outcome == "failed").label("failed"),
-        _count_if(_c.outcome.is_(None)).label("in_progress"),
-        _count_if(_c.mode == "fallback").label("fallback"),
-        _count_if(sa.and_(_ANSWERED, _c.wait_seconds <= sl_seconds)).label("answered_within_sl"),
-        _sum_if(_c.wait_seconds, _WAIT_KNOWN).label("wait_seconds_sum"),
-        _count_if(_WAIT_KNOWN).label("wait_count"),
-        _sum_if(_c.talk_seconds, _TALK_KNOWN).label("talk_seconds_sum"),
-        _count_if(_TALK_KNOWN).label("talk_count"),
-        _count_if(_c.category.is_(None)).label("unclassified"),
-    ).where(_in_period(period, branch))
+_GRID_COUNTS: dict[str, ColumnElement[bool]] = {
+    "received": sa.true(),
+    "answered": _ANSWERED,
+    "abandoned": _c.outcome == "abandoned",
+    "abandoned_short": sa.and_(
+        _c.outcome == "abandoned", _c.wait_seconds <= ABANDONED_SHORT_SECONDS
+    ),
+    "unanswered": _c.outcome == "unanswered",
+    "after_hours": _c.outcome == "after_hours",
+    "failed": _c.outcome == "failed",
+    "in_progress": _c.outcome.is_(None),
+    "fallback": _c.mode == "fallback",
+    "wait_count": _WAIT_KNOWN,
+    "talk_count": _TALK_KNOWN,
+    "unclassified": _c.category.is_(None),
+}
+
+
+def grid_query(period: Period, branch: int, sl_seconds: int) -> AnySelect:
+    """Counts and sums per (local day, local hour): totals, by-day and by-hour in one scan."""
+    return (
+        sa.select(
+            _c.local_day,
+            _c.local_hour,
+            *(_count_if(cond).label(name) for name, cond in _GRID_COUNTS.items()),
+            _count_if(sa.and_(_ANSWERED, _c.wait_seconds <= sl_seconds)).label(
+                "answered_within_sl"
+            ),
+            _sum_if(_c.wait_seconds, _WAIT_KNOWN).label("wait_seconds_sum"),
+            _sum_if(_c.talk_seconds, _TALK_KNOWN).label("talk_seconds_sum"),
+        )
+        .where(_in_period(period, branch))
+        .group_by(_c.local_day, _c.local_hour)
+    )
 
 
 def p90_query(period: Period, branch: int) -> AnySelect:
@@ -173,38 +188,21 @@ def callbacks_query(period: Period, branch: int, tz: ZoneInfo) -> AnySelect:
     )
 
 
-def by_day_query(period: Period, branch: int) -> AnySelect:
+def classification_query(period: Period, branch: int) -> AnySelect:
+    """Calls per (category, resolution): both petition tables in one scan."""
     return (
-        sa.select(
-            _c.local_day,
-            sa.func.count().label("received"),
-            _count_if(_ANSWERED).label("answered"),
-            _count_if(_c.outcome == "abandoned").label("abandoned"),
-            _count_if(_c.outcome == "unanswered").label("unanswered"),
-            _count_if(_c.outcome == "after_hours").label("after_hours"),
-        )
+        sa.select(_c.category, _c.resolution, sa.func.count().label("n"))
         .where(_in_period(period, branch))
-        .group_by(_c.local_day)
+        .group_by(_c.category, _c.resolution)
     )
 
 
-def by_hour_query(period: Period, branch: int) -> AnySelect:
-    return (
-        sa.select(
-            _c.local_hour,
-            sa.func.count().label("received"),
-            _count_if(_ANSWERED).label("answered"),
-            _count_if(_c.outcome == "abandoned").label("abandoned"),
-        )
-        .where(_in_period(period, branch))
-        .group_by(_c.local_hour)
-    )
-
-
-def officers_query(period: Period, branch: int) -> AnySelect:
+def answered_query(period: Period, branch: int) -> AnySelect:
+    """Answered calls per (officer, number that answered): officers and numbers in one scan."""
     return (
         sa.select(
             _c.answered_officer_id.label("officer_id"),
+            _c.answered_number.label("number"),
             sa.func.max(_c.answered_officer_name).label("name"),
             sa.func.count().label("answered"),
             _sum_if(_c.talk_seconds, _TALK_KNOWN).label("talk_seconds_sum"),
@@ -212,71 +210,36 @@ def officers_query(period: Period, branch: int) -> AnySelect:
             _sum_if(_c.wait_seconds, _WAIT_KNOWN).label("wait_seconds_sum"),
             _count_if(_WAIT_KNOWN).label("wait_count"),
         )
-        .where(_in_period(period, branch), _ANSWERED, _c.answered_officer_id.is_not(None))
-        .group_by(_c.answered_officer_id)
+        .where(_in_period(period, branch), _ANSWERED)
+        .group_by(_c.answered_officer_id, _c.answered_number)
     )
 
 
-def _attempts_join() -> sa.Join:
-    return call_attempts.join(calls, call_attempts.c.call_id == _c.id)
-
-
-def officer_attempts_query(period: Period, branch: int) -> AnySelect:
+def attempts_query(period: Period, branch: int) -> AnySelect:
+    """Attempts per (officer, number, result) of the period's calls, in one join."""
     a = call_attempts.c
     return (
         sa.select(
-            a.officer_id, sa.func.max(a.officer_name).label("name"), sa.func.count().label("n")
-        )
-        .select_from(_attempts_join())
-        .where(_in_period(period, branch))
-        .group_by(a.officer_id)
-    )
-
-
-def numbers_query(period: Period, branch: int) -> AnySelect:
-    a = call_attempts.c
-    return (
-        sa.select(
+            a.officer_id,
             a.number,
-            sa.func.max(a.number_label).label("label"),
-            sa.func.count().label("attempts"),
-            *(
-                _count_if(a.result == r).label(r)
-                for r in ("answered", "busy", "no_answer", "declined", "failed", "cancelled")
-            ),
+            a.result,
+            sa.func.max(a.officer_name).label("officer_name"),
+            sa.func.max(a.number_label).label("number_label"),
+            sa.func.count().label("n"),
         )
-        .select_from(_attempts_join())
+        .select_from(call_attempts.join(calls, a.call_id == _c.id))
         .where(_in_period(period, branch))
-        .group_by(a.number)
-    )
-
-
-def answered_numbers_query(period: Period, branch: int) -> AnySelect:
-    return (
-        sa.select(_c.answered_number, sa.func.count().label("n"))
-        .where(_in_period(period, branch), _ANSWERED, _c.answered_number.is_not(None))
-        .group_by(_c.answered_number)
-    )
-
-
-def categories_query(period: Period, branch: int) -> AnySelect:
-    return (
-        sa.select(_c.category, sa.func.count().label("n"))
-        .where(_in_period(period, branch))
-        .group_by(_c.category)
-    )
-
-
-def resolutions_query(period: Period, branch: int) -> AnySelect:
-    return (
-        sa.select(_c.resolution, sa.func.count().label("n"))
-        .where(_in_period(period, branch))
-        .group_by(_c.resolution)
+        .group_by(a.officer_id, a.number, a.result)
     )
 
 
 async def _one(conn: AsyncConnection, query: AnySelect) -> AnyRow:
     return (await conn.execute(query)).one()
+
+
+_DAY_KEYS = ("received", "answered", "abandoned", "unanswered", "after_hours")
+_HOUR_KEYS = ("received", "answered", "abandoned")
+_RESULTS = ("answered", "busy", "no_answer", "declined", "failed", "cancelled")
 
 
 async def compute_figures(
@@ -291,34 +254,46 @@ async def compute_figures(
     notes: str | None = None,
     now: datetime | None = None,
 ) -> Figures:
-    """Every figure of the report for ``period`` and ``branch``, from one database snapshot."""
+    """Every figure of the report for ``period`` and ``branch``, from one database snapshot.
+
+    Eight aggregate queries; Python only adds up their few grouped rows (at most one per
+    day × hour, officer × number, category × resolution, second of wait).
+    """
     tz = ZoneInfo(timezone)
-    # One consistent snapshot for all the queries below (PostgreSQL; SQLite reads in one
+    # One consistent snapshot for all the queries (PostgreSQL; SQLite reads in one
     # transaction anyway).
     options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
     async with engine.connect() as plain:
         conn = await plain.execution_options(**options)
         async with conn.begin():
-            t = (await _one(conn, totals_query(period, branch, service_level_seconds)))._mapping
+            grid = list(await conn.execute(grid_query(period, branch, service_level_seconds)))
             p90 = (await _one(conn, p90_query(period, branch)))[0]
             hist = [
                 (int(s), int(n)) for s, n in (await conn.execute(histogram_query(period, branch)))
             ]
             repeat = (await _one(conn, repeat_callers_query(period, branch)))[0]
             cb = (await _one(conn, callbacks_query(period, branch, tz)))._mapping
-            days = {r.local_day: r for r in await conn.execute(by_day_query(period, branch))}
-            hours = {r.local_hour: r for r in await conn.execute(by_hour_query(period, branch))}
-            officer_rows = list(await conn.execute(officers_query(period, branch)))
-            attempt_rows = list(await conn.execute(officer_attempts_query(period, branch)))
-            number_rows = list(await conn.execute(numbers_query(period, branch)))
-            answered_at = {
-                r[0]: int(r[1]) for r in await conn.execute(answered_numbers_query(period, branch))
-            }
-            cat_rows = list(await conn.execute(categories_query(period, branch)))
-            res_rows = list(await conn.execute(resolutions_query(period, branch)))
+            classes = list(await conn.execute(classification_query(period, branch)))
+            answered = list(await conn.execute(answered_query(period, branch)))
+            attempts = list(await conn.execute(attempts_query(period, branch)))
 
+    sums: dict[str, Any] = dict.fromkeys(
+        (*_GRID_COUNTS, "answered_within_sl", "wait_seconds_sum", "talk_seconds_sum"), 0
+    )
+    days: dict[Any, dict[str, int]] = {}
+    hours: dict[int, dict[str, int]] = {}
+    for row in grid:
+        m = row._mapping
+        for k in sums:
+            sums[k] += m[k]
+        day = days.setdefault(m["local_day"], dict.fromkeys(_DAY_KEYS, 0))
+        hour = hours.setdefault(int(m["local_hour"]), dict.fromkeys(_HOUR_KEYS, 0))
+        for k in _DAY_KEYS:
+            day[k] += int(m[k])
+        for k in _HOUR_KEYS:
+            hour[k] += int(m[k])
     totals = Totals(
-        **{k: t[k] for k in t.keys()},  # noqa: SIM118 (RowMapping.keys is the column list)
+        **sums,
         wait_p90_seconds=None if p90 is None else float(p90),
         wait_histogram=hist,
         repeat_callers=int(repeat),
@@ -326,59 +301,45 @@ async def compute_figures(
         callbacks_done=int(cb["done"]),
         callbacks_open=int(cb["open"]),
     )
-    by_day = [
-        DayRow(
-            day=d,
-            **(
-                {k: int(getattr(days[d], k)) for k in DayRow.model_fields if k != "day"}
-                if d in days
-                else {}
-            ),
-        )
-        for d in period.days()
-    ]
-    by_hour = [
-        HourRow(
-            hour=h,
-            **(
-                {k: int(getattr(hours[h], k)) for k in ("received", "answered", "abandoned")}
-                if h in hours
-                else {}
-            ),
-        )
-        for h in range(24)
-    ]
+    by_day = [DayRow(day=d, **days.get(d, {})) for d in period.days()]
+    by_hour = [HourRow(hour=h, **hours.get(h, {})) for h in range(24)]
+
     officers: dict[str, OfficerRow] = {}
-    for r in officer_rows:
-        officers[r.officer_id] = OfficerRow(
-            officer_id=r.officer_id,
-            name=r.name or r.officer_id,
-            answered=int(r.answered),
-            talk_seconds_sum=float(r.talk_seconds_sum),
-            talk_count=int(r.talk_count),
-            wait_seconds_sum=float(r.wait_seconds_sum),
-            wait_count=int(r.wait_count),
-        )
-    for r in attempt_rows:
-        row = officers.setdefault(
+    answered_calls: dict[str, int] = defaultdict(int)
+    for r in answered:
+        if r.number is not None:
+            answered_calls[r.number] += int(r.answered)
+        if r.officer_id is None:
+            continue
+        o = officers.setdefault(
             r.officer_id, OfficerRow(officer_id=r.officer_id, name=r.name or r.officer_id)
         )
-        row.attempts = int(r.n)
-    numbers = [
-        NumberRow(
-            number=r.number,
-            label=r.label,
-            attempts=int(r.attempts),
-            answered_calls=answered_at.pop(r.number, 0),
-            **{
-                k: int(getattr(r, k))
-                for k in ("answered", "busy", "no_answer", "declined", "failed", "cancelled")
-            },
+        o.answered += int(r.answered)
+        o.talk_seconds_sum += float(r.talk_seconds_sum)
+        o.talk_count += int(r.talk_count)
+        o.wait_seconds_sum += float(r.wait_seconds_sum)
+        o.wait_count += int(r.wait_count)
+    numbers: dict[str, NumberRow] = {}
+    for r in attempts:
+        o = officers.setdefault(
+            r.officer_id, OfficerRow(officer_id=r.officer_id, name=r.officer_name or r.officer_id)
         )
-        for r in number_rows
-    ]
-    # Calls answered at a number no attempt row names (e.g. the dialplan fallback).
-    numbers += [NumberRow(number=n, answered_calls=c) for n, c in answered_at.items()]
+        o.attempts += int(r.n)
+        n = numbers.setdefault(r.number, NumberRow(number=r.number, label=r.number_label))
+        n.label = n.label or r.number_label
+        n.attempts += int(r.n)
+        if r.result in _RESULTS:
+            setattr(n, r.result, getattr(n, r.result) + int(r.n))
+    for number, count in answered_calls.items():
+        # Includes calls answered at a number no attempt row names (the dialplan fallback).
+        numbers.setdefault(number, NumberRow(number=number)).answered_calls = count
+
+    category_counts: dict[str | None, int] = defaultdict(int)
+    resolution_counts: dict[str | None, int] = defaultdict(int)
+    for category, resolution, n_calls in classes:
+        category_counts[category] += int(n_calls)
+        resolution_counts[resolution] += int(n_calls)
+
     return Figures(
         generated_at=now or datetime.now(UTC),
         unit=unit,
@@ -395,20 +356,20 @@ async def compute_figures(
         by_day=by_day,
         by_hour=by_hour,
         officers=sorted(officers.values(), key=lambda o: (-o.answered, o.name, o.officer_id)),
-        numbers=sorted(numbers, key=lambda n: (-n.attempts, -n.answered_calls, n.number)),
-        categories=_count_rows(cat_rows, categories),
-        resolutions=_count_rows(res_rows, RESOLUTION_LABELS),
+        numbers=sorted(numbers.values(), key=lambda n: (-n.attempts, -n.answered_calls, n.number)),
+        categories=_count_rows(category_counts, categories),
+        resolutions=_count_rows(resolution_counts, RESOLUTION_LABELS),
         notes=notes,
     )
 
 
-def _count_rows(rows: list[AnyRow], labels: Mapping[str, str]) -> list[CountRow]:
+def _count_rows(counts: Mapping[str | None, int], labels: Mapping[str, str]) -> list[CountRow]:
     out = [
         CountRow(
             key=key,
             label=UNCLASSIFIED_LABEL if key is None else labels.get(key, key),
-            count=int(n),
+            count=n,
         )
-        for key, n in rows
+        for key, n in counts.items()
     ]
     return sorted(out, key=lambda c: (c.key is None, -c.count, c.label))
