@@ -390,7 +390,7 @@ class AdminWeb:
         today = now.astimezone(self.tz).date()
         figures = await q.today_figures(self.ctx.engine, branch=self.ctx.branch, day=today)
         recent = await q.recent_calls(
-            self.ctx.engine, branch=self.ctx.branch, limit=self.ctx.settings.recent_calls
+            self.ctx.engine, branch=self.ctx.branch, limit=self.ctx.settings.recent_calls, until=now
         )
         live = [c for c in self.ctx.live.snapshot() if c.branch == self.ctx.branch]
         return self.page(

@@ -152,11 +152,13 @@ async def _attempts_of(engine: AsyncEngine, ids: list[str]) -> dict[str, list[At
     return out
 
 
-async def recent_calls(engine: AsyncEngine, *, branch: int, limit: int) -> list[CallRow]:
-    """The latest ``limit`` calls of ``branch``, newest first, each with its attempts."""
+async def recent_calls(
+    engine: AsyncEngine, *, branch: int, limit: int, until: datetime
+) -> list[CallRow]:
+    """The latest ``limit`` calls of ``branch`` started by ``until``, newest first."""
     query = (
         sa.select(*_CALL_COLUMNS)
-        .where(calls.c.branch == branch)
+        .where(calls.c.branch == branch, calls.c.started_at <= until)
         .order_by(calls.c.started_at.desc())
         .limit(limit)
     )

@@ -173,7 +173,12 @@ async def test_dashboard_shows_duty_today_live_and_recent_calls_with_masked_numb
     assert "Đang đổ chuông cán bộ" in html
     assert "098*****66" in html
     assert "0988777666" not in html
-    recent = sorted(web.rows.calls, key=lambda r: r["started_at"], reverse=True)[:25]
+    past = [r for r in web.rows.calls if r["started_at"] <= START and r["branch"] == 3]
+    recent = sorted(past, key=lambda r: r["started_at"], reverse=True)[:25]
+    later = min(
+        (r for r in web.rows.calls if r["started_at"] > START), key=lambda r: r["started_at"]
+    )
+    assert f'data-call-id="{later["id"]}"' not in html  # nothing from after "now"
     for row in recent[:5]:
         assert f'data-call-id="{row["id"]}"' in html
         assert row["caller"] not in html  # never a full caller number on the dashboard

@@ -1,0 +1,170 @@
+"""The admin web in a real headless Chromium (Debian ``chromium`` + ``chromium-driver``).
+
+The app runs in uvicorn inside this test's event loop on a real TCP port (the same
+:class:`~callrouter.web.WebServer` that ``callrouter serve`` uses); selenium's blocking
+WebDriver calls run in a worker thread so the loop keeps serving. The test logs in, reads
+the dashboard, classifies a call through the form, and takes screenshots it checks: not
+blank, and the key Vietnamese texts present in the DOM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+
+from callrouter.store.models import calls
+from callrouter.web import WebServer
+from tests.conftest import require_service
+from tests.integration.web_harness import PASSWORD, USER, WebEnv, web, web_db_url
+
+pytestmark = pytest.mark.integration
+__all__ = ["web", "web_db_url"]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1000",
+    "--lang=vi-VN",
+)
+WAIT = 20.0
+T = TypeVar("T")
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Any:
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        require_service("Chromium", "install Debian's chromium and chromium-driver packages")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(WAIT)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+async def server(web: WebEnv) -> AsyncIterator[str]:
+    srv = WebServer(web.app, "127.0.0.1", 0)
+    task = asyncio.create_task(srv.run())
+    async with asyncio.timeout(WAIT):
+        await srv.wait_started()
+    try:
+        yield f"http://127.0.0.1:{srv.port}"
+    finally:
+        srv.stop()
+        async with asyncio.timeout(WAIT):
+            await task
+
+
+async def run(fn: Callable[..., T], *args: Any) -> T:
+    """A blocking WebDriver call, off the event loop that serves the page."""
+    return await asyncio.to_thread(fn, *args)
+
+
+def _wait_for_text(driver: Any, css: str, text: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, WAIT).until(
+        ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text)
+    )
+
+
+def _check_screenshot(path: Path) -> None:
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+        width, height = rgb.size
+        assert width >= 800
+        assert height >= 600
+        colours = rgb.getcolors(maxcolors=1 << 20)
+        assert colours is not None
+        assert len(colours) > 50, "screenshot looks blank"
+        most, _ = max(colours)
+        assert most < 0.95 * width * height, "screenshot is almost one colour"
+
+
+@pytest.mark.parametrize("web_db_url", ["sqlite"], indirect=True)
+async def test_admin_logs_in_sees_dashboard_and_classifies_a_call_in_chromium(
+    web: WebEnv, server: str, browser: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    shots = Path(os.environ.get("CALLROUTER_WEB_SCREENSHOTS", tmp_path))
+    await run(lambda: shots.mkdir(parents=True, exist_ok=True))
+    await run(browser.get, f"{server}/")
+    await run(_wait_for_text, browser, "h1", "Đăng nhập quản trị")
+    await run(lambda: browser.find_element(By.ID, "username").send_keys(USER))
+    await run(lambda: browser.find_element(By.ID, "password").send_keys(PASSWORD))
+    await run(lambda: browser.find_element(By.ID, "login-button").click())
+    await run(_wait_for_text, browser, "h1", "Tổng quan")
+
+    body = await run(lambda: browser.find_element(By.TAG_NAME, "body").text)
+    for text in (
+        "Cán bộ đang trực",
+        "Nguyễn Thị Lan",
+        "Hôm nay 10/11/2026",
+        "Cuộc gọi gần đây",
+        "Cuộc gọi đang diễn ra",
+        "Chưa phân loại",
+    ):
+        assert text in body, text
+    dashboard_png = shots / "dashboard.png"
+    assert await run(browser.save_screenshot, str(dashboard_png))
+    _check_screenshot(dashboard_png)
+
+    link = await run(lambda: browser.find_element(By.CSS_SELECTOR, "a.todo"))
+    href = await run(link.get_attribute, "href")
+    call_id = href.rsplit("/", 1)[-1]
+    await run(link.click)
+    await run(_wait_for_text, browser, "#classify h2", "Phân loại cuộc gọi")
+    await run(lambda: Select(browser.find_element(By.ID, "category")).select_by_value("tiem_chung"))
+    await run(
+        lambda: Select(browser.find_element(By.ID, "resolution")).select_by_value(
+            "answered_on_phone"
+        )
+    )
+    await run(lambda: browser.find_element(By.ID, "classify-button").click())
+    await run(_wait_for_text, browser, ".flash", "Đã phân loại cuộc gọi: Tiêm chủng")
+    await run(_wait_for_text, browser, "#classification", "Tiêm chủng")
+    call_png = shots / "classified.png"
+    assert await run(browser.save_screenshot, str(call_png))
+    _check_screenshot(call_png)
+
+    async with web.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(calls.c.category, calls.c.resolution, calls.c.classified_by).where(
+                    calls.c.id == call_id
+                )
+            )
+        ).one()
+    assert tuple(row) == ("tiem_chung", "answered_on_phone", USER)
