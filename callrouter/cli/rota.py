@@ -16,6 +16,7 @@ from icalendar import Calendar, Event
 from callrouter.errors import RotaValidationError
 from callrouter.rota import Rota, duty_status, load_rota
 from callrouter.rota.model import DAY_NAMES_VI
+from callrouter.rota.text import STRATEGY_VI, reason_vi
 from callrouter.rota.timeline import Segment, rota_warnings, timeline
 from callrouter.settings import Settings
 
@@ -101,11 +102,31 @@ def check(file: Path | None, from_day: datetime | None, weeks: int) -> None:
     )
 
 
+_NEXT_HORIZON = timedelta(days=8)
+
+
+def _next_change(loaded: Rota, at: datetime) -> dict[str, Any] | None:
+    """When duty next changes after ``at`` (within eight days), and to what."""
+    segments = timeline(loaded, at, at + _NEXT_HORIZON)
+    if len(segments) < 2:
+        return None
+    nxt = segments[1]
+    return {
+        "at": nxt.start.isoformat(),
+        "open": nxt.status.open,
+        "reason": nxt.status.reason,
+        "officer_ids": list(dict.fromkeys(a.officer_id for a in nxt.status.assignments)),
+        "officer_names": list(dict.fromkeys(a.officer_name for a in nxt.status.assignments)),
+    }
+
+
 def _who_payload(loaded: Rota, at: datetime) -> dict[str, Any]:
     status = duty_status(loaded, at)
     policy = loaded.policy
     action = loaded.nobody_answered if status.open else loaded.after_hours
     return {
+        "next": _next_change(loaded, at),
+        "reason_vi": reason_vi(status.reason),
         "at": at.isoformat(),
         "timezone": str(loaded.timezone),
         "branch": loaded.branch,
@@ -151,7 +172,7 @@ def who(rota_path: Path, at_text: str | None, as_json: bool) -> None:
         f"({DAY_NAMES_VI[at.weekday()]}, {loaded.timezone})"
     )
     if payload["open"]:
-        click.echo(f"ĐANG TRỰC ({payload['reason']})")
+        click.echo(f"ĐANG TRỰC ({payload['reason_vi']})")
         for i, duty in enumerate(payload["on_duty"], start=1):
             where = duty["number_label"] or "số riêng"
             confirm = ", bấm phím 1" if duty["confirm"] else ""
@@ -162,13 +183,21 @@ def who(rota_path: Path, at_text: str | None, as_json: bool) -> None:
             )
         policy = loaded.policy
         click.echo(
-            f"Đổ chuông: {policy.strategy}, {policy.ring_timeout} giây mỗi máy, "
+            f"Đổ chuông: {STRATEGY_VI[policy.strategy]}, {policy.ring_timeout} giây mỗi máy, "
             f"{policy.rounds} vòng, chờ tối đa {policy.max_wait} giây"
         )
         click.echo(f"Không ai nghe máy: {_action_text(loaded.nobody_answered.kind, payload)}")
     else:
-        click.echo(f"ĐÓNG MÁY ({payload['reason']})")
+        click.echo(f"ĐÓNG MÁY ({payload['reason_vi']})")
         click.echo(f"Cuộc gọi đến: {_action_text(loaded.after_hours.kind, payload)}")
+    nxt = payload["next"]
+    if nxt is not None:
+        when = datetime.fromisoformat(nxt["at"])
+        what = ", ".join(nxt["officer_names"]) if nxt["open"] else "đóng máy"
+        click.echo(
+            f"Thay đổi tiếp theo: {when:%H:%M} {DAY_NAMES_VI[when.weekday()]} {when:%d/%m} — "
+            f"{reason_vi(nxt['reason'])}: {what}"
+        )
 
 
 def _action_text(kind: str, payload: dict[str, Any]) -> str:

@@ -100,7 +100,9 @@ def test_who_prints_the_officers_on_duty_in_vietnamese(frozen_now: datetime) -> 
     result = run("who", "--rota", str(VALID))
     assert result.exit_code == 0
     assert "2026-03-02 09:00 (Thứ Hai, Asia/Ho_Chi_Minh)" in result.output
-    assert "ĐANG TRỰC (shift day)" in result.output
+    assert "ĐANG TRỰC (ca day)" in result.output
+    assert "Đổ chuông: lần lượt, 15 giây mỗi máy, 3 vòng, chờ tối đa 90 giây" in result.output
+    assert "Thay đổi tiếp theo: 11:00 Thứ Hai 02/03 — ca day + ca lunch: " in result.output
     assert "1. Nguyễn Văn An — 02433334444 (office), đến 17:00 02/03" in result.output
     assert "2. Trần Thị Bình — 0912000001 (duty, bấm phím 1)" in result.output
     assert "chuyển tiếp tới 02439991111" in result.output
@@ -109,7 +111,9 @@ def test_who_prints_the_officers_on_duty_in_vietnamese(frozen_now: datetime) -> 
 def test_who_when_closed_says_so_and_what_callers_get() -> None:
     result = run("who", "--rota", str(VALID), "--at", "2026-06-02 09:00")
     assert result.exit_code == 0
-    assert "ĐÓNG MÁY (closed: Khử khuẩn)" in result.output
+    assert "ĐÓNG MÁY (ngày nghỉ: Khử khuẩn)" in result.output
+    # the unit's closed date starts no night shift: nobody until Wednesday's day shift
+    assert "Thay đổi tiếp theo: 00:00 Thứ Tư 03/06 — ngoài giờ trực: đóng máy" in result.output
     assert "để lại lời nhắn" in result.output
 
 
@@ -131,6 +135,14 @@ def test_who_json_is_stable_and_complete() -> None:
         "until": "2026-03-03T13:00:00+07:00",
     }
     assert payload["action"] == {"kind": "forward", "number": "02439991111"}
+    assert payload["reason_vi"] == "ca day + ca lunch"
+    assert payload["next"] == {
+        "at": "2026-03-03T13:00:00+07:00",
+        "open": True,
+        "reason": "shift day",
+        "officer_ids": ["an", "binh"],
+        "officer_names": ["Nguyễn Văn An", "Trần Thị Bình"],
+    }
     assert (payload["strategy"], payload["rounds"], payload["ring_timeout"]) == (
         "sequential",
         3,
