@@ -62,6 +62,7 @@ class WebServer:
 
     def __init__(self, app: ASGIApp, host: str, port: int) -> None:
         self.socket = bind(host, port)
+        self._port = int(self.socket.getsockname()[1])
         config = uvicorn.Config(
             app,
             log_config=None,  # structlog/stdlib logging is configured by the process
@@ -77,7 +78,7 @@ class WebServer:
     @property
     def port(self) -> int:
         """The port actually bound (useful with port 0)."""
-        return int(self.socket.getsockname()[1])
+        return self._port
 
     async def run(self) -> None:
         """Serve until :meth:`stop` (or cancellation); the socket is closed afterwards."""
