@@ -232,7 +232,7 @@ def roster(rota_path: Path, as_csv: bool) -> None:
 def _event(loaded: Rota, segment: Segment, stamp: datetime) -> Event:
     status = segment.status
     names = ", ".join(dict.fromkeys(a.officer_name for a in status.assignments))
-    lines = [status.reason, ""]
+    lines = [reason_vi(status.reason), ""]
     for i, a in enumerate(status.assignments, start=1):
         lines.append(f"{i}. {a.officer_name} – {a.number} ({a.number_label or 'số riêng'})")
     event = Event()

@@ -263,4 +263,4 @@ def test_ics_written_to_a_file(tmp_path: Path) -> None:
     assert result.exit_code == 0
     calendar = Calendar.from_ical(out.read_bytes())
     summaries = [str(e["DESCRIPTION"]) for e in calendar.walk("VEVENT")]
-    assert any("holiday: Tết Nguyên Đán" in s for s in summaries)
+    assert any("ngày lễ: Tết Nguyên Đán" in s for s in summaries)
