@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -206,3 +207,11 @@ async def _send(**kw: Any) -> None:
     f = await _figures(**kw)
     docx, xlsx = await asyncio.gather(render_async(f, "docx", rs), render_async(f, "xlsx", rs))
     await send_message(build_message(f, rs, docx, xlsx), rs)
+
+
+@report.command("schema")
+def schema() -> None:
+    """In JSON Schema: định dạng JSON của báo cáo (cũng là định dạng trao đổi để tổng hợp)."""
+    click.echo(
+        json.dumps(Figures.model_json_schema(mode="serialization"), ensure_ascii=False, indent=2)
+    )

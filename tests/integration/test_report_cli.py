@@ -220,3 +220,11 @@ def test_send_without_recipients_is_a_clear_error(
     result = run("send", "--month", "2026-11")
     assert result.exit_code == 1
     assert "CALLROUTER_REPORT_MAIL_TO" in result.stderr
+
+
+def test_schema_command_prints_the_json_schema_of_the_exchange_format() -> None:
+    result = run("schema")
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.stdout)
+    assert schema["properties"]["format"]["const"] == "callrouter-report"
+    assert "answer_rate" in schema["$defs"]["Totals"]["properties"]
