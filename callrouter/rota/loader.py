@@ -203,7 +203,8 @@ def _yaml_problem(exc: yaml.YAMLError, text: str) -> tuple[int, int, str]:
         position = max(0, min(exc.position, len(text)))
         line = text.count("\n", 0, position) + 1
         column = position - (text.rfind("\n", 0, position) + 1) + 1
-        return line, column, f"ký tự không được phép trong tệp YAML: {exc.character!r}"
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        return line, column, f"ký tự không được phép trong tệp YAML: U+{ord(char):04X}"
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
@@ -249,7 +250,7 @@ def _read_document(text: str, source: str) -> _Document:
 # pydantic errors → plain words
 
 
-def _message(error: ErrorDetails) -> str:
+def _message(error: ErrorDetails, path: Path_) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
     given = error.get("input")
@@ -267,7 +268,9 @@ def _message(error: ErrorDetails) -> str:
     if kind in ("list_type", "tuple_type"):
         return "cần một danh sách (mỗi mục một dòng bắt đầu bằng '- ')"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return "cần các cặp 'khóa: giá trị'"
+        names = [p for p in path if isinstance(p, str)]
+        example = ", ví dụ { officer: an, at: own }" if names and names[-1] == "duty" else ""
+        return f"cần các cặp 'khóa: giá trị'{example}{shown}"
     if kind == "string_type":
         return "cần một đoạn chữ"
     if kind == "greater_than_equal":
@@ -286,11 +289,17 @@ def _message(error: ErrorDetails) -> str:
 
 
 def _pydantic_problems(doc: _Document, exc: ValidationError, *, skip_root: bool) -> None:
-    for error in exc.errors(include_url=False):
-        path: Path_ = tuple(p for p in error["loc"] if isinstance(p, str | int))
+    errors = [
+        (tuple(p for p in error["loc"] if isinstance(p, str | int)), error)
+        for error in exc.errors(include_url=False)
+    ]
+    deeper = {path[:-1] for path, _ in errors if path}
+    for path, error in errors:
         if skip_root and not path:
             continue
-        doc.add(path, _message(error), key=error["type"] == "extra_forbidden")
+        if error["type"] == "too_short" and path in deeper:
+            continue  # its items are wrong, not missing: those errors say it better
+        doc.add(path, _message(error, path), key=error["type"] == "extra_forbidden")
 
 
 # ---------------------------------------------------------------------------------------
@@ -424,7 +433,8 @@ def _holiday_checks(doc: _Document, data: dict[str, Any]) -> None:
                 doc.add(path, "'shifts' cần ít nhất một ca có days chứa 'holiday'")
     dates: dict[str, tuple[str, int]] = {}
     for section in ("closed_dates", "make_up_days"):
-        for i, raw in enumerate(holidays.get(section) or []):
+        listed = holidays.get(section)
+        for i, raw in enumerate(listed if isinstance(listed, list) else []):
             when: Any = raw.get("date") if isinstance(raw, dict) else raw
             if not isinstance(when, str):
                 continue

@@ -369,3 +369,19 @@ def test_model_validation_refuses_dangling_references_without_the_loader() -> No
                 ],
             }
         )
+
+
+def test_items_of_the_wrong_shape_are_reported_once_each() -> None:
+    text = BASE.replace("      - officer: an\n        at: office", "      - an") + "policy: 5\n"
+    found = problems(text)
+    assert len(found) == 2, found
+    assert "shifts[0].duty[0]" in found[0]
+    assert "ví dụ { officer: an, at: own } (đang ghi: 'an')" in found[0]
+    assert found[1].startswith("rota.yaml:15:9: policy (cách đổ chuông): cần các cặp")
+
+
+def test_a_single_date_where_a_list_is_expected_is_one_error() -> None:
+    found = problems(BASE + "holidays:\n  closed_dates: 2026-06-01\n")
+    assert len(found) == 1, found
+    assert "holidays.closed_dates" in found[0]
+    assert "cần một danh sách" in found[0]
