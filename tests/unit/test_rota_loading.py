@@ -6,6 +6,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from callrouter.errors import RotaError, RotaValidationError
 from callrouter.rota import MAX_BYTES, Rota, load_rota, parse_rota
@@ -385,3 +387,60 @@ def test_a_single_date_where_a_list_is_expected_is_one_error() -> None:
     assert len(found) == 1, found
     assert "holidays.closed_dates" in found[0]
     assert "cần một danh sách" in found[0]
+
+
+VALID_LINES = (FIXTURES / "valid.yaml").read_text(encoding="utf-8").splitlines()
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(max_size=300))
+def test_any_text_gives_a_rota_or_a_validation_error_never_a_crash(text: str) -> None:
+    found = problems_or_none(text, "fuzz.yaml")
+    if found is not None:
+        assert found
+        assert all(p.startswith("fuzz.yaml:") for p in found)
+
+
+def problems_or_none(text: str, source: str) -> list[str] | None:
+    """The problems found, or None when the text is a valid rota (anything else propagates)."""
+    try:
+        parse_rota(text, source)
+    except RotaValidationError as exc:
+        return exc.problems
+    return None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.integers(0, len(VALID_LINES) - 1),
+            st.sampled_from(["drop", "dup", "indent", "dedent", "garble", "insert"]),
+            st.text(alphabet="abc:-[]{}, 0123456789\"'#&*!|>", max_size=12),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_edited_rota_gives_a_rota_or_located_errors(edits: list[tuple[int, str, str]]) -> None:
+    lines = list(VALID_LINES)
+    for position, action, junk in edits:
+        index = position % len(lines)
+        if action == "drop":
+            del lines[index]
+        elif action == "dup":
+            lines.insert(index, lines[index])
+        elif action == "indent":
+            lines[index] = "  " + lines[index]
+        elif action == "dedent":
+            lines[index] = lines[index][2:]
+        elif action == "garble":
+            lines[index] = lines[index][: len(lines[index]) // 2] + junk
+        else:
+            lines.insert(index, junk)
+        if not lines:
+            lines = [""]
+    for problem in problems_or_none("\n".join(lines), "edited.yaml") or []:
+        _, line, column, _ = problem.split(":", 3)
+        assert 1 <= int(line) <= len(lines) + 1
+        assert int(column) >= 1
