@@ -1,19 +1,89 @@
 # syntax=docker/dockerfile:1
-# callrouter service image (multi-stage, non-root). Asterisk runs in its own container.
+# callrouter images, multi-stage. Targets:
+#   (default)  callrouter   the router + admin web, non-root, on a pinned Python base
+#   asterisk                Asterisk 22 with the shipped dialplan and Vietnamese prompts, built
+#                           the way scripts/asterisk-sandbox builds the test PBX (same Debian
+#                           packages, prompts rendered with espeak-ng + sox, 8 kHz mono WAV)
+# compose.yaml builds both: `docker compose build`.
+# The lint test (tests/unit/test_ops_files.py) runs hadolint on this file.
+
+# --------------------------------------------------------------------------- build (wheel)
 FROM python:3.11.11-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY callrouter ./callrouter
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
-FROM python:3.11.11-slim-bookworm
-RUN useradd --system --home /var/lib/callrouter --create-home callrouter
+# --------------------------------------------------------------------------- asterisk
+# Asterisk 22 is packaged in Debian sid only (like the sandbox's debootstrap of sid), and sid
+# moves daily: there are no package versions worth pinning here.
+FROM debian:sid-slim AS asterisk
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# A fixed uid/gid for the asterisk user (the package keeps an existing one), so files in the
+# volumes shared with callrouter have stable owners.
+# hadolint ignore=DL3008
+RUN groupadd --system --gid 10023 asterisk \
+ && useradd --system --uid 10023 --gid 10023 --home-dir /var/lib/asterisk --no-create-home \
+      asterisk \
+ && apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      asterisk asterisk-modules asterisk-config asterisk-core-sounds-en \
+      asterisk-moh-opsound-wav espeak-ng sox \
+ && rm -rf /var/lib/apt/lists/*
+COPY dialplan/prompts/vi.txt /tmp/prompts-vi.txt
+RUN mkdir -p /usr/share/asterisk/sounds/vi/callrouter \
+ && grep -v '^[[:space:]]*#' /tmp/prompts-vi.txt | grep '|' \
+  | while IFS='|' read -r name text; do \
+      name="$(echo "$name" | xargs)"; \
+      printf '%s' "$text" > /tmp/prompt.txt; \
+      espeak-ng -v vi -s 150 -f /tmp/prompt.txt -w /tmp/prompt.raw.wav; \
+      sox /tmp/prompt.raw.wav -r 8000 -c 1 -b 16 "/usr/share/asterisk/sounds/vi/callrouter/${name}.wav"; \
+    done \
+ && rm -f /tmp/prompt.txt /tmp/prompt.raw.wav /tmp/prompts-vi.txt
+# The shipped dialplan, verbatim; ari.conf, http.conf, pjsip.conf are samples an operator
+# replaces with mounted files (compose.yaml) because they carry passwords.
+COPY dialplan/extensions_callrouter.conf dialplan/modules.conf dialplan/cdr_custom.conf \
+     dialplan/ari.conf dialplan/http.conf dialplan/manager.conf dialplan/rtp.conf \
+     dialplan/pjsip.conf /etc/asterisk/
+# callrouter writes the fallback include (the registered numbers from the rota) into a volume
+# both containers share; the shipped dialplan #tryincludes it next to extensions.conf.
+RUN printf '[general]\n\n[globals]\n\n#include extensions_callrouter.conf\n' \
+      > /etc/asterisk/extensions.conf \
+ && mkdir -p /var/lib/callrouter-dialplan /var/log/asterisk/cdr-custom \
+ && chown 10022:10022 /var/lib/callrouter-dialplan \
+ && chown asterisk:asterisk /var/log/asterisk/cdr-custom \
+ && ln -sf /var/lib/callrouter-dialplan/callrouter_fallback.conf \
+      /etc/asterisk/callrouter_fallback.conf \
+ && chown -R asterisk:asterisk /etc/asterisk
+USER 10023:10023
+EXPOSE 5060/udp 8088/tcp
+HEALTHCHECK --interval=15s --timeout=5s --retries=3 \
+  CMD ["asterisk", "-rx", "core show uptime"]
+ENTRYPOINT ["asterisk", "-f", "-vvv"]
+
+# --------------------------------------------------------------------------- callrouter
+FROM python:3.11.11-slim-bookworm AS callrouter
+RUN groupadd --system --gid 10022 callrouter \
+ && useradd --system --uid 10022 --gid 10022 --home-dir /var/lib/callrouter --create-home \
+      callrouter \
+ && mkdir -p /var/lib/callrouter-dialplan \
+ && chown 10022:10022 /var/lib/callrouter-dialplan
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
-COPY migrations /opt/callrouter/migrations
+RUN pip install --no-cache-dir --no-index --find-links /wheels /wheels/*.whl \
+ && rm -rf /wheels
+# callrouter.store.migrate looks for the Alembic scripts beside the installed package.
+COPY migrations /usr/local/lib/python3.11/site-packages/migrations
 COPY dialplan /opt/callrouter/dialplan
-USER callrouter
-ENV CALLROUTER_STATE_DIR=/var/lib/callrouter
+COPY config/rota.example.yaml /opt/callrouter/config/rota.example.yaml
+ENV CALLROUTER_STATE_DIR=/var/lib/callrouter \
+    CALLROUTER_DIALPLAN_INCLUDE=/var/lib/callrouter-dialplan/callrouter_fallback.conf \
+    CALLROUTER_WEB_HOST=0.0.0.0 \
+    CALLROUTER_WEB_PORT=8080 \
+    PYTHONUNBUFFERED=1
 WORKDIR /opt/callrouter
+USER 10022:10022
+EXPOSE 8080/tcp 4573/tcp
+HEALTHCHECK --interval=15s --timeout=5s --retries=3 \
+  CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status != 200)"]
 ENTRYPOINT ["callrouter"]
-CMD ["serve"]
+CMD ["serve", "--json-logs"]
