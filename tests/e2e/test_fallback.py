@@ -162,7 +162,7 @@ async def test_fallback_voicemail_on_confirm_number_does_not_take_the_caller(
     landline = officer_number(ANSWERS, 1)
     install(sandbox, rota_with([(voicemail, True), (landline, False)], confirm_timeout=2))
 
-    call = await harness.place_call(digits="3", hold=22)
+    call = await harness.place_call(digits="3", hold=15)
     started = await fallback_started(harness, call.caller_number)
     await harness.wait_user_event("OfficerAnswered", source="pstn", Number=landline, within=30)
 
