@@ -11,6 +11,7 @@ from callrouter.web.live import LiveCall, LiveCalls
 from callrouter.web.rotastatus import RotaInfo, RotaTracker
 from callrouter.web.server import WebServer
 from callrouter.web.settings import WebSettings
+from callrouter.web.wiring import build_app, readiness_checks
 
 __all__ = [
     "CallbackDialer",
@@ -21,5 +22,7 @@ __all__ = [
     "RotaTracker",
     "WebServer",
     "WebSettings",
+    "build_app",
     "create_app",
+    "readiness_checks",
 ]

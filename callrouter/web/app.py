@@ -66,6 +66,7 @@ HERE = Path(__file__).resolve().parent
 Clock = Callable[[], datetime]
 ReadinessCheck = Callable[[], Awaitable[bool]]
 READINESS_TIMEOUT = 2.0
+FIGURES_TTL = timedelta(seconds=60)
 
 OUTCOME_LABELS: dict[str | None, str] = {
     "answered": "Đã trả lời",
@@ -184,6 +185,9 @@ class AdminWeb:
             s.login_max_failures, timedelta(minutes=s.login_window_minutes)
         )
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        # The report page and its three charts ask for the same figures within a second:
+        # computed once per period for FIGURES_TTL (the clock is the injected one).
+        self._figures_cache: dict[tuple[object, ...], tuple[datetime, Figures]] = {}
         env = self.templates.env
         env.filters["mask"] = mask_number
         env.filters["local"] = self._local
@@ -635,8 +639,13 @@ class AdminWeb:
     async def _figures(self, period: Period) -> Figures:
         from callrouter.report.queries import compute_figures  # noqa: PLC0415 (heavy import, report pages only)
 
+        now = self._now()
+        key = (period.kind, period.start, period.end, period.month, period.cutoff_day)
+        cached = self._figures_cache.get(key)
+        if cached is not None and timedelta(0) <= now - cached[0] < FIGURES_TTL:
+            return cached[1]
         rs = self.ctx.report_settings
-        return await compute_figures(
+        figures = await compute_figures(
             self.ctx.engine,
             period=period,
             branch=self.ctx.branch,
@@ -644,8 +653,12 @@ class AdminWeb:
             timezone=str(self.tz),
             unit=UnitInfo(name=rs.unit_name, governing_body=rs.governing_body),
             categories=dict(self.ctx.categories),
-            now=self._now(),
+            now=now,
         )
+        if len(self._figures_cache) > 32:
+            self._figures_cache.clear()
+        self._figures_cache[key] = (now, figures)
+        return figures
 
     def _bad_period(self, request: Request, exc: ReportError) -> Response:
         return self.error(request, 400, "Kỳ báo cáo không hợp lệ", str(exc).replace("--", ""))

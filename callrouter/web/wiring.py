@@ -1,0 +1,82 @@
+"""How ``callrouter serve`` builds the admin web from the parts it already has.
+
+    web_settings = WebSettings()
+    metrics = Metrics()
+    live = LiveCalls()
+    tracker = RotaTracker(path=settings.rota_path)        # the rota watcher reports to it
+    engine = make_engine(settings.effective_database_url())
+    app = build_app(settings, web_settings, engine=engine, rota=tracker, live=live,
+                    metrics=metrics, ari_ready=lambda: ari.ready, dialer=None)
+    server = WebServer(app, web_settings.host, web_settings.port)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(server.run())
+        ...
+        await stop.wait()
+        server.stop()
+
+Everything is plain constructor injection; nothing here keeps state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+
+from callrouter.metrics import Metrics
+from callrouter.report.settings import ReportSettings
+from callrouter.settings import Settings
+from callrouter.web.app import CallbackDialer, Clock, ReadinessCheck, create_app, utc_now
+from callrouter.web.live import LiveCalls
+from callrouter.web.queries import database_answers
+from callrouter.web.rotastatus import RotaInfo
+from callrouter.web.settings import WebSettings
+
+
+def readiness_checks(
+    *, ari_ready: Callable[[], bool], rota: RotaInfo, engine: AsyncEngine
+) -> dict[str, ReadinessCheck]:
+    """``/healthz`` is ready when ARI is connected, a rota is loaded and the database answers."""
+
+    async def ari() -> bool:
+        return ari_ready()
+
+    async def rota_loaded() -> bool:
+        return rota.rota is not None
+
+    async def database() -> bool:
+        return await database_answers(engine)
+
+    return {"ari": ari, "rota": rota_loaded, "database": database}
+
+
+def build_app(
+    settings: Settings,
+    web_settings: WebSettings,
+    *,
+    engine: AsyncEngine,
+    rota: RotaInfo,
+    live: LiveCalls,
+    metrics: Metrics,
+    ari_ready: Callable[[], bool],
+    dialer: CallbackDialer | None = None,
+    report_settings: ReportSettings | None = None,
+    clock: Clock = utc_now,
+) -> Starlette:
+    """The admin web for these settings, with the standard readiness checks."""
+    return create_app(
+        web_settings,
+        engine=engine,
+        rota=rota,
+        live=live,
+        metrics=metrics,
+        readiness=readiness_checks(ari_ready=ari_ready, rota=rota, engine=engine),
+        dialer=dialer,
+        categories=settings.categories,
+        branch=settings.branch,
+        timezone=settings.timezone,
+        service_level_seconds=settings.service_level_seconds,
+        report_settings=report_settings,
+        clock=clock,
+    )

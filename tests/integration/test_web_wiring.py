@@ -1,0 +1,71 @@
+"""``build_app`` + ``readiness_checks``: what ``callrouter serve`` mounts, with real parts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from callrouter.metrics import Metrics
+from callrouter.settings import Settings
+from callrouter.store.db import make_engine
+from callrouter.store.migrate import upgrade
+from callrouter.web import LiveCalls, RotaTracker, WebSettings, build_app
+from tests.integration.web_harness import EXAMPLE_ROTA, START, load_example_rota
+
+pytestmark = pytest.mark.integration
+
+
+async def _health(app: object) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        return await client.get("/healthz")
+
+
+async def test_healthz_reflects_ari_rota_and_a_real_database(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'w.sqlite3'}")
+    await upgrade(engine)
+    tracker = RotaTracker(path=EXAMPLE_ROTA)
+    ari = {"up": False}
+    app = build_app(
+        Settings(_env_file=None),
+        WebSettings(_env_file=None),
+        engine=engine,
+        rota=tracker,
+        live=LiveCalls(),
+        metrics=Metrics(),
+        ari_ready=lambda: ari["up"],
+    )
+    try:
+        response = await _health(app)
+        assert response.status_code == 503
+        assert response.json()["checks"] == {"ari": False, "rota": False, "database": True}
+        ari["up"] = True
+        tracker.loaded(load_example_rota(), START)
+        response = await _health(app)
+        assert response.status_code == 200
+        assert response.json()["status"] == "ready"
+    finally:
+        await engine.dispose()
+
+
+async def test_healthz_is_not_ready_when_the_database_does_not_answer() -> None:
+    engine = make_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nothing")
+    tracker = RotaTracker(path=EXAMPLE_ROTA)
+    tracker.loaded(load_example_rota(), START)
+    app = build_app(
+        Settings(_env_file=None),
+        WebSettings(_env_file=None),
+        engine=engine,
+        rota=tracker,
+        live=LiveCalls(),
+        metrics=Metrics(),
+        ari_ready=lambda: True,
+    )
+    try:
+        response = await _health(app)
+        assert response.status_code == 503
+        assert response.json()["checks"] == {"ari": True, "rota": True, "database": False}
+    finally:
+        await engine.dispose()
