@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import structlog
@@ -36,7 +36,7 @@ class RotaSource:
 
     @classmethod
     async def load(cls, path: Path) -> RotaSource:
-        rota = await asyncio.to_thread(load_rota, path)
+        rota = await asyncio.to_thread(_load_warm, path)
         return cls(path, rota)
 
     def _stat(self) -> tuple[float, int] | None:
@@ -58,7 +58,7 @@ class RotaSource:
                 continue
             self._stamp = stamp
             try:
-                rota = await asyncio.to_thread(load_rota, self.path)
+                rota = await asyncio.to_thread(_load_warm, self.path)
             except RotaError as exc:
                 log.error("rota.reload_refused", path=str(self.path), error=str(exc))
                 continue
@@ -67,6 +67,19 @@ class RotaSource:
                 continue
             self.rota = rota
             log.info("rota.reloaded", path=str(self.path), version=rota.version)
+
+
+def _load_warm(path: Path) -> Rota:
+    """Load the rota and make one decision with it, off the event loop.
+
+    The first decision of a rota computes its holiday calendar (~0.3 s, lunar dates
+    included); paying that here keeps it off the first caller's post-dial delay.
+    """
+    rota = load_rota(path)
+    now = datetime.now(UTC)
+    for at in (now, now + timedelta(days=1)):
+        decide(rota, at, CallInfo(linkedid="warm-up", caller=None, branch=rota.branch))
+    return rota
 
 
 @dataclass

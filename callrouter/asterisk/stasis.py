@@ -227,6 +227,15 @@ ARG_LEG: Final = "leg"
 LEG_OFFICER: Final = "officer"
 
 
+def leg_seq(channel_id: str) -> int | None:
+    """The attempt number of one of our officer legs, from its channel id
+    (``callrouter-leg-<seq>-<uuid>``); None for any other channel."""
+    if not channel_id.startswith(LEG_ID_PREFIX):
+        return None
+    head = channel_id.removeprefix(LEG_ID_PREFIX).split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
 def officer_leg_args(caller_id: str, seq: int) -> list[str]:
     return [f"{ARG_LEG}={LEG_OFFICER}", f"call={caller_id}", f"seq={seq}"]
 
@@ -449,7 +458,7 @@ class CallSession:
         leg = Leg(
             seq=self.seq,
             target=target,
-            channel_id=LEG_ID_PREFIX + self.host.new_id(),
+            channel_id=f"{LEG_ID_PREFIX}{self.seq}-{self.host.new_id()}",
             started_at=self.host.clock(),
         )
         self.legs[leg.channel_id] = leg
@@ -919,7 +928,11 @@ class OrphanCall:
         self.ending = False
 
     def deliver(self, event: Event) -> None:
-        if event.type in _GONE_EVENTS and not self.ending:
+        if self.ending:
+            return
+        if event.type == "ChannelDestroyed" or (
+            event.type == "ChannelHangupRequest" and event.cause is not None
+        ):
             self.app._spawn(self.end(event.cause))
 
     async def end(self, cause: int | None) -> None:
@@ -933,10 +946,22 @@ class OrphanCall:
         with contextlib.suppress(AsteriskError):
             await self.app.ari.destroy_bridge(self.bridge.id)
         if self.linkedid:
+            ended = self.app.clock()
+            for channel_id in self.bridge.channels:
+                seq = leg_seq(channel_id)
+                if seq is not None:
+                    with contextlib.suppress(CallrouterError):
+                        self.app.call_log.attempt_ended(
+                            linkedid=self.linkedid,
+                            seq=seq,
+                            result=str(LegResult.ANSWERED),
+                            cause=cause,
+                            ended_at=ended,
+                        )
             with contextlib.suppress(CallrouterError):
                 self.app.call_log.call_ended(
                     linkedid=self.linkedid,
-                    ended_at=self.app.clock(),
+                    ended_at=ended,
                     outcome=str(Outcome.ANSWERED),
                     hangup_cause=cause,
                 )

@@ -23,10 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.app import ServeOptions, serve
+from callrouter.asterisk.stasis import LEG_ID_PREFIX
 from callrouter.settings import Settings
 from callrouter.store.db import make_engine
 from callrouter.store.models import Call, CallAttempt
-from tests.e2e.harness import SandboxInfo
+from tests.e2e.harness import Harness, PlacedCall, SandboxInfo
 
 CALLS = Call.__table__
 ATTEMPTS = CallAttempt.__table__
@@ -107,9 +108,18 @@ class Router:
 
 @contextlib.asynccontextmanager
 async def running_router(
-    info: SandboxInfo, rota_path: Path, database_url: str, state_dir: Path
+    info: SandboxInfo,
+    rota_path: Path,
+    database_url: str,
+    state_dir: Path,
+    *,
+    drain_seconds: float = 10.0,
 ) -> AsyncIterator[Router]:
-    """``callrouter serve`` in this loop; yields once its ARI events flow, stops after."""
+    """``callrouter serve`` in this loop; yields once its ARI events flow, stops after.
+
+    ``drain_seconds=0`` stops it without letting calls in progress finish (what Asterisk
+    sees when the router dies: the events socket closes, channels and bridges stay).
+    """
     settings = Settings(
         ari_url=info.pbx.ari_url,
         ari_user=info.pbx.ari_user,
@@ -122,7 +132,7 @@ async def running_router(
     stop = asyncio.Event()
     started = asyncio.Event()
     task = asyncio.create_task(
-        serve(settings, stop, options=ServeOptions(drain_seconds=10), started=started)
+        serve(settings, stop, options=ServeOptions(drain_seconds=drain_seconds), started=started)
     )
     waiter = asyncio.create_task(started.wait())
     done, _ = await asyncio.wait({task, waiter}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
@@ -179,6 +189,29 @@ async def wait_for_call(
         if time.monotonic() > deadline:
             raise TimeoutError(f"no finished calls row for {caller} within {within} s: {last}")
         await asyncio.sleep(0.1)
+
+
+def post_dial_delay(harness: Harness, call: PlacedCall) -> float:
+    """Seconds from the caller's channel entering Stasis to the first officer leg being
+    created, both from the pbx's own AMI event timestamps."""
+    events = harness.events.events
+    stasis = next(
+        e
+        for e in events
+        if e.source == "pbx"
+        and e.name == "Newexten"
+        and e.get("Application") == "Stasis"
+        and e.get("CallerIDNum") == call.caller_number
+    )
+    leg = next(
+        e
+        for e in events
+        if e.source == "pbx"
+        and e.name == "Newchannel"
+        and e.get("Uniqueid").startswith(LEG_ID_PREFIX)
+        and e.get("Linkedid") == stasis.get("Linkedid")
+    )
+    return leg.timestamp - stasis.timestamp
 
 
 def engine_for(url: str) -> AsyncEngine:

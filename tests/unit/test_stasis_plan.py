@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from callrouter.asterisk import contract
 from callrouter.asterisk.stasis import (
     AttemptGroup,
     LegResult,
     attempt_plan,
+    is_officer_leg,
+    leg_seq,
+    officer_leg_args,
     result_for_cause,
     ring_seconds,
 )
@@ -109,3 +113,23 @@ def test_leg_results_are_the_call_attempts_vocabulary() -> None:
 
     assert {str(r) for r in LegResult} == set(ATTEMPT_RESULTS)
     assert {str(o) for o in Outcome} == set(OUTCOMES)
+
+
+@pytest.mark.parametrize(
+    ("channel_id", "seq"),
+    [
+        ("callrouter-leg-3-6f1c2b8e-0d6a-4bb3-9a57-1f7f4f9a0c11", 3),
+        ("callrouter-leg-12-x", 12),
+        ("callrouter-leg-x-1", None),
+        ("pbx-1795879157.0", None),
+    ],
+)
+def test_leg_seq_is_read_back_from_our_leg_channel_ids(channel_id: str, seq: int | None) -> None:
+    assert leg_seq(channel_id) == seq
+
+
+def test_officer_leg_args_mark_the_leg_so_its_stasis_start_is_not_a_new_call() -> None:
+    args = officer_leg_args("pbx-1.0", 2)
+    assert is_officer_leg(args)
+    assert not is_officer_leg(["branch=3"])
+    assert contract.parse_stasis_args(args)["seq"] == "2"
