@@ -35,7 +35,8 @@ CONTEXT_FALLBACK: Final = "callrouter-fallback"
 CONTEXT_FALLBACK_TARGETS: Final = "callrouter-fallback-targets"
 """Defined by the include file callrouter writes (:data:`FALLBACK_INCLUDE_FILENAME`)."""
 CONTEXT_CONFIRM: Final = "callrouter-confirm"
-"""Press-1 subroutine: Dial ``U(callrouter-confirm^s^1(<seconds>))`` on confirm numbers."""
+"""Press-1 subroutine: Dial ``U(callrouter-confirm^<seconds>)`` on confirm numbers
+(Asterisk 22: U takes a context; the subroutine starts at s,1 with ARG1 = seconds)."""
 CONTEXT_FALLBACK_HANGUP: Final = "callrouter-fallback-hangup"
 CONTEXTS: Final = (
     CONTEXT_INBOUND,

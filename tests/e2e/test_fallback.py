@@ -170,6 +170,9 @@ async def test_fallback_voicemail_on_confirm_number_does_not_take_the_caller(
     assert vm.answered, "the voicemail box answered"
     assert vm.hung_up_at is not None, "its leg was hung up for want of a key press"
     assert vm.pressed == []
+    assert vm.answered_at is not None
+    # Confirm prompt (about 5.2 s) then the rota's confirm timeout (2 s), no longer.
+    assert vm.hung_up_at - vm.answered_at < 5.2 + 2 + 1.5
     caller = await harness.wait_caller_hangup(call, within=30)
     assert caller.hung_up_by == "caller"
     end = await harness.wait_user_event(
