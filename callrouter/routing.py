@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from callrouter.rota.duty import lookup
-from callrouter.rota.model import Action, Rota, Strategy
+from callrouter.rota.model import Action, Rota, Strategy, Target
 
 __all__ = ["Action", "CallInfo", "Decision", "Strategy", "Target", "decide"]
 
@@ -29,18 +29,6 @@ class CallInfo:
     caller: str | None
     branch: int = 3
     last_officer_id: str | None = None  # who answered the branch's last call (rotation state)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One leg to originate: an officer at a number."""
-
-    officer_id: str
-    officer_name: str
-    number: str
-    number_label: str | None  # label of the registered number; None = the officer's own phone
-    confirm: bool  # the answering party must press 1 to accept
-    ring_timeout: int  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +46,7 @@ class Decision:
     rota_version: str
 
 
-def _rotated(targets: list[Target], last_officer_id: str | None) -> list[Target]:
+def _rotated(targets: tuple[Target, ...], last_officer_id: str | None) -> tuple[Target, ...]:
     officers: list[str] = []
     for target in targets:
         if target.officer_id not in officers:
@@ -67,7 +55,8 @@ def _rotated(targets: list[Target], last_officer_id: str | None) -> list[Target]
     if last_officer_id is not None and last_officer_id in officers:
         first = (officers.index(last_officer_id) + 1) % len(officers)
     rank = {oid: (i - first) % len(officers) for i, oid in enumerate(officers)}
-    return sorted(targets, key=lambda t: rank[t.officer_id])  # stable: keeps ring order within
+    # sorted() is stable: an officer's numbers keep their ring order
+    return tuple(sorted(targets, key=lambda t: rank[t.officer_id]))
 
 
 def decide(rota: Rota, now: datetime, call: CallInfo) -> Decision:
@@ -86,11 +75,11 @@ def decide(rota: Rota, now: datetime, call: CallInfo) -> Decision:
             rota_version=rota.version,
         )
     ix = rota.index
-    is_open, reason, sources = lookup(ix, now)
-    if not is_open:
+    slot = lookup(ix, now)
+    if not slot.open:
         return Decision(
             open=False,
-            reason=reason,
+            reason=slot.reason,
             targets=(),
             strategy=policy.strategy,
             rounds=policy.rounds,
@@ -99,23 +88,13 @@ def decide(rota: Rota, now: datetime, call: CallInfo) -> Decision:
             action=ix.after_hours,
             rota_version=rota.version,
         )
-    ring = policy.ring_timeout
-    targets: list[Target] = []
-    numbers: set[str] = set()
-    for source in sources:
-        for d in source[0]:
-            if d.number in numbers:  # one number is never rung twice in a round
-                continue
-            numbers.add(d.number)
-            targets.append(
-                Target(d.officer_id, d.officer_name, d.number, d.number_label, d.confirm, ring)
-            )
+    targets = slot.targets
     if policy.strategy is Strategy.ROTATE:
         targets = _rotated(targets, call.last_officer_id)
     return Decision(
         open=True,
-        reason=reason,
-        targets=tuple(targets),
+        reason=slot.reason,
+        targets=targets,
         strategy=policy.strategy,
         rounds=policy.rounds,
         max_wait=policy.max_wait,

@@ -18,6 +18,7 @@ Shift times: start inclusive, end exclusive, whole minutes.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
@@ -27,11 +28,13 @@ from callrouter.rota.model import (
     HOLIDAY,
     MINUTES_PER_DAY,
     DayPlan,
-    ResolvedDuty,
+    DayTable,
     ResolvedOverride,
-    ResolvedShift,
     Rota,
     RotaIndex,
+    Slot,
+    Source,
+    Target,
     fold,
 )
 
@@ -123,29 +126,18 @@ def day_plan(ix: RotaIndex, day: date) -> DayPlan:
     return plan
 
 
-# One source of duty at a moment: its duty list, its label for reasons, and what it is
-# (the override, or the shift with the date its occurrence starts on) for its time window.
-Source = tuple[tuple[ResolvedDuty, ...], str, ResolvedShift | ResolvedOverride, date]
-
-
-def lookup(ix: RotaIndex, at: datetime) -> tuple[bool, str, list[Source]]:
-    """The duty sources covering ``at`` in ring order: (open, reason, sources). Hot path."""
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"time must be timezone-aware, got naive {at.isoformat()}")
-    local = at.astimezone(ix.tz)
-    today = local.date()
-
+def _compute(ix: RotaIndex, today: date, minute: int) -> Slot:
+    """The slow, obviously-correct lookup for one local minute (used to build day tables)."""
     overrides = ix.overrides_by_date.get(today)
     if overrides:
-        naive = local.replace(tzinfo=None)
+        naive = datetime.combine(today, time()) + timedelta(minutes=minute)
         for override in overrides:
             if override.start <= naive < override.end:
                 reason = f"override: {override.reason}"
                 if not override.duty:
-                    return False, reason, []
-                return True, reason, [(override.duty, reason, override, today)]
+                    return Slot(False, reason, (), ())
+                return _slot(ix, reason, [(override.duty, reason, override, today)])
 
-    minute = local.hour * 60 + local.minute
     plan = day_plan(ix, today)
     sources: list[Source] = []
     if plan.token is not None:
@@ -165,12 +157,82 @@ def lookup(ix: RotaIndex, at: datetime) -> tuple[bool, str, list[Source]]:
                 sources.append((shift.duty, label, shift, yesterday))
     if not sources:
         if plan.token is None and plan.note:
-            return False, plan.note, []
-        return False, f"{OUTSIDE_SHIFTS} ({plan.note})" if plan.note else OUTSIDE_SHIFTS, []
-    if len(sources) == 1:
-        return True, sources[0][1], sources
+            return Slot(False, plan.note, (), ())
+        reason = f"{OUTSIDE_SHIFTS} ({plan.note})" if plan.note else OUTSIDE_SHIFTS
+        return Slot(False, reason, (), ())
     sources.sort(key=lambda src: src[2].index)
-    return True, " + ".join(src[1] for src in sources), sources
+    return _slot(ix, " + ".join(src[1] for src in sources), sources)
+
+
+def _slot(ix: RotaIndex, reason: str, sources: list[Source]) -> Slot:
+    targets: list[Target] = []
+    numbers: set[str] = set()
+    for source in sources:
+        for d in source[0]:
+            if d.number in numbers:  # one number is never rung twice in a round
+                continue
+            numbers.add(d.number)
+            targets.append(
+                Target(
+                    d.officer_id,
+                    d.officer_name,
+                    d.number,
+                    d.number_label,
+                    d.confirm,
+                    ix.ring_timeout,
+                )
+            )
+    return Slot(True, reason, tuple(sources), tuple(targets))
+
+
+def _minute_of(moment: datetime, day: date) -> int | None:
+    if moment.date() != day:
+        return None
+    return moment.hour * 60 + moment.minute
+
+
+def day_table(ix: RotaIndex, today: date) -> DayTable:
+    """``today`` cut at every minute where duty can change, each slot computed once."""
+    table = ix.table_cache.get(today)
+    if table is not None:
+        return table
+    cuts = {0}
+    plan = day_plan(ix, today)
+    if plan.token is not None:
+        for shift in ix.shifts_by_token[plan.token]:
+            cuts.add(shift.start)
+            if not shift.crosses:
+                cuts.add(shift.end % MINUTES_PER_DAY)
+    previous = day_plan(ix, today - _ONE_DAY)
+    if previous.token is not None:
+        cuts.update(shift.end for shift in ix.crossing_by_token[previous.token])
+    for override in ix.overrides_by_date.get(today, ()):
+        for edge in (_minute_of(override.start, today), _minute_of(override.end, today)):
+            if edge is not None:
+                cuts.add(edge)
+    starts: list[int] = []
+    slots: list[Slot] = []
+    for minute in sorted(cuts):
+        slot = _compute(ix, today, minute)
+        if slots and slots[-1] == slot:
+            continue
+        starts.append(minute)
+        slots.append(slot)
+    table = DayTable(tuple(starts), tuple(slots))
+    if len(ix.table_cache) >= _DAY_CACHE_LIMIT:
+        ix.table_cache.clear()
+    ix.table_cache[today] = table
+    return table
+
+
+def lookup(ix: RotaIndex, at: datetime) -> Slot:
+    """What holds at ``at`` (tz-aware): a bisection in the date's precomputed table."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"time must be timezone-aware, got naive {at.isoformat()}")
+    local = at.astimezone(ix.tz)
+    today = local.date()
+    table = ix.table_cache.get(today) or day_table(ix, today)
+    return table.slots[bisect_right(table.starts, local.hour * 60 + local.minute) - 1]
 
 
 def _window(source: Source, tz: tzinfo) -> tuple[datetime, datetime]:
@@ -185,10 +247,10 @@ def _window(source: Source, tz: tzinfo) -> tuple[datetime, datetime]:
 def duty_status(rota: Rota, at: datetime) -> DutyStatus:
     """Open or closed at ``at`` (tz-aware), why, and the on-duty assignments in ring order."""
     ix = rota.index
-    is_open, reason, sources = lookup(ix, at)
+    slot = lookup(ix, at)
     out: list[DutyAssignment] = []
     seen: set[tuple[str, str]] = set()
-    for source in sources:
+    for source in slot.sources:
         start, end = _window(source, ix.tz)
         for d in source[0]:
             key = (d.officer_id, d.number)
@@ -207,7 +269,7 @@ def duty_status(rota: Rota, at: datetime) -> DutyStatus:
                     end,
                 )
             )
-    return DutyStatus(is_open, reason, tuple(out))
+    return DutyStatus(slot.open, slot.reason, tuple(out))
 
 
 def who_is_on_duty(rota: Rota, at: datetime) -> list[DutyAssignment]:

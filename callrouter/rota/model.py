@@ -526,6 +526,18 @@ class Policy(_Frozen):
         return value
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One leg to originate: an officer at a number (re-exported by ``callrouter.routing``)."""
+
+    officer_id: str
+    officer_name: str
+    number: str
+    number_label: str | None  # label of the registered number; None = the officer's own phone
+    confirm: bool  # the answering party must press 1 to accept
+    ring_timeout: int  # seconds
+
+
 # ---------------------------------------------------------------------------------------
 # Resolved (pre-computed) forms used by the duty lookup
 
@@ -557,6 +569,30 @@ class ResolvedOverride:
     end: datetime
     reason: str
     duty: tuple[ResolvedDuty, ...]  # empty: closed
+
+
+# One source of duty at a moment: its duty list, its label for reasons, and what it is
+# (the override, or the shift with the date its occurrence starts on) for its time window.
+Source = tuple[tuple[ResolvedDuty, ...], str, ResolvedShift | ResolvedOverride, date]
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """What holds during one stretch of a local date: open or not, why, from which sources,
+    and the routing targets (ring order, each number once)."""
+
+    open: bool
+    reason: str
+    sources: tuple[Source, ...]
+    targets: tuple[Target, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DayTable:
+    """A local date cut into slots at every minute where duty can change."""
+
+    starts: tuple[int, ...]  # minute of the day each slot starts at; starts[0] == 0
+    slots: tuple[Slot, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -657,7 +693,9 @@ class RotaIndex:
     default_staffing: str
     after_hours: Action
     nobody_answered: Action
+    ring_timeout: int
     day_cache: dict[date, DayPlan]
+    table_cache: dict[date, DayTable]  # filled by callrouter.rota.duty.day_table
     holiday_cache: dict[int, dict[date, str]]
 
     # Derived data: two rotas are equal when their fields are, whatever their caches hold.
@@ -727,7 +765,9 @@ class RotaIndex:
             default_staffing=rota.holidays.default,
             after_hours=action_of(rota.policy.after_hours_action),
             nobody_answered=action_of(rota.policy.nobody_answered_action),
+            ring_timeout=rota.policy.ring_timeout,
             day_cache={},
+            table_cache={},
             holiday_cache={},
         )
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callrouter.rota import Rota, duty_status, who_is_on_duty
+from callrouter.rota import duty as duty_module
 from callrouter.routing import CallInfo, Strategy, decide
 
 pytestmark = pytest.mark.unit
@@ -122,7 +123,7 @@ def test_decision_invariants(rota: Rota, now: datetime, last: str | None) -> Non
         assert decision.targets[0].officer_id != last
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(rota=rotas(), now=moments)
 def test_the_decision_depends_on_the_instant_not_on_its_zone(rota: Rota, now: datetime) -> None:
     call = CallInfo("x", None)
@@ -130,7 +131,7 @@ def test_the_decision_depends_on_the_instant_not_on_its_zone(rota: Rota, now: da
     assert duty_status(rota, now) == duty_status(rota, now.astimezone(rota.timezone))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(rota=rotas(), now=moments, last=last_officers)
 def test_rotate_is_a_permutation_of_the_sequential_order(
     rota: Rota, now: datetime, last: str | None
@@ -144,3 +145,13 @@ def test_rotate_is_a_permutation_of_the_sequential_order(
     a = decide(sequential, now, CallInfo("x", None, 3, last))
     b = decide(rotated, now, CallInfo("x", None, 3, last))
     assert sorted(a.targets, key=lambda t: t.number) == sorted(b.targets, key=lambda t: t.number)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rota=rotas(), now=moments)
+def test_the_precomputed_day_table_agrees_with_the_direct_lookup(rota: Rota, now: datetime) -> None:
+    """The fast path (a bisection in the date's table) equals computing the minute afresh."""
+    ix = rota.index
+    local = now.astimezone(ix.tz)
+    direct = duty_module._compute(ix, local.date(), local.hour * 60 + local.minute)
+    assert duty_module.lookup(ix, now) == direct
