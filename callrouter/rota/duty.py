@@ -14,6 +14,12 @@ Precedence, for a local moment *t* on date *D*:
    the same number listed twice appears once.
 
 Shift times: start inclusive, end exclusive, whole minutes.
+
+Speed: duty can only change at a minute where a shift or an override starts or ends, so
+each local date is cut once into slots at those minutes (:func:`day_table`, memoised on the
+rota's index) and a lookup is a bisection in that table; the slots already hold the
+routing targets. ``_compute`` is the direct rule above, used to build the tables (and by
+the property test that checks the two agree).
 """
 
 from __future__ import annotations
