@@ -38,6 +38,8 @@ CONTEXT_CONFIRM: Final = "callrouter-confirm"
 """Press-1 subroutine: Dial ``U(callrouter-confirm^<seconds>)`` on confirm numbers
 (Asterisk 22: U takes a context; the subroutine starts at s,1 with ARG1 = seconds)."""
 CONTEXT_FALLBACK_HANGUP: Final = "callrouter-fallback-hangup"
+CONTEXT_PEER_HANGUP: Final = "callrouter-peer-hangup"
+"""Bridge guard: hang-up handler that hangs up ``CALLROUTER_PEER`` (see :func:`peer_guard`)."""
 CONTEXTS: Final = (
     CONTEXT_INBOUND,
     CONTEXT_HOTLINE,
@@ -45,6 +47,7 @@ CONTEXTS: Final = (
     CONTEXT_FALLBACK,
     CONTEXT_CONFIRM,
     CONTEXT_FALLBACK_HANGUP,
+    CONTEXT_PEER_HANGUP,
 )
 
 # ------------------------------------------------------------------------------- dial strings
@@ -117,6 +120,23 @@ VAR_ACTION: Final = "CALLROUTER_ACTION"
 ACTION_FALLBACK: Final = "fallback"
 """``CALLROUTER_ACTION=fallback`` then continue: the dialplan rings the fallback numbers."""
 
+# Set by callrouter on both legs when it bridges them (bridge guard, see peer_guard()):
+VAR_PEER: Final = "CALLROUTER_PEER"
+HANGUP_HANDLER_PUSH: Final = "CHANNEL(hangup_handler_push)"
+
+
+def peer_guard(peer_channel_name: str) -> list[tuple[str, str]]:
+    """Channel variables to set (in this order, ``POST /channels/{id}/variable``) on a bridged
+    leg so that, if it hangs up while callrouter is down, Asterisk hangs up ``peer_channel_name``
+    (the other leg's channel *name*, e.g. ``PJSIP/pstn-trunk-0000002a``) too."""
+    if not re.fullmatch(r"[A-Za-z]+/[A-Za-z0-9_.@:;-]+", peer_channel_name):
+        raise ValueError(f"not a channel name: {peer_channel_name!r}")
+    return [
+        (VAR_PEER, peer_channel_name),
+        (HANGUP_HANDLER_PUSH, f"{CONTEXT_PEER_HANGUP},s,1"),
+    ]
+
+
 # Global variables (shipped defaults in the dialplan's [globals]).
 GLOBAL_MENU_TIMEOUT: Final = "CALLROUTER_MENU_TIMEOUT"
 GLOBAL_MENU_ATTEMPTS: Final = "CALLROUTER_MENU_ATTEMPTS"
@@ -144,6 +164,7 @@ CHANNEL_VARIABLES: Final = (
     VAR_BRANCH,
     VAR_MODE,
     VAR_ACTION,
+    VAR_PEER,
     VAR_FALLBACK_REASON,
     VAR_FALLBACK_RESULT,
     VAR_FALLBACK_TARGET,

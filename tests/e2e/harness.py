@@ -27,7 +27,7 @@ import os
 import random
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -537,14 +537,34 @@ class Harness:
 
     # -- ARI views -------------------------------------------------------------------------
 
-    async def ari_get(self, instance: Instance, path: str) -> Any:
+    def ari_headers(self, instance: Instance) -> dict[str, str]:
+        """Basic auth for the instance's ARI user (in a header: never in a URL)."""
         info = self.info[instance]
-        assert self._http is not None
         token = base64.b64encode(f"{info.ari_user}:{info.ari_password}".encode()).decode()
-        headers = {"Authorization": f"Basic {token}"}
-        async with self._http.get(f"{info.ari_url}{path}", headers=headers) as resp:
+        return {"Authorization": f"Basic {token}"}
+
+    async def ari_get(self, instance: Instance, path: str) -> Any:
+        assert self._http is not None
+        url = f"{self.info[instance].ari_url}{path}"
+        async with self._http.get(url, headers=self.ari_headers(instance)) as resp:
             resp.raise_for_status()
             return await resp.json()
+
+    async def ari_post(self, instance: Instance, path: str, params: dict[str, str]) -> Any:
+        """POST to ARI with query parameters; the JSON answer, or None for 204."""
+        assert self._http is not None
+        url = f"{self.info[instance].ari_url}{path}"
+        async with self._http.post(url, params=params, headers=self.ari_headers(instance)) as resp:
+            resp.raise_for_status()
+            return None if resp.status == 204 else await resp.json()
+
+    @contextlib.asynccontextmanager
+    async def ari_events(self, instance: Instance, app: str) -> AsyncIterator[Any]:
+        """The instance's ARI events WebSocket for Stasis application ``app`` (registers it)."""
+        assert self._http is not None
+        url = self.info[instance].ari_url.replace("http://", "ws://") + f"/events?app={app}"
+        async with self._http.ws_connect(url, headers=self.ari_headers(instance)) as ws:
+            yield ws
 
     async def channels(self, instance: Instance) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.ari_get(instance, "/channels")

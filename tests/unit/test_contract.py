@@ -156,3 +156,17 @@ def test_cdr_userfield_of_a_fallback_call_is_parsed() -> None:
     }
     assert contract.parse_cdr_userfield("") is None
     assert contract.parse_cdr_userfield("something else") is None
+
+
+def test_peer_guard_sets_the_peer_then_pushes_the_dialplan_handler() -> None:
+    assert contract.peer_guard("PJSIP/pstn-trunk-0000002a") == [
+        ("CALLROUTER_PEER", "PJSIP/pstn-trunk-0000002a"),
+        ("CHANNEL(hangup_handler_push)", "callrouter-peer-hangup,s,1"),
+    ]
+    assert f"SoftHangup(${{{contract.VAR_PEER}}})" in CODE
+
+
+@pytest.mark.parametrize("name", ["", "pstn-trunk-1", "PJSIP/x,y", "PJSIP/a)b", "PJSIP/a b"])
+def test_peer_guard_refuses_what_is_not_a_channel_name(name: str) -> None:
+    with pytest.raises(ValueError, match="not a channel name"):
+        contract.peer_guard(name)
