@@ -50,6 +50,13 @@ def _shown(name: str, value: object) -> str:
 
 def text(kind: str, name: str, value: object, max_len: int, *, optional: bool = False) -> Any:
     """A non-empty string of at most ``max_len`` characters (or None when optional)."""
+    if (
+        type(value) is str
+        and 0 < len(value) <= max_len
+        and "\x00" not in value
+        and not value.isspace()
+    ):
+        return value  # the common case, checked fast
     if value is None:
         if optional:
             return None
@@ -100,15 +107,18 @@ def when_optional(kind: str, name: str, value: object) -> datetime | None:
     return None if value is None else when(kind, name, value)
 
 
-def iso(value: datetime | None) -> str | None:
-    """A datetime as an ISO 8601 string with its offset (UTC normalised)."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat()
+def utc(value: datetime | None) -> datetime | None:
+    """The same instant in UTC (the spool's JSON encoder writes it as ISO 8601)."""
+    if value is None or value.tzinfo is UTC:
+        return value
+    return value.astimezone(UTC)
 
 
-def from_iso(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
+def from_iso(value: str | datetime | None) -> datetime | None:
+    """A spool timestamp back to an aware datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
 
 
 def json_object(kind: str, name: str, value: object) -> dict[str, Any]:

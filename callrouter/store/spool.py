@@ -88,7 +88,7 @@ def segment_name(number: int) -> str:
 def encode_record(record: dict[str, Any]) -> bytes:
     """One spool line for ``record`` (JSON plus its checksum)."""
     payload = orjson.dumps(record)
-    return b"%08x %s\n" % (zlib.crc32(payload), payload)
+    return zlib.crc32(payload).to_bytes(4, "big").hex().encode() + b" " + payload + b"\n"
 
 
 def decode_line(line: bytes) -> dict[str, Any]:

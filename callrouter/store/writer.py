@@ -33,10 +33,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from callrouter.errors import ConfigError, DatabaseUnavailable, SpoolError
+from callrouter.errors import ConfigError, DatabaseUnavailable, RecordError, SpoolError
 from callrouter.logs import get_logger, mask_number
 from callrouter.store import records as r
-from callrouter.store.apply import apply_plan, existing_calls, plan_batch
+from callrouter.store.apply import Plan, apply_plan, existing_calls, plan_batch
 from callrouter.store.db import is_data_error, make_engine, probe, safe_url
 from callrouter.store.migrate import upgrade
 from callrouter.store.models import (
@@ -57,6 +57,16 @@ from callrouter.store.spool import (
 log = get_logger(__name__)
 
 _FAR_FUTURE = Position(2**62, 0)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A batch read from the spool, folded, waiting for the database."""
+
+    records: list[dict[str, Any]]
+    plan: Plan | None
+    corrupt: list[CorruptLine]
+    end: Position
 
 
 @dataclass(frozen=True)
@@ -114,7 +124,8 @@ class CallLog:
         self._session = uuid.uuid4().hex[:12]
         self._handed = 0
         self._applied = 0
-        # (position after a record of this process, its sequence number), in order.
+        # (spool position, records handed by then), one per fsync group, in order: the
+        # applier turns checkpointed positions back into a count of applied records.
         self._marks: deque[tuple[Position, int]] = deque()
         self._durable = Position(0, 0)
         self._read_from = Position(0, 0)
@@ -127,7 +138,7 @@ class CallLog:
         self._schema_ready = False
         self._corrupt_seen: set[tuple[int, int]] = set()
         self._rejected = 0
-        self._failure: BaseException | None = None
+        self._rejected_ids: set[object] = set()
         self._open = False
 
     # -- lifecycle -------------------------------------------------------------------
@@ -216,18 +227,17 @@ class CallLog:
 
     # -- the call flow's API ---------------------------------------------------------
     def _hand(self, record: dict[str, Any]) -> None:
+        """Write one validated record to the spool now: once this returns, it survives a
+        SIGKILL of the process (it is in the kernel's page cache; fsync follows)."""
         if not self._open:
             raise SpoolError("the call log is not open (use `async with CallLog(...)`)")
-        if self._failure is not None:
-            raise SpoolError(f"the call log writer has failed: {self._failure}")
-        self._handed += 1
-        record["id"] = f"{self._session}-{self._handed}"
+        record["id"] = f"{self._session}-{self._handed + 1}"
         try:
-            end = self.spool.append(encode_record(record))
-        except SpoolError:
-            self._handed -= 1
-            raise
-        self._marks.append((end, self._handed))
+            line = encode_record(record)
+        except TypeError as exc:
+            raise RecordError(f"{record.get('kind')}: cannot be encoded: {exc}") from None
+        self.spool.append(line)  # SpoolError (disk full…) reaches the caller: not logged
+        self._handed += 1
         self._written_event.set()
 
     def call_started(
@@ -253,7 +263,7 @@ class CallLog:
                 "uniqueid": r.text(k, "uniqueid", uniqueid, 64),
                 "branch": r.integer(k, "branch", branch, 0, 32767),
                 "caller": r.text(k, "caller", caller, 64, optional=True),
-                "started_at": r.iso(started),
+                "started_at": r.utc(started),
                 "local_day": local.date().isoformat(),
                 "local_hour": local.hour,
                 "mode": r.choice(k, "mode", mode, MODES),
@@ -286,7 +296,7 @@ class CallLog:
                 "number": r.text(k, "number", number, 32),
                 "number_label": r.text(k, "number_label", number_label, 100, optional=True),
                 "channel_id": r.text(k, "channel_id", channel_id, 128),
-                "started_at": r.iso(r.when(k, "started_at", started_at)),
+                "started_at": r.utc(r.when(k, "started_at", started_at)),
             }
         )
 
@@ -313,8 +323,8 @@ class CallLog:
                 "seq": r.integer(k, "seq", seq, 0, 32767),
                 "result": r.choice(k, "result", result, ATTEMPT_RESULTS),
                 "cause": r.integer(k, "cause", cause, -(2**31), 2**31 - 1, optional=True),
-                "ended_at": r.iso(ended),
-                "answered_at": r.iso(answered),
+                "ended_at": r.utc(ended),
+                "answered_at": r.utc(answered),
             }
         )
 
@@ -333,7 +343,7 @@ class CallLog:
             {
                 "kind": k,
                 "linkedid": r.text(k, "linkedid", linkedid, 64),
-                "answered_at": r.iso(r.when(k, "answered_at", answered_at)),
+                "answered_at": r.utc(r.when(k, "answered_at", answered_at)),
                 "officer_id": r.text(k, "officer_id", officer_id, 64),
                 "officer_name": r.text(k, "officer_name", officer_name, 200),
                 "number": r.text(k, "number", number, 32),
@@ -349,7 +359,7 @@ class CallLog:
             {
                 "kind": k,
                 "linkedid": r.text(k, "linkedid", linkedid, 64),
-                "ended_at": r.iso(r.when(k, "ended_at", ended_at)),
+                "ended_at": r.utc(r.when(k, "ended_at", ended_at)),
                 "outcome": r.choice(k, "outcome", outcome, OUTCOMES),
                 "hangup_cause": r.integer(
                     k, "hangup_cause", hangup_cause, -(2**31), 2**31 - 1, optional=True
@@ -364,7 +374,7 @@ class CallLog:
             {
                 "kind": k,
                 "linkedid": r.text(k, "linkedid", linkedid, 64),
-                "at": r.iso(r.when(k, "at", at)),
+                "at": r.utc(r.when(k, "at", at)),
                 "type": r.text(k, "type", type, 64),
                 "data": r.json_object(k, "data", data),
             }
@@ -389,7 +399,7 @@ class CallLog:
                 "linkedid": r.text(k, "linkedid", linkedid, 64, optional=True),
                 "number": r.text(k, "number", number, 64),
                 "reason": r.choice(k, "reason", reason, CALLBACK_REASONS),
-                "created_at": r.iso(r.when(k, "created_at", created_at)),
+                "created_at": r.utc(r.when(k, "created_at", created_at)),
                 "recording": r.text(k, "recording", recording, 4096, optional=True),
             }
         )
@@ -402,8 +412,6 @@ class CallLog:
         """
         target = self.spool.written
         while self._read_from < target:
-            if self._failure is not None:
-                raise SpoolError(f"the call log writer has failed: {self._failure}")
             self._applied_event.clear()
             await self._applied_event.wait()
 
@@ -426,59 +434,88 @@ class CallLog:
                 await asyncio.sleep(self.group_window)
             self._written_event.clear()
             fds, retired, position = self.spool.take_unsynced()
+            self._marks.append((position, self._handed))
             try:
                 await asyncio.to_thread(self.spool.fsync_pending, fds, retired)
             except SpoolError as exc:
-                self._failure = exc
+                # The lines are in the page cache (safe from a process crash, not from a
+                # power cut): say so loudly and go on rather than stop logging calls.
                 log.error("spool_fsync_failed", error=str(exc))
-                self._applied_event.set()
-                return
+                await asyncio.sleep(1.0)
             self._durable = position
             self._durable_event.set()
 
+    def _read_and_plan(self, start: Position, limit: Position) -> _Prepared:
+        """In a worker thread: read the next batch from the spool and fold it."""
+        result = self.spool.read(start, limit, self.batch_size)
+        records = [rec.data for rec in result.records]
+        try:
+            plan: Plan | None = plan_batch(records)
+        except (KeyError, ValueError, TypeError):
+            plan = None  # a malformed record: found and set aside one by one later
+        return _Prepared(records, plan, result.corrupt, result.end)
+
     async def _applier(self) -> None:
+        """Apply the durable spool in order; the next batch is read while one is written."""
         delay = 0.05
         unavailable_since: float | None = None
-        while not self._stopping:
-            if self._read_from >= self._durable:
-                self._durable_event.clear()
-                if self._read_from >= self._durable:
-                    await self._durable_event.wait()
-                continue
-            batch = await asyncio.to_thread(
-                self.spool.read, self._read_from, self._durable, self.batch_size
-            )
-            self._report_corrupt(batch.corrupt)
-            try:
-                await self._apply([rec.data for rec in batch.records])
-            except Exception as exc:
-                # Whatever it is (connection, shutdown, permissions), the records wait.
-                self._db_available = False
-                if unavailable_since is None:
-                    unavailable_since = time.monotonic()
-                    log.warning(
-                        "database_unavailable",
-                        database=safe_url(self.url),
-                        error=_short(exc),
-                        waiting_in_spool=self._handed - self._applied,
+        prepared: _Prepared | None = None
+        prefetch: asyncio.Task[_Prepared] | None = None
+        try:
+            while not self._stopping:
+                if prepared is None:
+                    if prefetch is not None:
+                        prepared, prefetch = await prefetch, None
+                    elif self._read_from >= self._durable:
+                        self._durable_event.clear()
+                        if self._read_from >= self._durable:
+                            await self._durable_event.wait()
+                        continue
+                    else:
+                        prepared = await asyncio.to_thread(
+                            self._read_and_plan, self._read_from, self._durable
+                        )
+                    self._report_corrupt(prepared.corrupt)
+                if prefetch is None and prepared.end < self._durable:
+                    prefetch = asyncio.create_task(
+                        asyncio.to_thread(self._read_and_plan, prepared.end, self._durable)
                     )
-                await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 (jitter)
-                delay = min(delay * 2, self.retry_max)
-                if self.engine is not None:
-                    await self.engine.dispose()
-                continue
-            if unavailable_since is not None:
-                log.info(
-                    "database_available_again",
-                    database=safe_url(self.url),
-                    down_seconds=round(time.monotonic() - unavailable_since, 3),
-                )
-                unavailable_since = None
-            self._db_available = True
-            delay = 0.05
-            await asyncio.to_thread(self.spool.checkpoint, batch.end)
-            self._read_from = batch.end
-            self._advance(batch.end)
+                try:
+                    await self._apply(prepared)
+                except Exception as exc:
+                    # Whatever it is (connection, shutdown, permissions), the records wait.
+                    self._db_available = False
+                    if unavailable_since is None:
+                        unavailable_since = time.monotonic()
+                        log.warning(
+                            "database_unavailable",
+                            database=safe_url(self.url),
+                            error=_short(exc),
+                            waiting_in_spool=self._handed - self._applied,
+                        )
+                    await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 (jitter)
+                    delay = min(delay * 2, self.retry_max)
+                    if self.engine is not None:
+                        await self.engine.dispose()
+                    continue
+                if unavailable_since is not None:
+                    log.info(
+                        "database_available_again",
+                        database=safe_url(self.url),
+                        down_seconds=round(time.monotonic() - unavailable_since, 3),
+                    )
+                    unavailable_since = None
+                self._db_available = True
+                delay = 0.05
+                await asyncio.to_thread(self.spool.checkpoint, prepared.end)
+                self._read_from = prepared.end
+                self._advance(prepared.end)
+                prepared = None
+        finally:
+            if prefetch is not None:
+                prefetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await prefetch
 
     def _advance(self, end: Position) -> None:
         while self._marks and self._marks[0][0] <= end:
@@ -494,18 +531,19 @@ class CallLog:
             self._corrupt_seen.add(key)
             log.error("spool_line_corrupt", detail=line.describe(self.spool.directory))
 
-    async def _apply(self, batch: list[dict[str, Any]]) -> None:
+    async def _apply(self, prepared: _Prepared) -> None:
         """Apply a batch; records the database refuses as data are set aside one by one.
 
         Any other error (connection lost, server shutting down, permissions, a missing
         table) propagates: the batch stays in the spool and is retried later.
         """
+        batch = prepared.records
         if not batch:
             return
         if not self._schema_ready:
             await self._ensure_schema()
         try:
-            await self._apply_batch(batch)
+            await self._apply_batch(batch, prepared.plan)
         except Exception as exc:
             if not is_data_error(exc):
                 raise
@@ -513,14 +551,15 @@ class CallLog:
             log.warning("batch_refused_applying_one_by_one", records=len(batch), error=_short(exc))
             for record in batch:
                 try:
-                    await self._apply_batch([record])
+                    await self._apply_batch([record], None)
                 except Exception as one_exc:
                     if not is_data_error(one_exc):
                         raise
                     await self._reject(record, _short(one_exc))
 
-    async def _apply_batch(self, batch: list[dict[str, Any]]) -> None:
-        plan = plan_batch(batch)
+    async def _apply_batch(self, batch: list[dict[str, Any]], plan: Plan | None) -> None:
+        if plan is None:
+            plan = plan_batch(batch)
         async with self._engine.begin() as conn:
             needed = plan.referenced_calls()
             missing = needed - await existing_calls(conn, needed) if needed else set()
@@ -542,6 +581,9 @@ class CallLog:
             await apply_plan(conn, plan)
 
     async def _reject(self, record: dict[str, Any], reason: str) -> None:
+        if record.get("id") in self._rejected_ids:
+            return  # already set aside (the batch is being retried)
+        self._rejected_ids.add(record.get("id"))
         self._rejected += 1
         log.error(
             "record_rejected",

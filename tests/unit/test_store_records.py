@@ -180,3 +180,12 @@ def test_a_whole_call_in_one_batch_folds_into_one_row_with_wait_and_talk() -> No
 def test_unknown_record_kind_is_refused_by_the_planner() -> None:
     with pytest.raises(ValueError, match="unknown record kind"):
         plan_batch([{"id": "x", "kind": "teleport"}])
+
+
+@pytest.mark.parametrize("linkedid", ["1700000000.42", "x" * 64, "Nguyễn", "a"])
+def test_call_id_is_the_uuid5_of_the_linkedid(linkedid: str) -> None:
+    import uuid
+
+    from callrouter.store.models import _CALL_ID_NAMESPACE
+
+    assert call_id_for(linkedid) == str(uuid.uuid5(_CALL_ID_NAMESPACE, linkedid))
