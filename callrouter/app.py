@@ -1,15 +1,16 @@
-"""Wiring: settings → rota, call log, ARI client, Stasis application; one TaskGroup.
+"""Wiring: settings → rota, call log, ARI client, Stasis application, admin web; one TaskGroup.
 
 Plain constructor injection, no module-level singletons. :func:`serve` runs until its
 ``stop`` event is set, then stops taking new calls (they go to the dialplan fallback),
-lets calls in progress finish within ``drain_seconds``, and cancels the rest.
+lets calls in progress finish within ``drain_seconds``, and cancels the rest (a bridged
+call stays up in Asterisk; the next router adopts it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,27 +18,66 @@ import structlog
 
 from callrouter.asterisk.ari import AriClient
 from callrouter.asterisk.stasis import Clock, FlowConfig, StasisApp, utc_now
-from callrouter.errors import ConfigError, RotaError
+from callrouter.errors import ConfigError, RotaError, RotaValidationError
+from callrouter.metrics import Metrics
 from callrouter.rota import Rota, load_rota
 from callrouter.routing import CallInfo, Decision, decide
 from callrouter.settings import Settings
+from callrouter.store.db import make_engine
 from callrouter.store.writer import CallLog
+from callrouter.web.live import LiveCalls, LiveState
+from callrouter.web.rotastatus import RotaTracker
+from callrouter.web.server import WebServer
+from callrouter.web.settings import WebSettings
+from callrouter.web.wiring import build_app
 
 log = structlog.get_logger(__name__)
+
+_LIVE_STATES: dict[str, LiveState] = {
+    "waiting": "waiting",
+    "ringing": "ringing",
+    "talking": "talking",
+    "announcing": "announcing",
+}
+
+
+def _load_warm(path: Path) -> Rota:
+    """Load the rota and make one decision with it, off the event loop.
+
+    The first decision of a rota computes its holiday calendar (~0.3 s, lunar dates
+    included); paying that here keeps it off the first caller's post-dial delay.
+    """
+    rota = load_rota(path)
+    now = datetime.now(UTC)
+    for at in (now, now + timedelta(days=1)):
+        decide(rota, at, CallInfo(linkedid="warm-up", caller=None, branch=rota.branch))
+    return rota
 
 
 class RotaSource:
     """The rota in force; reloaded when its file changes, an invalid file is refused."""
 
-    def __init__(self, path: Path, rota: Rota) -> None:
+    def __init__(
+        self,
+        path: Path,
+        rota: Rota,
+        *,
+        tracker: RotaTracker | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.path = path
         self.rota = rota
+        self.tracker = tracker or RotaTracker(path=path)
+        self.metrics = metrics
+        self.tracker.loaded(rota, datetime.now(UTC))
         self._stamp = self._stat()
 
     @classmethod
-    async def load(cls, path: Path) -> RotaSource:
+    async def load(
+        cls, path: Path, *, tracker: RotaTracker | None = None, metrics: Metrics | None = None
+    ) -> RotaSource:
         rota = await asyncio.to_thread(_load_warm, path)
-        return cls(path, rota)
+        return cls(path, rota, tracker=tracker, metrics=metrics)
 
     def _stat(self) -> tuple[float, int] | None:
         try:
@@ -57,29 +97,69 @@ class RotaSource:
             if stamp is None or stamp == self._stamp:
                 continue
             self._stamp = stamp
-            try:
-                rota = await asyncio.to_thread(_load_warm, self.path)
-            except RotaError as exc:
-                log.error("rota.reload_refused", path=str(self.path), error=str(exc))
-                continue
-            except OSError as exc:
-                log.error("rota.reload_refused", path=str(self.path), error=exc.strerror)
-                continue
-            self.rota = rota
-            log.info("rota.reloaded", path=str(self.path), version=rota.version)
+            await self.reload()
+
+    async def reload(self) -> bool:
+        """Load the file again; True if the new rota is now in force."""
+        try:
+            rota = await asyncio.to_thread(_load_warm, self.path)
+        except (RotaError, OSError) as exc:
+            problems = (
+                exc.problems
+                if isinstance(exc, RotaValidationError)
+                else [str(exc) if isinstance(exc, RotaError) else f"{exc.strerror}"]
+            )
+            log.error("rota.reload_refused", path=str(self.path), problems=problems)
+            self.tracker.refused(problems, datetime.now(UTC))
+            if self.metrics is not None:
+                self.metrics.rota_refusals.inc()
+            return False
+        self.rota = rota
+        self.tracker.loaded(rota, datetime.now(UTC))
+        if self.metrics is not None:
+            self.metrics.rota_reloads.inc()
+        log.info("rota.reloaded", path=str(self.path), version=rota.version)
+        return True
 
 
-def _load_warm(path: Path) -> Rota:
-    """Load the rota and make one decision with it, off the event loop.
+class CallMonitor:
+    """The call flow's observer: feeds the live-calls view and the metrics."""
 
-    The first decision of a rota computes its holiday calendar (~0.3 s, lunar dates
-    included); paying that here keeps it off the first caller's post-dial delay.
-    """
-    rota = load_rota(path)
-    now = datetime.now(UTC)
-    for at in (now, now + timedelta(days=1)):
-        decide(rota, at, CallInfo(linkedid="warm-up", caller=None, branch=rota.branch))
-    return rota
+    def __init__(self, live: LiveCalls, metrics: Metrics) -> None:
+        self.live = live
+        self.metrics = metrics
+
+    def call_started(self, *, linkedid: str, caller: str | None, branch: int, at: datetime) -> None:
+        self.live.started(linkedid=linkedid, caller=caller, branch=branch, started_at=at)
+
+    def call_state(
+        self,
+        *,
+        linkedid: str,
+        state: str,
+        at: datetime,
+        officer_name: str | None = None,
+        number: str | None = None,
+    ) -> None:
+        live_state = _LIVE_STATES.get(state)
+        if live_state is not None:
+            self.live.updated(
+                linkedid=linkedid,
+                state=live_state,
+                at=at,
+                officer_name=officer_name,
+                number=number,
+            )
+
+    def leg_ringing(self, *, post_dial_delay: float) -> None:
+        self.metrics.observe_post_dial_delay(post_dial_delay)
+
+    def leg_ended(self, *, result: str) -> None:
+        self.metrics.attempt_ended(result)
+
+    def call_ended(self, *, linkedid: str, outcome: str, wait_seconds: float | None) -> None:
+        self.live.ended(linkedid=linkedid)
+        self.metrics.call_ended(outcome, wait_seconds)
 
 
 @dataclass
@@ -87,6 +167,10 @@ class ServeOptions:
     drain_seconds: float = 30.0
     rota_poll_seconds: float = 2.0
     moh_class: str | None = None
+    #: None: read from the environment (CALLROUTER_WEB_*); ``enabled=False`` runs no web
+    web: WebSettings | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    live: LiveCalls = field(default_factory=LiveCalls)
 
 
 def ari_client(settings: Settings) -> AriClient:
@@ -108,7 +192,12 @@ async def serve(
 ) -> None:
     """Run the router until ``stop`` is set. ``started`` is set once ARI events flow."""
     options = options or ServeOptions()
-    rota = await RotaSource.load(settings.rota_path)
+    web_settings = options.web if options.web is not None else WebSettings()
+    metrics = options.metrics
+    ari = ari_client(settings)  # fails fast on a missing password, before anything starts
+    rota = await RotaSource.load(
+        settings.rota_path, tracker=RotaTracker(path=settings.rota_path), metrics=metrics
+    )
     log.info(
         "serve.starting",
         ari=settings.ari_url,
@@ -116,41 +205,69 @@ async def serve(
         rota=str(settings.rota_path),
         rota_version=rota.rota.version,
     )
-    async with (
-        CallLog(
-            settings.effective_database_url(),
-            settings.effective_spool_dir(),
-            tz=rota.rota.timezone,
-        ) as call_log,
-        ari_client(settings) as ari,
-    ):
-        app = StasisApp(
+    engine = make_engine(settings.effective_database_url())
+    try:
+        async with (
+            CallLog(
+                settings.effective_database_url(),
+                settings.effective_spool_dir(),
+                tz=rota.rota.timezone,
+            ) as call_log,
             ari,
-            call_log,
-            rota.decide,
-            FlowConfig(app=settings.ari_app, moh_class=options.moh_class),
-            clock=clock,
-        )
-        async with asyncio.TaskGroup() as group:
-            app_task = group.create_task(app.run())
-            watch_task = group.create_task(rota.watch(options.rota_poll_seconds))
-            if started is not None:
-                ready_task = group.create_task(_signal_ready(ari, started))
-            await stop.wait()
-            log.info("serve.stopping", calls_in_progress=app.active_calls)
-            app.stop_accepting()
-            finished = await app.drain(options.drain_seconds)
-            if not finished:
-                log.warning("serve.drain_timeout", calls_in_progress=app.active_calls)
-            watch_task.cancel()
-            app_task.cancel()
-            if started is not None:
-                ready_task.cancel()
-        await call_log.flush()
+        ):
+            app = StasisApp(
+                ari,
+                call_log,
+                rota.decide,
+                FlowConfig(app=settings.ari_app, moh_class=options.moh_class),
+                clock=clock,
+                observer=CallMonitor(options.live, metrics),
+            )
+            metrics.track_spool_depth(lambda: call_log.stats().pending)
+            metrics.track_calls_in_progress(lambda: app.active_calls)
+            metrics.ari_connected.set_function(lambda: 1.0 if ari.ready else 0.0)
+            server: WebServer | None = None
+            if web_settings.enabled:
+                web_app = build_app(
+                    settings,
+                    web_settings,
+                    engine=engine,
+                    rota=rota.tracker,
+                    live=options.live,
+                    metrics=metrics,
+                    ari_ready=lambda: ari.ready,
+                )
+                server = WebServer(web_app, web_settings.host, web_settings.port)
+                log.info("serve.web", host=web_settings.host, port=server.port)
+            async with asyncio.TaskGroup() as group:
+                app_task = group.create_task(app.run())
+                watch_task = group.create_task(rota.watch(options.rota_poll_seconds))
+                web_task = group.create_task(server.run()) if server is not None else None
+                ready_task = group.create_task(_when_ready(ari, metrics, started))
+                await stop.wait()
+                log.info("serve.stopping", calls_in_progress=app.active_calls)
+                app.stop_accepting()
+                if not await app.drain(options.drain_seconds):
+                    log.warning("serve.drain_timeout", calls_in_progress=app.active_calls)
+                for task in (watch_task, app_task, ready_task):
+                    task.cancel()
+                if server is not None and web_task is not None:
+                    server.stop()
+            await call_log.flush()
+    finally:
+        await engine.dispose()
     log.info("serve.stopped")
 
 
-async def _signal_ready(ari: AriClient, started: asyncio.Event) -> None:
+async def _when_ready(ari: AriClient, metrics: Metrics, started: asyncio.Event | None) -> None:
+    """Set ``started`` when events first flow; count reconnections afterwards."""
     with contextlib.suppress(asyncio.CancelledError):
         await ari.wait_ready()
-        started.set()
+        if started is not None:
+            started.set()
+        seen = ari.connects
+        while True:
+            await asyncio.sleep(1.0)
+            if ari.connects > seen:
+                metrics.ari_reconnects.inc(ari.connects - seen)
+                seen = ari.connects

@@ -208,6 +208,57 @@ class CallLogPort(Protocol):
 # --------------------------------------------------------------------------- session
 
 
+class CallObserver(Protocol):
+    """Who wants to follow calls as they happen (live view, metrics). Never blocks."""
+
+    def call_started(
+        self, *, linkedid: str, caller: str | None, branch: int, at: datetime
+    ) -> None: ...
+
+    def call_state(
+        self,
+        *,
+        linkedid: str,
+        state: str,
+        at: datetime,
+        officer_name: str | None = None,
+        number: str | None = None,
+    ) -> None: ...
+
+    def leg_ringing(self, *, post_dial_delay: float) -> None: ...
+
+    def leg_ended(self, *, result: str) -> None: ...
+
+    def call_ended(self, *, linkedid: str, outcome: str, wait_seconds: float | None) -> None: ...
+
+
+class NoObserver:
+    """A :class:`CallObserver` that ignores everything."""
+
+    def call_started(self, *, linkedid: str, caller: str | None, branch: int, at: datetime) -> None:
+        return None
+
+    def call_state(
+        self,
+        *,
+        linkedid: str,
+        state: str,
+        at: datetime,
+        officer_name: str | None = None,
+        number: str | None = None,
+    ) -> None:
+        return None
+
+    def leg_ringing(self, *, post_dial_delay: float) -> None:
+        return None
+
+    def leg_ended(self, *, result: str) -> None:
+        return None
+
+    def call_ended(self, *, linkedid: str, outcome: str, wait_seconds: float | None) -> None:
+        return None
+
+
 class EventSink(Protocol):
     def deliver(self, event: Event) -> None: ...
 
@@ -252,6 +303,7 @@ class Leg:
     started_at: datetime
     answered_at: datetime | None = None
     ended: bool = False
+    rang: bool = False
     hangup_cause: int | None = None
 
 
@@ -284,6 +336,7 @@ class SessionHost:
     last_officer: Callable[[int], str | None] = field(default=lambda _branch: None)
     answered_by: Callable[[int, str], None] = field(default=lambda _branch, _officer: None)
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
+    observer: CallObserver = field(default_factory=NoObserver)
 
 
 class CallSession:
@@ -310,6 +363,8 @@ class CallSession:
         self.bridge_id: str | None = None
         self.caller_gone_cause: int | None = None
         self.caller_is_gone = False
+        self.answered_at: datetime | None = None
+        self.observe: CallObserver = NoObserver()  # the host's observer once the call is logged
 
     # ------------------------------------------------------------------ events in
 
@@ -387,6 +442,10 @@ class CallSession:
             rota_version=decision.rota_version,
         )
         self.logged = True
+        self.observe = self.host.observer
+        self.observe.call_started(
+            linkedid=self.linkedid, caller=self.caller_number, branch=branch, at=self.started_at
+        )
         structlog.contextvars.bind_contextvars(call_id=call_id)
         log.info(
             "call.received",
@@ -473,6 +532,13 @@ class CallSession:
             number_label=target.number_label,
             channel_id=leg.channel_id,
             started_at=leg.started_at,
+        )
+        self.observe.call_state(
+            linkedid=self.linkedid,
+            state="ringing",
+            at=leg.started_at,
+            officer_name=target.officer_name,
+            number=target.number,
         )
         log.info(
             "leg.ringing",
@@ -561,7 +627,12 @@ class CallSession:
                         await self._hangup_leg(other, "answered_elsewhere")
                         self._end_leg(other, LegResult.CANCELLED, None)
                 return leg
-            if event.type == "ChannelHangupRequest" and event.cause is not None:
+            if event.type == "ChannelStateChange" and event.channel is not None:
+                if event.channel.state == "Ringing" and not leg.rang:
+                    leg.rang = True
+                    delay = (self.host.clock() - leg.started_at).total_seconds()
+                    self.observe.leg_ringing(post_dial_delay=delay)
+            elif event.type == "ChannelHangupRequest" and event.cause is not None:
                 leg.hangup_cause = event.cause
             elif event.type == "ChannelDestroyed":
                 cause = event.cause if event.cause is not None else leg.hangup_cause
@@ -582,6 +653,7 @@ class CallSession:
             ended_at=at or self.host.clock(),
             answered_at=leg.answered_at,
         )
+        self.observe.leg_ended(result=str(result))
         log.info("leg.ended", seq=leg.seq, result=str(result), cause=cause)
 
     async def _hangup_leg(self, leg: Leg, reason: str) -> None:
@@ -605,6 +677,14 @@ class CallSession:
             linkedid=self.linkedid,
             answered_at=answered_at,
             officer_id=leg.target.officer_id,
+            officer_name=leg.target.officer_name,
+            number=leg.target.number,
+        )
+        self.answered_at = answered_at
+        self.observe.call_state(
+            linkedid=self.linkedid,
+            state="talking",
+            at=answered_at,
             officer_name=leg.target.officer_name,
             number=leg.target.number,
         )
@@ -669,6 +749,7 @@ class CallSession:
 
     async def _announce_and_hang_up(self, prompt: str) -> None:
         playback = "callrouter-prompt-" + self.host.new_id()
+        self.observe.call_state(linkedid=self.linkedid, state="announcing", at=self.host.clock())
         try:
             await self.ari.answer(self.caller.id)
         except AriConflict:
@@ -757,6 +838,12 @@ class CallSession:
             self.log.call_ended(
                 linkedid=self.linkedid, ended_at=ended, outcome=str(outcome), hangup_cause=cause
             )
+        waited_until = self.answered_at if outcome is Outcome.ANSWERED else ended
+        self.observe.call_ended(
+            linkedid=self.linkedid,
+            outcome=str(outcome),
+            wait_seconds=(waited_until or ended).timestamp() - self.started_at.timestamp(),
+        )
         log.info(
             "call.ended",
             outcome=str(outcome),
@@ -780,8 +867,10 @@ class StasisApp:
         config: FlowConfig,
         *,
         clock: Clock = utc_now,
+        observer: CallObserver | None = None,
     ) -> None:
         self.ari = ari
+        self.observer = observer or NoObserver()
         self.config = config
         self.sessions: dict[str, EventSink] = {}
         self.call_log = call_log
@@ -800,6 +889,7 @@ class StasisApp:
             unregister=self._unregister,
             last_officer=self._last_officer.get,
             answered_by=self._last_officer.__setitem__,
+            observer=self.observer,
         )
 
     # -------------------------------------------------------------- lifecycle
@@ -965,6 +1055,9 @@ class OrphanCall:
                     outcome=str(Outcome.ANSWERED),
                     hangup_cause=cause,
                 )
+            self.app.observer.call_ended(
+                linkedid=self.linkedid, outcome=str(Outcome.ANSWERED), wait_seconds=None
+            )
         log.info("ari.orphan_call_ended", bridge=self.bridge.id, cause=cause)
 
 

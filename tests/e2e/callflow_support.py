@@ -27,6 +27,7 @@ from callrouter.asterisk.stasis import LEG_ID_PREFIX
 from callrouter.settings import Settings
 from callrouter.store.db import make_engine
 from callrouter.store.models import Call, CallAttempt
+from callrouter.web.settings import WebSettings
 from tests.e2e.harness import Harness, PlacedCall, SandboxInfo
 
 CALLS = Call.__table__
@@ -104,6 +105,7 @@ class Router:
     settings: Settings
     task: asyncio.Task[None]
     stop: asyncio.Event
+    options: ServeOptions
 
 
 @contextlib.asynccontextmanager
@@ -131,9 +133,9 @@ async def running_router(
     )
     stop = asyncio.Event()
     started = asyncio.Event()
-    task = asyncio.create_task(
-        serve(settings, stop, options=ServeOptions(drain_seconds=drain_seconds), started=started)
-    )
+    # The admin web has its own tests; here it would only compete for a port.
+    options = ServeOptions(drain_seconds=drain_seconds, web=WebSettings(enabled=False))
+    task = asyncio.create_task(serve(settings, stop, options=options, started=started))
     waiter = asyncio.create_task(started.wait())
     done, _ = await asyncio.wait({task, waiter}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
@@ -145,7 +147,7 @@ async def running_router(
         task.cancel()
         raise TimeoutError("callrouter serve did not connect to ARI within 20 s")
     try:
-        yield Router(settings, task, stop)
+        yield Router(settings, task, stop, options)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)

@@ -102,11 +102,14 @@ async def test_given_first_number_answers_then_caller_is_bridged_to_it_and_call_
     rota = write_rota(tmp_path / "rota.yaml", [first, second], ring_timeout=RING_TIMEOUT)
     engine = engine_for(url)
     try:
-        async with running_router(harness.info, rota, url, tmp_path / "state"):
+        async with running_router(harness.info, rota, url, tmp_path / "state") as router:
             call = await harness.place_call(digits="3", hold=8)
             bridge = await wait_for_bridge(harness)
+            [live] = router.options.live.snapshot()  # what the admin page shows meanwhile
             caller = await harness.wait_caller_hangup(call, within=40)
             rows = await wait_for_call(engine, call.caller_number)
+            metrics = router.options.metrics
+            assert not router.options.live.snapshot()
     finally:
         await engine.dispose()
 
@@ -132,6 +135,13 @@ async def test_given_first_number_answers_then_caller_is_bridged_to_it_and_call_
     assert caller.digits_sent_at is not None
     assert officer.rang_at is not None
     assert officer.rang_at - caller.digits_sent_at < 3.0
+
+    assert live.state == "talking"
+    assert live.caller == call.caller_number
+    assert live.officer_name == "Nguyễn Văn An"
+    assert metrics.value("callrouter_calls_total", {"outcome": "answered"}) == 1
+    assert metrics.value("callrouter_attempts_total", {"result": "answered"}) == 1
+    assert metrics.value("callrouter_post_dial_delay_seconds_count") == 1
 
     # What was written.
     c = rows.call
