@@ -188,6 +188,7 @@ class AdminWeb:
         # The report page and its three charts ask for the same figures within a second:
         # computed once per period for FIGURES_TTL (the clock is the injected one).
         self._figures_cache: dict[tuple[object, ...], tuple[datetime, Figures]] = {}
+        self._charts_cache: dict[str, tuple[Figures, bytes]] = {}
         env = self.templates.env
         env.filters["mask"] = mask_number
         env.filters["local"] = self._local
@@ -710,7 +711,13 @@ class AdminWeb:
             "by_hour": charts.by_hour_chart,
             "outcomes": charts.outcomes_chart,
         }[name]
-        png = await asyncio.to_thread(draw, f)
+        # Drawing takes most of a second (matplotlib): once per figures object and chart.
+        cached = self._charts_cache.get(name)
+        if cached is not None and cached[0] is f:
+            png = cached[1]
+        else:
+            png = await asyncio.to_thread(draw, f)
+            self._charts_cache[name] = (f, png)
         return Response(png, media_type="image/png")
 
     async def report_download(self, request: Request) -> Response:

@@ -158,7 +158,10 @@ async def recent_calls(
     """The latest ``limit`` calls of ``branch`` started by ``until``, newest first."""
     query = (
         sa.select(*_CALL_COLUMNS)
-        .where(calls.c.branch == branch, calls.c.started_at <= until)
+        # "branch + 0": keeps the planner on the started_at index (newest first, stop at
+        # ``limit``) instead of the (branch, local_day) index plus a sort of every call of the
+        # branch (SQLite picked that: 23 ms instead of 1 ms on 14 000 calls).
+        .where((calls.c.branch + 0) == branch, calls.c.started_at <= until)
         .order_by(calls.c.started_at.desc())
         .limit(limit)
     )
