@@ -339,3 +339,83 @@ async def test_given_router_restarts_mid_call_then_caller_is_hung_up_when_office
     assert c["ended_at"] is not None
     assert c["talk_seconds"] is not None
     assert c["talk_seconds"] > 0
+
+
+async def test_given_simultaneous_strategy_then_all_numbers_ring_and_the_first_to_answer_wins(
+    harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    silent, answers = officer_number(RINGS_FOREVER, 0), officer_number(ANSWERS, 1)
+    rota = write_rota(
+        tmp_path / "rota.yaml", [silent, answers], ring_timeout=10, strategy="simultaneous"
+    )
+    engine = engine_for(sqlite_url)
+    try:
+        async with running_router(harness.info, rota, sqlite_url, tmp_path / "state"):
+            call = await harness.place_call(digits="3", hold=6)
+            await harness.wait_caller_hangup(call, within=30)
+            rows = await wait_for_call(engine, call.caller_number)
+    finally:
+        await engine.dispose()
+
+    first, second = harness.officer(silent, call), harness.officer(answers, call)
+    assert first.rang_at is not None
+    assert second.rang_at is not None
+    assert abs(second.rang_at - first.rang_at) < 0.5  # rung together
+    assert second.answered
+    assert not first.answered
+    assert first.hung_up_at is not None
+    assert second.answered_at is not None
+    assert first.hung_up_at - second.answered_at < 1.0  # the loser stops ringing at once
+    assert rows.call["outcome"] == "answered"
+    assert rows.call["answered_number"] == answers
+    results = {a["number"]: a["result"] for a in rows.attempts}
+    assert results == {silent: "cancelled", answers: "answered"}
+
+
+async def test_given_two_rounds_then_every_number_is_tried_twice_before_unanswered(
+    harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    one, two = officer_number(BUSY, 0), officer_number(BUSY, 0)
+    rota = write_rota(tmp_path / "rota.yaml", [one, two], ring_timeout=5, rounds=2)
+    engine = engine_for(sqlite_url)
+    try:
+        async with running_router(harness.info, rota, sqlite_url, tmp_path / "state"):
+            call = await harness.place_call(digits="3", hold=30)
+            await harness.wait_caller_hangup(call, within=40)
+            rows = await wait_for_call(engine, call.caller_number)
+    finally:
+        await engine.dispose()
+
+    assert harness.officers_rung(call) == [one, two, one, two]
+    assert rows.call["outcome"] == "unanswered"
+    assert [(a["seq"], a["number"], a["result"]) for a in rows.attempts] == [
+        (1, one, "busy"),
+        (2, two, "busy"),
+        (3, one, "busy"),
+        (4, two, "busy"),
+    ]
+
+
+async def test_given_max_wait_then_ringing_stops_there_even_with_rounds_left(
+    harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    silent = officer_number(RINGS_FOREVER, 0)
+    rota = write_rota(tmp_path / "rota.yaml", [silent], ring_timeout=5, rounds=5, max_wait=12)
+    engine = engine_for(sqlite_url)
+    try:
+        async with running_router(harness.info, rota, sqlite_url, tmp_path / "state"):
+            call = await harness.place_call(digits="3", hold=45)
+            caller = await harness.wait_caller_hangup(call, within=60)
+            rows = await wait_for_call(engine, call.caller_number)
+    finally:
+        await engine.dispose()
+
+    assert caller.hung_up_by == "network"
+    assert rows.call["outcome"] == "unanswered"
+    rings = [seconds(a["started_at"], a["ended_at"]) for a in rows.attempts]
+    assert len(rings) == 3  # 5 s + 5 s + what is left of the 12 s
+    assert rings[0] == pytest.approx(5, abs=1.0)
+    assert rings[1] == pytest.approx(5, abs=1.0)
+    assert rings[2] == pytest.approx(2, abs=1.0)
+    assert all(a["result"] == "no_answer" for a in rows.attempts)
+    assert rows.call["wait_seconds"] == pytest.approx(12, abs=1.5)
