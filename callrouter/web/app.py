@@ -673,6 +673,7 @@ class AdminWeb:
         except ReportError as exc:
             return self._bad_period(request, exc)
         from callrouter.report.tables import summary_rows  # noqa: PLC0415 (report pages only)
+        from callrouter.report.words import empty_sentence, summary_paragraphs  # noqa: PLC0415
 
         f = await self._figures(period)
         query = f"month={period.month}" + (
@@ -685,6 +686,7 @@ class AdminWeb:
                 "f": f,
                 "period": period,
                 "rows": summary_rows(f),
+                "paragraphs": [empty_sentence(f)] if f.empty else summary_paragraphs(f),
                 "query": query,
                 "downloads": DOWNLOADS,
                 "charts": CHARTS,
@@ -759,10 +761,14 @@ class AdminWeb:
             end = now + timedelta(weeks=self.ctx.settings.uncovered_weeks)
             gaps = [s for s in timeline(rota, now, end) if s.uncovered]
         base = self.ctx.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
-        feeds = [
-            (name, f"{base}/lich/{quote(name)}.ics?token={token.get_secret_value()}")
-            for name, token in sorted(self.ctx.settings.feeds.items())
-        ]
+        feeds = []
+        for name, token in sorted(self.ctx.settings.feeds.items()):
+            officer = rota.officer(name) if rota is not None and name != ALL else None
+            label = (
+                "Toàn bộ lịch" if name == ALL else f"{officer.name} ({name})" if officer else name
+            )
+            url = f"{base}/lich/{quote(name)}.ics?token={quote(token.get_secret_value())}"
+            feeds.append((label, url))
         return self.page(
             request,
             "rota.html",

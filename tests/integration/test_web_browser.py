@@ -23,7 +23,15 @@ from PIL import Image
 from callrouter.store.models import calls
 from callrouter.web import WebServer
 from tests.conftest import require_service
-from tests.integration.web_harness import PASSWORD, USER, WebEnv, web, web_db_url
+from tests.integration.web_harness import (
+    CALLBACK_ID,
+    CALLBACK_NUMBER,
+    PASSWORD,
+    USER,
+    WebEnv,
+    web,
+    web_db_url,
+)
 
 pytestmark = pytest.mark.integration
 __all__ = ["web", "web_db_url"]
@@ -168,3 +176,85 @@ async def test_admin_logs_in_sees_dashboard_and_classifies_a_call_in_chromium(
             )
         ).one()
     assert tuple(row) == ("tiem_chung", "answered_on_phone", USER)
+
+
+@pytest.mark.parametrize("web_db_url", ["sqlite"], indirect=True)
+async def test_call_back_report_and_rota_pages_work_in_chromium(
+    web: WebEnv, server: str, browser: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    shots = Path(os.environ.get("CALLROUTER_WEB_SCREENSHOTS", tmp_path))
+    await run(lambda: shots.mkdir(parents=True, exist_ok=True))
+    await run(browser.get, f"{server}/login")
+    await run(lambda: browser.find_element(By.ID, "username").send_keys(USER))
+    await run(lambda: browser.find_element(By.ID, "password").send_keys(PASSWORD))
+    await run(lambda: browser.find_element(By.ID, "login-button").click())
+    await run(_wait_for_text, browser, "h1", "Tổng quan")
+
+    # Call-backs: the full number, a playable recording, and "call back" pressed twice.
+    await run(browser.get, f"{server}/callbacks")
+    await run(_wait_for_text, browser, "h1", "Yêu cầu gọi lại chưa xử lý")
+    row = f'tr[data-callback-id="{CALLBACK_ID}"]'
+    number = await run(lambda: browser.find_element(By.CSS_SELECTOR, f"{row} .full-number").text)
+    assert number == CALLBACK_NUMBER
+    duration = await run(
+        browser.execute_async_script,
+        "const done = arguments[arguments.length - 1];"
+        f"const a = document.querySelector('{row} audio');"
+        "a.addEventListener('loadedmetadata', () => done(a.duration));"
+        "a.addEventListener('error', () => done(-1));"
+        "a.load();",
+    )
+    assert duration == pytest.approx(0.1, abs=0.02)  # the 0.1 s WAV the fixture recorded
+    callbacks_png = shots / "callbacks.png"
+    assert await run(browser.save_screenshot, str(callbacks_png))
+    _check_screenshot(callbacks_png)
+    # A second tab with the same page, loaded before the first press (two admins, two tabs).
+    first_tab = await run(lambda: browser.current_window_handle)
+    await run(browser.switch_to.new_window, "tab")
+    second_tab = await run(lambda: browser.current_window_handle)
+    await run(browser.get, f"{server}/callbacks")
+    await run(_wait_for_text, browser, "h1", "Yêu cầu gọi lại chưa xử lý")
+    dial = f"{row} form[action$='/dial'] button"
+    await run(browser.switch_to.window, first_tab)
+    await run(lambda: browser.find_element(By.CSS_SELECTOR, dial).click())
+    await run(_wait_for_text, browser, ".flash", f"Đang gọi lại số {CALLBACK_NUMBER}")
+    await run(_wait_for_text, browser, f"{row} .busy", "Đang gọi lại")
+    await run(browser.switch_to.window, second_tab)
+    await run(lambda: browser.find_element(By.CSS_SELECTOR, dial).click())
+    await run(_wait_for_text, browser, "h1", "Đang gọi lại")
+    await run(_wait_for_text, browser, "#error-message", "Không tạo thêm cuộc gọi thứ hai")
+    await run(browser.close)
+    await run(browser.switch_to.window, first_tab)
+    assert web.dialer.calls == [(CALLBACK_ID, CALLBACK_NUMBER)]
+
+    # Report: figures, three charts that load as images, download links.
+    await run(browser.get, f"{server}/report?month=2026-11")
+    await run(_wait_for_text, browser, "h1", "Báo cáo tháng 11 năm 2026")
+    loaded = await run(
+        browser.execute_async_script,
+        "const done = arguments[arguments.length - 1];"
+        "const imgs = [...document.querySelectorAll('.charts img')];"
+        "const wait = i => new Promise(r => { i.onload = r; i.onerror = r; });"
+        "Promise.all(imgs.map(i => (i.complete ? null : wait(i))))"
+        ".then(() => done(imgs.map(i => i.naturalWidth)));",
+    )
+    assert len(loaded) == 3
+    assert all(width > 300 for width in loaded), loaded
+    body = await run(lambda: browser.find_element(By.TAG_NAME, "body").text)
+    for text in ("Tổng số cuộc gọi đến", "Tải báo cáo", "Excel (XLSX)", "Word (DOCX)", "Biểu đồ"):
+        assert text in body, text
+    report_png = shots / "report.png"
+    assert await run(browser.save_screenshot, str(report_png))
+    _check_screenshot(report_png)
+
+    # Rota status.
+    await run(browser.get, f"{server}/rota")
+    await run(_wait_for_text, browser, "h1", "Tình trạng lịch trực")
+    version = await run(lambda: browser.find_element(By.ID, "rota-version").text)
+    assert web.tracker.rota is not None
+    assert version == web.tracker.rota.version
+    rota_png = shots / "rota.png"
+    assert await run(browser.save_screenshot, str(rota_png))
+    _check_screenshot(rota_png)

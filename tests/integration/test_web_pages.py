@@ -409,7 +409,8 @@ async def test_report_page_shows_figures_charts_and_download_links(web: WebEnv) 
         await login(client)
         page = await client.get("/report?month=2026-11")
         assert page.status_code == 200
-        assert "Báo cáo tháng tháng 11 năm 2026" in page.text
+        assert "<h1>Báo cáo tháng 11 năm 2026</h1>" in page.text
+        assert "Tóm tắt" in page.text
         received = f"{len(november):,}".replace(",", ".")
         assert f'<tr data-key="received"><th>Tổng số cuộc gọi đến</th><td>{received}</td>' in (
             page.text
@@ -447,7 +448,10 @@ async def test_rota_page_shows_version_refused_reload_and_feeds(web: WebEnv) -> 
     assert "Lần sửa gần nhất bị từ chối" in page.text
     assert "officers[0].phone: số điện thoại không hợp lệ" in page.text
     assert "Khoảng giờ không có ai trực" in page.text
-    assert f"/lich/all.ics?token={FEED_TOKEN}" in page.text
+    assert f"Toàn bộ lịch: <code>http://testserver/lich/all.ics?token={FEED_TOKEN}</code>" in (
+        page.text
+    )
+    assert "Nguyễn Thị Lan (lan): <code>" in page.text
 
 
 async def test_calendar_feed_needs_its_own_token(web: WebEnv) -> None:
