@@ -182,6 +182,8 @@ class CallAttempt(Base):
         CheckConstraint(_in("result", ATTEMPT_RESULTS), name="result"),
         CheckConstraint("seq >= 0", name="seq"),
         Index(None, "officer_id"),
+        # The report narrows a period's attempts by start time (migration 0002).
+        Index(None, "started_at"),
     )
 
 

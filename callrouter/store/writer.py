@@ -22,7 +22,8 @@ import contextlib
 import random
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,7 +57,7 @@ from callrouter.store.spool import (
 
 log = get_logger(__name__)
 
-_FAR_FUTURE = Position(2**62, 0)
+_KNOWN_CALLS = 100_000  # linkedids remembered as present in the database
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class CallLog:
         migrate: bool = True,
         batch_size: int = 5000,
         group_window: float = 0.002,
+        batch_window: float = 0.02,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         close_timeout: float = 10.0,
         retry_max: float = 1.0,
@@ -117,6 +119,7 @@ class CallLog:
         self.migrate = migrate
         self.batch_size = batch_size
         self.group_window = group_window
+        self.batch_window = batch_window
         self.close_timeout = close_timeout
         self.retry_max = retry_max
         self.spool = Spool(Path(spool_dir), segment_bytes=segment_bytes)
@@ -139,6 +142,7 @@ class CallLog:
         self._corrupt_seen: set[tuple[int, int]] = set()
         self._rejected = 0
         self._rejected_ids: set[object] = set()
+        self._known_calls: OrderedDict[str, None] = OrderedDict()
         self._open = False
 
     # -- lifecycle -------------------------------------------------------------------
@@ -146,7 +150,8 @@ class CallLog:
         self._read_from = await asyncio.to_thread(self.spool.open)
         self._durable = self.spool.written
         try:
-            self.engine = make_engine(self.url)
+            # No pre-ping: a dead pooled connection just fails the batch, which is retried.
+            self.engine = make_engine(self.url, pool_pre_ping=False)
             await self._first_contact()
         except BaseException:
             if self.engine is not None:
@@ -470,6 +475,8 @@ class CallLog:
                         self._durable_event.clear()
                         if self._read_from >= self._durable:
                             await self._durable_event.wait()
+                            # Let a burst gather: fewer, larger transactions.
+                            await asyncio.sleep(self.batch_window)
                         continue
                     else:
                         prepared = await asyncio.to_thread(
@@ -561,8 +568,9 @@ class CallLog:
         if plan is None:
             plan = plan_batch(batch)
         async with self._engine.begin() as conn:
-            needed = plan.referenced_calls()
-            missing = needed - await existing_calls(conn, needed) if needed else set()
+            needed = plan.referenced_calls() - self._known_calls.keys()
+            found = await existing_calls(conn, needed) if needed else set()
+            missing = needed - found
             if missing:
                 # Records about a call that was never started: keep them aside, loudly.
                 kept = []
@@ -579,6 +587,17 @@ class CallLog:
                     if callback["linkedid"] in missing:
                         callback["call_id"] = None
             await apply_plan(conn, plan)
+        self._remember_calls(found)
+        self._remember_calls(lid for lid, patch in plan.calls.items() if "started_at" in patch)
+
+    def _remember_calls(self, linkedids: Iterable[str]) -> None:
+        """Calls known to be in the database: later records about them need no lookup."""
+        known = self._known_calls
+        for linkedid in linkedids:
+            known[linkedid] = None
+            known.move_to_end(linkedid)
+        while len(known) > _KNOWN_CALLS:
+            known.popitem(last=False)
 
     async def _reject(self, record: dict[str, Any], reason: str) -> None:
         if record.get("id") in self._rejected_ids:
