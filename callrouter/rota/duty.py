@@ -35,6 +35,7 @@ from callrouter.rota.model import (
     MINUTES_PER_DAY,
     DayPlan,
     DayTable,
+    ResolvedDuty,
     ResolvedOverride,
     Rota,
     RotaIndex,
@@ -134,12 +135,16 @@ def day_plan(ix: RotaIndex, day: date) -> DayPlan:
 
 def _compute(ix: RotaIndex, today: date, minute: int) -> Slot:
     """The slow, obviously-correct lookup for one local minute (used to build day tables)."""
+    swapping: ResolvedOverride | None = None
     overrides = ix.overrides_by_date.get(today)
     if overrides:
         naive = datetime.combine(today, time()) + timedelta(minutes=minute)
         for override in overrides:
             if override.start <= naive < override.end:
                 reason = f"override: {override.reason}"
+                if override.swaps:
+                    swapping = override
+                    break
                 if not override.duty:
                     return Slot(False, reason, (), ())
                 return _slot(ix, reason, [(override.duty, reason, override, today)])
@@ -167,7 +172,29 @@ def _compute(ix: RotaIndex, today: date, minute: int) -> Slot:
         reason = f"{OUTSIDE_SHIFTS} ({plan.note})" if plan.note else OUTSIDE_SHIFTS
         return Slot(False, reason, (), ())
     sources.sort(key=lambda src: src[2].index)
+    if swapping is not None:  # only the shifts the swap changes name the override
+        note = f"override: {swapping.reason}"
+        swapped: list[Source] = []
+        for duty, label, what, day in sources:
+            changed = _swapped(duty, swapping, ix.own_confirm)
+            swapped.append((changed, label if changed == duty else f"{label} ({note})", what, day))
+        sources = swapped
     return _slot(ix, " + ".join(src[1] for src in sources), sources)
+
+
+def _swapped(
+    duty: tuple[ResolvedDuty, ...], override: ResolvedOverride, own_confirm: bool
+) -> tuple[ResolvedDuty, ...]:
+    out: list[ResolvedDuty] = []
+    for d in duty:
+        by = override.swaps.get(d.officer_id)
+        if by is None:
+            out.append(d)
+        elif d.number_label is None:  # the officer's own phone → the replacement's own phone
+            out.append(ResolvedDuty(by.id, by.name, by.phone, None, own_confirm))
+        else:
+            out.append(ResolvedDuty(by.id, by.name, d.number, d.number_label, d.confirm))
+    return tuple(out)
 
 
 def _slot(ix: RotaIndex, reason: str, sources: list[Source]) -> Slot:

@@ -68,6 +68,8 @@ _WORDS: dict[tuple[str, str] | str, str] = {
     ("overrides", "to"): "kết thúc thay đổi",
     ("overrides", "reason"): "lý do thay đổi",
     ("overrides", "closed"): "đóng máy trong thời gian này",
+    ("overrides", "swap"): "đổi người trong các ca",
+    ("overrides", "by"): "người trực thay",
     ("holidays", "default"): "cách trực ngày lễ mặc định",
     ("holidays", "rules"): "cách trực từng ngày lễ",
     ("holidays", "match"): "tên ngày lễ (một phần)",
@@ -367,6 +369,17 @@ def _cross_checks(doc: _Document) -> None:
                     f"số {national} đã đăng ký ở mục thứ {seen_numbers[national] + 1}",
                 )
             seen_numbers[national] = i
+
+    for i, override in _items(data, "overrides"):
+        for j, swap in _items(override, "swap"):
+            for key in ("officer", "by"):
+                who = swap.get(key)
+                if isinstance(who, str) and who not in officer_ids:
+                    doc.add(
+                        ("overrides", i, "swap", j, key),
+                        f"không có cán bộ nào mã {who!r} trong officers"
+                        + _suggest(who, officer_ids),
+                    )
 
     for section in ("shifts", "overrides"):
         for i, item in _items(data, section):

@@ -377,8 +377,17 @@ class Shift(_Frozen):
         return f"{days_text(self.days)} {format_clock(self.start)}-{format_clock(self.end)}"
 
 
+class Swap(_Frozen):
+    """In an override: wherever ``officer`` is on duty, ``by`` is, at the same number
+    (the officer's own phone becomes ``by``'s own phone)."""
+
+    officer: str
+    by: str
+
+
 class Override(_Frozen):
-    """Who is on duty for a date or a date-time range, replacing the shifts (or closing)."""
+    """For a date or a date-time range: a new duty list replacing the shifts, a closing, or
+    officer swaps applied to the shifts."""
 
     date: LocalDate | None = None
     from_: datetime | None = Field(default=None, alias="from")
@@ -386,6 +395,7 @@ class Override(_Frozen):
     reason: Text
     closed: bool = False
     duty: tuple[DutyEntry, ...] = ()
+    swap: tuple[Swap, ...] = ()
 
     @field_validator("from_", mode="before")
     @classmethod
@@ -412,23 +422,18 @@ class Override(_Frozen):
                 )
         return moment
 
-    @field_validator("duty")
-    @classmethod
-    def _duty_or_closed(
-        cls, value: tuple[DutyEntry, ...], info: ValidationInfo
-    ) -> tuple[DutyEntry, ...]:
-        if info.data.get("closed") and value:
-            raise ValueError("đã ghi closed: true thì không liệt kê người trực")
-        return value
-
     @model_validator(mode="after")
     def _range_given(self) -> Override:
         if self.date is not None and (self.from_ is not None or self.to is not None):
             raise ValueError("ghi hoặc 'date' (cả ngày) hoặc 'from'/'to', không ghi cả hai")
         if self.date is None and (self.from_ is None or self.to is None):
             raise ValueError("cần 'date' (cả ngày) hoặc cả 'from' và 'to'")
-        if not self.closed and not self.duty:
-            raise ValueError("cần danh sách 'duty' (người trực thay) hoặc 'closed: true'")
+        given = [bool(self.duty), self.closed, bool(self.swap)]
+        if sum(given) != 1:
+            raise ValueError(
+                "ghi đúng một trong ba: 'duty' (danh sách người trực thay), 'closed: true' "
+                "(đóng máy) hoặc 'swap' (đổi người trong các ca)"
+            )
         return self
 
     @property
@@ -562,13 +567,14 @@ class ResolvedShift:
     duty: tuple[ResolvedDuty, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ResolvedOverride:
     index: int
     start: datetime  # naive local wall time
     end: datetime
     reason: str
-    duty: tuple[ResolvedDuty, ...]  # empty: closed
+    duty: tuple[ResolvedDuty, ...]  # empty and no swaps: closed
+    swaps: dict[str, Officer]  # officer id → who replaces them in the shifts
 
 
 # One source of duty at a moment: its duty list, its label for reasons, and what it is
@@ -694,6 +700,7 @@ class RotaIndex:
     after_hours: Action
     nobody_answered: Action
     ring_timeout: int
+    own_confirm: bool
     day_cache: dict[date, DayPlan]
     table_cache: dict[date, DayTable]  # filled by callrouter.rota.duty.day_table
     holiday_cache: dict[int, dict[date, str]]
@@ -740,6 +747,7 @@ class RotaIndex:
                 end=override.end,
                 reason=override.reason,
                 duty=tuple(resolve(e) for e in override.duty),
+                swaps={sw.officer: officers[sw.by] for sw in override.swap},
             )
             covered = ro.start.date()
             while datetime(covered.year, covered.month, covered.day) < ro.end:
@@ -766,6 +774,7 @@ class RotaIndex:
             after_hours=action_of(rota.policy.after_hours_action),
             nobody_answered=action_of(rota.policy.nobody_answered_action),
             ring_timeout=rota.policy.ring_timeout,
+            own_confirm=own_confirm,
             day_cache={},
             table_cache={},
             holiday_cache={},
@@ -787,6 +796,10 @@ def reference_problems(rota: Rota) -> list[str]:
     if len(set(labels)) != len(labels):
         problems.append("nhãn số đăng ký bị trùng")
     entries = [e for s in rota.shifts for e in s.duty] + [e for o in rota.overrides for e in o.duty]
+    for swap in (sw for o in rota.overrides for sw in o.swap):
+        for who in (swap.officer, swap.by):
+            if who not in officer_ids:
+                problems.append(f"không có cán bộ mã {who!r}")
     for entry in entries:
         if entry.officer not in officer_ids:
             problems.append(f"không có cán bộ mã {entry.officer!r}")

@@ -39,7 +39,7 @@ def frozen_now(monkeypatch: pytest.MonkeyPatch) -> datetime:
 def test_check_valid_file_exits_zero_and_summarises() -> None:
     result = run("check", str(VALID), "--from", "2026-03-02")
     assert result.exit_code == 0, result.output
-    assert f"{VALID}: hợp lệ — 4 cán bộ, 5 ca trực, 3 thay đổi" in result.output
+    assert f"{VALID}: hợp lệ — 4 cán bộ, 5 ca trực, 4 thay đổi" in result.output
 
 
 def test_check_warns_about_uncovered_hours_and_idle_officers() -> None:

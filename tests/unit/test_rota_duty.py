@@ -65,6 +65,32 @@ CASES: list[tuple[str, bool, str, list[tuple[str, str]]]] = [
     ("2026-03-10 14:00", True, "override: An ốm", [("binh", "02433334444")]),
     ("2026-03-10 23:00", True, "override: An ốm", [("binh", "02433334444")]),
     ("2026-03-11 03:00", True, "shift night", [("chi", "0912000001"), ("chi", "0912000103")]),
+    # a swap override: Dũng takes Chi's places (her own phone becomes his) from Mon 16 Mar noon
+    (
+        "2026-03-16 11:59",
+        True,
+        "shift day + shift lunch",
+        [("an", "02433334444"), ("binh", "0912000001"), ("chi", "0912000103")],
+    ),
+    (
+        "2026-03-16 12:00",
+        True,
+        "shift day + shift lunch (override: Chi nghỉ phép, Dũng trực thay)",
+        [("an", "02433334444"), ("binh", "0912000001"), ("dung", "02435556666")],
+    ),
+    (
+        "2026-03-16 20:00",
+        True,
+        "shift night (override: Chi nghỉ phép",
+        [("dung", "0912000001"), ("dung", "02435556666")],
+    ),
+    (
+        "2026-03-17 23:59",
+        True,
+        "shift night (override: Chi nghỉ phép",
+        [("dung", "0912000001"), ("dung", "02435556666")],
+    ),
+    ("2026-03-18 00:00", True, "shift night", [("chi", "0912000001"), ("chi", "0912000103")]),
     # a closing override across the new year
     ("2026-12-31 21:59", True, "shift night", [("chi", "0912000001"), ("chi", "0912000103")]),
     ("2026-12-31 22:00", False, "override: Giao thừa dương lịch", []),

@@ -180,14 +180,21 @@ def test_override_range_mistakes_are_errors(spec: str, words: str) -> None:
     assert any(words in p and "overrides[0]" in p for p in found), found
 
 
-def test_override_needs_duty_or_closed_and_not_both() -> None:
-    text = BASE + "overrides:\n  - date: 2026-03-10\n    reason: x\n"
-    assert "closed: true" in one_problem(text)
-    text = (
-        BASE
-        + "overrides:\n  - {date: 2026-03-10, reason: x, closed: true, duty: [{officer: an}]}\n"
-    )
-    assert "không liệt kê người trực" in one_problem(text)
+def test_override_needs_exactly_one_of_duty_closed_swap() -> None:
+    head = BASE + "overrides:\n  - {date: 2026-03-10, reason: x"
+    for body in (
+        "}\n",
+        ", closed: true, duty: [{officer: an}]}\n",
+        ", swap: [{officer: an, by: an}], closed: true}\n",
+    ):
+        assert "ghi đúng một trong ba" in one_problem(head + body)
+
+
+def test_swap_names_known_officers() -> None:
+    text = BASE + "overrides:\n  - {date: 2026-03-10, reason: x, swap: [{officer: an, by: bnh}]}\n"
+    problem = one_problem(text)
+    assert problem.startswith("rota.yaml:17:60: overrides[0].swap[0].by (người trực thay): ")
+    assert "không có cán bộ nào mã 'bnh'" in problem
 
 
 def test_override_to_a_date_means_through_that_day() -> None:

@@ -51,17 +51,26 @@ def _shift() -> st.SearchStrategy[dict[str, Any]]:
 
 
 def _override() -> st.SearchStrategy[dict[str, Any]]:
+    kinds = st.one_of(
+        st.just({"closed": "true"}),
+        st.lists(_duty_entry(), min_size=1, max_size=3).map(lambda duty: {"duty": duty}),
+        st.lists(
+            st.tuples(st.sampled_from(OFFICERS), st.sampled_from(OFFICERS)),
+            min_size=1,
+            max_size=2,
+            unique_by=lambda pair: pair[0],
+        ).map(lambda pairs: {"swap": [{"officer": a, "by": b} for a, b in pairs]}),
+    )
     return st.builds(
-        lambda day, hours, closed, duty: {
+        lambda day, hours, kind: {
             "from": f"2026-03-{day:02d} 06:00",
             "to": f"2026-03-{day:02d} {6 + hours:02d}:00",
             "reason": "thử",
-            **({"closed": "true"} if closed else {"duty": duty}),
+            **kind,
         },
         st.integers(1, 28),
         st.integers(1, 17),
-        st.booleans(),
-        st.lists(_duty_entry(), min_size=1, max_size=3),
+        kinds,
     )
 
 
@@ -86,10 +95,12 @@ def rotas(draw: st.DrawFn) -> Rota:
     return Rota.model_validate(data)
 
 
-moments = st.datetimes(
-    min_value=datetime(2025, 12, 1),
-    max_value=datetime(2027, 3, 1),
-    timezones=st.sampled_from([UTC, timezone(timedelta(hours=7)), timezone(timedelta(hours=-5))]),
+_zones = st.sampled_from([UTC, timezone(timedelta(hours=7)), timezone(timedelta(hours=-5))])
+moments = st.one_of(
+    # March 2026, where the generated overrides are
+    st.datetimes(min_value=datetime(2026, 2, 28), max_value=datetime(2026, 4, 1), timezones=_zones),
+    # and anywhere around two new years, Tết included
+    st.datetimes(min_value=datetime(2025, 12, 1), max_value=datetime(2027, 3, 1), timezones=_zones),
 )
 last_officers = st.one_of(st.none(), st.sampled_from([*OFFICERS, "ghost"]))
 
