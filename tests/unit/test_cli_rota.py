@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -264,3 +267,29 @@ def test_ics_written_to_a_file(tmp_path: Path) -> None:
     calendar = Calendar.from_ical(out.read_bytes())
     summaries = [str(e["DESCRIPTION"]) for e in calendar.walk("VEVENT")]
     assert any("ngày lễ: Tết Nguyên Đán" in s for s in summaries)
+
+
+def test_vietnamese_output_is_utf8_even_in_a_c_locale_terminal() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHONIO"))}
+    env.update({"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "callrouter",
+            "rota",
+            "who",
+            "--rota",
+            str(VALID),
+            "--at",
+            "2026-03-02 09:00",
+        ],
+        capture_output=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+    text = done.stdout.decode("utf-8")  # strict: fails on anything but UTF-8
+    assert "1. Nguyễn Văn An — 02433334444 (office)" in text
+    assert "ĐANG TRỰC" in text
