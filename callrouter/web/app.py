@@ -25,6 +25,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
@@ -834,6 +835,17 @@ class AdminWeb:
             return self.error(request, 405, "Thao tác không được phép", "Phương thức không hợp lệ.")
         return self.error(request, status, "Lỗi", "Yêu cầu không thực hiện được.")
 
+    async def database_down(self, request: Request, exc: Exception) -> Response:
+        """The database did not answer: a clear page instead of a traceback."""
+        log.error("web.database_error", path=request.url.path, error=type(exc).__name__)
+        return self.error(
+            request,
+            503,
+            "Cơ sở dữ liệu tạm thời không trả lời",
+            "Không đọc hoặc ghi được nhật ký cuộc gọi lúc này, nên thao tác chưa được thực hiện. "
+            "Cuộc gọi vẫn được định tuyến và ghi vào hàng đợi; hãy thử lại sau ít phút.",
+        )
+
 
 async def _check(check: ReadinessCheck) -> bool:
     try:
@@ -973,7 +985,11 @@ def create_app(
                 https_only=settings.cookie_secure,
             ),
         ],
-        exception_handlers={HTTPException: web.not_found},
+        exception_handlers={
+            HTTPException: web.not_found,
+            SQLAlchemyError: web.database_down,
+            OSError: web.database_down,
+        },
     )
     app.state.web = web
     return app

@@ -12,7 +12,15 @@ from callrouter.settings import Settings
 from callrouter.store.db import make_engine
 from callrouter.store.migrate import upgrade
 from callrouter.web import LiveCalls, RotaTracker, WebSettings, build_app
-from tests.integration.web_harness import EXAMPLE_ROTA, START, load_example_rota
+from tests.integration.web_harness import (
+    EXAMPLE_ROTA,
+    PASSWORD_HASH,
+    START,
+    USER,
+    csrf_of,
+    load_example_rota,
+    login,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -67,5 +75,36 @@ async def test_healthz_is_not_ready_when_the_database_does_not_answer() -> None:
         response = await _health(app)
         assert response.status_code == 503
         assert response.json()["checks"] == {"ari": True, "rota": True, "database": False}
+    finally:
+        await engine.dispose()
+
+
+async def test_pages_say_clearly_when_the_database_does_not_answer() -> None:
+    engine = make_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nothing")
+    tracker = RotaTracker(path=EXAMPLE_ROTA)
+    tracker.loaded(load_example_rota(), START)
+    app = build_app(
+        Settings(_env_file=None),
+        WebSettings(_env_file=None, users={USER: PASSWORD_HASH}),
+        engine=engine,
+        rota=tracker,
+        live=LiveCalls(),
+        metrics=Metrics(),
+        ari_ready=lambda: True,
+    )
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            assert (await login(client)).status_code == 303
+            page = await client.get("/")
+            assert page.status_code == 503
+            assert "Cơ sở dữ liệu tạm thời không trả lời" in page.text
+            token = csrf_of(page.text)
+            post = await client.post(
+                "/calls/x/classify",
+                data={"csrf": token, "category": "khac", "resolution": "other"},
+            )
+            assert post.status_code == 503
+            assert "thao tác chưa được thực hiện" in post.text
     finally:
         await engine.dispose()
