@@ -209,17 +209,28 @@ def _action_text(kind: str, payload: dict[str, Any]) -> str:
 @rota.command("roster")
 @_rota_option
 @click.option("--csv", "as_csv", is_flag=True, help="In CSV (UTF-8) để gửi Sở Y tế.")
-def roster(rota_path: Path, as_csv: bool) -> None:
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Ghi CSV ra tệp (UTF-8 có BOM để Excel hiện đúng tiếng Việt).",
+)
+def roster(rota_path: Path, as_csv: bool, output: Path | None) -> None:
     """Danh sách cán bộ trực: họ tên, số điện thoại, e-mail."""
     loaded = _load(rota_path)
     rows = [(str(i), o.name, o.phone, o.email) for i, o in enumerate(loaded.officers, start=1)]
     header = ("STT", "Họ và tên", "Số điện thoại", "E-mail")
-    if as_csv:
+    if as_csv or output is not None:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(header)
         writer.writerows(rows)
-        click.echo(buffer.getvalue(), nl=False)
+        if output is not None:
+            output.write_bytes(buffer.getvalue().encode("utf-8-sig"))
+            click.echo(f"đã ghi {output}", err=True)
+        else:
+            click.echo(buffer.getvalue(), nl=False)
         return
     if loaded.unit:
         click.echo(f"{loaded.unit} — danh sách cán bộ trực đường dây 1022, nhánh {loaded.branch}")

@@ -293,3 +293,13 @@ def test_vietnamese_output_is_utf8_even_in_a_c_locale_terminal() -> None:
     text = done.stdout.decode("utf-8")  # strict: fails on anything but UTF-8
     assert "1. Nguyễn Văn An — 02433334444 (office)" in text
     assert "ĐANG TRỰC" in text
+
+
+def test_roster_csv_file_carries_a_bom_for_excel(tmp_path: Path) -> None:
+    out = tmp_path / "can-bo.csv"
+    result = run("roster", "--rota", str(VALID), "-o", str(out))
+    assert result.exit_code == 0
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[2] == ["2", "Trần Thị Bình", "0912000102", "binh@example.vn"]
