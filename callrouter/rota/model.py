@@ -300,14 +300,11 @@ class RegisteredNumber(_Frozen):
         if isinstance(data, dict) and isinstance(data.get("number"), str):
             data = dict(data)
             try:
-                kind = phone_kind(normalise_phone(data["number"]))
+                kind: PhoneKind = phone_kind(normalise_phone(data["number"]))
             except ValueError:
-                # The number itself is reported; do not also call kind/confirm missing.
-                data.setdefault("kind", None)
-                data.setdefault("confirm", None)
-                data["kind"] = data["kind"] or "mobile"
-                data["confirm"] = False if data["confirm"] is None else data["confirm"]
-                return data
+                # The bad number is reported by its own field; any placeholder here keeps
+                # kind/confirm from being called missing as well.
+                kind = "mobile"
             if data.get("kind") is None:
                 data["kind"] = kind
             if data.get("confirm") is None:
