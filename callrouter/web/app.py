@@ -45,7 +45,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from callrouter.errors import ReportError
+from callrouter.errors import ConfigError, ReportError
 from callrouter.logs import mask_number
 from callrouter.metrics import CONTENT_TYPE, Metrics
 from callrouter.report.figures import Figures, Period, UnitInfo
@@ -58,7 +58,13 @@ from callrouter.web import queries as q
 from callrouter.web.feeds import ALL, duty_calendar
 from callrouter.web.live import STATE_LABELS, LiveCalls
 from callrouter.web.rotastatus import RotaInfo
-from callrouter.web.security import LoginThrottle, same_secret, verify_password
+from callrouter.web.security import (
+    BadHash,
+    LoginThrottle,
+    parse_hash,
+    same_secret,
+    verify_password,
+)
 from callrouter.web.settings import WebSettings
 
 log = structlog.get_logger(__name__)
@@ -936,6 +942,11 @@ def create_app(
         secret = secrets.token_urlsafe(32)
     if not settings.users:
         log.warning("web.no_users", hint="nobody can log in: set CALLROUTER_WEB_USERS")
+    for name, encoded in settings.users.items():
+        try:
+            parse_hash(encoded)
+        except BadHash as exc:
+            raise ConfigError(f"CALLROUTER_WEB_USERS: password hash of {name!r}: {exc}") from None
     ctx = WebContext(
         settings=settings,
         engine=engine,

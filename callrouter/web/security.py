@@ -2,7 +2,9 @@
 
 Hash format (one string, fit for an environment variable)::
 
-    scrypt$<n>$<r>$<p>$<salt, base64>$<key, base64>
+    scrypt:<n>:<r>:<p>:<salt, base64url>:<key, base64url>
+
+No ``$`` in it on purpose: docker compose and shells would expand ``$…`` in an env file.
 
 Verification is constant-time, and an unknown user name costs the same scrypt run as a
 wrong password, so timing does not tell which user names exist.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from collections import deque
 from datetime import datetime, timedelta
@@ -30,11 +33,13 @@ class BadHash(ValueError):
 
 
 def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii").rstrip("=")
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
 
 
 def _unb64(text: str) -> bytes:
-    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", text):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
@@ -51,15 +56,15 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
         dklen=_KEY_LEN,
         maxmem=2**26,
     )
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(key)}"
+    return f"scrypt:{SCRYPT_N}:{SCRYPT_R}:{SCRYPT_P}:{_b64(salt)}:{_b64(key)}"
 
 
 def parse_hash(encoded: str) -> tuple[int, int, int, bytes, bytes]:
     """(n, r, p, salt, key) of a hash string; :class:`BadHash` when malformed."""
-    parts = encoded.split("$")
+    parts = encoded.split(":")
     if len(parts) != 6 or parts[0] != "scrypt":
         raise BadHash(
-            "expected scrypt$n$r$p$salt$key (make one with: callrouter web hash-password)"
+            "expected scrypt:n:r:p:salt:key (make one with: callrouter web hash-password)"
         )
     try:
         n, r, p = int(parts[1]), int(parts[2]), int(parts[3])

@@ -4,7 +4,7 @@ Example (``/etc/callrouter/env``)::
 
     CALLROUTER_WEB_PORT=8080
     CALLROUTER_WEB_SESSION_SECRET_FILE=/etc/callrouter/web-session-secret
-    CALLROUTER_WEB_USERS={"admin": "scrypt$16384$8$1$…"}     # callrouter web hash-password
+    CALLROUTER_WEB_USERS={"admin": "scrypt:16384:8:1:…"}     # callrouter web hash-password
     CALLROUTER_WEB_METRICS_TOKEN_FILE=/etc/callrouter/metrics-token
     CALLROUTER_WEB_FEEDS={"all": "…", "o1": "…"}               # callrouter web feed-token
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from callrouter.errors import ConfigError
 from callrouter.metrics import Metrics
 from callrouter.settings import Settings
 from callrouter.store.db import make_engine
@@ -108,3 +109,19 @@ async def test_pages_say_clearly_when_the_database_does_not_answer() -> None:
             assert "thao tác chưa được thực hiện" in post.text
     finally:
         await engine.dispose()
+
+
+def test_a_malformed_password_hash_in_the_settings_is_a_clear_config_error() -> None:
+    engine = make_engine("sqlite+aiosqlite:///unused.sqlite3")
+    with pytest.raises(
+        ConfigError, match=r"CALLROUTER_WEB_USERS: password hash of 'lan': expected"
+    ):
+        build_app(
+            Settings(_env_file=None),
+            WebSettings(_env_file=None, users={USER: PASSWORD_HASH, "lan": "hunter2"}),
+            engine=engine,
+            rota=RotaTracker(path=EXAMPLE_ROTA),
+            live=LiveCalls(),
+            metrics=Metrics(),
+            ari_ready=lambda: True,
+        )

@@ -86,12 +86,12 @@ def test_web_settings_read_prefixed_environment_and_secret_files(
     secret = tmp_path / "metrics-token"
     secret.write_text("tok-123\n", encoding="utf-8")
     monkeypatch.setenv("CALLROUTER_WEB_PORT", "9090")
-    monkeypatch.setenv("CALLROUTER_WEB_USERS", '{"admin": "scrypt$x"}')
+    monkeypatch.setenv("CALLROUTER_WEB_USERS", '{"admin": "scrypt:x"}')
     monkeypatch.setenv("CALLROUTER_WEB_METRICS_TOKEN_FILE", str(secret))
     monkeypatch.setenv("CALLROUTER_WEB_FEEDS", '{"all": "f1"}')
     settings = WebSettings(_env_file=None)
     assert settings.port == 9090
-    assert settings.users == {"admin": "scrypt$x"}
+    assert settings.users == {"admin": "scrypt:x"}
     assert settings.metrics_token.get_secret_value() == "tok-123"
     assert settings.feeds["all"].get_secret_value() == "f1"
     assert "tok-123" not in repr(settings)
@@ -127,7 +127,7 @@ def test_hash_password_command_prints_a_hash_that_verifies() -> None:
     )
     assert result.exit_code == 0, result.output
     line = result.output.strip().splitlines()[-1]
-    assert line.startswith('CALLROUTER_WEB_USERS={"admin": "scrypt$')
+    assert line.startswith('CALLROUTER_WEB_USERS={"admin": "scrypt:16384:8:1:')
     encoded = line.split('"')[3]
     assert verify_password("mật khẩu thử 1022", encoded)
 

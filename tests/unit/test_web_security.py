@@ -23,10 +23,14 @@ T0 = datetime(2026, 11, 10, 3, 0, tzinfo=UTC)
 
 def test_hash_verifies_the_right_password_only() -> None:
     encoded = hash_password("Mật khẩu dài 1022")
-    assert encoded.startswith("scrypt$16384$8$1$")
+    assert encoded.startswith("scrypt:16384:8:1:")
     assert verify_password("Mật khẩu dài 1022", encoded)
     assert not verify_password("mật khẩu dài 1022", encoded)
     assert not verify_password("", encoded)
+
+
+def test_hash_has_no_dollar_sign_for_env_files() -> None:
+    assert "$" not in hash_password("abcdefghij")
 
 
 def test_two_hashes_of_one_password_differ_by_salt() -> None:
@@ -42,9 +46,11 @@ def test_no_such_user_never_verifies() -> None:
     [
         "plaintext",
         "bcrypt$2b$12$abc",
-        "scrypt$16384$8$1$!!!$abc",
-        "scrypt$1000$8$1$AAAA$AAAA",  # n not a power of two
-        "scrypt$67108864$8$1$AAAA$AAAA",  # n far too large (memory)
+        "scrypt:16384:8:1:!!!:abc",
+        "scrypt:16384:8:1:a+b/:abc",  # standard base64, not base64url
+        "scrypt$16384$8$1$AAAA$AAAA",  # the old "$" form
+        "scrypt:1000:8:1:AAAA:AAAA",  # n not a power of two
+        "scrypt:67108864:8:1:AAAA:AAAA",  # n far too large (memory)
     ],
 )
 def test_malformed_configured_hash_is_a_clear_error(bad: str) -> None:
