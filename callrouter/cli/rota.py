@@ -12,8 +12,9 @@ from typing import Any
 
 import click
 from icalendar import Calendar, Event
+from pydantic import ValidationError
 
-from callrouter.errors import RotaValidationError
+from callrouter.errors import ConfigError, RotaValidationError
 from callrouter.rota import Rota, duty_status, load_rota
 from callrouter.rota.model import DAY_NAMES_VI
 from callrouter.rota.text import STRATEGY_VI, reason_vi
@@ -22,7 +23,10 @@ from callrouter.settings import Settings
 
 
 def _default_rota_path() -> Path:
-    return Settings().rota_path
+    try:
+        return Settings().rota_path
+    except (ConfigError, ValidationError) as exc:
+        raise click.ClickException(f"cấu hình CALLROUTER_* không hợp lệ: {exc}") from None
 
 
 def _rota_option(func: Any) -> Any:

@@ -303,3 +303,11 @@ def test_roster_csv_file_carries_a_bom_for_excel(tmp_path: Path) -> None:
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[2] == ["2", "Trần Thị Bình", "0912000102", "binh@example.vn"]
+
+
+def test_broken_settings_are_a_clear_error_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLROUTER_BRANCH", "three")
+    result = CliRunner().invoke(cli, ["rota", "who"])
+    assert result.exit_code == 1
+    assert "cấu hình CALLROUTER_* không hợp lệ" in result.output
+    assert "Traceback" not in result.output
