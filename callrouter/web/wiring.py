@@ -35,9 +35,15 @@ from callrouter.web.settings import WebSettings
 
 
 def readiness_checks(
-    *, ari_ready: Callable[[], bool], rota: RotaInfo, engine: AsyncEngine
+    *,
+    ari_ready: Callable[[], bool],
+    rota: RotaInfo,
+    engine: AsyncEngine,
+    accepting_calls: Callable[[], bool] | None = None,
 ) -> dict[str, ReadinessCheck]:
-    """``/healthz`` is ready when ARI is connected, a rota is loaded and the database answers."""
+    """``/healthz`` is ready when ARI is connected, a rota is loaded and the database answers
+    (and, when ``accepting_calls`` is given, while the router still takes new calls: during a
+    graceful shutdown's drain a load balancer should stop sending calls here)."""
 
     async def ari() -> bool:
         return ari_ready()
@@ -48,7 +54,15 @@ def readiness_checks(
     async def database() -> bool:
         return await database_answers(engine)
 
-    return {"ari": ari, "rota": rota_loaded, "database": database}
+    checks: dict[str, ReadinessCheck] = {"ari": ari, "rota": rota_loaded, "database": database}
+    if accepting_calls is not None:
+        accepting = accepting_calls
+
+        async def taking_calls() -> bool:
+            return accepting()
+
+        checks["accepting_calls"] = taking_calls
+    return checks
 
 
 def build_app(
@@ -60,6 +74,7 @@ def build_app(
     live: LiveCalls,
     metrics: Metrics,
     ari_ready: Callable[[], bool],
+    accepting_calls: Callable[[], bool] | None = None,
     dialer: CallbackDialer | None = None,
     report_settings: ReportSettings | None = None,
     clock: Clock = utc_now,
@@ -71,7 +86,9 @@ def build_app(
         rota=rota,
         live=live,
         metrics=metrics,
-        readiness=readiness_checks(ari_ready=ari_ready, rota=rota, engine=engine),
+        readiness=readiness_checks(
+            ari_ready=ari_ready, rota=rota, engine=engine, accepting_calls=accepting_calls
+        ),
         dialer=dialer,
         categories=settings.categories,
         branch=settings.branch,

@@ -59,6 +59,32 @@ async def test_healthz_reflects_ari_rota_and_a_real_database(tmp_path: Path) -> 
         await engine.dispose()
 
 
+async def test_healthz_stops_being_ready_while_serve_drains(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'w.sqlite3'}")
+    await upgrade(engine)
+    tracker = RotaTracker(path=EXAMPLE_ROTA)
+    tracker.loaded(load_example_rota(), START)
+    accepting = {"yes": True}
+    app = build_app(
+        Settings(_env_file=None),
+        WebSettings(_env_file=None),
+        engine=engine,
+        rota=tracker,
+        live=LiveCalls(),
+        metrics=Metrics(),
+        ari_ready=lambda: True,
+        accepting_calls=lambda: accepting["yes"],
+    )
+    try:
+        assert (await _health(app)).status_code == 200
+        accepting["yes"] = False
+        response = await _health(app)
+        assert response.status_code == 503
+        assert response.json()["checks"]["accepting_calls"] is False
+    finally:
+        await engine.dispose()
+
+
 async def test_healthz_is_not_ready_when_the_database_does_not_answer() -> None:
     engine = make_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nothing")
     tracker = RotaTracker(path=EXAMPLE_ROTA)
