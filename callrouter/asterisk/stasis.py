@@ -424,29 +424,21 @@ class CallSession:
         except AriNotFound as exc:
             raise CallerGone(None) from exc
         self.linkedid = linkedid or self.caller.id
-        branch = contract.branch_of(self.args)
-        call = CallInfo(
-            linkedid=self.linkedid,
-            caller=self.caller_number,
-            branch=branch,
-            last_officer_id=self.host.last_officer(branch),
-        )
-        decision = self.host.decide(self.started_at, call)
-        call_id = self.log.call_started(
-            linkedid=self.linkedid,
-            uniqueid=self.caller.id,
-            branch=branch,
-            caller=self.caller_number,
-            started_at=self.started_at,
-            mode="ari",
-            rota_version=decision.rota_version,
-        )
-        self.logged = True
-        self.observe = self.host.observer
-        self.observe.call_started(
-            linkedid=self.linkedid, caller=self.caller_number, branch=branch, at=self.started_at
-        )
-        structlog.contextvars.bind_contextvars(call_id=call_id)
+        branch = contract.BRANCH
+        try:
+            branch = contract.branch_of(self.args)
+            call = CallInfo(
+                linkedid=self.linkedid,
+                caller=self.caller_number,
+                branch=branch,
+                last_officer_id=self.host.last_officer(branch),
+            )
+            decision = self.host.decide(self.started_at, call)
+        except Exception:
+            # The row still records the call (and, once handed back, that it failed).
+            self._log_started(branch, None)
+            raise
+        self._log_started(branch, decision.rota_version)
         log.info(
             "call.received",
             caller=mask_number(self.caller_number),
@@ -475,6 +467,23 @@ class CallSession:
             await self._unanswered(decision)
             return
         await self._bridged(answered)
+
+    def _log_started(self, branch: int, rota_version: str | None) -> None:
+        call_id = self.log.call_started(
+            linkedid=self.linkedid,
+            uniqueid=self.caller.id,
+            branch=branch,
+            caller=self.caller_number,
+            started_at=self.started_at,
+            mode="ari",
+            rota_version=rota_version,
+        )
+        self.logged = True
+        self.observe = self.host.observer
+        self.observe.call_started(
+            linkedid=self.linkedid, caller=self.caller_number, branch=branch, at=self.started_at
+        )
+        structlog.contextvars.bind_contextvars(call_id=call_id)
 
     # ------------------------------------------------------------------ open: ringing
 

@@ -26,11 +26,12 @@ from callrouter.app import ServeOptions, serve
 from callrouter.asterisk.stasis import LEG_ID_PREFIX
 from callrouter.settings import Settings
 from callrouter.store.db import make_engine
-from callrouter.store.models import Call, CallAttempt
+from callrouter.store.models import Call, CallAttempt, CallEvent
 from callrouter.web.settings import WebSettings
 from tests.e2e.harness import Harness, PlacedCall, SandboxInfo
 
 CALLS = Call.__table__
+EVENTS = CallEvent.__table__
 ATTEMPTS = CallAttempt.__table__
 
 OFFICERS = (
@@ -214,6 +215,15 @@ def post_dial_delay(harness: Harness, call: PlacedCall) -> float:
         and e.get("Linkedid") == stasis.get("Linkedid")
     )
     return leg.timestamp - stasis.timestamp
+
+
+async def call_events(engine: AsyncEngine, call_id: str) -> list[dict[str, Any]]:
+    """The ``call_events`` rows of a call, oldest first."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(EVENTS).where(EVENTS.c.call_id == call_id).order_by(EVENTS.c.at, EVENTS.c.id)
+        )
+        return [dict(r._mapping) for r in rows.all()]
 
 
 def engine_for(url: str) -> AsyncEngine:

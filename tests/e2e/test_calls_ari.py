@@ -18,7 +18,12 @@ from typing import Any
 
 import pytest
 
+from callrouter.app import RotaSource
+from callrouter.asterisk import contract
+from callrouter.asterisk.fallback import write_fallback_include
+from callrouter.rota import load_rota
 from tests.e2e.callflow_support import (
+    call_events,
     engine_for,
     officer_id_at,
     post_dial_delay,
@@ -32,10 +37,12 @@ from tests.e2e.harness import (
     RINGS_FOREVER,
     Harness,
     PlacedCall,
+    Sandbox,
     officer_number,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+# func_only: the session fixture may build the sandbox first (minutes on a fresh machine).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120, func_only=True)]
 
 RING_TIMEOUT = 5
 
@@ -419,3 +426,54 @@ async def test_given_max_wait_then_ringing_stops_there_even_with_rounds_left(
     assert rings[2] == pytest.approx(2, abs=1.0)
     assert all(a["result"] == "no_answer" for a in rows.attempts)
     assert rows.call["wait_seconds"] == pytest.approx(12, abs=1.5)
+
+
+async def test_given_the_call_flow_fails_then_the_dialplan_fallback_takes_the_caller(
+    harness: Harness,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Step 8: an exception while handling a call is logged, the row says the call failed
+    and was handed back, and the caller still reaches an officer through the fallback."""
+    answers = officer_number(ANSWERS, 1)
+    rota_path = write_rota(tmp_path / "rota.yaml", [answers], ring_timeout=RING_TIMEOUT)
+    write_fallback_include(
+        load_rota(rota_path), sandbox.info().pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME
+    )
+    sandbox.cli("pbx", "dialplan reload")
+
+    def broken_decide(self: RotaSource, now: datetime, call: Any) -> Any:
+        raise RuntimeError("injected fault in the routing decision")
+
+    monkeypatch.setattr(RotaSource, "decide", broken_decide)
+    engine = engine_for(sqlite_url)
+    try:
+        async with running_router(harness.info, rota_path, sqlite_url, tmp_path / "state"):
+            call = await harness.place_call(digits="3", hold=12)
+            fallback = await harness.events.wait_for(
+                lambda e: (
+                    e.user_event == contract.EVENT_FALLBACK
+                    and e.get("CallerIDNum") == call.caller_number
+                ),
+                within=15,
+                what="fallback start on the pbx",
+            )
+            caller = await harness.wait_caller_hangup(call, within=40)
+            rows = await wait_for_call(engine, call.caller_number)
+            events = await call_events(engine, rows.call["id"])
+    finally:
+        await engine.dispose()
+
+    assert fallback.get("Reason") == contract.REASON_HANDED_BACK
+    officer = harness.officer(answers, call)
+    assert officer.answered  # the fallback rang the rota's number and it answered
+    assert caller.hung_up_by == "caller"
+    c = rows.call
+    assert c["outcome"] == "failed"
+    assert c["mode"] == "ari"
+    assert c["rota_version"] is None
+    assert rows.attempts == []
+    [handed] = [e for e in events if e["type"] == "handed_to_fallback"]
+    assert handed["data"]["error"] == "RuntimeError"

@@ -29,7 +29,8 @@ from tests.e2e.harness import (
     officer_number,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+# func_only: the module fixture may build the sandbox first (minutes on a fresh machine).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120, func_only=True)]
 
 SLOT = int(os.environ.get("CALLROUTER_SANDBOX_SLOT", "0"))
 APP = "callrouter-ari-test"
