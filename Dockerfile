@@ -47,11 +47,12 @@ COPY dialplan/extensions_callrouter.conf dialplan/modules.conf dialplan/cdr_cust
      dialplan/pjsip.conf /etc/asterisk/
 # callrouter writes the fallback include (the registered numbers from the rota) into a volume
 # both containers share; the shipped dialplan #tryincludes it next to extensions.conf.
+# /var/run/asterisk (the control socket) is made here: no systemd-tmpfiles in a container.
 RUN printf '[general]\n\n[globals]\n\n#include extensions_callrouter.conf\n' \
       > /etc/asterisk/extensions.conf \
- && mkdir -p /var/lib/callrouter-dialplan /var/log/asterisk/cdr-custom \
+ && mkdir -p /var/lib/callrouter-dialplan /var/log/asterisk/cdr-custom /var/run/asterisk \
  && chown 10022:10022 /var/lib/callrouter-dialplan \
- && chown asterisk:asterisk /var/log/asterisk/cdr-custom \
+ && chown asterisk:asterisk /var/log/asterisk/cdr-custom /var/run/asterisk \
  && ln -sf /var/lib/callrouter-dialplan/callrouter_fallback.conf \
       /etc/asterisk/callrouter_fallback.conf \
  && chown -R asterisk:asterisk /etc/asterisk
