@@ -173,6 +173,7 @@ async def throughput(url: str, calls: int, workdir: Path, max_pending: int) -> d
     base = datetime(2026, 3, 1, tzinfo=UTC)
     async with CallLog(url, spool, tz="Asia/Ho_Chi_Minh") as log:
         started = time.perf_counter()
+        cpu_started = time.process_time()
         for i in range(calls):
             write_call(log, i, base + timedelta(seconds=i))
             if i % 64 == 63:
@@ -183,6 +184,7 @@ async def throughput(url: str, calls: int, workdir: Path, max_pending: int) -> d
         handed = time.perf_counter()
         await log.flush()
         done = time.perf_counter()
+        cpu = time.process_time() - cpu_started
         stats = log.stats()
     peak = await sampler.stop()
     elapsed = done - started
@@ -193,6 +195,7 @@ async def throughput(url: str, calls: int, workdir: Path, max_pending: int) -> d
         "calls_per_s": round(calls / elapsed) if elapsed else None,
         "records_per_s": round(stats.handed / elapsed) if elapsed else None,
         "hand_over_seconds": round(handed - started, 2),
+        "writer_cpu_us_per_call": round(1e6 * cpu / calls) if calls else None,
         "rss_start_mb": round(rss_start / 2**20, 1),
         "rss_peak_mb": round(peak / 2**20, 1),
         "rejected": stats.rejected,
@@ -358,6 +361,7 @@ def main() -> None:
                     f"{db:<10} {r['calls']:>9,} calls ({r['records']:,} records) "
                     f"in {r['seconds']} s: "
                     f"{r['calls_per_s']:,} calls/s ({r['records_per_s']:,} records/s), "
+                    f"writer CPU {r['writer_cpu_us_per_call']} µs/call, "
                     f"peak RSS {r['rss_peak_mb']} MB (start {r['rss_start_mb']} MB), "
                     f"rejected {r['rejected']}"
                 )

@@ -188,7 +188,7 @@ class Spool:
             return first
         return max(position, first)
 
-    def _open_segment(self) -> None:
+    def _open_segment(self) -> int:
         path = self.directory / segment_name(self._segment)
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -197,6 +197,7 @@ class Spool:
         self._offset = os.fstat(self._fd).st_size
         self._unsynced.append(self._fd)
         self._dirty = True
+        return self._fd
 
     # -- writing ---------------------------------------------------------------------
     @property
@@ -204,37 +205,51 @@ class Spool:
         """Position after the last line written (not necessarily fsync'd yet)."""
         return Position(self._segment, self._offset)
 
-    def append(self, line: bytes) -> Position:
+    def append(self, line: bytes) -> None:
         """Write one encoded line; once this returns the line survives a process kill."""
-        if self._fd is None:
+        fd = self._fd
+        if fd is None:
             raise SpoolError(f"spool {self.directory} is not open")
         if self._offset >= self.segment_bytes:
-            self._retired.append(self._fd)
-            if self._fd in self._unsynced:
-                self._unsynced.remove(self._fd)
-            self._segment += 1
-            self._open_segment()
-        view = memoryview(line)
-        written = 0
+            fd = self._rotate()
         try:
-            while written < len(view):
-                written += os.write(self._fd, view[written:])
+            written = os.write(fd, line)
         except OSError as exc:
-            if written:
-                # Terminate the torn line so the next record starts on a clean line.
-                with contextlib.suppress(OSError):
-                    os.write(self._fd, b"\n")
-                    written += 1
+            raise SpoolError(
+                f"cannot write to spool {self.directory}: {exc.strerror}; record not logged"
+            ) from None
+        if written != len(line):
+            written = self._finish_short_write(line, written)
+        self._offset += written
+        if not self._dirty:
+            self._dirty = True
+            if fd not in self._unsynced:
+                self._unsynced.append(fd)
+
+    def _rotate(self) -> int:
+        """Start the next segment; the old one is fsync'd and closed by the syncer."""
+        assert self._fd is not None  # noqa: S101 (checked by the caller)
+        self._retired.append(self._fd)
+        if self._fd in self._unsynced:
+            self._unsynced.remove(self._fd)
+        self._segment += 1
+        return self._open_segment()
+
+    def _finish_short_write(self, line: bytes, written: int) -> int:
+        """A short write (disk full): finish the line or terminate it as a torn one."""
+        assert self._fd is not None  # noqa: S101 (checked by the caller)
+        try:
+            while written < len(line):
+                written += os.write(self._fd, line[written:])
+        except OSError as exc:
+            # Terminate the torn line so the next record starts on a clean line.
+            with contextlib.suppress(OSError):
+                written += os.write(self._fd, b"\n")
             self._offset += written
             raise SpoolError(
                 f"cannot write to spool {self.directory}: {exc.strerror}; record not logged"
             ) from None
-        self._offset += written
-        if not self._dirty:
-            self._dirty = True
-            if self._fd not in self._unsynced:
-                self._unsynced.append(self._fd)
-        return Position(self._segment, self._offset)
+        return written
 
     def take_unsynced(self) -> tuple[list[int], list[int], Position]:
         """On the loop: (fds to fsync, fds to close after, the position that makes durable)."""

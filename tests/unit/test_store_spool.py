@@ -20,10 +20,9 @@ pytestmark = pytest.mark.unit
 
 
 def _write(spool: Spool, count: int, start: int = 0) -> Position:
-    end = spool.written
     for i in range(start, start + count):
-        end = spool.append(encode_record({"id": f"r{i}", "kind": "event", "n": i}))
-    fds, retired, _ = spool.take_unsynced()
+        spool.append(encode_record({"id": f"r{i}", "kind": "event", "n": i}))
+    fds, retired, end = spool.take_unsynced()
     spool.fsync_pending(fds, retired)
     return end
 
