@@ -944,8 +944,13 @@ class StasisApp:
             log.warning("ari.reconcile_failed", error=str(exc))
             return
         for channel_id, session in list(self.sessions.items()):
-            if channel_id not in channels:
-                session.deliver(_synthetic_destroyed(channel_id))
+            channel = channels.get(channel_id)
+            if channel is None:
+                session.deliver(_synthetic_event("ChannelDestroyed", channel_id))
+            elif channel_id.startswith(LEG_ID_PREFIX) and channel.state == "Up":
+                # Answered while events did not flow: an originated leg enters Stasis
+                # when it answers. A session that already knows ignores the repeat.
+                session.deliver(_synthetic_event("StasisStart", channel_id))
         in_bridges: set[str] = set()
         for bridge in bridges:
             if not bridge.name.startswith(BRIDGE_NAME_PREFIX):
@@ -1070,7 +1075,6 @@ class OrphanCall:
         log.info("ari.orphan_call_ended", bridge=self.bridge.id, cause=cause)
 
 
-def _synthetic_destroyed(channel_id: str) -> Event:
-    return Event.from_json(
-        {"type": "ChannelDestroyed", "channel": {"id": channel_id}, "synthetic": True}
-    )
+def _synthetic_event(type_: str, channel_id: str) -> Event:
+    """An event reconciliation infers from the channel list (marked ``synthetic``)."""
+    return Event.from_json({"type": type_, "channel": {"id": channel_id}, "synthetic": True})

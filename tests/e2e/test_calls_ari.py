@@ -477,3 +477,43 @@ async def test_given_the_call_flow_fails_then_the_dialplan_fallback_takes_the_ca
     assert rows.attempts == []
     [handed] = [e for e in events if e["type"] == "handed_to_fallback"]
     assert handed["data"]["error"] == "RuntimeError"
+
+
+async def test_given_ten_callers_at_once_then_each_call_has_its_own_session_bridge_and_row(
+    harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    answers = officer_number(ANSWERS, 1)
+    rota = write_rota(tmp_path / "rota.yaml", [answers], ring_timeout=RING_TIMEOUT)
+    engine = engine_for(sqlite_url)
+    try:
+        async with running_router(harness.info, rota, sqlite_url, tmp_path / "state") as router:
+            calls = await asyncio.gather(
+                *(harness.place_call(digits="3", hold=6) for _ in range(10))
+            )
+            deadline = time.monotonic() + 20
+            while len(router.options.live.snapshot()) < 10 or any(
+                c.state != "talking" for c in router.options.live.snapshot()
+            ):
+                assert time.monotonic() < deadline, router.options.live.snapshot()
+                await asyncio.sleep(0.1)
+            bridges = [
+                b
+                for b in await harness.bridges("pbx")
+                if b.get("name", "").startswith("callrouter-call-")
+            ]
+            callers = await asyncio.gather(
+                *(harness.wait_caller_hangup(call, within=30) for call in calls)
+            )
+            rows = [await wait_for_call(engine, call.caller_number) for call in calls]
+    finally:
+        await engine.dispose()
+
+    assert len(bridges) == 10
+    assert all(len(b["channels"]) == 2 for b in bridges)
+    assert len({ch for b in bridges for ch in b["channels"]}) == 20  # nobody shares a bridge
+    assert all(c.hung_up_by == "caller" for c in callers)
+    assert all(harness.officer(answers, call).answered for call in calls)
+    assert [r.call["outcome"] for r in rows] == ["answered"] * 10
+    assert len({r.call["linkedid"] for r in rows}) == 10
+    assert all(len(r.attempts) == 1 for r in rows)
+    assert all(r.attempts[0]["result"] == "answered" for r in rows)
