@@ -39,7 +39,14 @@ from tests.e2e.harness import (
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60, func_only=True)]
 
 
-def rota_with(numbers: list[tuple[str, bool]], *, confirm_timeout: int = 3) -> Rota:
+def rota_with(
+    numbers: list[tuple[str, bool]],
+    *,
+    confirm_timeout: int = 3,
+    rounds: int = 1,
+    max_wait: int = 120,
+    nobody_answered: str = "message",
+) -> Rota:
     """A test rota whose registered numbers are ``numbers`` (number, confirm), in that order."""
     lines = ["unit: e2e", "numbers:"]
     for i, (number, confirm) in enumerate(numbers):
@@ -59,8 +66,10 @@ def rota_with(numbers: list[tuple[str, bool]], *, confirm_timeout: int = 3) -> R
         "      - {officer: a, at: so-1}",
         "policy:",
         "  ring_timeout: 5",
-        "  rounds: 1",
+        f"  rounds: {rounds}",
         f"  confirm_timeout: {confirm_timeout}",
+        f"  max_wait: {max_wait}",
+        f"  nobody_answered_action: {nobody_answered}",
     ]
     return parse_rota("\n".join(lines) + "\n", "e2e-rota.yaml")
 
@@ -250,3 +259,42 @@ async def test_fallback_caller_hanging_up_while_ringing_is_marked_abandoned(
     assert fields is not None
     assert fields["result"] == "abandoned"
     assert fields["answered_by"] == ""
+
+
+async def test_fallback_stops_ringing_at_max_wait_and_forwards_to_the_rota_number(
+    sandbox: Sandbox, harness: Harness
+) -> None:
+    forever = officer_number(RINGS_FOREVER, 0)
+    agency = officer_number(ANSWERS, 1)
+    rota = rota_with([(forever, False)], rounds=3, max_wait=7, nobody_answered=f"forward:{agency}")
+    install(sandbox, rota)
+
+    call = await harness.place_call(digits="3", hold=14)
+    started = await fallback_started(harness, call.caller_number)
+    caller = await harness.wait_caller_hangup(call, within=30)
+
+    assert caller.hung_up_by == "caller"
+    # Rounds would allow 3 x 5 s; max wait (7 s) cuts the second attempt short, then forwards.
+    assert harness.officers_rung(call) == [forever, forever, agency]
+    dials = harness.events.find(
+        lambda e: (
+            e.user_event == contract.EVENT_FALLBACK_DIAL
+            and e.get("Linkedid") == started["Linkedid"]
+        )
+    )
+    ends = harness.events.find(
+        lambda e: (
+            e.user_event == contract.EVENT_FALLBACK_DIAL_END
+            and e.get("Linkedid") == started["Linkedid"]
+        )
+    )
+    assert [e["Number"] for e in dials] == [forever, forever, agency]
+    rung = [end.timestamp - dial.timestamp for dial, end in zip(dials, ends, strict=False)]
+    assert 4.5 < rung[0] < 6.0
+    assert rung[1] < 3.0, "the second attempt only got what was left of the max wait"
+    assert harness.officer(agency, call).answered
+    end = await harness.wait_user_event(
+        contract.EVENT_FALLBACK_END, source="pbx", Linkedid=started["Linkedid"], within=5
+    )
+    assert end["Result"] == "forwarded"
+    assert end["AnsweredBy"] == agency

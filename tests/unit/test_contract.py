@@ -50,7 +50,7 @@ def test_trunk_default_and_dial_string_match_the_dialplan() -> None:
     template = contract.DIAL_TEMPLATE.format(
         number="${" + contract.VAR_FALLBACK_TARGET + "}", trunk="${" + contract.GLOBAL_TRUNK + "}"
     )
-    assert CODE.count(f"Dial({template},") == 2
+    assert CODE.count(f"Dial({template},") == 3  # plain, confirm, nobody-answered forward
 
 
 def test_confirm_numbers_dial_with_the_press_1_subroutine() -> None:

@@ -34,6 +34,7 @@ policy:
   ring_timeout: 7
   rounds: 3
   confirm_timeout: 4
+  max_wait: 50
 """
 
 
@@ -67,6 +68,7 @@ def test_include_carries_policy_and_rota_version(rota: Rota) -> None:
     assert values[contract.VAR_FALLBACK_RING_TIMEOUT] == "7"
     assert values[contract.VAR_FALLBACK_ROUNDS] == "3"
     assert values[contract.VAR_FALLBACK_CONFIRM_TIMEOUT] == "4"
+    assert values[contract.VAR_FALLBACK_MAX_WAIT] == "50"
     assert values[contract.VAR_FALLBACK_ROTA] == rota.version
     assert re.fullmatch(r"[0-9a-f]{12}", rota.version)
 
@@ -91,6 +93,8 @@ def test_every_variable_set_is_in_the_contract(rota: Rota) -> None:
         contract.VAR_FALLBACK_ROUNDS,
         contract.VAR_FALLBACK_RING_TIMEOUT,
         contract.VAR_FALLBACK_CONFIRM_TIMEOUT,
+        contract.VAR_FALLBACK_MAX_WAIT,
+        contract.VAR_FALLBACK_FORWARD,
     }
     indexed = {n for n in names if re.fullmatch(r"CALLROUTER_FALLBACK_(NUMBER|CONFIRM)_\d+", n)}
     assert names - indexed == known
@@ -112,3 +116,17 @@ def test_write_replaces_the_file_atomically(rota: Rota, tmp_path: Path) -> None:
     assert target.read_text(encoding="utf-8") == render_fallback_include(rota)
     assert [p.name for p in tmp_path.iterdir()] == [contract.FALLBACK_INCLUDE_FILENAME]
     assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_message_action_leaves_the_forward_number_empty(rota: Rota) -> None:
+    assert assignments(render_fallback_include(rota))[contract.VAR_FALLBACK_FORWARD] == ""
+
+
+def test_forward_action_gives_the_forward_number() -> None:
+    text = ROTA.replace(
+        "  max_wait: 50\n", "  max_wait: 50\n  nobody_answered_action: forward:0226 3852 115\n"
+    )
+    rota = parse_rota(text, "rota.yaml")
+    assert (
+        assignments(render_fallback_include(rota))[contract.VAR_FALLBACK_FORWARD] == "02263852115"
+    )
