@@ -1,0 +1,43 @@
+"""The wheel the Docker image installs carries the admin web's templates and static files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_wheel_contains_every_template_and_static_file(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--wheel-dir",
+            str(tmp_path),
+            ".",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (wheel,) = tmp_path.glob("callrouter-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    web = ROOT / "callrouter" / "web"
+    wanted = [p for d in ("templates", "static") for p in (web / d).iterdir() if p.is_file()]
+    assert wanted
+    for path in wanted:
+        assert path.relative_to(ROOT).as_posix() in names, path
