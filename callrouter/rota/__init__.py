@@ -5,11 +5,13 @@ See ``config/rota.example.yaml`` for a commented example an admin can start from
 
 from __future__ import annotations
 
-from callrouter.rota.duty import DutyAssignment, DutyStatus, duty_status, who_is_on_duty
+from callrouter.rota.duty import duty_status, who_is_on_duty
 from callrouter.rota.loader import MAX_BYTES, load_rota, parse_rota
 from callrouter.rota.model import (
     Action,
+    DutyAssignment,
     DutyEntry,
+    DutyStatus,
     HolidayPolicy,
     Officer,
     Override,

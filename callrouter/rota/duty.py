@@ -25,7 +25,6 @@ the property test that checks the two agree).
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from callrouter.rota.holidays import public_holidays_by_year
@@ -35,6 +34,8 @@ from callrouter.rota.model import (
     MINUTES_PER_DAY,
     DayPlan,
     DayTable,
+    DutyAssignment,
+    DutyStatus,
     ResolvedDuty,
     ResolvedOverride,
     Rota,
@@ -45,32 +46,11 @@ from callrouter.rota.model import (
     fold,
 )
 
+__all__ = ["DutyAssignment", "DutyStatus", "duty_status", "lookup", "who_is_on_duty"]
+
 _DAY_CACHE_LIMIT = 4096
 _ONE_DAY = timedelta(days=1)
 OUTSIDE_SHIFTS = "outside shifts"
-
-
-@dataclass(frozen=True, slots=True)
-class DutyAssignment:
-    """An officer on duty, the number to ring them at, and why they are on duty."""
-
-    officer_id: str
-    officer_name: str
-    number: str
-    number_label: str | None  # None: the officer's own phone
-    confirm: bool
-    reason: str  # "shift …" or "override: …"
-    start: datetime  # the covering shift occurrence / override, tz-aware in the rota's zone
-    end: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class DutyStatus:
-    """Open or closed at a moment, why, and who is on duty (in ring order)."""
-
-    open: bool
-    reason: str
-    assignments: tuple[DutyAssignment, ...]
 
 
 def require_aware(at: datetime) -> None:
@@ -146,7 +126,7 @@ def _compute(ix: RotaIndex, today: date, minute: int) -> Slot:
                     swapping = override
                     break
                 if not override.duty:
-                    return Slot(False, reason, (), ())
+                    return _closed(reason)
                 return _slot(ix, reason, [(override.duty, reason, override, today)])
 
     plan = day_plan(ix, today)
@@ -168,9 +148,8 @@ def _compute(ix: RotaIndex, today: date, minute: int) -> Slot:
                 sources.append((shift.duty, label, shift, yesterday))
     if not sources:
         if plan.token is None and plan.note:
-            return Slot(False, plan.note, (), ())
-        reason = f"{OUTSIDE_SHIFTS} ({plan.note})" if plan.note else OUTSIDE_SHIFTS
-        return Slot(False, reason, (), ())
+            return _closed(plan.note)
+        return _closed(f"{OUTSIDE_SHIFTS} ({plan.note})" if plan.note else OUTSIDE_SHIFTS)
     sources.sort(key=lambda src: src[2].index)
     if swapping is not None:  # only the shifts the swap changes name the override
         note = f"override: {swapping.reason}"
@@ -197,6 +176,35 @@ def _swapped(
     return tuple(out)
 
 
+def _closed(reason: str) -> Slot:
+    return Slot(False, reason, (), (), DutyStatus(False, reason, ()))
+
+
+def _assignments(ix: RotaIndex, sources: list[Source]) -> tuple[DutyAssignment, ...]:
+    out: list[DutyAssignment] = []
+    seen: set[tuple[str, str]] = set()
+    for source in sources:
+        start, end = _window(source, ix.tz)
+        for d in source[0]:
+            key = (d.officer_id, d.number)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(
+                DutyAssignment(
+                    d.officer_id,
+                    d.officer_name,
+                    d.number,
+                    d.number_label,
+                    d.confirm,
+                    source[1],
+                    start,
+                    end,
+                )
+            )
+    return tuple(out)
+
+
 def _slot(ix: RotaIndex, reason: str, sources: list[Source]) -> Slot:
     targets: list[Target] = []
     numbers: set[str] = set()
@@ -215,7 +223,8 @@ def _slot(ix: RotaIndex, reason: str, sources: list[Source]) -> Slot:
                     ix.ring_timeout,
                 )
             )
-    return Slot(True, reason, tuple(sources), tuple(targets))
+    status = DutyStatus(True, reason, _assignments(ix, sources))
+    return Slot(True, reason, tuple(sources), tuple(targets), status)
 
 
 def _minute_of(moment: datetime, day: date) -> int | None:
@@ -279,30 +288,7 @@ def _window(source: Source, tz: tzinfo) -> tuple[datetime, datetime]:
 
 def duty_status(rota: Rota, at: datetime) -> DutyStatus:
     """Open or closed at ``at`` (tz-aware), why, and the on-duty assignments in ring order."""
-    ix = rota.index
-    slot = lookup(ix, at)
-    out: list[DutyAssignment] = []
-    seen: set[tuple[str, str]] = set()
-    for source in slot.sources:
-        start, end = _window(source, ix.tz)
-        for d in source[0]:
-            key = (d.officer_id, d.number)
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(
-                DutyAssignment(
-                    d.officer_id,
-                    d.officer_name,
-                    d.number,
-                    d.number_label,
-                    d.confirm,
-                    source[1],
-                    start,
-                    end,
-                )
-            )
-    return DutyStatus(slot.open, slot.reason, tuple(out))
+    return lookup(rota.index, at).status
 
 
 def who_is_on_duty(rota: Rota, at: datetime) -> list[DutyAssignment]:

@@ -580,6 +580,29 @@ Source = tuple[tuple[ResolvedDuty, ...], str, ResolvedShift | ResolvedOverride, 
 
 
 @dataclass(frozen=True, slots=True)
+class DutyAssignment:
+    """An officer on duty, the number to ring them at, and why they are on duty."""
+
+    officer_id: str
+    officer_name: str
+    number: str
+    number_label: str | None  # None: the officer's own phone
+    confirm: bool
+    reason: str  # "shift …" or "override: …"
+    start: datetime  # the covering shift occurrence / override, tz-aware in the rota's zone
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DutyStatus:
+    """Open or closed at a moment, why, and who is on duty (in ring order)."""
+
+    open: bool
+    reason: str
+    assignments: tuple[DutyAssignment, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Slot:
     """What holds during one stretch of a local date: open or not, why, from which sources,
     and the routing targets (ring order, each number once)."""
@@ -588,6 +611,7 @@ class Slot:
     reason: str
     sources: tuple[Source, ...]
     targets: tuple[Target, ...]
+    status: DutyStatus  # what who_is_on_duty / duty_status return for this slot
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from callrouter.rota.duty import OUTSIDE_SHIFTS, DutyStatus, duty_status, require_aware
+from callrouter.rota.duty import OUTSIDE_SHIFTS, duty_status, require_aware
 from callrouter.rota.holidays import public_holidays_by_year, substituted_working_day
-from callrouter.rota.model import DAY_NAMES_VI, HOLIDAY, Rota, format_clock
+from callrouter.rota.model import DAY_NAMES_VI, HOLIDAY, DutyStatus, Rota, format_clock
 
 
 @dataclass(frozen=True, slots=True)
