@@ -19,6 +19,8 @@ Names follow Prometheus conventions (``_total`` counters, ``_seconds`` histogram
     callrouter_calls_in_progress               calls being handled now
     callrouter_callbacks_dialed_total{result}  call-backs started from the admin web
     callrouter_web_logins_total{result}        admin web log-ins, by result
+    callrouter_build_info{version}             the running version
+    process_*, python_gc_*, python_info        the standard process and runtime families
 """
 
 from __future__ import annotations
@@ -30,10 +32,15 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
     generate_latest,
 )
 
+from callrouter import __version__
 from callrouter.store.models import ATTEMPT_RESULTS, OUTCOMES
 
 # Post-dial delay on a mobile network is 2–10 s; a landline rings within a second.
@@ -103,6 +110,12 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.build = Info("callrouter_build", "The running callrouter version.", registry=r)
+        self.build.info({"version": __version__})
+        # The usual process_* (CPU, memory, open files), python_gc_* and python_info families.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         # Every known label value exists from the start, so a dashboard shows 0, not "no data".
         for outcome in OUTCOMES:
             self.calls.labels(outcome=outcome)

@@ -50,6 +50,9 @@ def test_metrics_expose_every_required_family_with_zeroes_from_the_start() -> No
         "callrouter_rota_reloads_total 0.0",
         "callrouter_rota_reload_refusals_total 0.0",
         "callrouter_spool_depth 0.0",
+        'callrouter_build_info{version="',
+        "process_resident_memory_bytes",
+        "python_gc_collections_total",
     ):
         assert family in text, family
 
