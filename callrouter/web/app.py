@@ -51,7 +51,7 @@ from callrouter.metrics import CONTENT_TYPE, Metrics
 from callrouter.report.figures import Figures, Period, UnitInfo
 from callrouter.report.periods import month_period
 from callrouter.report.settings import ReportSettings
-from callrouter.rota import Rota, duty_status
+from callrouter.rota import DutyAssignment, Rota, duty_status
 from callrouter.rota.timeline import Segment, timeline
 from callrouter.store.models import RESOLUTION_LABELS, RESOLUTIONS
 from callrouter.web import queries as q
@@ -882,10 +882,19 @@ def _seconds(value: float | None) -> str:
 class DutyView:
     open: bool
     reason: str
-    names: list[tuple[str, str, str | None]]  # officer name, number, label
+    names: list[tuple[str, list[str]]]  # officer name, "number (label)" in ring order
     until: datetime | None
     next_start: datetime | None
-    next_names: list[tuple[str, str, str | None]]
+    next_names: list[tuple[str, list[str]]]
+
+
+def _by_officer(assignments: tuple[DutyAssignment, ...]) -> list[tuple[str, list[str]]]:
+    """Officers in ring order, each with the numbers they are rung at (one line each)."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    for a in assignments:
+        number = f"{a.number} ({a.number_label})" if a.number_label else a.number
+        out.setdefault(a.officer_id, (a.officer_name, []))[1].append(number)
+    return list(out.values())
 
 
 def _duty_now_and_next(rota: Rota, now: datetime) -> DutyView:
@@ -908,12 +917,10 @@ def _duty_now_and_next(rota: Rota, now: datetime) -> DutyView:
     return DutyView(
         open=status.open,
         reason=status.reason,
-        names=[(a.officer_name, a.number, a.number_label) for a in status.assignments],
+        names=_by_officer(status.assignments),
         until=until,
         next_start=nxt.start if nxt else None,
-        next_names=[(a.officer_name, a.number, a.number_label) for a in nxt.status.assignments]
-        if nxt
-        else [],
+        next_names=_by_officer(nxt.status.assignments) if nxt else [],
     )
 
 

@@ -139,3 +139,20 @@ def test_hash_password_command_refuses_a_short_password() -> None:
     result = CliRunner().invoke(web_cli, ["hash-password"], input="ngan\nngan\n")
     assert result.exit_code != 0
     assert "ít nhất 10 ký tự" in result.output
+
+
+def test_duty_now_and_next_groups_an_officers_numbers_in_ring_order() -> None:
+    from callrouter.web.app import _duty_now_and_next
+
+    view = _duty_now_and_next(load_rota(ROTA), NOW)
+    assert view.open
+    assert view.names == [
+        ("Nguyễn Thị Lan", ["02263851234 (co-dinh)"]),
+        ("Trần Văn Dũng", ["0912680135 (di-dong-truc)"]),
+    ]
+    assert view.until == datetime(2026, 11, 10, 4, 30, tzinfo=UTC)  # 11:30 in Viet Nam
+    assert view.next_start == view.until
+    assert len(view.next_names) == 1
+    name, numbers = view.next_names[0]
+    assert name == "Lê Thị Thu Hương"
+    assert len(numbers) == 2
