@@ -577,7 +577,7 @@ class AdminWeb:
             number=mask_number(cb.number),
             user=user,
         )
-        request.session["flash"] = f"Đang gọi lại số {cb.number}: máy của bạn sẽ đổ chuông trước."
+        request.session["flash"] = f"Đang gọi lại số {cb.number}."
         return RedirectResponse("/callbacks", status_code=303)
 
     def _no_callback(self, request: Request, callback_id: str) -> Response:
