@@ -130,7 +130,14 @@ async def test_admin_logs_in_sees_dashboard_and_classifies_a_call_in_chromium(
     await run(lambda: shots.mkdir(parents=True, exist_ok=True))
     await run(browser.get, f"{server}/")
     await run(_wait_for_text, browser, "h1", "Đăng nhập quản trị")
+    # A wrong password first: the page says so and stays on the log-in form.
     await run(lambda: browser.find_element(By.ID, "username").send_keys(USER))
+    await run(lambda: browser.find_element(By.ID, "password").send_keys("sai-mật-khẩu"))
+    await run(lambda: browser.find_element(By.ID, "login-button").click())
+    await run(_wait_for_text, browser, ".error-text", "Sai tên đăng nhập hoặc mật khẩu.")
+    login_png = shots / "login-refused.png"
+    assert await run(browser.save_screenshot, str(login_png))
+    _check_screenshot(login_png)
     await run(lambda: browser.find_element(By.ID, "password").send_keys(PASSWORD))
     await run(lambda: browser.find_element(By.ID, "login-button").click())
     await run(_wait_for_text, browser, "h1", "Tổng quan")
