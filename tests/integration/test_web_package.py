@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -34,7 +35,7 @@ def test_wheel_contains_every_template_and_static_file(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    (wheel,) = tmp_path.glob("callrouter-*.whl")
+    (wheel,) = wheels.glob("callrouter-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     web = ROOT / "callrouter" / "web"
     wanted = [p for d in ("templates", "static") for p in (web / d).iterdir() if p.is_file()]
