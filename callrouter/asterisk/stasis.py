@@ -275,6 +275,8 @@ class CallerGone(Exception):
 #: dialplan's own arguments, see :func:`contract.parse_stasis_args`): a StasisStart that
 #: carries ``leg=officer`` is an answered officer leg, never a new call.
 ARG_LEG: Final = "leg"
+#: Optional Stasis argument ``linkedid=${CHANNEL(linkedid)}``: saves one REST round trip.
+ARG_LINKEDID: Final = "linkedid"
 LEG_OFFICER: Final = "officer"
 
 
@@ -419,11 +421,7 @@ class CallSession:
                 self.finished = True
 
     async def _run(self) -> None:
-        try:
-            linkedid = await self.ari.get_variable(self.caller.id, "CHANNEL(linkedid)")
-        except AriNotFound as exc:
-            raise CallerGone(None) from exc
-        self.linkedid = linkedid or self.caller.id
+        self.linkedid = await self._linkedid()
         branch = contract.BRANCH
         try:
             branch = contract.branch_of(self.args)
@@ -467,6 +465,19 @@ class CallSession:
             await self._unanswered(decision)
             return
         await self._bridged(answered)
+
+    async def _linkedid(self) -> str:
+        """The call's Asterisk linkedid: from the Stasis arguments when the dialplan passes
+        it (``linkedid=${CHANNEL(linkedid)}``, no round trip), else asked of Asterisk."""
+        with contextlib.suppress(ValueError):
+            passed = contract.parse_stasis_args(self.args).get(ARG_LINKEDID)
+            if passed:
+                return passed
+        try:
+            linkedid = await self.ari.get_variable(self.caller.id, "CHANNEL(linkedid)")
+        except AriNotFound as exc:
+            raise CallerGone(None) from exc
+        return linkedid or self.caller.id
 
     def _log_started(self, branch: int, rota_version: str | None) -> None:
         call_id = self.log.call_started(
@@ -577,12 +588,13 @@ class CallSession:
 
     async def _hold_caller(self) -> None:
         """Answer the caller, play "please hold", then music (on PlaybackFinished)."""
-        try:
-            await self.ari.answer(self.caller.id)
-        except AriNotFound as exc:
-            raise CallerGone(None) from exc
-        except AriConflict:
-            pass  # answered by the dialplan already, the usual case
+        if self.caller.state != "Up":  # the shipped dialplan has answered already
+            try:
+                await self.ari.answer(self.caller.id)
+            except AriNotFound as exc:
+                raise CallerGone(None) from exc
+            except AriConflict:
+                pass  # answered meanwhile
         try:
             self.hold_prompt = "callrouter-prompt-" + self.host.new_id()
             await self.ari.play(
