@@ -16,19 +16,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_wheel_contains_every_template_and_static_file(tmp_path: Path) -> None:
+    # Built from a copy of what the Dockerfile copies, so no build/ is left in the checkout.
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    shutil.copytree(
+        ROOT / "callrouter", source / "callrouter", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    wheels = tmp_path / "wheels"
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--wheel-dir",
-            str(tmp_path),
-            ".",
-        ],
-        cwd=ROOT,
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(wheels), "."],
+        cwd=source,
         capture_output=True,
         text=True,
         timeout=300,
