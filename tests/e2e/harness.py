@@ -8,7 +8,8 @@
 * ``events`` — every AMI event of both instances (``source`` "pbx" or "pstn"), with
   ``wait_for(...)`` / ``wait_user_event(...)`` to wait for one with a deadline.
 * ``caller(call)`` / ``officer(number, call)`` — what the caller and an officer's phone
-  experienced (rang, answered, pressed, hung up, when; from the pstn's UserEvents).
+  experienced (rang, answered, pressed, hung up, when; from the pstn's UserEvents);
+  ``bridged(call)`` — when the pbx bridged the caller with someone, and until when.
 * ``channels("pbx")`` / ``bridges("pbx")`` — ARI views of either instance; ``ami("pbx")`` for
   any other AMI action.
 
@@ -534,6 +535,44 @@ class Harness:
             for e in self.events.events
             if e.user_event == "OfficerRinging" and e.get("Caller") == call.caller_number
         ]
+
+    def pbx_caller_channel(self, call: PlacedCall) -> str | None:
+        """Uniqueid of the caller's channel on the pbx (its first channel with that caller)."""
+        for e in self.events.events:
+            if (
+                e.source == "pbx"
+                and e.name == "Newchannel"
+                and e.get("CallerIDNum") == call.caller_number
+            ):
+                return e.get("Uniqueid")
+        return None
+
+    def bridged(self, call: PlacedCall) -> tuple[float, float | None] | None:
+        """When, on the pbx, the caller was first in a bridge with another channel, and when
+        that ended (None while it lasts); None when the caller was never bridged to anyone.
+        Epoch seconds from Asterisk's event timestamps (BridgeEnter / BridgeLeave)."""
+        caller = self.pbx_caller_channel(call)
+        if caller is None:
+            return None
+        mine: set[str] = set()
+        start: float | None = None
+        bridge: str | None = None
+        for e in self.events.events:
+            if e.source != "pbx" or e.name not in {"BridgeEnter", "BridgeLeave"}:
+                continue
+            bid = e.get("BridgeUniqueid")
+            if start is None:
+                if e.name == "BridgeEnter" and e.get("Uniqueid") == caller:
+                    mine.add(bid)
+                if (
+                    e.name == "BridgeEnter"
+                    and bid in mine
+                    and int(e.get("BridgeNumChannels") or 0) >= 2
+                ):
+                    start, bridge = e.timestamp, bid
+            elif e.name == "BridgeLeave" and bid == bridge:
+                return start, e.timestamp
+        return None if start is None else (start, None)
 
     # -- ARI views -------------------------------------------------------------------------
 

@@ -149,6 +149,13 @@ async def test_fallback_rings_in_rota_order_and_caller_talks_to_officer_who_pres
     assert caller.hung_up_at is not None
     assert officer.hung_up_at is not None
     assert officer.hung_up_at - caller.hung_up_at < 1.0, "officer's leg ended with the caller's"
+    bridged = harness.bridged(call)
+    assert bridged is not None
+    since, until = bridged
+    assert until is not None
+    assert officer.answered_at is not None
+    assert since > officer.answered_at, "bridged only after the key press, not on answer"
+    assert until - since > 2
 
     end = await harness.wait_user_event(
         contract.EVENT_FALLBACK_END, source="pbx", Linkedid=linkedid, within=5
