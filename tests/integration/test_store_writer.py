@@ -6,6 +6,7 @@ import asyncio
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -338,3 +339,52 @@ async def test_call_methods_return_without_waiting_for_the_database(
         assert per_call < 0.005
         await log.flush()
     assert (await table_counts(store_url))["calls"] == 200
+
+
+async def test_a_spooled_record_the_database_refuses_is_set_aside_and_the_rest_applied(
+    store_url: str, tmp_path: Path
+) -> None:
+    """E.g. a spool left by an older version: a value the schema no longer allows."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+
+    def started(record_id: str, linkedid: str) -> dict[str, Any]:
+        return {
+            "id": record_id,
+            "kind": "call_started",
+            "linkedid": linkedid,
+            "uniqueid": "U",
+            "branch": 3,
+            "caller": "0912345678",
+            "started_at": T0.isoformat(),
+            "local_day": "2026-03-02",
+            "local_hour": 6,
+            "mode": "ari",
+            "rota_version": None,
+        }
+
+    bad_outcome = {
+        "id": "o-2",
+        "kind": "call_ended",
+        "linkedid": "L-1",
+        "ended_at": T0.isoformat(),
+        "outcome": "lost",
+        "hangup_cause": 16,
+    }
+    missing_field = {"id": "o-3", "kind": "call_answered", "linkedid": "L-1"}
+    records: list[dict[str, Any]] = [
+        started("o-1", "L-1"),
+        bad_outcome,
+        missing_field,
+        started("o-4", "L-2"),
+    ]
+    (spool / segment_name(1)).write_bytes(b"".join(encode_record(r) for r in records))
+    async with CallLog(store_url, spool) as log:
+        await log.flush()
+        assert log.stats().rejected == 2
+    rows = {str(r["linkedid"]): r for r in await _rows(store_url, calls)}
+    assert set(rows) == {"L-1", "L-2"}
+    assert rows["L-1"]["outcome"] is None
+    rejected = (spool / "rejected.log").read_text(encoding="utf-8")
+    assert '"o-2"' in rejected
+    assert '"o-3"' in rejected
