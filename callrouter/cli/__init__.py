@@ -23,6 +23,7 @@ _COMMANDS: tuple[tuple[str, str], ...] = (
     ("callrouter.cli.report", "report"),
     ("callrouter.cli.serve", "serve"),
     ("callrouter.cli.demo", "demo"),
+    ("callrouter.web.cli", "web"),
 )
 
 
