@@ -306,6 +306,9 @@ class Leg:
     answered_at: datetime | None = None
     ended: bool = False
     rang: bool = False
+    picked_up_at: datetime | None = None  # entered Stasis (answered the phone)
+    confirm_playback: str | None = None  # the press-1 prompt playing to this leg
+    confirm_deadline: float | None = None  # loop time; set while waiting for "1"
     hangup_cause: int | None = None
 
 
@@ -527,7 +530,9 @@ class CallSession:
                     await origination
             longest = max(ring for _leg, ring in legs)
             deadline = min(loop.time() + longest + self.config.ring_grace, wait_deadline + 1.0)
-            winner = await self._await_legs([leg for leg, _ring in legs], deadline)
+            winner = await self._await_legs(
+                [leg for leg, _ring in legs], deadline, decision.confirm_timeout
+            )
             if winner is not None:
                 return winner
         return None
@@ -626,29 +631,60 @@ class CallSession:
                 await self.ari.stop_moh(self.caller.id)
             self.moh = False
 
-    async def _await_legs(self, legs: list[Leg], deadline: float) -> Leg | None:
-        """Wait until one leg answers (the others are cancelled) or every leg has ended."""
+    async def _await_legs(
+        self, legs: list[Leg], deadline: float, confirm_timeout: float
+    ) -> Leg | None:
+        """Wait until one leg answers (the others are cancelled) or every leg has ended.
+
+        A leg to a number marked ``confirm`` only counts as answered when the person who
+        picked up presses 1 after the "call from hotline 1022, press 1" prompt; another key
+        is ``declined``, and no key within ``confirm_timeout`` seconds after the prompt (a
+        voicemail box) is ``no_answer``. The caller keeps hearing music meanwhile.
+        """
+        loop = asyncio.get_running_loop()
         while any(not leg.ended for leg in legs):
-            event = await self._next_event(deadline)
-            if event is None:  # Asterisk's own originate timeout should have fired
+            now = loop.time()
+            pending = [
+                leg.confirm_deadline
+                for leg in legs
+                if not leg.ended and leg.confirm_deadline is not None
+            ]
+            wake = min([*pending, deadline]) if now < deadline else min(pending, default=now)
+            event = await self._next_event(wake)
+            if event is None:
+                now = loop.time()
                 for leg in legs:
-                    if not leg.ended:
+                    if leg.ended:
+                        continue
+                    if leg.confirm_deadline is not None:
+                        if leg.confirm_deadline <= now:  # picked up, no key: voicemail or nobody
+                            log.info("leg.not_confirmed", seq=leg.seq)
+                            await self._hangup_leg(leg, "normal")
+                            self._end_leg(leg, LegResult.NO_ANSWER, None)
+                    elif now >= deadline:  # Asterisk's own originate timeout should have fired
                         await self._hangup_leg(leg, "no_answer")
                         self._end_leg(leg, LegResult.NO_ANSWER, CAUSE_NO_ANSWER)
-                return None
+                continue
             found = self.legs.get(event.channel_id or "")
             if found is None or found.ended or found not in legs:
                 continue
             leg = found
-            if event.type == "StasisStart":
-                leg.answered_at = self.host.clock()
-                log.info("leg.answered", seq=leg.seq, officer=leg.target.officer_id)
-                for other in legs:
-                    if other is not leg and not other.ended:
-                        await self._hangup_leg(other, "answered_elsewhere")
-                        self._end_leg(other, LegResult.CANCELLED, None)
-                return leg
-            if event.type == "ChannelStateChange" and event.channel is not None:
+            if event.type == "StasisStart" and leg.picked_up_at is None:
+                leg.picked_up_at = self.host.clock()
+                if leg.target.confirm:
+                    await self._ask_to_confirm(leg)
+                    continue
+                return await self._accept(leg, legs)
+            if event.type == "ChannelDtmfReceived" and leg.confirm_deadline is not None:
+                if event.digit == "1":
+                    return await self._accept(leg, legs)
+                log.info("leg.declined", seq=leg.seq, digit=event.digit)
+                await self._hangup_leg(leg, "normal")
+                self._end_leg(leg, LegResult.DECLINED, None)
+            elif event.type == "PlaybackFinished" and event.playback_id == leg.confirm_playback:
+                leg.confirm_playback = None
+                leg.confirm_deadline = loop.time() + confirm_timeout
+            elif event.type == "ChannelStateChange" and event.channel is not None:
                 if event.channel.state == "Ringing" and not leg.rang:
                     leg.rang = True
                     delay = (self.host.clock() - leg.started_at).total_seconds()
@@ -657,8 +693,39 @@ class CallSession:
                 leg.hangup_cause = event.cause
             elif event.type == "ChannelDestroyed":
                 cause = event.cause if event.cause is not None else leg.hangup_cause
-                self._end_leg(leg, result_for_cause(cause), cause)
+                if leg.picked_up_at is not None:  # hung up while asked to confirm
+                    self._end_leg(leg, LegResult.DECLINED, cause)
+                else:
+                    self._end_leg(leg, result_for_cause(cause), cause)
         return None
+
+    async def _ask_to_confirm(self, leg: Leg) -> None:
+        """Play the press-1 prompt to a picked-up leg; the answer comes as DTMF events."""
+        leg.confirm_playback = "callrouter-prompt-" + self.host.new_id()
+        # Until the prompt ends, allow it up to prompt_limit; then confirm_timeout runs.
+        leg.confirm_deadline = asyncio.get_running_loop().time() + self.config.prompt_limit
+        log.info("leg.confirming", seq=leg.seq, officer=leg.target.officer_id)
+        with contextlib.suppress(AriNotFound):  # the leg is gone: its ChannelDestroyed follows
+            await self.ari.play(
+                leg.channel_id,
+                "sound:" + contract.PROMPTS["confirm"],
+                playback_id=leg.confirm_playback,
+            )
+
+    async def _accept(self, leg: Leg, legs: list[Leg]) -> Leg:
+        """``leg`` takes the call: the other legs of the group are cancelled."""
+        leg.answered_at = self.host.clock()
+        leg.confirm_deadline = None
+        if leg.confirm_playback is not None:
+            with contextlib.suppress(AriNotFound):
+                await self.ari.stop_playback(leg.confirm_playback)
+            leg.confirm_playback = None
+        log.info("leg.answered", seq=leg.seq, officer=leg.target.officer_id)
+        for other in legs:
+            if other is not leg and not other.ended:
+                await self._hangup_leg(other, "answered_elsewhere")
+                self._end_leg(other, LegResult.CANCELLED, None)
+        return leg
 
     def _end_leg(
         self, leg: Leg, result: LegResult, cause: int | None, *, at: datetime | None = None

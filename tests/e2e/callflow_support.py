@@ -50,8 +50,12 @@ def write_rota(
     max_wait: int = 30,
     strategy: str = "sequential",
     nobody_answered: str = "message",
+    confirm: tuple[bool, ...] = (),
+    confirm_timeout: int = 2,
 ) -> Path:
-    """A rota open 24/7 that rings ``numbers`` in order (officer i at number i)."""
+    """A rota open 24/7 that rings ``numbers`` in order (officer i at number i).
+
+    ``confirm[i]`` marks number i for press-1 confirmation (default: none is)."""
     lines = [
         "unit: Trung tâm Y tế kiểm thử",
         "timezone: Asia/Ho_Chi_Minh",
@@ -59,7 +63,8 @@ def write_rota(
         "numbers:",
     ]
     for i, number in enumerate(numbers):
-        lines += [f"  - label: so-{i + 1}", f'    number: "{number}"', "    confirm: false"]
+        flag = "true" if i < len(confirm) and confirm[i] else "false"
+        lines += [f"  - label: so-{i + 1}", f'    number: "{number}"', f"    confirm: {flag}"]
     lines.append("officers:")
     for i, (officer_id, name) in enumerate(OFFICERS[: len(numbers)]):
         lines += [
@@ -90,6 +95,7 @@ def write_rota(
         f"  ring_timeout: {ring_timeout}",
         f"  rounds: {rounds}",
         f"  max_wait: {max_wait}",
+        f"  confirm_timeout: {confirm_timeout}",
         "  confirm_own_phone: false",
         f"  nobody_answered_action: {nobody_answered}",
     ]

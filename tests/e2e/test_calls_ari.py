@@ -34,7 +34,10 @@ from tests.e2e.callflow_support import (
 from tests.e2e.harness import (
     ANSWERS,
     BUSY,
+    PRESSES_1,
+    PRESSES_9,
     RINGS_FOREVER,
+    VOICEMAIL,
     Harness,
     PlacedCall,
     Sandbox,
@@ -517,3 +520,88 @@ async def test_given_ten_callers_at_once_then_each_call_has_its_own_session_brid
     assert len({r.call["linkedid"] for r in rows}) == 10
     assert all(len(r.attempts) == 1 for r in rows)
     assert all(r.attempts[0]["result"] == "answered" for r in rows)
+
+
+async def test_given_a_confirm_number_then_the_officer_must_press_1_before_being_bridged(
+    harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    presses_1 = officer_number(PRESSES_1, 0)
+    rota = write_rota(tmp_path / "rota.yaml", [presses_1], confirm=(True,), ring_timeout=10)
+    engine = engine_for(sqlite_url)
+    try:
+        async with running_router(harness.info, rota, sqlite_url, tmp_path / "state"):
+            call = await harness.place_call(digits="3", hold=10)
+            await wait_for_bridge(harness)
+            caller = await harness.wait_caller_hangup(call, within=30)
+            rows = await wait_for_call(engine, call.caller_number)
+    finally:
+        await engine.dispose()
+
+    officer = harness.officer(presses_1, call)
+    assert officer.pressed == ["1"]
+    assert caller.hung_up_by == "caller"
+    assert rows.call["outcome"] == "answered"
+    [attempt] = rows.attempts
+    assert attempt["result"] == "answered"
+    assert officer.answered_at is not None
+    assert attempt["answered_at"] is not None
+    # Answered counts from the key press (about 1 s after pick-up), not from pick-up.
+    assert seconds(rows.call["started_at"], rows.call["answered_at"]) >= 1.0
+
+
+async def test_given_a_voicemail_picks_up_a_confirm_number_then_the_next_number_gets_the_call(
+    harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    voicemail, answers = officer_number(VOICEMAIL, 0), officer_number(ANSWERS, 1)
+    rota = write_rota(
+        tmp_path / "rota.yaml", [voicemail, answers], confirm=(True, False), ring_timeout=10
+    )
+    engine = engine_for(sqlite_url)
+    try:
+        async with running_router(harness.info, rota, sqlite_url, tmp_path / "state"):
+            call = await harness.place_call(digits="3", hold=18)
+            caller = await harness.wait_caller_hangup(call, within=40)
+            rows = await wait_for_call(engine, call.caller_number)
+    finally:
+        await engine.dispose()
+
+    box, officer = harness.officer(voicemail, call), harness.officer(answers, call)
+    assert box.answered  # the voicemail box picked up...
+    assert box.pressed == []
+    assert box.hung_up_at is not None
+    assert officer.rang_at is not None
+    assert box.hung_up_at <= officer.rang_at + 0.5  # ...and was dropped before the next rang
+    assert officer.answered
+    assert caller.hung_up_by == "caller"
+    assert rows.call["outcome"] == "answered"
+    assert rows.call["answered_number"] == answers
+    assert [(a["number"], a["result"]) for a in rows.attempts] == [
+        (voicemail, "no_answer"),
+        (answers, "answered"),
+    ]
+    assert rows.attempts[0]["answered_at"] is None
+
+
+async def test_given_the_officer_presses_another_key_then_the_call_is_declined_and_moves_on(
+    harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    presses_9, answers = officer_number(PRESSES_9, 0), officer_number(ANSWERS, 1)
+    rota = write_rota(
+        tmp_path / "rota.yaml", [presses_9, answers], confirm=(True, False), ring_timeout=10
+    )
+    engine = engine_for(sqlite_url)
+    try:
+        async with running_router(harness.info, rota, sqlite_url, tmp_path / "state"):
+            call = await harness.place_call(digits="3", hold=10)
+            await harness.wait_caller_hangup(call, within=30)
+            rows = await wait_for_call(engine, call.caller_number)
+    finally:
+        await engine.dispose()
+
+    assert harness.officer(presses_9, call).pressed == ["9"]
+    assert harness.officer(answers, call).answered
+    assert [(a["number"], a["result"]) for a in rows.attempts] == [
+        (presses_9, "declined"),
+        (answers, "answered"),
+    ]
+    assert rows.call["answered_number"] == answers
