@@ -453,7 +453,7 @@ class CallLog:
     def _read_and_plan(self, start: Position, limit: Position) -> _Prepared:
         """In a worker thread: read the next batch from the spool and fold it."""
         result = self.spool.read(start, limit, self.batch_size)
-        records = [rec.data for rec in result.records]
+        records = result.records
         try:
             plan: Plan | None = plan_batch(records)
         except (KeyError, ValueError, TypeError):
