@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     ami_password: SecretStr = SecretStr("")
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
-    dialplan_include: Path = Path("dialplan/callrouter-fallback.conf")
+    dialplan_include: Path = Path("/etc/asterisk/callrouter_fallback.conf")
 
     # Store
     retention_days: int = Field(default=365, ge=1)

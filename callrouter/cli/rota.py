@@ -14,6 +14,7 @@ import click
 from icalendar import Calendar, Event
 from pydantic import ValidationError
 
+from callrouter.asterisk.fallback import render_fallback_include, write_fallback_include
 from callrouter.errors import ConfigError, RotaValidationError
 from callrouter.rota import Rota, duty_status, load_rota
 from callrouter.rota.model import DAY_NAMES_VI
@@ -22,11 +23,15 @@ from callrouter.rota.timeline import Segment, rota_warnings, timeline
 from callrouter.settings import Settings
 
 
-def _default_rota_path() -> Path:
+def _settings() -> Settings:
     try:
-        return Settings().rota_path
+        return Settings()
     except (ConfigError, ValidationError) as exc:
         raise click.ClickException(f"cấu hình CALLROUTER_* không hợp lệ: {exc}") from None
+
+
+def _default_rota_path() -> Path:
+    return _settings().rota_path
 
 
 def _rota_option(func: Any) -> Any:
@@ -319,3 +324,35 @@ def ics(
         click.echo(f"đã ghi {output}", err=True)
     else:
         click.echo(data, nl=False)  # bytes go out untouched: RFC 5545 wants CRLF line ends
+
+
+@rota.command("dialplan")
+@_rota_option
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Tệp include cho Asterisk (mặc định CALLROUTER_DIALPLAN_INCLUDE); '-' để in ra màn hình.",
+)
+def dialplan(rota_path: Path, output: Path | None) -> None:
+    """Ghi tệp dialplan dự phòng (các số đăng ký, xác nhận bấm phím 1) từ lịch trực.
+
+    Writes the fallback include the shipped dialplan rings when callrouter is down, so the
+    rota and the fallback never disagree. Run ``asterisk -rx "dialplan reload"`` afterwards
+    (``callrouter serve`` does both by itself on every rota reload).
+    """
+    loaded = _load(rota_path)
+    if output is not None and str(output) == "-":
+        click.echo(render_fallback_include(loaded), nl=False)
+        return
+    target = output if output is not None else _settings().dialplan_include
+    try:
+        write_fallback_include(loaded, target)
+    except OSError as exc:
+        raise click.ClickException(f"không ghi được {target}: {exc.strerror}") from None
+    click.echo(
+        f"Đã ghi {target}: {len(loaded.numbers)} số, lịch {loaded.version}. "
+        'Chạy: asterisk -rx "dialplan reload"'
+    )

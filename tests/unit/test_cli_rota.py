@@ -311,3 +311,29 @@ def test_broken_settings_are_a_clear_error_not_a_traceback(monkeypatch: pytest.M
     assert result.exit_code == 1
     assert "cấu hình CALLROUTER_* không hợp lệ" in result.output
     assert "Traceback" not in result.output
+
+
+def test_rota_dialplan_writes_the_fallback_include_from_the_rota(tmp_path: Path) -> None:
+    """`rota dialplan -o FILE` writes the include the shipped dialplan's fallback rings."""
+    from callrouter.asterisk.fallback import render_fallback_include
+    from callrouter.rota import load_rota
+
+    target = tmp_path / "callrouter_fallback.conf"
+    result = CliRunner().invoke(
+        cli, ["rota", "dialplan", "--rota", str(EXAMPLE), "-o", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    rota = load_rota(EXAMPLE)
+    assert target.read_text(encoding="utf-8") == render_fallback_include(rota)
+    assert rota.version in result.output
+    for number in rota.numbers:
+        assert number.number in target.read_text(encoding="utf-8")
+
+
+def test_rota_dialplan_refuses_an_invalid_rota_and_writes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "callrouter_fallback.conf"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("timezone: Mars/Olympus\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["rota", "dialplan", "--rota", str(bad), "-o", str(target)])
+    assert result.exit_code == 1
+    assert not target.exists()
