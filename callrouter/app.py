@@ -15,6 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import structlog
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk.ari import AriClient
 from callrouter.asterisk.stasis import Clock, FlowConfig, StasisApp, utc_now
@@ -24,6 +27,7 @@ from callrouter.rota import Rota, load_rota
 from callrouter.routing import CallInfo, Decision, decide
 from callrouter.settings import Settings
 from callrouter.store.db import make_engine
+from callrouter.store.models import Call
 from callrouter.store.writer import CallLog
 from callrouter.web.live import LiveCalls, LiveState
 from callrouter.web.rotastatus import RotaTracker
@@ -162,6 +166,28 @@ class CallMonitor:
         self.metrics.call_ended(outcome, wait_seconds)
 
 
+async def last_answered_officers(engine: AsyncEngine) -> dict[int, str]:
+    """Who answered the last answered call of each branch (the rotation state), from the
+    call log, so a restart does not reset ``rotate``. Empty when the log cannot be read."""
+    calls = Call.__table__
+    latest = (
+        select(calls.c.branch, func.max(calls.c.answered_at).label("at"))
+        .where(calls.c.outcome == "answered", calls.c.answered_officer_id.is_not(None))
+        .group_by(calls.c.branch)
+        .subquery()
+    )
+    query = select(calls.c.branch, calls.c.answered_officer_id).join(
+        latest, (calls.c.branch == latest.c.branch) & (calls.c.answered_at == latest.c.at)
+    )
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("serve.rotation_state_unavailable", error=type(exc).__name__)
+        return {}
+    return {int(branch): str(officer) for branch, officer in rows}
+
+
 @dataclass
 class ServeOptions:
     drain_seconds: float = 30.0
@@ -171,6 +197,8 @@ class ServeOptions:
     web: WebSettings | None = None
     metrics: Metrics = field(default_factory=Metrics)
     live: LiveCalls = field(default_factory=LiveCalls)
+    #: set it (e.g. on SIGHUP) to reload the rota now instead of at the next poll
+    reload_rota: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def ari_client(settings: Settings) -> AriClient:
@@ -222,6 +250,7 @@ async def serve(
                 FlowConfig(app=settings.ari_app, moh_class=options.moh_class),
                 clock=clock,
                 observer=CallMonitor(options.live, metrics),
+                last_officers=await last_answered_officers(engine),
             )
             metrics.track_spool_depth(lambda: call_log.stats().pending)
             metrics.track_calls_in_progress(lambda: app.active_calls)
@@ -244,12 +273,13 @@ async def serve(
                 watch_task = group.create_task(rota.watch(options.rota_poll_seconds))
                 web_task = group.create_task(server.run()) if server is not None else None
                 ready_task = group.create_task(_when_ready(ari, metrics, started))
+                reload_task = group.create_task(_reload_on_request(rota, options.reload_rota))
                 await stop.wait()
                 log.info("serve.stopping", calls_in_progress=app.active_calls)
                 app.stop_accepting()
                 if not await app.drain(options.drain_seconds):
                     log.warning("serve.drain_timeout", calls_in_progress=app.active_calls)
-                for task in (watch_task, app_task, ready_task):
+                for task in (watch_task, app_task, ready_task, reload_task):
                     task.cancel()
                 if server is not None and web_task is not None:
                     server.stop()
@@ -257,6 +287,14 @@ async def serve(
     finally:
         await engine.dispose()
     log.info("serve.stopped")
+
+
+async def _reload_on_request(rota: RotaSource, request: asyncio.Event) -> None:
+    while True:
+        await request.wait()
+        request.clear()
+        log.info("rota.reload_requested", path=str(rota.path))
+        await rota.reload()
 
 
 async def _when_ready(ari: AriClient, metrics: Metrics, started: asyncio.Event | None) -> None:

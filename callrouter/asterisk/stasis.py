@@ -956,6 +956,7 @@ class StasisApp:
         *,
         clock: Clock = utc_now,
         observer: CallObserver | None = None,
+        last_officers: dict[int, str] | None = None,
     ) -> None:
         self.ari = ari
         self.observer = observer or NoObserver()
@@ -966,7 +967,8 @@ class StasisApp:
         self._tasks: set[asyncio.Task[None]] = set()
         self._group: asyncio.TaskGroup | None = None
         self._accepting = True
-        self._last_officer: dict[int, str] = {}
+        # Rotation state: who answered each branch's last call (seeded from the call log).
+        self._last_officer: dict[int, str] = dict(last_officers or {})
         self.host = SessionHost(
             ari=ari,
             call_log=call_log,

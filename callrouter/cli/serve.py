@@ -81,11 +81,12 @@ async def _main(settings: Settings, options: ServeOptions) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
+    loop.add_signal_handler(signal.SIGHUP, options.reload_rota.set)  # reload the rota now
     try:
         await run_serve(settings, stop, options=options)
     except asyncio.CancelledError:
         if signals < 2:
             raise
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)

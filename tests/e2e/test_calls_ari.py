@@ -605,3 +605,29 @@ async def test_given_the_officer_presses_another_key_then_the_call_is_declined_a
         (answers, "answered"),
     ]
     assert rows.call["answered_number"] == answers
+
+
+async def test_given_rotate_then_the_next_call_starts_after_the_last_answerer_even_after_restart(
+    harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    """``rotate``: the rotation state comes from the call log, so a new router process
+    starts the next call with the officer after the one who answered the last one."""
+    first, second = officer_number(ANSWERS, 0), officer_number(ANSWERS, 0)
+    rota = write_rota(tmp_path / "rota.yaml", [first, second], strategy="rotate")
+    engine = engine_for(sqlite_url)
+    try:
+        async with running_router(harness.info, rota, sqlite_url, tmp_path / "state"):
+            call_1 = await harness.place_call(digits="3", hold=3)
+            await harness.wait_caller_hangup(call_1, within=20)
+            rows_1 = await wait_for_call(engine, call_1.caller_number)
+        async with running_router(harness.info, rota, sqlite_url, tmp_path / "state"):
+            call_2 = await harness.place_call(digits="3", hold=3)
+            await harness.wait_caller_hangup(call_2, within=20)
+            rows_2 = await wait_for_call(engine, call_2.caller_number)
+    finally:
+        await engine.dispose()
+
+    assert harness.officers_rung(call_1) == [first]
+    assert rows_1.call["answered_officer_id"] == officer_id_at(0)
+    assert harness.officers_rung(call_2) == [second]  # a new process, same fair order
+    assert rows_2.call["answered_officer_id"] == officer_id_at(1)

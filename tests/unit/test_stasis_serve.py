@@ -87,3 +87,34 @@ def test_call_monitor_feeds_the_live_view_and_the_metrics() -> None:
     assert metrics.value("callrouter_calls_total", {"outcome": "unanswered"}) == 1
     assert metrics.value("callrouter_attempts_total", {"result": "busy"}) == 1
     assert metrics.value("callrouter_post_dial_delay_seconds_count") == 1
+
+
+async def test_a_reload_request_like_sighup_reloads_the_rota_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from callrouter.app import _reload_on_request
+
+    path = write_rota(tmp_path / "rota.yaml", ["0901100001"], ring_timeout=5)
+    source = await RotaSource.load(path)
+    write_rota(path, ["0901100001"], ring_timeout=9)
+    reloaded = asyncio.Event()
+    original = source.reload
+
+    async def reload() -> bool:
+        ok = await original()
+        reloaded.set()
+        return ok
+
+    monkeypatch.setattr(source, "reload", reload)
+    request = asyncio.Event()
+    task = asyncio.create_task(_reload_on_request(source, request))
+    request.set()
+    async with asyncio.timeout(10):
+        await reloaded.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert source.rota.policy.ring_timeout == 9
+    assert not request.is_set()
