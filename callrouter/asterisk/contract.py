@@ -144,6 +144,12 @@ def peer_guard(peer_channel_name: str) -> list[tuple[str, str]]:
 # Global variables (shipped defaults in the dialplan's [globals]).
 GLOBAL_MENU_TIMEOUT: Final = "CALLROUTER_MENU_TIMEOUT"
 GLOBAL_MENU_ATTEMPTS: Final = "CALLROUTER_MENU_ATTEMPTS"
+GLOBAL_ROUTER: Final = "CALLROUTER_ROUTER"
+"""``ari`` (Stasis, the default) or ``agi`` (FastAGI mode: extensions_callrouter_agi.conf)."""
+GLOBAL_AGI_URL: Final = "CALLROUTER_AGI_URL"
+"""Where callrouter's FastAGI server listens, e.g. ``agi://127.0.0.1:4573``."""
+ROUTER_AGI: Final = "agi"
+AGI_INCLUDE_FILENAME: Final = "extensions_callrouter_agi.conf"
 
 MODE_FALLBACK: Final = "fallback"
 REASON_STASIS_FAILED: Final = "stasis-failed"
@@ -194,7 +200,13 @@ CHANNEL_VARIABLES: Final = (
     VAR_FALLBACK_NUMBER_N,
     VAR_FALLBACK_CONFIRM_N,
 )
-GLOBAL_VARIABLES: Final = (GLOBAL_TRUNK, GLOBAL_MENU_TIMEOUT, GLOBAL_MENU_ATTEMPTS)
+GLOBAL_VARIABLES: Final = (
+    GLOBAL_TRUNK,
+    GLOBAL_MENU_TIMEOUT,
+    GLOBAL_MENU_ATTEMPTS,
+    GLOBAL_ROUTER,
+    GLOBAL_AGI_URL,
+)
 
 # -------------------------------------------------------------------------------------------- CDR
 CDR_USERFIELD_MARK: Final = "callrouter=fallback"
