@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,8 +21,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk.ari import AriClient
+from callrouter.asterisk.fallback import write_fallback_include
 from callrouter.asterisk.stasis import Clock, FlowConfig, StasisApp, utc_now
-from callrouter.errors import ConfigError, RotaError, RotaValidationError
+from callrouter.errors import AsteriskError, ConfigError, RotaError, RotaValidationError
 from callrouter.metrics import Metrics
 from callrouter.rota import Rota, load_rota
 from callrouter.routing import CallInfo, Decision, decide
@@ -73,6 +75,8 @@ class RotaSource:
         self.rota = rota
         self.tracker = tracker or RotaTracker(path=path)
         self.metrics = metrics
+        #: awaited after each successful reload (serve: rewrite the fallback include)
+        self.on_reloaded: Callable[[Rota], Awaitable[None]] | None = None
         self.tracker.loaded(rota, datetime.now(UTC))
         self._stamp = self._stat()
 
@@ -123,7 +127,46 @@ class RotaSource:
         if self.metrics is not None:
             self.metrics.rota_reloads.inc()
         log.info("rota.reloaded", path=str(self.path), version=rota.version)
+        if self.on_reloaded is not None:
+            await self.on_reloaded(rota)
         return True
+
+
+class FallbackInclude:
+    """Keeps the dialplan fallback's include file (numbers, confirm flags) equal to the rota:
+    written at start and after every reload, then the dialplan is reloaded over ARI."""
+
+    def __init__(self, path: Path, ari: AriClient) -> None:
+        self.path = path
+        self.ari = ari
+
+    async def write(self, rota: Rota) -> bool:
+        if not await asyncio.to_thread(self.path.parent.is_dir):
+            log.warning(
+                "fallback_include.not_written",
+                path=str(self.path),
+                reason="no such directory (set CALLROUTER_DIALPLAN_INCLUDE)",
+            )
+            return False
+        try:
+            await asyncio.to_thread(write_fallback_include, rota, self.path)
+        except (OSError, ValueError) as exc:
+            log.error("fallback_include.not_written", path=str(self.path), reason=str(exc))
+            return False
+        log.info("fallback_include.written", path=str(self.path), rota_version=rota.version)
+        return True
+
+    async def reload_dialplan(self) -> None:
+        try:
+            await self.ari.reload_module("pbx_config.so")
+        except AsteriskError as exc:
+            log.warning("fallback_include.dialplan_reload_failed", error=str(exc))
+        else:
+            log.info("fallback_include.dialplan_reloaded")
+
+    async def update(self, rota: Rota) -> None:
+        if await self.write(rota) and self.ari.ready:
+            await self.reload_dialplan()
 
 
 class CallMonitor:
@@ -233,6 +276,9 @@ async def serve(
         rota=str(settings.rota_path),
         rota_version=rota.rota.version,
     )
+    include = FallbackInclude(settings.dialplan_include, ari)
+    include_written = await include.write(rota.rota)
+    rota.on_reloaded = include.update
     engine = make_engine(settings.effective_database_url())
     try:
         async with (
@@ -272,7 +318,14 @@ async def serve(
                 app_task = group.create_task(app.run())
                 watch_task = group.create_task(rota.watch(options.rota_poll_seconds))
                 web_task = group.create_task(server.run()) if server is not None else None
-                ready_task = group.create_task(_when_ready(ari, metrics, started))
+                ready_task = group.create_task(
+                    _when_ready(
+                        ari,
+                        metrics,
+                        started,
+                        include.reload_dialplan if include_written else None,
+                    )
+                )
                 reload_task = group.create_task(_reload_on_request(rota, options.reload_rota))
                 await stop.wait()
                 log.info("serve.stopping", calls_in_progress=app.active_calls)
@@ -297,10 +350,17 @@ async def _reload_on_request(rota: RotaSource, request: asyncio.Event) -> None:
         await rota.reload()
 
 
-async def _when_ready(ari: AriClient, metrics: Metrics, started: asyncio.Event | None) -> None:
-    """Set ``started`` when events first flow; count reconnections afterwards."""
+async def _when_ready(
+    ari: AriClient,
+    metrics: Metrics,
+    started: asyncio.Event | None,
+    first: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Once events first flow: run ``first``, set ``started``; then count reconnections."""
     with contextlib.suppress(asyncio.CancelledError):
         await ari.wait_ready()
+        if first is not None:
+            await first()
         if started is not None:
             started.set()
         seen = ari.connects

@@ -452,6 +452,12 @@ class AriClient:
     async def list_bridges(self) -> list[Bridge]:
         return [Bridge.from_json(b) for b in await self.request("GET", "/bridges") or ()]
 
+    # ------------------------------------------------------------------ asterisk
+
+    async def reload_module(self, module: str) -> None:
+        """Reload an Asterisk module, e.g. ``pbx_config.so`` (the dialplan)."""
+        await self.request("PUT", f"/asterisk/modules/{_q(module)}")
+
     # ------------------------------------------------------------------ applications
 
     async def set_event_filter(self, event_types: Iterable[str] | None = None) -> None:

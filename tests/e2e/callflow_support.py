@@ -123,11 +123,14 @@ async def running_router(
     state_dir: Path,
     *,
     drain_seconds: float = 10.0,
+    dialplan_include: Path | None = None,
 ) -> AsyncIterator[Router]:
     """``callrouter serve`` in this loop; yields once its ARI events flow, stops after.
 
     ``drain_seconds=0`` stops it without letting calls in progress finish (what Asterisk
     sees when the router dies: the events socket closes, channels and bridges stay).
+    ``dialplan_include``: where serve writes the fallback include (default: in
+    ``state_dir``, which no Asterisk reads).
     """
     settings = Settings(
         ari_url=info.pbx.ari_url,
@@ -137,7 +140,9 @@ async def running_router(
         database_url=SecretStr(database_url),
         state_dir=state_dir,
         spool_dir=state_dir / "spool",
+        dialplan_include=dialplan_include or state_dir / "callrouter_fallback.conf",
     )
+    await asyncio.to_thread(state_dir.mkdir, parents=True, exist_ok=True)
     stop = asyncio.Event()
     started = asyncio.Event()
     # The admin web has its own tests; here it would only compete for a port.

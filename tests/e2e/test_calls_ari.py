@@ -631,3 +631,42 @@ async def test_given_rotate_then_the_next_call_starts_after_the_last_answerer_ev
     assert rows_1.call["answered_officer_id"] == officer_id_at(0)
     assert harness.officers_rung(call_2) == [second]  # a new process, same fair order
     assert rows_2.call["answered_officer_id"] == officer_id_at(1)
+
+
+async def test_given_the_rota_changes_then_the_next_call_and_the_fallback_follow_it(
+    harness: Harness, sandbox: Sandbox, tmp_path: Path, sqlite_url: str
+) -> None:
+    """serve writes the fallback include from the rota and reloads the pbx dialplan, at
+    start and after each reload; calls follow the new rota at once."""
+    old, new = officer_number(ANSWERS, 0), officer_number(ANSWERS, 0)
+    rota = write_rota(tmp_path / "rota.yaml", [old])
+    include = sandbox.info().pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME
+    engine = engine_for(sqlite_url)
+    try:
+        async with running_router(
+            harness.info, rota, sqlite_url, tmp_path / "state", dialplan_include=include
+        ) as router:
+            assert old in sandbox.cli("pbx", f"dialplan show {contract.CONTEXT_FALLBACK_TARGETS}")
+            call_1 = await harness.place_call(digits="3", hold=3)
+            await harness.wait_caller_hangup(call_1, within=20)
+
+            write_rota(rota, [new])
+            router.options.reload_rota.set()  # what SIGHUP does
+            deadline = time.monotonic() + 10
+            while new not in sandbox.cli(
+                "pbx", f"dialplan show {contract.CONTEXT_FALLBACK_TARGETS}"
+            ):
+                assert time.monotonic() < deadline, "the pbx dialplan did not follow the rota"
+                await asyncio.sleep(0.1)
+            call_2 = await harness.place_call(digits="3", hold=3)
+            await harness.wait_caller_hangup(call_2, within=20)
+            rows_2 = await wait_for_call(engine, call_2.caller_number)
+    finally:
+        await engine.dispose()
+
+    assert harness.officers_rung(call_1) == [old]
+    assert harness.officers_rung(call_2) == [new]
+    assert rows_2.call["answered_number"] == new
+    text = include.read_text(encoding="utf-8")
+    assert new in text
+    assert old not in text
