@@ -506,9 +506,7 @@ class AriClient:
     ) -> None:
         url = self._base + "/events"
         params = {"app": self.app, "subscribeAll": "false"}
-        async with self.session.ws_connect(
-            url, params=params, heartbeat=self._heartbeat, timeout=aiohttp.ClientWSTimeout()
-        ) as ws:
+        async with self.session.ws_connect(url, params=params, heartbeat=self._heartbeat) as ws:
             self.connects += 1
             await self.set_event_filter()
             self._ready.set()
