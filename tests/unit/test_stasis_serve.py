@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from click.testing import CliRunner
 
 from callrouter.app import CallMonitor, RotaSource
@@ -14,6 +17,19 @@ from callrouter.web.live import LiveCalls
 from tests.e2e.callflow_support import write_rota
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """``serve`` configures structlog and the root logger for the process (pointing at
+    CliRunner's captured stream); put both back so later tests log normally."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
