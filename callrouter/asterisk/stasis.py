@@ -1,20 +1,22 @@
 """The ARI call flow: one :class:`CallSession` state machine per call.
 
-DESIGN.md "Call flow (ARI mode)", steps 1, 2, 5, 6, 7 and 8::
+DESIGN.md "Call flow (ARI mode)", steps 1, 2, 4 (press-1), 5, 6, 7 and 8::
 
-    StasisStart(caller) ──► RECEIVED ── decide() ──► closed ──► AFTER_HOURS ─► dialplan
+    StasisStart(caller) ──► RECEIVED ── decide() ──► closed ──► AFTER_HOURS: prompt, hang up
                                             │
                                             ▼ open
-                           caller answered, music on hold
+                           "please hold", then music on hold
                                             │
                        ┌──────────► RINGING (one leg, or all legs when simultaneous)
-                       │                 │ busy / no answer / failed / max wait not reached
-                       └─────────────────┤
-                                         │ leg answered (StasisStart of the leg)
+                       │                 │ busy / no answer / failed / declined, max wait
+                       └─────────────────┤ not reached
+                                         │ leg answered (its StasisStart); on a confirm
+                                         │ number only once the officer pressed 1
                                          ▼
                                       BRIDGED ── either side hangs up ──► ANSWERED
        caller hangs up while RINGING ──► ABANDONED (legs cancelled)
-       every target and round tried / max wait reached ──► UNANSWERED ─► nobody-answered action
+       every target and round tried / max wait reached ──► UNANSWERED ─► nobody-answered
+           action (forward: the dialplan fallback; message: prompt, hang up — for now)
        any exception ──► FAILED: log it, hang up our legs, hand the caller to the dialplan fallback
 
 The pure parts (attempt plan, cause → result, ring time within the max wait) are plain
