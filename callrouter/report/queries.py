@@ -250,6 +250,11 @@ async def _one(conn: AsyncConnection, query: AnySelect) -> AnyRow:
     return (await conn.execute(query)).one()
 
 
+# For this read-only transaction only: eight short aggregate queries pay more for JIT
+# compilation than they gain (≈150 ms each on 10 M calls), and grouping a month of calls by
+# caller or by day × hour wants more than the default 4 MB of sort memory.
+POSTGRESQL_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'")
+
 _DAY_KEYS = ("received", "answered", "abandoned", "unanswered", "after_hours")
 _HOUR_KEYS = ("received", "answered", "abandoned")
 _RESULTS = ("answered", "busy", "no_answer", "declined", "failed", "cancelled")
@@ -279,6 +284,9 @@ async def compute_figures(
     async with engine.connect() as plain:
         conn = await plain.execution_options(**options)
         async with conn.begin():
+            if engine.dialect.name == "postgresql":
+                for setting in POSTGRESQL_SETTINGS:
+                    await conn.execute(sa.text(setting))
             grid = list(await conn.execute(grid_query(period, branch, service_level_seconds)))
             p90 = (await _one(conn, p90_query(period, branch)))[0]
             hist = [
