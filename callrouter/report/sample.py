@@ -230,7 +230,8 @@ def edge_month_rows() -> SampleRows:
         talk=200.0,
         officer="o1",
         number=M1,
-        attempts=(("o1", M1, "answered"),),
+        # The second attempt starts at 00:00:19 on 1 December: still November's call.
+        attempts=(("o2", M2, "no_answer"), ("o1", M1, "answered")),
     )
     _call(
         r,

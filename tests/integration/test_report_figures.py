@@ -142,14 +142,15 @@ async def test_given_edge_month_when_reporting_november_then_every_figure_matche
     assert (o1.name, o1.answered, o1.attempts) == ("Nguyễn Văn An", 3, 7)
     assert o1.talk_seconds_sum == pytest.approx(350.0)
     assert o1.wait_avg_seconds == pytest.approx(37 / 3)
-    assert (o2.answered, o2.attempts) == (1, 3)
+    assert (o2.answered, o2.attempts) == (1, 4)  # c10's first attempt counts for November
     assert o2.talk_avg_seconds == pytest.approx(60.5)
 
     numbers = {n.number: n for n in f.numbers}
     m1, m2 = numbers["0912345678"], numbers["02433334444"]
     assert (m1.attempts, m1.answered, m1.no_answer, m1.cancelled, m1.failed) == (7, 2, 2, 2, 1)
     assert (m1.busy, m1.declined, m1.answered_calls, m1.label) == (0, 0, 3, "Di động trực")
-    assert (m2.attempts, m2.answered, m2.busy, m2.declined, m2.answered_calls) == (3, 1, 1, 1, 1)
+    assert (m2.attempts, m2.answered, m2.busy, m2.declined, m2.answered_calls) == (4, 1, 1, 1, 1)
+    assert m2.no_answer == 1
 
     assert [(c.key, c.label, c.count) for c in f.categories] == [
         ("bao_hiem_y_te", "Bảo hiểm y tế", 1),
