@@ -1,0 +1,624 @@
+"""FastAGI mode: the dialplan dials, callrouter only says *where* (and logs what happened).
+
+``dialplan/extensions_callrouter_agi.conf`` calls, over FastAGI (``agi://HOST:PORT/<script>``):
+
+* ``route,<linkedid>,<branch>`` — callrouter runs the same :func:`callrouter.routing.decide`
+  as ARI mode, writes the ``calls`` row (``mode=agi``) and sets the decision as channel
+  variables: ``CALLROUTER_AGI_OK``, ``_OPEN``, ``_STRATEGY``, ``_COUNT``, ``_ROUNDS``,
+  ``_MAX_WAIT``, ``_CONFIRM_TIMEOUT``, ``_ACTION``, ``_FORWARD`` and per target n (ring order)
+  ``_TARGET_<n>``, ``_CONFIRM_<n>``, ``_RING_<n>``.
+* ``attempt,<linkedid>,start,<seq>,<index|all>`` / ``attempt,<linkedid>,end,<seq>,<index|all>,
+  <DIALSTATUS>,<HANGUPCAUSE>,<digit>`` — one ``call_attempts`` row per leg.
+* ``answered,<linkedid>,<seq>,<index|all>,<number>`` — from Dial's pre-bridge subroutine on
+  the officer's leg once it answered (and pressed 1 where asked): the call is answered.
+* ``end,<linkedid>,<result>,<in_dial>,<seq>,<index|all>,<DIALSTATUS>,<HANGUPCAUSE>`` — from
+  the flow (unanswered, after_hours) or the caller's hang-up handler (answered call over,
+  caller gone while ringing).
+
+The server is panoramisk's FastAGI :class:`~panoramisk.fast_agi.Application` with its
+``handler`` replaced: the stock one loops forever on a client that connects and closes before
+sending headers (a TCP health check would freeze the event loop) and reads unbounded. Here the
+header block is read with one bounded ``readuntil(b"\\n\\n")`` under a timeout, a closed or
+silent or oversized client is logged and dropped, and each connection's whole script runs under
+a per-connection timeout. Routes are ``async def`` only (panoramisk wraps plain functions with
+``asyncio.coroutine``, which Python 3.11 no longer has).
+
+What callrouter keeps per call between the scripts (the decision's targets) lives in memory;
+a router restarted mid-call still ends the call from the ``end`` report (its attempts then stay
+as they were, and the dialplan carries on dialling by itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import structlog
+from panoramisk.fast_agi import Application, Request
+
+from callrouter.asterisk.stasis import (
+    CallLogPort,
+    CallObserver,
+    LegResult,
+    NoObserver,
+    Outcome,
+    result_for_cause,
+)
+from callrouter.errors import CallrouterError
+from callrouter.logs import mask_number
+from callrouter.routing import CallInfo, Decision, Target
+from callrouter.settings import Settings
+from callrouter.store.writer import CallLog
+
+log = structlog.get_logger(__name__)
+
+MAX_HEADER_BYTES: Final = 64 * 1024
+"""A real AGI header block is ~1 KB; anything past this is refused."""
+HEADER_TIMEOUT: Final = 5.0
+CONNECTION_TIMEOUT: Final = 10.0
+VAR_PREFIX: Final = "CALLROUTER_AGI_"
+
+Decide = Callable[[datetime, CallInfo], Decision]
+Clock = Callable[[], datetime]
+Route = Callable[[Request], Awaitable[None]]
+
+# Dial's DIALSTATUS for a leg that did not take the call → attempt result and Q.850 cause.
+_DIALSTATUS: Final[dict[str, tuple[LegResult, int | None]]] = {
+    "BUSY": (LegResult.BUSY, 17),
+    "NOANSWER": (LegResult.NO_ANSWER, 19),
+    "CANCEL": (LegResult.CANCELLED, None),
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AgiProtocolError(CallrouterError):
+    """A FastAGI request callrouter cannot act on (bad arguments, unknown call)."""
+
+
+@dataclass
+class _Leg:
+    seq: int
+    target: Target
+    started_at: datetime
+    answered_at: datetime | None = None
+    ended: bool = False
+
+
+@dataclass
+class _AgiCall:
+    linkedid: str
+    branch: int
+    started_at: datetime
+    decision: Decision | None
+    legs: dict[int, _Leg] = field(default_factory=dict)
+    answered: _Leg | None = None
+    finished: bool = False
+    last_seen: float = field(default_factory=time.monotonic)
+
+
+def attempt_result(dialstatus: str, cause: int | None, digit: str) -> tuple[LegResult, int | None]:
+    """What a leg that came back to the dialplan (did not take the call) counts as.
+
+    ``ANSWER`` here means it picked up but did not press 1: no key (a voicemail box) is
+    ``no_answer``, another key is ``declined`` — as in ARI mode.
+    """
+    if dialstatus == "ANSWER":
+        return (LegResult.DECLINED if digit else LegResult.NO_ANSWER), cause
+    if dialstatus in _DIALSTATUS:
+        result, default = _DIALSTATUS[dialstatus]
+        return result, (default if default is not None else cause)
+    if cause is not None and cause not in (0, 16):
+        return result_for_cause(cause), cause
+    return LegResult.FAILED, cause
+
+
+def _int(raw: str | None) -> int | None:
+    if raw is None or not raw.strip().isdigit():
+        return None
+    return int(raw.strip())
+
+
+class AgiCallFlow:
+    """The FastAGI scripts: decisions out, attempts and outcomes into the call log."""
+
+    def __init__(
+        self,
+        call_log: CallLogPort,
+        decide: Decide,
+        *,
+        clock: Clock = utc_now,
+        observer: CallObserver | None = None,
+        max_calls: int = 10_000,
+    ) -> None:
+        self.log = call_log
+        self.decide = decide
+        self.clock = clock
+        self.observer = observer or NoObserver()
+        self.calls: OrderedDict[str, _AgiCall] = OrderedDict()
+        self.max_calls = max_calls
+        self.last_officer: dict[int, str] = {}
+
+    @property
+    def active_calls(self) -> int:
+        return sum(1 for c in self.calls.values() if not c.finished)
+
+    def routes(self) -> dict[str, Route]:
+        return {
+            "route": self.route,
+            "attempt": self.attempt,
+            "answered": self.answered,
+            "end": self.end,
+        }
+
+    # ---------------------------------------------------------------- helpers
+
+    @staticmethod
+    def args(request: Request) -> list[str]:
+        headers: dict[str, str] = request.headers
+        out: list[str] = []
+        n = 1
+        while f"agi_arg_{n}" in headers:
+            out.append(headers[f"agi_arg_{n}"].strip())
+            n += 1
+        return out
+
+    def _call(self, linkedid: str) -> _AgiCall:
+        call = self.calls.get(linkedid)
+        if call is None:
+            raise AgiProtocolError(f"no call {linkedid!r} routed by this process")
+        call.last_seen = time.monotonic()
+        return call
+
+    def _remember(self, call: _AgiCall) -> None:
+        self.calls[call.linkedid] = call
+        while len(self.calls) > self.max_calls:
+            self.calls.popitem(last=False)
+
+    # ---------------------------------------------------------------- route
+
+    async def route(self, request: Request) -> None:
+        args = self.args(request)
+        if not args or not args[0]:
+            raise AgiProtocolError("route: missing linkedid argument")
+        linkedid = args[0]
+        branch = _int(args[1]) if len(args) > 1 else None
+        branch = 3 if branch is None else branch
+        headers: dict[str, str] = request.headers
+        caller = headers.get("agi_callerid", "").strip()
+        caller_number = caller if caller and caller.lower() != "unknown" else None
+        uniqueid = headers.get("agi_uniqueid", linkedid)
+        now = self.clock()
+        info = CallInfo(
+            linkedid=linkedid,
+            caller=caller_number,
+            branch=branch,
+            last_officer_id=self.last_officer.get(branch),
+        )
+        try:
+            decision = self.decide(now, info)
+        except Exception:
+            self._started(linkedid, uniqueid, branch, caller_number, now, None)
+            self.log.event(
+                linkedid=linkedid, at=now, type="handed_to_fallback", data={"error": "decide"}
+            )
+            self._finish(self.calls[linkedid], Outcome.FAILED, None, now)
+            log.exception("agi.decide_failed", linkedid=linkedid)
+            return  # no CALLROUTER_AGI_OK: the dialplan goes to the fallback
+        call = self._started(linkedid, uniqueid, branch, caller_number, now, decision)
+        call.decision = decision
+        self.log.event(
+            linkedid=linkedid,
+            at=now,
+            type="decision",
+            data={
+                "open": decision.open,
+                "reason": decision.reason,
+                "targets": [t.officer_id for t in decision.targets],
+                "strategy": str(decision.strategy),
+                "action": decision.action.kind,
+            },
+        )
+        log.info(
+            "agi.call_received",
+            linkedid=linkedid,
+            caller=mask_number(caller_number),
+            open=decision.open,
+            targets=len(decision.targets),
+            strategy=str(decision.strategy),
+        )
+        for name, value in decision_variables(decision):
+            await set_variable(request, name, value)
+        await set_variable(request, VAR_PREFIX + "OK", "1")
+
+    def _started(  # noqa: PLR0917 -- private, one call site each
+        self,
+        linkedid: str,
+        uniqueid: str,
+        branch: int,
+        caller: str | None,
+        at: datetime,
+        decision: Decision | None,
+    ) -> _AgiCall:
+        existing = self.calls.get(linkedid)
+        if existing is not None:
+            return existing
+        self.log.call_started(
+            linkedid=linkedid,
+            uniqueid=uniqueid,
+            branch=branch,
+            caller=caller,
+            started_at=at,
+            mode="agi",
+            rota_version=decision.rota_version if decision is not None else None,
+        )
+        self.observer.call_started(linkedid=linkedid, caller=caller, branch=branch, at=at)
+        call = _AgiCall(linkedid=linkedid, branch=branch, started_at=at, decision=decision)
+        self._remember(call)
+        return call
+
+    # ---------------------------------------------------------------- attempts
+
+    def _targets(self, call: _AgiCall, seq: int, group: str) -> list[tuple[int, Target]]:
+        """(seq, target) of the legs of one Dial: one index, or ``all`` (simultaneous)."""
+        if call.decision is None:
+            return []
+        targets = call.decision.targets
+        if group == "all":
+            return [(seq + i, t) for i, t in enumerate(targets)]
+        index = _int(group)
+        if index is None or not 1 <= index <= len(targets):
+            raise AgiProtocolError(f"attempt: target index {group!r} out of range")
+        return [(seq, targets[index - 1])]
+
+    async def attempt(self, request: Request) -> None:
+        args = self.args(request)
+        if len(args) < 4:
+            raise AgiProtocolError(f"attempt: expected linkedid,start|end,seq,index, got {args}")
+        call = self._call(args[0])
+        kind, seq, group = args[1], _int(args[2]), args[3]
+        if seq is None:
+            raise AgiProtocolError(f"attempt: seq {args[2]!r} is not a number")
+        now = self.clock()
+        if kind == "start":
+            for leg_seq, target in self._targets(call, seq, group):
+                leg = _Leg(seq=leg_seq, target=target, started_at=now)
+                call.legs[leg_seq] = leg
+                self.log.attempt_started(
+                    linkedid=call.linkedid,
+                    seq=leg_seq,
+                    officer_id=target.officer_id,
+                    officer_name=target.officer_name,
+                    number=target.number,
+                    number_label=target.number_label,
+                    channel_id=f"agi-{call.linkedid}-{leg_seq}",
+                    started_at=now,
+                )
+            self.observer.call_state(linkedid=call.linkedid, state="ringing", at=now)
+        elif kind == "end":
+            dialstatus = args[4] if len(args) > 4 else ""
+            cause = _int(args[5]) if len(args) > 5 else None
+            digit = args[6] if len(args) > 6 else ""
+            result, result_cause = attempt_result(dialstatus, cause, digit)
+            for leg_seq, _target in self._targets(call, seq, group):
+                ringing = call.legs.get(leg_seq)
+                if ringing is not None:
+                    self._end_leg(call, ringing, result, result_cause, now)
+        else:
+            raise AgiProtocolError(f"attempt: {kind!r} is neither start nor end")
+
+    def _end_leg(
+        self, call: _AgiCall, leg: _Leg, result: LegResult, cause: int | None, at: datetime
+    ) -> None:
+        if leg.ended:
+            return
+        leg.ended = True
+        self.log.attempt_ended(
+            linkedid=call.linkedid,
+            seq=leg.seq,
+            result=str(result),
+            cause=cause,
+            ended_at=at,
+            answered_at=leg.answered_at,
+        )
+        self.observer.leg_ended(result=str(result))
+        log.info("agi.leg_ended", linkedid=call.linkedid, seq=leg.seq, result=str(result))
+
+    async def answered(self, request: Request) -> None:
+        args = self.args(request)
+        if len(args) < 4:
+            raise AgiProtocolError(f"answered: expected linkedid,seq,index,number, got {args}")
+        call = self._call(args[0])
+        seq, group, number = _int(args[1]), args[2], args[3]
+        if seq is None:
+            raise AgiProtocolError(f"answered: seq {args[1]!r} is not a number")
+        now = self.clock()
+        legs = [call.legs[s] for s, _t in self._targets(call, seq, group) if s in call.legs]
+        winner: _Leg | None = next((leg for leg in legs if leg.target.number == number), None)
+        if winner is None and len(legs) == 1:
+            winner = legs[0]
+        if winner is None:
+            raise AgiProtocolError(f"answered: no leg rang {mask_number(number)}")
+        winner.answered_at = now
+        call.answered = winner
+        for leg in legs:  # Dial hangs up the others of the group as the winner is bridged
+            if leg is not winner:
+                self._end_leg(call, leg, LegResult.CANCELLED, None, now)
+        target = winner.target
+        self.log.call_answered(
+            linkedid=call.linkedid,
+            answered_at=now,
+            officer_id=target.officer_id,
+            officer_name=target.officer_name,
+            number=target.number,
+        )
+        self.last_officer[call.branch] = target.officer_id
+        self.observer.call_state(
+            linkedid=call.linkedid,
+            state="talking",
+            at=now,
+            officer_name=target.officer_name,
+            number=target.number,
+        )
+        log.info("agi.call_answered", linkedid=call.linkedid, officer=target.officer_id)
+
+    # ---------------------------------------------------------------- end
+
+    async def end(self, request: Request) -> None:
+        args = self.args(request) + [""] * 8
+        call = self._call(args[0])
+        result, in_dial = args[1], args[2] == "1"
+        cause = _int(args[6])
+        now = self.clock()
+        if result in ("unanswered", "after_hours"):
+            outcome = Outcome(result)
+        elif call.answered is not None:
+            outcome = Outcome.ANSWERED
+        elif result == "abandoned" or in_dial:
+            outcome = Outcome.ABANDONED
+        else:
+            outcome = Outcome.FAILED
+        for leg in call.legs.values():
+            if leg is call.answered:
+                self._end_leg(call, leg, LegResult.ANSWERED, cause, now)
+            else:
+                self._end_leg(call, leg, LegResult.CANCELLED, None, now)
+        self._finish(call, outcome, cause, now)
+
+    def _finish(self, call: _AgiCall, outcome: Outcome, cause: int | None, at: datetime) -> None:
+        if call.finished:
+            return
+        call.finished = True
+        self.log.call_ended(
+            linkedid=call.linkedid, ended_at=at, outcome=str(outcome), hangup_cause=cause
+        )
+        waited_until = call.answered.answered_at if call.answered is not None else at
+        self.observer.call_ended(
+            linkedid=call.linkedid,
+            outcome=str(outcome),
+            wait_seconds=((waited_until or at) - call.started_at).total_seconds(),
+        )
+        log.info("agi.call_ended", linkedid=call.linkedid, outcome=str(outcome), cause=cause)
+
+
+def decision_variables(decision: Decision) -> list[tuple[str, str]]:
+    """The channel variables that hand ``decision`` to the AGI dialplan, in setting order."""
+    targets = decision.targets if decision.open else ()
+    out = [
+        ("OPEN", "1" if decision.open and targets else "0"),
+        ("STRATEGY", str(decision.strategy)),
+        ("COUNT", str(len(targets))),
+        ("ROUNDS", str(max(1, decision.rounds))),
+        ("MAX_WAIT", str(decision.max_wait)),
+        ("CONFIRM_TIMEOUT", str(decision.confirm_timeout)),
+        ("ACTION", decision.action.kind),
+        ("FORWARD", decision.action.number or ""),
+    ]
+    for n, target in enumerate(targets, start=1):
+        out += [
+            (f"TARGET_{n}", target.number),
+            (f"CONFIRM_{n}", "1" if target.confirm else "0"),
+            (f"RING_{n}", str(target.ring_timeout)),
+        ]
+        if target.confirm:  # simultaneous ringing looks the leg's number up
+            out.append((f"CONFIRM_NUMBER_{target.number}", "1"))
+    return [(VAR_PREFIX + name, value) for name, value in out]
+
+
+async def set_variable(request: Request, name: str, value: str) -> None:
+    if '"' in value or "\n" in value:
+        raise AgiProtocolError(f"refusing to set {name} to a value with quotes or newlines")
+    reply: dict[str, Any] = await request.send_command(f'SET VARIABLE {name} "{value}"')
+    if "error" in reply:
+        raise AgiProtocolError(f"SET VARIABLE {name} failed: {reply}")
+
+
+class FastAgiServer(Application):  # type: ignore[misc]  # panoramisk is untyped
+    """panoramisk's FastAGI application with a bounded, time-limited ``handler``."""
+
+    def __init__(
+        self,
+        routes: dict[str, Route],
+        *,
+        header_timeout: float = HEADER_TIMEOUT,
+        connection_timeout: float = CONNECTION_TIMEOUT,
+        max_header_bytes: int = MAX_HEADER_BYTES,
+    ) -> None:
+        super().__init__(loop=asyncio.get_running_loop())
+        for path, endpoint in routes.items():
+            if not asyncio.iscoroutinefunction(endpoint):
+                raise TypeError(f"FastAGI route {path!r} must be an async def")
+            self.add_route(path, endpoint)
+        self.header_timeout = header_timeout
+        self.connection_timeout = connection_timeout
+        self.max_header_bytes = max_header_bytes
+        self.connections = 0
+        self.requests = 0
+        self.refused = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> asyncio.Server:
+        # The stream limit bounds readuntil(): a longer header block raises LimitOverrunError.
+        self._server = await asyncio.start_server(
+            self.handler, host, port, limit=self.max_header_bytes, backlog=512
+        )
+        return self._server
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("FastAGI server not started")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def serve(self, host: str, port: int, ready: asyncio.Event | None = None) -> None:
+        server = await self.start(host, port)
+        log.info("agi.listening", host=host, port=self.port)
+        if ready is not None:
+            ready.set()
+        async with server:
+            await server.serve_forever()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        peer = writer.get_extra_info("peername")
+        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        try:
+            headers = await self._read_headers(reader, peer_text)
+            if headers is None:
+                self.refused += 1
+                return
+            await self._dispatch(headers, reader, writer, peer_text)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, asyncio.CancelledError, TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await writer.wait_closed()
+
+    async def _read_headers(
+        self, reader: asyncio.StreamReader, peer: str
+    ) -> OrderedDict[str, str] | None:
+        try:
+            async with asyncio.timeout(self.header_timeout):
+                block = await reader.readuntil(b"\n\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                log.warning("agi.headers_cut_short", peer=peer, received=len(exc.partial))
+            else:  # a TCP health check: connect, close
+                log.info("agi.closed_without_request", peer=peer)
+            return None
+        except asyncio.LimitOverrunError:
+            log.warning("agi.headers_too_large", peer=peer, limit=self.max_header_bytes)
+            return None
+        except TimeoutError:
+            log.warning("agi.headers_timeout", peer=peer, timeout=self.header_timeout)
+            return None
+        except (ConnectionError, OSError) as exc:
+            log.info("agi.connection_lost", peer=peer, error=str(exc))
+            return None
+        text = block.decode(self.default_encoding, errors="replace")
+        headers: OrderedDict[str, str] = OrderedDict()
+        bad = 0
+        for line in text.split("\n"):
+            key, sep, value = line.rstrip("\r").partition(": ")
+            if sep and key.startswith("agi_"):
+                headers[key] = value
+            elif line.strip():
+                bad += 1
+        if "agi_network_script" not in headers:
+            log.warning(
+                "agi.bad_request", peer=peer, reason="no agi_network_script header", bad_lines=bad
+            )
+            return None
+        return headers
+
+    async def _dispatch(
+        self,
+        headers: OrderedDict[str, str],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+    ) -> None:
+        script = headers["agi_network_script"].strip().strip("/")
+        route = self._route.get(script)
+        if route is None:
+            self.refused += 1
+            log.warning("agi.unknown_script", peer=peer, script=script[:80])
+            return
+        self.requests += 1
+        request = Request(
+            app=self, headers=headers, reader=reader, writer=writer, encoding=self.default_encoding
+        )
+        try:
+            async with asyncio.timeout(self.connection_timeout):
+                await route(request)
+        except TimeoutError:
+            log.warning("agi.script_timeout", script=script, timeout=self.connection_timeout)
+        except AgiProtocolError as exc:
+            log.warning("agi.refused", script=script, error=str(exc))
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            log.info("agi.connection_lost", script=script, error=str(exc))
+        except Exception:
+            log.exception("agi.script_failed", script=script)
+
+
+async def serve_agi(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    clock: Clock = utc_now,
+    started: asyncio.Event | None = None,
+    observer: CallObserver | None = None,
+    rota_poll_seconds: float = 2.0,
+    background: Callable[[], Coroutine[Any, Any, None]] | None = None,
+) -> None:
+    """``callrouter serve --mode agi``: the FastAGI server on ``settings.agi_host:agi_port``
+    until ``stop`` is set. ``started`` is set once it listens; ``background`` (e.g. the
+    fallback CDR importer) runs beside it."""
+    from callrouter.app import RotaSource  # noqa: PLC0415 -- app imports the ARI side too
+
+    rota = await RotaSource.load(settings.rota_path)
+    log.info(
+        "serve.starting",
+        mode="agi",
+        host=settings.agi_host,
+        port=settings.agi_port,
+        rota=str(settings.rota_path),
+        rota_version=rota.rota.version,
+    )
+    async with CallLog(
+        settings.effective_database_url(), settings.effective_spool_dir(), tz=rota.rota.timezone
+    ) as call_log:
+        flow = AgiCallFlow(call_log, rota.decide, clock=clock, observer=observer)
+        server = FastAgiServer(flow.routes())
+        async with asyncio.TaskGroup() as group:
+            listening = asyncio.Event()
+            serve_task = group.create_task(
+                server.serve(settings.agi_host, settings.agi_port, listening)
+            )
+            watch_task = group.create_task(rota.watch(rota_poll_seconds))
+            extra: asyncio.Task[None] | None = (
+                group.create_task(background()) if background is not None else None
+            )
+            await listening.wait()
+            if started is not None:
+                started.set()
+            await stop.wait()
+            log.info("serve.stopping", mode="agi", calls_in_progress=flow.active_calls)
+            for task in (serve_task, watch_task, extra):
+                if task is not None:
+                    task.cancel()
+        await call_log.flush()
+    log.info("serve.stopped", mode="agi")

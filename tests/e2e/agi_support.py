@@ -1,0 +1,80 @@
+"""Helpers of the FastAGI-mode end-to-end tests: the real ``callrouter serve --mode agi``
+(:func:`callrouter.asterisk.fastagi.serve_agi`) in the test's loop, and the sandbox pbx
+switched to FastAGI mode (global ``CALLROUTER_ROUTER=agi``) for the duration."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from callrouter.asterisk import contract
+from callrouter.asterisk.fastagi import serve_agi
+from callrouter.settings import Settings
+from tests.e2e.harness import Sandbox
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def agi_mode(sandbox: Sandbox, port: int) -> Any:
+    """The pbx sends branch 3 to FastAGI at ``port`` until the block ends."""
+    sandbox.cli("pbx", f"dialplan set global {contract.GLOBAL_AGI_URL} agi://127.0.0.1:{port}")
+    sandbox.cli("pbx", f"dialplan set global {contract.GLOBAL_ROUTER} {contract.ROUTER_AGI}")
+    try:
+        yield
+    finally:
+        sandbox.cli("pbx", f"dialplan set global {contract.GLOBAL_ROUTER} ari")
+
+
+@dataclass
+class AgiRouter:
+    settings: Settings
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+
+
+@contextlib.asynccontextmanager
+async def running_agi_router(
+    rota_path: Path,
+    database_url: str,
+    state_dir: Path,
+    *,
+    port: int | None = None,
+    background: Callable[[], Coroutine[Any, Any, None]] | None = None,
+) -> AsyncIterator[AgiRouter]:
+    settings = Settings(
+        rota_path=rota_path,
+        database_url=SecretStr(database_url),
+        state_dir=state_dir,
+        spool_dir=state_dir / "spool",
+        agi_host="127.0.0.1",
+        agi_port=port or free_port(),
+    )
+    stop, started = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve_agi(settings, stop, started=started, background=background))
+    waiter = asyncio.create_task(started.wait())
+    done, _ = await asyncio.wait({task, waiter}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        waiter.cancel()
+        task.result()
+        raise RuntimeError("serve_agi returned before it listened")
+    if waiter not in done:
+        waiter.cancel()
+        task.cancel()
+        raise TimeoutError("serve_agi did not listen within 20 s")
+    try:
+        yield AgiRouter(settings, task, stop)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
