@@ -49,9 +49,6 @@ CALL_START_FIELDS = frozenset(
     {"id", "uniqueid", "branch", "caller", "started_at", "local_day", "local_hour", "mode",
      "rota_version"}
 )  # fmt: skip
-ATTEMPT_START_FIELDS = frozenset(
-    {"officer_id", "officer_name", "number", "number_label", "channel_id", "started_at"}
-)
 _IN_CHUNK = 500
 
 
@@ -200,18 +197,21 @@ def _bulk_insert(
     """
     if conn.dialect.name != "postgresql":
         return _insert(conn, table), rows
-    source = _json_rows(table, sorted(columns), rows)
     names = sorted(columns)
+    source = _json_rows(table, names)
     stmt = postgresql.insert(table).from_select(names, select(*(source.c[n] for n in names)))
-    return stmt, None
+    return stmt, {"rows": orjson.dumps(rows).decode()}
 
 
-def _json_rows(table: Table, names: list[str], rows: list[dict[str, Any]]) -> Any:
-    """``json_to_recordset(:rows) AS anon(col type, …)`` carrying ``rows`` (PostgreSQL)."""
-    payload = orjson.dumps(rows).decode()
+def _json_rows(table: Table, names: list[str]) -> Any:
+    """``json_to_recordset(:rows) AS anon(col type, …)``: a batch's rows in one JSON text.
+
+    The JSON is an execution parameter (not a value bound into the statement), so the
+    compiled-statement cache never holds on to a batch.
+    """
     typed = [column(n, _plain(table.c[n])) for n in names]
     return (
-        func.json_to_recordset(cast(bindparam("rows", payload, type_=Text), JSON))
+        func.json_to_recordset(cast(bindparam("rows", type_=Text), JSON))
         .table_valued(*typed)
         .render_derived(with_types=True)
     )
@@ -344,9 +344,12 @@ async def _bulk_update(
     """``UPDATE`` rows found by ``keys`` (PostgreSQL: one ``UPDATE … FROM`` of JSON rows)."""
     names = sorted(columns - set(keys))
     if conn.dialect.name == "postgresql":
-        source = _json_rows(table, sorted(columns), rows)
+        source = _json_rows(table, sorted(columns))
         match = [table.c[k] == source.c[k] for k in keys]
-        await conn.execute(update(table).where(*match).values({n: source.c[n] for n in names}))
+        await conn.execute(
+            update(table).where(*match).values({n: source.c[n] for n in names}),
+            {"rows": orjson.dumps(rows).decode()},
+        )
         return
     stmt = (
         update(table)

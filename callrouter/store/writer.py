@@ -32,6 +32,7 @@ from typing import Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.errors import ConfigError, DatabaseUnavailable, RecordError, SpoolError
@@ -57,7 +58,7 @@ from callrouter.store.spool import (
 
 log = get_logger(__name__)
 
-_KNOWN_CALLS = 100_000  # linkedids remembered as present in the database
+_KNOWN_CALLS = 20_000  # linkedids remembered as present in the database
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,13 @@ class CallLog:
                 "database_unavailable_at_start", error=problem, spool=str(self.spool.directory)
             )
             return
-        await self._ensure_schema()
+        try:
+            await self._ensure_schema()
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(
+                f"database {safe_url(self.url)}: cannot bring the call log schema up to date: "
+                f"{_short(exc)}"
+            ) from None
         self._db_available = True
 
     async def _ensure_schema(self) -> None:
@@ -470,7 +477,12 @@ class CallLog:
             while not self._stopping:
                 if prepared is None:
                     if prefetch is not None:
-                        prepared, prefetch = await prefetch, None
+                        task, prefetch = prefetch, None
+                        try:
+                            prepared = await task
+                        except OSError as exc:
+                            log.error("spool_read_failed", error=str(exc))
+                            continue
                     elif self._read_from >= self._durable:
                         self._durable_event.clear()
                         if self._read_from >= self._durable:
@@ -479,9 +491,14 @@ class CallLog:
                             await asyncio.sleep(self.batch_window)
                         continue
                     else:
-                        prepared = await asyncio.to_thread(
-                            self._read_and_plan, self._read_from, self._durable
-                        )
+                        try:
+                            prepared = await asyncio.to_thread(
+                                self._read_and_plan, self._read_from, self._durable
+                            )
+                        except OSError as exc:
+                            log.error("spool_read_failed", error=str(exc))
+                            await asyncio.sleep(1.0)
+                            continue
                     self._report_corrupt(prepared.corrupt)
                 if prefetch is None and prepared.end < self._durable:
                     prefetch = asyncio.create_task(
@@ -514,7 +531,11 @@ class CallLog:
                     unavailable_since = None
                 self._db_available = True
                 delay = 0.05
-                await asyncio.to_thread(self.spool.checkpoint, prepared.end)
+                try:
+                    await asyncio.to_thread(self.spool.checkpoint, prepared.end)
+                except OSError as exc:
+                    # Applied but not remembered: a restart replays it (idempotent).
+                    log.error("spool_checkpoint_failed", error=str(exc))
                 self._read_from = prepared.end
                 self._advance(prepared.end)
                 prepared = None
