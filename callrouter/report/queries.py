@@ -5,10 +5,10 @@ one row per day, hour, officer, number, category or histogram second. Every expr
 here means the same on both databases:
 
 * conditional counts are ``sum(CASE WHEN … THEN 1 ELSE 0 END)``;
-* the 90th-percentile wait is the nearest-rank value, computed with window functions both
-  databases have: the smallest wait whose ``row_number`` r over the ordered waits satisfies
-  ``10·r ≥ 9·n`` (n = ``count(*) OVER ()``), i.e. r = ⌈0.9·n⌉ — no percentile function, which
-  SQLite lacks, and no integer division, whose rounding differs;
+* the 90th-percentile wait is the nearest-rank value: the wait at rank r = ⌈0.9·n⌉ of the
+  n answered calls' waits in ascending order (n counted in the same snapshot, r computed in
+  Python with integers), fetched with ``ORDER BY wait DESC LIMIT 1 OFFSET n − r``, which
+  both databases run the same way — no percentile function, which SQLite lacks;
 * waits rounded up to whole seconds (the histogram merged reports use) come from a construct
   compiled per dialect (``ceil`` on PostgreSQL; a CAST/CASE on SQLite, which may lack ``ceil``).
 
@@ -136,17 +136,21 @@ def grid_query(period: Period, branch: int, sl_seconds: int) -> AnySelect:
     )
 
 
-def p90_query(period: Period, branch: int) -> AnySelect:
-    ranked = (
-        sa.select(
-            _c.wait_seconds.label("w"),
-            sa.func.row_number().over(order_by=_c.wait_seconds).label("r"),
-            sa.func.count().over().label("n"),
-        )
+def nearest_rank(n: int, percent: int = 90) -> int:
+    """1-based rank of the nearest-rank percentile among n values: ⌈percent·n/100⌉."""
+    return -(-percent * n // 100)
+
+
+def p90_query(period: Period, branch: int, n: int) -> AnySelect:
+    """The wait at ascending rank ⌈0.9·n⌉ of the n answered calls' waits, i.e. at descending
+    rank n − ⌈0.9·n⌉ + 1: a top-N sort of the longest tenth only (n from the same snapshot)."""
+    return (
+        sa.select(_c.wait_seconds)
         .where(_in_period(period, branch), _WAIT_KNOWN)
-        .subquery("ranked")
+        .order_by(_c.wait_seconds.desc())
+        .limit(1)
+        .offset(n - nearest_rank(n))
     )
-    return sa.select(sa.func.min(ranked.c.w)).where(ranked.c.r * 10 >= ranked.c.n * 9)
 
 
 def histogram_query(period: Period, branch: int) -> AnySelect:
@@ -288,7 +292,6 @@ async def compute_figures(
                 for setting in POSTGRESQL_SETTINGS:
                     await conn.execute(sa.text(setting))
             grid = list(await conn.execute(grid_query(period, branch, service_level_seconds)))
-            p90 = (await _one(conn, p90_query(period, branch)))[0]
             hist = [
                 (int(s), int(n)) for s, n in (await conn.execute(histogram_query(period, branch)))
             ]
@@ -297,6 +300,10 @@ async def compute_figures(
             classes = list(await conn.execute(classification_query(period, branch)))
             answered = list(await conn.execute(answered_query(period, branch)))
             attempts = list(await conn.execute(attempts_query(period, branch, tz)))
+            wait_count = sum(int(row.wait_count) for row in grid)
+            p90 = None
+            if wait_count:
+                p90 = (await _one(conn, p90_query(period, branch, wait_count)))[0]
 
     sums: dict[str, Any] = dict.fromkeys(
         (*_GRID_COUNTS, "answered_within_sl", "wait_seconds_sum", "talk_seconds_sum"), 0

@@ -7,6 +7,7 @@ The expectations below were worked out by hand from that list (see the comments)
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date
@@ -210,6 +211,16 @@ async def test_given_generated_month_when_computed_on_sqlite_and_postgresql_then
             dumps.append(f.model_dump(mode="json", exclude={"generated_at"}))
     lite, pg = dumps
     assert lite["totals"]["received"] > 500
+    # Nearest-rank p90 and the whole-second histogram, recomputed here from the rows.
+    waits = sorted(
+        c["wait_seconds"]
+        for c in rows.calls
+        if c["outcome"] == "answered" and c["wait_seconds"] is not None
+    )
+    assert lite["totals"]["wait_count"] == len(waits)
+    assert lite["totals"]["wait_p90_seconds"] == waits[math.ceil(0.9 * len(waits)) - 1]
+    assert sum(n for _, n in lite["totals"]["wait_histogram"]) == len(waits)
+    assert dict(lite["totals"]["wait_histogram"])[math.ceil(waits[-1])] >= 1
     assert _flat_equal(lite, pg), (lite["totals"], pg["totals"])
 
 

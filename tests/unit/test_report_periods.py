@@ -9,6 +9,7 @@ import pytest
 from callrouter.errors import ReportError
 from callrouter.report.figures import PeriodKind
 from callrouter.report.periods import month_period, previous_month, resolve_period
+from callrouter.report.queries import nearest_rank
 
 pytestmark = pytest.mark.unit
 
@@ -88,3 +89,8 @@ def test_given_inconsistent_period_options_then_clear_error(
 def test_previous_month_wraps_the_year() -> None:
     assert previous_month(date(2027, 1, 5)) == "2026-12"
     assert previous_month(date(2026, 12, 31)) == "2026-11"
+
+
+@pytest.mark.parametrize(("n", "rank"), [(1, 1), (4, 4), (9, 9), (10, 9), (11, 10), (20, 18)])
+def test_nearest_rank_is_the_ceiling_of_ninety_percent(n: int, rank: int) -> None:
+    assert nearest_rank(n) == rank
