@@ -226,6 +226,8 @@ class Callback(Base):
         Index(None, "done_at", "created_at"),
         Index(None, "call_id"),
         Index(None, "number"),
+        # The report finds a period's call-backs by time (migration 0002).
+        Index(None, "created_at"),
     )
 
 
