@@ -1,0 +1,231 @@
+"""The FastAGI server over real sockets, with a real call log (SQLite): good requests get
+their decision as SET VARIABLE commands; bad clients (garbage, a 1 MB header block, a client
+that stops mid-header, an unknown script, a connect-and-close health check) are logged and
+dropped while other connections carry on."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from sqlalchemy import select
+
+from callrouter.asterisk.fastagi import AgiCallFlow, FastAgiServer
+from callrouter.rota import load_rota
+from callrouter.routing import CallInfo, Decision, decide
+from callrouter.store.db import make_engine
+from callrouter.store.models import Call, CallAttempt
+from callrouter.store.writer import CallLog
+from tests.e2e.callflow_support import write_rota
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+NUMBERS = ["0901100001", "0902100002"]
+
+
+@dataclass
+class Running:
+    server: FastAgiServer
+    flow: AgiCallFlow
+    log: CallLog
+    url: str
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    rota = load_rota(write_rota(tmp_path / "rota.yaml", NUMBERS, confirm=(True, False)))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+
+    def decider(now: datetime, call: CallInfo) -> Decision:
+        return decide(rota, now, call)
+
+    async with CallLog(url, tmp_path / "spool", tz=rota.timezone) as log:
+        flow = AgiCallFlow(log, decider)
+        server = FastAgiServer(flow.routes(), header_timeout=0.5, connection_timeout=2.0)
+        await server.start("127.0.0.1", 0)
+        try:
+            yield Running(server, flow, log, url)
+        finally:
+            await server.close()
+
+
+def headers(script: str, *args: str, callerid: str = "0987654321", uniqueid: str = "u1") -> bytes:
+    lines = [
+        "agi_network: yes",
+        f"agi_network_script: {script}",
+        "agi_request: agi://127.0.0.1/" + script,
+        "agi_channel: PJSIP/pstn-trunk-00000001",
+        "agi_language: vi",
+        f"agi_uniqueid: {uniqueid}",
+        f"agi_callerid: {callerid}",
+        "agi_context: callrouter-agi",
+        *(f"agi_arg_{i}: {a}" for i, a in enumerate(args, start=1)),
+    ]
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+async def exchange(port: int, block: bytes, within: float = 5.0) -> list[str]:
+    """Act as Asterisk: send the header block, answer every command 200, return them."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    commands: list[str] = []
+    try:
+        writer.write(block)
+        await writer.drain()
+        async with asyncio.timeout(within):
+            while line := await reader.readline():
+                commands.append(line.decode().rstrip("\n"))
+                writer.write(b"200 result=1\n")
+                await writer.drain()
+    finally:
+        writer.close()
+    return commands
+
+
+def variables(commands: list[str]) -> dict[str, str]:
+    out = {}
+    for command in commands:
+        verb, noun, name, value = command.split(" ", 3)
+        assert (verb, noun) == ("SET", "VARIABLE")
+        out[name] = value.strip('"')
+    return out
+
+
+async def route(port: int, linkedid: str) -> dict[str, str]:
+    return variables(await exchange(port, headers("route", linkedid, "3")))
+
+
+async def test_route_sets_the_decision_as_channel_variables_and_writes_the_call(
+    running: Running,
+) -> None:
+    got = await route(running.port, "pbx-1.1")
+    assert got["CALLROUTER_AGI_OK"] == "1"
+    assert got["CALLROUTER_AGI_OPEN"] == "1"
+    assert got["CALLROUTER_AGI_COUNT"] == "2"
+    assert [got["CALLROUTER_AGI_TARGET_1"], got["CALLROUTER_AGI_TARGET_2"]] == NUMBERS
+    assert (got["CALLROUTER_AGI_CONFIRM_1"], got["CALLROUTER_AGI_CONFIRM_2"]) == ("1", "0")
+    assert got["CALLROUTER_AGI_CONFIRM_NUMBER_0901100001"] == "1"
+    assert got["CALLROUTER_AGI_STRATEGY"] == "sequential"
+    for script, args in (
+        ("attempt", ("pbx-1.1", "start", "1", "1")),
+        ("attempt", ("pbx-1.1", "end", "1", "1", "BUSY", "17", "")),
+        ("attempt", ("pbx-1.1", "start", "2", "2")),
+        ("answered", ("pbx-1.1", "2", "2", NUMBERS[1])),
+        ("end", ("pbx-1.1", "abandoned", "1", "2", "2", "ANSWER", "16")),
+    ):
+        assert await exchange(running.port, headers(script, *args)) == []
+    await running.log.flush()
+    engine = make_engine(running.url)
+    try:
+        async with engine.connect() as conn:
+            [call] = (await conn.execute(select(Call.__table__))).mappings().all()
+            attempts = (
+                (await conn.execute(select(CallAttempt.__table__).order_by(CallAttempt.seq)))
+                .mappings()
+                .all()
+            )
+    finally:
+        await engine.dispose()
+    assert (call["mode"], call["outcome"], call["caller"]) == ("agi", "answered", "0987654321")
+    assert call["answered_number"] == NUMBERS[1]
+    assert [(a["seq"], a["result"], a["cause"]) for a in attempts] == [
+        (1, "busy", 17),
+        (2, "answered", 16),
+    ]
+
+
+async def assert_still_serves(running: Running, linkedid: str) -> None:
+    got = await route(running.port, linkedid)
+    assert got["CALLROUTER_AGI_OK"] == "1"
+
+
+async def test_garbage_headers_are_logged_and_dropped(running: Running) -> None:
+    with structlog.testing.capture_logs() as logs:
+        assert await exchange(running.port, b"GET / HTTP/1.0\r\nHost: x\r\n\n") == []
+        assert await exchange(running.port, b"\x00\xff\xfe garbage\n\n") == []
+    assert [e["event"] for e in logs] == ["agi.bad_request", "agi.bad_request"]
+    await assert_still_serves(running, "pbx-2.1")
+
+
+async def test_a_one_megabyte_header_block_is_refused(running: Running) -> None:
+    block = b"agi_network: yes\n" + b"agi_junk: " + b"x" * (1024 * 1024) + b"\n\n"
+    with structlog.testing.capture_logs() as logs:
+        try:
+            commands = await exchange(running.port, block)
+        except ConnectionError:  # reset while still sending: the server hung up on it
+            commands = []
+    assert commands == []
+    assert any(e["event"] == "agi.headers_too_large" for e in logs)
+    await assert_still_serves(running, "pbx-3.1")
+
+
+async def test_a_client_stopping_mid_header_times_out_without_blocking_others(
+    running: Running,
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+        writer.write(b"agi_network: yes\nagi_network_scr")
+        await writer.drain()
+        # Meanwhile the service answers others at once.
+        started = time.monotonic()
+        await assert_still_serves(running, "pbx-4.1")
+        assert time.monotonic() - started < 0.4
+        deadline = time.monotonic() + 3
+        while not any(e["event"] == "agi.headers_timeout" for e in logs):
+            assert time.monotonic() < deadline, logs
+            await asyncio.sleep(0.05)
+        writer.close()
+    # A client that sends part of a header and closes.
+    with structlog.testing.capture_logs() as logs:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+        writer.write(b"agi_network: yes\n")
+        await writer.drain()
+        writer.close()
+        deadline = time.monotonic() + 3
+        while not any(e["event"] == "agi.headers_cut_short" for e in logs):
+            assert time.monotonic() < deadline, logs
+            await asyncio.sleep(0.05)
+
+
+async def test_an_unknown_script_is_logged_and_gets_no_commands(running: Running) -> None:
+    with structlog.testing.capture_logs() as logs:
+        assert await exchange(running.port, headers("../../etc/passwd", "x")) == []
+        assert (
+            await exchange(running.port, headers("attempt", "no-such-call", "start", "1", "1"))
+            == []
+        )
+    events = [e["event"] for e in logs]
+    assert events == ["agi.unknown_script", "agi.refused"]
+    await assert_still_serves(running, "pbx-5.1")
+
+
+async def test_a_tcp_health_check_connect_and_close_is_harmless(running: Running) -> None:
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(20):
+            _reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+            writer.close()
+            await writer.wait_closed()
+        await assert_still_serves(running, "pbx-6.1")
+        deadline = time.monotonic() + 3
+        while sum(e["event"] == "agi.closed_without_request" for e in logs) < 20:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+
+
+async def test_fifty_concurrent_connections_all_get_their_decision(running: Running) -> None:
+    results: list[Any] = await asyncio.gather(
+        *(route(running.port, f"pbx-7.{i}") for i in range(50))
+    )
+    assert all(r["CALLROUTER_AGI_OK"] == "1" for r in results)
+    assert running.flow.active_calls == 50
+    assert running.server.requests == 50
