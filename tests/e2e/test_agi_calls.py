@@ -9,11 +9,13 @@ be the same as in ARI mode (tests/e2e/test_calls_ari.py) with ``mode = 'agi'``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+import structlog
 
 from callrouter.asterisk import contract
 from callrouter.asterisk.fallback import write_fallback_include
@@ -377,3 +379,58 @@ async def test_agi_given_the_agi_server_is_unreachable_then_the_dialplan_fallbac
         and e.get("Reason") == "agi-failed"
         for e in harness.events.events
     )
+
+
+async def poke(port: int, payload: bytes) -> None:
+    """A client that connects, sends ``payload`` (maybe nothing) and closes."""
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        if payload:
+            writer.write(payload)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+async def test_agi_given_health_checks_and_garbage_during_a_live_call_then_service_is_unaffected(
+    harness: Harness, tmp_path: Path, agi_port: int
+) -> None:
+    first, second = officer_number(ANSWERS, 1), officer_number(ANSWERS, 1)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+    rota_path = write_rota(tmp_path / "rota.yaml", [first], ring_timeout=RING_TIMEOUT)
+    engine = engine_for(url)
+    try:
+        async with running_agi_router(rota_path, url, tmp_path / "state", port=agi_port):
+            call = await harness.place_call(digits="3", hold=8)
+            await harness.wait_user_event("OfficerAnswered", source="pstn", Number=first, within=20)
+            with structlog.testing.capture_logs() as logs:
+                await asyncio.gather(
+                    *(poke(agi_port, b"") for _ in range(20)),
+                    poke(agi_port, b"garbage\n\n"),
+                    poke(agi_port, b"agi_network_script: nope\n\n"),
+                    poke(agi_port, b"agi_x: " + b"y" * (1024 * 1024)),
+                )
+                # A second caller meanwhile is routed as usual.
+                rota_path.write_text(
+                    rota_path.read_text(encoding="utf-8").replace(first, second), encoding="utf-8"
+                )
+                later = await harness.place_call(digits="3", hold=4)
+                await harness.wait_caller_hangup(call, within=30)
+                await harness.wait_caller_hangup(later, within=30)
+            rows = await wait_for_call(engine, call.caller_number)
+            later_rows = await wait_for_call(engine, later.caller_number)
+    finally:
+        await engine.dispose()
+
+    events = [e["event"] for e in logs]
+    assert events.count("agi.closed_without_request") >= 20
+    assert "agi.bad_request" in events
+    assert "agi.unknown_script" in events
+    assert "agi.headers_too_large" in events
+    assert harness.caller(call).hung_up_by == "caller"
+    assert harness.bridged(call) is not None
+    assert rows.call["outcome"] == "answered"
+    assert later_rows.call["outcome"] == "answered"
+    assert harness.officer(first, later).answered or harness.officer(second, later).answered
