@@ -254,3 +254,45 @@ def test_given_password_file_then_settings_read_it(
     assert s.smtp_password.get_secret_value() == "bí-mật"
     assert s.mail_to == ["a@b.example"]
     assert "bí-mật" not in repr(s)
+
+
+@pytest.fixture
+def implicit_tls_server(certificate: tuple[Path, Path]) -> Iterator[tuple[Inbox, int]]:
+    cert, key = certificate
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    inbox, port = Inbox(), _free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        ssl_context=ctx,
+        auth_required=True,
+        # aiosmtpd only counts STARTTLS as TLS; this listener is TLS from the first byte.
+        auth_require_tls=False,
+        authenticator=_authenticator,
+    )
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+# aiosmtpd warns about AUTH without STARTTLS; here the whole connection is TLS.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+async def test_given_implicit_tls_and_login_then_message_arrives(
+    implicit_tls_server: tuple[Inbox, int], certificate: tuple[Path, Path]
+) -> None:
+    inbox, port = implicit_tls_server
+    settings = _settings(
+        port,
+        smtp_security="tls",
+        smtp_user=USER,
+        smtp_password=SecretStr(PASSWORD),
+        smtp_ca_file=certificate[0],
+    )
+    msg, docx, xlsx = await _message(settings)
+    await send_message(msg, settings)
+    assert len(inbox.messages) == 1
+    assert set(_attachments(inbox.messages[0][2]).values()) == {docx, xlsx}
