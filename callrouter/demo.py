@@ -1,0 +1,1001 @@
+"""``callrouter demo``: the main job, end to end, on this machine.
+
+It starts a fresh pair of real Asterisk 22 instances (``scripts/asterisk-sandbox``: **pbx**
+runs the shipped dialplan, **pstn** plays the telephone network), runs the real router
+(:func:`callrouter.app.serve`) on an embedded SQLite database with ``config/rota.demo.yaml``,
+and places calls from the pstn to 1022 → branch 3, one scene at a time:
+
+1. answered at once; 2. busy → the next officer; 3. no answer → the next officer after the
+ring timeout; 4. a mobile marked "press 1" accepts; 5. a voicemail box picks up and is
+refused (no key), the next officer answers; 6. the caller hangs up while it rings
+(abandoned); 7. after hours (the demo closes the line with a rota override, as an admin
+would for a closed day: the demo's wall-clock time is whatever it is); 8. callrouter is
+stopped and the dialplan fallback rings the registered numbers by itself.
+
+Each scene's duty list is an override for today written into the demo's working copy of
+the rota, which the running router reloads live. Every step is printed as it happens:
+the router's own log events (``callrouter``) and what the simulated phones did (``pstn``).
+Each call's ``calls``/``call_attempts`` rows are then read back from the database and
+compared with what the scene expects. At the end the month's report is printed with
+``callrouter report monthly`` and written as XLSX and DOCX.
+
+Nothing is mocked: real SIP between two Asterisks, real ARI, a real database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, MutableMapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TextIO
+
+import aiohttp
+import structlog
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from callrouter.app import ServeOptions, serve
+from callrouter.asterisk import contract
+from callrouter.errors import CallrouterError, ConfigError
+from callrouter.rota import Rota, load_rota
+from callrouter.settings import DEFAULT_STATE_DIR, Settings
+from callrouter.store.db import make_engine
+from callrouter.store.models import Call, CallAttempt
+from callrouter.web.settings import WebSettings
+
+REPO = Path(__file__).resolve().parents[1]
+SANDBOX_SCRIPT = REPO / "scripts" / "asterisk-sandbox"
+DEMO_ROTA = REPO / "config" / "rota.demo.yaml"
+DEFAULT_DEMO_DIR = DEFAULT_STATE_DIR / "demo"
+
+CALLS = Call.__table__
+ATTEMPTS = CallAttempt.__table__
+
+
+class DemoError(CallrouterError):
+    """The demo could not run (sandbox, router or an unexpected call result)."""
+
+
+# ---------------------------------------------------------------------------------- scenes
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One call of the demo: who is on duty, what the caller does, what the log must say."""
+
+    title: str
+    duty: tuple[tuple[str, str], ...] = ()  # (officer id, at) in ring order
+    closed: bool = False  # an override closing the line (after-hours)
+    router_up: bool = True  # False: callrouter is stopped, the dialplan fallback works
+    talk: float | None = 3.0  # seconds the caller talks once put through
+    abandon_after: float | None = None  # caller hangs up this long after the first ring
+    outcome: str | None = None  # expected calls.outcome (None: no row expected)
+    results: tuple[str, ...] = ()  # expected call_attempts.result, in order
+    answered_by: str | None = None  # expected answered_officer_id
+
+
+SCENES: tuple[Scene, ...] = (
+    Scene(
+        "Cán bộ trực nhấc máy ngay / answered at once",
+        duty=(("lan", "may-co-quan"), ("thao", "di-dong-truc")),
+        outcome="answered",
+        results=("answered",),
+        answered_by="lan",
+    ),
+    Scene(
+        "Máy bận → chuyển người tiếp theo / busy → next officer",
+        duty=(("dung", "own"), ("lan", "may-co-quan")),
+        outcome="answered",
+        results=("busy", "answered"),
+        answered_by="lan",
+    ),
+    Scene(
+        "Không nghe máy → hết 5 giây chuyển tiếp / no answer → next after the ring timeout",
+        duty=(("huong", "own"), ("lan", "may-co-quan")),
+        outcome="answered",
+        results=("no_answer", "answered"),
+        answered_by="lan",
+    ),
+    Scene(
+        "Di động trực: bấm phím 1 để nhận / a mobile accepts by pressing 1",
+        duty=(("thao", "di-dong-truc"), ("lan", "may-co-quan")),
+        outcome="answered",
+        results=("answered",),
+        answered_by="thao",
+    ),
+    Scene(
+        "Hộp thư thoại nhấc máy: bị từ chối / voicemail picks up: refused, next officer",
+        duty=(("minh", "own"), ("lan", "may-co-quan")),
+        outcome="answered",
+        results=("no_answer", "answered"),
+        answered_by="lan",
+    ),
+    Scene(
+        "Người gọi gác máy khi đang chờ / caller hangs up while it rings (abandoned)",
+        duty=(("huong", "own"), ("lan", "may-co-quan")),
+        talk=None,
+        abandon_after=2.0,
+        outcome="abandoned",
+        results=("cancelled",),
+    ),
+    Scene(
+        "Ngoài giờ trực (đóng máy) / after hours: the line is closed",
+        closed=True,
+        talk=None,
+        outcome="after_hours",
+    ),
+    Scene(
+        "callrouter đang dừng → dialplan dự phòng / router stopped → dialplan fallback",
+        router_up=False,
+    ),
+)
+
+
+def scene_rota_text(base: str, scene: Scene, today: date) -> str:
+    """The base rota plus one override for today and tomorrow: the scene's duty, or closed."""
+    if "\noverrides:" in "\n" + base:
+        raise ConfigError("the demo rota must not have an 'overrides' section (the demo adds one)")
+    lines = [
+        "",
+        "# --- added by callrouter demo for this scene ---",
+        "overrides:",
+        f"  - from: {today.isoformat()}",
+        f"    to: {(today + timedelta(days=1)).isoformat()}",
+        f'    reason: "Demo: {scene.title}"',
+    ]
+    if scene.closed:
+        lines.append("    closed: true")
+    else:
+        lines.append("    duty:")
+        lines += [f"      - {{ officer: {who}, at: {at} }}" for who, at in scene.duty]
+    return base.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+
+
+# -------------------------------------------------------------------------------- printing
+
+
+class Console:
+    """One readable line per event, timed from the start of the current call."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.t0: float | None = None
+        self.closed = False
+
+    def line(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            print(text, file=self.out, flush=True)
+        except OSError:  # the terminal or pipe went away (e.g. `| head`): keep going quietly
+            self.closed = True
+
+    def heading(self, text: str) -> None:
+        self.line("")
+        self.line(text)
+
+    def event(self, who: str, text: str) -> None:
+        stamp = f"+{time.monotonic() - self.t0:5.1f}s" if self.t0 is not None else " " * 7
+        self.line(f"  {stamp}  {who:<10} {text}")
+
+
+# ----------------------------------------------------------------------------- event board
+
+
+@dataclass(frozen=True)
+class Seen:
+    source: str  # "callrouter" (its log) or "pstn" (AMI)
+    fields: dict[str, Any]
+
+    def get(self, key: str, default: str = "") -> str:
+        value = self.fields.get(key, default)
+        return default if value is None else str(value)
+
+
+class Board:
+    """Everything seen during the demo, in order, with waiting by predicate."""
+
+    def __init__(self) -> None:
+        self.items: list[Seen] = []
+        self._arrived: asyncio.Event = asyncio.Event()
+
+    def add(self, item: Seen) -> None:
+        self.items.append(item)
+        self._arrived.set()
+
+    def mark(self) -> int:
+        return len(self.items)
+
+    async def wait_for(
+        self, pred: Callable[[Seen], bool], *, since: int, within: float, what: str
+    ) -> Seen:
+        deadline = time.monotonic() + within
+        checked = since
+        while True:
+            for item in self.items[checked:]:
+                if pred(item):
+                    return item
+            checked = len(self.items)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DemoError(f"{what}: not seen within {within:.0f} s")
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+
+
+# --------------------------------------------------------------------------------- sandbox
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    ami_port: int
+    ami_user: str
+    ami_secret: str
+    ari_url: str
+    ari_user: str
+    ari_password: str
+    etc_dir: Path
+
+
+class Sandbox:
+    """``scripts/asterisk-sandbox`` on one slot, driven without blocking the loop."""
+
+    def __init__(self, script: Path, slot: int, console: Console) -> None:
+        self.script = script
+        self.slot = slot
+        self.console = console
+        self.env = {**os.environ, "CALLROUTER_SANDBOX_SLOT": str(slot)}
+        self.started = False
+
+    async def run(self, *args: str, echo: bool = False, limit: float = 900) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            str(self.script),
+            *args,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        assert proc.stdout is not None  # noqa: S101 - PIPE requested above
+        lines: list[str] = []
+        try:
+            async with asyncio.timeout(limit):
+                while raw := await proc.stdout.readline():
+                    text = raw.decode("utf-8", "replace").rstrip()
+                    lines.append(text)
+                    if echo and text:
+                        self.console.line(f"    {text}")
+                rc = await proc.wait()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise
+        output = "\n".join(lines)
+        if rc != 0:
+            raise DemoError(f"{self.script.name} {' '.join(args)} failed ({rc}):\n{output}")
+        return output
+
+    async def start(self) -> tuple[Endpoint, Endpoint]:
+        if os.geteuid() != 0:
+            raise DemoError("the Asterisk sandbox needs root (chroot, mounts): run as root")
+        if not self.script.exists():
+            raise DemoError(f"{self.script} is missing (run the demo from a source checkout)")
+        self.started = True
+        await self.run("start", echo=True)
+        raw = json.loads(await self.run("env", limit=60))
+
+        def endpoint(d: dict[str, Any]) -> Endpoint:
+            return Endpoint(
+                ami_port=int(d["ami_port"]),
+                ami_user=d["ami_user"],
+                ami_secret=d["ami_secret"],
+                ari_url=d["ari_url"],
+                ari_user=d["ari_user"],
+                ari_password=d["ari_password"],
+                etc_dir=Path(d["etc_dir"]),
+            )
+
+        return endpoint(raw["pbx"]), endpoint(raw["pstn"])
+
+    async def stop(self) -> None:
+        if self.started:
+            self.started = False
+            await self.run("stop", limit=120)
+
+
+# ------------------------------------------------------------------------- the phone network
+
+
+class Pstn:
+    """The simulated telephone network: AMI (place calls, see what phones do) and ARI (end
+    a caller's call when the scene says the caller hangs up)."""
+
+    def __init__(self, ep: Endpoint, board: Board) -> None:
+        self.ep = ep
+        self.board = board
+        self._ids = itertools.count(1)
+        self._pending: dict[str, asyncio.Future[dict[str, str]]] = {}
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._http: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        reader, self._writer = await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", self.ep.ami_port), 10
+        )
+        self._reader = reader
+        await asyncio.wait_for(reader.readline(), 10)  # "Asterisk Call Manager/…"
+        self._task = asyncio.create_task(self._read_loop())
+        res = await self.action("Login", Username=self.ep.ami_user, Secret=self.ep.ami_secret)
+        if res.get("Response") != "Success":
+            raise DemoError(f"pstn AMI login refused: {res.get('Message')}")
+        token = base64.b64encode(f"{self.ep.ari_user}:{self.ep.ari_password}".encode()).decode()
+        self._http = aiohttp.ClientSession(
+            headers={"Authorization": f"Basic {token}"},
+            timeout=aiohttp.ClientTimeout(total=10),
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._http is not None:
+            await self._http.close()
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _read_loop(self) -> None:
+        assert self._reader is not None  # noqa: S101 - set before the task starts
+        try:
+            while True:
+                raw = await self._reader.readuntil(b"\r\n\r\n")
+                msg: dict[str, str] = {}
+                for line in raw.decode("utf-8", "replace").split("\r\n"):
+                    key, sep, value = line.partition(": ")
+                    if sep:
+                        msg[key] = value
+                action_id = msg.get("ActionID", "")
+                if "Response" in msg and action_id in self._pending:
+                    fut = self._pending.pop(action_id)
+                    if not fut.done():
+                        fut.set_result(msg)
+                elif msg.get("Event") in ("UserEvent", "OriginateResponse"):
+                    self.board.add(Seen("pstn", dict(msg)))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(DemoError("pstn AMI connection closed"))
+
+    async def action(
+        self, name: str, variables: dict[str, str] | None = None, **fields: str
+    ) -> dict[str, str]:
+        assert self._writer is not None  # noqa: S101 - connected in __aenter__
+        action_id = f"demo{next(self._ids)}"
+        lines = [f"Action: {name}", f"ActionID: {action_id}"]
+        lines += [f"{k}: {v}" for k, v in fields.items()]
+        lines += [f"Variable: {k}={v}" for k, v in (variables or {}).items()]
+        fut: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+        self._pending[action_id] = fut
+        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        await self._writer.drain()
+        return await asyncio.wait_for(fut, 10)
+
+    async def call_1022(self, tag: str, caller: str, *, hold: float) -> None:
+        """A citizen dials 1022 and presses 3 (health) once the menu answers."""
+        res = await self.action(
+            "Originate",
+            variables={
+                "CALLER_TAG": tag,
+                "CALLER_DIGITS": "3",
+                "CALLER_DIGIT_DELAY": "0.5",
+                "CALLER_HOLD": str(hold),
+            },
+            Channel="PJSIP/1022@pbx",
+            Context="caller",
+            Exten="s",
+            Priority="1",
+            CallerID=f'"{caller}" <{caller}>',
+            Timeout="15000",
+            Async="true",
+            ChannelId=tag,
+        )
+        if res.get("Response") != "Success":
+            raise DemoError(f"pstn refused to place the call: {res.get('Message')}")
+
+    async def caller_hangs_up(self, tag: str) -> None:
+        """The caller puts the phone down (their channel on the pstn ends)."""
+        assert self._http is not None  # noqa: S101 - connected in __aenter__
+        with contextlib.suppress(aiohttp.ClientError):
+            async with self._http.delete(f"{self.ep.ari_url}/channels/{tag}"):
+                pass
+
+
+# ---------------------------------------------------------------------------------- router
+
+
+class LogTap:
+    """A structlog processor: every router log event also goes on the board."""
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+
+    def __call__(
+        self, logger: Any, method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        self.board.add(Seen("callrouter", dict(event_dict)))
+        return event_dict
+
+
+@contextlib.contextmanager
+def router_logs(path: Path, board: Board) -> Iterator[None]:
+    """The router logs JSON lines to ``path`` (as in production); the demo taps them."""
+    previous = structlog.get_config()
+    with path.open("a", encoding="utf-8") as sink:
+        structlog.configure(
+            processors=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                LogTap(board),
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(ensure_ascii=False),
+            ],
+            logger_factory=structlog.PrintLoggerFactory(file=sink),
+            cache_logger_on_first_use=False,
+        )
+        try:
+            yield
+        finally:
+            structlog.configure(**previous)
+
+
+class Router:
+    """:func:`callrouter.app.serve` in this event loop, started and stopped on demand."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.options = ServeOptions(drain_seconds=10, web=WebSettings(enabled=False))
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    async def start(self) -> None:
+        self._stop = asyncio.Event()
+        self.options = ServeOptions(drain_seconds=10, web=WebSettings(enabled=False))
+        started = asyncio.Event()
+        task = asyncio.create_task(
+            serve(self.settings, self._stop, options=self.options, started=started)
+        )
+        waiter = asyncio.create_task(started.wait())
+        done, _ = await asyncio.wait(
+            {task, waiter}, timeout=30, return_when=asyncio.FIRST_COMPLETED
+        )
+        if task in done:
+            waiter.cancel()
+            task.result()
+            raise DemoError("callrouter serve stopped before it was ready")
+        if waiter not in done:
+            waiter.cancel()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise DemoError("callrouter serve did not connect to the pbx's ARI within 30 s")
+        self._task = task
+
+    def reload_rota(self) -> None:
+        self.options.reload_rota.set()
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.wait_for(task, 30)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+# ------------------------------------------------------------------------------ narration
+
+
+def _phone_names(rota: Rota) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for number in rota.numbers:
+        names[number.number] = f"máy {number.label}"
+    for officer in rota.officers:
+        names.setdefault(officer.phone, officer.name)
+    return names
+
+
+def narrate(item: Seen, phones: dict[str, str], caller: str) -> tuple[str, str] | None:
+    """The progress line for one event of the current call, or None to stay quiet."""
+    f = item.fields
+    if item.source == "pstn":
+        ue = f.get("UserEvent")
+        number = f.get("Number", "")
+        who = f"{phones.get(number, number)} ({number})"
+        if ue and ue.startswith("Officer") and f.get("Caller") != caller:
+            return None
+        match ue:
+            case "CallerAnswered":
+                return "người gọi", "tổng đài 1022 nhấc máy, nghe lời chào / menu answers"
+            case "CallerSentDigits":
+                return "người gọi", f"bấm phím {f.get('Digits')} (y tế / health)"
+            case "CallerHangup":
+                return (
+                    "người gọi",
+                    f"máy người gọi đã ngắt / caller's line closed (cause {f.get('Cause')})",
+                )
+            case "OfficerRinging":
+                return "điện thoại", f"{who} đổ chuông / ringing"
+            case "OfficerAnswered":
+                return "điện thoại", f"{who} nhấc máy / picked up"
+            case "OfficerPressed":
+                return "điện thoại", f"{who} bấm phím {f.get('Digit')} / pressed"
+            case "OfficerHangup":
+                return "điện thoại", f"{who} kết thúc / hung up (cause {f.get('Cause')})"
+        return None
+    event = f.get("event")
+    match event:
+        case "call.received":
+            state = "mở / open" if f.get("open") else "đóng / closed"
+            return "callrouter", f"nhận cuộc gọi: {state} — {f.get('reason')}"
+        case "leg.confirming":
+            return "callrouter", f"hỏi {f.get('officer')}: bấm 1 để nhận / asks to press 1"
+        case "leg.not_confirmed":
+            return "callrouter", "không bấm phím 1 (hộp thư?) → coi như không nghe / not confirmed"
+        case "leg.declined":
+            return "callrouter", f"cán bộ từ chối (phím {f.get('digit')}) / declined"
+        case "leg.ended":
+            return "callrouter", f"lượt gọi {f.get('seq')} kết thúc: {f.get('result')}"
+        case "call.bridged":
+            return "callrouter", f"nối máy người gọi với {f.get('officer')} / bridged"
+        case "call.ended":
+            return "callrouter", f"cuộc gọi kết thúc: {f.get('outcome')}"
+        case "call.handed_to_dialplan":
+            return "callrouter", f"trả cuộc gọi về dialplan ({f.get('action')})"
+    return None
+
+
+# ------------------------------------------------------------------------------------ demo
+
+
+@dataclass
+class SceneResult:
+    scene: Scene
+    caller: str
+    call: dict[str, Any] | None
+    attempts: list[dict[str, Any]]
+    rung: list[str]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class DemoResult:
+    state_dir: Path
+    database_url: str
+    scenes: list[SceneResult]
+    reports: dict[str, Path]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.scenes)
+
+
+@dataclass
+class DemoOptions:
+    slot: int = 0
+    state_dir: Path = DEFAULT_DEMO_DIR
+    rota: Path = DEMO_ROTA
+    sandbox_script: Path = SANDBOX_SCRIPT
+    scenes: tuple[Scene, ...] = SCENES
+
+
+class Demo:
+    def __init__(self, options: DemoOptions, console: Console) -> None:
+        self.o = options
+        self.c = console
+        self.board = Board()
+        self.state = options.state_dir
+        self.database_url = f"sqlite+aiosqlite:///{self.state / 'callrouter.sqlite3'}"
+        self.rota_path = self.state / "rota.yaml"
+        self.base_rota = options.rota.read_text(encoding="utf-8")
+        self.rota = load_rota(options.rota)
+        self.phones = _phone_names(self.rota)
+        self.run_id = int(time.time()) % 100000
+
+    def _fresh_state(self) -> None:
+        """A fresh folder: the previous run's database, spool and reports go."""
+        if self.state.exists():
+            for name in ("callrouter.sqlite3", "callrouter.sqlite3-wal", "callrouter.sqlite3-shm"):
+                (self.state / name).unlink(missing_ok=True)
+            for name in ("spool", "reports"):
+                shutil.rmtree(self.state / name, ignore_errors=True)
+            for path in (self.rota_path, self.state / "callrouter.log"):
+                path.unlink(missing_ok=True)
+        (self.state / "reports").mkdir(parents=True, exist_ok=True)
+
+    async def cli(self, *args: str, echo: bool = True) -> str:
+        """Run ``callrouter …`` as an admin would, in a child process."""
+        self.c.line(f"  $ callrouter {' '.join(args)}")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "callrouter",
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        )
+        out, err = await proc.communicate()
+        text = out.decode("utf-8", "replace")
+        if proc.returncode != 0:
+            raise DemoError(
+                f"callrouter {' '.join(args)} failed:\n{text}{err.decode('utf-8', 'replace')}"
+            )
+        if echo:
+            for line in text.rstrip().splitlines():
+                self.c.line(f"    {line}")
+        return text
+
+    async def run(self) -> DemoResult:
+        started = time.monotonic()
+        self._fresh_state()
+        sandbox = Sandbox(self.o.sandbox_script, self.o.slot, self.c)
+        self.c.heading(
+            f"1. Khởi động Asterisk mới (pbx + pstn, slot {self.o.slot}) / fresh sandbox"
+        )
+        try:
+            pbx, pstn_ep = await sandbox.start()
+            self.c.heading("2. Cơ sở dữ liệu SQLite / embedded database")
+            await self.cli("db", "upgrade", "--database-url", self.database_url)
+            self.rota_path.write_text(self.base_rota, encoding="utf-8")
+            settings = Settings(
+                ari_url=pbx.ari_url.removesuffix("/ari"),
+                ari_user=pbx.ari_user,
+                ari_password=SecretStr(pbx.ari_password),
+                rota_path=self.rota_path,
+                database_url=SecretStr(self.database_url),
+                state_dir=self.state,
+                spool_dir=self.state / "spool",
+                dialplan_include=pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME,
+            )
+            results: list[SceneResult] = []
+            with router_logs(self.state / "callrouter.log", self.board):
+                router = Router(settings)
+                self.c.heading("3. Chạy callrouter (ARI) / start the router")
+                await router.start()
+                self.c.line(
+                    f"  callrouter đã nối ARI {settings.ari_url}; nhật ký JSON: "
+                    f"{self.state / 'callrouter.log'}"
+                )
+                try:
+                    async with Pstn(pstn_ep, self.board) as pstn:
+                        for number, scene in enumerate(self.o.scenes, start=1):
+                            results.append(await self.scene(number, scene, router, pstn))
+                finally:
+                    await router.stop()
+            reports = await self.report()
+        finally:
+            self.c.heading("Dừng Asterisk sandbox / stopping the sandbox")
+            await sandbox.stop()
+        return DemoResult(
+            state_dir=self.state,
+            database_url=self.database_url,
+            scenes=results,
+            reports=reports,
+            seconds=time.monotonic() - started,
+        )
+
+    def _name(self, officer_id: str) -> str:
+        officer = self.rota.officer(officer_id)
+        return officer.name if officer is not None else officer_id
+
+    async def apply_rota(self, scene: Scene, router: Router) -> None:
+        """Write the scene's override into the working rota and have the router reload it."""
+        today = datetime.now(self.rota.timezone).date()
+        text = scene_rota_text(self.base_rota, scene, today)
+        self.rota_path.write_text(text, encoding="utf-8")
+        version = (await asyncio.to_thread(load_rota, self.rota_path)).version
+        mark = self.board.mark()
+        router.reload_rota()
+        await self.board.wait_for(
+            lambda s: (
+                s.source == "callrouter"
+                and s.get("event") == "rota.reloaded"
+                and s.get("version") == version
+            ),
+            since=mark,
+            within=15,
+            what=f"rota {version} reloaded",
+        )
+        if scene.closed:
+            self.c.line("  lịch trực: thêm 'closed: true' cho hôm nay → đóng máy (nạp lại ngay)")
+        else:
+            ring = " → ".join(f"{self._name(who)} @ {at}" for who, at in scene.duty)
+            self.c.line(f"  lịch trực hôm nay: {ring}  (rota {version}, nạp lại ngay / live)")
+
+    async def scene(self, number: int, scene: Scene, router: Router, pstn: Pstn) -> SceneResult:
+        self.c.heading(f"Cảnh {number}: {scene.title}")
+        if scene.router_up:
+            await self.apply_rota(scene, router)
+        else:
+            await router.stop()
+            self.c.line("  callrouter đã dừng / the router is stopped (Stasis() will fail)")
+        caller = f"0988{self.run_id % 100:02d}{number:04d}"
+        tag = f"demo-{self.run_id}-{number}"
+        self.c.t0 = time.monotonic()
+        mark = self.board.mark()
+        printer = asyncio.create_task(self._print_events(mark, caller))
+        try:
+            await pstn.call_1022(tag, caller, hold=90)
+            self.c.event("người gọi", f"{caller} gọi 1022 / dials 1022")
+            await self._act(scene, caller, tag, mark, pstn)
+            end = await self.board.wait_for(
+                lambda s: (
+                    (s.get("UserEvent") == "CallerHangup" and s.get("Tag") == tag)
+                    or (
+                        s.get("Event") == "OriginateResponse"
+                        and s.get("Uniqueid") == tag
+                        and s.get("Response") == "Failure"
+                    )
+                ),
+                since=mark,
+                within=90,
+                what="the caller's call to end",
+            )
+            if end.get("Response") == "Failure":
+                raise DemoError(f"the pbx did not answer 1022 ({end.get('Reason')})")
+            if scene.router_up:
+                await self.board.wait_for(
+                    lambda s: s.get("event") == "call.ended",
+                    since=mark,
+                    within=30,
+                    what="callrouter ending the call",
+                )
+            await self._officers_done(mark, caller)
+        finally:
+            await asyncio.sleep(0)  # let the printer show the last events
+            printer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await printer
+            self.c.t0 = None
+        rung = [
+            s.get("Number")
+            for s in self.board.items[mark:]
+            if s.get("UserEvent") == "OfficerRinging" and s.get("Caller") == caller
+        ]
+        result = await self.check(scene, caller, rung)
+        return result
+
+    async def _act(self, scene: Scene, caller: str, tag: str, mark: int, pstn: Pstn) -> None:
+        """What the caller does: talk a little once put through, or give up while waiting."""
+        if scene.abandon_after is not None:
+            await self.board.wait_for(
+                lambda s: s.get("UserEvent") == "OfficerRinging" and s.get("Caller") == caller,
+                since=mark,
+                within=30,
+                what="an officer's phone ringing",
+            )
+            await asyncio.sleep(scene.abandon_after)  # the caller's patience, not a test wait
+            self.c.event("người gọi", "chán chờ, gác máy / gives up")
+            await pstn.caller_hangs_up(tag)
+            return
+        if scene.talk is None:
+            return
+        if scene.router_up:
+            await self.board.wait_for(
+                lambda s: s.get("event") == "call.bridged",
+                since=mark,
+                within=60,
+                what="callrouter putting the caller through",
+            )
+        else:
+            await self.board.wait_for(
+                lambda s: s.get("UserEvent") == "OfficerAnswered" and s.get("Caller") == caller,
+                since=mark,
+                within=60,
+                what="the fallback reaching an officer",
+            )
+        await asyncio.sleep(scene.talk)  # the conversation
+        self.c.event("người gọi", f"nói chuyện {scene.talk:.0f} giây rồi gác máy / hangs up")
+        await pstn.caller_hangs_up(tag)
+
+    async def _officers_done(self, mark: int, caller: str) -> None:
+        """Every officer phone that rang for this call has hung up (the next call starts clean)."""
+        rang = {
+            s.get("Number")
+            for s in self.board.items[mark:]
+            if s.get("UserEvent") == "OfficerRinging" and s.get("Caller") == caller
+        }
+        for number in rang:
+            await self.board.wait_for(
+                lambda s, n=number: (
+                    s.get("UserEvent") == "OfficerHangup"  # type: ignore[misc]
+                    and s.get("Number") == n
+                    and s.get("Caller") == caller
+                ),
+                since=mark,
+                within=20,
+                what=f"phone {number} hanging up",
+            )
+
+    async def _print_events(self, since: int, caller: str) -> None:
+        index = since
+        while True:
+            while index < len(self.board.items):
+                line = narrate(self.board.items[index], self.phones, caller)
+                index += 1
+                if line is not None:
+                    self.c.event(*line)
+            with contextlib.suppress(DemoError):
+                await self.board.wait_for(lambda _s: True, since=index, within=3600, what="event")
+
+    async def _rows(self, caller: str, *, within: float) -> tuple[dict[str, Any] | None, list[Any]]:
+        """The call's row (once its outcome and every attempt's end are written)."""
+        engine = make_engine(self.database_url)
+        deadline = time.monotonic() + within
+        try:
+            while True:
+                async with engine.connect() as conn:
+                    row = (
+                        await conn.execute(select(CALLS).where(CALLS.c.caller == caller))
+                    ).first()
+                    attempts: list[Any] = []
+                    if row is not None:
+                        attempts = [
+                            dict(a._mapping)
+                            for a in (
+                                await conn.execute(
+                                    select(ATTEMPTS)
+                                    .where(ATTEMPTS.c.call_id == row.id)
+                                    .order_by(ATTEMPTS.c.seq)
+                                )
+                            ).all()
+                        ]
+                call = dict(row._mapping) if row is not None else None
+                done = call is not None and call["outcome"] is not None
+                if done and all(a["ended_at"] is not None for a in attempts):
+                    return call, attempts
+                if time.monotonic() > deadline:
+                    return call, attempts
+                await asyncio.sleep(0.2)
+        finally:
+            await engine.dispose()
+
+    async def check(self, scene: Scene, caller: str, rung: list[str]) -> SceneResult:
+        expect_row = scene.outcome is not None
+        call, attempts = await self._rows(caller, within=15 if expect_row else 2)
+        result = SceneResult(scene, caller, call, attempts, rung)
+        if not expect_row:
+            if call is None:
+                self.c.line(
+                    "  nhật ký: cuộc gọi qua dialplan dự phòng chưa có dòng trong CSDL "
+                    "(callrouter chưa nhập CDR của Asterisk) / not in the database"
+                )
+            else:
+                self.c.line(f"  nhật ký: mode={call['mode']}, outcome={call['outcome']}")
+            if not rung:
+                result.problems.append("the fallback rang no officer")
+            return result
+        if call is None:
+            result.problems.append("no calls row")
+        else:
+            results = tuple(a["result"] for a in attempts)
+            if call["outcome"] != scene.outcome:
+                result.problems.append(f"outcome {call['outcome']}, expected {scene.outcome}")
+            if results != scene.results:
+                result.problems.append(f"attempts {results}, expected {scene.results}")
+            if scene.answered_by and call["answered_officer_id"] != scene.answered_by:
+                result.problems.append(
+                    f"answered by {call['answered_officer_id']}, expected {scene.answered_by}"
+                )
+            wait = call["wait_seconds"]
+            talk = call["talk_seconds"]
+            parts = [f"outcome={call['outcome']}"]
+            if wait is not None:
+                parts.append(f"chờ/wait {wait:.1f}s")
+            if talk is not None:
+                parts.append(f"đàm thoại/talk {talk:.1f}s")
+            parts.append("lượt gọi/attempts: " + (" → ".join(results) or "—"))
+            mark = "✓ khớp / as expected" if result.ok else "✗ " + "; ".join(result.problems)
+            self.c.line(f"  nhật ký / log row: {', '.join(parts)}  {mark}")
+        return result
+
+    async def report(self) -> dict[str, Path]:
+        month = datetime.now(self.rota.timezone).strftime("%Y-%m")
+        self.c.heading(f"Báo cáo tháng {month} / the month's report")
+        await self.cli("report", "monthly", "--month", month, "--database-url", self.database_url)
+        paths: dict[str, Path] = {}
+        for fmt in ("xlsx", "docx"):
+            out = self.state / "reports" / f"bao-cao-1022-{month}.{fmt}"
+            await self.cli(
+                "report",
+                "monthly",
+                "--month",
+                month,
+                "--format",
+                fmt,
+                "--out",
+                str(out),
+                "--database-url",
+                self.database_url,
+                echo=False,
+            )
+            if not out.is_file() or out.stat().st_size == 0:
+                raise DemoError(f"report {out} was not written")
+            paths[fmt] = out
+        return paths
+
+
+def summary_lines(result: DemoResult) -> list[str]:
+    good = sum(s.ok for s in result.scenes)
+    lines = [
+        "",
+        f"Xong sau {result.seconds:.0f} giây: {good}/{len(result.scenes)} cảnh đúng như mong đợi.",
+        f"Done in {result.seconds:.0f} s: {good}/{len(result.scenes)} scenes as expected.",
+    ]
+    for fmt, path in result.reports.items():
+        lines.append(f"  {fmt.upper():<5} {path}")
+    lines += [
+        f"  CSDL  {result.database_url}",
+        f"  Log   {result.state_dir / 'callrouter.log'}",
+        f"Xem lại / look again: callrouter calls list --database-url {result.database_url}",
+    ]
+    return lines
+
+
+async def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:
+    """Run the whole demo; the sandbox is stopped at the end, also on errors and Ctrl-C."""
+    console = console or Console()
+    demo = Demo(options, console)
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    if task is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await demo.run()
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
