@@ -211,7 +211,8 @@ GLOBAL_VARIABLES: Final = (
 # -------------------------------------------------------------------------------------------- CDR
 CDR_USERFIELD_MARK: Final = "callrouter=fallback"
 """A fallback call's CDR ``userfield`` starts with this; the rest is ``;key=value`` pairs:
-``linkedid``, ``reason``, ``rota`` (rota version), ``result`` and ``answered_by`` (number)."""
+``linkedid``, ``reason``, ``rota`` (rota version), ``result``, ``answered_by`` (number) and
+``talk`` (seconds the answered call was bridged: ANSWEREDTIME)."""
 
 
 def parse_cdr_userfield(userfield: str) -> dict[str, str] | None:
