@@ -282,8 +282,7 @@ async def compute_figures(
     day × hour, officer × number, category × resolution, second of wait).
     """
     tz = ZoneInfo(timezone)
-    # One consistent snapshot for all the queries (PostgreSQL; SQLite reads in one
-    # transaction anyway).
+    # One consistent snapshot for all the queries.
     options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
     async with engine.connect() as plain:
         conn = await plain.execution_options(**options)
@@ -291,6 +290,10 @@ async def compute_figures(
             if engine.dialect.name == "postgresql":
                 for setting in POSTGRESQL_SETTINGS:
                     await conn.execute(sa.text(setting))
+            else:
+                # Python's sqlite3 opens no transaction for SELECTs: begin one, so all the
+                # queries read one snapshot (WAL) while the call log keeps writing.
+                await conn.exec_driver_sql("BEGIN")
             grid = list(await conn.execute(grid_query(period, branch, service_level_seconds)))
             hist = [
                 (int(s), int(n)) for s, n in (await conn.execute(histogram_query(period, branch)))
@@ -303,7 +306,7 @@ async def compute_figures(
             wait_count = sum(int(row.wait_count) for row in grid)
             p90 = None
             if wait_count:
-                p90 = (await _one(conn, p90_query(period, branch, wait_count)))[0]
+                p90 = (await conn.execute(p90_query(period, branch, wait_count))).scalar()
 
     sums: dict[str, Any] = dict.fromkeys(
         (*_GRID_COUNTS, "answered_within_sl", "wait_seconds_sum", "talk_seconds_sum"), 0
