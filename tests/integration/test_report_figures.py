@@ -7,6 +7,7 @@ The expectations below were worked out by hand from that list (see the comments)
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callrouter.report.figures import Figures, UnitInfo
 from callrouter.report.periods import adhoc_period, month_period
 from callrouter.report.queries import compute_figures
-from callrouter.report.sample import edge_month_rows, generated_rows, insert_rows
+from callrouter.report.sample import SampleRows, edge_month_rows, generated_rows, insert_rows
 from callrouter.store.db import make_engine
 from callrouter.store.models import Base
 
@@ -233,3 +234,33 @@ def _flat_equal(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return a == pytest.approx(b, rel=1e-9)
     return bool(a == b)
+
+
+async def test_given_calls_written_meanwhile_then_every_figure_comes_from_one_snapshot(
+    engine: AsyncEngine,
+) -> None:
+    """Totals, categories and the histogram are separate queries; with calls being written
+    between them they still agree, because they read one snapshot."""
+    rows = generated_rows(date(2026, 11, 1), 30, per_day=10)
+    await insert_rows(engine, SampleRows(calls=rows.calls[:50]))
+    stop = asyncio.Event()
+
+    async def writer() -> None:
+        for call in rows.calls[50:]:
+            if stop.is_set():
+                return
+            await insert_rows(engine, SampleRows(calls=[call]))
+
+    task = asyncio.create_task(writer())
+    try:
+        seen = set()
+        for _ in range(8):
+            f = await _figures(engine)
+            seen.add(f.totals.received)
+            assert sum(c.count for c in f.categories) == f.totals.received
+            assert sum(n for _, n in f.totals.wait_histogram) == f.totals.wait_count
+            assert sum(d.received for d in f.by_day) == f.totals.received
+    finally:
+        stop.set()
+        await task
+    assert len(seen) > 1  # the writer really wrote while the report was read
