@@ -211,8 +211,7 @@ GLOBAL_VARIABLES: Final = (
 # -------------------------------------------------------------------------------------------- CDR
 CDR_USERFIELD_MARK: Final = "callrouter=fallback"
 """A fallback call's CDR ``userfield`` starts with this; the rest is ``;key=value`` pairs:
-``linkedid``, ``reason``, ``rota`` (rota version), ``result``, ``answered_by`` (number) and
-``talk`` (seconds the answered call was bridged: ANSWEREDTIME)."""
+``linkedid``, ``reason``, ``rota`` (rota version), ``result`` and ``answered_by`` (number)."""
 
 
 def parse_cdr_userfield(userfield: str) -> dict[str, str] | None:
