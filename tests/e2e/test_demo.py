@@ -104,8 +104,12 @@ async def _run_and_check(state: Path) -> str:
     rows = await _rows(result.database_url)
     by_scene = {s.scene.title: s for s in result.scenes}
     logged = [s for s in SCENES if s.outcome is not None]
-    # a fresh database each run: exactly this run's calls
-    assert len(rows) == len(logged), transcript
+    # a fresh database each run: exactly this run's calls (the fallback call's row only
+    # once callrouter imports Asterisk's CDR of calls it missed)
+    fallback = next(s for s in result.scenes if not s.scene.router_up)
+    assert len(rows) - (fallback.caller in rows) == len(logged), transcript
+    if fallback.caller in rows:
+        assert rows[fallback.caller][0]["mode"] == "fallback"
     for scene in logged:
         placed = by_scene[scene.title]
         call, results = rows[placed.caller]
@@ -117,7 +121,6 @@ async def _run_and_check(state: Path) -> str:
             assert call["talk_seconds"] is not None
             assert call["talk_seconds"] >= 2.5, (scene.title, call["talk_seconds"])
     # the router stopped: the dialplan fallback rang the rota's first registered number
-    fallback = next(s for s in result.scenes if not s.scene.router_up)
     assert fallback.rung[:1] == [load_rota(DEMO_ROTA).numbers[0].number], transcript
     # the scene that waits out the ring timeout rang two phones, in the rota's order
     no_answer = next(s for s in result.scenes if s.scene.results == ("no_answer", "answered"))
