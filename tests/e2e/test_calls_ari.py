@@ -34,6 +34,7 @@ from tests.e2e.callflow_support import (
 from tests.e2e.harness import (
     ANSWERS,
     BUSY,
+    FAILS,
     PRESSES_1,
     PRESSES_9,
     RINGS_FOREVER,
@@ -670,3 +671,22 @@ async def test_given_the_rota_changes_then_the_next_call_and_the_fallback_follow
     text = include.read_text(encoding="utf-8")
     assert new in text
     assert old not in text
+
+
+async def test_given_failing_and_unallocated_numbers_then_they_are_failed_attempts_and_it_moves_on(
+    harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    congested, unallocated = officer_number(FAILS, 0), "0999000001"
+    answers = officer_number(ANSWERS, 1)
+    call, rows = await route_one_call(
+        harness, tmp_path, sqlite_url, [congested, unallocated, answers], hold=8
+    )
+
+    assert harness.officer(answers, call).answered
+    assert rows.call["outcome"] == "answered"
+    assert rows.call["answered_number"] == answers
+    attempts = [(a["number"], a["result"], a["cause"]) for a in rows.attempts]
+    assert attempts[0][:2] == (congested, "failed")
+    assert attempts[0][2] not in (16, 17, 19, 21)  # congestion-like, not busy/no answer
+    assert attempts[1][:2] == (unallocated, "failed")
+    assert attempts[2][:2] == (answers, "answered")
