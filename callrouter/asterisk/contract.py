@@ -112,6 +112,7 @@ VAR_FALLBACK_TARGET: Final = "CALLROUTER_FALLBACK_TARGET"
 VAR_FALLBACK_ROUND: Final = "CALLROUTER_FALLBACK_ROUND"
 VAR_FALLBACK_INDEX: Final = "CALLROUTER_FALLBACK_INDEX"
 VAR_FALLBACK_IN_DIAL: Final = "CALLROUTER_FALLBACK_IN_DIAL"
+VAR_FALLBACK_DIAL_AT: Final = "CALLROUTER_FALLBACK_DIAL_AT"  # epoch seconds the last Dial began
 VAR_FALLBACK_DEADLINE: Final = "CALLROUTER_FALLBACK_DEADLINE"  # epoch seconds: stop ringing
 VAR_FALLBACK_LEFT: Final = "CALLROUTER_FALLBACK_LEFT"  # seconds left before the deadline
 VAR_FALLBACK_RING: Final = "CALLROUTER_FALLBACK_RING"  # this attempt's ring seconds
@@ -184,6 +185,7 @@ CHANNEL_VARIABLES: Final = (
     VAR_FALLBACK_ROUND,
     VAR_FALLBACK_INDEX,
     VAR_FALLBACK_IN_DIAL,
+    VAR_FALLBACK_DIAL_AT,
     VAR_FALLBACK_DEADLINE,
     VAR_FALLBACK_LEFT,
     VAR_FALLBACK_RING,
@@ -211,7 +213,9 @@ GLOBAL_VARIABLES: Final = (
 # -------------------------------------------------------------------------------------------- CDR
 CDR_USERFIELD_MARK: Final = "callrouter=fallback"
 """A fallback call's CDR ``userfield`` starts with this; the rest is ``;key=value`` pairs:
-``linkedid``, ``reason``, ``rota`` (rota version), ``result`` and ``answered_by`` (number)."""
+``linkedid``, ``reason``, ``rota`` (rota version), ``result``, ``answered_by`` (number) and
+``dial_at`` (epoch seconds the answered number began to ring; the CDR's own answer time is the
+caller's, at the menu)."""
 
 
 def parse_cdr_userfield(userfield: str) -> dict[str, str] | None:
