@@ -1,0 +1,237 @@
+"""Calls the dialplan fallback handled while callrouter was down reach the call log.
+
+callrouter is stopped; real calls go through the pbx's fallback (answered, busy, no answer,
+abandoned); Asterisk writes their CDR (cdr_custom JSON with the fallback's marker). Then
+callrouter starts and its importer writes one ``calls`` row per call (``mode=fallback``, the
+outcome Asterisk saw) within a minute — and importing again adds nothing. A call callrouter
+started and handed to the fallback keeps its one row, completed from the CDR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from callrouter.app import RotaSource
+from callrouter.asterisk import contract
+from callrouter.asterisk.cdr_import import CDR_FILENAME, import_once, serve_importer
+from callrouter.asterisk.fallback import write_fallback_include
+from callrouter.rota import load_rota
+from callrouter.settings import Settings
+from tests.e2e.agi_support import agi_mode, free_port, running_agi_router
+from tests.e2e.callflow_support import CALLS, call_events, engine_for, wait_for_call, write_rota
+from tests.e2e.harness import (
+    ANSWERS,
+    BUSY,
+    RINGS_FOREVER,
+    Harness,
+    PlacedCall,
+    Sandbox,
+    officer_number,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240, func_only=True)]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+
+
+@pytest.fixture
+def cdr_file(sandbox: Sandbox) -> Path:
+    return sandbox.info().pbx.log_dir / "cdr-custom" / CDR_FILENAME
+
+
+def settings_for(tmp_path: Path, url: str, rota: Path) -> Settings:
+    return Settings(
+        database_url=SecretStr(url), state_dir=tmp_path / "state", rota_path=rota, branch=3
+    )
+
+
+async def fallback_call(
+    harness: Harness, sandbox: Sandbox, rota_path: Path, *, hold: float
+) -> PlacedCall:
+    """One call through the fallback (no callrouter connected) ringing the rota's numbers."""
+    write_fallback_include(
+        load_rota(rota_path), sandbox.info().pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME
+    )
+    sandbox.cli("pbx", "dialplan reload")
+    call = await harness.place_call(digits="3", hold=hold)
+    await harness.events.wait_for(
+        lambda e: (
+            e.user_event == contract.EVENT_FALLBACK_END
+            and e.get("CallerIDNum") == call.caller_number
+        ),
+        within=hold + 40,
+        what="the fallback's end",
+    )
+    await harness.wait_caller_hangup(call, within=hold + 40)
+    return call
+
+
+async def rows_by_caller(url: str) -> dict[str, dict[str, Any]]:
+    engine = engine_for(url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(CALLS))).mappings().all()
+    finally:
+        await engine.dispose()
+    return {r["caller"]: dict(r) for r in rows}
+
+
+async def test_calls_handled_while_callrouter_was_down_are_imported_once_within_a_minute(
+    harness: Harness, sandbox: Sandbox, tmp_path: Path, sqlite_url: str, cdr_file: Path
+) -> None:
+    answers, busy, silent = (
+        officer_number(ANSWERS, 1),
+        officer_number(BUSY, 0),
+        officer_number(RINGS_FOREVER, 0),
+    )
+    rotas = tmp_path / "rotas"
+    rotas.mkdir()
+    # callrouter is not running: every call below is the dialplan fallback's.
+    answered = await fallback_call(
+        harness, sandbox, write_rota(rotas / "a.yaml", [answers]), hold=7
+    )
+    busy_call = await fallback_call(harness, sandbox, write_rota(rotas / "b.yaml", [busy]), hold=20)
+    no_answer = await fallback_call(
+        harness, sandbox, write_rota(rotas / "c.yaml", [silent], ring_timeout=5), hold=25
+    )
+    abandoned = await fallback_call(
+        harness, sandbox, write_rota(rotas / "d.yaml", [silent], ring_timeout=20), hold=6
+    )
+    assert harness.officer(answers, answered).answered
+    assert harness.caller(abandoned).hung_up_by == "caller"
+
+    # callrouter starts: its importer runs beside it.
+    rota = write_rota(tmp_path / "rota.yaml", [answers])
+    settings = settings_for(tmp_path, sqlite_url, rota)
+    started = time.monotonic()
+    importer = asyncio.create_task(
+        serve_importer(settings, cdr_path=cdr_file, interval=30, first_delay=1)
+    )
+    try:
+        callers = {c.caller_number for c in (answered, busy_call, no_answer, abandoned)}
+        while True:
+            rows = await rows_by_caller(sqlite_url) if (tmp_path / "calls.sqlite3").exists() else {}
+            if callers <= set(rows):
+                break
+            assert time.monotonic() - started < 60, f"not imported within a minute: {rows}"
+            await asyncio.sleep(0.5)
+        took = time.monotonic() - started
+    finally:
+        importer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await importer
+
+    got = {caller: (r["mode"], r["outcome"]) for caller, r in rows.items() if caller in callers}
+    assert got == {
+        answered.caller_number: ("fallback", "answered"),
+        busy_call.caller_number: ("fallback", "unanswered"),
+        no_answer.caller_number: ("fallback", "unanswered"),
+        abandoned.caller_number: ("fallback", "abandoned"),
+    }
+    a = rows[answered.caller_number]
+    assert a["answered_number"] == answers
+    assert a["answered_officer_id"] == "an"
+    assert a["talk_seconds"] is not None
+    assert a["talk_seconds"] > 1.0
+    officer = harness.officer(answers, answered)
+    assert officer.talk_seconds is not None
+    # Talk time to the second, plus the officer's ring time (the CDR has no pick-up time).
+    assert officer.talk_seconds - 1.0 <= a["talk_seconds"] <= officer.talk_seconds + 1.0 + 2.0
+    assert a["wait_seconds"] is not None
+    ab = rows[abandoned.caller_number]
+    assert ab["answered_at"] is None
+    assert ab["ended_at"] is not None
+    print(f"fallback calls imported {took:.1f} s after start")
+
+    # Once and only once: the command imports nothing more, rows unchanged.
+    report = await import_once(settings, cdr_path=cdr_file)
+    assert (report.imported, report.completed) == (0, 0)
+    engine = engine_for(sqlite_url)
+    try:
+        async with engine.connect() as conn:
+            counts: dict[str, int] = dict(
+                (
+                    await conn.execute(
+                        select(CALLS.c.caller, func.count()).group_by(CALLS.c.caller)
+                    )
+                ).all()
+            )
+    finally:
+        await engine.dispose()
+    assert all(counts[c] == 1 for c in callers)
+
+
+@pytest.fixture
+def agi_port(sandbox: Sandbox) -> Iterator[int]:
+    port = free_port()
+    with agi_mode(sandbox, port):
+        yield port
+
+
+async def test_a_call_callrouter_handed_to_the_fallback_keeps_its_one_row_completed_from_cdr(  # noqa: PLR0917 -- fixtures
+    harness: Harness,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    sqlite_url: str,
+    cdr_file: Path,
+    agi_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answers = officer_number(ANSWERS, 1)
+    rota_path = write_rota(tmp_path / "rota.yaml", [answers])
+    write_fallback_include(
+        load_rota(rota_path), sandbox.info().pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME
+    )
+    # `dialplan reload` resets the globals: switch to FastAGI mode again after it.
+    sandbox.cli("pbx", "dialplan reload")
+    sandbox.cli("pbx", f"dialplan set global {contract.GLOBAL_AGI_URL} agi://127.0.0.1:{agi_port}")
+    sandbox.cli("pbx", f"dialplan set global {contract.GLOBAL_ROUTER} {contract.ROUTER_AGI}")
+
+    def broken_decide(self: RotaSource, now: datetime, call: Any) -> Any:
+        raise RuntimeError("injected fault in the routing decision")
+
+    monkeypatch.setattr(RotaSource, "decide", broken_decide)
+    engine = engine_for(sqlite_url)
+    try:
+        async with running_agi_router(rota_path, sqlite_url, tmp_path / "state", port=agi_port):
+            call = await harness.place_call(digits="3", hold=8)
+            await harness.wait_caller_hangup(call, within=40)
+            before = await wait_for_call(engine, call.caller_number)
+            await harness.events.wait_for(
+                lambda e: (
+                    e.user_event == contract.EVENT_FALLBACK_END
+                    and e.get("CallerIDNum") == call.caller_number
+                ),
+                within=20,
+                what="the fallback's end",
+            )
+        assert (before.call["mode"], before.call["outcome"]) == ("agi", "failed")
+        settings = settings_for(tmp_path, sqlite_url, rota_path)
+        report = await import_once(settings, cdr_path=cdr_file)
+        assert report.completed == 1
+        after = await wait_for_call(engine, call.caller_number)
+        again = await import_once(settings, cdr_path=cdr_file)
+        assert (again.imported, again.completed) == (0, 0)
+        events = await call_events(engine, after.call["id"])
+    finally:
+        await engine.dispose()
+
+    assert harness.officer(answers, call).answered
+    c = after.call
+    assert c["id"] == before.call["id"]
+    assert c["mode"] == "agi"  # the row callrouter started, completed
+    assert c["outcome"] == "answered"
+    assert c["answered_number"] == answers
+    assert {e["type"] for e in events} >= {"handed_to_fallback", "fallback_imported"}

@@ -1,0 +1,193 @@
+"""Importing fallback calls from a CDR file (real files, real call log on SQLite): bad lines
+are named and skipped, a file rotated between or during imports loses and duplicates nothing,
+half-written lines wait for the next run, and a second import adds nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callrouter.asterisk import cdr_import
+from callrouter.asterisk.cdr_import import ImportReport, import_fallback, parse_line
+from callrouter.store.db import make_engine
+from callrouter.store.models import Call
+from callrouter.store.writer import CallLog
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+
+
+def cdr(linkedid: str, n: int, *, result: str = "answered", **extra: Any) -> str:
+    start = T0 + timedelta(minutes=n)
+    dial_at = int((start + timedelta(seconds=5)).timestamp()) if result == "answered" else ""
+    fields: dict[str, Any] = {
+        "linkedid": linkedid,
+        "uniqueid": linkedid,
+        "src": f"09870000{n:02d}",
+        "dst": "s",
+        "dcontext": "callrouter-fallback",
+        "channel": "PJSIP/pstn-trunk-00000001",
+        "dstchannel": "PJSIP/pstn-trunk-00000002",
+        "lastapp": "Dial",
+        "start": start.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+        "answer": start.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+        "end": (start + timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%S+0000"),
+        "duration": 30,
+        "billsec": 30,
+        "disposition": "ANSWERED" if result == "answered" else "NO ANSWER",
+        "userfield": f"callrouter=fallback;linkedid={linkedid};reason=stasis-failed;rota=abc;"
+        f"result={result};answered_by={'0901100001' if result == 'answered' else ''};"
+        f"dial_at={dial_at}",
+        "sequence": n,
+    }
+    fields.update(extra)
+    return json.dumps({k: v for k, v in fields.items() if v is not ...}) + "\n"
+
+
+@dataclass
+class Env:
+    cdr: Path
+    state: Path
+    log: CallLog
+    engine: AsyncEngine
+
+    async def run(self) -> ImportReport:
+        return await import_fallback(self.cdr, self.state, self.log, self.engine)
+
+    async def rows(self) -> dict[str, dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(select(Call.__table__))
+            return {r["linkedid"]: dict(r) for r in result.mappings().all()}
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+    (tmp_path / "cdr").mkdir()
+    engine = make_engine(url)
+    try:
+        async with CallLog(url, tmp_path / "spool", tz="Asia/Ho_Chi_Minh") as log:
+            yield Env(
+                tmp_path / "cdr" / "callrouter-cdr.json", tmp_path / "state.json", log, engine
+            )
+    finally:
+        await engine.dispose()
+
+
+def append(path: Path, text: str) -> None:
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+async def test_a_fallback_call_is_imported_once_with_the_outcome_asterisk_saw(env: Env) -> None:
+    append(env.cdr, cdr("pbx-1.1", 1) + cdr("pbx-1.2", 2, result="abandoned"))
+    # A call that is not a fallback call (no marker) is not imported.
+    append(env.cdr, cdr("pbx-1.3", 3, userfield=""))
+    report = await env.run()
+    assert (report.imported, report.completed, report.already) == (2, 0, 0)
+    rows = await env.rows()
+    assert set(rows) == {"pbx-1.1", "pbx-1.2"}
+    a = rows["pbx-1.1"]
+    assert (a["mode"], a["outcome"], a["answered_number"]) == ("fallback", "answered", "0901100001")
+    assert a["talk_seconds"] == pytest.approx(25.0)  # from dial_at (5 s of ringing) to the end
+    assert rows["pbx-1.2"]["outcome"] == "abandoned"
+    again = await env.run()
+    assert (again.imported, again.completed) == (0, 0)
+    # Even from the start of the file (state lost): nothing is imported twice.
+    env.state.unlink()
+    third = await env.run()
+    assert (third.imported, third.already) == (0, 2)
+    assert len(await env.rows()) == 2
+
+
+async def test_lines_with_missing_fields_are_named_and_skipped(env: Env) -> None:
+    good = cdr("pbx-2.1", 1)
+    bad = [
+        json.dumps({"uniqueid": "x", "start": "2026-11-02T08:00:00+0000"}),  # no linkedid
+        cdr("pbx-2.2", 2, start=None).rstrip("\n"),
+        cdr("pbx-2.3", 3, end="yesterday").rstrip("\n"),
+        "{not json",
+        "[1, 2]",
+    ]
+    append(env.cdr, "\n".join(bad) + "\n" + good)
+    with structlog.testing.capture_logs() as logs:
+        report = await env.run()
+    assert report.bad_lines == 5
+    assert report.imported == 1
+    problems = [(e["line"], e["field"]) for e in logs if e["event"] == "cdr.bad_line"]
+    assert problems == [(1, "linkedid"), (2, "start"), (3, "end"), (4, "-"), (5, "-")]
+    assert all(e["file"] == str(env.cdr) for e in logs if e["event"] == "cdr.bad_line")
+    assert set(await env.rows()) == {"pbx-2.1"}
+
+
+async def test_a_half_written_last_line_waits_for_the_next_run(env: Env) -> None:
+    line = cdr("pbx-3.1", 1)
+    append(env.cdr, cdr("pbx-3.0", 0) + line[:40])
+    assert (await env.run()).imported == 1
+    append(env.cdr, line[40:])
+    assert (await env.run()).imported == 1
+    assert set(await env.rows()) == {"pbx-3.0", "pbx-3.1"}
+
+
+async def test_a_file_rotated_between_imports_loses_and_duplicates_nothing(env: Env) -> None:
+    append(env.cdr, cdr("pbx-4.1", 1))
+    assert (await env.run()).imported == 1
+    append(env.cdr, cdr("pbx-4.2", 2))  # written after the last import, before rotation
+    os.rename(env.cdr, env.cdr.with_name(env.cdr.name + ".1"))
+    append(env.cdr, cdr("pbx-4.3", 3))  # Asterisk starts a new file
+    with structlog.testing.capture_logs() as logs:
+        report = await env.run()
+    assert report.imported == 2
+    assert any(e["event"] == "cdr.rotated" for e in logs)
+    assert set(await env.rows()) == {"pbx-4.1", "pbx-4.2", "pbx-4.3"}
+    assert (await env.run()).imported == 0
+
+
+async def test_a_file_rotated_while_an_import_reads_it_loses_and_duplicates_nothing(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    append(env.cdr, cdr("pbx-5.1", 1) + cdr("pbx-5.2", 2))
+    real_read_from = cdr_import._read_from
+    rotated = False
+
+    def rotating_read_from(path: Path, offset: int, out: Any) -> int:
+        nonlocal rotated
+        end = real_read_from(path, offset, out)
+        if not rotated:  # rotate right after this import read the file
+            rotated = True
+            append(path, cdr("pbx-5.3", 3))  # written just before the rotation
+            os.rename(path, path.with_name(path.name + "-20261102"))
+            append(path, cdr("pbx-5.4", 4))
+        return end
+
+    monkeypatch.setattr(cdr_import, "_read_from", rotating_read_from)
+    assert (await env.run()).imported == 2
+    monkeypatch.setattr(cdr_import, "_read_from", real_read_from)
+    assert (await env.run()).imported == 2
+    assert set(await env.rows()) == {"pbx-5.1", "pbx-5.2", "pbx-5.3", "pbx-5.4"}
+    assert (await env.run()).imported == 0
+
+
+async def test_a_truncated_file_is_read_again_from_its_start_without_duplicates(env: Env) -> None:
+    append(env.cdr, cdr("pbx-6.1", 1) + cdr("pbx-6.2", 2))
+    assert (await env.run()).imported == 2
+    env.cdr.write_text(cdr("pbx-6.3", 3), encoding="utf-8")  # truncated in place, new line
+    report = await env.run()
+    assert report.imported == 1
+    assert len(await env.rows()) == 3
+
+
+def test_a_line_names_its_file_line_and_field() -> None:
+    with pytest.raises(ValueError, match=r"x\.json:7: field 'end'"):
+        parse_line(cdr("pbx-7.1", 1, end="soon"), Path("x.json"), 7)
