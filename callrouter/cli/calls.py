@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -214,6 +215,29 @@ def classify_command(
     )
     click.echo(
         f"Đã phân loại cuộc gọi {stored}: {categories[category]} — {RESOLUTION_LABELS[resolution]}."
+    )
+
+
+@calls.command("import-fallback")
+@click.option(
+    "--cdr",
+    "cdr_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Tệp CDR JSON của tổng đài (mặc định: CALLROUTER_CDR_FILE hoặc "
+    "/var/log/asterisk/cdr-custom/callrouter-cdr.json).",
+)
+@database_url_option
+def import_fallback_command(cdr_path: Path | None, database_url: str | None) -> None:
+    """Nhập các cuộc gọi tổng đài tự xử lý (phương án dự phòng) khi callrouter ngừng chạy."""
+    from callrouter.asterisk.cdr_import import import_once  # noqa: PLC0415 -- only this command
+
+    report = run_store_command(
+        lambda: import_once(Settings(), cdr_path=cdr_path, database_url=resolve_url(database_url))
+    )
+    click.echo(
+        f"Đã nhập {report.imported} cuộc gọi mới, bổ sung {report.completed} cuộc gọi đã có, "
+        f"bỏ qua {report.already} cuộc gọi đã nhập trước đó, {report.bad_lines} dòng CDR lỗi."
     )
 
 
