@@ -8,6 +8,7 @@ options below (which win). Secrets only from the environment or a secret file
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import click
 from callrouter import logs
 from callrouter.app import ServeOptions
 from callrouter.app import serve as run_serve
+from callrouter.asterisk.cdr_import import serve_importer
+from callrouter.asterisk.fastagi import serve_agi
 from callrouter.errors import CallrouterError, ConfigError
 from callrouter.settings import Settings
 
@@ -30,6 +33,16 @@ from callrouter.settings import Settings
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Read settings from this file instead of ./.env",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["ari", "agi"]),
+    default="ari",
+    show_default=True,
+    envvar="CALLROUTER_MODE",
+    help="ari: control calls over ARI (Stasis). agi: answer FastAGI on "
+    "CALLROUTER_AGI_HOST:CALLROUTER_AGI_PORT; the dialplan dials (dialplan global "
+    "CALLROUTER_ROUTER=agi).",
+)
 @click.option("--drain", default=30.0, show_default=True, help="Seconds to let calls finish.")
 @click.option("--json-logs/--console-logs", default=None, help="Log format (default: by tty).")
 @click.option("--log-level", default="INFO", show_default=True)
@@ -39,6 +52,7 @@ def serve(  # noqa: PLR0917 -- click passes every option as a parameter
     ari_user: str | None,
     ari_app: str | None,
     env_file: Path | None,
+    mode: str,
     drain: float,
     json_logs: bool | None,
     log_level: str,
@@ -60,12 +74,12 @@ def serve(  # noqa: PLR0917 -- click passes every option as a parameter
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
-        asyncio.run(_main(settings, ServeOptions(drain_seconds=drain)))
+        asyncio.run(_main(settings, ServeOptions(drain_seconds=drain), mode=mode))
     except CallrouterError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
-async def _main(settings: Settings, options: ServeOptions) -> None:
+async def _main(settings: Settings, options: ServeOptions, *, mode: str = "ari") -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
@@ -82,11 +96,19 @@ async def _main(settings: Settings, options: ServeOptions) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
     loop.add_signal_handler(signal.SIGHUP, options.reload_rota.set)  # reload the rota now
+    # Calls the dialplan fallback handled while callrouter was down: imported from the CDR.
+    importer = asyncio.create_task(serve_importer(settings))
     try:
-        await run_serve(settings, stop, options=options)
+        if mode == "agi":
+            await serve_agi(settings, stop)
+        else:
+            await run_serve(settings, stop, options=options)
     except asyncio.CancelledError:
         if signals < 2:
             raise
     finally:
+        importer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await importer
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
