@@ -342,7 +342,7 @@ def main() -> None:
     parser.add_argument("--outage-rate", type=float, default=50.0, help="calls/s during the outage")
     parser.add_argument("--no-outage", action="store_true")
     parser.add_argument(
-        "--max-pending", type=int, default=100_000, help="producer back-off (records)"
+        "--max-pending", type=int, default=8_000, help="producer back-off (records in flight)"
     )
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)

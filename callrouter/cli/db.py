@@ -36,7 +36,8 @@ def database_url_option(func: Callable[..., None]) -> Callable[..., None]:
         "database_url",
         default=None,
         metavar="URL",
-        help="Database URL (default: CALLROUTER_DATABASE_URL, else the embedded SQLite file).",
+        help="URL cơ sở dữ liệu (mặc định: CALLROUTER_DATABASE_URL, nếu không có thì tệp SQLite "
+        "nhúng).",
     )(func)
 
 

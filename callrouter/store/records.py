@@ -125,12 +125,14 @@ def json_object(kind: str, name: str, value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _fail(kind, name, f"must be a dict, got {type(value).__name__}")
     try:
-        size = len(orjson.dumps(value))
+        encoded = orjson.dumps(value)
     except TypeError as exc:
         raise _fail(kind, name, f"must be JSON-serialisable: {exc}") from None
-    if size > MAX_DATA_BYTES:
-        raise _fail(kind, name, f"is {size} bytes of JSON, more than {MAX_DATA_BYTES}")
-    return value
+    if len(encoded) > MAX_DATA_BYTES:
+        raise _fail(kind, name, f"is {len(encoded)} bytes of JSON, more than {MAX_DATA_BYTES}")
+    # A copy, as the spool will hold it: later changes by the caller change nothing.
+    copy: dict[str, Any] = orjson.loads(encoded)
+    return copy
 
 
 def not_before(kind: str, name: str, value: datetime, other_name: str, other: datetime) -> None:

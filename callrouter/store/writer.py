@@ -5,8 +5,9 @@
     call flow ──► CallLog.call_started(...)      validate, os.write to the spool, return
                       │
                       ├─ syncer task   fsync the spool every few ms (worker thread)
-                      └─ applier task  read the durable spool, fold a batch, write it to the
-                                       database in one transaction, then checkpoint
+                      └─ applier task  take the durable records (fresh ones from memory,
+                                       older ones read back from the spool), fold a batch,
+                                       write it in one transaction, then checkpoint
 
 The call flow never waits for the database: a method validates its record (raising
 :class:`RecordError` at once if malformed), writes it to the spool and returns. When
@@ -59,6 +60,7 @@ from callrouter.store.spool import (
 log = get_logger(__name__)
 
 _KNOWN_CALLS = 20_000  # linkedids remembered as present in the database
+_RECENT_MAX = 10_000  # records kept in memory for the applier
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,9 @@ class CallLog:
         self._rejected = 0
         self._rejected_ids: set[object] = set()
         self._known_calls: OrderedDict[str, None] = OrderedDict()
+        # Records just written, with their spool positions, so the applier need not read
+        # them back (bounded; the file is always there to fall back on).
+        self._recent: deque[tuple[Position, Position, dict[str, Any]]] = deque()
         self._open = False
 
     # -- lifecycle -------------------------------------------------------------------
@@ -248,8 +253,11 @@ class CallLog:
             line = encode_record(record)
         except TypeError as exc:
             raise RecordError(f"{record.get('kind')}: cannot be encoded: {exc}") from None
+        start = self.spool.written
         self.spool.append(line)  # SpoolError (disk full…) reaches the caller: not logged
         self._handed += 1
+        if len(self._recent) < _RECENT_MAX:
+            self._recent.append((start, self.spool.written, record))
         self._written_event.set()
 
     def call_started(
@@ -457,15 +465,42 @@ class CallLog:
             self._durable = position
             self._durable_event.set()
 
+    def _take_recent(
+        self, start: Position, limit: Position
+    ) -> tuple[list[dict[str, Any]], Position]:
+        """Records of this process that start exactly at ``start``, still in memory.
+
+        The spool file stays the source of truth: this only spares reading back lines
+        just written. Any gap (a restart, an overflow, a torn line) means reading the file.
+        Runs in the worker thread; only it pops, the event loop only appends.
+        """
+        recent = self._recent
+        taken: list[dict[str, Any]] = []
+        position = start
+        while recent and len(taken) < self.batch_size:
+            begin, end, record = recent[0]
+            if begin < position:
+                recent.popleft()  # already read from the file
+                continue
+            if begin != position or end > limit:
+                break
+            recent.popleft()
+            taken.append(record)
+            position = end
+        return taken, position
+
     def _read_and_plan(self, start: Position, limit: Position) -> _Prepared:
-        """In a worker thread: read the next batch from the spool and fold it."""
-        result = self.spool.read(start, limit, self.batch_size)
-        records = result.records
+        """In a worker thread: take the next batch (from memory or the spool) and fold it."""
+        records, end = self._take_recent(start, limit)
+        corrupt: list[CorruptLine] = []
+        if not records:
+            result = self.spool.read(start, limit, self.batch_size)
+            records, corrupt, end = result.records, result.corrupt, result.end
         try:
             plan: Plan | None = plan_batch(records)
         except (KeyError, ValueError, TypeError):
             plan = None  # a malformed record: found and set aside one by one later
-        return _Prepared(records, plan, result.corrupt, result.end)
+        return _Prepared(records, plan, corrupt, end)
 
     async def _applier(self) -> None:
         """Apply the durable spool in order; the next batch is read while one is written."""

@@ -388,3 +388,25 @@ async def test_a_spooled_record_the_database_refuses_is_set_aside_and_the_rest_a
     rejected = (spool / "rejected.log").read_text(encoding="utf-8")
     assert '"o-2"' in rejected
     assert '"o-3"' in rejected
+
+
+async def test_records_beyond_the_in_memory_window_are_read_back_from_the_spool(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The applier takes fresh records from memory while it can, from the file after."""
+    import callrouter.store.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "_RECENT_MAX", 10)
+    async with CallLog(store_url, tmp_path / "spool", batch_size=7) as log:
+        for i in range(40):  # 280 records handed without yielding: most only on disk
+            write_call(log, f"L{i}")
+        await log.flush()
+        for i in range(40, 45):
+            write_call(log, f"L{i}")
+        await log.flush()
+        assert log.stats().pending == 0
+    counts = await table_counts(store_url)
+    assert counts["calls"] == 45
+    assert counts["call_attempts"] == 90
+    outcomes = {str(r["outcome"]) for r in await _rows(store_url, calls)}
+    assert outcomes == {"answered"}
