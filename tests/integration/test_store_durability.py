@@ -49,19 +49,27 @@ def die() -> None:
     sys.stdout.flush()
     os.kill(os.getpid(), signal.SIGKILL)
 
+batches = 0
+kill_at = rng.randrange(1, 4)  # the 1st, 2nd or 3rd batch: always killed in the middle
+
 if mode == "before_commit":
     original_apply_plan = writer.apply_plan
     async def apply_plan(conn, plan):
+        global batches
         await original_apply_plan(conn, plan)
-        if rng.random() < 0.3:
+        batches += 1
+        if batches == kill_at:
             die()  # inside the transaction: the batch is rolled back
     writer.apply_plan = apply_plan
 elif mode == "after_commit":
     original_apply = CallLog._apply
-    async def _apply(self, batch):
-        await original_apply(self, batch)
-        if batch and rng.random() < 0.3:
-            die()  # committed, checkpoint not moved: the batch will be replayed
+    async def _apply(self, prepared):
+        global batches
+        await original_apply(self, prepared)
+        if prepared.records:
+            batches += 1
+            if batches == kill_at:
+                die()  # committed, checkpoint not moved: the batch will be replayed
     CallLog._apply = _apply
 
 async def main() -> None:
