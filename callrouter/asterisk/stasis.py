@@ -312,6 +312,7 @@ class Leg:
     confirm_playback: str | None = None  # the press-1 prompt playing to this leg
     confirm_deadline: float | None = None  # loop time; set while waiting for "1"
     hangup_cause: int | None = None
+    channel_name: str | None = None  # e.g. PJSIP/pstn-trunk-0000002a (for the bridge guard)
 
 
 @dataclass
@@ -673,6 +674,8 @@ class CallSession:
             leg = found
             if event.type == "StasisStart" and leg.picked_up_at is None:
                 leg.picked_up_at = self.host.clock()
+                if event.channel is not None:
+                    leg.channel_name = event.channel.name
                 if leg.target.confirm:
                     await self._ask_to_confirm(leg)
                     continue
@@ -763,6 +766,7 @@ class CallSession:
         self.bridge_id = bridge_id
         with contextlib.suppress(AriNotFound):  # a side vanished: its events will say which
             await self.ari.add_channels(bridge_id, [self.caller.id, leg.channel_id])
+            await self._guard_bridge(leg)
         self.log.call_answered(
             linkedid=self.linkedid,
             answered_at=answered_at,
@@ -803,6 +807,23 @@ class CallSession:
         self._end_leg(leg, LegResult.ANSWERED, cause, at=ended)
         await self._destroy_bridge()
         self._end(Outcome.ANSWERED, cause, at=ended)
+
+    async def _guard_bridge(self, leg: Leg) -> None:
+        """Bridge guard: a hang-up handler on each leg hangs up the other, so neither party
+        is left alone in the bridge if one hangs up while callrouter is down."""
+        if leg.channel_name is None:
+            leg.channel_name = (await self.ari.get_channel(leg.channel_id)).name
+        for channel_id, peer in (
+            (self.caller.id, leg.channel_name),
+            (leg.channel_id, self.caller.name),
+        ):
+            try:
+                guard = contract.peer_guard(peer)
+            except ValueError:
+                log.warning("call.bridge_unguarded", channel=channel_id)
+                continue
+            for name, value in guard:
+                await self.ari.set_variable(channel_id, name, value)
 
     async def _destroy_bridge(self) -> None:
         if self.bridge_id is not None:
