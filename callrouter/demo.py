@@ -210,10 +210,14 @@ class Board:
     def __init__(self) -> None:
         self.items: list[Seen] = []
         self._arrived: asyncio.Event = asyncio.Event()
+        #: called with each item as it arrives (the demo prints progress lines from it)
+        self.listener: Callable[[Seen], None] | None = None
 
     def add(self, item: Seen) -> None:
         self.items.append(item)
         self._arrived.set()
+        if self.listener is not None:
+            self.listener(item)
 
     def mark(self) -> int:
         return len(self.items)
@@ -232,8 +236,11 @@ class Board:
             if remaining <= 0:
                 raise DemoError(f"{what}: not seen within {within:.0f} s")
             self._arrived.clear()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that arrives as the event is set, and the waiter would never end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._arrived.wait()
 
 
 # --------------------------------------------------------------------------------- sandbox
@@ -403,7 +410,8 @@ class Pstn:
         self._pending[action_id] = fut
         self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         await self._writer.drain()
-        return await asyncio.wait_for(fut, 10)
+        async with asyncio.timeout(10):
+            return await fut
 
     async def call_1022(self, tag: str, caller: str, *, hold: float) -> None:
         """A citizen dials 1022 and presses 3 (health) once the menu answers."""
@@ -505,8 +513,7 @@ class Router:
         if waiter not in done:
             waiter.cancel()
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task}, timeout=10)
             raise DemoError("callrouter serve did not connect to the pbx's ARI within 30 s")
         self._task = task
 
@@ -518,12 +525,12 @@ class Router:
         if task is None:
             return
         self._stop.set()
-        try:
-            await asyncio.wait_for(task, 30)
-        except TimeoutError:
+        done, _ = await asyncio.wait({task}, timeout=30)  # it drains calls in progress
+        if not done:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task}, timeout=10)
+        elif not task.cancelled() and task.exception() is not None:
+            raise DemoError(f"callrouter serve failed: {task.exception()}")
 
 
 # ------------------------------------------------------------------------------ narration
@@ -762,7 +769,7 @@ class Demo:
         tag = f"demo-{self.run_id}-{number}"
         self.c.t0 = time.monotonic()
         mark = self.board.mark()
-        printer = asyncio.create_task(self._print_events(mark, caller))
+        self.board.listener = self._narrator(caller)
         try:
             await pstn.call_1022(tag, caller, hold=90)
             self.c.event("người gọi", f"{caller} gọi 1022 / dials 1022")
@@ -791,10 +798,7 @@ class Demo:
                 )
             await self._officers_done(mark, caller)
         finally:
-            await asyncio.sleep(0)  # let the printer show the last events
-            printer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await printer
+            self.board.listener = None
             self.c.t0 = None
         rung = [
             s.get("Number")
@@ -860,16 +864,13 @@ class Demo:
                 what=f"phone {number} hanging up",
             )
 
-    async def _print_events(self, since: int, caller: str) -> None:
-        index = since
-        while True:
-            while index < len(self.board.items):
-                line = narrate(self.board.items[index], self.phones, caller)
-                index += 1
-                if line is not None:
-                    self.c.event(*line)
-            with contextlib.suppress(DemoError):
-                await self.board.wait_for(lambda _s: True, since=index, within=3600, what="event")
+    def _narrator(self, caller: str) -> Callable[[Seen], None]:
+        def show(item: Seen) -> None:
+            line = narrate(item, self.phones, caller)
+            if line is not None:
+                self.c.event(*line)
+
+        return show
 
     async def _rows(self, caller: str, *, within: float) -> tuple[dict[str, Any] | None, list[Any]]:
         """The call's row (once its outcome and every attempt's end are written)."""
