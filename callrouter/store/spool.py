@@ -307,6 +307,12 @@ class Spool:
             if consumed == len(chunk) and finished and at_eof:
                 following = [s for s in self.segments() if s > segment]
                 position = result.end = Position(following[0] if following else limit.segment, 0)
+            elif consumed == 0 and not finished and len(chunk) == limit.offset - offset:
+                # Written data ending mid-line (a write that failed half-way): torn.
+                result.corrupt.append(
+                    CorruptLine(segment, offset, len(chunk), "torn write (no newline)")
+                )
+                position = result.end = limit
             elif consumed == 0 and not at_eof:
                 max_bytes *= 2  # one line longer than a chunk
             elif consumed == 0:

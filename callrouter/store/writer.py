@@ -535,6 +535,13 @@ class CallLog:
                             await asyncio.sleep(1.0)
                             continue
                     self._report_corrupt(prepared.corrupt)
+                    if not prepared.records and prepared.end == self._read_from:
+                        # Nothing readable where the spool says there is (a file cut
+                        # short behind our back): do not spin, look again later.
+                        log.error("spool_shorter_than_written", at=str(self._read_from))
+                        prepared = None
+                        await asyncio.sleep(1.0)
+                        continue
                 if prefetch is None and prepared.end < self._durable:
                     prefetch = asyncio.create_task(
                         asyncio.to_thread(self._read_and_plan, prepared.end, self._durable)

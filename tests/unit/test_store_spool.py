@@ -167,3 +167,18 @@ def test_rejected_records_are_kept_with_the_reason(tmp_path: Path) -> None:
     line = (tmp_path / "rejected.log").read_bytes().splitlines()[0]
     assert decode_line(line) == {"reason": "no call", "record": {"id": "r1", "kind": "event"}}
     spool.close()
+
+
+def test_written_data_ending_mid_line_is_reported_not_looped_on(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    start = spool.open()
+    _write(spool, 1)
+    # A write that failed half-way and could not even be terminated by a newline.
+    spool.append(b'0123abcd {"id": "half')
+    fds, retired, end = spool.take_unsynced()
+    spool.fsync_pending(fds, retired)
+    result = spool.read(start, end, 100)
+    assert [r["id"] for r in result.records] == ["r0"]
+    assert [c.reason for c in result.corrupt] == ["torn write (no newline)"]
+    assert result.end == end
+    spool.close()
