@@ -244,8 +244,17 @@ PROMPTS: Final[Mapping[str, str]] = {
     "confirm": "callrouter/confirm",
     "nobody_answered": "callrouter/nobody-answered",
     "unavailable": "callrouter/unavailable",
+    # played by callrouter itself (ARI), not by the dialplan
+    "greeting": "callrouter/greeting",
+    "hold_reminder": "callrouter/hold-reminder",
+    "closed": "callrouter/closed",
+    "leave_message": "callrouter/leave-message",
+    "message_saved": "callrouter/message-saved",
+    "forwarding": "callrouter/forwarding",
 }
 LANGUAGE: Final = "vi"
+FALLBACK_LANGUAGE: Final = "en"
+"""Asterisk plays sounds/en/<name> when sounds/vi/<name> is missing (texts: prompts/en.txt)."""
 
 # --------------------------------------------------------------------------- AMI user events
 # UserEvents the dialplan emits (AMI "Event: UserEvent", "UserEvent: <name>").
