@@ -52,6 +52,9 @@ DEFAULT_EVENT_TYPES: frozenset[str] = frozenset(
         "ChannelLeftBridge",
         "PlaybackStarted",
         "PlaybackFinished",
+        "RecordingStarted",
+        "RecordingFinished",
+        "RecordingFailed",
         "BridgeDestroyed",
         "Dial",
         "ApplicationReplaced",
@@ -163,15 +166,23 @@ class Event:
 
     @property
     def channel_id(self) -> str | None:
-        """The channel the event is about: its ``channel``, or a playback's target channel."""
+        """The channel the event is about: its ``channel``, or a playback's or a live
+        recording's target channel."""
         if self.channel is not None:
             return self.channel.id
-        playback = self.raw.get("playback")
-        if isinstance(playback, Mapping):
-            target = str(playback.get("target_uri", ""))
-            if target.startswith("channel:"):
-                return target.removeprefix("channel:")
+        for key in ("playback", "recording"):
+            media = self.raw.get(key)
+            if isinstance(media, Mapping):
+                target = str(media.get("target_uri", ""))
+                if target.startswith("channel:"):
+                    return target.removeprefix("channel:")
         return None
+
+    @property
+    def recording(self) -> Mapping[str, Any]:
+        """The ``recording`` object of a Recording* event (empty for other events)."""
+        data = self.raw.get("recording")
+        return data if isinstance(data, Mapping) else {}
 
     def at(self) -> datetime | None:
         """The event's Asterisk timestamp as an aware datetime (None if missing/garbled)."""
@@ -378,17 +389,51 @@ class AriClient:
         await self.request("POST", f"/channels/{_q(channel_id)}/continue", params=params)
 
     async def play(
-        self, channel_id: str, media: str | Iterable[str], *, playback_id: str | None = None
+        self,
+        channel_id: str,
+        media: str | Iterable[str],
+        *,
+        playback_id: str | None = None,
+        lang: str | None = None,
     ) -> str:
-        """Start playing ``media`` (e.g. ``sound:hello-world``); returns the playback id."""
+        """Start playing ``media`` (e.g. ``sound:hello-world``, or several in a row); returns
+        the playback id. ``lang`` overrides the channel's language for ``sound:`` media."""
         items = [media] if isinstance(media, str) else list(media)
         params: dict[str, str | int] = {"media": ",".join(items)}
+        if lang:
+            params["lang"] = lang
         if playback_id:
             path = f"/channels/{_q(channel_id)}/play/{_q(playback_id)}"
         else:
             path = f"/channels/{_q(channel_id)}/play"
         data = await self.request("POST", path, params=params)
         return str(data.get("id", playback_id or "")) if isinstance(data, dict) else ""
+
+    async def record(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        fmt: str = "wav",
+        max_duration: int = 0,
+        max_silence: int = 0,
+        beep: bool = True,
+        terminate_on: str = "#",
+    ) -> None:
+        """Record the channel's audio into Asterisk's recordings directory as
+        ``<name>.<fmt>`` (``POST /channels/{id}/record``). Ends on ``terminate_on``, after
+        ``max_silence`` s of silence or ``max_duration`` s (0: no limit), or on hang-up;
+        RecordingFinished/RecordingFailed say so."""
+        params: dict[str, str | int] = {
+            "name": name,
+            "format": fmt,
+            "maxDurationSeconds": max_duration,
+            "maxSilenceSeconds": max_silence,
+            "ifExists": "fail",
+            "beep": "true" if beep else "false",
+            "terminateOn": terminate_on,
+        }
+        await self.request("POST", f"/channels/{_q(channel_id)}/record", params=params)
 
     async def stop_playback(self, playback_id: str) -> None:
         await self.request("DELETE", f"/playbacks/{_q(playback_id)}")
