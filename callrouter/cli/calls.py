@@ -282,3 +282,33 @@ def callbacks_done(
         ),
     )
     click.echo(f"Đã ghi nhận: {by} đã gọi lại ({callback_id}).")
+
+
+@callbacks.command("call")
+@click.argument("callback_id")
+@click.option(
+    "--officer",
+    "officer_id",
+    metavar="MÃ",
+    help="Cán bộ gọi lại (mặc định: cán bộ đang trực đầu tiên).",
+)
+@database_url_option
+def callbacks_call(callback_id: str, officer_id: str | None, database_url: str | None) -> None:
+    """Gọi lại CALLBACK_ID: đổ chuông cán bộ trước, cán bộ nghe máy thì gọi người gọi và nối máy."""
+    from callrouter.asterisk.callbacks import RESULT_TEXT, call_back_once  # noqa: PLC0415
+
+    outcome = run_store_command(
+        lambda: call_back_once(
+            Settings(),
+            callback_id,
+            officer_id=officer_id,
+            database_url=resolve_url(database_url),
+        )
+    )
+    text = RESULT_TEXT.get(outcome.result or "failed", outcome.result or "")
+    detail = f" ({outcome.detail})" if outcome.detail else ""
+    if outcome.result != "bridged":
+        raise click.ClickException(
+            f"Gọi lại {callback_id} không thành công: {text}{detail}. Yêu cầu vẫn còn mở."
+        )
+    click.echo(f"Gọi lại {callback_id}: {text} — {outcome.officer_name}.")
