@@ -21,7 +21,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk.ari import AriClient
+from callrouter.asterisk.cdr_import import cdr_file_from_env
 from callrouter.asterisk.fallback import write_fallback_include
+from callrouter.asterisk.stale import Reconnections
 from callrouter.asterisk.stasis import Clock, FlowConfig, StasisApp, utc_now
 from callrouter.errors import AsteriskError, ConfigError, RotaError, RotaValidationError
 from callrouter.metrics import Metrics
@@ -311,6 +313,7 @@ async def serve(
                     live=options.live,
                     metrics=metrics,
                     ari_ready=lambda: ari.ready,
+                    accepting_calls=lambda: not stop.is_set(),  # 503 while draining
                 )
                 server = WebServer(web_app, web_settings.host, web_settings.port)
                 log.info("serve.web", host=web_settings.host, port=server.port)
@@ -327,12 +330,23 @@ async def serve(
                     )
                 )
                 reload_task = group.create_task(_reload_on_request(rota, options.reload_rota))
+                # Rows of calls that ended unwatched (router down, Asterisk restarted).
+                stale_task = group.create_task(
+                    Reconnections(
+                        engine,
+                        call_log,
+                        ari,
+                        live=lambda: {getattr(s, "linkedid", "") for s in app.sessions.values()},
+                        cdr_path=cdr_file_from_env(),
+                        now=clock,
+                    ).run()
+                )
                 await stop.wait()
                 log.info("serve.stopping", calls_in_progress=app.active_calls)
                 app.stop_accepting()
                 if not await app.drain(options.drain_seconds):
                     log.warning("serve.drain_timeout", calls_in_progress=app.active_calls)
-                for task in (watch_task, app_task, ready_task, reload_task):
+                for task in (watch_task, app_task, ready_task, reload_task, stale_task):
                     task.cancel()
                 if server is not None and web_task is not None:
                     server.stop()

@@ -1059,6 +1059,11 @@ class StasisApp:
         for bridge in bridges:
             if not bridge.name.startswith(BRIDGE_NAME_PREFIX):
                 continue
+            if not bridge.channels:
+                # Both sides left while nobody watched (the bridge guard ended the call):
+                # nothing to adopt; the call's row is closed from the CDR (asterisk/stale.py).
+                self._spawn(self._quiet(self.ari.destroy_bridge(bridge.id)))
+                continue
             in_bridges.update(bridge.channels)
             if any(c in self.sessions for c in bridge.channels):
                 continue

@@ -1,0 +1,263 @@
+"""Close the rows of ARI calls that ended while callrouter was not watching.
+
+callrouter killed (SIGKILL) mid-call: the bridged call goes on in Asterisk and ends there (the
+bridge guard hangs up the other side), so no router writes its end. When callrouter is back and
+its events flow, a ``calls`` row still open (no outcome) whose call Asterisk no longer has — no
+channel with its linkedid as id, no bridge of ours named after it, no session of this router —
+is closed with what Asterisk reports: the end time from the call's CDR lines (the cdr_custom
+JSON file, its last few MB), else the time callrouter found it gone. An answered call stays
+``answered`` (talk time up to that end); any other is ``failed``. Open attempts are closed too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Final
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callrouter.asterisk.ari import AriClient
+from callrouter.asterisk.cdr_import import CdrLineError, parse_line
+from callrouter.errors import AsteriskError, CallrouterError
+from callrouter.store.models import Call, CallAttempt
+from callrouter.store.writer import CallLog
+
+log = structlog.get_logger(__name__)
+
+BRIDGE_NAME_PREFIX: Final = "callrouter-call-"
+CDR_TAIL_BYTES: Final = 4 * 1024 * 1024
+CUT_WINDOW: Final = timedelta(seconds=3)
+"""Calls that ended this long before the events socket closed on a restart were cut by it."""
+GRACE: Final = timedelta(seconds=5)
+"""Rows younger than this are left alone (their call may not be in Asterisk's lists yet)."""
+
+CALLS = Call.__table__
+ATTEMPTS = CallAttempt.__table__
+
+
+def cdr_ends(path: Path, linkedids: Collection[str]) -> dict[str, datetime]:
+    """The latest CDR ``end`` of each of ``linkedids`` found in the file's last few MB."""
+    wanted = set(linkedids)
+    ends: dict[str, datetime] = {}
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - CDR_TAIL_BYTES))
+            data = f.read()
+    except OSError:
+        return ends
+    for n, raw in enumerate(data.splitlines()):
+        if not any(lid.encode() in raw for lid in wanted):
+            continue
+        with contextlib.suppress(CdrLineError, UnicodeDecodeError):
+            cdr = parse_line(raw.decode("utf-8"), path, n + 1)
+            if cdr.linkedid in wanted and (
+                cdr.linkedid not in ends or cdr.end > ends[cdr.linkedid]
+            ):
+                ends[cdr.linkedid] = cdr.end
+    return ends
+
+
+async def close_stale_calls(
+    engine: AsyncEngine,
+    call_log: CallLog,
+    ari: AriClient,
+    *,
+    live: Callable[[], Collection[str]],
+    cdr_path: Path,
+    now: Callable[[], datetime],
+) -> int:
+    """Close open ARI rows whose call Asterisk no longer has; how many were closed."""
+    cutoff = now() - GRACE
+    await call_log.flush()  # ends this router wrote a moment ago are rows, not stale
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        CALLS.c.id, CALLS.c.linkedid, CALLS.c.answered_at, CALLS.c.answered_number
+                    ).where(
+                        CALLS.c.outcome.is_(None),
+                        CALLS.c.mode == "ari",
+                        CALLS.c.started_at < cutoff,
+                    )
+                )
+            ).all()
+            if not rows:
+                return 0
+            channels = await ari.list_channels()
+            bridges = await ari.list_bridges()
+            alive = {c.id for c in channels} | set(live())
+            alive |= {
+                b.name.removeprefix(BRIDGE_NAME_PREFIX)
+                for b in bridges
+                if b.name.startswith(BRIDGE_NAME_PREFIX) and b.channels
+            }
+            stale = [r for r in rows if r.linkedid not in alive]
+            if not stale:
+                return 0
+            open_attempts = (
+                await conn.execute(
+                    select(ATTEMPTS.c.call_id, ATTEMPTS.c.seq, ATTEMPTS.c.number).where(
+                        ATTEMPTS.c.call_id.in_([r.id for r in stale]),
+                        ATTEMPTS.c.ended_at.is_(None),
+                    )
+                )
+            ).all()
+    except (SQLAlchemyError, OSError, AsteriskError) as exc:
+        log.warning("calls.stale_check_failed", error=f"{type(exc).__name__}: {exc}")
+        return 0
+    ends = await asyncio.to_thread(cdr_ends, cdr_path, [r.linkedid for r in stale])
+    for row in stale:
+        found = ends.get(row.linkedid)
+        ended = found or now()
+        if row.answered_at is not None and ended < row.answered_at:
+            ended = row.answered_at
+        answered = row.answered_at is not None
+        with contextlib.suppress(CallrouterError):
+            for attempt in (a for a in open_attempts if a.call_id == row.id):
+                took_it = answered and attempt.number == row.answered_number
+                call_log.attempt_ended(
+                    linkedid=row.linkedid,
+                    seq=attempt.seq,
+                    result="answered" if took_it else "cancelled",
+                    cause=None,
+                    ended_at=ended,
+                    answered_at=row.answered_at if took_it else None,
+                )
+            call_log.call_ended(
+                linkedid=row.linkedid,
+                ended_at=ended,
+                outcome="answered" if answered else "failed",
+                hangup_cause=None,
+            )
+            call_log.event(
+                linkedid=row.linkedid,
+                at=now(),
+                type="closed_after_restart",
+                data={"end_from": "cdr" if found else "router", "answered": answered},
+            )
+        log.warning(
+            "calls.stale_closed",
+            linkedid=row.linkedid,
+            outcome="answered" if answered else "failed",
+            end_from="cdr" if found else "router",
+        )
+    return len(stale)
+
+
+async def mark_cut_calls(
+    engine: AsyncEngine,
+    call_log: CallLog,
+    since: datetime,
+    until: datetime,
+    now: Callable[[], datetime],
+) -> int:
+    """Asterisk restarted: the calls of this router that ended in ``[since, until]`` (when
+    Asterisk hung everything up before the events socket closed) were cut, not finished:
+    their rows become ``failed``, keeping the cause Asterisk gave."""
+    await call_log.flush()
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(CALLS.c.linkedid, CALLS.c.ended_at, CALLS.c.hangup_cause).where(
+                        CALLS.c.mode == "ari",
+                        CALLS.c.outcome.in_(("answered", "abandoned", "unanswered")),
+                        CALLS.c.ended_at >= since,
+                        CALLS.c.ended_at <= until,
+                    )
+                )
+            ).all()
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("calls.cut_check_failed", error=f"{type(exc).__name__}: {exc}")
+        return 0
+    for row in rows:
+        with contextlib.suppress(CallrouterError):
+            call_log.call_ended(
+                linkedid=row.linkedid,
+                ended_at=row.ended_at,
+                outcome="failed",
+                hangup_cause=row.hangup_cause,
+            )
+            call_log.event(
+                linkedid=row.linkedid,
+                at=now(),
+                type="cut_by_asterisk_restart",
+                data={"cause": row.hangup_cause},
+            )
+        log.warning("calls.cut_by_asterisk_restart", linkedid=row.linkedid, cause=row.hangup_cause)
+    return len(rows)
+
+
+class Reconnections:
+    """Runs beside the ARI events: after every (re)connection, closes stale rows; when the
+    connection came back to a *restarted* Asterisk (its startup time changed), marks the calls
+    the restart cut as ``failed``."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        call_log: CallLog,
+        ari: AriClient,
+        *,
+        live: Callable[[], Collection[str]],
+        cdr_path: Path,
+        now: Callable[[], datetime],
+        poll: float = 0.2,
+    ) -> None:
+        self.engine = engine
+        self.call_log = call_log
+        self.ari = ari
+        self.live = live
+        self.cdr_path = cdr_path
+        self.now = now
+        self.poll = poll
+
+    async def _startup_time(self) -> str | None:
+        try:
+            info = await self.ari.request("GET", "/asterisk/info", params={"only": "status"})
+        except AsteriskError:
+            return None
+        status = info.get("status") if isinstance(info, dict) else None
+        started = status.get("startup_time") if isinstance(status, dict) else None
+        return str(started) if started else None
+
+    async def run(self) -> None:
+        seen = 0
+        startup: str | None = None
+        lost_at: datetime | None = None
+        while True:
+            if not self.ari.ready:
+                if seen and lost_at is None:
+                    lost_at = self.now()
+                await self.ari.wait_ready()
+            if self.ari.connects > seen:
+                first = seen == 0
+                seen = self.ari.connects
+                started = await self._startup_time()
+                if not first and started is not None and started != startup:
+                    lost = lost_at or self.now()
+                    log.warning("ari.asterisk_restarted", startup_time=started)
+                    await mark_cut_calls(
+                        self.engine, self.call_log, lost - CUT_WINDOW, lost, self.now
+                    )
+                startup = started or startup
+                lost_at = None
+                await asyncio.sleep(1.0)  # let on_connected's reconciliation run first
+                await close_stale_calls(
+                    self.engine,
+                    self.call_log,
+                    self.ari,
+                    live=self.live,
+                    cdr_path=self.cdr_path,
+                    now=self.now,
+                )
+            await asyncio.sleep(self.poll)
