@@ -427,9 +427,15 @@ class Harness:
         caller_number: str | None = None,
         exten: str = "1022",
         answer_timeout: float = 15.0,
+        say: str | None = None,
+        say_after: float = 0.0,
+        then_digits: str = "",
     ) -> PlacedCall:
         """The pstn dials ``exten`` on the pbx; once answered it sends ``digits`` after
-        ``digit_delay`` seconds, stays ``hold`` seconds and hangs up (unless the pbx does)."""
+        ``digit_delay`` seconds, stays ``hold`` seconds and hangs up (unless the pbx does).
+        ``say``: ``say_after`` seconds after the digits it plays that sound (e.g.
+        ``vm-intro``) into the call and presses ``then_digits`` (UserEvent CallerSaid),
+        before the ``hold``."""
         number = caller_number or f"0987{next(_caller_numbers) % 1_000_000:06d}"
         tag = f"call-{number}-{int(time.time() * 1000) % 100000}"
         call = PlacedCall(tag=tag, caller_number=number, originated_at=time.time())
@@ -440,6 +446,9 @@ class Harness:
                 "CALLER_DIGITS": digits,
                 "CALLER_DIGIT_DELAY": str(digit_delay),
                 "CALLER_HOLD": str(hold),
+                "CALLER_SAY": say or "",
+                "CALLER_SAY_AFTER": str(say_after),
+                "CALLER_THEN_DIGITS": then_digits,
             },
             Channel=f"PJSIP/{exten}@pbx",
             Context="caller",
