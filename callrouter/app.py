@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callrouter.asterisk.ari import AriClient
 from callrouter.asterisk.cdr_import import cdr_file_from_env
 from callrouter.asterisk.fallback import write_fallback_include
+from callrouter.asterisk.prompts import PromptCatalog
 from callrouter.asterisk.stale import Reconnections
 from callrouter.asterisk.stasis import Clock, FlowConfig, StasisApp, utc_now
 from callrouter.errors import AsteriskError, ConfigError, RotaError, RotaValidationError
@@ -244,6 +245,16 @@ class ServeOptions:
     live: LiveCalls = field(default_factory=LiveCalls)
     #: set it (e.g. on SIGHUP) to reload the rota now instead of at the next poll
     reload_rota: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Asterisk's sounds directory when it is on this machine: prompts missing in Vietnamese
+    #: are then played in English explicitly and logged (None: Asterisk's own fallback only)
+    sounds_dir: Path | None = None
+    #: folder under sounds/<language>/ that holds the prompts
+    prompt_folder: str = "callrouter"
+    #: "please stay on the line" every this many seconds while officers are rung (0: never)
+    hold_reminder_seconds: float = 30.0
+    #: a caller's message: longest, and the silence that ends it (seconds)
+    message_max_seconds: int = 120
+    message_max_silence: int = 5
 
 
 def ari_client(settings: Settings) -> AriClient:
@@ -295,7 +306,14 @@ async def serve(
                 ari,
                 call_log,
                 rota.decide,
-                FlowConfig(app=settings.ari_app, moh_class=options.moh_class),
+                FlowConfig(
+                    app=settings.ari_app,
+                    moh_class=options.moh_class,
+                    prompts=PromptCatalog(options.sounds_dir, folder=options.prompt_folder),
+                    hold_reminder_seconds=options.hold_reminder_seconds,
+                    message_max_seconds=options.message_max_seconds,
+                    message_max_silence=options.message_max_silence,
+                ),
                 clock=clock,
                 observer=CallMonitor(options.live, metrics),
                 last_officers=await last_answered_officers(engine),

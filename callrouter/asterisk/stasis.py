@@ -41,6 +41,7 @@ import structlog
 
 from callrouter.asterisk import contract
 from callrouter.asterisk.ari import AriClient, Bridge, Channel, Event
+from callrouter.asterisk.prompts import PromptCatalog
 from callrouter.errors import (
     AriConflict,
     AriNotFound,
@@ -49,7 +50,7 @@ from callrouter.errors import (
     CallrouterError,
 )
 from callrouter.logs import mask_number
-from callrouter.routing import CallInfo, Decision, Strategy, Target
+from callrouter.routing import Action, CallInfo, Decision, Strategy, Target
 
 log = structlog.get_logger(__name__)
 
@@ -206,6 +207,16 @@ class CallLogPort(Protocol):
 
     def event(self, *, linkedid: str, at: datetime, type: str, data: dict[str, Any]) -> None: ...
 
+    def callback_requested(
+        self,
+        *,
+        linkedid: str | None,
+        number: str,
+        reason: str,
+        created_at: datetime,
+        recording: str | None,
+    ) -> str: ...
+
 
 # --------------------------------------------------------------------------- session
 
@@ -280,6 +291,9 @@ ARG_LEG: Final = "leg"
 #: Optional Stasis argument ``linkedid=${CHANNEL(linkedid)}``: saves one REST round trip.
 ARG_LINKEDID: Final = "linkedid"
 LEG_OFFICER: Final = "officer"
+#: The attempt row of a ``forward:<number>`` action (not an officer of the rota).
+FORWARD_OFFICER_ID: Final = "forward"
+FORWARD_OFFICER_NAME: Final = "Chuyển tiếp"
 
 
 def leg_seq(channel_id: str) -> int | None:
@@ -328,6 +342,17 @@ class FlowConfig:
     prompt_limit: float = 30.0
     #: caller id shown to officers; None keeps the caller's own number
     officer_caller_id: str | None = None
+    #: which sound files are played, and the English fallback (callrouter.asterisk.prompts)
+    prompts: PromptCatalog = field(default_factory=PromptCatalog)
+    #: while officers are rung, "please stay on the line" every this many seconds (0: never)
+    hold_reminder_seconds: float = 30.0
+    #: a caller's message (``message`` action): longest, and silence that ends it, in seconds
+    message_max_seconds: int = 120
+    message_max_silence: int = 5
+    #: key that ends the message early
+    message_terminate_on: str = "#"
+    #: seconds the ``forward:<number>`` number rings before the caller is told nobody answered
+    forward_ring_seconds: int = 30
 
 
 @dataclass
@@ -367,7 +392,9 @@ class CallSession:
         self.logged = False
         self.finished = False
         self.moh = False
-        self.hold_prompt: str | None = None
+        #: prompts playing to the caller while waiting; music starts when the last one ends
+        self.hold_prompts: list[str] = []
+        self.reminder: asyncio.Task[None] | None = None
         self.bridge_id: str | None = None
         self.caller_gone_cause: int | None = None
         self.caller_is_gone = False
@@ -396,10 +423,10 @@ class CallSession:
                     if event.cause is not None and self.caller_gone_cause is None:
                         self.caller_gone_cause = event.cause
                     raise CallerGone(self.caller_gone_cause)
-                if event.type == "PlaybackFinished" and event.playback_id == self.hold_prompt:
-                    # The "please hold" prompt ended: music until an officer answers.
-                    self.hold_prompt = None
-                    if self.state == "ringing":
+                if event.type == "PlaybackFinished" and event.playback_id in self.hold_prompts:
+                    # The waiting prompts ended: music until an officer answers.
+                    self.hold_prompts.remove(event.playback_id)
+                    if not self.hold_prompts and self.state in ("ringing", "forwarding"):
                         await self._start_moh()
                     continue
             return event
@@ -422,6 +449,7 @@ class CallSession:
                 log.exception("call.failed", state=self.state)
                 await self._fail_to_dialplan(exc)
             finally:
+                await self._stop_reminders()
                 for channel_id in [self.caller.id, *self.legs]:
                     self.host.unregister(channel_id)
                 self.finished = True
@@ -595,7 +623,9 @@ class CallSession:
             self._end_leg(leg, LegResult.FAILED, None)
 
     async def _hold_caller(self) -> None:
-        """Answer the caller, play "please hold", then music (on PlaybackFinished)."""
+        """Answer the caller, play the branch greeting and "please hold", then music (on
+        the last PlaybackFinished), with a "please stay on the line" reminder every
+        ``hold_reminder_seconds``."""
         if self.caller.state != "Up":  # the shipped dialplan has answered already
             try:
                 await self.ari.answer(self.caller.id)
@@ -603,19 +633,53 @@ class CallSession:
                 raise CallerGone(None) from exc
             except AriConflict:
                 pass  # answered meanwhile
-        try:
-            self.hold_prompt = "callrouter-prompt-" + self.host.new_id()
-            await self.ari.play(
-                self.caller.id,
-                "sound:" + contract.PROMPTS["please_hold"],
-                playback_id=self.hold_prompt,
-            )
-        except AriNotFound as exc:
-            raise CallerGone(None) from exc
-        except AriRequestError as exc:  # no such prompt: go straight to music
-            log.warning("call.prompt_failed", error=str(exc))
-            self.hold_prompt = None
+        await self._play_while_waiting("greeting", "please_hold")
+        if self.config.hold_reminder_seconds > 0 and self.reminder is None:
+            self.reminder = asyncio.get_running_loop().create_task(self._remind())
+
+    async def _play_while_waiting(self, *keys: str) -> None:
+        """Queue prompts to the waiting caller (ARI plays a channel's playbacks in turn);
+        music starts once the last has ended. No such prompt: straight to music."""
+        for key in keys:
+            choice = await self.config.prompts.choose(key)
+            playback = "callrouter-prompt-" + self.host.new_id()
+            self.hold_prompts.append(playback)
+            try:
+                await self.ari.play(
+                    self.caller.id, choice.media, playback_id=playback, lang=choice.lang
+                )
+            except AriNotFound as exc:
+                raise CallerGone(None) from exc
+            except AriRequestError as exc:
+                log.warning("call.prompt_failed", prompt=key, error=str(exc))
+                self.hold_prompts.remove(playback)
+        if not self.hold_prompts and not self.moh:
             await self._start_moh()
+
+    async def _remind(self) -> None:
+        """Every ``hold_reminder_seconds`` while ringing: music off, reminder, music on."""
+        period = self.config.hold_reminder_seconds
+        try:
+            while True:
+                await asyncio.sleep(period)
+                if self.state not in ("ringing", "forwarding") or self.caller_is_gone:
+                    return
+                if self.hold_prompts:  # something is still being said: next time
+                    continue
+                if self.moh:
+                    self.moh = False
+                    await self.ari.stop_moh(self.caller.id)
+                log.info("call.hold_reminder")
+                await self._play_while_waiting("hold_reminder")
+        except (AsteriskError, CallerGone) as exc:
+            log.info("call.hold_reminder_stopped", error=str(exc))
+
+    async def _stop_reminders(self) -> None:
+        task, self.reminder = self.reminder, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _start_moh(self) -> None:
         try:
@@ -625,10 +689,11 @@ class CallSession:
             raise CallerGone(None) from exc
 
     async def _stop_hold(self) -> None:
-        if self.hold_prompt is not None:
+        await self._stop_reminders()
+        playing, self.hold_prompts = self.hold_prompts, []
+        for playback in playing:
             with contextlib.suppress(AriNotFound):
-                await self.ari.stop_playback(self.hold_prompt)
-            self.hold_prompt = None
+                await self.ari.stop_playback(playback)
         if self.moh:
             with contextlib.suppress(AriNotFound):
                 await self.ari.stop_moh(self.caller.id)
@@ -710,11 +775,10 @@ class CallSession:
         # Until the prompt ends, allow it up to prompt_limit; then confirm_timeout runs.
         leg.confirm_deadline = asyncio.get_running_loop().time() + self.config.prompt_limit
         log.info("leg.confirming", seq=leg.seq, officer=leg.target.officer_id)
+        choice = await self.config.prompts.choose("confirm")
         with contextlib.suppress(AriNotFound):  # the leg is gone: its ChannelDestroyed follows
             await self.ari.play(
-                leg.channel_id,
-                "sound:" + contract.PROMPTS["confirm"],
-                playback_id=leg.confirm_playback,
+                leg.channel_id, choice.media, playback_id=leg.confirm_playback, lang=choice.lang
             )
 
     async def _accept(self, leg: Leg, legs: list[Leg]) -> Leg:
@@ -755,7 +819,9 @@ class CallSession:
 
     # ------------------------------------------------------------------ answered
 
-    async def _bridged(self, leg: Leg) -> None:
+    async def _bridged(self, leg: Leg, outcome: Outcome = Outcome.ANSWERED) -> None:
+        """Caller and ``leg`` talk until one hangs up. A forwarded call (``outcome``
+        after_hours or unanswered) keeps its outcome: no officer of the rota answered it."""
         self.state = "bridged"
         answered_at = leg.answered_at or self.host.clock()
         bridge_id = self.host.new_id()
@@ -767,14 +833,23 @@ class CallSession:
         with contextlib.suppress(AriNotFound):  # a side vanished: its events will say which
             await self.ari.add_channels(bridge_id, [self.caller.id, leg.channel_id])
             await self._guard_bridge(leg)
-        self.log.call_answered(
-            linkedid=self.linkedid,
-            answered_at=answered_at,
-            officer_id=leg.target.officer_id,
-            officer_name=leg.target.officer_name,
-            number=leg.target.number,
-        )
-        self.answered_at = answered_at
+        if outcome is Outcome.ANSWERED:
+            self.log.call_answered(
+                linkedid=self.linkedid,
+                answered_at=answered_at,
+                officer_id=leg.target.officer_id,
+                officer_name=leg.target.officer_name,
+                number=leg.target.number,
+            )
+            self.answered_at = answered_at
+            self.host.answered_by(contract.branch_of(self.args), leg.target.officer_id)
+        else:
+            self.log.event(
+                linkedid=self.linkedid,
+                at=answered_at,
+                type="forward_answered",
+                data={"number": leg.target.number, "seq": leg.seq},
+            )
         self.observe.call_state(
             linkedid=self.linkedid,
             state="talking",
@@ -782,7 +857,6 @@ class CallSession:
             officer_name=leg.target.officer_name,
             number=leg.target.number,
         )
-        self.host.answered_by(contract.branch_of(self.args), leg.target.officer_id)
         log.info("call.bridged", officer=leg.target.officer_id, bridge=bridge_id)
         cause: int | None = None
         try:
@@ -806,7 +880,7 @@ class CallSession:
         ended = self.host.clock()
         self._end_leg(leg, LegResult.ANSWERED, cause, at=ended)
         await self._destroy_bridge()
-        self._end(Outcome.ANSWERED, cause, at=ended)
+        self._end(outcome, cause, at=ended)
 
     async def _guard_bridge(self, leg: Leg) -> None:
         """Bridge guard: a hang-up handler on each leg hangs up the other, so neither party
@@ -834,53 +908,160 @@ class CallSession:
     # ------------------------------------------------------------------ not answered
 
     async def _closed(self, decision: Decision) -> None:
-        """Closed (outside shifts, holiday): outcome after_hours, then the action.
-
-        For now the caller hears the "nobody can answer, call back later" prompt and the
-        call ends; leaving a message or forwarding after hours comes with the actions.
-        """
+        """Closed (outside shifts, holiday): the caller hears the closed message, then the
+        after-hours action runs. Outcome ``after_hours``."""
         self.state = "after_hours"
-        self._end(Outcome.AFTER_HOURS, None)
-        await self._announce_and_hang_up("nobody_answered")
+        await self._run_action(decision.action, Outcome.AFTER_HOURS, "closed")
 
     async def _unanswered(self, decision: Decision) -> None:
-        """Every target and round tried (or max wait reached): outcome unanswered.
-
-        A ``forward`` action hands the caller back to the dialplan fallback, which rings
-        the registered numbers itself; otherwise the caller hears the "nobody answered"
-        prompt and the call ends (recorded messages come with the actions).
-        """
+        """Every target and round tried (or max wait reached): the nobody-answered action.
+        Outcome ``unanswered``."""
         self.state = "unanswered"
         await self._stop_hold()
-        self._end(Outcome.UNANSWERED, None)
-        if decision.action.kind == "forward":
-            await self._hand_back(contract.ACTION_FALLBACK)
-        else:
-            await self._announce_and_hang_up("nobody_answered")
+        await self._run_action(decision.action, Outcome.UNANSWERED, "nobody_answered")
 
-    async def _announce_and_hang_up(self, prompt: str) -> None:
-        playback = "callrouter-prompt-" + self.host.new_id()
+    async def _run_action(self, action: Action, outcome: Outcome, first_prompt: str) -> None:
+        """``message``: the caller's message becomes a call-back entry; ``forward:<number>``:
+        that number rings and, if it answers, is bridged. The outcome stays ``outcome``."""
+        self.log.event(
+            linkedid=self.linkedid,
+            at=self.host.clock(),
+            type="action",
+            data={"action": str(action), "outcome": str(outcome)},
+        )
+        cause: int | None = None
+        try:
+            if action.kind == "forward" and action.number:
+                if await self._forward(action.number, outcome, first_prompt):
+                    return  # _bridged wrote the end of the call
+                await self._say(("nobody_answered",))
+            else:
+                await self._take_message(outcome, first_prompt)
+            with contextlib.suppress(AriNotFound):
+                await self.ari.hangup(self.caller.id, reason="normal")
+        except CallerGone as gone:
+            cause = gone.cause
+            log.info("call.caller_left_during_action", action=action.kind)
+        self._end(outcome, cause)
+
+    async def _say(self, keys: Sequence[str]) -> None:
+        """Play prompts to the caller and wait until the last one has ended."""
         self.observe.call_state(linkedid=self.linkedid, state="announcing", at=self.host.clock())
-        try:
+        with contextlib.suppress(AriConflict):
             await self.ari.answer(self.caller.id)
-        except AriConflict:
-            pass
-        except AriNotFound:
-            return
+        last = ""
+        for key in keys:
+            choice = await self.config.prompts.choose(key)
+            last = "callrouter-prompt-" + self.host.new_id()
+            try:
+                await self.ari.play(
+                    self.caller.id, choice.media, playback_id=last, lang=choice.lang
+                )
+            except AriNotFound as exc:
+                raise CallerGone(None) from exc
+            except AriRequestError as exc:
+                log.warning("call.prompt_failed", prompt=key, error=str(exc))
+        deadline = asyncio.get_running_loop().time() + self.config.prompt_limit * len(keys)
+        while last:
+            event = await self._next_event(deadline)
+            if event is None or (event.type == "PlaybackFinished" and event.playback_id == last):
+                break
+
+    async def _take_message(self, outcome: Outcome, first_prompt: str) -> None:
+        """Closed message or "nobody answered", "leave a message after the beep", record
+        (beep, ``message_max_seconds``, ``message_max_silence``, ``#`` ends it), thanks.
+
+        The recording is Asterisk's ``<recordings dir>/<name>.wav`` (the ``recording`` of
+        the call-back entry). A caller who hangs up while speaking still leaves the message
+        recorded so far; one who hangs up before the beep leaves a call-back without one.
+        """
+        await self._say((first_prompt, "leave_message"))
+        name = f"callrouter-message-{_safe(self.linkedid)}-{self.host.new_id()[:8]}"
+        recorded: str | None = None
         try:
-            await self.ari.play(
-                self.caller.id, "sound:" + contract.PROMPTS[prompt], playback_id=playback
+            await self.ari.record(
+                self.caller.id,
+                name,
+                fmt="wav",
+                max_duration=self.config.message_max_seconds,
+                max_silence=self.config.message_max_silence,
+                beep=True,
+                terminate_on=self.config.message_terminate_on,
             )
-            deadline = asyncio.get_running_loop().time() + self.config.prompt_limit
+            recorded = name + ".wav"
+            deadline = (
+                asyncio.get_running_loop().time()
+                + self.config.message_max_seconds
+                + self.config.prompt_limit
+            )
             while True:
                 event = await self._next_event(deadline)
-                if event is None or (
-                    event.type == "PlaybackFinished" and event.playback_id == playback
-                ):
+                if event is None:
                     break
-            await self.ari.hangup(self.caller.id, reason="normal")
-        except (CallerGone, AriNotFound):
-            pass
+                if event.type == "RecordingFailed" and event.recording.get("name") == name:
+                    log.warning("call.message_failed", cause=event.recording.get("cause"))
+                    recorded = None
+                    break
+                if event.type == "RecordingFinished" and event.recording.get("name") == name:
+                    break
+        except CallerGone:
+            self._message_left(outcome, recorded)
+            raise
+        except AriNotFound as exc:
+            self._message_left(outcome, recorded)
+            raise CallerGone(None) from exc
+        self._message_left(outcome, recorded)
+        await self._say(("message_saved",))
+
+    def _message_left(self, outcome: Outcome, recording: str | None) -> None:
+        reason = "after_hours_message" if outcome is Outcome.AFTER_HOURS else "unanswered"
+        if not self.caller_number:
+            # Nobody to call back: keep the message with the call's events.
+            self.log.event(
+                linkedid=self.linkedid,
+                at=self.host.clock(),
+                type="message_without_number",
+                data={"recording": recording, "reason": reason},
+            )
+            log.info("call.message_without_number", recording=recording)
+            return
+        callback_id = self.log.callback_requested(
+            linkedid=self.linkedid,
+            number=self.caller_number,
+            reason=reason,
+            created_at=self.host.clock(),
+            recording=recording,
+        )
+        log.info("call.message_left", callback=callback_id, recording=recording)
+
+    async def _forward(self, number: str, outcome: Outcome, first_prompt: str) -> bool:
+        """Ring ``number`` (no press-1) with music meanwhile; True if it answered and the
+        call was bridged. It is an attempt row (officer ``forward``) and a ``forward``
+        event; the call keeps ``outcome``."""
+        self.state = "forwarding"
+        target = Target(
+            officer_id=FORWARD_OFFICER_ID,
+            officer_name=FORWARD_OFFICER_NAME,
+            number=number,
+            number_label=None,
+            confirm=False,
+            ring_timeout=self.config.forward_ring_seconds,
+        )
+        self.log.event(
+            linkedid=self.linkedid, at=self.host.clock(), type="forward", data={"number": number}
+        )
+        leg = self._new_leg(target, target.ring_timeout)
+        prompts = (first_prompt, "forwarding") if first_prompt == "closed" else ("forwarding",)
+        await self._play_while_waiting(*prompts)
+        await self._originate(leg, target.ring_timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + target.ring_timeout + self.config.ring_grace
+        winner = await self._await_legs([leg], deadline, confirm_timeout=0)
+        await self._stop_hold()
+        if winner is None:
+            return False
+        await self._bridged(winner, outcome)
+        return True
 
     async def _hand_back(self, action: str) -> None:
         """Let the caller go on in the dialplan, which reads ``CALLROUTER_ACTION``."""
@@ -923,7 +1104,7 @@ class CallSession:
         if self.state == "bridged":
             log.warning("call.left_bridged_on_stop", bridge=self.bridge_id)
             return
-        if self.finished or self.state in ("unanswered", "after_hours", "failed"):
+        if self.finished or self.state in ("unanswered", "after_hours", "forwarding", "failed"):
             return
         await self._fail_to_dialplan(RuntimeError("router stopping"))
 
@@ -1182,6 +1363,11 @@ class OrphanCall:
                 linkedid=self.linkedid, outcome=str(Outcome.ANSWERED), wait_seconds=None
             )
         log.info("ari.orphan_call_ended", bridge=self.bridge.id, cause=cause)
+
+
+def _safe(text: str) -> str:
+    """``text`` reduced to what a recording file name may hold."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:64]
 
 
 def _synthetic_event(type_: str, channel_id: str) -> Event:

@@ -15,8 +15,10 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -52,10 +54,13 @@ def write_rota(
     nobody_answered: str = "message",
     confirm: tuple[bool, ...] = (),
     confirm_timeout: int = 2,
+    closed: bool = False,
+    after_hours: str = "message",
 ) -> Path:
     """A rota open 24/7 that rings ``numbers`` in order (officer i at number i).
 
-    ``confirm[i]`` marks number i for press-1 confirmation (default: none is)."""
+    ``confirm[i]`` marks number i for press-1 confirmation (default: none is).
+    ``closed``: an override closes the line from yesterday to tomorrow (after hours)."""
     lines = [
         "unit: Trung tâm Y tế kiểm thử",
         "timezone: Asia/Ho_Chi_Minh",
@@ -90,6 +95,17 @@ def write_rota(
         *duty,
         "holidays:",
         "  default: normal",
+    ]
+    if closed:
+        today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+        lines += [
+            "overrides:",
+            f"  - from: {(today - timedelta(days=1)).isoformat()}",
+            f"    to: {(today + timedelta(days=1)).isoformat()}",
+            "    reason: Kiểm thử ngoài giờ",
+            "    closed: true",
+        ]
+    lines += [
         "policy:",
         f"  strategy: {strategy}",
         f"  ring_timeout: {ring_timeout}",
@@ -98,6 +114,7 @@ def write_rota(
         f"  confirm_timeout: {confirm_timeout}",
         "  confirm_own_phone: false",
         f"  nobody_answered_action: {nobody_answered}",
+        f"  after_hours_action: {after_hours}",
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -124,13 +141,15 @@ async def running_router(
     *,
     drain_seconds: float = 10.0,
     dialplan_include: Path | None = None,
+    **serve_options: Any,
 ) -> AsyncIterator[Router]:
     """``callrouter serve`` in this loop; yields once its ARI events flow, stops after.
 
     ``drain_seconds=0`` stops it without letting calls in progress finish (what Asterisk
     sees when the router dies: the events socket closes, channels and bridges stay).
     ``dialplan_include``: where serve writes the fallback include (default: in
-    ``state_dir``, which no Asterisk reads).
+    ``state_dir``, which no Asterisk reads). ``serve_options``: further ServeOptions
+    fields.
     """
     settings = Settings(
         ari_url=info.pbx.ari_url,
@@ -146,7 +165,9 @@ async def running_router(
     stop = asyncio.Event()
     started = asyncio.Event()
     # The admin web has its own tests; here it would only compete for a port.
-    options = ServeOptions(drain_seconds=drain_seconds, web=WebSettings(enabled=False))
+    options = ServeOptions(
+        drain_seconds=drain_seconds, web=WebSettings(enabled=False), **serve_options
+    )
     task = asyncio.create_task(serve(settings, stop, options=options, started=started))
     waiter = asyncio.create_task(started.wait())
     done, _ = await asyncio.wait({task, waiter}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
