@@ -49,7 +49,7 @@ from sqlalchemy import select
 from callrouter.app import ServeOptions, serve
 from callrouter.asterisk import contract
 from callrouter.errors import CallrouterError, ConfigError
-from callrouter.rota import Rota, load_rota
+from callrouter.rota import Rota, load_rota, parse_rota
 from callrouter.settings import DEFAULT_STATE_DIR, Settings
 from callrouter.store.db import make_engine
 from callrouter.store.models import Call, CallAttempt
@@ -487,7 +487,7 @@ class Router:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.options = ServeOptions(drain_seconds=10, web=WebSettings(enabled=False))
+        self.options = self._options()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -497,7 +497,7 @@ class Router:
 
     async def start(self) -> None:
         self._stop = asyncio.Event()
-        self.options = ServeOptions(drain_seconds=10, web=WebSettings(enabled=False))
+        self.options = self._options()
         started = asyncio.Event()
         task = asyncio.create_task(
             serve(self.settings, self._stop, options=self.options, started=started)
@@ -517,8 +517,11 @@ class Router:
             raise DemoError("callrouter serve did not connect to the pbx's ARI within 30 s")
         self._task = task
 
-    def reload_rota(self) -> None:
-        self.options.reload_rota.set()
+    @staticmethod
+    def _options() -> ServeOptions:
+        # The rota file is watched as in production, only more often, so a scene's rota is
+        # in force half a second after the demo saves it; the admin web is not started.
+        return ServeOptions(drain_seconds=10, rota_poll_seconds=0.5, web=WebSettings(enabled=False))
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -545,14 +548,19 @@ def _phone_names(rota: Rota) -> dict[str, str]:
     return names
 
 
-def narrate(item: Seen, phones: dict[str, str], caller: str) -> tuple[str, str] | None:
-    """The progress line for one event of the current call, or None to stay quiet."""
+def narrate(
+    item: Seen, phones: dict[str, str], caller: str, tag: str | None = None
+) -> tuple[str, str] | None:
+    """The progress line for one event of the current call (the caller's number, and the
+    caller's channel ``tag`` on the pstn), or None to stay quiet."""
     f = item.fields
     if item.source == "pstn":
-        ue = f.get("UserEvent")
+        ue = f.get("UserEvent") or ""
         number = f.get("Number", "")
         who = f"{phones.get(number, number)} ({number})"
-        if ue and ue.startswith("Officer") and f.get("Caller") != caller:
+        if ue.startswith("Officer") and f.get("Caller") != caller:
+            return None
+        if ue.startswith("Caller") and tag is not None and f.get("Tag") != tag:
             return None
         match ue:
             case "CallerAnswered":
@@ -734,14 +742,13 @@ class Demo:
         officer = self.rota.officer(officer_id)
         return officer.name if officer is not None else officer_id
 
-    async def apply_rota(self, scene: Scene, router: Router) -> None:
-        """Write the scene's override into the working rota and have the router reload it."""
+    async def apply_rota(self, scene: Scene) -> None:
+        """Write the scene's override into the working rota and let the running router reload it."""
         today = datetime.now(self.rota.timezone).date()
         text = scene_rota_text(self.base_rota, scene, today)
-        self.rota_path.write_text(text, encoding="utf-8")
-        version = (await asyncio.to_thread(load_rota, self.rota_path)).version
+        version = (await asyncio.to_thread(parse_rota, text, str(self.rota_path))).version
         mark = self.board.mark()
-        router.reload_rota()
+        self.rota_path.write_text(text, encoding="utf-8")  # the router notices it by itself
         await self.board.wait_for(
             lambda s: (
                 s.source == "callrouter"
@@ -753,15 +760,21 @@ class Demo:
             what=f"rota {version} reloaded",
         )
         if scene.closed:
-            self.c.line("  lịch trực: thêm 'closed: true' cho hôm nay → đóng máy (nạp lại ngay)")
+            self.c.line(
+                "  lịch trực: thêm 'closed: true' cho hôm nay → đóng máy "
+                "(callrouter tự nạp lại / reloaded live)"
+            )
         else:
             ring = " → ".join(f"{self._name(who)} @ {at}" for who, at in scene.duty)
-            self.c.line(f"  lịch trực hôm nay: {ring}  (rota {version}, nạp lại ngay / live)")
+            self.c.line(
+                f"  lịch trực hôm nay: {ring}  "
+                f"(rota {version}, callrouter tự nạp lại / reloaded live)"
+            )
 
     async def scene(self, number: int, scene: Scene, router: Router, pstn: Pstn) -> SceneResult:
         self.c.heading(f"Cảnh {number}: {scene.title}")
         if scene.router_up:
-            await self.apply_rota(scene, router)
+            await self.apply_rota(scene)
         else:
             await router.stop()
             self.c.line("  callrouter đã dừng / the router is stopped (Stasis() will fail)")
@@ -769,7 +782,7 @@ class Demo:
         tag = f"demo-{self.run_id}-{number}"
         self.c.t0 = time.monotonic()
         mark = self.board.mark()
-        self.board.listener = self._narrator(caller)
+        self.board.listener = self._narrator(caller, tag)
         try:
             await pstn.call_1022(tag, caller, hold=90)
             self.c.event("người gọi", f"{caller} gọi 1022 / dials 1022")
@@ -864,9 +877,9 @@ class Demo:
                 what=f"phone {number} hanging up",
             )
 
-    def _narrator(self, caller: str) -> Callable[[Seen], None]:
+    def _narrator(self, caller: str, tag: str) -> Callable[[Seen], None]:
         def show(item: Seen) -> None:
-            line = narrate(item, self.phones, caller)
+            line = narrate(item, self.phones, caller, tag)
             if line is not None:
                 self.c.event(*line)
 

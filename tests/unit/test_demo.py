@@ -80,3 +80,6 @@ def test_narration_ignores_other_callers_phones_and_reads_router_events() -> Non
     assert narrate(other, phones, "1") is None
     received = Seen("callrouter", {"event": "call.received", "open": False, "reason": "x"})
     assert narrate(received, phones, "1") == ("callrouter", "nhận cuộc gọi: đóng / closed — x")
+    theirs = Seen("pstn", {"UserEvent": "CallerAnswered", "Tag": "t2"})
+    assert narrate(theirs, phones, "1", "t1") is None
+    assert narrate(Seen("pstn", {"UserEvent": "CallerAnswered", "Tag": "t1"}), phones, "1", "t1")
