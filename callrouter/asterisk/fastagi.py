@@ -235,9 +235,7 @@ class AgiCallFlow:
             targets=len(decision.targets),
             strategy=str(decision.strategy),
         )
-        for name, value in decision_variables(decision):
-            await set_variable(request, name, value)
-        await set_variable(request, VAR_PREFIX + "OK", "1")
+        await set_variables(request, [*decision_variables(decision), (VAR_PREFIX + "OK", "1")])
 
     def _started(  # noqa: PLR0917 -- private, one call site each
         self,
@@ -374,10 +372,13 @@ class AgiCallFlow:
 
     async def end(self, request: Request) -> None:
         args = self.args(request) + [""] * 8
-        call = self._call(args[0])
         result, in_dial = args[1], args[2] == "1"
         cause = _int(args[6])
         now = self.clock()
+        if args[0] and args[0] not in self.calls:
+            self._end_unknown(args[0], result, in_dial, args[5], cause, now)
+            return
+        call = self._call(args[0])
         if result in ("unanswered", "after_hours"):
             outcome = Outcome(result)
         elif call.answered is not None:
@@ -392,6 +393,30 @@ class AgiCallFlow:
             else:
                 self._end_leg(call, leg, LegResult.CANCELLED, None, now)
         self._finish(call, outcome, cause, now)
+
+    def _end_unknown(  # noqa: PLR0917 -- the end script's fields
+        self,
+        linkedid: str,
+        result: str,
+        in_dial: bool,
+        dialstatus: str,
+        cause: int | None,
+        at: datetime,
+    ) -> None:
+        """The end of a call this process did not route (it restarted mid-call): the row
+        written before the restart still gets its outcome from what the dialplan saw."""
+        if result in ("unanswered", "after_hours"):
+            outcome = Outcome(result)
+        elif in_dial and dialstatus == "ANSWER":
+            outcome = Outcome.ANSWERED
+        elif in_dial or result == "abandoned":
+            outcome = Outcome.ABANDONED
+        else:
+            outcome = Outcome.FAILED
+        log.warning("agi.end_of_unknown_call", linkedid=linkedid, outcome=str(outcome))
+        self.log.call_ended(
+            linkedid=linkedid, ended_at=at, outcome=str(outcome), hangup_cause=cause
+        )
 
     def _finish(self, call: _AgiCall, outcome: Outcome, cause: int | None, at: datetime) -> None:
         if call.finished:
@@ -433,12 +458,21 @@ def decision_variables(decision: Decision) -> list[tuple[str, str]]:
     return [(VAR_PREFIX + name, value) for name, value in out]
 
 
-async def set_variable(request: Request, name: str, value: str) -> None:
-    if '"' in value or "\n" in value:
-        raise AgiProtocolError(f"refusing to set {name} to a value with quotes or newlines")
-    reply: dict[str, Any] = await request.send_command(f'SET VARIABLE {name} "{value}"')
-    if "error" in reply:
-        raise AgiProtocolError(f"SET VARIABLE {name} failed: {reply}")
+async def set_variables(request: Request, pairs: list[tuple[str, str]]) -> None:
+    """``SET VARIABLE`` for every pair, one command and its reply at a time.
+
+    Not pipelined: Asterisk reads a FastAGI socket through a buffered stream and waits for
+    the socket to be readable before each command, so commands sent ahead sit in its buffer
+    unseen until the AGI times out (tried: every call fell back). ``CALLROUTER_AGI_OK`` goes
+    last: a connection lost half-way leaves the dialplan without it, and it falls back."""
+    for name, value in pairs:
+        if '"' in value or "\n" in value or not name.isascii():
+            raise AgiProtocolError(f"refusing to set {name} to a value with quotes or newlines")
+        request.writer.write(f'SET VARIABLE {name} "{value}"\n'.encode(request.encoding))
+        await request.writer.drain()
+        reply = await request.reader.readline()
+        if not reply.startswith(b"200 result=1"):
+            raise AgiProtocolError(f"SET VARIABLE {name} failed: {reply[:80]!r}")
 
 
 class FastAgiServer(Application):  # type: ignore[misc]  # panoramisk is untyped

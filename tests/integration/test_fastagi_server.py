@@ -229,3 +229,30 @@ async def test_fifty_concurrent_connections_all_get_their_decision(running: Runn
     assert all(r["CALLROUTER_AGI_OK"] == "1" for r in results)
     assert running.flow.active_calls == 50
     assert running.server.requests == 50
+
+
+async def test_a_router_restarted_mid_call_still_ends_the_call_row(
+    running: Running, tmp_path: Path
+) -> None:
+    await route(running.port, "pbx-8.1")
+    await running.log.flush()
+    # A fresh process (empty memory) gets the end of that call from the hang-up handler.
+    async with CallLog(running.url, tmp_path / "spool2", tz="Asia/Ho_Chi_Minh") as log:
+        flow = AgiCallFlow(log, running.flow.decide)
+        server = FastAgiServer(flow.routes())
+        await server.start("127.0.0.1", 0)
+        try:
+            with structlog.testing.capture_logs() as logs:
+                args = ("pbx-8.1", "abandoned", "1", "1", "1", "ANSWER", "16")
+                assert await exchange(server.port, headers("end", *args)) == []
+            await log.flush()
+        finally:
+            await server.close()
+    assert [e["event"] for e in logs] == ["agi.end_of_unknown_call"]
+    engine = make_engine(running.url)
+    try:
+        async with engine.connect() as conn:
+            [call] = (await conn.execute(select(Call.__table__))).mappings().all()
+    finally:
+        await engine.dispose()
+    assert (call["linkedid"], call["outcome"], call["mode"]) == ("pbx-8.1", "answered", "agi")
