@@ -8,16 +8,19 @@ and places calls from the pstn to 1022 → branch 3, one scene at a time:
 1. answered at once; 2. busy → the next officer; 3. no answer → the next officer after the
 ring timeout; 4. a mobile marked "press 1" accepts; 5. a voicemail box picks up and is
 refused (no key), the next officer answers; 6. the caller hangs up while it rings
-(abandoned); 7. after hours (the demo closes the line with a rota override, as an admin
-would for a closed day: the demo's wall-clock time is whatever it is); 8. callrouter is
-stopped and the dialplan fallback rings the registered numbers by itself.
+(abandoned); 7. after hours, the caller leaves a message for a call-back (the demo closes
+the line with a rota override, as an admin would for a closed day: the demo's wall-clock
+time is whatever it is); 8. callrouter is stopped and the dialplan fallback rings the
+registered numbers by itself; once callrouter is back it imports that call from
+Asterisk's CDR file, as ``callrouter serve`` does.
 
 Each scene's duty list is an override for today written into the demo's working copy of
 the rota, which the running router reloads live. Every step is printed as it happens:
 the router's own log events (``callrouter``) and what the simulated phones did (``pstn``).
 Each call's ``calls``/``call_attempts`` rows are then read back from the database and
 compared with what the scene expects. At the end the month's report is printed with
-``callrouter report monthly`` and written as XLSX and DOCX.
+``callrouter report monthly`` and written as XLSX and DOCX, and the call-backs waiting are
+listed with ``callrouter callbacks list``.
 
 Nothing is mocked: real SIP between two Asterisks, real ARI, a real database.
 """
@@ -34,6 +37,7 @@ import shutil
 import signal
 import sys
 import time
+import wave
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -48,11 +52,12 @@ from sqlalchemy import select
 
 from callrouter.app import ServeOptions, serve
 from callrouter.asterisk import contract
+from callrouter.asterisk.cdr_import import CDR_FILENAME, STATE_FILENAME, serve_importer
 from callrouter.errors import CallrouterError, ConfigError
 from callrouter.rota import Rota, load_rota, parse_rota
 from callrouter.settings import DEFAULT_STATE_DIR, Settings
 from callrouter.store.db import make_engine
-from callrouter.store.models import Call, CallAttempt
+from callrouter.store.models import Call, CallAttempt, Callback
 from callrouter.web.settings import WebSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,6 +67,7 @@ DEFAULT_DEMO_DIR = DEFAULT_STATE_DIR / "demo"
 
 CALLS = Call.__table__
 ATTEMPTS = CallAttempt.__table__
+CALLBACKS = Callback.__table__
 
 
 class DemoError(CallrouterError):
@@ -81,9 +87,12 @@ class Scene:
     router_up: bool = True  # False: callrouter is stopped, the dialplan fallback works
     talk: float | None = 3.0  # seconds the caller talks once put through
     abandon_after: float | None = None  # caller hangs up this long after the first ring
+    leaves_message: bool = False  # after the beep the caller speaks, then presses #
     outcome: str | None = None  # expected calls.outcome (None: no row expected)
+    mode: str = "ari"  # expected calls.mode (fallback: imported from Asterisk's CDR)
     results: tuple[str, ...] = ()  # expected call_attempts.result, in order
     answered_by: str | None = None  # expected answered_officer_id
+    callback: str | None = None  # expected callbacks.reason of a call-back entry
 
 
 SCENES: tuple[Scene, ...] = (
@@ -131,14 +140,18 @@ SCENES: tuple[Scene, ...] = (
         results=("cancelled",),
     ),
     Scene(
-        "Ngoài giờ trực (đóng máy) / after hours: the line is closed",
+        "Ngoài giờ trực: để lại lời nhắn / after hours: the caller leaves a message",
         closed=True,
         talk=None,
+        leaves_message=True,
         outcome="after_hours",
+        callback="after_hours_message",
     ),
     Scene(
         "callrouter đang dừng → dialplan dự phòng / router stopped → dialplan fallback",
         router_up=False,
+        outcome="answered",
+        mode="fallback",
     ),
 )
 
@@ -255,6 +268,12 @@ class Endpoint:
     ari_user: str
     ari_password: str
     etc_dir: Path
+    log_dir: Path
+
+    @property
+    def rootfs(self) -> Path:
+        """The sandbox's root filesystem (``etc_dir`` is ``<root>/srv/sandbox/slotN/pbx/etc``)."""
+        return self.etc_dir.parents[4]
 
 
 class Sandbox:
@@ -313,6 +332,7 @@ class Sandbox:
                 ari_user=d["ari_user"],
                 ari_password=d["ari_password"],
                 etc_dir=Path(d["etc_dir"]),
+                log_dir=Path(d["log_dir"]),
             )
 
         return endpoint(raw["pbx"]), endpoint(raw["pstn"])
@@ -413,8 +433,12 @@ class Pstn:
         async with asyncio.timeout(10):
             return await fut
 
-    async def call_1022(self, tag: str, caller: str, *, hold: float) -> None:
-        """A citizen dials 1022 and presses 3 (health) once the menu answers."""
+    async def call_1022(
+        self, tag: str, caller: str, *, hold: float, message_after: float | None = None
+    ) -> None:
+        """A citizen dials 1022 and presses 3 (health) once the menu answers; with
+        ``message_after``, that many seconds later they speak (the pstn plays a recorded
+        voice into the call) and press #."""
         res = await self.action(
             "Originate",
             variables={
@@ -422,6 +446,9 @@ class Pstn:
                 "CALLER_DIGITS": "3",
                 "CALLER_DIGIT_DELAY": "0.5",
                 "CALLER_HOLD": str(hold),
+                "CALLER_SAY": "vm-intro" if message_after is not None else "",
+                "CALLER_SAY_AFTER": f"{message_after or 0:.1f}",
+                "CALLER_THEN_DIGITS": "#" if message_after is not None else "",
             },
             Channel="PJSIP/1022@pbx",
             Context="caller",
@@ -483,13 +510,17 @@ def router_logs(path: Path, board: Board) -> Iterator[None]:
 
 
 class Router:
-    """:func:`callrouter.app.serve` in this event loop, started and stopped on demand."""
+    """What ``callrouter serve`` runs, in this event loop, started and stopped on demand:
+    :func:`callrouter.app.serve` and, beside it, the importer of the calls the dialplan
+    fallback handled (from Asterisk's CDR file)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, cdr_file: Path) -> None:
         self.settings = settings
+        self.cdr_file = cdr_file
         self.options = self._options()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._importer: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -516,6 +547,10 @@ class Router:
             await asyncio.wait({task}, timeout=10)
             raise DemoError("callrouter serve did not connect to the pbx's ARI within 30 s")
         self._task = task
+        # As `callrouter serve` does (every 30 s there; every 2 s here, for a short demo).
+        self._importer = asyncio.create_task(
+            serve_importer(self.settings, cdr_path=self.cdr_file, interval=2, first_delay=0.5)
+        )
 
     @staticmethod
     def _options() -> ServeOptions:
@@ -524,6 +559,10 @@ class Router:
         return ServeOptions(drain_seconds=10, rota_poll_seconds=0.5, web=WebSettings(enabled=False))
 
     async def stop(self) -> None:
+        importer, self._importer = self._importer, None
+        if importer is not None:
+            importer.cancel()
+            await asyncio.wait({importer}, timeout=10)
         task, self._task = self._task, None
         if task is None:
             return
@@ -567,6 +606,8 @@ def narrate(
                 return "người gọi", "tổng đài 1022 nhấc máy, nghe lời chào / menu answers"
             case "CallerSentDigits":
                 return "người gọi", f"bấm phím {f.get('Digits')} (y tế / health)"
+            case "CallerSaid":
+                return "người gọi", "(đã nói lời nhắn, bấm # để kết thúc) / said it, pressed #"
             case "CallerHangup":
                 return (
                     "người gọi",
@@ -598,6 +639,10 @@ def narrate(
             return "callrouter", f"nối máy người gọi với {f.get('officer')} / bridged"
         case "call.ended":
             return "callrouter", f"cuộc gọi kết thúc: {f.get('outcome')}"
+        case "call.message_left":
+            return "callrouter", "đã ghi lời nhắn, tạo yêu cầu gọi lại / message saved"
+        case "cdr.fallback_call":
+            return "callrouter", f"nhập cuộc gọi dự phòng từ CDR: {f.get('outcome')} / imported"
         case "call.handed_to_dialplan":
             return "callrouter", f"trả cuộc gọi về dialplan ({f.get('action')})"
     return None
@@ -654,15 +699,21 @@ class Demo:
         self.rota = load_rota(options.rota)
         self.phones = _phone_names(self.rota)
         self.run_id = int(time.time()) % 100000
+        self.pbx: Endpoint | None = None
 
     def _fresh_state(self) -> None:
         """A fresh folder: the previous run's database, spool and reports go."""
         if self.state.exists():
             for name in ("callrouter.sqlite3", "callrouter.sqlite3-wal", "callrouter.sqlite3-shm"):
                 (self.state / name).unlink(missing_ok=True)
-            for name in ("spool", "reports"):
+            for name in ("spool", "spool-cdr-import", "reports"):
                 shutil.rmtree(self.state / name, ignore_errors=True)
-            for path in (self.rota_path, self.state / "callrouter.log"):
+            # the sandbox starts with an empty CDR file, so the importer starts at its top
+            for path in (
+                self.rota_path,
+                self.state / "callrouter.log",
+                self.state / STATE_FILENAME,
+            ):
                 path.unlink(missing_ok=True)
         (self.state / "reports").mkdir(parents=True, exist_ok=True)
 
@@ -698,6 +749,7 @@ class Demo:
         )
         try:
             pbx, pstn_ep = await sandbox.start()
+            self.pbx = pbx
             self.c.heading("2. Cơ sở dữ liệu SQLite / embedded database")
             await self.cli("db", "upgrade", "--database-url", self.database_url)
             self.rota_path.write_text(self.base_rota, encoding="utf-8")
@@ -713,7 +765,7 @@ class Demo:
             )
             results: list[SceneResult] = []
             with router_logs(self.state / "callrouter.log", self.board):
-                router = Router(settings)
+                router = Router(settings, pbx.log_dir / "cdr-custom" / CDR_FILENAME)
                 self.c.heading("3. Chạy callrouter (ARI) / start the router")
                 await router.start()
                 self.c.line(
@@ -727,6 +779,8 @@ class Demo:
                 finally:
                     await router.stop()
             reports = await self.report()
+            self.c.heading("Người cần gọi lại / call-backs waiting")
+            await self.cli("callbacks", "list", "--database-url", self.database_url)
         finally:
             self.c.heading("Dừng Asterisk sandbox / stopping the sandbox")
             await sandbox.stop()
@@ -784,7 +838,8 @@ class Demo:
         mark = self.board.mark()
         self.board.listener = self._narrator(caller, tag)
         try:
-            await pstn.call_1022(tag, caller, hold=90)
+            message_after = self._message_after() if scene.leaves_message else None
+            await pstn.call_1022(tag, caller, hold=90, message_after=message_after)
             self.c.event("người gọi", f"{caller} gọi 1022 / dials 1022")
             await self._act(scene, caller, tag, mark, pstn)
             end = await self.board.wait_for(
@@ -810,20 +865,34 @@ class Demo:
                     what="callrouter ending the call",
                 )
             await self._officers_done(mark, caller)
+            if not router.running:
+                await router.start()
+                self.c.event(
+                    "callrouter", "chạy lại, nhập cuộc gọi dự phòng từ CDR / back, imports the CDR"
+                )
+            rung = [
+                s.get("Number")
+                for s in self.board.items[mark:]
+                if s.get("UserEvent") == "OfficerRinging" and s.get("Caller") == caller
+            ]
+            return await self.check(scene, caller, rung)
         finally:
             self.board.listener = None
             self.c.t0 = None
-        rung = [
-            s.get("Number")
-            for s in self.board.items[mark:]
-            if s.get("UserEvent") == "OfficerRinging" and s.get("Caller") == caller
-        ]
-        if not router.running:
-            await router.start()
-            self.c.line(
-                "  callrouter chạy lại / the router is back (it imports what it missed, if it can)"
-            )
-        return await self.check(scene, caller, rung)
+
+    def _message_after(self) -> float:
+        """Seconds from the caller's key 3 to the beep: the closed and leave-a-message
+        prompts (their real length in the sandbox), plus a little."""
+        assert self.pbx is not None  # noqa: S101 - set once the sandbox started
+        folder = self.pbx.rootfs / "usr/share/asterisk/sounds/vi/callrouter"
+        total = 0.0
+        for name in ("closed", "leave-message"):
+            try:
+                with wave.open(str(folder / f"{name}.wav")) as wav:
+                    total += wav.getnframes() / wav.getframerate()
+            except (OSError, wave.Error, EOFError):
+                return 12.0  # no such prompt file: a generous guess
+        return total + 2.0
 
     async def _act(self, scene: Scene, caller: str, tag: str, mark: int, pstn: Pstn) -> None:
         """What the caller does: talk a little once put through, or give up while waiting."""
@@ -918,46 +987,52 @@ class Demo:
             await engine.dispose()
 
     async def check(self, scene: Scene, caller: str, rung: list[str]) -> SceneResult:
-        expect_row = scene.outcome is not None
-        call, attempts = await self._rows(caller, within=15 if expect_row else 3)
+        """Read the call's rows back and compare them with what the scene stands for."""
+        call, attempts = await self._rows(caller, within=20)
         result = SceneResult(scene, caller, call, attempts, rung)
-        if not expect_row:
-            if call is None:
-                self.c.line(
-                    "  nhật ký: cuộc gọi qua dialplan dự phòng không có dòng trong CSDL: "
-                    "callrouter chưa nhập CDR của Asterisk / the fallback call is not in the "
-                    "database (importing Asterisk's CDR is not built yet)"
-                )
-            else:
-                self.c.line(f"  nhật ký / log row: mode={call['mode']}, outcome={call['outcome']}")
-                if call["mode"] != "fallback":
-                    result.problems.append(f"fallback call logged with mode {call['mode']}")
-            if not rung:
-                result.problems.append("the fallback rang no officer")
-            return result
+        problems = result.problems
+        if not scene.router_up and not rung:
+            problems.append("the fallback rang no officer")
         if call is None:
-            result.problems.append("no calls row")
-        else:
-            results = tuple(a["result"] for a in attempts)
-            if call["outcome"] != scene.outcome:
-                result.problems.append(f"outcome {call['outcome']}, expected {scene.outcome}")
-            if results != scene.results:
-                result.problems.append(f"attempts {results}, expected {scene.results}")
-            if scene.answered_by and call["answered_officer_id"] != scene.answered_by:
-                result.problems.append(
-                    f"answered by {call['answered_officer_id']}, expected {scene.answered_by}"
-                )
-            wait = call["wait_seconds"]
-            talk = call["talk_seconds"]
-            parts = [f"outcome={call['outcome']}"]
-            if wait is not None:
-                parts.append(f"chờ/wait {wait:.1f}s")
-            if talk is not None:
-                parts.append(f"đàm thoại/talk {talk:.1f}s")
-            parts.append("lượt gọi/attempts: " + (" → ".join(results) or "—"))
-            mark = "✓ khớp / as expected" if result.ok else "✗ " + "; ".join(result.problems)
-            self.c.line(f"  nhật ký / log row: {', '.join(parts)}  {mark}")
+            problems.append("no calls row")
+            self.c.line(f"  nhật ký / log row: — ✗ {'; '.join(problems)}")
+            return result
+        results = tuple(a["result"] for a in attempts)
+        if call["outcome"] != scene.outcome:
+            problems.append(f"outcome {call['outcome']}, expected {scene.outcome}")
+        if call["mode"] != scene.mode:
+            problems.append(f"mode {call['mode']}, expected {scene.mode}")
+        if scene.router_up and results != scene.results:
+            problems.append(f"attempts {results}, expected {scene.results}")
+        if scene.answered_by and call["answered_officer_id"] != scene.answered_by:
+            problems.append(
+                f"answered by {call['answered_officer_id']}, expected {scene.answered_by}"
+            )
+        reasons = await self._callbacks(str(call["id"]))
+        if scene.callback is not None and scene.callback not in reasons:
+            problems.append(f"no {scene.callback} call-back (found {reasons})")
+        parts = [f"outcome={call['outcome']}", f"mode={call['mode']}"]
+        if call["wait_seconds"] is not None:
+            parts.append(f"chờ/wait {call['wait_seconds']:.1f}s")
+        if call["talk_seconds"] is not None:
+            parts.append(f"đàm thoại/talk {call['talk_seconds']:.1f}s")
+        parts.append("lượt gọi/attempts: " + (" → ".join(results) or "—"))
+        if reasons:
+            parts.append("gọi lại/call-back: " + ", ".join(reasons))
+        mark = "✓ khớp / as expected" if result.ok else "✗ " + "; ".join(problems)
+        self.c.line(f"  nhật ký / log row: {', '.join(parts)}  {mark}")
         return result
+
+    async def _callbacks(self, call_id: str) -> list[str]:
+        engine = make_engine(self.database_url)
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.execute(
+                    select(CALLBACKS.c.reason).where(CALLBACKS.c.call_id == call_id)
+                )
+                return [str(r) for r in rows.scalars()]
+        finally:
+            await engine.dispose()
 
     async def report(self) -> dict[str, Path]:
         month = datetime.now(self.rota.timezone).strftime("%Y-%m")

@@ -38,9 +38,10 @@ def demo(slot: int, state_dir: Path, rota: Path) -> None:
     """Chạy thử toàn bộ: Asterisk thật, gọi thật, ghi nhật ký, lập báo cáo tháng.
 
     Starts a fresh local Asterisk pair, runs callrouter on SQLite, places eight calls
-    (answered, busy, no answer, press 1, voicemail, abandoned, after hours, fallback),
-    prints each step, checks every call's database row, then prints the month's report
-    and writes it as XLSX and DOCX. Needs root (the sandbox uses chroot).
+    (answered, busy, no answer, press 1, voicemail, abandoned, after hours with a message,
+    callrouter stopped → dialplan fallback), prints each step, checks every call's database
+    row, then prints the month's report, writes it as XLSX and DOCX and lists the
+    call-backs. Needs root (the sandbox uses chroot).
     """
     options = DemoOptions(slot=slot, state_dir=state_dir, rota=rota)
     try:

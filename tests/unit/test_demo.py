@@ -64,10 +64,11 @@ def test_demo_rota_has_no_overrides_and_refuses_a_base_that_has_some() -> None:
 
 def test_every_kind_of_call_the_brief_asks_for_is_a_scene() -> None:
     outcomes = {s.outcome for s in SCENES}
-    assert {"answered", "abandoned", "after_hours", None} <= outcomes
+    assert {"answered", "abandoned", "after_hours"} <= outcomes
+    assert any(s.callback == "after_hours_message" and s.leaves_message for s in SCENES)
     results = {r for s in SCENES for r in s.results}
     assert {"busy", "no_answer", "answered", "cancelled"} <= results
-    assert any(not s.router_up for s in SCENES)
+    assert any(not s.router_up and s.mode == "fallback" for s in SCENES)
 
 
 def test_narration_ignores_other_callers_phones_and_reads_router_events() -> None:
