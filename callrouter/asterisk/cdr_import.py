@@ -443,9 +443,14 @@ DEFAULT_CDR_FILE: Final = Path("/var/log/asterisk/cdr-custom") / CDR_FILENAME
 
 
 def cdr_file_from_env() -> Path:
-    """``CALLROUTER_CDR_FILE``, else Asterisk's default place for the shipped cdr_custom.conf."""
-    raw = os.environ.get("CALLROUTER_CDR_FILE", "").strip()
-    return Path(raw) if raw else DEFAULT_CDR_FILE
+    """``CALLROUTER_CDR_PATH`` (or ``CALLROUTER_CDR_FILE``), else Asterisk's default place for
+    the shipped cdr_custom.conf. Prefer ``_PATH``: settings read every ``CALLROUTER_*_FILE``
+    as a secret file, so ``CALLROUTER_CDR_FILE`` only works once the file exists."""
+    for name in ("CALLROUTER_CDR_PATH", "CALLROUTER_CDR_FILE"):
+        raw = os.environ.get(name, "").strip()
+        if raw:
+            return Path(raw)
+    return DEFAULT_CDR_FILE
 
 
 async def load_rota_quietly(path: Path) -> Rota | None:
