@@ -224,7 +224,7 @@ def classify_command(
     "cdr_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Tệp CDR JSON của tổng đài (mặc định: CALLROUTER_CDR_FILE hoặc "
+    help="Tệp CDR JSON của tổng đài (mặc định: CALLROUTER_CDR_PATH hoặc "
     "/var/log/asterisk/cdr-custom/callrouter-cdr.json).",
 )
 @database_url_option
