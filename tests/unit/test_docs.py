@@ -51,7 +51,9 @@ def _commands(text: str) -> list[str]:
 
 
 def _check_command(args: str) -> None:
-    tokens = shlex.split(args)
+    # "[--json]" in a usage line is the option --json
+    tokens = [t.strip("[]") for t in shlex.split(args)]
+    tokens = [t for t in tokens if t]
     command: click.Command = cli
     path = ["callrouter"]
     while isinstance(command, click.Group) and tokens and not tokens[0].startswith("-"):
