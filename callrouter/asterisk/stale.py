@@ -5,7 +5,9 @@ bridge guard hangs up the other side), so no router writes its end. When callrou
 its events flow, a ``calls`` row still open (no outcome) whose call Asterisk no longer has — no
 channel with its linkedid as id, no bridge of ours named after it, no session of this router —
 is closed with what Asterisk reports: the end time from the call's CDR lines (the cdr_custom
-JSON file, its last few MB), else the time callrouter found it gone. An answered call stays
+JSON file, its last few MB) when they cover the talk, else the time callrouter found it gone
+(an upper bound: for a call the bridge guard ended while no app was connected, Asterisk 22
+wrote only the pre-bridge segment's record here). An answered call stays
 ``answered`` (talk time up to that end); any other is ``failed``. Open attempts are closed too.
 """
 
@@ -117,9 +119,11 @@ async def close_stale_calls(
     ends = await asyncio.to_thread(cdr_ends, cdr_path, [r.linkedid for r in stale])
     for row in stale:
         found = ends.get(row.linkedid)
+        if found is not None and row.answered_at is not None and found <= row.answered_at:
+            # Only the pre-bridge segment's CDR was written (Asterisk writes no record for
+            # the bridged segment of a Stasis call hung up while no app was connected).
+            found = None
         ended = found or now()
-        if row.answered_at is not None and ended < row.answered_at:
-            ended = row.answered_at
         answered = row.answered_at is not None
         with contextlib.suppress(CallrouterError):
             for attempt in (a for a in open_attempts if a.call_id == row.id):

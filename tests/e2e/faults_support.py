@@ -1,0 +1,152 @@
+"""callrouter as a real subprocess (``python -m callrouter serve``) for the fault tests and
+bench/bench_native.py: it can be SIGKILLed and SIGTERMed like in production, serves its admin
+web on a free port (``/healthz``), and is measured from outside (CPU, RSS)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from callrouter.asterisk import contract
+from callrouter.asterisk.cdr_import import CDR_FILENAME
+from tests.e2e.harness import SandboxInfo
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def own_cdr_file(cdr: Path) -> None:
+    """Make sure the pbx's CDR file exists (serve reads ``CALLROUTER_CDR_FILE`` at start),
+    owned like its directory so Asterisk can still append to it."""
+    if not cdr.exists():
+        cdr.touch()
+        st = cdr.parent.stat()
+        os.chown(cdr, st.st_uid, st.st_gid)
+
+
+@dataclass
+class ServeProcess:
+    proc: asyncio.subprocess.Process
+    port: int
+    log_path: Path
+
+    @property
+    def healthz(self) -> str:
+        return f"http://127.0.0.1:{self.port}/healthz"
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+async def health(url: str) -> int | None:
+    """The HTTP status of ``/healthz``, or None when nothing answers."""
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http,
+            http.get(url) as resp,
+        ):
+            return resp.status
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+
+
+async def wait_health(url: str, status: int, within: float, what: str) -> float:
+    """Poll ``/healthz`` until it answers ``status``; the epoch time it did."""
+    deadline = time.monotonic() + within
+    seen: int | None = None
+    while time.monotonic() < deadline:
+        seen = await health(url)
+        if seen == status:
+            return time.time()
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{what}: /healthz did not answer {status} within {within} s (last {seen})")
+
+
+@contextlib.asynccontextmanager
+async def serve_process(
+    info: SandboxInfo,
+    rota: Path,
+    database_url: str,
+    state: Path,
+    *,
+    drain: float = 10.0,
+    port: int | None = None,
+    name: str = "serve",
+) -> AsyncIterator[ServeProcess]:
+    """``python -m callrouter serve`` against the sandbox pbx; yields once /healthz is 200.
+
+    It writes the fallback include into the pbx's config dir (and reloads the dialplan), so
+    the dialplan fallback rings the same numbers. Stopped with SIGTERM (then SIGKILL) after.
+    """
+    await asyncio.to_thread(state.mkdir, parents=True, exist_ok=True)
+    cdr = info.pbx.log_dir / "cdr-custom" / CDR_FILENAME
+    await asyncio.to_thread(own_cdr_file, cdr)
+    port = port or free_port()
+    env = {
+        **os.environ,
+        "CALLROUTER_ARI_URL": info.pbx.ari_url,
+        "CALLROUTER_ARI_USER": info.pbx.ari_user,
+        "CALLROUTER_ARI_PASSWORD": info.pbx.ari_password,
+        "CALLROUTER_ROTA_PATH": str(rota),
+        "CALLROUTER_DATABASE_URL": database_url,
+        "CALLROUTER_STATE_DIR": str(state),
+        "CALLROUTER_SPOOL_DIR": str(state / "spool"),
+        "CALLROUTER_DIALPLAN_INCLUDE": str(info.pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME),
+        "CALLROUTER_CDR_FILE": str(cdr),
+        "CALLROUTER_WEB_ENABLED": "true",
+        "CALLROUTER_WEB_HOST": "127.0.0.1",
+        "CALLROUTER_WEB_PORT": str(port),
+    }
+    log_path = state / f"{name}.log"
+    with log_path.open("ab") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "callrouter",
+            "serve",
+            "--drain",
+            str(drain),
+            "--json-logs",
+            cwd=state,
+            env=env,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    serve = ServeProcess(proc, port, log_path)
+    try:
+        try:
+            await wait_health(serve.healthz, 200, 30, "serve start")
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}\n{serve.log_text()[-3000:]}") from exc
+        yield serve
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), drain + 15)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+def cpu_and_rss(pid: int) -> tuple[float, int]:
+    """(CPU seconds used so far, resident set size in bytes) of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    return cpu, rss
