@@ -119,6 +119,25 @@ def result_for_cause(cause: int | None) -> LegResult:
     return _RESULT_BY_CAUSE.get(cause, LegResult.FAILED)
 
 
+_MAX_CALLER_DIGITS: Final = 20
+
+
+def caller_number(raw: str | None) -> str | None:
+    """The caller's number as the rows keep it: digits, with a leading ``+`` if it had one.
+
+    A withheld or garbled caller ID (``anonymous``, ``unknown``, empty, no digit at all)
+    is None; separators and odd characters (``+84 (90) 555-12``, ``*#``, letters) are
+    dropped; more than 20 digits are cut. The raw value stays in the call's ``decision``
+    event as ``caller_id`` when it differs.
+    """
+    if not raw:
+        return None
+    digits = "".join(c for c in raw if c.isascii() and c.isdigit())[:_MAX_CALLER_DIGITS]
+    if not digits:
+        return None
+    return ("+" if raw.strip().startswith("+") else "") + digits
+
+
 @dataclass(frozen=True)
 class AttemptGroup:
     """Legs rung at the same time: one for sequential/rotate, all targets for simultaneous."""
@@ -384,7 +403,9 @@ class CallSession:
         self.args = args
         self.queue: asyncio.Queue[Event] = asyncio.Queue()
         self.linkedid = caller.id
-        self.caller_number: str | None = caller.caller.number or None
+        #: what Asterisk gave as the caller's number, and the dialable form kept in the rows
+        self.caller_raw = caller.caller.number
+        self.caller_number: str | None = caller_number(caller.caller.number)
         self.started_at = host.clock()
         self.state = "received"
         self.legs: dict[str, Leg] = {}
@@ -395,6 +416,7 @@ class CallSession:
         #: prompts playing to the caller while waiting; music starts when the last one ends
         self.hold_prompts: list[str] = []
         self.reminder: asyncio.Task[None] | None = None
+        self.action_at: datetime | None = None  # the closed/nobody-answered action began
         self.bridge_id: str | None = None
         self.caller_gone_cause: int | None = None
         self.caller_is_gone = False
@@ -489,6 +511,11 @@ class CallSession:
                 "targets": [t.officer_id for t in decision.targets],
                 "strategy": str(decision.strategy),
                 "action": decision.action.kind,
+                **(
+                    {"caller_id": self.caller_raw[:128]}
+                    if self.caller_raw and self.caller_raw != self.caller_number
+                    else {}
+                ),
             },
         )
         if not decision.open or not decision.targets:
@@ -880,7 +907,7 @@ class CallSession:
         ended = self.host.clock()
         self._end_leg(leg, LegResult.ANSWERED, cause, at=ended)
         await self._destroy_bridge()
-        self._end(outcome, cause, at=ended)
+        self._end(outcome, cause, at=ended if outcome is Outcome.ANSWERED else self.action_at)
 
     async def _guard_bridge(self, leg: Leg) -> None:
         """Bridge guard: a hang-up handler on each leg hangs up the other, so neither party
@@ -922,7 +949,12 @@ class CallSession:
 
     async def _run_action(self, action: Action, outcome: Outcome, first_prompt: str) -> None:
         """``message``: the caller's message becomes a call-back entry; ``forward:<number>``:
-        that number rings and, if it answers, is bridged. The outcome stays ``outcome``."""
+        that number rings and, if it answers, is bridged. The outcome stays ``outcome``.
+
+        The call's ``ended_at`` is when the action began, so its ``wait_seconds`` is the
+        time spent waiting for an officer; the message or the forwarded talk follows it
+        (call-back entry, ``forward*`` events, the forward's attempt row)."""
+        self.action_at = self.host.clock()
         self.log.event(
             linkedid=self.linkedid,
             at=self.host.clock(),
@@ -942,7 +974,7 @@ class CallSession:
         except CallerGone as gone:
             cause = gone.cause
             log.info("call.caller_left_during_action", action=action.kind)
-        self._end(outcome, cause)
+        self._end(outcome, cause, at=self.action_at)
 
     async def _say(self, keys: Sequence[str]) -> None:
         """Play prompts to the caller and wait until the last one has ended."""

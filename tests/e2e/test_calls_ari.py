@@ -88,7 +88,10 @@ async def route_one_call(
     rota = write_rota(tmp_path / "rota.yaml", numbers, ring_timeout=RING_TIMEOUT)
     engine = engine_for(database_url)
     try:
-        async with running_router(harness.info, rota, database_url, tmp_path / "state"):
+        # message_max_seconds: the sandbox caller sends no audio, so no silence ends a message
+        async with running_router(
+            harness.info, rota, database_url, tmp_path / "state", message_max_seconds=2
+        ):
             call = await harness.place_call(digits="3", hold=hold)
             await harness.wait_caller_hangup(call, within=hold + 30)
             rows = await wait_for_call(engine, call.caller_number)
@@ -116,7 +119,14 @@ async def test_given_first_number_answers_then_caller_is_bridged_to_it_and_call_
         async with running_router(harness.info, rota, url, tmp_path / "state") as router:
             call = await harness.place_call(digits="3", hold=8)
             bridge = await wait_for_bridge(harness)
-            [live] = router.options.live.snapshot()  # what the admin page shows meanwhile
+            # What the admin page shows meanwhile (callrouter marks the call talking right
+            # after it has bridged and guarded both legs: a few REST calls later).
+            deadline = time.monotonic() + 5
+            while True:
+                [live] = router.options.live.snapshot()
+                if live.state == "talking" or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
             caller = await harness.wait_caller_hangup(call, within=40)
             rows = await wait_for_call(engine, call.caller_number)
             metrics = router.options.metrics
@@ -414,7 +424,9 @@ async def test_given_max_wait_then_ringing_stops_there_even_with_rounds_left(
     rota = write_rota(tmp_path / "rota.yaml", [silent], ring_timeout=5, rounds=5, max_wait=12)
     engine = engine_for(sqlite_url)
     try:
-        async with running_router(harness.info, rota, sqlite_url, tmp_path / "state"):
+        async with running_router(
+            harness.info, rota, sqlite_url, tmp_path / "state", message_max_seconds=2
+        ):
             call = await harness.place_call(digits="3", hold=45)
             caller = await harness.wait_caller_hangup(call, within=60)
             rows = await wait_for_call(engine, call.caller_number)
