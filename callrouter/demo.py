@@ -717,6 +717,12 @@ class Demo:
                 path.unlink(missing_ok=True)
         (self.state / "reports").mkdir(parents=True, exist_ok=True)
 
+    def _cli_env(self) -> dict[str, str]:
+        env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+        if self.rota.unit:  # the report's letterhead names the demo's unit unless set
+            env.setdefault("CALLROUTER_REPORT_UNIT_NAME", self.rota.unit.upper())
+        return env
+
     async def cli(self, *args: str, echo: bool = True) -> str:
         """Run ``callrouter …`` as an admin would, in a child process."""
         self.c.line(f"  $ callrouter {' '.join(args)}")
@@ -727,7 +733,7 @@ class Demo:
             *args,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+            env=self._cli_env(),
         )
         out, err = await proc.communicate()
         text = out.decode("utf-8", "replace")
