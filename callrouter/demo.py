@@ -605,7 +605,7 @@ def narrate(
             case "CallerAnswered":
                 return "người gọi", "tổng đài 1022 nhấc máy, nghe lời chào / menu answers"
             case "CallerSentDigits":
-                return "người gọi", f"bấm phím {f.get('Digits')} (y tế / health)"
+                return "người gọi", f"đã bấm phím {f.get('Digits')} (y tế / health)"
             case "CallerSaid":
                 return "người gọi", "(đã nói lời nhắn, bấm # để kết thúc) / said it, pressed #"
             case "CallerHangup":
@@ -626,7 +626,10 @@ def narrate(
     match event:
         case "call.received":
             state = "mở / open" if f.get("open") else "đóng / closed"
-            return "callrouter", f"nhận cuộc gọi: {state} — {f.get('reason')}"
+            reason = str(f.get("reason"))
+            if reason.startswith("override: Demo:"):
+                reason = "theo lịch trực hôm nay / today's override"
+            return "callrouter", f"nhận cuộc gọi: {state} — {reason}"
         case "leg.confirming":
             return "callrouter", f"hỏi {f.get('officer')}: bấm 1 để nhận / asks to press 1"
         case "leg.not_confirmed":
