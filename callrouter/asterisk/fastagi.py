@@ -4,9 +4,9 @@
 
 * ``route,<linkedid>,<branch>`` — callrouter runs the same :func:`callrouter.routing.decide`
   as ARI mode, writes the ``calls`` row (``mode=agi``) and sets the decision as channel
-  variables: ``CALLROUTER_AGI_OK``, ``_OPEN``, ``_STRATEGY``, ``_COUNT``, ``_ROUNDS``,
-  ``_MAX_WAIT``, ``_CONFIRM_TIMEOUT``, ``_ACTION``, ``_FORWARD`` and per target n (ring order)
-  ``_TARGET_<n>``, ``_CONFIRM_<n>``, ``_RING_<n>``.
+  variables (one ``EXEC MSet``): ``CALLROUTER_AGI_OK``, ``_OPEN``, ``_STRATEGY``, ``_COUNT``,
+  ``_ROUNDS``, ``_MAX_WAIT``, ``_CONFIRM_TIMEOUT``, ``_ACTION``, ``_FORWARD`` and per target
+  n (ring order) ``_TARGET_<n>``, ``_CONFIRM_<n>``, ``_RING_<n>``.
 * ``attempt,<linkedid>,start,<seq>,<index|all>`` / ``attempt,<linkedid>,end,<seq>,<index|all>,
   <DIALSTATUS>,<HANGUPCAUSE>,<digit>`` — one ``call_attempts`` row per leg.
 * ``answered,<linkedid>,<seq>,<index|all>,<number>`` — from Dial's pre-bridge subroutine on
@@ -458,21 +458,38 @@ def decision_variables(decision: Decision) -> list[tuple[str, str]]:
     return [(VAR_PREFIX + name, value) for name, value in out]
 
 
-async def set_variables(request: Request, pairs: list[tuple[str, str]]) -> None:
-    """``SET VARIABLE`` for every pair, one command and its reply at a time.
+MSET_CHUNK: Final = 1500
+"""Bytes of ``name=value`` pairs per ``EXEC MSet`` (Asterisk reads an AGI command into a
+2 KB buffer)."""
 
-    Not pipelined: Asterisk reads a FastAGI socket through a buffered stream and waits for
-    the socket to be readable before each command, so commands sent ahead sit in its buffer
-    unseen until the AGI times out (tried: every call fell back). ``CALLROUTER_AGI_OK`` goes
-    last: a connection lost half-way leaves the dialplan without it, and it falls back."""
+
+async def set_variables(request: Request, pairs: list[tuple[str, str]]) -> None:
+    """Set every pair on the channel with as few AGI commands as possible.
+
+    One ``EXEC MSet "A=1,B=2,…"`` per ~1.5 KB instead of one ``SET VARIABLE`` per variable:
+    each AGI command is a round trip through Asterisk (measured: 12 ``SET VARIABLE`` took
+    ~20 ms of the post-dial delay on the sandbox). Not pipelined: Asterisk reads a FastAGI
+    socket through a buffered stream and waits for the socket to be readable before each
+    command, so commands sent ahead are not seen. Values are plain tokens (numbers, words):
+    a comma, quote or newline is refused. ``CALLROUTER_AGI_OK`` goes last: a connection lost
+    half-way leaves the dialplan without it, and it falls back."""
+    chunks: list[list[str]] = [[]]
+    size = 0
     for name, value in pairs:
-        if '"' in value or "\n" in value or not name.isascii():
-            raise AgiProtocolError(f"refusing to set {name} to a value with quotes or newlines")
-        request.writer.write(f'SET VARIABLE {name} "{value}"\n'.encode(request.encoding))
+        if any(c in value for c in ',"\n\\') or not name.isascii() or not name.isidentifier():
+            raise AgiProtocolError(f"refusing to set {name} to {value[:40]!r}")
+        item = f"{name}={value}"
+        if chunks[-1] and size + len(item) + 1 > MSET_CHUNK:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += len(item) + 1
+    for chunk in chunks:
+        request.writer.write(f'EXEC MSet "{",".join(chunk)}"\n'.encode(request.encoding))
         await request.writer.drain()
         reply = await request.reader.readline()
-        if not reply.startswith(b"200 result=1"):
-            raise AgiProtocolError(f"SET VARIABLE {name} failed: {reply[:80]!r}")
+        if not reply.startswith(b"200 result=0"):
+            raise AgiProtocolError(f"EXEC MSet failed: {reply[:80]!r}")
 
 
 class FastAgiServer(Application):  # type: ignore[misc]  # panoramisk is untyped

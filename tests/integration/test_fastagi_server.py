@@ -85,7 +85,7 @@ async def exchange(port: int, block: bytes, within: float = 5.0) -> list[str]:
         async with asyncio.timeout(within):
             while line := await reader.readline():
                 commands.append(line.decode().rstrip("\n"))
-                writer.write(b"200 result=1\n")
+                writer.write(b"200 result=0\n")  # EXEC MSet returns 0
                 await writer.drain()
     finally:
         writer.close()
@@ -93,11 +93,14 @@ async def exchange(port: int, block: bytes, within: float = 5.0) -> list[str]:
 
 
 def variables(commands: list[str]) -> dict[str, str]:
+    """The variables set by ``EXEC MSet "A=1,B=2"`` commands, in order."""
     out = {}
     for command in commands:
-        verb, noun, name, value = command.split(" ", 3)
-        assert (verb, noun) == ("SET", "VARIABLE")
-        out[name] = value.strip('"')
+        verb, app, arg = command.split(" ", 2)
+        assert (verb, app) == ("EXEC", "MSet")
+        for item in arg.strip('"').split(","):
+            name, _, value = item.partition("=")
+            out[name] = value
     return out
 
 
