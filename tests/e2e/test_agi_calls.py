@@ -434,3 +434,19 @@ async def test_agi_given_health_checks_and_garbage_during_a_live_call_then_servi
     assert rows.call["outcome"] == "answered"
     assert later_rows.call["outcome"] == "answered"
     assert harness.officer(first, later).answered or harness.officer(second, later).answered
+
+
+async def test_agi_given_nobody_answers_and_a_forward_action_then_the_caller_is_forwarded(
+    harness: Harness, tmp_path: Path, agi_port: int
+) -> None:
+    busy, agency = officer_number(BUSY, 0), officer_number(ANSWERS, 1)
+    call, rows = await agi_call(
+        harness, tmp_path, agi_port, [busy], hold=10, nobody_answered=f"forward:{agency}"
+    )
+
+    assert harness.officers_rung(call) == [busy, agency]
+    assert harness.officer(agency, call).answered
+    assert harness.bridged(call) is not None  # the caller talks to the forward number
+    # As in ARI mode: nobody on the rota answered, so the call counts as unanswered.
+    assert rows.call["outcome"] == "unanswered"
+    assert [(a["number"], a["result"]) for a in rows.attempts] == [(busy, "busy")]
