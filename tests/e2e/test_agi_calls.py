@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import structlog
@@ -450,3 +451,32 @@ async def test_agi_given_nobody_answers_and_a_forward_action_then_the_caller_is_
     # As in ARI mode: nobody on the rota answered, so the call counts as unanswered.
     assert rows.call["outcome"] == "unanswered"
     assert [(a["number"], a["result"]) for a in rows.attempts] == [(busy, "busy")]
+
+
+async def test_agi_given_the_rota_is_closed_then_the_caller_is_told_and_the_call_is_after_hours(
+    harness: Harness, tmp_path: Path, agi_port: int
+) -> None:
+    answers = officer_number(ANSWERS, 1)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+    rota_path = write_rota(tmp_path / "rota.yaml", [answers])
+    # Shifts only on a weekday three days away: closed now (and for the whole test).
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[
+        (datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).weekday() + 3) % 7
+    ]
+    rota_path.write_text(
+        rota_path.read_text(encoding="utf-8").replace("days: mon-sun", f"days: {day}"),
+        encoding="utf-8",
+    )
+    engine = engine_for(url)
+    try:
+        async with running_agi_router(rota_path, url, tmp_path / "state", port=agi_port):
+            call = await harness.place_call(digits="3", hold=20)
+            caller = await harness.wait_caller_hangup(call, within=40)
+            rows = await wait_for_call(engine, call.caller_number)
+    finally:
+        await engine.dispose()
+
+    assert caller.hung_up_by == "network"  # after the announcement
+    assert harness.officers_rung(call) == []
+    assert rows.call["outcome"] == "after_hours"
+    assert rows.attempts == []
