@@ -330,3 +330,44 @@ async def test_given_a_vietnamese_prompt_is_missing_then_the_caller_hears_it_in_
     else:
         assert greeting.lang == "vi"  # asked in vi; Asterisk found the English file
     assert missing_sound_warnings(harness.info, f"{folder}/greeting") == []
+
+
+async def test_given_nobody_answers_and_the_caller_hangs_up_while_speaking_then_the_message_is_kept(
+    harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    """nobody_answered_action message: "nobody answered", "leave a message", beep; the
+    caller speaks and hangs up without #: what they said is recorded and a call-back entry
+    (reason unanswered) holds it; the call is unanswered, its wait the ringing only."""
+    busy = officer_number(BUSY, 0)
+    rota = write_rota(tmp_path / "rota.yaml", [busy], nobody_answered="message")
+    root = rootfs(harness.info)
+    vi = root / "usr/share/asterisk/sounds/vi/callrouter"
+    before_beep = wav_seconds(vi / "nobody-answered.wav") + wav_seconds(vi / "leave-message.wav")
+    spoken = gsm_seconds(root / "usr/share/asterisk/sounds/en_US_f_Allison/vm-intro.gsm")
+    engine = engine_for(sqlite_url)
+    try:
+        async with running_router(
+            harness.info, rota, sqlite_url, tmp_path / "state", message_max_seconds=30
+        ):
+            call = await harness.place_call(
+                digits="3", hold=0, say="vm-intro", say_after=before_beep + 2
+            )
+            exp = await harness.wait_caller_hangup(call, within=60)
+            rows = await wait_for_call(engine, call.caller_number)
+    finally:
+        await engine.dispose()
+
+    assert exp.hung_up_by == "caller"
+    names = sounds(heard(harness.info, pbx_channel(harness, call)))
+    start = names.index("callrouter/nobody-answered")
+    assert names[start:] == ["callrouter/nobody-answered", "callrouter/leave-message", "beep"]
+    c = rows.call
+    assert c["outcome"] == "unanswered"
+    assert c["wait_seconds"] < 3.0  # the busy number, not the message
+    [entry] = await callback_rows(sqlite_url, c["linkedid"])
+    assert entry["call_id"] == c["id"]
+    assert entry["reason"] == "unanswered"
+    path = recordings_dir(harness.info) / entry["recording"]
+    assert path.is_file(), path
+    assert spoken - 1.0 <= wav_seconds(path) <= spoken + 2.5
+    assert wav_peak(path) > 1000
