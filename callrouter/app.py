@@ -279,6 +279,10 @@ async def serve(
     web_settings = options.web if options.web is not None else WebSettings()
     metrics = options.metrics
     ari = ari_client(settings)  # fails fast on a missing password, before anything starts
+    try:
+        prompts = PromptCatalog(options.sounds_dir, folder=options.prompt_folder)
+    except ValueError as exc:
+        raise ConfigError(f"prompts: {exc}") from exc
     rota = await RotaSource.load(
         settings.rota_path, tracker=RotaTracker(path=settings.rota_path), metrics=metrics
     )
@@ -309,7 +313,7 @@ async def serve(
                 FlowConfig(
                     app=settings.ari_app,
                     moh_class=options.moh_class,
-                    prompts=PromptCatalog(options.sounds_dir, folder=options.prompt_folder),
+                    prompts=prompts,
                     hold_reminder_seconds=options.hold_reminder_seconds,
                     message_max_seconds=options.message_max_seconds,
                     message_max_silence=options.message_max_silence,

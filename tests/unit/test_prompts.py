@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 import structlog
+from pydantic import SecretStr
 
+from callrouter.app import ServeOptions, serve
 from callrouter.asterisk import contract
 from callrouter.asterisk.prompts import PromptCatalog, PromptChoice, sound_name
 from callrouter.asterisk.stasis import caller_number
+from callrouter.errors import ConfigError
+from callrouter.settings import Settings
 
 pytestmark = pytest.mark.unit
 
@@ -114,3 +119,9 @@ async def test_a_recording_dropped_in_place_is_picked_up_after_the_cache_time(
 )
 def test_caller_number_keeps_the_dialable_form_or_none(raw: str | None, kept: str | None) -> None:
     assert caller_number(raw) == kept
+
+
+async def test_serve_refuses_a_bad_prompt_folder_with_a_config_error(tmp_path: Path) -> None:
+    settings = Settings(ari_password=SecretStr("x"), state_dir=tmp_path)
+    with pytest.raises(ConfigError, match="prompt folder"):
+        await serve(settings, asyncio.Event(), options=ServeOptions(prompt_folder="../etc"))
