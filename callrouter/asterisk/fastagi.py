@@ -52,7 +52,7 @@ from callrouter.asterisk.stasis import (
 )
 from callrouter.errors import CallrouterError
 from callrouter.logs import mask_number
-from callrouter.routing import CallInfo, Decision, Target
+from callrouter.routing import CallInfo, Decision, Strategy, Target
 from callrouter.settings import Settings
 from callrouter.store.writer import CallLog
 
@@ -235,7 +235,14 @@ class AgiCallFlow:
             targets=len(decision.targets),
             strategy=str(decision.strategy),
         )
-        await set_variables(request, [*decision_variables(decision), (VAR_PREFIX + "OK", "1")])
+        variables = decision_variables(decision)
+        if decision.open and decision.targets:
+            # The dialplan dials the first group right away: record its attempts now, so it
+            # need not call `attempt start` (one AGI round trip) before the first ring.
+            group = "all" if decision.strategy == Strategy.SIMULTANEOUS else "1"
+            self._start_attempts(call, 1, group, now)
+            variables.append((VAR_PREFIX + "PRESTARTED", "1"))
+        await set_variables(request, [*variables, (VAR_PREFIX + "OK", "1")])
 
     def _started(  # noqa: PLR0917 -- private, one call site each
         self,
@@ -287,20 +294,7 @@ class AgiCallFlow:
             raise AgiProtocolError(f"attempt: seq {args[2]!r} is not a number")
         now = self.clock()
         if kind == "start":
-            for leg_seq, target in self._targets(call, seq, group):
-                leg = _Leg(seq=leg_seq, target=target, started_at=now)
-                call.legs[leg_seq] = leg
-                self.log.attempt_started(
-                    linkedid=call.linkedid,
-                    seq=leg_seq,
-                    officer_id=target.officer_id,
-                    officer_name=target.officer_name,
-                    number=target.number,
-                    number_label=target.number_label,
-                    channel_id=f"agi-{call.linkedid}-{leg_seq}",
-                    started_at=now,
-                )
-            self.observer.call_state(linkedid=call.linkedid, state="ringing", at=now)
+            self._start_attempts(call, seq, group, now)
         elif kind == "end":
             dialstatus = args[4] if len(args) > 4 else ""
             cause = _int(args[5]) if len(args) > 5 else None
@@ -312,6 +306,24 @@ class AgiCallFlow:
                     self._end_leg(call, ringing, result, result_cause, now)
         else:
             raise AgiProtocolError(f"attempt: {kind!r} is neither start nor end")
+
+    def _start_attempts(self, call: _AgiCall, seq: int, group: str, now: datetime) -> None:
+        for leg_seq, target in self._targets(call, seq, group):
+            if leg_seq in call.legs:
+                continue  # already recorded (by `route`)
+            leg = _Leg(seq=leg_seq, target=target, started_at=now)
+            call.legs[leg_seq] = leg
+            self.log.attempt_started(
+                linkedid=call.linkedid,
+                seq=leg_seq,
+                officer_id=target.officer_id,
+                officer_name=target.officer_name,
+                number=target.number,
+                number_label=target.number_label,
+                channel_id=f"agi-{call.linkedid}-{leg_seq}",
+                started_at=now,
+            )
+        self.observer.call_state(linkedid=call.linkedid, state="ringing", at=now)
 
     def _end_leg(
         self, call: _AgiCall, leg: _Leg, result: LegResult, cause: int | None, at: datetime
