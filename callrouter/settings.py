@@ -61,6 +61,15 @@ class Settings(BaseSettings):
     agi_port: int = 4573
     dialplan_include: Path = Path("/etc/asterisk/callrouter_fallback.conf")
 
+    # What the caller hears (ARI mode)
+    #: Asterisk's sounds directory when it is on this machine: a prompt missing in Vietnamese
+    #: is then played in English explicitly and logged (unset: Asterisk's own fallback only)
+    sounds_dir: Path | None = None
+    prompt_folder: str = "callrouter"
+    hold_reminder_seconds: float = Field(default=30.0, ge=0)
+    message_max_seconds: int = Field(default=120, ge=5, le=600)
+    message_max_silence: int = Field(default=5, ge=1, le=60)
+
     # Store
     retention_days: int = Field(default=365, ge=1)
     spool_dir: Path | None = None

@@ -74,7 +74,20 @@ def serve(  # noqa: PLR0917 -- click passes every option as a parameter
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
-        asyncio.run(_main(settings, ServeOptions(drain_seconds=drain), mode=mode))
+        asyncio.run(
+            _main(
+                settings,
+                ServeOptions(
+                    drain_seconds=drain,
+                    sounds_dir=settings.sounds_dir,
+                    prompt_folder=settings.prompt_folder,
+                    hold_reminder_seconds=settings.hold_reminder_seconds,
+                    message_max_seconds=settings.message_max_seconds,
+                    message_max_silence=settings.message_max_silence,
+                ),
+                mode=mode,
+            )
+        )
     except CallrouterError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -34,3 +34,22 @@ def test_missing_secret_file_is_a_clear_config_error(
 def test_default_database_is_embedded_sqlite_under_state_dir(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, state_dir=tmp_path)
     assert settings.effective_database_url() == f"sqlite+aiosqlite:///{tmp_path}/callrouter.sqlite3"
+
+
+def test_caller_experience_settings_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CALLROUTER_HOLD_REMINDER_SECONDS", "12")
+    monkeypatch.setenv("CALLROUTER_MESSAGE_MAX_SECONDS", "60")
+    settings = Settings(_env_file=None)
+    assert settings.hold_reminder_seconds == 12
+    assert settings.message_max_seconds == 60
+    assert settings.message_max_silence == 5
+
+
+def test_message_length_outside_its_bounds_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("CALLROUTER_MESSAGE_MAX_SECONDS", "3600")
+    with pytest.raises(ValidationError, match="message_max_seconds"):
+        Settings(_env_file=None)
