@@ -20,6 +20,13 @@ APP_NAME: Final = "callrouter"
 ARG_BRANCH: Final = "branch"
 """Stasis arguments are ``key=value`` strings; ``branch`` is the IVR branch (3 = health)."""
 
+ARG_LINKEDID: Final = "linkedid"
+"""``linkedid=${CHANNEL(linkedid)}``: optional; saves callrouter one REST round trip per call."""
+
+ARG_LEG: Final = "leg"
+"""Officer legs callrouter originates carry ``leg=officer`` in their StasisStart ``args``, so an
+answered officer leg is never taken for a new call."""
+
 HOTLINE_EXTEN: Final = "1022"
 BRANCH: Final = 3
 
@@ -74,8 +81,8 @@ def dial_string(number: str, trunk: str = DEFAULT_TRUNK) -> str:
 
 
 def stasis_args(branch: int = BRANCH) -> list[str]:
-    """The arguments the dialplan passes, as StasisStart's ``args`` list carries them."""
-    return [f"{ARG_BRANCH}={branch}"]
+    """The arguments as the dialplan writes them (Asterisk expands ``${…}`` before StasisStart)."""
+    return [f"{ARG_BRANCH}={branch}", f"{ARG_LINKEDID}=${{CHANNEL(linkedid)}}"]
 
 
 def parse_stasis_args(args: Sequence[str]) -> dict[str, str]:

@@ -306,9 +306,9 @@ class CallerGone(Exception):
 #: StasisStart ``args`` of the officer legs this router originates (``key=value`` like the
 #: dialplan's own arguments, see :func:`contract.parse_stasis_args`): a StasisStart that
 #: carries ``leg=officer`` is an answered officer leg, never a new call.
-ARG_LEG: Final = "leg"
+ARG_LEG: Final = contract.ARG_LEG
 #: Optional Stasis argument ``linkedid=${CHANNEL(linkedid)}``: saves one REST round trip.
-ARG_LINKEDID: Final = "linkedid"
+ARG_LINKEDID: Final = contract.ARG_LINKEDID
 LEG_OFFICER: Final = "officer"
 #: The attempt row of a ``forward:<number>`` action (not an officer of the rota).
 FORWARD_OFFICER_ID: Final = "forward"
