@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk.ari import AriClient
+from callrouter.asterisk.callbacks import AmiCallbackDialer
 from callrouter.asterisk.cdr_import import cdr_file_from_env
 from callrouter.asterisk.fallback import write_fallback_include
 from callrouter.asterisk.prompts import PromptCatalog
@@ -297,6 +298,7 @@ async def serve(
     include_written = await include.write(rota.rota)
     rota.on_reloaded = include.update
     engine = make_engine(settings.effective_database_url())
+    dialer: AmiCallbackDialer | None = None
     try:
         async with (
             CallLog(
@@ -326,6 +328,7 @@ async def serve(
             metrics.track_calls_in_progress(lambda: app.active_calls)
             metrics.ari_connected.set_function(lambda: 1.0 if ari.ready else 0.0)
             server: WebServer | None = None
+            dialer = await _callback_dialer(settings, engine, lambda: rota.rota, call_log)
             if web_settings.enabled:
                 web_app = build_app(
                     settings,
@@ -336,6 +339,7 @@ async def serve(
                     metrics=metrics,
                     ari_ready=lambda: ari.ready,
                     accepting_calls=lambda: not stop.is_set(),  # 503 while draining
+                    dialer=dialer,
                 )
                 server = WebServer(web_app, web_settings.host, web_settings.port)
                 log.info("serve.web", host=web_settings.host, port=server.port)
@@ -374,6 +378,8 @@ async def serve(
                     server.stop()
             await call_log.flush()
     finally:
+        if dialer is not None:
+            dialer.close()
         await engine.dispose()
     log.info("serve.stopped")
 
@@ -405,3 +411,29 @@ async def _when_ready(
             if ari.connects > seen:
                 metrics.ari_reconnects.inc(ari.connects - seen)
                 seen = ari.connects
+
+
+async def _callback_dialer(
+    settings: Settings, engine: AsyncEngine, rota: Callable[[], Rota], call_log: CallLog
+) -> AmiCallbackDialer | None:
+    """The admin web's "call back" button dials over AMI when an AMI password is configured.
+
+    Without one (or when AMI cannot be reached) serve still routes calls; the button is then
+    disabled and ``callrouter callbacks call`` remains available.
+    """
+    if not settings.ami_password.get_secret_value():
+        log.info("serve.callbacks_disabled", reason="no CALLROUTER_AMI_PASSWORD")
+        return None
+    try:
+        return await AmiCallbackDialer.connect(
+            settings.ami_host,
+            settings.ami_port,
+            settings.ami_user,
+            settings.ami_password.get_secret_value(),
+            engine,
+            rota,
+            call_log=call_log,
+        )
+    except (AsteriskError, ConfigError) as exc:
+        log.warning("serve.callbacks_disabled", reason=str(exc))
+        return None
