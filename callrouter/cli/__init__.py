@@ -1,7 +1,9 @@
 """The ``callrouter`` command: one CLI, one subcommand group per room.
 
-Groups live beside this file (``rota.py``, ``db.py``, ``calls.py``, ``report.py``,
-``serve.py``) and are attached here, so each room owns its commands.
+Each room's commands live beside this file (``rota.py``, ``db.py``, ``calls.py``,
+``report.py``, ``serve.py``, ``demo.py``) or in its package (``callrouter.web.cli``). The
+table below names them all; a command's module is imported only when that command runs, so
+``callrouter rota who`` does not pay for the report's or the router's imports.
 """
 
 from __future__ import annotations
@@ -13,40 +15,39 @@ import click
 
 from callrouter import __version__
 
-# (module, attribute) of each command attached to the main group; a room that is not
-# built yet simply has no module here.
-_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("callrouter.cli.rota", "rota"),
-    ("callrouter.cli.db", "db"),
-    ("callrouter.cli.calls", "calls"),
-    ("callrouter.cli.calls", "callbacks"),
-    ("callrouter.cli.report", "report"),
-    ("callrouter.cli.serve", "serve"),
-    ("callrouter.cli.demo", "demo"),
-    ("callrouter.web.cli", "web"),
-)
+#: command name -> (module, attribute); the one list of what ``callrouter`` offers.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "rota": ("callrouter.cli.rota", "rota"),
+    "db": ("callrouter.cli.db", "db"),
+    "calls": ("callrouter.cli.calls", "calls"),
+    "callbacks": ("callrouter.cli.calls", "callbacks"),
+    "report": ("callrouter.cli.report", "report"),
+    "serve": ("callrouter.cli.serve", "serve"),
+    "demo": ("callrouter.cli.demo", "demo"),
+    "web": ("callrouter.web.cli", "web"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use (click's documented pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module_name, attr = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):  # pragma: no cover - a wiring bug
+            raise TypeError(f"{module_name}.{attr} is not a click command")
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="callrouter")
 def cli() -> None:
     """callrouter: route hotline 1022 branch-3 calls to the officer on duty."""
-
-
-def _attach() -> None:
-    for module_name, attr in _COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        command = getattr(module, attr, None)
-        if isinstance(command, click.Command):
-            cli.add_command(command)
-
-
-_attach()
 
 
 def main() -> None:

@@ -58,7 +58,7 @@ def _check_command(args: str) -> None:
     path = ["callrouter"]
     while isinstance(command, click.Group) and tokens and not tokens[0].startswith("-"):
         name = tokens.pop(0)
-        sub = command.commands.get(name)
+        sub = command.get_command(click.Context(command), name)  # lazy groups load here
         assert sub is not None, f"`{' '.join(path)} {name}`: no such command"
         command, path = sub, [*path, name]
     options = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
