@@ -29,15 +29,6 @@ def free_port() -> int:
         return port
 
 
-def own_cdr_file(cdr: Path) -> None:
-    """Make sure the pbx's CDR file exists (serve reads ``CALLROUTER_CDR_FILE`` at start),
-    owned like its directory so Asterisk can still append to it."""
-    if not cdr.exists():
-        cdr.touch()
-        st = cdr.parent.stat()
-        os.chown(cdr, st.st_uid, st.st_gid)
-
-
 @dataclass
 class ServeProcess:
     proc: asyncio.subprocess.Process
@@ -94,7 +85,6 @@ async def serve_process(
     """
     await asyncio.to_thread(state.mkdir, parents=True, exist_ok=True)
     cdr = info.pbx.log_dir / "cdr-custom" / CDR_FILENAME
-    await asyncio.to_thread(own_cdr_file, cdr)
     port = port or free_port()
     env = {
         **os.environ,
@@ -106,7 +96,7 @@ async def serve_process(
         "CALLROUTER_STATE_DIR": str(state),
         "CALLROUTER_SPOOL_DIR": str(state / "spool"),
         "CALLROUTER_DIALPLAN_INCLUDE": str(info.pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME),
-        "CALLROUTER_CDR_FILE": str(cdr),
+        "CALLROUTER_CDR_PATH": str(cdr),
         "CALLROUTER_WEB_ENABLED": "true",
         "CALLROUTER_WEB_HOST": "127.0.0.1",
         "CALLROUTER_WEB_PORT": str(port),
