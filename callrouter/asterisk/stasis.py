@@ -852,14 +852,8 @@ class CallSession:
         self.state = "bridged"
         answered_at = leg.answered_at or self.host.clock()
         bridge_id = self.host.new_id()
-        await self._stop_hold()
-        await self.ari.create_bridge(
-            bridge_id, bridge_type="mixing", name=BRIDGE_NAME_PREFIX + self.linkedid
-        )
-        self.bridge_id = bridge_id
-        with contextlib.suppress(AriNotFound):  # a side vanished: its events will say which
-            await self.ari.add_channels(bridge_id, [self.caller.id, leg.channel_id])
-            await self._guard_bridge(leg)
+        # Recorded before the bridge exists: a router killed while bridging leaves a bridge
+        # the next router adopts, and the row must already say who answered.
         if outcome is Outcome.ANSWERED:
             self.log.call_answered(
                 linkedid=self.linkedid,
@@ -877,6 +871,14 @@ class CallSession:
                 type="forward_answered",
                 data={"number": leg.target.number, "seq": leg.seq},
             )
+        await self._stop_hold()
+        await self.ari.create_bridge(
+            bridge_id, bridge_type="mixing", name=BRIDGE_NAME_PREFIX + self.linkedid
+        )
+        self.bridge_id = bridge_id
+        with contextlib.suppress(AriNotFound):  # a side vanished: its events will say which
+            await self.ari.add_channels(bridge_id, [self.caller.id, leg.channel_id])
+            await self._guard_bridge(leg)
         self.observe.call_state(
             linkedid=self.linkedid,
             state="talking",
