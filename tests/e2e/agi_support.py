@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from callrouter.asterisk import contract
 from callrouter.asterisk.fastagi import serve_agi
+from callrouter.asterisk.stasis import CallObserver
 from callrouter.settings import Settings
 from tests.e2e.harness import Sandbox
 
@@ -52,6 +53,7 @@ async def running_agi_router(
     *,
     port: int | None = None,
     background: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    observer: CallObserver | None = None,
 ) -> AsyncIterator[AgiRouter]:
     settings = Settings(
         rota_path=rota_path,
@@ -62,7 +64,9 @@ async def running_agi_router(
         agi_port=port or free_port(),
     )
     stop, started = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve_agi(settings, stop, started=started, background=background))
+    task = asyncio.create_task(
+        serve_agi(settings, stop, started=started, background=background, observer=observer)
+    )
     waiter = asyncio.create_task(started.wait())
     done, _ = await asyncio.wait({task, waiter}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
