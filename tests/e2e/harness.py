@@ -430,13 +430,16 @@ class Harness:
         say: str | None = None,
         say_after: float = 0.0,
         then_digits: str = "",
+        caller_name: str | None = None,
     ) -> PlacedCall:
         """The pstn dials ``exten`` on the pbx; once answered it sends ``digits`` after
         ``digit_delay`` seconds, stays ``hold`` seconds and hangs up (unless the pbx does).
         ``say``: ``say_after`` seconds after the digits it plays that sound (e.g.
         ``vm-intro``) into the call and presses ``then_digits`` (UserEvent CallerSaid),
-        before the ``hold``."""
+        before the ``hold``. ``caller_name``: the caller ID name sent (default: the number;
+        quotes in it are escaped as in a SIP display name)."""
         number = caller_number or f"0987{next(_caller_numbers) % 1_000_000:06d}"
+        name = (caller_name if caller_name is not None else number).replace('"', '\\"')
         tag = f"call-{number}-{int(time.time() * 1000) % 100000}"
         call = PlacedCall(tag=tag, caller_number=number, originated_at=time.time())
         res = await self.ami("pstn").action(
@@ -454,7 +457,7 @@ class Harness:
             Context="caller",
             Exten="s",
             Priority="1",
-            CallerID=f'"{number}" <{number}>',
+            CallerID=f'"{name}" <{number}>',
             Timeout=str(int(answer_timeout * 1000)),
             Async="true",
             ChannelId=tag,
