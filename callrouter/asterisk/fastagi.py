@@ -54,6 +54,7 @@ from callrouter.errors import CallrouterError
 from callrouter.logs import mask_number
 from callrouter.routing import CallInfo, Decision, Strategy, Target
 from callrouter.settings import Settings
+from callrouter.store.db import make_engine
 from callrouter.store.writer import CallLog
 
 log = structlog.get_logger(__name__)
@@ -650,7 +651,10 @@ async def serve_agi(
     """``callrouter serve --mode agi``: the FastAGI server on ``settings.agi_host:agi_port``
     until ``stop`` is set. ``started`` is set once it listens; ``background`` (e.g. the
     fallback CDR importer) runs beside it."""
-    from callrouter.app import RotaSource  # noqa: PLC0415 -- app imports the ARI side too
+    from callrouter.app import (  # noqa: PLC0415 -- app imports the ARI side too
+        RotaSource,
+        last_answered_officers,
+    )
 
     rota = await RotaSource.load(settings.rota_path)
     log.info(
@@ -665,6 +669,13 @@ async def serve_agi(
         settings.effective_database_url(), settings.effective_spool_dir(), tz=rota.rota.timezone
     ) as call_log:
         flow = AgiCallFlow(call_log, rota.decide, clock=clock, observer=observer)
+        # The rotation state comes from the call log, as in ARI mode: a restart keeps
+        # `rotate` fair (read once the call log has made sure the tables exist).
+        engine = make_engine(settings.effective_database_url())
+        try:
+            flow.last_officer.update(await last_answered_officers(engine))
+        finally:
+            await engine.dispose()
         server = FastAgiServer(flow.routes())
         async with asyncio.TaskGroup() as group:
             listening = asyncio.Event()
