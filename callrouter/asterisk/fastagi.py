@@ -43,6 +43,8 @@ import structlog
 from panoramisk.fast_agi import Application, Request
 
 from callrouter.asterisk.stasis import (
+    FORWARD_OFFICER_ID,
+    FORWARD_OFFICER_NAME,
     CallLogPort,
     CallObserver,
     LegResult,
@@ -64,6 +66,9 @@ MAX_HEADER_BYTES: Final = 64 * 1024
 HEADER_TIMEOUT: Final = 5.0
 CONNECTION_TIMEOUT: Final = 10.0
 VAR_PREFIX: Final = "CALLROUTER_AGI_"
+FORWARD_GROUP: Final = "forward"
+"""The attempt group of the rota's forward action (the dialplan rings it for 60 s)."""
+FORWARD_RING_SECONDS: Final = 60
 
 Decide = Callable[[datetime, CallInfo], Decision]
 Clock = Callable[[], datetime]
@@ -274,9 +279,24 @@ class AgiCallFlow:
     # ---------------------------------------------------------------- attempts
 
     def _targets(self, call: _AgiCall, seq: int, group: str) -> list[tuple[int, Target]]:
-        """(seq, target) of the legs of one Dial: one index, or ``all`` (simultaneous)."""
+        """(seq, target) of the legs of one Dial: one index, ``all`` (simultaneous), or
+        ``forward`` (the forward action's number: an attempt of officer ``forward``, as in
+        ARI mode)."""
         if call.decision is None:
             return []
+        if group == FORWARD_GROUP:
+            number = call.decision.action.number
+            if not number:
+                raise AgiProtocolError("attempt: forward, but the decision has no forward number")
+            forward = Target(
+                officer_id=FORWARD_OFFICER_ID,
+                officer_name=FORWARD_OFFICER_NAME,
+                number=number,
+                number_label=None,
+                confirm=False,
+                ring_timeout=FORWARD_RING_SECONDS,
+            )
+            return [(seq, forward)]
         targets = call.decision.targets
         if group == "all":
             return [(seq + i, t) for i, t in enumerate(targets)]
@@ -359,6 +379,11 @@ class AgiCallFlow:
         if winner is None:
             raise AgiProtocolError(f"answered: no leg rang {mask_number(number)}")
         winner.answered_at = now
+        if group == FORWARD_GROUP:
+            # The caller talks to the forward number; the call keeps its outcome (nobody
+            # on the rota took it) and names no officer, as in ARI mode.
+            log.info("agi.forward_answered", linkedid=call.linkedid)
+            return
         call.answered = winner
         for leg in legs:  # Dial hangs up the others of the group as the winner is bridged
             if leg is not winner:
@@ -392,7 +417,9 @@ class AgiCallFlow:
             self._end_unknown(args[0], result, in_dial, args[5], cause, now)
             return
         call = self._call(args[0])
-        if result in ("unanswered", "after_hours"):
+        if result == FORWARD_GROUP:  # the forwarded call is over; its outcome was reported
+            outcome = Outcome.UNANSWERED
+        elif result in ("unanswered", "after_hours"):
             outcome = Outcome(result)
         elif call.answered is not None:
             outcome = Outcome.ANSWERED
@@ -401,7 +428,7 @@ class AgiCallFlow:
         else:
             outcome = Outcome.FAILED
         for leg in call.legs.values():
-            if leg is call.answered:
+            if leg is call.answered or leg.answered_at is not None:
                 self._end_leg(call, leg, LegResult.ANSWERED, cause, now)
             else:
                 self._end_leg(call, leg, LegResult.CANCELLED, None, now)
@@ -418,6 +445,9 @@ class AgiCallFlow:
     ) -> None:
         """The end of a call this process did not route (it restarted mid-call): the row
         written before the restart still gets its outcome from what the dialplan saw."""
+        if result == FORWARD_GROUP:  # its outcome was reported before the forward
+            log.warning("agi.end_of_unknown_forward", linkedid=linkedid)
+            return
         if result in ("unanswered", "after_hours"):
             outcome = Outcome(result)
         elif in_dial and dialstatus == "ANSWER":

@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy import select
 
 from callrouter.asterisk.fastagi import AgiCallFlow, FastAgiServer
+from callrouter.asterisk.stasis import FORWARD_OFFICER_ID
 from callrouter.rota import load_rota
 from callrouter.routing import CallInfo, Decision, decide
 from callrouter.store.db import make_engine
@@ -259,3 +260,62 @@ async def test_a_router_restarted_mid_call_still_ends_the_call_row(
     finally:
         await engine.dispose()
     assert (call["linkedid"], call["outcome"], call["mode"]) == ("pbx-8.1", "answered", "agi")
+
+
+async def test_the_forward_action_is_an_attempt_of_its_own_and_the_call_stays_unanswered(
+    tmp_path: Path,
+) -> None:
+    """As in ARI mode: nobody on the rota answered, the forward number did; the call is
+    ``unanswered`` with no officer, the forward an ``answered`` attempt of officer
+    ``forward`` ended when the forwarded call is over (the hang-up handler's ``forward``)."""
+    forward = "0901100009"
+    rota = load_rota(
+        write_rota(tmp_path / "rota.yaml", NUMBERS[:1], nobody_answered=f"forward:{forward}")
+    )
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+
+    def decider(now: datetime, call: CallInfo) -> Decision:
+        return decide(rota, now, call)
+
+    async with CallLog(url, tmp_path / "spool", tz=rota.timezone) as log:
+        server = FastAgiServer(AgiCallFlow(log, decider).routes())
+        await server.start("127.0.0.1", 0)
+        try:
+            got = await route(server.port, "pbx-9.1")
+            assert (got["CALLROUTER_AGI_ACTION"], got["CALLROUTER_AGI_FORWARD"]) == (
+                "forward",
+                forward,
+            )
+            for script, args in (
+                ("attempt", ("pbx-9.1", "end", "1", "1", "BUSY", "17", "")),
+                ("end", ("pbx-9.1", "unanswered", "0", "1", "", "", "")),
+                ("attempt", ("pbx-9.1", "start", "2", "forward")),
+                ("answered", ("pbx-9.1", "2", "forward", forward)),
+                ("end", ("pbx-9.1", "forward", "1", "2", "forward", "ANSWER", "16")),
+            ):
+                assert await exchange(server.port, headers(script, *args)) == []
+            await log.flush()
+        finally:
+            await server.close()
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            [call] = (await conn.execute(select(Call.__table__))).mappings().all()
+            attempts = (
+                (await conn.execute(select(CallAttempt.__table__).order_by(CallAttempt.seq)))
+                .mappings()
+                .all()
+            )
+    finally:
+        await engine.dispose()
+    assert (call["outcome"], call["answered_officer_id"], call["answered_number"]) == (
+        "unanswered",
+        None,
+        None,
+    )
+    assert [(a["seq"], a["officer_id"], a["number"], a["result"]) for a in attempts] == [
+        (1, "an", NUMBERS[0], "busy"),
+        (2, FORWARD_OFFICER_ID, forward, "answered"),
+    ]
+    assert all(a["ended_at"] is not None for a in attempts)
+    assert attempts[1]["answered_at"] is not None
