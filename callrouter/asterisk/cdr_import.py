@@ -6,25 +6,60 @@ written while callrouter — and possibly its database — is unavailable, so th
 not depend on either: a plain append-only file written by Asterisk itself needs no database
 driver or network (``cdr_adaptive_odbc``/``cdr_pgsql`` lose records when the database is down,
 ``cdr_manager`` AMI events are lost when nobody listens), survives restarts, and can be read
-incrementally by byte offset. JSON (Asterisk's own ``format = json``) quotes every field, so a
-caller name with a comma or quote cannot shift columns the way CSV can.
+incrementally by byte offset.
+
+**Quotes.** Asterisk 22's JSON writer does not escape a ``"`` inside a value (a caller name
+``Nguyen "Ba" Van`` in ``clid`` gives a line that is not JSON). The shipped mapping therefore
+has no free-text field (no ``clid``/``lastdata``), and the dialplan writes only quote-free text.
+For lines from an older mapping (or another free-text field), :func:`repair_line` rebuilds the
+object from the known CDR field names (``"name":`` at each field boundary) and escapes the stray
+quotes; a line that still cannot be read is logged with file, line and reason and kept in
+``<state dir>/cdr-rejected.jsonl`` — never dropped silently.
 
 Rules:
 
 * A call is a fallback call when one of its CDR lines has a ``userfield`` starting with
   ``callrouter=fallback`` (set by ``[callrouter-fallback]``). The hang-up handler adds the
   outcome Asterisk saw (``result=``), the number that answered and the talk seconds.
+* **Attempts: recorded by the dialplan**, not taken from the per-leg CDRs of the outbound
+  legs. Every Dial of the fallback appends ``<index>:<number>:<status>:<cause>:<dial>:<end>:
+  <answered>:<key>`` to the CDR variable ``callrouter_attempts`` (cdr_custom field
+  ``callrouter_attempts(uservar)``; a CDR variable, because the userfield is cut at 255
+  characters). The per-leg CDRs were not enough: they have no hang-up cause; a confirm number
+  that picked up but did not press 1 (voicemail: ``no_answer``; another key: ``declined``) and
+  one that took the call are both ``ANSWERED``; a caller who hung up while a phone rang and a
+  phone that was not answered are both ``NO ANSWER``; cdr.conf's ``unanswered=no`` (the
+  default) drops unanswered legs altogether; and the officer's answer time is not there (the
+  CDR's answer is the caller's, at the menu). The dialplan knows all of it at the moment:
+  DIALSTATUS, HANGUPCAUSE, the key (copied to the caller's channel by the pre-bridge
+  subroutine), the officer's pick-up time, ``BRIDGED``/``CANCEL`` when the call ended during a
+  Dial. The cumulative list is on every later CDR line of the call; the longest one is used.
+* Attempt results are mapped as in FastAGI/ARI mode (:func:`~callrouter.asterisk.fastagi.
+  attempt_result`): BUSY ``busy``, NOANSWER ``no_answer``, picked up without pressing 1
+  ``no_answer`` (no key) or ``declined`` (another key), CHANUNAVAIL/CONGESTION by cause
+  (``failed`` mostly), ``BRIDGED`` ``answered``, ``CANCEL`` (the caller left while it rang —
+  the call is ``abandoned``) ``cancelled``. The officer is the one on duty at that number
+  then in the rota callrouter has now (the fallback's own rota version is in the call's
+  ``fallback_imported`` event), else the officer whose phone it is, else "unknown"; the
+  forward number's attempt has officer ``forward`` as in ARI mode.
 * Matching is by **linkedid**: no ``calls`` row → a new row with ``mode=fallback``; a row
   callrouter started and then handed to the fallback (outcome still empty or ``failed``) is
   completed from the CDR and keeps its one row; any other existing row is left alone. All
   writes go through :class:`~callrouter.store.writer.CallLog` (upserts keyed by linkedid), so
-  importing the same lines twice changes nothing: once and only once.
-* Reading resumes at the byte offset saved in a small state file (with the file's inode).
-  If the file was rotated (new inode, or shorter than the offset), the rest of the old file
-  is read from its rotated name (``<name>.1``, ``<name>-YYYYMMDD``… in the same directory,
-  found by inode) before the new file is read from its start. Only complete lines are read.
-* A line that is not JSON or lacks a field is skipped with a log line naming file, line and
-  field; the import goes on.
+  importing the same lines twice changes nothing: once and only once. Each attempt has the
+  channel id ``cdr:<linkedid>:<position>``; an attempt whose id the call already has is not
+  written again, new ones get ``seq`` numbers after the call's existing attempts (a call
+  callrouter started keeps its own attempts 1..n, the fallback's follow).
+* Reading resumes at the byte offset saved in a small state file (with the file's inode and
+  the line number). The file is opened once per run and its inode taken from the open file,
+  so a rotation during the run cannot mix two files. If the file was rotated (new inode, or
+  shorter than the offset), the rest of the old file is read from its rotated name
+  (``<name>.1``, ``<name>-YYYYMMDD``… in the same directory, found by inode) — its last line
+  too, even without a newline, as nothing will complete it — before the new file is read from
+  its start. In the live file only complete lines are read: a half-written last line is read
+  on a later run, once Asterisk has finished it.
+* A line that is not JSON even after repair, or lacks a field, is logged (``cdr.bad_line``:
+  file, line, field, problem), appended to the rejected file, and the import goes on.
 """
 
 from __future__ import annotations
@@ -33,28 +68,32 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk import contract
+from callrouter.asterisk.fastagi import attempt_result
+from callrouter.asterisk.stasis import FORWARD_OFFICER_ID, FORWARD_OFFICER_NAME, LegResult
 from callrouter.logs import mask_number
 from callrouter.rota import Rota
 from callrouter.routing import CallInfo, decide
 from callrouter.settings import Settings
-from callrouter.store.models import Call
+from callrouter.store.models import Call, CallAttempt
 from callrouter.store.writer import CallLog
 
 log = structlog.get_logger(__name__)
 
 CDR_FILENAME: Final = "callrouter-cdr.json"
 STATE_FILENAME: Final = "cdr-import.json"
+REJECTED_FILENAME: Final = "cdr-rejected.jsonl"
 REQUIRED: Final = ("linkedid", "start", "end", "userfield")
 # CALLROUTER_FALLBACK_RESULT → calls.outcome ("forwarded": nobody on the rota answered and the
 # forward number took the call — unanswered by the unit, as in ARI mode).
@@ -66,6 +105,38 @@ OUTCOMES: Final = {
     "failed": "failed",
 }
 UNKNOWN_OFFICER: Final = ("unknown", "Không rõ (cuộc gọi dự phòng)")
+# Every field name cdr_custom can write, plus callrouter's CDR variable: the layout a broken
+# line is repaired against.
+CDR_FIELDS: Final = frozenset(
+    {
+        "accountcode",
+        "amaflags",
+        "answer",
+        "billsec",
+        "channel",
+        "clid",
+        "dcontext",
+        "disposition",
+        "dst",
+        "dstchannel",
+        "duration",
+        "end",
+        "lastapp",
+        "lastdata",
+        "linkedid",
+        "peeraccount",
+        "sequence",
+        "src",
+        "start",
+        "uniqueid",
+        "userfield",
+        contract.CDR_ATTEMPTS_VAR,
+    }
+)
+ATTEMPT_CHANNEL_PREFIX: Final = "cdr:"
+# An attempt's status when the call ended during its Dial (written by the hang-up handler).
+STATUS_BRIDGED: Final = "BRIDGED"
+STATUS_CANCEL: Final = "CANCEL"
 
 
 class CdrLineError(ValueError):
@@ -86,6 +157,8 @@ class CdrLine:
     mark: dict[str, str] | None
     dstchannel: str = ""
     lastapp: str = ""
+    attempts: str = ""
+    repaired: bool = False
 
 
 def _when(path: Path, line: int, name: str, raw: Any) -> datetime:
@@ -103,12 +176,71 @@ def _when(path: Path, line: int, name: str, raw: Any) -> datetime:
     return value.astimezone(UTC)
 
 
+_KEY = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)":')
+# A double quote preceded by an even number of backslashes (none included): not escaped.
+_BARE_QUOTE = re.compile(r'(?<!\\)((?:\\\\)*)"')
+
+
+def _lenient_string(inner: str) -> str | None:
+    try:
+        value = json.loads(f'"{inner}"')
+    except json.JSONDecodeError:
+        try:
+            value = json.loads('"' + _BARE_QUOTE.sub(r'\1\\"', inner) + '"')
+        except json.JSONDecodeError:
+            return None
+    return value if isinstance(value, str) else None
+
+
+def repair_line(text: str) -> dict[str, Any] | None:
+    """The object a cdr_custom JSON line meant, when its only fault is an unescaped ``"``
+    inside string values; None when it cannot be read that way.
+
+    The field names are known (:data:`CDR_FIELDS`): a field starts at ``"name":`` right after
+    ``{`` or ``,``, its value runs to the next such start. Each known name at most once, the
+    first right after ``{``, string values quoted at both ends, other values plain JSON.
+    """
+    s = text.strip()
+    if not (s.startswith("{") and s.endswith("}")):
+        return None
+    starts = [
+        m for m in _KEY.finditer(s) if m.group(1).lower() in CDR_FIELDS and s[m.start() - 1] in "{,"
+    ]
+    if not starts or starts[0].start() != 1:
+        return None
+    out: dict[str, Any] = {}
+    for i, m in enumerate(starts):
+        name = m.group(1).lower()
+        if name in out:
+            return None
+        stop = starts[i + 1].start() - 1 if i + 1 < len(starts) else len(s) - 1
+        raw = s[m.end() : stop].strip()
+        if any(raw[k.start() - 1] == "," for k in _KEY.finditer(raw) if k.start() > 0):
+            return None  # a field whose name is not known: the layout is not known
+        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+            value: Any = _lenient_string(raw[1:-1])
+            if value is None:
+                return None
+        else:
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                return None
+        out[name] = value
+    return out
+
+
 def parse_line(text: str, path: Path, line: int) -> CdrLine:
-    """One JSON CDR line; raises :class:`CdrLineError` naming file, line and field."""
+    """One JSON CDR line (repaired if its only fault is unescaped quotes); raises
+    :class:`CdrLineError` naming file, line and field."""
+    repaired = False
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CdrLineError(path, line, "-", f"not JSON ({exc.msg})") from None
+        data = repair_line(text)
+        if data is None:
+            raise CdrLineError(path, line, "-", f"not JSON ({exc.msg})") from None
+        repaired = True
     if not isinstance(data, dict):
         raise CdrLineError(path, line, "-", "not a JSON object")
     for name in REQUIRED:
@@ -132,6 +264,56 @@ def parse_line(text: str, path: Path, line: int) -> CdrLine:
         mark=contract.parse_cdr_userfield(userfield),
         dstchannel=str(data.get("dstchannel") or ""),
         lastapp=str(data.get("lastapp") or ""),
+        attempts=str(data.get(contract.CDR_ATTEMPTS_VAR) or ""),
+        repaired=repaired,
+    )
+
+
+@dataclass(frozen=True)
+class FallbackAttempt:
+    """One Dial of a fallback call, as it goes into ``call_attempts``."""
+
+    position: int  # 1-based, in the order the dialplan dialled
+    number: str
+    forward: bool
+    result: str
+    cause: int | None
+    started_at: datetime
+    ended_at: datetime
+    answered_at: datetime | None
+
+    def channel_id(self, linkedid: str) -> str:
+        return f"{ATTEMPT_CHANNEL_PREFIX}{linkedid}:{self.position}"
+
+
+def _epoch(value: int) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def attempt_from_cdr(position: int, raw: contract.CdrAttempt) -> FallbackAttempt:
+    """Map one dialplan entry to an attempt row, as FastAGI/ARI mode map a leg."""
+    answered_at = _epoch(raw.answered_at) if raw.answered_at is not None else None
+    cause = raw.cause
+    if raw.dialstatus == STATUS_BRIDGED:
+        result: str = LegResult.ANSWERED
+        answered_at = answered_at or _epoch(raw.dial_at)
+    elif raw.dialstatus == STATUS_CANCEL:
+        result = LegResult.CANCELLED
+    else:
+        leg, cause = attempt_result(raw.dialstatus, raw.cause, raw.digit)
+        result = str(leg)
+    started, ended = _epoch(raw.dial_at), _epoch(raw.end_at)
+    if answered_at is not None and not (started <= answered_at <= ended):
+        answered_at = None
+    return FallbackAttempt(
+        position=position,
+        number=raw.number,
+        forward=raw.index == contract.FALLBACK_ATTEMPT_FORWARD,
+        result=str(result),
+        cause=cause,
+        started_at=started,
+        ended_at=ended,
+        answered_at=answered_at,
     )
 
 
@@ -150,6 +332,7 @@ class FallbackCall:
     dial_at: datetime | None = None
     rota_version: str | None = None
     reason: str | None = None
+    attempts_raw: str = ""
 
     def add(self, cdr: CdrLine) -> None:
         self.started_at = min(self.started_at, cdr.start)
@@ -162,6 +345,9 @@ class FallbackCall:
             self.dial_answered_start is None or cdr.start > self.dial_answered_start
         ):
             self.dial_answered_start = cdr.start
+        # The attempts list only grows: each later line of the call carries all of it.
+        if cdr.attempts.count("|") >= self.attempts_raw.count("|"):
+            self.attempts_raw = cdr.attempts or self.attempts_raw
         mark = cdr.mark or {}
         if mark.get("result"):
             self.result = mark["result"]
@@ -175,6 +361,19 @@ class FallbackCall:
     @property
     def outcome(self) -> str:
         return OUTCOMES.get(self.result or "", "abandoned" if self.result is None else "failed")
+
+    def attempts(self) -> list[FallbackAttempt]:
+        entries, bad = contract.parse_cdr_attempts(self.attempts_raw)
+        for entry in bad:
+            log.warning("cdr.bad_attempt", linkedid=self.linkedid, entry=entry)
+        return [attempt_from_cdr(n, raw) for n, raw in enumerate(entries, start=1)]
+
+    def bridged_at(self) -> datetime | None:
+        """When the officer the caller talked to picked up (from the attempts), if known."""
+        for attempt in self.attempts():
+            if attempt.result == LegResult.ANSWERED and not attempt.forward:
+                return attempt.answered_at
+        return None
 
 
 def fold(lines: Iterable[CdrLine]) -> dict[str, FallbackCall]:
@@ -200,58 +399,100 @@ def fold(lines: Iterable[CdrLine]) -> dict[str, FallbackCall]:
 class ReadState:
     inode: int | None = None
     offset: int = 0
+    line: int | None = None  # number of the line at ``offset`` (1-based); None: count it
 
     @classmethod
     def load(cls, path: Path) -> ReadState:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(inode=data.get("inode"), offset=int(data.get("offset", 0)))
+            line = data.get("line")
+            return cls(
+                inode=data.get("inode"),
+                offset=int(data.get("offset", 0)),
+                line=int(line) if line is not None else None,
+            )
         except FileNotFoundError:
             return cls()
-        except (ValueError, TypeError, OSError) as exc:
+        except (ValueError, TypeError, OSError, AttributeError) as exc:
             log.warning("cdr.state_unreadable", path=str(path), error=str(exc))
             return cls()
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"inode": self.inode, "offset": self.offset}), encoding="utf-8")
+        tmp.write_text(
+            json.dumps({"inode": self.inode, "offset": self.offset, "line": self.line}),
+            encoding="utf-8",
+        )
         os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A line that could not be read: kept in the rejected file with why."""
+
+    file: str
+    line: int
+    field: str
+    problem: str
+    text: str
 
 
 @dataclass
 class ReadResult:
     lines: list[CdrLine] = field(default_factory=list)
     bad: int = 0
+    repaired: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
     state: ReadState = field(default_factory=ReadState)
 
 
-def _read_from(path: Path, offset: int, out: ReadResult) -> int:
+def _read_fh(
+    fh: IO[bytes], path: Path, offset: int, first_line: int | None, out: ReadResult, *, final: bool
+) -> tuple[int, int]:
+    """Lines of the open file ``fh`` from ``offset`` (complete ones only, unless ``final``:
+    a rotated file nobody writes any more). Returns the offset and line number after them."""
+    if first_line is None:
+        fh.seek(0)
+        first_line = fh.read(offset).count(b"\n") + 1
+    fh.seek(offset)
+    data = fh.read()
+    end = len(data) if final else data.rfind(b"\n") + 1
+    n = first_line
+    for raw in data[:end].split(b"\n"):
+        if raw.strip():
+            text = raw.decode("utf-8", errors="replace")
+            try:
+                cdr = parse_line(text, path, n)
+            except CdrLineError as exc:
+                out.bad += 1
+                out.rejected.append(Rejected(str(path), n, exc.field, exc.problem, text))
+                log.warning(
+                    "cdr.bad_line",
+                    file=str(exc.path),
+                    line=exc.line,
+                    field=exc.field,
+                    problem=exc.problem,
+                )
+            else:
+                if cdr.repaired:
+                    out.repaired += 1
+                    log.warning(
+                        "cdr.repaired_line",
+                        file=str(path),
+                        line=n,
+                        problem="unescaped quotes inside a value",
+                    )
+                out.lines.append(cdr)
+        n += 1
+    consumed = data[:end]
+    return offset + end, first_line + consumed.count(b"\n")
+
+
+def _read_from(path: Path, offset: int, out: ReadResult, *, final: bool = False) -> int:
     """Complete lines of ``path`` from ``offset``; returns the offset after the last one."""
     with path.open("rb") as fh:
-        fh.seek(offset)
-        data = fh.read()
-    end = data.rfind(b"\n")
-    if end < 0:
-        return offset
-    # Line numbers are counted from the start of the file for the log.
-    with path.open("rb") as fh:
-        first_line = fh.read(offset).count(b"\n") + 1
-    for n, raw in enumerate(data[: end + 1].splitlines(), start=first_line):
-        if not raw.strip():
-            continue
-        try:
-            out.lines.append(parse_line(raw.decode("utf-8", errors="replace"), path, n))
-        except CdrLineError as exc:
-            out.bad += 1
-            log.warning(
-                "cdr.bad_line",
-                file=str(exc.path),
-                line=exc.line,
-                field=exc.field,
-                problem=exc.problem,
-            )
-    return offset + end + 1
+        return _read_fh(fh, path, offset, None, out, final=final)[0]
 
 
 def _rotated(path: Path, inode: int) -> Path | None:
@@ -267,22 +508,48 @@ def _rotated(path: Path, inode: int) -> Path | None:
 
 def read_new(path: Path, state: ReadState) -> ReadResult:
     """Lines written since ``state`` (blocking file I/O: run it in a thread)."""
-    out = ReadResult(state=ReadState(state.inode, state.offset))
+    out = ReadResult(state=ReadState(state.inode, state.offset, state.line))
     try:
-        st = path.stat()
+        fh = path.open("rb")
     except FileNotFoundError:
         return out
-    offset = state.offset
-    if state.inode is not None and (st.st_ino != state.inode or st.st_size < offset):
-        old = _rotated(path, state.inode) if st.st_ino != state.inode else None
-        if old is not None:
-            log.info("cdr.rotated", file=str(path), rotated=str(old))
-            _read_from(old, offset, out)
-        else:
-            log.info("cdr.restarted", file=str(path), reason="truncated or replaced")
-        offset = 0
-    out.state = ReadState(st.st_ino, _read_from(path, offset, out))
+    with fh:
+        # The inode of the file actually opened: a rotation after this cannot mix files.
+        st = os.fstat(fh.fileno())
+        offset, line = state.offset, state.line
+        if state.inode is not None and (st.st_ino != state.inode or st.st_size < offset):
+            old = _rotated(path, state.inode) if st.st_ino != state.inode else None
+            if old is not None:
+                log.info("cdr.rotated", file=str(path), rotated=str(old))
+                _read_from(old, offset, out, final=True)
+            else:
+                log.info("cdr.restarted", file=str(path), reason="truncated or replaced")
+            offset, line = 0, 1
+        new_offset, new_line = _read_fh(fh, path, offset, line, out, final=False)
+    out.state = ReadState(st.st_ino, new_offset, new_line)
     return out
+
+
+def keep_rejected(path: Path, rejected: list[Rejected]) -> None:
+    """Append the lines that could not be read to ``path`` (JSON lines: file, line, field,
+    problem, the line itself), so an operator can see and replay them."""
+    if not rejected:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    with path.open("a", encoding="utf-8") as fh:
+        for r in rejected:
+            record = {
+                "at": at,
+                "file": r.file,
+                "line": r.line,
+                "field": r.field,
+                "problem": r.problem,
+                "text": r.text,
+            }
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 # ----------------------------------------------------------------------------- importing
@@ -294,6 +561,8 @@ class ImportReport:
     completed: int = 0
     already: int = 0
     bad_lines: int = 0
+    repaired_lines: int = 0
+    attempts: int = 0
     linkedids: list[str] = field(default_factory=list)
 
 
@@ -315,19 +584,55 @@ def officer_for(rota: Rota | None, number: str, at: datetime) -> tuple[str, str]
     return UNKNOWN_OFFICER
 
 
-async def _existing(engine: AsyncEngine, linkedids: list[str]) -> dict[str, tuple[str, str | None]]:
-    out: dict[str, tuple[str, str | None]] = {}
+def _label_for(rota: Rota | None, number: str) -> str | None:
+    if rota is not None:
+        for registered in rota.numbers:
+            if registered.number == number:
+                return registered.label
+    return None
+
+
+@dataclass
+class _Existing:
+    mode: str
+    outcome: str | None
+    max_seq: int = 0
+    channel_ids: set[str] = field(default_factory=set)
+
+
+async def _existing(engine: AsyncEngine, linkedids: list[str]) -> dict[str, _Existing]:
+    """The calls rows of ``linkedids`` that exist, with their attempts' seq and channel ids."""
+    out: dict[str, _Existing] = {}
     table = Call.__table__
+    attempts = CallAttempt.__table__
     async with engine.connect() as conn:
         for i in range(0, len(linkedids), 500):
             chunk = linkedids[i : i + 500]
             rows = await conn.execute(
-                select(table.c.linkedid, table.c.mode, table.c.outcome).where(
+                select(table.c.id, table.c.linkedid, table.c.mode, table.c.outcome).where(
                     table.c.linkedid.in_(chunk)
                 )
             )
-            for linkedid, mode, outcome in rows.all():
-                out[linkedid] = (mode, outcome)
+            by_id: dict[str, _Existing] = {}
+            for call_id, linkedid, mode, outcome in rows.all():
+                by_id[call_id] = out[linkedid] = _Existing(mode, outcome)
+            if not by_id:
+                continue
+            seqs = await conn.execute(
+                select(attempts.c.call_id, func.max(attempts.c.seq))
+                .where(attempts.c.call_id.in_(list(by_id)))
+                .group_by(attempts.c.call_id)
+            )
+            for call_id, max_seq in seqs.all():
+                by_id[call_id].max_seq = int(max_seq or 0)
+            ours = await conn.execute(
+                select(attempts.c.call_id, attempts.c.channel_id).where(
+                    attempts.c.call_id.in_(list(by_id)),
+                    attempts.c.channel_id.startswith(ATTEMPT_CHANNEL_PREFIX),
+                )
+            )
+            for call_id, channel_id in ours.all():
+                by_id[call_id].channel_ids.add(channel_id)
     return out
 
 
@@ -342,11 +647,14 @@ def _write(call_log: CallLog, call: FallbackCall, rota: Rota | None, branch: int
         rota_version=call.rota_version,
     )
     if call.outcome == "answered" and call.answered_by:
-        # Asterisk's CDR has no time for the officer's pick-up (its answer time is the
-        # caller's, at the menu): the answered Dial's start — when that phone began to ring —
-        # is used, so the imported wait is a lower bound and the talk time an upper bound
-        # (by the ring time, at most the rota's ring timeout), to the second.
-        answered_at = call.dial_at or call.dial_answered_start or call.started_at
+        # The officer's pick-up time, noted by the dialplan's pre-bridge subroutine (the
+        # attempt's answered time). Lines of an older dialplan have none: then the answered
+        # Dial's start — when that phone began to ring — is used (Asterisk's CDR answer time
+        # is the caller's, at the menu), so the wait is a lower bound and the talk time an
+        # upper bound by the ring time.
+        answered_at = (
+            call.bridged_at() or call.dial_at or call.dial_answered_start or call.started_at
+        )
         officer_id, officer_name = officer_for(rota, call.answered_by, answered_at)
         call_log.call_answered(
             linkedid=call.linkedid,
@@ -362,8 +670,51 @@ def _write(call_log: CallLog, call: FallbackCall, rota: Rota | None, branch: int
         linkedid=call.linkedid,
         at=call.ended_at,
         type="fallback_imported",
-        data={"result": call.result, "reason": call.reason, "source": "cdr"},
+        data={
+            "result": call.result,
+            "reason": call.reason,
+            "rota": call.rota_version,
+            "source": "cdr",
+        },
     )
+
+
+def _write_attempts(
+    call_log: CallLog, call: FallbackCall, existing: _Existing | None, rota: Rota | None
+) -> int:
+    """The call's fallback attempts it does not have yet, numbered after its attempts."""
+    seq = existing.max_seq if existing is not None else 0
+    have = existing.channel_ids if existing is not None else set()
+    written = 0
+    for attempt in call.attempts():
+        channel_id = attempt.channel_id(call.linkedid)
+        if channel_id in have:
+            continue
+        seq += 1
+        if attempt.forward:
+            officer_id, officer_name = FORWARD_OFFICER_ID, FORWARD_OFFICER_NAME
+        else:
+            officer_id, officer_name = officer_for(rota, attempt.number, attempt.started_at)
+        call_log.attempt_started(
+            linkedid=call.linkedid,
+            seq=seq,
+            officer_id=officer_id,
+            officer_name=officer_name,
+            number=attempt.number,
+            number_label=None if attempt.forward else _label_for(rota, attempt.number),
+            channel_id=channel_id,
+            started_at=attempt.started_at,
+        )
+        call_log.attempt_ended(
+            linkedid=call.linkedid,
+            seq=seq,
+            result=attempt.result,
+            cause=attempt.cause,
+            ended_at=attempt.ended_at,
+            answered_at=attempt.answered_at,
+        )
+        written += 1
+    return written
 
 
 async def import_fallback(
@@ -375,41 +726,53 @@ async def import_fallback(
     rota: Rota | None = None,
     branch: int = contract.BRANCH,
 ) -> ImportReport:
-    """Import what the CDR file gained since the last run; save the new offset once written."""
+    """Import what the CDR file gained since the last run; save the new offset once written
+    (lines that could not be read go to the rejected file beside the state file first)."""
     state = ReadState.load(state_path)
     read = await asyncio.to_thread(read_new, cdr_path, state)
-    report = ImportReport(bad_lines=read.bad)
+    report = ImportReport(bad_lines=read.bad, repaired_lines=read.repaired)
     calls = fold(read.lines)
     existing = await _existing(engine, list(calls))
     for linkedid, call in calls.items():
         found = existing.get(linkedid)
+        write_call = True
         if found is not None:
-            mode, outcome = found
-            if mode == contract.MODE_FALLBACK or outcome not in (None, "failed"):
+            if found.mode == contract.MODE_FALLBACK or found.outcome not in (None, "failed"):
                 report.already += 1
-                continue
-            report.completed += 1
+                write_call = False
+            else:
+                report.completed += 1
         else:
             report.imported += 1
-        _write(call_log, call, rota, branch)
-        report.linkedids.append(linkedid)
-        log.info(
-            "cdr.fallback_call",
-            linkedid=linkedid,
-            caller=mask_number(call.caller),
-            outcome=call.outcome,
-            completed=found is not None,
-        )
+        if write_call:
+            _write(call_log, call, rota, branch)
+            report.linkedids.append(linkedid)
+        attempts = _write_attempts(call_log, call, found, rota)
+        report.attempts += attempts
+        if write_call or attempts:
+            log.info(
+                "cdr.fallback_call",
+                linkedid=linkedid,
+                caller=mask_number(call.caller),
+                outcome=call.outcome,
+                completed=found is not None,
+                attempts=attempts,
+            )
     await call_log.flush()
+    rejected_path = state_path.with_name(REJECTED_FILENAME)
+    await asyncio.to_thread(keep_rejected, rejected_path, read.rejected)
     await asyncio.to_thread(read.state.save, state_path)
-    if report.imported or report.completed or report.bad_lines:
+    if report.imported or report.completed or report.bad_lines or report.attempts:
         log.info(
             "cdr.imported",
             file=str(cdr_path),
             imported=report.imported,
             completed=report.completed,
             already=report.already,
+            attempts=report.attempts,
             bad_lines=report.bad_lines,
+            repaired_lines=report.repaired_lines,
+            rejected_file=str(rejected_path) if read.rejected else None,
         )
     return report
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 # ----------------------------------------------------------------------------- Stasis application
@@ -44,6 +45,15 @@ CONTEXT_FALLBACK_TARGETS: Final = "callrouter-fallback-targets"
 CONTEXT_CONFIRM: Final = "callrouter-confirm"
 """Press-1 subroutine: Dial ``U(callrouter-confirm^<seconds>)`` on confirm numbers
 (Asterisk 22: U takes a context; the subroutine starts at s,1 with ARG1 = seconds)."""
+CONTEXT_FALLBACK_ANSWERED: Final = "callrouter-fallback-answered"
+"""The fallback's pre-bridge subroutine on numbers without press-1: notes when the officer
+answered (``CALLROUTER_FALLBACK_ANSWERED_AT`` on the caller's channel)."""
+CONTEXT_FALLBACK_CONFIRM: Final = "callrouter-fallback-confirm"
+"""The fallback's press-1 subroutine: ``callrouter-confirm``, then the key is copied to the
+caller's channel (``CALLROUTER_FALLBACK_DIGIT``) for the attempt's result."""
+CONTEXT_FALLBACK_ATTEMPT: Final = "callrouter-fallback-attempt"
+"""Appends the Dial that just ended to ``CALLROUTER_FALLBACK_ATTEMPTS`` and the CDR variable
+:data:`CDR_ATTEMPTS_VAR` (see :func:`parse_cdr_attempts`)."""
 CONTEXT_FALLBACK_HANGUP: Final = "callrouter-fallback-hangup"
 CONTEXT_PEER_HANGUP: Final = "callrouter-peer-hangup"
 """Bridge guard: hang-up handler that hangs up ``CALLROUTER_PEER`` (see :func:`peer_guard`)."""
@@ -53,6 +63,9 @@ CONTEXTS: Final = (
     CONTEXT_BRANCH3,
     CONTEXT_FALLBACK,
     CONTEXT_CONFIRM,
+    CONTEXT_FALLBACK_ANSWERED,
+    CONTEXT_FALLBACK_CONFIRM,
+    CONTEXT_FALLBACK_ATTEMPT,
     CONTEXT_FALLBACK_HANGUP,
     CONTEXT_PEER_HANGUP,
 )
@@ -124,6 +137,10 @@ VAR_FALLBACK_DEADLINE: Final = "CALLROUTER_FALLBACK_DEADLINE"  # epoch seconds: 
 VAR_FALLBACK_LEFT: Final = "CALLROUTER_FALLBACK_LEFT"  # seconds left before the deadline
 VAR_FALLBACK_RING: Final = "CALLROUTER_FALLBACK_RING"  # this attempt's ring seconds
 VAR_FALLBACK_FORWARDING: Final = "CALLROUTER_FALLBACK_FORWARDING"  # 1 while forwarding
+VAR_FALLBACK_ATTEMPTS: Final = "CALLROUTER_FALLBACK_ATTEMPTS"  # the attempts so far (CDR format)
+VAR_FALLBACK_ATTEMPT: Final = "CALLROUTER_FALLBACK_ATTEMPT"  # this Dial's index, "f": forward
+VAR_FALLBACK_DIGIT: Final = "CALLROUTER_FALLBACK_DIGIT"  # key the officer pressed (confirm)
+VAR_FALLBACK_ANSWERED_AT: Final = "CALLROUTER_FALLBACK_ANSWERED_AT"  # epoch: officer answered
 VAR_CONFIRM_DIGIT: Final = "CALLROUTER_CONFIRM_DIGIT"  # on the officer's leg
 VAR_MENU_TRY: Final = "CALLROUTER_MENU_TRY"
 
@@ -197,6 +214,10 @@ CHANNEL_VARIABLES: Final = (
     VAR_FALLBACK_LEFT,
     VAR_FALLBACK_RING,
     VAR_FALLBACK_FORWARDING,
+    VAR_FALLBACK_ATTEMPTS,
+    VAR_FALLBACK_ATTEMPT,
+    VAR_FALLBACK_DIGIT,
+    VAR_FALLBACK_ANSWERED_AT,
     VAR_CONFIRM_DIGIT,
     VAR_MENU_TRY,
     VAR_FALLBACK_ROTA,
@@ -269,3 +290,61 @@ EVENT_FALLBACK: Final = "CallrouterFallback"
 EVENT_FALLBACK_DIAL: Final = "CallrouterFallbackDial"
 EVENT_FALLBACK_DIAL_END: Final = "CallrouterFallbackDialEnd"
 EVENT_FALLBACK_END: Final = "CallrouterFallbackEnd"
+
+
+CDR_ATTEMPTS_VAR: Final = "callrouter_attempts"
+"""CDR variable (``Set(CDR(callrouter_attempts)=…)``, cdr_custom field
+``callrouter_attempts(uservar)``): every Dial of the fallback, in order, each entry
+``|<index>:<number>:<status>:<HANGUPCAUSE>:<dial epoch>:<end epoch>:<answered epoch>:<key>``
+(index 1..n in the include file's order, ``f`` for the nobody-answered forward number; status:
+Dial's DIALSTATUS when Dial came back, ``BRIDGED`` / ``CANCEL`` when the call ended during the
+Dial, bridged to that number or not; answered epoch: when that phone picked up, if it did;
+key: what a confirm number pressed)."""
+FALLBACK_ATTEMPT_FORWARD: Final = "f"
+
+
+@dataclass(frozen=True)
+class CdrAttempt:
+    """One entry of :data:`CDR_ATTEMPTS_VAR`, as the dialplan wrote it (times: epoch seconds)."""
+
+    index: str
+    number: str
+    dialstatus: str
+    cause: int | None
+    dial_at: int
+    end_at: int
+    answered_at: int | None
+    digit: str
+
+
+_ATTEMPT_ENTRY = re.compile(
+    r"(?P<index>[0-9]{1,4}|f):(?P<number>\+?[0-9]{1,32}):(?P<status>[A-Z]{0,20}):"
+    r"(?P<cause>[0-9]{0,4}):(?P<dial>[0-9]{1,12}):(?P<end>[0-9]{1,12}):"
+    r"(?P<answered>[0-9]{0,12}):(?P<digit>[0-9*#]?)"
+)
+
+
+def parse_cdr_attempts(raw: str) -> tuple[list[CdrAttempt], list[str]]:
+    """The entries of :data:`CDR_ATTEMPTS_VAR` in order, and the entries that did not parse."""
+    good: list[CdrAttempt] = []
+    bad: list[str] = []
+    for entry in raw.split("|"):
+        if not entry.strip():
+            continue
+        m = _ATTEMPT_ENTRY.fullmatch(entry.strip())
+        if m is None:
+            bad.append(entry[:80])
+            continue
+        good.append(
+            CdrAttempt(
+                index=m["index"],
+                number=m["number"],
+                dialstatus=m["status"],
+                cause=int(m["cause"]) if m["cause"] else None,
+                dial_at=int(m["dial"]),
+                end_at=max(int(m["end"]), int(m["dial"])),
+                answered_at=int(m["answered"]) if m["answered"] else None,
+                digit=m["digit"],
+            )
+        )
+    return good, bad

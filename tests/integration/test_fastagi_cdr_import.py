@@ -158,22 +158,22 @@ async def test_a_file_rotated_while_an_import_reads_it_loses_and_duplicates_noth
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     append(env.cdr, cdr("pbx-5.1", 1) + cdr("pbx-5.2", 2))
-    real_read_from = cdr_import._read_from
+    real_read_fh = cdr_import._read_fh
     rotated = False
 
-    def rotating_read_from(path: Path, offset: int, out: Any) -> int:
+    def rotating_read_fh(fh: Any, path: Path, *args: Any, **kwargs: Any) -> tuple[int, int]:
         nonlocal rotated
-        end = real_read_from(path, offset, out)
-        if not rotated:  # rotate right after this import read the file
+        end = real_read_fh(fh, path, *args, **kwargs)
+        if not rotated:  # rotate right after this import read the file, before it saves
             rotated = True
             append(path, cdr("pbx-5.3", 3))  # written just before the rotation
             os.rename(path, path.with_name(path.name + "-20261102"))
             append(path, cdr("pbx-5.4", 4))
         return end
 
-    monkeypatch.setattr(cdr_import, "_read_from", rotating_read_from)
+    monkeypatch.setattr(cdr_import, "_read_fh", rotating_read_fh)
     assert (await env.run()).imported == 2
-    monkeypatch.setattr(cdr_import, "_read_from", real_read_from)
+    monkeypatch.setattr(cdr_import, "_read_fh", real_read_fh)
     assert (await env.run()).imported == 2
     assert set(await env.rows()) == {"pbx-5.1", "pbx-5.2", "pbx-5.3", "pbx-5.4"}
     assert (await env.run()).imported == 0

@@ -54,7 +54,10 @@ def test_trunk_default_and_dial_string_match_the_dialplan() -> None:
 
 
 def test_confirm_numbers_dial_with_the_press_1_subroutine() -> None:
-    assert f"U({contract.CONTEXT_CONFIRM}^${{{contract.VAR_FALLBACK_CONFIRM_TIMEOUT}}})" in CODE
+    assert (
+        f"U({contract.CONTEXT_FALLBACK_CONFIRM}^${{{contract.VAR_FALLBACK_CONFIRM_TIMEOUT}}})"
+        in CODE
+    )
 
 
 def test_the_include_file_name_matches() -> None:
