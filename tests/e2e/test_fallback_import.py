@@ -1,15 +1,19 @@
 """Calls the dialplan fallback handled while callrouter was down reach the call log.
 
 callrouter is stopped; real calls go through the pbx's fallback (answered, busy, no answer,
-abandoned); Asterisk writes their CDR (cdr_custom JSON with the fallback's marker). Then
-callrouter starts and its importer writes one ``calls`` row per call (``mode=fallback``, the
-outcome Asterisk saw) within a minute — and importing again adds nothing. A call callrouter
-started and handed to the fallback keeps its one row, completed from the CDR.
+abandoned, and a caller named ``Nguyen "Ba" Van`` whose call rings a busy number, a confirm
+number that presses 9, then one that answers); Asterisk writes their CDR (cdr_custom JSON with
+the fallback's marker and its per-Dial attempts). Then callrouter starts and its importer
+writes one ``calls`` row per call (``mode=fallback``, the outcome Asterisk saw) and one
+``call_attempts`` row per Dial within a minute — and importing again, even from the start of
+the file, adds nothing. A call callrouter started and handed to the fallback keeps its one
+row, completed from the CDR, its attempts numbered after callrouter's own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -22,15 +26,29 @@ from sqlalchemy import func, select
 
 from callrouter.app import RotaSource
 from callrouter.asterisk import contract
-from callrouter.asterisk.cdr_import import CDR_FILENAME, import_once, serve_importer
+from callrouter.asterisk.cdr_import import (
+    CDR_FILENAME,
+    REJECTED_FILENAME,
+    STATE_FILENAME,
+    import_once,
+    serve_importer,
+)
 from callrouter.asterisk.fallback import write_fallback_include
 from callrouter.rota import load_rota
 from callrouter.settings import Settings
 from tests.e2e.agi_support import agi_mode, free_port, running_agi_router
-from tests.e2e.callflow_support import CALLS, call_events, engine_for, wait_for_call, write_rota
+from tests.e2e.callflow_support import (
+    ATTEMPTS,
+    CALLS,
+    call_events,
+    engine_for,
+    wait_for_call,
+    write_rota,
+)
 from tests.e2e.harness import (
     ANSWERS,
     BUSY,
+    PRESSES_9,
     RINGS_FOREVER,
     Harness,
     PlacedCall,
@@ -58,14 +76,19 @@ def settings_for(tmp_path: Path, url: str, rota: Path) -> Settings:
 
 
 async def fallback_call(
-    harness: Harness, sandbox: Sandbox, rota_path: Path, *, hold: float
+    harness: Harness,
+    sandbox: Sandbox,
+    rota_path: Path,
+    *,
+    hold: float,
+    caller_name: str | None = None,
 ) -> PlacedCall:
     """One call through the fallback (no callrouter connected) ringing the rota's numbers."""
     write_fallback_include(
         load_rota(rota_path), sandbox.info().pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME
     )
     sandbox.cli("pbx", "dialplan reload")
-    call = await harness.place_call(digits="3", hold=hold)
+    call = await harness.place_call(digits="3", hold=hold, caller_name=caller_name)
     await harness.events.wait_for(
         lambda e: (
             e.user_event == contract.EVENT_FALLBACK_END
@@ -88,13 +111,38 @@ async def rows_by_caller(url: str) -> dict[str, dict[str, Any]]:
     return {r["caller"]: dict(r) for r in rows}
 
 
+async def attempts_by_caller(url: str) -> dict[str, list[dict[str, Any]]]:
+    """Each caller's ``call_attempts`` rows, in ``seq`` order."""
+    engine = engine_for(url)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(CALLS.c.caller, ATTEMPTS)
+                    .join(CALLS, CALLS.c.id == ATTEMPTS.c.call_id)
+                    .order_by(CALLS.c.caller, ATTEMPTS.c.seq)
+                )
+            ).mappings()
+            out: dict[str, list[dict[str, Any]]] = {}
+            for r in rows:
+                out.setdefault(r["caller"], []).append(dict(r))
+    finally:
+        await engine.dispose()
+    return out
+
+
+def summary(attempts: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(a["seq"], a["officer_id"], a["number"], a["result"]) for a in attempts]
+
+
 async def test_calls_handled_while_callrouter_was_down_are_imported_once_within_a_minute(
     harness: Harness, sandbox: Sandbox, tmp_path: Path, sqlite_url: str, cdr_file: Path
 ) -> None:
-    answers, busy, silent = (
+    answers, busy, silent, presses_9 = (
         officer_number(ANSWERS, 1),
         officer_number(BUSY, 0),
         officer_number(RINGS_FOREVER, 0),
+        officer_number(PRESSES_9, 1),
     )
     rotas = tmp_path / "rotas"
     rotas.mkdir()
@@ -109,18 +157,33 @@ async def test_calls_handled_while_callrouter_was_down_are_imported_once_within_
     abandoned = await fallback_call(
         harness, sandbox, write_rota(rotas / "d.yaml", [silent], ring_timeout=20), hold=6
     )
+    # A caller name with quotes (Asterisk 22's cdr_custom leaves them unescaped in clid); the
+    # fallback rings a busy number, a confirm number that presses 9, then one that answers.
+    quoted = await fallback_call(
+        harness,
+        sandbox,
+        write_rota(rotas / "e.yaml", [busy, presses_9, answers], confirm=(False, True, False)),
+        hold=20,
+        caller_name='Nguyen "Ba" Van',
+    )
     assert harness.officer(answers, answered).answered
+    assert harness.officer(answers, quoted).answered
     assert harness.caller(abandoned).hung_up_by == "caller"
+    # The shipped mapping writes valid JSON on every line, the quoted name's call included.
+    cdr_text = await asyncio.to_thread(cdr_file.read_text, encoding="utf-8")
+    for n, line in enumerate(cdr_text.splitlines(), start=1):
+        assert isinstance(json.loads(line), dict), f"{cdr_file}:{n} {line}"
 
-    # callrouter starts: its importer runs beside it.
-    rota = write_rota(tmp_path / "rota.yaml", [answers])
+    # callrouter starts: its importer runs beside it. Its rota has the officers an, binh and
+    # chi at the answering, busy and silent numbers (the confirm number is not in it).
+    rota = write_rota(tmp_path / "rota.yaml", [answers, busy, silent])
     settings = settings_for(tmp_path, sqlite_url, rota)
     started = time.monotonic()
     importer = asyncio.create_task(
         serve_importer(settings, cdr_path=cdr_file, interval=30, first_delay=1)
     )
     try:
-        callers = {c.caller_number for c in (answered, busy_call, no_answer, abandoned)}
+        callers = {c.caller_number for c in (answered, busy_call, no_answer, abandoned, quoted)}
         while True:
             rows = await rows_by_caller(sqlite_url) if (tmp_path / "calls.sqlite3").exists() else {}
             if callers <= set(rows):
@@ -139,6 +202,7 @@ async def test_calls_handled_while_callrouter_was_down_are_imported_once_within_
         busy_call.caller_number: ("fallback", "unanswered"),
         no_answer.caller_number: ("fallback", "unanswered"),
         abandoned.caller_number: ("fallback", "abandoned"),
+        quoted.caller_number: ("fallback", "answered"),
     }
     a = rows[answered.caller_number]
     assert a["answered_number"] == answers
@@ -153,11 +217,50 @@ async def test_calls_handled_while_callrouter_was_down_are_imported_once_within_
     ab = rows[abandoned.caller_number]
     assert ab["answered_at"] is None
     assert ab["ended_at"] is not None
+    q = rows[quoted.caller_number]
+    assert (q["answered_number"], q["answered_officer_id"]) == (answers, "an")
     print(f"fallback calls imported {took:.1f} s after start")
 
-    # Once and only once: the command imports nothing more, rows unchanged.
+    # One call_attempts row per Dial, results as in ARI mode (the officer from the rota).
+    attempts = {c: a for c, a in (await attempts_by_caller(sqlite_url)).items() if c in callers}
+    assert {c: summary(a) for c, a in attempts.items()} == {
+        answered.caller_number: [(1, "an", answers, "answered")],
+        busy_call.caller_number: [(1, "binh", busy, "busy")],
+        no_answer.caller_number: [(1, "chi", silent, "no_answer")],
+        abandoned.caller_number: [(1, "chi", silent, "cancelled")],
+        quoted.caller_number: [
+            (1, "binh", busy, "busy"),
+            (2, "unknown", presses_9, "declined"),
+            (3, "an", answers, "answered"),
+        ],
+    }
+    assert attempts[busy_call.caller_number][0]["cause"] == 17
+    assert attempts[no_answer.caller_number][0]["cause"] == 19
+    for caller, rows_of_call in attempts.items():
+        call_row = rows[caller]
+        for att in rows_of_call:
+            assert att["ended_at"] is not None
+            assert call_row["started_at"] <= att["started_at"] <= att["ended_at"]
+            assert att["ended_at"] <= call_row["ended_at"]
+            assert att["channel_id"].startswith(f"cdr:{call_row['linkedid']}:")
+            assert (att["answered_at"] is not None) == (att["result"] in ("answered", "declined"))
+    # The answered attempt's pick-up time is the call's answer time: the talk time is right to
+    # the second at each end (Asterisk's EPOCH and CDR times are whole seconds).
+    bridged = attempts[answered.caller_number][0]
+    assert bridged["answered_at"] == a["answered_at"]
+    assert officer.talk_seconds - 2.0 <= a["talk_seconds"] <= officer.talk_seconds + 2.0
+    assert not (settings.state_dir / REJECTED_FILENAME).exists()
+
+    # Once and only once: the command imports nothing more, rows unchanged — even when it reads
+    # the whole file again (its saved offset lost).
     report = await import_once(settings, cdr_path=cdr_file)
-    assert (report.imported, report.completed) == (0, 0)
+    assert (report.imported, report.completed, report.attempts) == (0, 0, 0)
+    await asyncio.to_thread((settings.state_dir / STATE_FILENAME).unlink)
+    report = await import_once(settings, cdr_path=cdr_file)
+    assert (report.imported, report.completed, report.attempts) == (0, 0, 0)
+    assert report.already >= len(callers)
+    again = {c: a for c, a in (await attempts_by_caller(sqlite_url)).items() if c in callers}
+    assert again == attempts
     engine = engine_for(sqlite_url)
     try:
         async with engine.connect() as conn:
@@ -235,3 +338,10 @@ async def test_a_call_callrouter_handed_to_the_fallback_keeps_its_one_row_comple
     assert c["outcome"] == "answered"
     assert c["answered_number"] == answers
     assert {e["type"] for e in events} >= {"handed_to_fallback", "fallback_imported"}
+    # The fallback's attempts follow callrouter's own (if any), numbered after them, once.
+    own = [x for x in before.attempts if not x["channel_id"].startswith("cdr:")]
+    imported = [x for x in after.attempts if x["channel_id"].startswith("cdr:")]
+    assert [x["seq"] for x in after.attempts] == list(range(1, len(after.attempts) + 1))
+    assert len(after.attempts) == len(own) + len(imported)
+    assert [(x["number"], x["result"]) for x in imported] == [(answers, "answered")]
+    assert imported[0]["seq"] == len(own) + 1
