@@ -176,7 +176,7 @@ def _when(path: Path, line: int, name: str, raw: Any) -> datetime:
     return value.astimezone(UTC)
 
 
-_KEY = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)":')
+_KEY = re.compile(r'([{,])\s*"([A-Za-z_][A-Za-z0-9_]*)"\s*:')
 # A double quote preceded by an even number of backslashes (none included): not escaped.
 _BARE_QUOTE = re.compile(r'(?<!\\)((?:\\\\)*)"')
 
@@ -198,24 +198,23 @@ def repair_line(text: str) -> dict[str, Any] | None:
 
     The field names are known (:data:`CDR_FIELDS`): a field starts at ``"name":`` right after
     ``{`` or ``,``, its value runs to the next such start. Each known name at most once, the
-    first right after ``{``, string values quoted at both ends, other values plain JSON.
+    first right after ``{``, no unknown name, string values quoted at both ends, other values
+    plain JSON.
     """
     s = text.strip()
     if not (s.startswith("{") and s.endswith("}")):
         return None
-    starts = [
-        m for m in _KEY.finditer(s) if m.group(1).lower() in CDR_FIELDS and s[m.start() - 1] in "{,"
-    ]
-    if not starts or starts[0].start() != 1:
+    starts = [m for m in _KEY.finditer(s) if m.group(2).lower() in CDR_FIELDS]
+    if not starts or starts[0].start() != 0:
         return None
     out: dict[str, Any] = {}
     for i, m in enumerate(starts):
-        name = m.group(1).lower()
+        name = m.group(2).lower()
         if name in out:
             return None
-        stop = starts[i + 1].start() - 1 if i + 1 < len(starts) else len(s) - 1
+        stop = starts[i + 1].start() if i + 1 < len(starts) else len(s) - 1
         raw = s[m.end() : stop].strip()
-        if any(raw[k.start() - 1] == "," for k in _KEY.finditer(raw) if k.start() > 0):
+        if any(k.group(1) == "," for k in _KEY.finditer(raw)):
             return None  # a field whose name is not known: the layout is not known
         if len(raw) >= 2 and raw[0] == raw[-1] == '"':
             value: Any = _lenient_string(raw[1:-1])

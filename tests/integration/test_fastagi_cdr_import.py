@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callrouter.asterisk import cdr_import
 from callrouter.asterisk.cdr_import import ImportReport, import_fallback, parse_line
 from callrouter.store.db import make_engine
-from callrouter.store.models import Call
+from callrouter.store.models import Call, CallAttempt, call_id_for
 from callrouter.store.writer import CallLog
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -191,3 +191,150 @@ async def test_a_truncated_file_is_read_again_from_its_start_without_duplicates(
 def test_a_line_names_its_file_line_and_field() -> None:
     with pytest.raises(ValueError, match=r"x\.json:7: field 'end'"):
         parse_line(cdr("pbx-7.1", 1, end="soon"), Path("x.json"), 7)
+
+
+async def attempt_rows(env: Env, linkedid: str) -> list[tuple[Any, ...]]:
+    table = CallAttempt.__table__
+    async with env.engine.connect() as conn:
+        rows = await conn.execute(
+            select(table.c.seq, table.c.number, table.c.result, table.c.cause, table.c.channel_id)
+            .where(table.c.call_id == call_id_for(linkedid))
+            .order_by(table.c.seq)
+        )
+        return [tuple(r) for r in rows.all()]
+
+
+def epoch(n: int, seconds: int) -> int:
+    return int((T0 + timedelta(minutes=n, seconds=seconds)).timestamp())
+
+
+def dials(n: int, *entries: str) -> str:
+    """``callrouter_attempts`` of call ``n``: entries ``index:number:status:cause:ring:end:
+    answered:key`` with times in seconds after the call's start."""
+    out = []
+    for entry in entries:
+        index, number, status, cause, ring, end, answered, key = entry.split(":")
+        times = [str(epoch(n, int(t))) if t else "" for t in (ring, end, answered)]
+        out.append(":".join([index, number, status, cause, *times, key]))
+    return "|" + "|".join(out)
+
+
+BUSY_1 = "1:0902000001:BUSY:17:5:5::"
+ANSWERED_2 = "2:0901100001:BRIDGED:16:5:30:8:"
+
+
+async def test_each_dial_becomes_one_attempt_once_even_from_the_start_of_the_file(
+    env: Env,
+) -> None:
+    append(env.cdr, cdr("pbx-8.1", 1, callrouter_attempts=dials(1, BUSY_1, ANSWERED_2)))
+    report = await env.run()
+    assert (report.imported, report.attempts) == (1, 2)
+    expected = [
+        (1, "0902000001", "busy", 17, "cdr:pbx-8.1:1"),
+        (2, "0901100001", "answered", 16, "cdr:pbx-8.1:2"),
+    ]
+    assert await attempt_rows(env, "pbx-8.1") == expected
+    row = (await env.rows())["pbx-8.1"]
+    assert row["talk_seconds"] == pytest.approx(22.0)  # from the officer's pick-up (8 s)
+    assert (await env.run()).attempts == 0
+    env.state.unlink()
+    assert (await env.run()).attempts == 0
+    assert await attempt_rows(env, "pbx-8.1") == expected
+
+
+async def test_a_later_line_with_more_dials_adds_only_the_new_attempts(env: Env) -> None:
+    # The chain's first line (first Dial over) is read before Asterisk writes the last one.
+    append(
+        env.cdr,
+        cdr(
+            "pbx-9.1",
+            1,
+            result="",
+            userfield="callrouter=fallback;linkedid=pbx-9.1",
+            callrouter_attempts=dials(1, BUSY_1),
+        ),
+    )
+    assert (await env.run()).attempts == 1
+    append(env.cdr, cdr("pbx-9.1", 1, callrouter_attempts=dials(1, BUSY_1, ANSWERED_2)))
+    assert (await env.run()).attempts == 1
+    assert [r[:3] for r in await attempt_rows(env, "pbx-9.1")] == [
+        (1, "0902000001", "busy"),
+        (2, "0901100001", "answered"),
+    ]
+
+
+async def test_a_handed_back_call_keeps_its_attempts_and_the_fallbacks_follow(env: Env) -> None:
+    start = T0 + timedelta(minutes=1)
+    env.log.call_started(
+        linkedid="pbx-10.1",
+        uniqueid="pbx-10.1",
+        branch=3,
+        caller="0987000001",
+        started_at=start,
+        mode="ari",
+        rota_version="abc",
+    )
+    for seq, result in ((1, "no_answer"), (2, "busy")):
+        env.log.attempt_started(
+            linkedid="pbx-10.1",
+            seq=seq,
+            officer_id="an",
+            officer_name="An",
+            number=f"090300000{seq}",
+            number_label=None,
+            channel_id=f"callrouter-leg-{seq}",
+            started_at=start + timedelta(seconds=seq),
+        )
+        env.log.attempt_ended(
+            linkedid="pbx-10.1",
+            seq=seq,
+            result=result,
+            cause=19,
+            ended_at=start + timedelta(seconds=seq + 1),
+        )
+    env.log.call_ended(linkedid="pbx-10.1", ended_at=start, outcome="failed", hangup_cause=None)
+    await env.log.flush()
+    append(env.cdr, cdr("pbx-10.1", 1, callrouter_attempts=dials(1, BUSY_1, ANSWERED_2)))
+    report = await env.run()
+    assert (report.completed, report.attempts) == (1, 2)
+    env.state.unlink()
+    assert (await env.run()).attempts == 0
+    assert [(r[0], r[4]) for r in await attempt_rows(env, "pbx-10.1")] == [
+        (1, "callrouter-leg-1"),
+        (2, "callrouter-leg-2"),
+        (3, "cdr:pbx-10.1:1"),
+        (4, "cdr:pbx-10.1:2"),
+    ]
+    assert (await env.rows())["pbx-10.1"]["outcome"] == "answered"
+
+
+async def test_a_line_with_unescaped_quotes_is_repaired_and_bad_lines_are_kept(env: Env) -> None:
+    quoted = cdr("pbx-11.1", 1, clid='"Nguyen "Ba" Van" <0987000001>')
+    quoted = quoted.replace('\\"', '"')  # as Asterisk 22 writes it: not JSON
+    missing = cdr("pbx-11.2", 2, end=...)
+    append(env.cdr, quoted + "{broken\n" + missing)
+    with structlog.testing.capture_logs() as logs:
+        report = await env.run()
+    assert (report.imported, report.repaired_lines, report.bad_lines) == (1, 1, 2)
+    assert set(await env.rows()) == {"pbx-11.1"}
+    assert [e["line"] for e in logs if e["event"] == "cdr.repaired_line"] == [1]
+    kept = [
+        json.loads(line)
+        for line in (env.state.parent / cdr_import.REJECTED_FILENAME).read_text().splitlines()
+    ]
+    assert [(k["file"], k["line"], k["field"]) for k in kept] == [
+        (str(env.cdr), 2, "-"),
+        (str(env.cdr), 3, "end"),
+    ]
+    assert kept[1]["text"] == missing.rstrip("\n")
+    assert (await env.run()).bad_lines == 0  # kept once, not again at every run
+
+
+async def test_a_rotated_files_last_line_without_newline_is_read(env: Env) -> None:
+    append(env.cdr, cdr("pbx-12.1", 1))
+    assert (await env.run()).imported == 1
+    append(env.cdr, cdr("pbx-12.2", 2).rstrip("\n"))  # Asterisk stopped mid-way, then rotated
+    os.rename(env.cdr, env.cdr.with_name(env.cdr.name + ".1"))
+    append(env.cdr, cdr("pbx-12.3", 3))
+    assert (await env.run()).imported == 2
+    assert set(await env.rows()) == {"pbx-12.1", "pbx-12.2", "pbx-12.3"}
