@@ -1,4 +1,4 @@
-"""Helpers of the ARI call-flow end-to-end tests (tests/e2e/test_calls_ari.py).
+"""Helpers of the call-flow end-to-end tests (tests/e2e/test_calls.py and others).
 
 * :func:`write_rota` — a rota open around the clock whose ring order is the given pstn
   numbers (see ``tests/asterisk/README.md`` for how each number behaves).
