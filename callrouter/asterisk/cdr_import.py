@@ -562,6 +562,7 @@ class ImportReport:
     bad_lines: int = 0
     repaired_lines: int = 0
     attempts: int = 0
+    rejected_file: str | None = None  # where this run kept the lines it could not read
     linkedids: list[str] = field(default_factory=list)
 
 
@@ -760,6 +761,8 @@ async def import_fallback(
     await call_log.flush()
     rejected_path = state_path.with_name(REJECTED_FILENAME)
     await asyncio.to_thread(keep_rejected, rejected_path, read.rejected)
+    if read.rejected:
+        report.rejected_file = str(rejected_path)
     await asyncio.to_thread(read.state.save, state_path)
     if report.imported or report.completed or report.bad_lines or report.attempts:
         log.info(
@@ -771,7 +774,7 @@ async def import_fallback(
             attempts=report.attempts,
             bad_lines=report.bad_lines,
             repaired_lines=report.repaired_lines,
-            rejected_file=str(rejected_path) if read.rejected else None,
+            rejected_file=report.rejected_file,
         )
     return report
 

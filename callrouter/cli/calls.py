@@ -237,8 +237,11 @@ def import_fallback_command(cdr_path: Path | None, database_url: str | None) -> 
     )
     click.echo(
         f"Đã nhập {report.imported} cuộc gọi mới, bổ sung {report.completed} cuộc gọi đã có, "
-        f"bỏ qua {report.already} cuộc gọi đã nhập trước đó, {report.bad_lines} dòng CDR lỗi."
+        f"bỏ qua {report.already} cuộc gọi đã nhập trước đó; {report.attempts} lượt đổ chuông; "
+        f"{report.repaired_lines} dòng CDR sửa được, {report.bad_lines} dòng CDR lỗi."
     )
+    if report.rejected_file:
+        click.echo(f"Các dòng lỗi được giữ trong {report.rejected_file}.")
 
 
 @click.group("callbacks")

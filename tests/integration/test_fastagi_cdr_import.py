@@ -316,6 +316,7 @@ async def test_a_line_with_unescaped_quotes_is_repaired_and_bad_lines_are_kept(e
     with structlog.testing.capture_logs() as logs:
         report = await env.run()
     assert (report.imported, report.repaired_lines, report.bad_lines) == (1, 1, 2)
+    assert report.rejected_file == str(env.state.parent / cdr_import.REJECTED_FILENAME)
     assert set(await env.rows()) == {"pbx-11.1"}
     assert [e["line"] for e in logs if e["event"] == "cdr.repaired_line"] == [1]
     kept = [
