@@ -3,7 +3,8 @@
 ``sandbox`` (session) starts fresh instances through ``scripts/asterisk-sandbox`` and stops them
 at the end; ``harness`` (per test) connects to both instances' AMI and ARI and, after the test,
 hangs up whatever is left so the next test starts from idle instances.
-``CALLROUTER_SANDBOX_SLOT`` picks the slot (ports), default 0.
+``router_mode`` (per test, params ``ari``/``agi``) runs a shared scenario in both routing modes
+(tests/e2e/router_modes.py). ``CALLROUTER_SANDBOX_SLOT`` picks the slot (ports), default 0.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from tests.conftest import require_service
+from tests.e2e.agi_support import agi_mode, free_port
 from tests.e2e.harness import Harness, Sandbox, SandboxError
+from tests.e2e.router_modes import MODES, RouterMode
 
 SLOT = int(os.environ.get("CALLROUTER_SANDBOX_SLOT", "0"))
 
@@ -46,3 +49,17 @@ async def harness(sandbox: Sandbox) -> AsyncIterator[Harness]:
         finally:
             await h.hangup_all()
             await h.wait_idle()
+
+
+@pytest.fixture(params=MODES)
+def router_mode(
+    request: pytest.FixtureRequest, sandbox: Sandbox, harness: Harness
+) -> Iterator[RouterMode]:
+    """The mode a shared scenario runs in (test ids ``[ari]``/``[agi]``); in AGI mode the pbx
+    sends branch 3 to FastAGI on a port of this test's own until the test ends."""
+    if request.param == "agi":
+        port = free_port()
+        with agi_mode(sandbox, port):
+            yield RouterMode("agi", harness, port)
+    else:
+        yield RouterMode("ari", harness)

@@ -5,10 +5,11 @@ dialplan hands it to Stasis and the real ``callrouter serve`` (real ARI, real da
 the officers' phones on the pstn; in AGI mode (global ``CALLROUTER_ROUTER=agi``) the real
 ``callrouter serve --mode agi`` decides over FastAGI and the shipped
 ``dialplan/extensions_callrouter_agi.conf`` dials and reports each attempt back. Every shared
-scenario is one test run in both modes (the ``router_mode`` fixture, ids ``[ari]``/``[agi]``):
-the phones' experience (the pstn's view: who rang, who answered, who hung up and when; the
-pbx's bridges) and the ``calls``/``call_attempts`` rows must be the same, ``calls.mode`` being
-the mode. What only one mode has is in the ``test_ari_*`` and ``test_agi_*`` tests at the end.
+scenario is one test run in both modes (the ``router_mode`` fixture of conftest.py, ids
+``[ari]``/``[agi]``): the phones' experience (the pstn's view: who rang, who answered, who hung
+up and when; the pbx's bridges) and the ``calls``/``call_attempts`` rows must be the same,
+``calls.mode`` being the mode. What only one mode has is in the ``test_ari_*`` and
+``test_agi_*`` tests at the end.
 
 Test rota: ring timeout 5 s (the rota's minimum), one round, sequential.
 """
@@ -53,27 +54,13 @@ from tests.e2e.harness import (
     Sandbox,
     officer_number,
 )
-from tests.e2e.router_modes import MODES, RouterMode
+from tests.e2e.router_modes import RouterMode
 
 # func_only: the session fixture may build the sandbox first (minutes on a fresh machine).
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120, func_only=True)]
 
 RING_TIMEOUT = 5
 DATABASES = ("sqlite", "postgresql")
-
-
-@pytest.fixture(params=MODES)
-def router_mode(
-    request: pytest.FixtureRequest, sandbox: Sandbox, harness: Harness
-) -> Iterator[RouterMode]:
-    """The mode a shared scenario runs in; in AGI mode the pbx sends branch 3 to FastAGI
-    (on a port of this test's own) until the test ends."""
-    if request.param == "agi":
-        port = free_port()
-        with agi_mode(sandbox, port):
-            yield RouterMode("agi", harness, port)
-    else:
-        yield RouterMode("ari", harness)
 
 
 @pytest.fixture
