@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk import cdr_import
 from callrouter.asterisk.cdr_import import ImportReport, import_fallback, parse_line
+from callrouter.report.figures import UnitInfo
+from callrouter.report.periods import month_period
+from callrouter.report.queries import compute_figures
 from callrouter.store.db import make_engine
 from callrouter.store.models import Call, CallAttempt, call_id_for
 from callrouter.store.writer import CallLog
@@ -339,3 +342,38 @@ async def test_a_rotated_files_last_line_without_newline_is_read(env: Env) -> No
     append(env.cdr, cdr("pbx-12.3", 3))
     assert (await env.run()).imported == 2
     assert set(await env.rows()) == {"pbx-12.1", "pbx-12.2", "pbx-12.3"}
+
+
+async def test_the_monthly_report_counts_imported_fallback_calls_and_their_attempts(
+    env: Env,
+) -> None:
+    append(
+        env.cdr,
+        cdr("pbx-13.1", 1, callrouter_attempts=dials(1, BUSY_1, ANSWERED_2))
+        + cdr(
+            "pbx-13.2",
+            2,
+            result="abandoned",
+            callrouter_attempts=dials(
+                2, "1:0902000001:BUSY:17:5:5::", "2:0901100001:CANCEL:16:5:9::"
+            ),
+        ),
+    )
+    assert (await env.run()).attempts == 4
+    f = await compute_figures(
+        env.engine,
+        period=month_period("2026-11"),
+        branch=3,
+        service_level_seconds=20,
+        timezone="Asia/Ho_Chi_Minh",
+        unit=UnitInfo(name="TRUNG TÂM Y TẾ", governing_body="UBND HUYỆN"),
+        categories={},
+    )
+    t = f.totals
+    assert (t.received, t.answered, t.abandoned, t.fallback) == (2, 1, 1, 2)
+    numbers = {n.number: n for n in f.numbers}
+    busy, answering = numbers["0902000001"], numbers["0901100001"]
+    assert (busy.attempts, busy.busy) == (2, 2)
+    assert (answering.attempts, answering.answered, answering.cancelled) == (2, 1, 1)
+    assert answering.answered_calls == 1
+    assert t.talk_seconds_sum == pytest.approx(22.0)
