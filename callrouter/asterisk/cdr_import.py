@@ -55,9 +55,11 @@ Rules:
   so a rotation during the run cannot mix two files. If the file was rotated (new inode, or
   shorter than the offset), the rest of the old file is read from its rotated name
   (``<name>.1``, ``<name>-YYYYMMDD``… in the same directory, found by inode) — its last line
-  too, even without a newline, as nothing will complete it — before the new file is read from
-  its start. In the live file only complete lines are read: a half-written last line is read
-  on a later run, once Asterisk has finished it.
+  too, even without a newline, as nothing will complete it once it is a few seconds old
+  (Asterisk opens the file for each record, so a record begun just before the rename may
+  still land there) — before the new file is read from its start. In the live file only
+  complete lines are read: a half-written last line is read on a later run, once Asterisk
+  has finished it.
 * A line that is not JSON even after repair, or lacks a field, is logged (``cdr.bad_line``:
   file, line, field, problem), appended to the rejected file, and the import goes on.
 """
@@ -69,6 +71,7 @@ import contextlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -505,6 +508,21 @@ def _rotated(path: Path, inode: int) -> Path | None:
     return None
 
 
+ROTATED_SETTLE_SECONDS: Final = 5.0
+
+
+def _may_still_be_written(path: Path) -> bool:
+    """A rotated file whose last line is unfinished and that changed a moment ago."""
+    with contextlib.suppress(OSError), path.open("rb") as fh:
+        st = os.fstat(fh.fileno())
+        if st.st_size == 0:
+            return False
+        fh.seek(st.st_size - 1)
+        unfinished = fh.read(1) != b"\n"
+        return unfinished and time.time() - st.st_mtime < ROTATED_SETTLE_SECONDS
+    return False
+
+
 def read_new(path: Path, state: ReadState) -> ReadResult:
     """Lines written since ``state`` (blocking file I/O: run it in a thread)."""
     out = ReadResult(state=ReadState(state.inode, state.offset, state.line))
@@ -519,8 +537,14 @@ def read_new(path: Path, state: ReadState) -> ReadResult:
         if state.inode is not None and (st.st_ino != state.inode or st.st_size < offset):
             old = _rotated(path, state.inode) if st.st_ino != state.inode else None
             if old is not None:
+                if _may_still_be_written(old):
+                    # Asterisk opens the file for each record: one it began just before the
+                    # rename may still be landing in the old file. Read it all next run.
+                    log.info("cdr.rotated_settling", file=str(path), rotated=str(old))
+                    return out
                 log.info("cdr.rotated", file=str(path), rotated=str(old))
-                _read_from(old, offset, out, final=True)
+                with old.open("rb") as old_fh:
+                    _read_fh(old_fh, old, offset, line, out, final=True)
             else:
                 log.info("cdr.restarted", file=str(path), reason="truncated or replaced")
             offset, line = 0, 1
