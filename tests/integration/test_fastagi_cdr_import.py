@@ -382,3 +382,32 @@ async def test_the_monthly_report_counts_imported_fallback_calls_and_their_attem
     assert (answering.attempts, answering.answered, answering.cancelled) == (2, 1, 1)
     assert answering.answered_calls == 1
     assert t.talk_seconds_sum == pytest.approx(22.0)
+
+
+async def test_the_forward_numbers_dial_is_an_attempt_of_officer_forward(env: Env) -> None:
+    append(
+        env.cdr,
+        cdr(
+            "pbx-14.1",
+            1,
+            result="forwarded",
+            callrouter_attempts=dials(
+                1, "1:0903000001:NOANSWER:0:5:25::", "f:0243000000:BRIDGED:16:26:50:28:"
+            ),
+        ),
+    )
+    assert (await env.run()).attempts == 2
+    table = CallAttempt.__table__
+    async with env.engine.connect() as conn:
+        rows = await conn.execute(
+            select(table.c.officer_id, table.c.number, table.c.result, table.c.cause)
+            .where(table.c.call_id == call_id_for("pbx-14.1"))
+            .order_by(table.c.seq)
+        )
+        got = [tuple(r) for r in rows.all()]
+    assert got == [
+        ("unknown", "0903000001", "no_answer", 19),
+        ("forward", "0243000000", "answered", 16),
+    ]
+    row = (await env.rows())["pbx-14.1"]
+    assert (row["outcome"], row["answered_at"]) == ("unanswered", None)
