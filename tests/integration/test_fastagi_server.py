@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import structlog
-from sqlalchemy import select
+from sqlalchemy import RowMapping, select
 
 from callrouter.asterisk.fastagi import AgiCallFlow, FastAgiServer
 from callrouter.asterisk.stasis import FORWARD_OFFICER_ID
@@ -109,27 +109,9 @@ async def route(port: int, linkedid: str) -> dict[str, str]:
     return variables(await exchange(port, headers("route", linkedid, "3")))
 
 
-async def test_route_sets_the_decision_as_channel_variables_and_writes_the_call(
-    running: Running,
-) -> None:
-    got = await route(running.port, "pbx-1.1")
-    assert got["CALLROUTER_AGI_OK"] == "1"
-    assert got["CALLROUTER_AGI_OPEN"] == "1"
-    assert got["CALLROUTER_AGI_COUNT"] == "2"
-    assert [got["CALLROUTER_AGI_TARGET_1"], got["CALLROUTER_AGI_TARGET_2"]] == NUMBERS
-    assert (got["CALLROUTER_AGI_CONFIRM_1"], got["CALLROUTER_AGI_CONFIRM_2"]) == ("1", "0")
-    assert got["CALLROUTER_AGI_CONFIRM_NUMBER_0901100001"] == "1"
-    assert got["CALLROUTER_AGI_STRATEGY"] == "sequential"
-    for script, args in (
-        ("attempt", ("pbx-1.1", "start", "1", "1")),
-        ("attempt", ("pbx-1.1", "end", "1", "1", "BUSY", "17", "")),
-        ("attempt", ("pbx-1.1", "start", "2", "2")),
-        ("answered", ("pbx-1.1", "2", "2", NUMBERS[1])),
-        ("end", ("pbx-1.1", "abandoned", "1", "2", "2", "ANSWER", "16")),
-    ):
-        assert await exchange(running.port, headers(script, *args)) == []
-    await running.log.flush()
-    engine = make_engine(running.url)
+async def the_call(url: str) -> tuple[RowMapping, list[RowMapping]]:
+    """The one ``calls`` row written and its attempts, in seq order."""
+    engine = make_engine(url)
     try:
         async with engine.connect() as conn:
             [call] = (await conn.execute(select(Call.__table__))).mappings().all()
@@ -140,6 +122,29 @@ async def test_route_sets_the_decision_as_channel_variables_and_writes_the_call(
             )
     finally:
         await engine.dispose()
+    return call, list(attempts)
+
+
+async def test_route_sets_the_decision_as_channel_variables_and_writes_the_call(
+    running: Running,
+) -> None:
+    got = await route(running.port, "pbx-1.1")
+    assert got["CALLROUTER_AGI_OK"] == "1"
+    assert got["CALLROUTER_AGI_OPEN"] == "1"
+    assert got["CALLROUTER_AGI_COUNT"] == "2"
+    assert [got["CALLROUTER_AGI_TARGET_1"], got["CALLROUTER_AGI_TARGET_2"]] == NUMBERS
+    assert (got["CALLROUTER_AGI_CONFIRM_1"], got["CALLROUTER_AGI_CONFIRM_2"]) == ("1", "0")
+    assert got["CALLROUTER_AGI_STRATEGY"] == "sequential"
+    for script, args in (
+        ("attempt", ("pbx-1.1", "start", "1", "1")),
+        ("attempt", ("pbx-1.1", "end", "1", "1", "BUSY", "17", "")),
+        ("attempt", ("pbx-1.1", "start", "2", "2")),
+        ("answered", ("pbx-1.1", "2", "2", NUMBERS[1])),
+        ("end", ("pbx-1.1", "abandoned", "1", "2", "2", "ANSWER", "16")),
+    ):
+        assert await exchange(running.port, headers(script, *args)) == []
+    await running.log.flush()
+    call, attempts = await the_call(running.url)
     assert (call["mode"], call["outcome"], call["caller"]) == ("agi", "answered", "0987654321")
     assert call["answered_number"] == NUMBERS[1]
     assert [(a["seq"], a["result"], a["cause"]) for a in attempts] == [
@@ -297,17 +302,7 @@ async def test_the_forward_action_is_an_attempt_of_its_own_and_the_call_stays_un
             await log.flush()
         finally:
             await server.close()
-    engine = make_engine(url)
-    try:
-        async with engine.connect() as conn:
-            [call] = (await conn.execute(select(Call.__table__))).mappings().all()
-            attempts = (
-                (await conn.execute(select(CallAttempt.__table__).order_by(CallAttempt.seq)))
-                .mappings()
-                .all()
-            )
-    finally:
-        await engine.dispose()
+    call, attempts = await the_call(url)
     assert (call["outcome"], call["answered_officer_id"], call["answered_number"]) == (
         "unanswered",
         None,
