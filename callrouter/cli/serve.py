@@ -21,6 +21,7 @@ from callrouter.asterisk.cdr_import import serve_importer
 from callrouter.asterisk.fastagi import serve_agi
 from callrouter.errors import CallrouterError, ConfigError
 from callrouter.settings import Settings
+from callrouter.store.revision import prepare_in_child
 
 
 @click.command("serve")
@@ -109,6 +110,9 @@ async def _main(settings: Settings, options: ServeOptions, *, mode: str = "ari")
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
     loop.add_signal_handler(signal.SIGHUP, options.reload_rota.set)  # reload the rota now
+    # Migrations, when needed, run in a child process before anything opens the call log:
+    # Alembic never loads into the long-running router (its memory is budgeted).
+    await prepare_in_child(settings.effective_database_url())
     # Calls the dialplan fallback handled while callrouter was down: imported from the CDR.
     importer = asyncio.create_task(serve_importer(settings))
     try:

@@ -41,7 +41,6 @@ from callrouter.logs import get_logger, mask_number
 from callrouter.store import records as r
 from callrouter.store.apply import Plan, apply_plan, existing_calls, plan_batch
 from callrouter.store.db import is_data_error, make_engine, probe, safe_url
-from callrouter.store.migrate import upgrade
 from callrouter.store.models import (
     ATTEMPT_RESULTS,
     CALLBACK_REASONS,
@@ -49,6 +48,7 @@ from callrouter.store.models import (
     OUTCOMES,
     call_id_for,
 )
+from callrouter.store.revision import at_head
 from callrouter.store.spool import (
     DEFAULT_SEGMENT_BYTES,
     CorruptLine,
@@ -231,7 +231,11 @@ class CallLog:
         if self._schema_ready:
             return
         if self.migrate:
-            await upgrade(self._engine)
+            if not await at_head(self._engine):
+                # Alembic only when there is something to do (see callrouter.store.revision).
+                from callrouter.store.migrate import upgrade  # noqa: PLC0415
+
+                await upgrade(self._engine)
         else:
             async with self._engine.connect() as conn:
                 tables = await conn.run_sync(lambda c: set(sa_inspect(c).get_table_names()))

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, time, timedelta
-
-from icalendar import Calendar, Event
+from typing import TYPE_CHECKING
 
 from callrouter.rota import Rota
 from callrouter.rota.timeline import Segment, timeline
+
+if TYPE_CHECKING:
+    from icalendar import Event
 
 ALL = "all"
 
@@ -26,6 +28,8 @@ def _event(rota: Rota, segment: Segment, stamp: datetime) -> Event:
     digest = hashlib.sha256(
         f"{rota.branch}|{segment.start.isoformat()}|{segment.end.isoformat()}|{names}".encode()
     ).hexdigest()[:24]
+    from icalendar import Event  # noqa: PLC0415 (~4 MB the router only needs for this feed)
+
     event = Event()
     event.add("uid", f"{digest}@callrouter")
     event.add("dtstamp", stamp)
@@ -42,6 +46,8 @@ def duty_calendar(rota: Rota, *, feed: str, now: datetime, weeks: int) -> bytes:
     tz = rota.timezone
     start = datetime.combine(now.astimezone(tz).date(), time(), tz)
     end = start + timedelta(weeks=weeks)
+    from icalendar import Calendar  # noqa: PLC0415 (see _event)
+
     calendar = Calendar()
     calendar.add("prodid", "-//callrouter//rota 1022//VI")
     calendar.add("version", "2.0")
