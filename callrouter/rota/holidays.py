@@ -7,9 +7,13 @@ memoised by the caller (the :class:`~callrouter.rota.model.Rota` keeps one cache
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import re
 from collections.abc import Iterable
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import holidays
 
@@ -20,6 +24,33 @@ COUNTRY = "VN"
 _SUBSTITUTED = re.compile(r"thay cho ngày (\d{2})/(\d{2})/(\d{4})")
 
 
+@functools.cache
+def vietnam_calendar_class() -> Any:
+    """The ``holidays`` package's Vietnam class, without the other ~250 countries.
+
+    ``holidays.country_holidays()`` (like any import of ``holidays.countries.<x>``) first runs
+    ``holidays/countries/__init__.py``, which imports every country: +8 MB of RSS for the
+    router's whole life (its budget is 100 MB, issue 6). The Vietnam module itself imports
+    only the package's calendar helpers, so it is loaded from its file on its own. Should the
+    package's layout change, the registry is used (same figures, more memory);
+    tests/unit/test_rota_holidays.py holds both to the same result.
+    """
+    spec = importlib.util.find_spec("holidays")
+    if spec is not None and spec.origin is not None:
+        path = Path(spec.origin).parent / "countries" / "vietnam.py"
+        module_spec = importlib.util.spec_from_file_location("callrouter_vn_holidays", path)
+        if path.is_file() and module_spec is not None and module_spec.loader is not None:
+            module = importlib.util.module_from_spec(module_spec)
+            try:
+                module_spec.loader.exec_module(module)
+                found = getattr(module, "Vietnam", None)
+            except ImportError:
+                found = None
+            if isinstance(found, type):
+                return found
+    return functools.partial(holidays.country_holidays, COUNTRY)
+
+
 def public_holidays(year: int) -> dict[date, str]:
     """Every Vietnamese public holiday of ``year``, with its Vietnamese name."""
     return public_holidays_by_year(range(year, year + 1))[year]
@@ -28,7 +59,7 @@ def public_holidays(year: int) -> dict[date, str]:
 def public_holidays_by_year(years: Iterable[int]) -> dict[int, dict[date, str]]:
     """Holidays of several years at once (one calendar object: much cheaper than one per year)."""
     wanted = list(years)
-    calendar = holidays.country_holidays(COUNTRY, years=wanted, language="vi")
+    calendar = vietnam_calendar_class()(years=wanted, language="vi")
     out: dict[int, dict[date, str]] = {year: {} for year in wanted}
     for day, name in calendar.items():
         if day.year in out:
