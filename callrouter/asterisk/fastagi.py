@@ -8,9 +8,12 @@
   ``_ROUNDS``, ``_MAX_WAIT``, ``_CONFIRM_TIMEOUT``, ``_ACTION``, ``_FORWARD`` and per target
   n (ring order) ``_TARGET_<n>``, ``_CONFIRM_<n>``, ``_RING_<n>``.
 * ``attempt,<linkedid>,start,<seq>,<index|all>`` / ``attempt,<linkedid>,end,<seq>,<index|all>,
-  <DIALSTATUS>,<HANGUPCAUSE>,<digit>`` — one ``call_attempts`` row per leg.
-* ``answered,<linkedid>,<seq>,<index|all>,<number>`` — from Dial's pre-bridge subroutine on
-  the officer's leg once it answered (and pressed 1 where asked): the call is answered.
+  <DIALSTATUS>,<HANGUPCAUSE>,<digit>`` — one ``call_attempts`` row per leg. In simultaneous
+  ringing each leg is a Local channel (``[callrouter-agi-leg]``) that reports its own end
+  (index = its target); the caller's ``all`` end after the Dial only closes what is left.
+* ``answered,<linkedid>,<seq>,<index>,<number>`` — from Dial's pre-bridge subroutine on
+  the officer's leg once it answered (and pressed 1 where asked): the first such report
+  answers the call and cancels the other legs; a later one is told ``CALLROUTER_AGI_WON=0``.
 * ``end,<linkedid>,<result>,<in_dial>,<seq>,<index|all>,<DIALSTATUS>,<HANGUPCAUSE>`` — from
   the flow (unanswered, after_hours) or the caller's hang-up handler (answered call over,
   caller gone while ringing).
@@ -111,14 +114,22 @@ class _AgiCall:
     last_seen: float = field(default_factory=time.monotonic)
 
 
+HUNG_UP_WHILE_ASKED: Final = "-"
+"""The ``digit`` of a leg whose officer picked up and hung up while asked to press 1 (the
+dialplan sets it before the prompt; a key or the confirm timeout replaces it)."""
+
+
 def attempt_result(dialstatus: str, cause: int | None, digit: str) -> tuple[LegResult, int | None]:
     """What a leg that came back to the dialplan (did not take the call) counts as.
 
-    ``ANSWER`` here means it picked up but did not press 1: no key (a voicemail box) is
-    ``no_answer``, another key is ``declined`` — as in ARI mode.
+    ``ANSWER`` here means it picked up but did not press 1, as in ARI mode: no key within the
+    confirm time (a voicemail box) is ``no_answer``, another key ``declined`` (both without a
+    cause: callrouter dropped the leg), hanging up while asked ``declined`` with its cause.
     """
     if dialstatus == "ANSWER":
-        return (LegResult.DECLINED if digit else LegResult.NO_ANSWER), cause
+        if digit == HUNG_UP_WHILE_ASKED:
+            return LegResult.DECLINED, cause
+        return (LegResult.DECLINED if digit else LegResult.NO_ANSWER), None
     if dialstatus in _DIALSTATUS:
         result, default = _DIALSTATUS[dialstatus]
         return result, (default if default is not None else cause)
@@ -323,7 +334,9 @@ class AgiCallFlow:
             result, result_cause = attempt_result(dialstatus, cause, digit)
             for leg_seq, _target in self._targets(call, seq, group):
                 ringing = call.legs.get(leg_seq)
-                if ringing is not None:
+                # The leg that took the call ends with the call (`end`); a late report of
+                # it (its Local channel going away) changes nothing.
+                if ringing is not None and ringing is not call.answered:
                     self._end_leg(call, ringing, result, result_cause, now)
         else:
             raise AgiProtocolError(f"attempt: {kind!r} is neither start nor end")
@@ -364,6 +377,14 @@ class AgiCallFlow:
         log.info("agi.leg_ended", linkedid=call.linkedid, seq=leg.seq, result=str(result))
 
     async def answered(self, request: Request) -> None:
+        """An officer's leg took the call (pre-bridge subroutine, after press 1 where asked).
+
+        The first leg of a call to report wins: the call is answered by it and every other
+        leg still ringing or being asked to press 1 is ``cancelled`` (Dial hangs them up as
+        it bridges the winner). A leg of the same call reporting after that (two officers
+        pressing 1 at the same moment in simultaneous ringing), or of a call already over,
+        gets ``CALLROUTER_AGI_WON=0`` and the dialplan drops it.
+        """
         args = self.args(request)
         if len(args) < 4:
             raise AgiProtocolError(f"answered: expected linkedid,seq,index,number, got {args}")
@@ -378,6 +399,15 @@ class AgiCallFlow:
             winner = legs[0]
         if winner is None:
             raise AgiProtocolError(f"answered: no leg rang {mask_number(number)}")
+        if group != FORWARD_GROUP and (call.answered is not None or call.finished or winner.ended):
+            log.info(
+                "agi.answer_too_late",
+                linkedid=call.linkedid,
+                seq=winner.seq,
+                answered_seq=call.answered.seq if call.answered is not None else None,
+            )
+            await set_variables(request, [(VAR_PREFIX + "WON", "0")])
+            return
         winner.answered_at = now
         if group == FORWARD_GROUP:
             # The caller talks to the forward number; the call keeps its outcome (nobody
@@ -385,7 +415,7 @@ class AgiCallFlow:
             log.info("agi.forward_answered", linkedid=call.linkedid)
             return
         call.answered = winner
-        for leg in legs:  # Dial hangs up the others of the group as the winner is bridged
+        for leg in call.legs.values():  # Dial hangs up the others as the winner is bridged
             if leg is not winner:
                 self._end_leg(call, leg, LegResult.CANCELLED, None, now)
         target = winner.target
@@ -496,8 +526,6 @@ def decision_variables(decision: Decision) -> list[tuple[str, str]]:
             (f"CONFIRM_{n}", "1" if target.confirm else "0"),
             (f"RING_{n}", str(target.ring_timeout)),
         ]
-        if target.confirm:  # simultaneous ringing looks the leg's number up
-            out.append((f"CONFIRM_NUMBER_{target.number}", "1"))
     return [(VAR_PREFIX + name, value) for name, value in out]
 
 

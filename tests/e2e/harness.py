@@ -49,6 +49,7 @@ VOICEMAIL = "0904"
 PRESSES_1 = "0905"
 PRESSES_9 = "0906"
 FAILS = "0907"
+HANGS_UP = "0908"  # answers, hangs up 1.5 s later (while asked to press 1)
 
 
 def officer_number(behaviour: str, ring_seconds: int = 0, suffix: int | None = None) -> str:

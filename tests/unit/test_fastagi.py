@@ -18,8 +18,11 @@ pytestmark = pytest.mark.unit
         ("BUSY", 17, "", (LegResult.BUSY, 17)),
         ("BUSY", None, "", (LegResult.BUSY, 17)),
         ("NOANSWER", 16, "", (LegResult.NO_ANSWER, 19)),
-        ("ANSWER", 16, "", (LegResult.NO_ANSWER, 16)),  # picked up, no key: a voicemail box
-        ("ANSWER", 16, "9", (LegResult.DECLINED, 16)),
+        # Picked up, no key within the confirm time (a voicemail box), or another key: no cause,
+        # as ARI mode records a leg it dropped; hung up while asked ("-"): declined, its cause.
+        ("ANSWER", 16, "", (LegResult.NO_ANSWER, None)),
+        ("ANSWER", 16, "9", (LegResult.DECLINED, None)),
+        ("ANSWER", 16, "-", (LegResult.DECLINED, 16)),
         ("CONGESTION", 34, "", (LegResult.FAILED, 34)),
         ("CHANUNAVAIL", 1, "", (LegResult.FAILED, 1)),
         ("CHANUNAVAIL", 21, "", (LegResult.DECLINED, 21)),
@@ -76,7 +79,6 @@ def test_an_open_decision_becomes_variables_in_ring_order() -> None:
         "CALLROUTER_AGI_TARGET_1": "0901100001",
         "CALLROUTER_AGI_CONFIRM_1": "1",
         "CALLROUTER_AGI_RING_1": "6",
-        "CALLROUTER_AGI_CONFIRM_NUMBER_0901100001": "1",
         "CALLROUTER_AGI_TARGET_2": "0901100002",
         "CALLROUTER_AGI_CONFIRM_2": "0",
         "CALLROUTER_AGI_RING_2": "7",
