@@ -23,6 +23,7 @@ import contextlib
 import random
 import time
 import uuid
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -58,6 +59,15 @@ from callrouter.store.spool import (
 )
 
 log = get_logger(__name__)
+#: in-process schema upgrades, one at a time (per event loop: a Lock is bound to one)
+_UPGRADE_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _upgrade_lock() -> asyncio.Lock:
+    return _UPGRADE_LOCKS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+
 
 _KNOWN_CALLS = 20_000  # linkedids remembered as present in the database
 _RECENT_MAX = 10_000  # records kept in memory for the applier
@@ -233,9 +243,13 @@ class CallLog:
         if self.migrate:
             if not await at_head(self._engine):
                 # Alembic only when there is something to do (see callrouter.store.revision).
+                # serve has two call logs (router, CDR importer): one upgrade at a time,
+                # re-checked under the lock (two at once fail with "table already exists").
                 from callrouter.store.migrate import upgrade  # noqa: PLC0415
 
-                await upgrade(self._engine)
+                async with _upgrade_lock():
+                    if not await at_head(self._engine):
+                        await upgrade(self._engine)
         else:
             async with self._engine.connect() as conn:
                 tables = await conn.run_sync(lambda c: set(sa_inspect(c).get_table_names()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from callrouter.store.revision import (
     prepare_in_child,
     upgrade_in_child,
 )
+from callrouter.store.writer import CallLog
 
 
 def test_the_head_read_from_the_scripts_is_alembics_head() -> None:
@@ -92,3 +94,22 @@ async def test_an_unreachable_database_leaves_the_upgrade_to_the_call_log(
     out = capsys.readouterr().out
     assert "db.revision_unknown" in out
     assert "secret" not in out
+
+
+async def test_two_call_logs_opening_a_new_database_at_once_upgrade_it_once(
+    tmp_path: Path,
+) -> None:
+    """serve opens two call logs (router and CDR importer); when the database was not
+    reachable at start, both upgrade in-process: one at a time, never 'table exists'."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}"
+
+    async def open_one(name: str) -> None:
+        async with CallLog(url, tmp_path / name):
+            pass
+
+    await asyncio.gather(open_one("spool-a"), open_one("spool-b"))
+    engine = create_async_engine(url)
+    try:
+        assert await database_revision(engine) == head_revision()
+    finally:
+        await engine.dispose()
