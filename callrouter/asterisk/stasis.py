@@ -422,6 +422,8 @@ class CallSession:
         self.caller_is_gone = False
         self.answered_at: datetime | None = None
         self.observe: CallObserver = NoObserver()  # the host's observer once the call is logged
+        #: set once the call, its decision and the first attempts are in the call log
+        self.written_down = asyncio.Event()
 
     # ------------------------------------------------------------------ events in
 
@@ -492,6 +494,23 @@ class CallSession:
             # The row still records the call (and, once handed back, that it failed).
             self._log_started(branch, None)
             raise
+        if not decision.open or not decision.targets:
+            self._write_down_decision(branch, decision)
+            self.written_down.set()
+            await self._closed(decision)
+            return
+        # Ring first, write down after: between StasisStart and the originate request there
+        # is only decide(); the row, the decision and the first attempts are written while
+        # that request is in flight (bench/bench_native.py measures the post-dial delay).
+        answered = await self._ring_targets(
+            decision, write_down=lambda: self._write_down_decision(branch, decision)
+        )
+        if answered is None:
+            await self._unanswered(decision)
+            return
+        await self._bridged(answered)
+
+    def _write_down_decision(self, branch: int, decision: Decision) -> None:
         self._log_started(branch, decision.rota_version)
         log.info(
             "call.received",
@@ -518,14 +537,6 @@ class CallSession:
                 ),
             },
         )
-        if not decision.open or not decision.targets:
-            await self._closed(decision)
-            return
-        answered = await self._ring_targets(decision)
-        if answered is None:
-            await self._unanswered(decision)
-            return
-        await self._bridged(answered)
 
     async def _linkedid(self) -> str:
         """The call's Asterisk linkedid: from the Stasis arguments when the dialplan passes
@@ -559,7 +570,12 @@ class CallSession:
 
     # ------------------------------------------------------------------ open: ringing
 
-    async def _ring_targets(self, decision: Decision) -> Leg | None:
+    async def _ring_targets(self, decision: Decision, write_down: Callable[[], None]) -> Leg | None:
+        """Ring the attempt groups in turn; the leg that takes the call, or None.
+
+        ``write_down`` logs the call and its decision: it runs once the first originate
+        requests are on the wire, before any attempt is logged (their rows need the call's).
+        """
         self.state = "ringing"
         loop = asyncio.get_running_loop()
         wait_deadline = loop.time() + decision.max_wait
@@ -571,19 +587,30 @@ class CallSession:
             if not rings:
                 log.info("call.max_wait_reached", max_wait=decision.max_wait)
                 break
-            legs = [(self._new_leg(target, ring), ring) for target, ring in rings]
+            legs = [(self._new_leg(target), ring) for target, ring in rings]
             originations = [self._originate(leg, ring) for leg, ring in legs]
             if first:
-                # The first legs ring while the caller is put on hold: no blocking work
-                # between StasisStart and the officer's phone ringing.
+                # gather() starts its tasks in order: each originate request is written to
+                # ARI's socket in its task's first step, then the bookkeeping runs. The caller
+                # is put on hold (greeting, music) once Asterisk has taken the requests, a few
+                # ms later: a playback starting at the same moment measurably slowed the
+                # officer's INVITE on a loaded 2-core box (bench/bench_native.py).
                 first = False
-                results = await asyncio.gather(
-                    self._hold_caller(), *originations, return_exceptions=True
-                )
+
+                async def bookkeeping(legs: list[tuple[Leg, int]] = legs) -> None:
+                    write_down()
+                    for leg, ring in legs:
+                        self._log_leg(leg, ring)
+                    self.written_down.set()
+
+                results = await asyncio.gather(*originations, bookkeeping(), return_exceptions=True)
                 for result in results:
                     if isinstance(result, BaseException):
                         raise result
+                await self._hold_caller()
             else:
+                for leg, ring in legs:
+                    self._log_leg(leg, ring)
                 for origination in originations:
                     await origination
             longest = max(ring for _leg, ring in legs)
@@ -595,7 +622,7 @@ class CallSession:
                 return winner
         return None
 
-    def _new_leg(self, target: Target, ring: int) -> Leg:
+    def _new_leg(self, target: Target) -> Leg:
         self.seq += 1
         leg = Leg(
             seq=self.seq,
@@ -606,6 +633,10 @@ class CallSession:
         self.legs[leg.channel_id] = leg
         # Registered before the originate request: its events can beat the REST answer.
         self.host.register(leg.channel_id, self)
+        return leg
+
+    def _log_leg(self, leg: Leg, ring: int) -> None:
+        target = leg.target
         self.log.attempt_started(
             linkedid=self.linkedid,
             seq=leg.seq,
@@ -630,7 +661,6 @@ class CallSession:
             number=mask_number(target.number),
             ring_timeout=ring,
         )
-        return leg
 
     async def _originate(self, leg: Leg, ring: int) -> None:
         try:
@@ -645,8 +675,10 @@ class CallSession:
                 caller_id=self.config.officer_caller_id,
             )
         except (AriRequestError, ValueError) as exc:
-            # Asterisk refused the leg (bad endpoint, no such trunk): a failed attempt.
+            # Asterisk refused the leg (bad endpoint, no such trunk): a failed attempt, ended
+            # only once its start is written down (a bad number fails before any await).
             log.warning("leg.originate_refused", seq=leg.seq, error=str(exc))
+            await self.written_down.wait()
             self._end_leg(leg, LegResult.FAILED, None)
 
     async def _hold_caller(self) -> None:
@@ -1084,7 +1116,9 @@ class CallSession:
         self.log.event(
             linkedid=self.linkedid, at=self.host.clock(), type="forward", data={"number": number}
         )
-        leg = self._new_leg(target, target.ring_timeout)
+        leg = self._new_leg(target)
+        self._log_leg(leg, target.ring_timeout)
+        self.written_down.set()
         prompts = (first_prompt, "forwarding") if first_prompt == "closed" else ("forwarding",)
         await self._play_while_waiting(*prompts)
         await self._originate(leg, target.ring_timeout)
