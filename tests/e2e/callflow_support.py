@@ -56,11 +56,13 @@ def write_rota(
     confirm_timeout: int = 2,
     closed: bool = False,
     after_hours: str = "message",
+    days: str = "mon-sun",
 ) -> Path:
     """A rota open 24/7 that rings ``numbers`` in order (officer i at number i).
 
     ``confirm[i]`` marks number i for press-1 confirmation (default: none is).
-    ``closed``: an override closes the line from yesterday to tomorrow (after hours)."""
+    ``closed``: an override closes the line from yesterday to tomorrow (after hours);
+    ``days``: the days of both shifts (e.g. ``"wed"``: outside shifts on other days)."""
     lines = [
         "unit: Trung tâm Y tế kiểm thử",
         "timezone: Asia/Ho_Chi_Minh",
@@ -82,13 +84,13 @@ def write_rota(
     lines += [
         "shifts:",
         "  - name: Sáng",
-        "    days: mon-sun",
+        f"    days: {days}",
         '    start: "00:00"',
         '    end: "12:00"',
         "    duty:",
         *duty,
         "  - name: Chiều tối",
-        "    days: mon-sun",
+        f"    days: {days}",
         '    start: "12:00"',
         '    end: "00:00"',
         "    duty:",
