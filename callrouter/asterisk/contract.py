@@ -176,6 +176,33 @@ GLOBAL_AGI_URL: Final = "CALLROUTER_AGI_URL"
 ROUTER_AGI: Final = "agi"
 AGI_INCLUDE_FILENAME: Final = "extensions_callrouter_agi.conf"
 
+# FastAGI mode (extensions_callrouter_agi.conf). The scripts it calls over FastAGI
+# (``AGI(${CALLROUTER_AGI_URL}/<script>,…)``) are AgiCallFlow.routes() and the variables
+# callrouter sets for it (CALLROUTER_AGI_*) fastagi.decision_variables();
+# tests/unit/test_contract_agi.py holds the file to both and to these contexts.
+CONTEXT_AGI: Final = "callrouter-agi"
+CONTEXT_AGI_LEG: Final = "callrouter-agi-leg"
+"""Simultaneous ringing: ``Dial(Local/<n>@callrouter-agi-leg&…)``, one Local channel per target
+(n = its index in ring order), which rings the officer and asks for press 1 itself. No ``/n``:
+the Local pair optimises away once bridged (caller and officer end up bridged directly)."""
+CONTEXT_AGI_ANSWER: Final = "callrouter-agi-answer"
+"""Pre-bridge subroutine (Dial ``U``) on an officer's leg: press 1, then FastAGI ``answered``."""
+CONTEXT_AGI_DROP: Final = "callrouter-agi-drop"
+CONTEXT_AGI_HANGUP: Final = "callrouter-agi-hangup"
+CONTEXT_CALLBACK: Final = "callrouter-callback"
+CONTEXT_CALLBACK_ANSWERED: Final = "callrouter-callback-answered"
+CONTEXT_CALLBACK_HANGUP: Final = "callrouter-callback-hangup"
+AGI_CONTEXTS: Final = (
+    CONTEXT_AGI,
+    CONTEXT_AGI_LEG,
+    CONTEXT_AGI_ANSWER,
+    CONTEXT_AGI_DROP,
+    CONTEXT_AGI_HANGUP,
+    CONTEXT_CALLBACK,
+    CONTEXT_CALLBACK_ANSWERED,
+    CONTEXT_CALLBACK_HANGUP,
+)
+
 MODE_FALLBACK: Final = "fallback"
 REASON_STASIS_FAILED: Final = "stasis-failed"
 REASON_HANDED_BACK: Final = "handed-back"
