@@ -5,8 +5,9 @@
 * ``route,<linkedid>,<branch>`` — callrouter runs the same :func:`callrouter.routing.decide`
   as ARI mode, writes the ``calls`` row (``mode=agi``) and sets the decision as channel
   variables (one ``EXEC MSet``): ``CALLROUTER_AGI_OK``, ``_OPEN``, ``_STRATEGY``, ``_COUNT``,
-  ``_ROUNDS``, ``_MAX_WAIT``, ``_CONFIRM_TIMEOUT``, ``_ACTION``, ``_FORWARD`` and per target
-  n (ring order) ``_TARGET_<n>``, ``_CONFIRM_<n>``, ``_RING_<n>``.
+  ``_ROUNDS``, ``_MAX_WAIT``, ``_CONFIRM_TIMEOUT``, ``_ACTION``, ``_FORWARD``,
+  ``_MESSAGE_MAX``, ``_MESSAGE_SILENCE`` and per target n (ring order) ``_TARGET_<n>``,
+  ``_CONFIRM_<n>``, ``_RING_<n>``.
 * ``attempt,<linkedid>,start,<seq>,<index|all>`` / ``attempt,<linkedid>,end,<seq>,<index|all>,
   <DIALSTATUS>,<HANGUPCAUSE>,<digit>`` — one ``call_attempts`` row per leg. In simultaneous
   ringing each leg is a Local channel (``[callrouter-agi-leg]``) that reports its own end
@@ -17,6 +18,10 @@
 * ``end,<linkedid>,<result>,<in_dial>,<seq>,<index|all>,<DIALSTATUS>,<HANGUPCAUSE>`` — from
   the flow (unanswered, after_hours) or the caller's hang-up handler (answered call over,
   caller gone while ringing).
+* ``message,<linkedid>,<reason>,<recording>`` — the message action (nobody answered or closed)
+  is over, or the caller hung up during it: a call-back entry for the caller (``reason``
+  ``unanswered`` / ``after_hours_message``, the recording's name in Asterisk's recordings
+  directory, empty when the caller left before the beep), as ARI mode writes.
 
 The server is panoramisk's FastAGI :class:`~panoramisk.fast_agi.Application` with its
 ``handler`` replaced: the stock one loops forever on a client that connects and closes before
@@ -155,8 +160,13 @@ class AgiCallFlow:
         clock: Clock = utc_now,
         observer: CallObserver | None = None,
         max_calls: int = 10_000,
+        message_max_seconds: int = 120,
+        message_max_silence: int = 5,
     ) -> None:
         self.log = call_log
+        #: a caller's message: longest, and the silence that ends it (seconds), as in ARI mode
+        self.message_max_seconds = message_max_seconds
+        self.message_max_silence = message_max_silence
         self.decide = decide
         self.clock = clock
         self.observer = observer or NoObserver()
@@ -174,6 +184,7 @@ class AgiCallFlow:
             "attempt": self.attempt,
             "answered": self.answered,
             "end": self.end,
+            "message": self.message,
         }
 
     # ---------------------------------------------------------------- helpers
@@ -259,6 +270,10 @@ class AgiCallFlow:
             group = "all" if decision.strategy == Strategy.SIMULTANEOUS else "1"
             self._start_attempts(call, 1, group, now)
             variables.append((VAR_PREFIX + "PRESTARTED", "1"))
+        variables += [
+            (VAR_PREFIX + "MESSAGE_MAX", str(self.message_max_seconds)),
+            (VAR_PREFIX + "MESSAGE_SILENCE", str(self.message_max_silence)),
+        ]
         await set_variables(request, [*variables, (VAR_PREFIX + "OK", "1")])
 
     def _started(  # noqa: PLR0917 -- private, one call site each
@@ -463,6 +478,30 @@ class AgiCallFlow:
             else:
                 self._end_leg(call, leg, LegResult.CANCELLED, None, now)
         self._finish(call, outcome, cause, now)
+
+    async def message(self, request: Request) -> None:
+        """The caller's message (or none: gone before the beep) becomes a call-back entry;
+        a caller without a number leaves it with the call's events, as in ARI mode."""
+        args = self.args(request) + [""] * 3
+        linkedid, reason, recording = args[0], args[1], args[2] or None
+        if not linkedid or reason not in ("unanswered", "after_hours_message"):
+            raise AgiProtocolError(f"message: expected linkedid,reason,recording, got {args}")
+        headers: dict[str, str] = request.headers
+        caller = headers.get("agi_callerid", "").strip()
+        now = self.clock()
+        if not caller or caller.lower() == "unknown":
+            self.log.event(
+                linkedid=linkedid,
+                at=now,
+                type="message_without_number",
+                data={"recording": recording, "reason": reason},
+            )
+            log.info("agi.message_without_number", linkedid=linkedid, recording=recording)
+            return
+        callback_id = self.log.callback_requested(
+            linkedid=linkedid, number=caller, reason=reason, created_at=now, recording=recording
+        )
+        log.info("agi.message_left", linkedid=linkedid, callback=callback_id, recording=recording)
 
     def _end_unknown(  # noqa: PLR0917 -- the end script's fields
         self,
@@ -705,6 +744,8 @@ async def serve_agi(
     observer: CallObserver | None = None,
     rota_poll_seconds: float = 2.0,
     background: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    message_max_seconds: int = 120,
+    message_max_silence: int = 5,
 ) -> None:
     """``callrouter serve --mode agi``: the FastAGI server on ``settings.agi_host:agi_port``
     until ``stop`` is set. ``started`` is set once it listens; ``background`` (e.g. the
@@ -726,7 +767,14 @@ async def serve_agi(
     async with CallLog(
         settings.effective_database_url(), settings.effective_spool_dir(), tz=rota.rota.timezone
     ) as call_log:
-        flow = AgiCallFlow(call_log, rota.decide, clock=clock, observer=observer)
+        flow = AgiCallFlow(
+            call_log,
+            rota.decide,
+            clock=clock,
+            observer=observer,
+            message_max_seconds=message_max_seconds,
+            message_max_silence=message_max_silence,
+        )
         # The rotation state comes from the call log, as in ARI mode: a restart keeps
         # `rotate` fair (read once the call log has made sure the tables exist).
         engine = make_engine(settings.effective_database_url())

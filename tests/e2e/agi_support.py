@@ -54,6 +54,7 @@ async def running_agi_router(
     port: int | None = None,
     background: Callable[[], Coroutine[Any, Any, None]] | None = None,
     observer: CallObserver | None = None,
+    message_max_seconds: int = 120,
 ) -> AsyncIterator[AgiRouter]:
     settings = Settings(
         rota_path=rota_path,
@@ -65,7 +66,14 @@ async def running_agi_router(
     )
     stop, started = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(
-        serve_agi(settings, stop, started=started, background=background, observer=observer)
+        serve_agi(
+            settings,
+            stop,
+            started=started,
+            background=background,
+            observer=observer,
+            message_max_seconds=message_max_seconds,
+        )
     )
     waiter = asyncio.create_task(started.wait())
     done, _ = await asyncio.wait({task, waiter}, timeout=20, return_when=asyncio.FIRST_COMPLETED)

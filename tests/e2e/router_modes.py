@@ -51,11 +51,17 @@ class RouterMode:
 
     @contextlib.asynccontextmanager
     async def running(
-        self, rota_path: Path, database_url: str, state_dir: Path, **ari_options: Any
+        self,
+        rota_path: Path,
+        database_url: str,
+        state_dir: Path,
+        *,
+        message_max_seconds: int = 120,
+        **ari_options: Any,
     ) -> AsyncIterator[RunningRouter]:
-        """This mode's router until the block ends. ``ari_options``: ServeOptions of ARI
-        mode (e.g. ``message_max_seconds``); AGI mode has no such options (the dialplan
-        plays the prompts)."""
+        """This mode's router until the block ends. ``message_max_seconds``: the longest
+        message a caller may leave (both modes); ``ari_options``: further ServeOptions of
+        ARI mode (e.g. ``drain_seconds``)."""
         live, metrics = LiveCalls(), Metrics()
         if self.name == "ari":
             async with running_router(
@@ -65,6 +71,7 @@ class RouterMode:
                 state_dir,
                 live=live,
                 metrics=metrics,
+                message_max_seconds=message_max_seconds,
                 **ari_options,
             ) as router:
                 yield RunningRouter(live, metrics, router)
@@ -76,6 +83,7 @@ class RouterMode:
                 state_dir,
                 port=self.agi_port,
                 observer=CallMonitor(live, metrics),
+                message_max_seconds=message_max_seconds,
             ) as agi_router:
                 yield RunningRouter(live, metrics, agi_router)
 

@@ -35,7 +35,7 @@ from callrouter.asterisk.stasis import FORWARD_OFFICER_ID
 from callrouter.rota import load_rota
 from callrouter.store.models import callbacks
 from tests.e2e.agi_support import agi_mode, free_port, running_agi_router
-from tests.e2e.caller_support import heard, pbx_channel
+from tests.e2e.caller_support import heard, pbx_channel, recordings_dir
 from tests.e2e.callflow_support import (
     CallRows,
     call_events,
@@ -560,19 +560,10 @@ async def test_given_the_message_action_then_the_caller_leaves_a_message_for_a_c
     tmp_path: Path,
     sqlite_url: str,
     closed: bool,
-    request: pytest.FixtureRequest,
 ) -> None:
     """The message action (nobody answered, or closed): "nobody answered"/"closed", "leave a
-    message", beep, thanks, and a call-back entry for the caller. The sandbox caller says
-    nothing: the recording ends at message_max_seconds."""
-    if router_mode.name == "agi":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="the AGI dialplan says 'nobody answered' (also when closed) and hangs "
-                "up: no message is recorded, no call-back entry written (ARI: _take_message)",
-            )
-        )
+    message", beep, thanks, and a call-back entry for the caller with the recording. The
+    sandbox caller says nothing: the recording ends at message_max_seconds (2 s here)."""
     harness, busy = router_mode.harness, officer_number(BUSY, 0)
     call, rows = await route_one_call(
         router_mode, tmp_path, sqlite_url, [busy], hold=30, closed=closed
@@ -599,6 +590,9 @@ async def test_given_the_message_action_then_the_caller_leaves_a_message_for_a_c
     assert [(e["call_id"], e["number"], e["reason"]) for e in entries] == [
         (rows.call["id"], call.caller_number, reason)
     ]
+    recording = entries[0]["recording"]
+    assert recording.endswith(".wav")
+    assert (recordings_dir(harness.info) / recording).is_file()
 
 
 async def test_given_rotate_then_the_next_call_starts_after_the_last_answerer_even_after_restart(

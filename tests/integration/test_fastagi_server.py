@@ -22,7 +22,7 @@ from callrouter.asterisk.stasis import FORWARD_OFFICER_ID
 from callrouter.rota import load_rota
 from callrouter.routing import CallInfo, Decision, decide
 from callrouter.store.db import make_engine
-from callrouter.store.models import Call, CallAttempt
+from callrouter.store.models import Call, CallAttempt, CallEvent, callbacks
 from callrouter.store.writer import CallLog
 from tests.e2e.callflow_support import write_rota
 
@@ -314,3 +314,31 @@ async def test_the_forward_action_is_an_attempt_of_its_own_and_the_call_stays_un
     ]
     assert all(a["ended_at"] is not None for a in attempts)
     assert attempts[1]["answered_at"] is not None
+
+
+async def test_a_message_becomes_a_call_back_entry_or_an_event_without_a_caller_number(
+    running: Running,
+) -> None:
+    await route(running.port, "pbx-10.1")
+    recording = "callrouter-message-pbx101-1.wav"
+    args = ("pbx-10.1", "unanswered", recording)
+    assert await exchange(running.port, headers("message", *args)) == []
+    await exchange(running.port, headers("route", "pbx-10.2", "3", callerid="unknown"))
+    args = ("pbx-10.2", "after_hours_message", "")
+    assert await exchange(running.port, headers("message", *args, callerid="unknown")) == []
+    with structlog.testing.capture_logs() as logs:
+        assert await exchange(running.port, headers("message", "pbx-10.3", "nonsense")) == []
+    assert [e["event"] for e in logs] == ["agi.refused"]
+    await running.log.flush()
+    engine = make_engine(running.url)
+    try:
+        async with engine.connect() as conn:
+            entries = (await conn.execute(select(callbacks))).mappings().all()
+            events = (await conn.execute(select(CallEvent.__table__))).mappings().all()
+    finally:
+        await engine.dispose()
+    assert [(e["number"], e["reason"], e["recording"]) for e in entries] == [
+        ("0987654321", "unanswered", recording)
+    ]
+    [without] = [e for e in events if e["type"] == "message_without_number"]
+    assert without["data"] == {"recording": None, "reason": "after_hours_message"}
