@@ -72,8 +72,10 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
 
 
-def database_url(db: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    if db == "sqlite":
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A call log on SQLite, or on the test PostgreSQL (ids ``[…-sqlite]``/``[…-postgresql]``)."""
+    if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
     return str(request.getfixturevalue("pg_url"))
 
@@ -137,15 +139,10 @@ async def route_one_call(
 # ----------------------------------------------------------------- scenarios of both modes
 
 
-@pytest.mark.parametrize("db", DATABASES)
 async def test_given_first_number_answers_then_caller_is_bridged_to_it_and_call_is_answered(
-    router_mode: RouterMode,
-    harness: Harness,
-    tmp_path: Path,
-    db: str,
-    request: pytest.FixtureRequest,
+    router_mode: RouterMode, harness: Harness, tmp_path: Path, db_url: str
 ) -> None:
-    url = database_url(db, tmp_path, request)
+    url = db_url
     first, second = officer_number(ANSWERS, 1), officer_number(ANSWERS, 1)
     rota = write_rota(tmp_path / "rota.yaml", [first, second], ring_timeout=RING_TIMEOUT)
     engine = engine_for(url)
@@ -225,17 +222,11 @@ async def test_given_first_number_answers_then_caller_is_bridged_to_it_and_call_
     assert seconds(attempt["answered_at"], attempt["ended_at"]) == pytest.approx(talk, abs=1.5)
 
 
-@pytest.mark.parametrize("db", DATABASES)
 async def test_given_first_number_busy_then_second_answers(
-    router_mode: RouterMode,
-    harness: Harness,
-    tmp_path: Path,
-    db: str,
-    request: pytest.FixtureRequest,
+    router_mode: RouterMode, harness: Harness, tmp_path: Path, db_url: str
 ) -> None:
-    url = database_url(db, tmp_path, request)
     busy, answers = officer_number(BUSY, 0), officer_number(ANSWERS, 1)
-    call, rows = await route_one_call(router_mode, tmp_path, url, [busy, answers], hold=8)
+    call, rows = await route_one_call(router_mode, tmp_path, db_url, [busy, answers], hold=8)
 
     caller = harness.caller(call)
     assert caller.hung_up_by == "caller"
@@ -441,58 +432,48 @@ async def test_given_a_confirm_number_then_the_officer_must_press_1_before_being
     assert seconds(rows.call["started_at"], rows.call["answered_at"]) >= 1.0
 
 
-async def test_given_a_voicemail_picks_up_a_confirm_number_then_the_next_number_gets_the_call(
-    router_mode: RouterMode, harness: Harness, tmp_path: Path, sqlite_url: str
+@pytest.mark.parametrize(
+    ("behaviour", "pressed", "result"),
+    [(VOICEMAIL, [], "no_answer"), (PRESSES_9, ["9"], "declined")],
+    ids=["voicemail", "presses-9"],
+)
+async def test_given_a_confirm_number_picks_up_without_pressing_1_then_the_next_number_gets_it(
+    router_mode: RouterMode,
+    tmp_path: Path,
+    behaviour: str,
+    pressed: list[str],
+    result: str,
 ) -> None:
-    voicemail, answers = officer_number(VOICEMAIL, 0), officer_number(ANSWERS, 1)
+    """A voicemail box picks up and presses nothing (``no_answer``), or the officer presses
+    another key (``declined``): that leg is dropped before the next number rings, and the
+    next number gets the call."""
+    harness, url = router_mode.harness, f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+    refuses, answers = officer_number(behaviour, 0), officer_number(ANSWERS, 1)
     call, rows = await route_one_call(
         router_mode,
         tmp_path,
-        sqlite_url,
-        [voicemail, answers],
+        url,
+        [refuses, answers],
         hold=18,
         confirm=(True, False),
         ring_timeout=10,
     )
 
-    box, officer = harness.officer(voicemail, call), harness.officer(answers, call)
-    assert box.answered  # the voicemail box picked up...
-    assert box.pressed == []
-    assert box.hung_up_at is not None
+    first, officer = harness.officer(refuses, call), harness.officer(answers, call)
+    assert first.answered  # it picked up...
+    assert first.pressed == pressed
+    assert first.hung_up_at is not None
     assert officer.rang_at is not None
-    assert box.hung_up_at <= officer.rang_at + 0.5  # ...and was dropped before the next rang
+    assert first.hung_up_at <= officer.rang_at + 0.5  # ...and was dropped before the next rang
     assert officer.answered
     assert harness.caller(call).hung_up_by == "caller"
     assert rows.call["outcome"] == "answered"
     assert rows.call["answered_number"] == answers
     assert [(a["number"], a["result"]) for a in rows.attempts] == [
-        (voicemail, "no_answer"),
+        (refuses, result),
         (answers, "answered"),
     ]
     assert rows.attempts[0]["answered_at"] is None
-
-
-async def test_given_the_officer_presses_another_key_then_the_call_is_declined_and_moves_on(
-    router_mode: RouterMode, harness: Harness, tmp_path: Path, sqlite_url: str
-) -> None:
-    presses_9, answers = officer_number(PRESSES_9, 0), officer_number(ANSWERS, 1)
-    call, rows = await route_one_call(
-        router_mode,
-        tmp_path,
-        sqlite_url,
-        [presses_9, answers],
-        hold=10,
-        confirm=(True, False),
-        ring_timeout=10,
-    )
-
-    assert harness.officer(presses_9, call).pressed == ["9"]
-    assert harness.officer(answers, call).answered
-    assert [(a["number"], a["result"]) for a in rows.attempts] == [
-        (presses_9, "declined"),
-        (answers, "answered"),
-    ]
-    assert rows.call["answered_number"] == answers
 
 
 async def test_given_failing_and_unallocated_numbers_then_they_are_failed_attempts_and_it_moves_on(
