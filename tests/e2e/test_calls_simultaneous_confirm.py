@@ -30,6 +30,7 @@ from tests.e2e.harness import (
     HANGS_UP,
     PRESSES_1,
     PRESSES_9,
+    RINGS_FOREVER,
     VOICEMAIL,
     Harness,
     PlacedCall,
@@ -283,6 +284,38 @@ async def test_given_an_officer_hangs_up_while_asked_then_the_other_leg_still_ta
         "attempts": [
             (1, officer_id_at(0), hangs_up, "declined", 16, False),
             (2, officer_id_at(1), presses_1, "answered", None, True),
+        ],
+    }
+
+
+async def test_given_the_caller_hangs_up_while_a_leg_is_asked_then_every_leg_is_cancelled(
+    router_mode: RouterMode, harness: Harness, tmp_path: Path
+) -> None:
+    # The voicemail box is still hearing the prompt and the other phone still rings when the
+    # caller gives up, 3 s after pressing 3: both phones are hung up at once.
+    voicemail, silent = officer_number(VOICEMAIL, 0), officer_number(RINGS_FOREVER, 0)
+    call, rows, _bridge = await simultaneous_confirm_call(
+        router_mode, tmp_path, [voicemail, silent], hold=3
+    )
+
+    caller = harness.caller(call)
+    assert caller.hung_up_by == "caller"
+    assert caller.hung_up_at is not None
+    box, ringing = harness.officer(voicemail, call), harness.officer(silent, call)
+    assert box.answered
+    assert box.hung_up_at is not None
+    assert box.hung_up_at - caller.hung_up_at < 1.0
+    assert ringing.hung_up_at is not None
+    assert ringing.hung_up_at - caller.hung_up_at < 1.0
+    assert harness.bridged(call) is None
+    assert comparable(rows) == {
+        "outcome": "abandoned",
+        "answered_officer_id": None,
+        "answered_number": None,
+        "answered": False,
+        "attempts": [
+            (1, officer_id_at(0), voicemail, "cancelled", None, False),
+            (2, officer_id_at(1), silent, "cancelled", None, False),
         ],
     }
 
