@@ -326,7 +326,7 @@ CDR_ATTEMPTS_VAR: Final = "callrouter_attempts"
 (index 1..n in the include file's order, ``f`` for the nobody-answered forward number; status:
 Dial's DIALSTATUS when Dial came back, ``BRIDGED`` / ``CANCEL`` when the call ended during the
 Dial, bridged to that number or not; answered epoch: when that phone picked up, if it did;
-key: what a confirm number pressed)."""
+key: what a confirm number pressed, ``-`` when it hung up while asked)."""
 FALLBACK_ATTEMPT_FORWARD: Final = "f"
 
 
@@ -347,7 +347,7 @@ class CdrAttempt:
 _ATTEMPT_ENTRY = re.compile(
     r"(?P<index>[0-9]{1,4}|f):(?P<number>\+?[0-9]{1,32}):(?P<status>[A-Z]{0,20}):"
     r"(?P<cause>[0-9]{0,4}):(?P<dial>[0-9]{1,12}):(?P<end>[0-9]{1,12}):"
-    r"(?P<answered>[0-9]{0,12}):(?P<digit>[0-9*#]?)"
+    r"(?P<answered>[0-9]{0,12}):(?P<digit>[0-9*#-]?)"
 )
 
 

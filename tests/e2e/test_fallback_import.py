@@ -7,7 +7,9 @@ the fallback's marker and its per-Dial attempts). Then callrouter starts and its
 writes one ``calls`` row per call (``mode=fallback``, the outcome Asterisk saw) and one
 ``call_attempts`` row per Dial within a minute — and importing again, even from the start of
 the file, adds nothing. A call callrouter started and handed to the fallback keeps its one
-row, completed from the CDR, its attempts numbered after callrouter's own.
+row, completed from the CDR, its attempts numbered after callrouter's own. An officer who
+hangs up while asked to press 1 does not take the caller with him: the next number rings and
+takes the call, and the import logs that attempt ``declined`` with its cause, as ARI mode does.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from tests.e2e.callflow_support import (
 from tests.e2e.harness import (
     ANSWERS,
     BUSY,
+    HANGS_UP,
     PRESSES_9,
     RINGS_FOREVER,
     Harness,
@@ -274,6 +277,47 @@ async def test_calls_handled_while_callrouter_was_down_are_imported_once_within_
     finally:
         await engine.dispose()
     assert all(counts[c] == 1 for c in callers)
+
+
+async def test_an_officer_hanging_up_during_the_press_1_prompt_does_not_lose_the_caller(
+    harness: Harness, sandbox: Sandbox, tmp_path: Path, sqlite_url: str, cdr_file: Path
+) -> None:
+    # callrouter is down. The confirm number picks up at once and hangs up 1.5 s later, in the
+    # middle of the ~5 s prompt; the second number (no confirm) picks up after 1 s of ringing.
+    hangs_up, answers = officer_number(HANGS_UP, 0), officer_number(ANSWERS, 1)
+    rota = write_rota(tmp_path / "rota.yaml", [hangs_up, answers], confirm=(True, False))
+    call = await fallback_call(harness, sandbox, rota, hold=10)
+
+    assert harness.officers_rung(call) == [hangs_up, answers]
+    gone, officer = harness.officer(hangs_up, call), harness.officer(answers, call)
+    assert gone.answered
+    assert gone.pressed == []
+    assert gone.hung_up_at is not None
+    assert officer.answered_at is not None
+    assert gone.hung_up_at < officer.answered_at  # the next number rang after the hang-up
+    caller = harness.caller(call)
+    assert caller.hung_up_by == "caller", "the caller stayed on and talked to the second number"
+    bridged = harness.bridged(call)
+    assert bridged is not None
+    assert bridged[0] >= officer.answered_at
+    assert officer.talk_seconds is not None
+    assert officer.talk_seconds > 2
+
+    settings = settings_for(tmp_path, sqlite_url, rota)
+    report = await import_once(settings, cdr_path=cdr_file)
+    assert report.imported >= 1
+    row = (await rows_by_caller(sqlite_url))[call.caller_number]
+    assert (row["mode"], row["outcome"]) == ("fallback", "answered")
+    assert (row["answered_number"], row["answered_officer_id"]) == (answers, "binh")
+    attempts = (await attempts_by_caller(sqlite_url))[call.caller_number]
+    # As ARI and FastAGI mode write it (tests/e2e/test_calls_confirm.py): declined, cause 16.
+    assert summary(attempts) == [
+        (1, "an", hangs_up, "declined"),
+        (2, "binh", answers, "answered"),
+    ]
+    assert attempts[0]["cause"] == 16
+    assert attempts[0]["ended_at"] <= attempts[1]["started_at"]
+    assert not (settings.state_dir / REJECTED_FILENAME).exists()
 
 
 @pytest.fixture

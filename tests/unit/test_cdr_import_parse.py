@@ -121,6 +121,8 @@ def _at(second: int) -> datetime:
         # Picked up, no key (a voicemail box) / another key: as FastAGI and ARI mode.
         ("1:0904:ANSWER:16:100:110:102:", "no_answer", ..., 102),
         ("1:0906:ANSWER:16:100:104:101:9", "declined", ..., 101),
+        # Hung up while asked to press 1 (key "-"): declined with its cause, as in ARI mode.
+        ("1:0908:ANSWER:16:100:102:100:-", "declined", 16, 100),
         ("1:0907:CHANUNAVAIL:1:100:100::", "failed", 1, None),
         ("1:0907:CONGESTION:34:100:100::", "failed", 34, None),
         ("1:0901:BRIDGED:16:100:160:103:", "answered", 16, 103),

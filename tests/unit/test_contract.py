@@ -60,6 +60,24 @@ def test_confirm_numbers_dial_with_the_press_1_subroutine() -> None:
     )
 
 
+def _context(name: str) -> str:
+    body = CODE.split(f"[{name}]", 1)[1]
+    return body.split("\n[", 1)[0]
+
+
+def test_the_press_1_subroutine_drops_the_leg_unless_1_was_pressed() -> None:
+    # An officer hanging up during the prompt cuts the subroutine short: GOSUB_RESULT must
+    # already say CONTINUE then, or Dial bridges the caller with the dead leg.
+    confirm = _context(contract.CONTEXT_CONFIRM)
+    assert confirm.index("Set(GOSUB_RESULT=CONTINUE)") < confirm.index("Read(")
+    assert confirm.count("GOSUB_RESULT=") == 2
+    assert "(accepted),Set(GOSUB_RESULT=)" in confirm
+    # ... and the fallback logs that leg declined: the key is "-" until the prompt is over.
+    fallback = _context(contract.CONTEXT_FALLBACK_CONFIRM)
+    marked = f"Set(MASTER_CHANNEL({contract.VAR_FALLBACK_DIGIT})=-)"
+    assert fallback.index(marked) < fallback.index(f"Gosub({contract.CONTEXT_CONFIRM},")
+
+
 def test_the_include_file_name_matches() -> None:
     assert f"#tryinclude {contract.FALLBACK_INCLUDE_FILENAME}" in CODE
     assert f"Gosub({contract.CONTEXT_FALLBACK_TARGETS},s,1)" in CODE
