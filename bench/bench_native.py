@@ -1,6 +1,6 @@
 """callrouter against a native Dial() of the same officers, on the same two Asterisks, one run.
 
-    .venv/bin/python bench/bench_native.py [--slot N] [--pdd-only] [--pdd-calls 30] [--pdd-rate 3]
+    .venv/bin/python bench/bench_native.py [--slot N] [--pdd-only] [--pdd-calls 100] [--pdd-rate 3]
         [--sustained-rate 5] [--sustained-seconds 20] [--short-rate 30] [--short-seconds 4]
         [--peak 100]
 
@@ -377,7 +377,7 @@ def main() -> None:
     parser.add_argument(
         "--slot", type=int, default=int(os.environ.get("CALLROUTER_SANDBOX_SLOT", "0"))
     )
-    parser.add_argument("--pdd-calls", type=int, default=30)
+    parser.add_argument("--pdd-calls", type=int, default=100)
     parser.add_argument("--pdd-rate", type=float, default=3.0)
     parser.add_argument("--sustained-rate", type=float, default=5.0)
     parser.add_argument("--sustained-seconds", type=float, default=20.0)
