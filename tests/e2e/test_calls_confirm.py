@@ -1,24 +1,30 @@
-"""Simultaneous ringing of numbers that must press 1, in ARI mode and in FastAGI mode.
+"""Numbers that must press 1 before they are bridged, in ARI mode and in FastAGI mode.
 
-Every number of the round rings at once and each one that picks up is asked to press 1. A leg
-that declines (another key), or picks up and never presses 1 (a voicemail box), is only *that*
-leg's attempt: the other legs keep ringing and the first to press 1 takes the call; the legs
-still ringing or still being asked are then `cancelled`. ARI mode does this itself; in FastAGI
-mode the shipped dialplan rings each number through its own Local channel
-(``[callrouter-agi-leg]``), so one leg's refusal no longer ends the whole Dial. Each scenario
-runs in both modes and expects the same ``calls``/``call_attempts`` rows (``calls.mode`` apart)
-and the same experience on the phones.
+Every press-1 scenario runs in both modes (the ``router_mode`` fixture of tests/e2e/conftest.py)
+and expects the same ``calls``/``call_attempts`` rows (``calls.mode`` apart) and the same
+experience on the phones.
+
+*Simultaneous ringing*: every number of the round rings at once and each one that picks up is
+asked to press 1. A leg that declines (another key), picks up and never presses 1 (a voicemail
+box) or hangs up while asked is only *that* leg's attempt: the other legs keep ringing and the
+first to press 1 takes the call; the legs still ringing or still being asked are then
+`cancelled`. ARI mode does this itself; in FastAGI mode the shipped dialplan rings each number
+through its own Local channel (``[callrouter-agi-leg]``), so one leg's refusal no longer ends
+the whole Dial.
+
+*Sequential ringing*: an officer who hangs up in the middle of the press-1 prompt is a
+`declined` attempt (with its hang-up cause) and the next number rings; the caller is never
+bridged with the leg that is gone (FastAGI mode: Dial's pre-bridge subroutine keeps
+``GOSUB_RESULT=CONTINUE`` until the leg is accepted).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.agi_support import agi_mode, free_port
 from tests.e2e.callflow_support import (
     CallRows,
     engine_for,
@@ -34,10 +40,9 @@ from tests.e2e.harness import (
     VOICEMAIL,
     Harness,
     PlacedCall,
-    Sandbox,
     officer_number,
 )
-from tests.e2e.router_modes import MODES, RouterMode
+from tests.e2e.router_modes import RouterMode
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120, func_only=True)]
 
@@ -45,19 +50,6 @@ RING_TIMEOUT = 15
 CONFIRM_TIMEOUT = 2
 #: length of the shipped callrouter/confirm prompt (vi), after which CONFIRM_TIMEOUT runs
 PROMPT_SECONDS = 5.2
-
-
-@pytest.fixture(params=MODES)
-def router_mode(
-    request: pytest.FixtureRequest, sandbox: Sandbox, harness: Harness
-) -> Iterator[RouterMode]:
-    """ARI mode, or AGI mode with the pbx sending branch 3 to FastAGI on this test's port."""
-    if request.param == "agi":
-        port = free_port()
-        with agi_mode(sandbox, port):
-            yield RouterMode("agi", harness, port)
-    else:
-        yield RouterMode("ari", harness)
 
 
 def comparable(rows: CallRows) -> dict[str, Any]:
@@ -95,23 +87,24 @@ async def pbx_bridge_channels(harness: Harness, call: PlacedCall) -> list[str] |
     return None
 
 
-async def simultaneous_confirm_call(
+async def confirm_call(
     mode: RouterMode,
     tmp_path: Path,
     numbers: list[str],
     *,
     hold: float,
     talk_after: float | None = None,
+    strategy: str = "simultaneous",
 ) -> tuple[PlacedCall, CallRows, list[str] | None]:
-    """Route one call with every number of ``numbers`` ringing at once and marked confirm;
-    return it and its rows. ``talk_after``: that many seconds after pressing 3 the caller
-    talks (plays a 5.7 s sound) — the sandbox phones send no audio otherwise — and the pbx
-    bridge's channel names once it has are returned too."""
+    """Route one call with every number of ``numbers`` ringing at once (or as ``strategy``
+    says) and marked confirm; return it and its rows. ``talk_after``: that many seconds after
+    pressing 3 the caller talks (plays a 5.7 s sound) — the sandbox phones send no audio
+    otherwise — and the pbx bridge's channel names once it has are returned too."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
     rota_path = write_rota(
         tmp_path / "rota.yaml",
         numbers,
-        strategy="simultaneous",
+        strategy=strategy,
         confirm=(True,) * len(numbers),
         confirm_timeout=CONFIRM_TIMEOUT,
         ring_timeout=RING_TIMEOUT,
@@ -146,7 +139,7 @@ async def test_given_one_leg_declines_then_the_other_keeps_ringing_and_takes_the
     # The press-9 phone answers at once and declines at ~1 s; the press-1 phone picks up at
     # ~2 s and accepts at ~3 s: its leg must still be ringing when the other declines.
     presses_9, presses_1 = officer_number(PRESSES_9, 0), officer_number(PRESSES_1, 2)
-    call, rows, bridge = await simultaneous_confirm_call(
+    call, rows, bridge = await confirm_call(
         router_mode, tmp_path, [presses_9, presses_1], hold=5, talk_after=5
     )
 
@@ -192,9 +185,7 @@ async def test_given_a_voicemail_never_presses_1_then_the_other_leg_still_takes_
     # The voicemail box picks up at once and lets the prompt and the confirm time run out
     # (~7 s); the press-1 phone only picks up after 9 s.
     voicemail, presses_1 = officer_number(VOICEMAIL, 0), officer_number(PRESSES_1, 9)
-    call, rows, _bridge = await simultaneous_confirm_call(
-        router_mode, tmp_path, [voicemail, presses_1], hold=16
-    )
+    call, rows, _bridge = await confirm_call(router_mode, tmp_path, [voicemail, presses_1], hold=16)
 
     box, officer = harness.officer(voicemail, call), harness.officer(presses_1, call)
     assert box.answered
@@ -228,9 +219,7 @@ async def test_given_a_voicemail_is_still_asked_when_the_other_presses_1_then_it
     # Both pick up at once; the officer presses 1 after ~1 s, while the voicemail box is
     # still hearing the prompt: its leg is hung up at once and counts as cancelled.
     voicemail, presses_1 = officer_number(VOICEMAIL, 0), officer_number(PRESSES_1, 0)
-    call, rows, _bridge = await simultaneous_confirm_call(
-        router_mode, tmp_path, [voicemail, presses_1], hold=8
-    )
+    call, rows, _bridge = await confirm_call(router_mode, tmp_path, [voicemail, presses_1], hold=8)
 
     box, officer = harness.officer(voicemail, call), harness.officer(presses_1, call)
     assert box.answered
@@ -261,9 +250,7 @@ async def test_given_an_officer_hangs_up_while_asked_then_the_other_leg_still_ta
     # press-1 phone picks up after 4 s. The hung-up leg is declined (with its cause) and must
     # not take the caller with it.
     hangs_up, presses_1 = officer_number(HANGS_UP, 0), officer_number(PRESSES_1, 4)
-    call, rows, _bridge = await simultaneous_confirm_call(
-        router_mode, tmp_path, [hangs_up, presses_1], hold=8
-    )
+    call, rows, _bridge = await confirm_call(router_mode, tmp_path, [hangs_up, presses_1], hold=8)
 
     gone, officer = harness.officer(hangs_up, call), harness.officer(presses_1, call)
     assert gone.answered
@@ -294,9 +281,7 @@ async def test_given_the_caller_hangs_up_while_a_leg_is_asked_then_every_leg_is_
     # The voicemail box is still hearing the prompt and the other phone still rings when the
     # caller gives up, 3 s after pressing 3: both phones are hung up at once.
     voicemail, silent = officer_number(VOICEMAIL, 0), officer_number(RINGS_FOREVER, 0)
-    call, rows, _bridge = await simultaneous_confirm_call(
-        router_mode, tmp_path, [voicemail, silent], hold=3
-    )
+    call, rows, _bridge = await confirm_call(router_mode, tmp_path, [voicemail, silent], hold=3)
 
     caller = harness.caller(call)
     assert caller.hung_up_by == "caller"
@@ -324,9 +309,7 @@ async def test_given_every_leg_declines_then_the_call_is_unanswered_with_the_nob
     router_mode: RouterMode, harness: Harness, tmp_path: Path
 ) -> None:
     one, two = officer_number(PRESSES_9, 0), officer_number(PRESSES_9, 0)
-    call, rows, _bridge = await simultaneous_confirm_call(
-        router_mode, tmp_path, [one, two], hold=30
-    )
+    call, rows, _bridge = await confirm_call(router_mode, tmp_path, [one, two], hold=30)
 
     assert sorted(harness.officers_rung(call)) == sorted([one, two])
     assert harness.officer(one, call).pressed == ["9"]
@@ -347,3 +330,43 @@ async def test_given_every_leg_declines_then_the_call_is_unanswered_with_the_nob
     # The wait is the ringing: both declined about 1 s after picking up.
     assert rows.call["wait_seconds"] is not None
     assert rows.call["wait_seconds"] < 5.0
+
+
+async def test_given_sequential_ringing_and_an_officer_hangs_up_while_asked_then_the_next_takes_it(
+    router_mode: RouterMode, harness: Harness, tmp_path: Path
+) -> None:
+    # Sequential ringing: the first phone picks up at once and hangs up 1.5 s later, in the
+    # middle of the prompt; only then does the second ring (1 s), pick up and press 1. The
+    # caller must not be bridged with the leg that is gone (and lost with it).
+    hangs_up, presses_1 = officer_number(HANGS_UP, 0), officer_number(PRESSES_1, 1)
+    call, rows, _bridge = await confirm_call(
+        router_mode, tmp_path, [hangs_up, presses_1], hold=10, strategy="sequential"
+    )
+
+    assert harness.officers_rung(call) == [hangs_up, presses_1]
+    gone, officer = harness.officer(hangs_up, call), harness.officer(presses_1, call)
+    assert gone.answered
+    assert gone.pressed == []
+    assert gone.hung_up_at is not None
+    assert officer.rang_at is not None
+    assert gone.hung_up_at <= officer.rang_at  # the next number rang only after the hang-up
+    assert officer.answered_at is not None
+    assert officer.pressed == ["1"]
+    caller = harness.caller(call)
+    assert caller.hung_up_by == "caller", "the caller stayed on until he hung up himself"
+    bridged = harness.bridged(call)
+    assert bridged is not None
+    assert bridged[0] >= officer.answered_at + 0.8  # bridged only after the key press
+    assert officer.talk_seconds is not None
+    assert officer.talk_seconds > 1.0
+
+    assert comparable(rows) == {
+        "outcome": "answered",
+        "answered_officer_id": officer_id_at(1),
+        "answered_number": presses_1,
+        "answered": True,
+        "attempts": [
+            (1, officer_id_at(0), hangs_up, "declined", 16, False),
+            (2, officer_id_at(1), presses_1, "answered", None, True),
+        ],
+    }
