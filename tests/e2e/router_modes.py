@@ -6,7 +6,7 @@
   ``callrouter serve --mode agi`` decides and the shipped dialplan dials
   (:func:`tests.e2e.agi_support.running_agi_router`).
 
-A test takes the ``router_mode`` fixture (tests/e2e/test_calls.py) and runs its router with
+A test takes the ``router_mode`` fixture (tests/e2e/conftest.py) and runs its router with
 ``async with router_mode.running(rota, url, state_dir) as router``; the rows and the phones'
 experience it then asserts are the same in both modes (``calls.mode`` is the mode's name).
 """
