@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import structlog
 from sqlalchemy import func, select
@@ -24,6 +26,7 @@ from callrouter.asterisk.ari import AriClient
 from callrouter.asterisk.callbacks import AmiCallbackDialer
 from callrouter.asterisk.cdr_import import cdr_file_from_env
 from callrouter.asterisk.fallback import write_fallback_include
+from callrouter.asterisk.fastagi import AgiCallFlow, FastAgiServer
 from callrouter.asterisk.prompts import PromptCatalog
 from callrouter.asterisk.stale import Reconnections
 from callrouter.asterisk.stasis import Clock, FlowConfig, StasisApp, utc_now
@@ -136,13 +139,26 @@ class RotaSource:
         return True
 
 
+DialplanReload = Callable[[], Awaitable[None]]
+"""Reloads Asterisk's dialplan (ARI: module reload; FastAGI mode: AMI); raises AsteriskError."""
+
+
 class FallbackInclude:
     """Keeps the dialplan fallback's include file (numbers, confirm flags) equal to the rota:
-    written at start and after every reload, then the dialplan is reloaded over ARI."""
+    written at start and after every reload, then the dialplan is reloaded through
+    ``reloader`` (ARI mode: over ARI; FastAGI mode: over AMI). Without a reloader (FastAGI
+    mode without AMI credentials) the operator is told to reload the dialplan."""
 
-    def __init__(self, path: Path, ari: AriClient) -> None:
+    def __init__(
+        self,
+        path: Path,
+        reloader: DialplanReload | None = None,
+        *,
+        can_reload: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.path = path
-        self.ari = ari
+        self.reloader = reloader
+        self.can_reload = can_reload
 
     async def write(self, rota: Rota) -> bool:
         if not await asyncio.to_thread(self.path.parent.is_dir):
@@ -161,15 +177,23 @@ class FallbackInclude:
         return True
 
     async def reload_dialplan(self) -> None:
+        if self.reloader is None:
+            log.warning(
+                "fallback_include.dialplan_not_reloaded",
+                path=str(self.path),
+                reason="no AMI credentials (set CALLROUTER_AMI_PASSWORD)",
+                todo='the operator must run: asterisk -rx "dialplan reload"',
+            )
+            return
         try:
-            await self.ari.reload_module("pbx_config.so")
+            await self.reloader()
         except AsteriskError as exc:
             log.warning("fallback_include.dialplan_reload_failed", error=str(exc))
         else:
             log.info("fallback_include.dialplan_reloaded")
 
     async def update(self, rota: Rota) -> None:
-        if await self.write(rota) and self.ari.ready:
+        if await self.write(rota) and self.can_reload():
             await self.reload_dialplan()
 
 
@@ -267,6 +291,126 @@ def ari_client(settings: Settings) -> AriClient:
     return AriClient(settings.ari_url, settings.ari_user, password, settings.ari_app)
 
 
+@dataclass
+class Runtime:
+    """What both modes of ``callrouter serve`` share: the rota (watched, reloadable on
+    request), the fallback include kept equal to it, the call log, the call-back dialer (AMI,
+    when configured), the live-calls view and metrics fed by the call flow, and the admin web."""
+
+    settings: Settings
+    options: ServeOptions
+    stop: asyncio.Event
+    rota: RotaSource
+    include: FallbackInclude
+    include_written: bool
+    engine: AsyncEngine
+    call_log: CallLog
+    dialer: AmiCallbackDialer | None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _server: WebServer | None = None
+    _web_task: asyncio.Task[None] | None = None
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.options.metrics
+
+    def monitor(self) -> CallMonitor:
+        """The call flow's observer: feeds the live-calls view and the metrics."""
+        return CallMonitor(self.options.live, self.metrics)
+
+    def start(
+        self,
+        group: asyncio.TaskGroup,
+        *,
+        link: str,
+        link_ready: Callable[[], bool],
+        calls_in_progress: Callable[[], float],
+    ) -> None:
+        """Start the rota watcher, the reload-on-request loop and (when enabled) the admin
+        web, whose ``/healthz`` also checks ``link`` (``ari`` connected / ``agi`` listening)
+        and answers 503 once ``stop`` is set (draining)."""
+        self.metrics.track_calls_in_progress(calls_in_progress)
+        web_settings = self.options.web if self.options.web is not None else WebSettings()
+        if web_settings.enabled:
+            web_app = build_app(
+                self.settings,
+                web_settings,
+                engine=self.engine,
+                rota=self.rota.tracker,
+                live=self.options.live,
+                metrics=self.metrics,
+                link=link,
+                link_ready=link_ready,
+                accepting_calls=lambda: not self.stop.is_set(),  # 503 while draining
+                dialer=self.dialer,
+            )
+            self._server = WebServer(web_app, web_settings.host, web_settings.port)
+            log.info("serve.web", host=web_settings.host, port=self._server.port)
+            self._web_task = group.create_task(self._server.run())  # ends on server.stop()
+        self._tasks += [
+            group.create_task(self.rota.watch(self.options.rota_poll_seconds)),
+            group.create_task(_reload_on_request(self.rota, self.options.reload_rota)),
+        ]
+
+    def stop_tasks(self) -> None:
+        """Stop what :meth:`start` started (the web server ends its requests cleanly)."""
+        for task in self._tasks:
+            task.cancel()
+        if self._server is not None:
+            self._server.stop()
+
+
+@contextlib.asynccontextmanager
+async def router_runtime(
+    settings: Settings, stop: asyncio.Event, options: ServeOptions, *, mode: str
+) -> AsyncIterator[Runtime]:
+    """Load the rota, write the fallback include, open the call log and the AMI dialer;
+    closed in reverse (the call log flushed) when the block ends."""
+    rota = await RotaSource.load(
+        settings.rota_path, tracker=RotaTracker(path=settings.rota_path), metrics=options.metrics
+    )
+    log.info(
+        "serve.starting",
+        mode=mode,
+        rota=str(settings.rota_path),
+        rota_version=rota.rota.version,
+        **(
+            {"ari": settings.ari_url, "app": settings.ari_app}
+            if mode == "ari"
+            else {"host": settings.agi_host, "port": settings.agi_port}
+        ),
+    )
+    include = FallbackInclude(settings.dialplan_include)
+    include_written = await include.write(rota.rota)
+    rota.on_reloaded = include.update
+    engine = make_engine(settings.effective_database_url())
+    dialer: AmiCallbackDialer | None = None
+    try:
+        async with CallLog(
+            settings.effective_database_url(),
+            settings.effective_spool_dir(),
+            tz=rota.rota.timezone,
+        ) as call_log:
+            options.metrics.track_spool_depth(lambda: call_log.stats().pending)
+            dialer = await _callback_dialer(settings, engine, lambda: rota.rota, call_log)
+            yield Runtime(
+                settings=settings,
+                options=options,
+                stop=stop,
+                rota=rota,
+                include=include,
+                include_written=include_written,
+                engine=engine,
+                call_log=call_log,
+                dialer=dialer,
+            )
+            await call_log.flush()
+    finally:
+        if dialer is not None:
+            dialer.close()
+        await engine.dispose()
+
+
 async def serve(
     settings: Settings,
     stop: asyncio.Event,
@@ -277,111 +421,130 @@ async def serve(
 ) -> None:
     """Run the router until ``stop`` is set. ``started`` is set once ARI events flow."""
     options = options or ServeOptions()
-    web_settings = options.web if options.web is not None else WebSettings()
     metrics = options.metrics
     ari = ari_client(settings)  # fails fast on a missing password, before anything starts
     try:
         prompts = PromptCatalog(options.sounds_dir, folder=options.prompt_folder)
     except ValueError as exc:
         raise ConfigError(f"prompts: {exc}") from exc
-    rota = await RotaSource.load(
-        settings.rota_path, tracker=RotaTracker(path=settings.rota_path), metrics=metrics
-    )
-    log.info(
-        "serve.starting",
-        ari=settings.ari_url,
-        app=settings.ari_app,
-        rota=str(settings.rota_path),
-        rota_version=rota.rota.version,
-    )
-    include = FallbackInclude(settings.dialplan_include, ari)
-    include_written = await include.write(rota.rota)
-    rota.on_reloaded = include.update
-    engine = make_engine(settings.effective_database_url())
-    dialer: AmiCallbackDialer | None = None
-    try:
-        async with (
-            CallLog(
-                settings.effective_database_url(),
-                settings.effective_spool_dir(),
-                tz=rota.rota.timezone,
-            ) as call_log,
+    async with router_runtime(settings, stop, options, mode="ari") as rt, ari:
+        rt.include.reloader = partial(ari.reload_module, "pbx_config.so")
+        rt.include.can_reload = lambda: ari.ready
+        app = StasisApp(
             ari,
-        ):
-            app = StasisApp(
-                ari,
-                call_log,
-                rota.decide,
-                FlowConfig(
-                    app=settings.ari_app,
-                    moh_class=options.moh_class,
-                    prompts=prompts,
-                    hold_reminder_seconds=options.hold_reminder_seconds,
-                    message_max_seconds=options.message_max_seconds,
-                    message_max_silence=options.message_max_silence,
-                ),
-                clock=clock,
-                observer=CallMonitor(options.live, metrics),
-                last_officers=await last_answered_officers(engine),
+            rt.call_log,
+            rt.rota.decide,
+            FlowConfig(
+                app=settings.ari_app,
+                moh_class=options.moh_class,
+                prompts=prompts,
+                hold_reminder_seconds=options.hold_reminder_seconds,
+                message_max_seconds=options.message_max_seconds,
+                message_max_silence=options.message_max_silence,
+            ),
+            clock=clock,
+            observer=rt.monitor(),
+            last_officers=await last_answered_officers(rt.engine),
+        )
+        metrics.ari_connected.set_function(lambda: 1.0 if ari.ready else 0.0)
+        async with asyncio.TaskGroup() as group:
+            rt.start(
+                group,
+                link="ari",
+                link_ready=lambda: ari.ready,
+                calls_in_progress=lambda: app.active_calls,
             )
-            metrics.track_spool_depth(lambda: call_log.stats().pending)
-            metrics.track_calls_in_progress(lambda: app.active_calls)
-            metrics.ari_connected.set_function(lambda: 1.0 if ari.ready else 0.0)
-            server: WebServer | None = None
-            dialer = await _callback_dialer(settings, engine, lambda: rota.rota, call_log)
-            if web_settings.enabled:
-                web_app = build_app(
-                    settings,
-                    web_settings,
-                    engine=engine,
-                    rota=rota.tracker,
-                    live=options.live,
-                    metrics=metrics,
-                    ari_ready=lambda: ari.ready,
-                    accepting_calls=lambda: not stop.is_set(),  # 503 while draining
-                    dialer=dialer,
+            app_task = group.create_task(app.run())
+            ready_task = group.create_task(
+                _when_ready(
+                    ari,
+                    metrics,
+                    started,
+                    rt.include.reload_dialplan if rt.include_written else None,
                 )
-                server = WebServer(web_app, web_settings.host, web_settings.port)
-                log.info("serve.web", host=web_settings.host, port=server.port)
-            async with asyncio.TaskGroup() as group:
-                app_task = group.create_task(app.run())
-                watch_task = group.create_task(rota.watch(options.rota_poll_seconds))
-                web_task = group.create_task(server.run()) if server is not None else None
-                ready_task = group.create_task(
-                    _when_ready(
-                        ari,
-                        metrics,
-                        started,
-                        include.reload_dialplan if include_written else None,
-                    )
-                )
-                reload_task = group.create_task(_reload_on_request(rota, options.reload_rota))
-                # Rows of calls that ended unwatched (router down, Asterisk restarted).
-                stale_task = group.create_task(
-                    Reconnections(
-                        engine,
-                        call_log,
-                        ari,
-                        live=lambda: {getattr(s, "linkedid", "") for s in app.sessions.values()},
-                        cdr_path=cdr_file_from_env(),
-                        now=clock,
-                    ).run()
-                )
-                await stop.wait()
-                log.info("serve.stopping", calls_in_progress=app.active_calls)
-                app.stop_accepting()
-                if not await app.drain(options.drain_seconds):
-                    log.warning("serve.drain_timeout", calls_in_progress=app.active_calls)
-                for task in (watch_task, app_task, ready_task, reload_task, stale_task):
-                    task.cancel()
-                if server is not None and web_task is not None:
-                    server.stop()
-            await call_log.flush()
-    finally:
-        if dialer is not None:
-            dialer.close()
-        await engine.dispose()
+            )
+            # Rows of calls that ended unwatched (router down, Asterisk restarted).
+            stale_task = group.create_task(
+                Reconnections(
+                    rt.engine,
+                    rt.call_log,
+                    ari,
+                    live=lambda: {getattr(s, "linkedid", "") for s in app.sessions.values()},
+                    cdr_path=cdr_file_from_env(),
+                    now=clock,
+                ).run()
+            )
+            await stop.wait()
+            log.info("serve.stopping", calls_in_progress=app.active_calls)
+            app.stop_accepting()
+            if not await app.drain(options.drain_seconds):
+                log.warning("serve.drain_timeout", calls_in_progress=app.active_calls)
+            for task in (app_task, ready_task, stale_task):
+                task.cancel()
+            rt.stop_tasks()
     log.info("serve.stopped")
+
+
+async def serve_agi(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    options: ServeOptions | None = None,
+    clock: Clock = utc_now,
+    started: asyncio.Event | None = None,
+    background: Callable[[], Coroutine[Any, Any, None]] | None = None,
+) -> None:
+    """``callrouter serve --mode agi``: the FastAGI server on ``settings.agi_host:agi_port``
+    until ``stop`` is set, with the same rota watcher, fallback include, call-back dialer,
+    live calls, metrics and admin web as ARI mode. ``/healthz`` is ready when the AGI server
+    listens, the rota is loaded and the database answers. On ``stop``: new calls go to the
+    dialplan fallback, calls in progress get ``drain_seconds`` to finish. ``started`` is set
+    once it listens; ``background`` (e.g. the fallback CDR importer) runs beside it."""
+    options = options or ServeOptions()
+    async with router_runtime(settings, stop, options, mode="agi") as rt:
+        if rt.dialer is not None:
+            rt.include.reloader = rt.dialer.reload_dialplan
+        flow = AgiCallFlow(
+            rt.call_log,
+            rt.rota.decide,
+            clock=clock,
+            observer=rt.monitor(),
+            message_max_seconds=options.message_max_seconds,
+            message_max_silence=options.message_max_silence,
+        )
+        # The rotation state comes from the call log, as in ARI mode: a restart keeps
+        # `rotate` fair (read once the call log has made sure the tables exist).
+        flow.last_officer.update(await last_answered_officers(rt.engine))
+        server = FastAgiServer(flow.routes())
+        async with asyncio.TaskGroup() as group:
+            listening = asyncio.Event()
+            serve_task = group.create_task(
+                server.serve(settings.agi_host, settings.agi_port, listening)
+            )
+            rt.start(
+                group,
+                link="agi",
+                link_ready=lambda: server.listening,
+                calls_in_progress=lambda: flow.active_calls,
+            )
+            extra: asyncio.Task[None] | None = (
+                group.create_task(background()) if background is not None else None
+            )
+            await listening.wait()
+            if rt.include_written:
+                await rt.include.reload_dialplan()
+            if started is not None:
+                started.set()
+            await stop.wait()
+            log.info("serve.stopping", mode="agi", calls_in_progress=flow.active_calls)
+            flow.stop_accepting()
+            if not await flow.drain(options.drain_seconds):
+                log.warning("serve.drain_timeout", mode="agi", calls_in_progress=flow.active_calls)
+            for task in (serve_task, extra):
+                if task is not None:
+                    task.cancel()
+            rt.stop_tasks()
+    log.info("serve.stopped", mode="agi")
 
 
 async def _reload_on_request(rota: RotaSource, request: asyncio.Event) -> None:

@@ -186,6 +186,20 @@ class AmiCallbackDialer:
     def close(self) -> None:
         self.manager.close()
 
+    async def reload_dialplan(self) -> None:
+        """Reload Asterisk's dialplan over this AMI connection (FastAGI mode has no ARI):
+        the ``Reload`` action on ``pbx_config.so``, which the shipped AMI user may run
+        (``write = system``; a ``Command`` action would need ``command`` rights too)."""
+        try:
+            async with asyncio.timeout(5.0):
+                reply = await self.manager.send_action(
+                    {"Action": "Reload", "Module": "pbx_config.so"}
+                )
+        except (OSError, TimeoutError) as exc:
+            raise AsteriskError(f"AMI dialplan reload: {exc or 'timeout'}") from None
+        if not getattr(reply, "success", False):
+            raise AsteriskError(f"AMI dialplan reload refused: {field_of(reply, 'Message')}")
+
     # ------------------------------------------------------------- CallbackDialer protocol
 
     async def call_back(self, *, callback_id: str, number: str) -> str:

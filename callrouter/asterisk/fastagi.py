@@ -42,10 +42,10 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
 import structlog
 from panoramisk.fast_agi import Application, Request
@@ -63,9 +63,6 @@ from callrouter.asterisk.stasis import (
 from callrouter.errors import CallrouterError
 from callrouter.logs import mask_number
 from callrouter.routing import CallInfo, Decision, Strategy, Target
-from callrouter.settings import Settings
-from callrouter.store.db import make_engine
-from callrouter.store.writer import CallLog
 
 log = structlog.get_logger(__name__)
 
@@ -173,6 +170,22 @@ class AgiCallFlow:
         self.calls: OrderedDict[str, _AgiCall] = OrderedDict()
         self.max_calls = max_calls
         self.last_officer: dict[int, str] = {}
+        self.accepting = True
+        self._call_ended = asyncio.Event()
+
+    def stop_accepting(self) -> None:
+        """Graceful shutdown: a new call gets no decision (the dialplan falls back), the
+        calls in progress are still followed to their end."""
+        self.accepting = False
+
+    async def drain(self, within: float) -> bool:
+        """Wait up to ``within`` seconds for the calls in progress to end; True if they did."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                while self.active_calls:
+                    self._call_ended.clear()
+                    await self._call_ended.wait()
+        return not self.active_calls
 
     @property
     def active_calls(self) -> int:
@@ -218,6 +231,9 @@ class AgiCallFlow:
         if not args or not args[0]:
             raise AgiProtocolError("route: missing linkedid argument")
         linkedid = args[0]
+        if not self.accepting:
+            log.info("agi.not_accepting", linkedid=linkedid, reason="shutting down")
+            return  # no CALLROUTER_AGI_OK: the dialplan fallback takes the call
         branch = _int(args[1]) if len(args) > 1 else None
         branch = 3 if branch is None else branch
         headers: dict[str, str] = request.headers
@@ -360,6 +376,13 @@ class AgiCallFlow:
         for leg_seq, target in self._targets(call, seq, group):
             if leg_seq in call.legs:
                 continue  # already recorded (by `route`)
+            if group == FORWARD_GROUP:  # the same event as ARI mode's forward action
+                self.log.event(
+                    linkedid=call.linkedid,
+                    at=now,
+                    type="forward",
+                    data={"number": target.number},
+                )
             leg = _Leg(seq=leg_seq, target=target, started_at=now)
             call.legs[leg_seq] = leg
             self.log.attempt_started(
@@ -427,6 +450,12 @@ class AgiCallFlow:
         if group == FORWARD_GROUP:
             # The caller talks to the forward number; the call keeps its outcome (nobody
             # on the rota took it) and names no officer, as in ARI mode.
+            self.log.event(
+                linkedid=call.linkedid,
+                at=now,
+                type="forward_answered",
+                data={"number": winner.target.number, "seq": winner.seq},
+            )
             log.info("agi.forward_answered", linkedid=call.linkedid)
             return
         call.answered = winner
@@ -534,6 +563,7 @@ class AgiCallFlow:
         if call.finished:
             return
         call.finished = True
+        self._call_ended.set()
         self.log.call_ended(
             linkedid=call.linkedid, ended_at=at, outcome=str(outcome), hangup_cause=cause
         )
@@ -632,6 +662,11 @@ class FastAgiServer(Application):  # type: ignore[misc]  # panoramisk is untyped
             self.handler, host, port, limit=self.max_header_bytes, backlog=512
         )
         return self._server
+
+    @property
+    def listening(self) -> bool:
+        """True while the server accepts connections (``/healthz`` in FastAGI mode)."""
+        return self._server is not None and self._server.is_serving()
 
     @property
     def port(self) -> int:
@@ -733,72 +768,3 @@ class FastAgiServer(Application):  # type: ignore[misc]  # panoramisk is untyped
             log.info("agi.connection_lost", script=script, error=str(exc))
         except Exception:
             log.exception("agi.script_failed", script=script)
-
-
-async def serve_agi(
-    settings: Settings,
-    stop: asyncio.Event,
-    *,
-    clock: Clock = utc_now,
-    started: asyncio.Event | None = None,
-    observer: CallObserver | None = None,
-    rota_poll_seconds: float = 2.0,
-    background: Callable[[], Coroutine[Any, Any, None]] | None = None,
-    message_max_seconds: int = 120,
-    message_max_silence: int = 5,
-) -> None:
-    """``callrouter serve --mode agi``: the FastAGI server on ``settings.agi_host:agi_port``
-    until ``stop`` is set. ``started`` is set once it listens; ``background`` (e.g. the
-    fallback CDR importer) runs beside it."""
-    from callrouter.app import (  # noqa: PLC0415 -- app imports the ARI side too
-        RotaSource,
-        last_answered_officers,
-    )
-
-    rota = await RotaSource.load(settings.rota_path)
-    log.info(
-        "serve.starting",
-        mode="agi",
-        host=settings.agi_host,
-        port=settings.agi_port,
-        rota=str(settings.rota_path),
-        rota_version=rota.rota.version,
-    )
-    async with CallLog(
-        settings.effective_database_url(), settings.effective_spool_dir(), tz=rota.rota.timezone
-    ) as call_log:
-        flow = AgiCallFlow(
-            call_log,
-            rota.decide,
-            clock=clock,
-            observer=observer,
-            message_max_seconds=message_max_seconds,
-            message_max_silence=message_max_silence,
-        )
-        # The rotation state comes from the call log, as in ARI mode: a restart keeps
-        # `rotate` fair (read once the call log has made sure the tables exist).
-        engine = make_engine(settings.effective_database_url())
-        try:
-            flow.last_officer.update(await last_answered_officers(engine))
-        finally:
-            await engine.dispose()
-        server = FastAgiServer(flow.routes())
-        async with asyncio.TaskGroup() as group:
-            listening = asyncio.Event()
-            serve_task = group.create_task(
-                server.serve(settings.agi_host, settings.agi_port, listening)
-            )
-            watch_task = group.create_task(rota.watch(rota_poll_seconds))
-            extra: asyncio.Task[None] | None = (
-                group.create_task(background()) if background is not None else None
-            )
-            await listening.wait()
-            if started is not None:
-                started.set()
-            await stop.wait()
-            log.info("serve.stopping", mode="agi", calls_in_progress=flow.active_calls)
-            for task in (serve_task, watch_task, extra):
-                if task is not None:
-                    task.cancel()
-        await call_log.flush()
-    log.info("serve.stopped", mode="agi")

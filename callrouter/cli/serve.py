@@ -1,4 +1,4 @@
-"""``callrouter serve``: run the ARI call router.
+"""``callrouter serve``: run the call router (ARI mode, or FastAGI mode with ``--mode agi``).
 
 Settings come from ``CALLROUTER_*`` environment variables, a ``.env`` file, or the
 options below (which win). Secrets only from the environment or a secret file
@@ -15,10 +15,9 @@ from pathlib import Path
 import click
 
 from callrouter import logs
-from callrouter.app import ServeOptions
+from callrouter.app import ServeOptions, serve_agi
 from callrouter.app import serve as run_serve
 from callrouter.asterisk.cdr_import import serve_importer
-from callrouter.asterisk.fastagi import serve_agi
 from callrouter.errors import CallrouterError, ConfigError
 from callrouter.settings import Settings
 from callrouter.store.revision import prepare_in_child
@@ -58,7 +57,8 @@ def serve(  # noqa: PLR0917 -- click passes every option as a parameter
     json_logs: bool | None,
     log_level: str,
 ) -> None:
-    """Route hotline calls: connect to Asterisk ARI and handle every call of the branch."""
+    """Route hotline calls: over Asterisk ARI (default) or FastAGI (--mode agi); both run the
+    admin web, /healthz, /metrics and the live rota reload."""
     logs.configure(json=json_logs, level=log_level.upper())
     overrides: dict[str, object] = {}
     if rota_path is not None:
@@ -117,7 +117,7 @@ async def _main(settings: Settings, options: ServeOptions, *, mode: str = "ari")
     importer = asyncio.create_task(serve_importer(settings))
     try:
         if mode == "agi":
-            await serve_agi(settings, stop)
+            await serve_agi(settings, stop, options=options)
         else:
             await run_serve(settings, stop, options=options)
     except asyncio.CancelledError:

@@ -36,17 +36,25 @@ from callrouter.web.settings import WebSettings
 
 def readiness_checks(
     *,
-    ari_ready: Callable[[], bool],
+    ari_ready: Callable[[], bool] | None = None,
     rota: RotaInfo,
     engine: AsyncEngine,
     accepting_calls: Callable[[], bool] | None = None,
+    link: str = "ari",
+    link_ready: Callable[[], bool] | None = None,
 ) -> dict[str, ReadinessCheck]:
-    """``/healthz`` is ready when ARI is connected, a rota is loaded and the database answers
-    (and, when ``accepting_calls`` is given, while the router still takes new calls: during a
-    graceful shutdown's drain a load balancer should stop sending calls here)."""
+    """``/healthz`` is ready when the link to Asterisk is up (check ``link``: ``ari``
+    connected in ARI mode, ``agi`` listening in FastAGI mode), a rota is loaded and the
+    database answers (and, when ``accepting_calls`` is given, while the router still takes
+    new calls: during a graceful shutdown's drain a load balancer should stop sending calls
+    here). ``ari_ready`` is the ARI mode's ``link_ready``."""
+    ready = link_ready if link_ready is not None else ari_ready
+    if ready is None:
+        raise TypeError("readiness_checks: give link_ready (or ari_ready)")
+    link_up = ready
 
-    async def ari() -> bool:
-        return ari_ready()
+    async def connected() -> bool:
+        return link_up()
 
     async def rota_loaded() -> bool:
         return rota.rota is not None
@@ -54,7 +62,7 @@ def readiness_checks(
     async def database() -> bool:
         return await database_answers(engine)
 
-    checks: dict[str, ReadinessCheck] = {"ari": ari, "rota": rota_loaded, "database": database}
+    checks: dict[str, ReadinessCheck] = {link: connected, "rota": rota_loaded, "database": database}
     if accepting_calls is not None:
         accepting = accepting_calls
 
@@ -73,13 +81,16 @@ def build_app(
     rota: RotaInfo,
     live: LiveCalls,
     metrics: Metrics,
-    ari_ready: Callable[[], bool],
+    ari_ready: Callable[[], bool] | None = None,
+    link: str = "ari",
+    link_ready: Callable[[], bool] | None = None,
     accepting_calls: Callable[[], bool] | None = None,
     dialer: CallbackDialer | None = None,
     report_settings: ReportSettings | None = None,
     clock: Clock = utc_now,
 ) -> Starlette:
-    """The admin web for these settings, with the standard readiness checks."""
+    """The admin web for these settings, with the standard readiness checks (``link``/
+    ``link_ready``: see :func:`readiness_checks`; ``ari_ready`` is ARI mode's shorthand)."""
     return create_app(
         web_settings,
         engine=engine,
@@ -87,7 +98,12 @@ def build_app(
         live=live,
         metrics=metrics,
         readiness=readiness_checks(
-            ari_ready=ari_ready, rota=rota, engine=engine, accepting_calls=accepting_calls
+            ari_ready=ari_ready,
+            rota=rota,
+            engine=engine,
+            accepting_calls=accepting_calls,
+            link=link,
+            link_ready=link_ready,
         ),
         dialer=dialer,
         categories=settings.categories,

@@ -1,5 +1,5 @@
 """Helpers of the FastAGI-mode end-to-end tests: the real ``callrouter serve --mode agi``
-(:func:`callrouter.asterisk.fastagi.serve_agi`) in the test's loop, and the sandbox pbx
+(:func:`callrouter.app.serve_agi`) in the test's loop, and the sandbox pbx
 switched to FastAGI mode (global ``CALLROUTER_ROUTER=agi``) for the duration."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from callrouter.app import ServeOptions, serve_agi
 from callrouter.asterisk import contract
-from callrouter.asterisk.fastagi import serve_agi
-from callrouter.asterisk.stasis import CallObserver
 from callrouter.settings import Settings
+from callrouter.web.settings import WebSettings
 from tests.e2e.harness import Sandbox
 
 
@@ -43,6 +43,7 @@ class AgiRouter:
     settings: Settings
     task: asyncio.Task[None]
     stop: asyncio.Event
+    options: ServeOptions
 
 
 @contextlib.asynccontextmanager
@@ -53,9 +54,19 @@ async def running_agi_router(
     *,
     port: int | None = None,
     background: Callable[[], Coroutine[Any, Any, None]] | None = None,
-    observer: CallObserver | None = None,
-    message_max_seconds: int = 120,
+    dialplan_include: Path | None = None,
+    ami: tuple[int, str, str] | None = None,
+    drain_seconds: float = 10.0,
+    **serve_options: Any,
 ) -> AsyncIterator[AgiRouter]:
+    """``callrouter serve --mode agi`` (:func:`callrouter.app.serve_agi`) in this loop;
+    yields once it listens, stops after. ``dialplan_include``: where it writes the fallback
+    include (default: in ``state_dir``, which no Asterisk reads); ``ami``: (port, user,
+    secret) of the pbx's AMI, for call-backs and the dialplan reload after a rota change;
+    ``serve_options``: further ServeOptions fields (``live``, ``metrics``, ...)."""
+    ami_settings: dict[str, Any] = {}
+    if ami is not None:
+        ami_settings = {"ami_port": ami[0], "ami_user": ami[1], "ami_password": SecretStr(ami[2])}
     settings = Settings(
         rota_path=rota_path,
         database_url=SecretStr(database_url),
@@ -63,17 +74,17 @@ async def running_agi_router(
         spool_dir=state_dir / "spool",
         agi_host="127.0.0.1",
         agi_port=port or free_port(),
+        dialplan_include=dialplan_include or state_dir / "callrouter_fallback.conf",
+        **ami_settings,
     )
+    await asyncio.to_thread(state_dir.mkdir, parents=True, exist_ok=True)
     stop, started = asyncio.Event(), asyncio.Event()
+    # The admin web has its own tests; here it would only compete for a port.
+    options = ServeOptions(
+        drain_seconds=drain_seconds, web=WebSettings(enabled=False), **serve_options
+    )
     task = asyncio.create_task(
-        serve_agi(
-            settings,
-            stop,
-            started=started,
-            background=background,
-            observer=observer,
-            message_max_seconds=message_max_seconds,
-        )
+        serve_agi(settings, stop, options=options, started=started, background=background)
     )
     waiter = asyncio.create_task(started.wait())
     done, _ = await asyncio.wait({task, waiter}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
@@ -86,7 +97,7 @@ async def running_agi_router(
         task.cancel()
         raise TimeoutError("serve_agi did not listen within 20 s")
     try:
-        yield AgiRouter(settings, task, stop)
+        yield AgiRouter(settings, task, stop, options)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)

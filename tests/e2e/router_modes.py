@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from callrouter.app import CallMonitor
 from callrouter.asterisk.stasis import LEG_ID_PREFIX
 from callrouter.metrics import Metrics
 from callrouter.web.live import LiveCalls
@@ -82,8 +81,10 @@ class RouterMode:
                 database_url,
                 state_dir,
                 port=self.agi_port,
-                observer=CallMonitor(live, metrics),
+                live=live,
+                metrics=metrics,
                 message_max_seconds=message_max_seconds,
+                **ari_options,
             ) as agi_router:
                 yield RunningRouter(live, metrics, agi_router)
 
