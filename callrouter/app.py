@@ -116,6 +116,9 @@ class RotaSource:
 
     async def reload(self) -> bool:
         """Load the file again; True if the new rota is now in force."""
+        # What is read now is what the watcher must not load again (a SIGHUP after an edit
+        # would otherwise reload, and reload the dialplan, twice).
+        self._stamp = await asyncio.to_thread(self._stat)
         try:
             rota = await asyncio.to_thread(_load_warm, self.path)
         except (RotaError, OSError) as exc:
