@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from callrouter.asterisk import contract
 from callrouter.asterisk.stasis import LEG_ID_PREFIX
 from callrouter.metrics import Metrics
 from callrouter.web.live import LiveCalls
@@ -56,11 +57,14 @@ class RouterMode:
         state_dir: Path,
         *,
         message_max_seconds: int = 120,
+        dialplan_include: Path | None = None,
         **ari_options: Any,
     ) -> AsyncIterator[RunningRouter]:
         """This mode's router until the block ends. ``message_max_seconds``: the longest
-        message a caller may leave (both modes); ``ari_options``: further ServeOptions of
-        ARI mode (e.g. ``drain_seconds``)."""
+        message a caller may leave (both modes); ``dialplan_include``: where it writes the
+        fallback include (default: in ``state_dir``, which no Asterisk reads; AGI mode then
+        also gets the pbx's AMI, to reload the dialplan as ARI mode does over ARI);
+        ``ari_options``: further ServeOptions (e.g. ``drain_seconds``)."""
         live, metrics = LiveCalls(), Metrics()
         if self.name == "ari":
             async with running_router(
@@ -68,6 +72,7 @@ class RouterMode:
                 rota_path,
                 database_url,
                 state_dir,
+                dialplan_include=dialplan_include,
                 live=live,
                 metrics=metrics,
                 message_max_seconds=message_max_seconds,
@@ -76,17 +81,32 @@ class RouterMode:
                 yield RunningRouter(live, metrics, router)
         else:
             assert self.agi_port is not None
+            pbx = self.harness.info.pbx
             async with running_agi_router(
                 rota_path,
                 database_url,
                 state_dir,
                 port=self.agi_port,
+                dialplan_include=dialplan_include,
+                ami=(pbx.ami_port, pbx.ami_user, pbx.ami_secret) if dialplan_include else None,
                 live=live,
                 metrics=metrics,
                 message_max_seconds=message_max_seconds,
                 **ari_options,
             ) as agi_router:
+                if dialplan_include is not None:  # it reloaded the pbx dialplan at start
+                    await self.dialplan_reloaded()
                 yield RunningRouter(live, metrics, agi_router)
+
+    async def dialplan_reloaded(self) -> None:
+        """A dialplan reload resets the pbx's globals to its files, which in the sandbox say
+        ``CALLROUTER_ROUTER=ari`` (an operator running AGI mode has ``agi`` in the
+        [globals]): in AGI mode set this test's AGI globals again."""
+        if self.name == "agi":
+            ami = self.harness.ami("pbx")
+            url = f"agi://127.0.0.1:{self.agi_port}"
+            await ami.action("Setvar", Variable=contract.GLOBAL_AGI_URL, Value=url)
+            await ami.action("Setvar", Variable=contract.GLOBAL_ROUTER, Value=contract.ROUTER_AGI)
 
     def post_dial_delay(self, call: PlacedCall) -> float:
         """Seconds, on the pbx's clock, from callrouter getting the call (Stasis entered /

@@ -515,6 +515,26 @@ async def test_given_nobody_answers_and_a_forward_action_then_the_caller_is_forw
         (officer_id_at(0), busy, "busy"),
         (FORWARD_OFFICER_ID, agency, "answered"),
     ]
+    # The same events in both modes: forwarding to the number, then the number answered.
+    engine = engine_for(sqlite_url)
+    try:
+        events = await call_events(engine, rows.call["id"])
+    finally:
+        await engine.dispose()
+    forwards = [(e["type"], e["data"]) for e in events if e["type"].startswith("forward")]
+    assert forwards == [
+        ("forward", {"number": agency}),
+        ("forward_answered", {"number": agency, "seq": 2}),
+    ]
+    if router_mode.name == "agi":  # the dialplan plays the prompt (ARI mode: over ARI)
+        assert any(
+            e.source == "pbx"
+            and e.name == "Newexten"
+            and e.get("Application") == "Playback"
+            and e.get("AppData") == "callrouter/forwarding"
+            and e.get("CallerIDNum") == call.caller_number
+            for e in harness.events.events
+        )
 
 
 async def test_given_the_rota_is_closed_then_the_caller_is_told_and_the_call_is_after_hours(
@@ -758,41 +778,59 @@ async def test_ari_given_the_call_flow_fails_then_the_dialplan_fallback_takes_th
     assert handed["data"]["error"] == "RuntimeError"
 
 
-async def test_ari_given_the_rota_changes_then_the_next_call_and_the_fallback_follow_it(
-    harness: Harness, sandbox: Sandbox, tmp_path: Path, sqlite_url: str
+async def test_given_the_rota_changes_then_the_next_call_and_the_fallback_follow_it(
+    router_mode: RouterMode, harness: Harness, sandbox: Sandbox, tmp_path: Path, sqlite_url: str
 ) -> None:
-    """serve writes the fallback include from the rota and reloads the pbx dialplan (over
-    ARI), at start and after each reload; calls follow the new rota at once. (``serve --mode
-    agi`` has no ARI connection and does not write the include.)"""
+    """serve writes the fallback include from the rota and reloads the pbx dialplan, at start
+    and after each reload (ARI mode over ARI; AGI mode, which has no ARI, over AMI); routed
+    calls follow the new rota at once, and so does the dialplan fallback once the router is
+    gone (Stasis / AGI fails and the pbx rings the include's numbers itself)."""
     old, new = officer_number(ANSWERS, 0), officer_number(ANSWERS, 0)
     rota = write_rota(tmp_path / "rota.yaml", [old])
     include = sandbox.info().pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME
     engine = engine_for(sqlite_url)
     try:
-        async with running_router(
-            harness.info, rota, sqlite_url, tmp_path / "state", dialplan_include=include
+        async with router_mode.running(
+            rota, sqlite_url, tmp_path / "state", dialplan_include=include
         ) as router:
             assert old in sandbox.cli("pbx", f"dialplan show {contract.CONTEXT_FALLBACK_TARGETS}")
             call_1 = await harness.place_call(digits="3", hold=3)
             await harness.wait_caller_hangup(call_1, within=20)
 
             write_rota(rota, [new])
-            router.options.reload_rota.set()  # what SIGHUP does
+            router.inner.options.reload_rota.set()  # what SIGHUP does
             deadline = time.monotonic() + 10
             while new not in sandbox.cli(
                 "pbx", f"dialplan show {contract.CONTEXT_FALLBACK_TARGETS}"
             ):
                 assert time.monotonic() < deadline, "the pbx dialplan did not follow the rota"
                 await asyncio.sleep(0.1)
+            await router_mode.dialplan_reloaded()
             call_2 = await harness.place_call(digits="3", hold=3)
             await harness.wait_caller_hangup(call_2, within=20)
             rows_2 = await wait_for_call(engine, call_2.caller_number)
+            assert router.metrics.value("callrouter_rota_reloads_total") >= 1
+        # The router is gone: the dialplan fallback takes the next call, with the new rota.
+        call_3 = await harness.place_call(digits="3", hold=10)
+        await harness.events.wait_for(
+            lambda e: (
+                e.source == "pbx"
+                and e.user_event == contract.EVENT_FALLBACK_END
+                and e.get("CallerIDNum") == call_3.caller_number
+            ),
+            within=40,
+            what="the fallback's end event",
+        )
+        await harness.wait_caller_hangup(call_3, within=30)
     finally:
         await engine.dispose()
 
     assert harness.officers_rung(call_1) == [old]
     assert harness.officers_rung(call_2) == [new]
+    assert harness.officers_rung(call_3) == [new]
+    assert harness.officer(new, call_3).answered
     assert rows_2.call["answered_number"] == new
+    assert_mode(rows_2, router_mode)
     text = include.read_text(encoding="utf-8")
     assert new in text
     assert old not in text
