@@ -83,34 +83,80 @@ async def serve_process(
     It writes the fallback include into the pbx's config dir (and reloads the dialplan), so
     the dialplan fallback rings the same numbers. Stopped with SIGTERM (then SIGKILL) after.
     """
-    await asyncio.to_thread(state.mkdir, parents=True, exist_ok=True)
-    cdr = info.pbx.log_dir / "cdr-custom" / CDR_FILENAME
-    port = port or free_port()
     env = {
-        **os.environ,
         "CALLROUTER_ARI_URL": info.pbx.ari_url,
         "CALLROUTER_ARI_USER": info.pbx.ari_user,
         "CALLROUTER_ARI_PASSWORD": info.pbx.ari_password,
+        "CALLROUTER_DIALPLAN_INCLUDE": str(info.pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME),
+        "CALLROUTER_CDR_PATH": str(info.pbx.log_dir / "cdr-custom" / CDR_FILENAME),
+    }
+    async with serve_subprocess(
+        rota, database_url, state, env, drain=drain, port=port, name=name
+    ) as serve:
+        yield serve
+
+
+@contextlib.asynccontextmanager
+async def agi_serve_process(
+    rota: Path,
+    database_url: str,
+    state: Path,
+    *,
+    agi_port: int,
+    env: dict[str, str] | None = None,
+    drain: float = 10.0,
+    port: int | None = None,
+) -> AsyncIterator[ServeProcess]:
+    """``python -m callrouter serve --mode agi`` with FastAGI on ``agi_port``; yields once
+    /healthz is 200. ``env``: further settings (the fallback include's path, AMI, web users);
+    by default the include goes to ``state`` and no CDR file is read."""
+    settings = {
+        "CALLROUTER_AGI_HOST": "127.0.0.1",
+        "CALLROUTER_AGI_PORT": str(agi_port),
+        "CALLROUTER_DIALPLAN_INCLUDE": str(state / contract.FALLBACK_INCLUDE_FILENAME),
+        "CALLROUTER_CDR_PATH": str(state / "no-cdr.json"),
+        **(env or {}),
+    }
+    async with serve_subprocess(
+        rota, database_url, state, settings, drain=drain, port=port, mode="agi"
+    ) as serve:
+        yield serve
+
+
+@contextlib.asynccontextmanager
+async def serve_subprocess(
+    rota: Path,
+    database_url: str,
+    state: Path,
+    settings: dict[str, str],
+    *,
+    drain: float = 10.0,
+    port: int | None = None,
+    name: str = "serve",
+    mode: str = "ari",
+) -> AsyncIterator[ServeProcess]:
+    """``python -m callrouter serve --mode MODE`` with ``settings`` over this process's
+    environment, the admin web on ``port`` (free by
+    default); yields once /healthz is 200, stopped with SIGTERM (then SIGKILL) after."""
+    await asyncio.to_thread(state.mkdir, parents=True, exist_ok=True)
+    port = port or free_port()
+    env = {
+        **os.environ,
         "CALLROUTER_ROTA_PATH": str(rota),
         "CALLROUTER_DATABASE_URL": database_url,
         "CALLROUTER_STATE_DIR": str(state),
         "CALLROUTER_SPOOL_DIR": str(state / "spool"),
-        "CALLROUTER_DIALPLAN_INCLUDE": str(info.pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME),
-        "CALLROUTER_CDR_PATH": str(cdr),
         "CALLROUTER_WEB_ENABLED": "true",
         "CALLROUTER_WEB_HOST": "127.0.0.1",
         "CALLROUTER_WEB_PORT": str(port),
+        **settings,
     }
     log_path = state / f"{name}.log"
     with log_path.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "callrouter",
-            "serve",
-            "--drain",
-            str(drain),
-            "--json-logs",
+            *("-m", "callrouter", "serve", "--mode", mode),
+            *("--drain", str(drain), "--json-logs"),
             cwd=state,
             env=env,
             stdout=out,
@@ -119,7 +165,7 @@ async def serve_process(
     serve = ServeProcess(proc, port, log_path)
     try:
         try:
-            await wait_health(serve.healthz, 200, 30, "serve start")
+            await wait_health(serve.healthz, 200, 30, f"serve --mode {mode} start")
         except TimeoutError as exc:
             raise AssertionError(f"{exc}\n{serve.log_text()[-3000:]}") from exc
         yield serve

@@ -1,11 +1,13 @@
 """The admin web's "Gọi lại" button with the real AMI dialer that ``callrouter serve`` wires:
 pressing it rings the officer on duty through the real pbx, then the caller, the pbx bridges
 them and the call-back is marked done; pressing it again while that call is up places no
-second call."""
+second call. The same button in the real ``callrouter serve --mode agi`` process."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +22,7 @@ from callrouter.store.db import make_engine
 from callrouter.store.migrate import upgrade
 from callrouter.web import LiveCalls, RotaTracker, WebSettings, create_app
 from callrouter.web.security import hash_password
+from tests.e2e.faults_support import agi_serve_process, free_port
 from tests.e2e.harness import ANSWERS, Harness, Sandbox, officer_number
 from tests.e2e.test_callbacks import a_callback, rota_with_officer_phone, state
 from tests.integration.web_harness import csrf_of, login
@@ -27,6 +30,17 @@ from tests.integration.web_harness import csrf_of, login
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120, func_only=True)]
 
 PASSWORD = "mật-khẩu-e2e"  # noqa: S105 (test-only credential)
+
+
+async def wait_done(url: str, callback_id: str) -> None:
+    """Until the call-back row is marked done by the dialer (10 s at most)."""
+    deadline = time.monotonic() + 10
+    row, _events = await state(url, callback_id)
+    while row["done_at"] is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)  # poll the row, bounded by the deadline
+        row, _events = await state(url, callback_id)
+    assert row["done_at"] is not None
+    assert row["outbound_linkedid"].startswith("callback-")
 
 
 async def test_call_back_button_rings_officer_then_caller_once_through_the_real_pbx(
@@ -100,13 +114,54 @@ async def test_call_back_button_rings_officer_then_caller_once_through_the_real_
             and e.get("Number") == officer
         ]
         assert len(rang_officer) == 1  # the second press placed no second call
-        deadline = time.monotonic() + 10
-        row, _events = await state(url, callback_id)
-        while row["done_at"] is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)  # poll the row, bounded by the deadline
-            row, _events = await state(url, callback_id)
-        assert row["done_at"] is not None
-        assert row["outbound_linkedid"].startswith("callback-")
+        await wait_done(url, callback_id)
     finally:
         dialer.close()
         await engine.dispose()
+
+
+async def test_agi_mode_serve_wires_the_call_back_button_over_ami(
+    harness: Harness, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The real ``callrouter serve --mode agi`` process with CALLROUTER_AMI_PASSWORD set: its
+    admin web's button rings the officer on duty, then the caller, as in ARI mode."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+    engine = make_engine(url)
+    await upgrade(engine)
+    await engine.dispose()
+    caller = officer_number(ANSWERS, 1)
+    callback_id = await a_callback(tmp_path, url, caller)
+    rota_path = rota_with_officer_phone(tmp_path, officer_number(ANSWERS, 1))
+    officer = pick_officer(load_rota(rota_path), None, datetime.now(UTC)).number
+    pbx = sandbox.info().pbx
+    env = {
+        "CALLROUTER_AMI_PORT": str(pbx.ami_port),
+        "CALLROUTER_AMI_USER": pbx.ami_user,
+        "CALLROUTER_AMI_PASSWORD": pbx.ami_secret,
+        "CALLROUTER_WEB_USERS": json.dumps({"admin": hash_password(PASSWORD)}),
+        "CALLROUTER_WEB_SESSION_SECRET": "s" * 40,
+        "CALLROUTER_WEB_RECORDINGS_DIR": str(tmp_path),
+    }
+    async with agi_serve_process(
+        rota_path, url, tmp_path / "state", agi_port=free_port(), env=env
+    ) as serve:
+        base = f"http://127.0.0.1:{serve.port}"
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            assert (await login(client, user="admin", password=PASSWORD)).status_code in {
+                200,
+                303,
+            }
+            page = await client.get("/callbacks")
+            assert page.status_code == 200
+            pressed = await client.post(
+                f"/callbacks/{callback_id}/dial", data={"csrf": csrf_of(page.text)}
+            )
+            assert pressed.status_code in {200, 303}, pressed.text
+            await harness.wait_user_event("OfficerAnswered", source="pstn", Number=officer)
+            await harness.wait_user_event(
+                "OfficerAnswered", source="pstn", Number=caller, within=15
+            )
+        # the call-back row is done (as the first test checks) once the pbx bridged them
+        await wait_done(url, callback_id)
+        serve.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(serve.proc.wait(), 20) == 0

@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ from sqlalchemy import select
 from callrouter.store.db import make_engine
 from callrouter.store.models import Call
 from tests.e2e.callflow_support import write_rota
-from tests.e2e.faults_support import free_port
+from tests.e2e.faults_support import ServeProcess, agi_serve_process, free_port
 from tests.integration.test_fastagi_server import exchange, headers, route
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -37,17 +35,23 @@ FIRST, SECOND = "0901200001", "0902200002"
 
 @dataclass
 class AgiServe:
-    proc: asyncio.subprocess.Process
+    serve: ServeProcess
     agi_port: int
-    web: str
-    log_path: Path
     include: Path
     url: str
     rota: Path
 
+    @property
+    def proc(self) -> asyncio.subprocess.Process:
+        return self.serve.proc
+
+    @property
+    def web(self) -> str:
+        return f"http://127.0.0.1:{self.serve.port}"
+
     def log_events(self) -> list[dict[str, object]]:
         out = []
-        for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+        for line in self.serve.log_text().splitlines():
             with contextlib.suppress(ValueError):
                 out.append(json.loads(line))
         return out
@@ -93,56 +97,18 @@ def metric(text: str, name: str) -> float:
 async def agi_serve(tmp_path: Path) -> AsyncIterator[AgiServe]:
     rota = write_rota(tmp_path / "rota.yaml", [FIRST])
     url = f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
-    agi_port, web_port = free_port(), free_port()
+    agi_port = free_port()
     include = tmp_path / "asterisk" / "callrouter_fallback.conf"
     include.parent.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLROUTER_")} | {
-        "CALLROUTER_ROTA_PATH": str(rota),
-        "CALLROUTER_DATABASE_URL": url,
-        "CALLROUTER_STATE_DIR": str(tmp_path / "state"),
-        "CALLROUTER_SPOOL_DIR": str(tmp_path / "state" / "spool"),
-        "CALLROUTER_AGI_HOST": "127.0.0.1",
-        "CALLROUTER_AGI_PORT": str(agi_port),
-        "CALLROUTER_DIALPLAN_INCLUDE": str(include),
-        "CALLROUTER_CDR_PATH": str(tmp_path / "no-cdr.json"),
-        "CALLROUTER_WEB_ENABLED": "true",
-        "CALLROUTER_WEB_HOST": "127.0.0.1",
-        "CALLROUTER_WEB_PORT": str(web_port),
-    }
-    (tmp_path / "state").mkdir()
-    log_path = tmp_path / "serve.log"
-    with log_path.open("ab") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "callrouter",
-            "serve",
-            "--mode",
-            "agi",
-            "--drain",
-            "30",
-            "--json-logs",
-            cwd=tmp_path / "state",
-            env=env,
-            stdout=out,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    serve = AgiServe(proc, agi_port, f"http://127.0.0.1:{web_port}", log_path, include, url, rota)
-    try:
-        try:
-            await until(lambda: status_is(serve.web, 200), 40, "serve --mode agi: /healthz 200")
-        except TimeoutError as exc:
-            raise AssertionError(f"{exc}\n{log_path.read_text()[-3000:]}") from exc
-        yield serve
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.send_signal(signal.SIGTERM)  # second signal: go now
-            try:
-                await asyncio.wait_for(proc.wait(), 15)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+    async with agi_serve_process(
+        rota,
+        url,
+        tmp_path / "state",
+        agi_port=agi_port,
+        env={"CALLROUTER_DIALPLAN_INCLUDE": str(include)},
+        drain=30,
+    ) as serve:
+        yield AgiServe(serve, agi_port, include, url, rota)
 
 
 async def test_agi_mode_serves_healthz_metrics_and_the_admin_web(agi_serve: AgiServe) -> None:
@@ -227,3 +193,4 @@ async def test_agi_mode_rewrites_the_fallback_include_on_sighup_and_says_to_relo
     async with httpx.AsyncClient(base_url=agi_serve.web, timeout=5) as client:
         metrics = (await client.get("/metrics")).text
     assert metric(metrics, "callrouter_rota_reloads_total") >= 1
+    await exchange(agi_serve.agi_port, headers("end", "pbx-9.4", "abandoned", "1", "1", "1"))
