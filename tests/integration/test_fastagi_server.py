@@ -314,6 +314,41 @@ async def test_the_forward_action_is_an_attempt_of_its_own_and_the_call_stays_un
     ]
     assert all(a["ended_at"] is not None for a in attempts)
     assert attempts[1]["answered_at"] is not None
+    # The same call events as ARI mode's forward action.
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            events = (
+                await conn.execute(
+                    select(CallEvent.__table__.c.type, CallEvent.__table__.c.data).order_by(
+                        CallEvent.__table__.c.id
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [(t, d) for t, d in events if t.startswith("forward")] == [
+        ("forward", {"number": forward}),
+        ("forward_answered", {"number": forward, "seq": 2}),
+    ]
+
+
+async def test_while_stopping_a_new_call_gets_no_decision_and_calls_in_progress_drain(
+    running: Running,
+) -> None:
+    """Graceful shutdown (SIGTERM): `route` sets nothing (the dialplan falls back), a call
+    already routed is still followed to its end, and drain() returns once it ended."""
+    assert (await route(running.port, "pbx-11.1"))["CALLROUTER_AGI_OK"] == "1"
+    running.flow.stop_accepting()
+    assert await route(running.port, "pbx-11.2") == {}
+    assert not await running.flow.drain(0.2)
+    draining = asyncio.create_task(running.flow.drain(5))
+    args = ("pbx-11.1", "abandoned", "1", "1", "1", "NOANSWER", "16")
+    assert await exchange(running.port, headers("end", *args)) == []
+    assert await draining
+    await running.log.flush()
+    call, _attempts = await the_call(running.url)
+    assert (call["linkedid"], call["outcome"]) == ("pbx-11.1", "abandoned")
 
 
 async def test_a_message_becomes_a_call_back_entry_or_an_event_without_a_caller_number(

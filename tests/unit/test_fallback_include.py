@@ -6,9 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
+import structlog
 
+from callrouter.app import FallbackInclude
 from callrouter.asterisk import contract
 from callrouter.asterisk.fallback import render_fallback_include, write_fallback_include
+from callrouter.errors import AsteriskError
 from callrouter.rota import RegisteredNumber, Rota, parse_rota
 
 pytestmark = pytest.mark.unit
@@ -130,3 +133,40 @@ def test_forward_action_gives_the_forward_number() -> None:
     assert (
         assignments(render_fallback_include(rota))[contract.VAR_FALLBACK_FORWARD] == "02263852115"
     )
+
+
+async def test_serve_rewrites_the_include_and_reloads_through_the_modes_reloader(
+    rota: Rota, tmp_path: Path
+) -> None:
+    """``FallbackInclude`` (both modes of serve): written, then the reloader runs (ARI mode:
+    over ARI; FastAGI mode: over AMI); a failing reload is logged, not raised."""
+    reloads: list[str] = []
+
+    async def reload() -> None:
+        reloads.append("reloaded")
+        if len(reloads) > 1:
+            raise AsteriskError("AMI dialplan reload refused: Permission denied")
+
+    include = FallbackInclude(tmp_path / contract.FALLBACK_INCLUDE_FILENAME, reload)
+    with structlog.testing.capture_logs() as logs:
+        await include.update(rota)
+        await include.update(rota)
+    assert include.path.read_text(encoding="utf-8") == render_fallback_include(rota)
+    assert reloads == ["reloaded", "reloaded"]
+    assert [e["event"] for e in logs if "dialplan" in e["event"]] == [
+        "fallback_include.dialplan_reloaded",
+        "fallback_include.dialplan_reload_failed",
+    ]
+
+
+async def test_without_a_reloader_the_operator_is_told_to_reload_the_dialplan(
+    rota: Rota, tmp_path: Path
+) -> None:
+    """FastAGI mode without AMI credentials: the include is still rewritten."""
+    include = FallbackInclude(tmp_path / contract.FALLBACK_INCLUDE_FILENAME)
+    with structlog.testing.capture_logs() as logs:
+        await include.update(rota)
+    assert include.path.exists()
+    [warning] = [e for e in logs if e["event"] == "fallback_include.dialplan_not_reloaded"]
+    assert warning["log_level"] == "warning"
+    assert "dialplan reload" in warning["todo"]
