@@ -9,18 +9,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from callrouter.asterisk.fastagi import AgiCallFlow, FastAgiServer
 from callrouter.rota import load_rota
 from callrouter.routing import CallInfo, Decision, decide
-from callrouter.store.db import make_engine
-from callrouter.store.models import Call, CallAttempt
 from callrouter.store.writer import CallLog
 from tests.e2e.callflow_support import write_rota
+from tests.integration.test_fastagi_server import the_call
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -85,21 +82,6 @@ async def agi(port: int, script: str, *args: str) -> dict[str, str]:
     return out
 
 
-async def rows(url: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    engine = make_engine(url)
-    try:
-        async with engine.connect() as conn:
-            [call] = (await conn.execute(select(Call.__table__))).mappings().all()
-            attempts = (
-                (await conn.execute(select(CallAttempt.__table__).order_by(CallAttempt.seq)))
-                .mappings()
-                .all()
-            )
-    finally:
-        await engine.dispose()
-    return dict(call), [dict(a) for a in attempts]
-
-
 async def test_a_declined_leg_ends_alone_the_first_answer_wins_and_a_late_one_is_dropped(
     running: Running,
 ) -> None:
@@ -125,7 +107,7 @@ async def test_a_declined_leg_ends_alone_the_first_answer_wins_and_a_late_one_is
     assert await agi(port, "end", *args) == {}
     await running.log.flush()
 
-    call, attempts = await rows(running.url)
+    call, attempts = await the_call(running.url)
     assert (call["mode"], call["outcome"], call["answered_number"]) == (
         "agi",
         "answered",
@@ -147,6 +129,6 @@ async def test_an_answer_after_the_call_is_over_is_dropped(running: Running) -> 
         "CALLROUTER_AGI_WON": "0"
     }
     await running.log.flush()
-    call, attempts = await rows(running.url)
+    call, attempts = await the_call(running.url)
     assert call["outcome"] == "abandoned"
     assert {a["result"] for a in attempts} == {"cancelled"}
