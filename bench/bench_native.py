@@ -14,7 +14,10 @@ natively (the test-only pbx context ``bench-native`` in tests/asterisk/pbx/exten
   → the officer's outbound channel is ``Ringing`` (pbx Newstate), both from the pbx's own AMI
   event timestamps (``timestampevents=yes``); native and routed calls alternate at
   ``--pdd-rate``/s in all (both paths see the same machine), p50 and p99, and the part
-  before the officer's channel exists ("leg created": router + Asterisk's originate);
+  before the officer's channel exists ("leg created": router + Asterisk's originate). A third
+  path takes turns with them: ``bench/ari_floor.py``, an ARI app that only originates and
+  bridges (pbx context ``bench-ari-floor``), so the ratios split Asterisk's ARI path from
+  callrouter's own share;
 * **sustained** — 10 s calls offered at ``--sustained-rate``/s for ``--sustained-seconds``:
   answered calls per second and lost calls (not answered by the officer, or cut);
 * **short calls** — the officer answers at once and the caller hangs up 0.5 s later, offered
@@ -37,7 +40,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +51,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from callrouter.asterisk.stasis import LEG_ID_PREFIX
 from tests.e2e.callflow_support import write_rota
 from tests.e2e.faults_support import cpu_and_rss, serve_process
-from tests.e2e.harness import ANSWERS, Harness, PlacedCall, Sandbox, officer_number
+from tests.e2e.harness import (
+    ANSWERS,
+    Harness,
+    PlacedCall,
+    Sandbox,
+    SandboxInfo,
+    officer_number,
+)
 
 MB = 1024 * 1024
 
@@ -183,9 +193,12 @@ async def measure(
     return native, routed
 
 
-def show(name: str, native: Result, routed: Result) -> None:
+def show(name: str, native: Result, routed: Result, floor: Result | None = None) -> None:
     print(f"\n{name}")
-    for label, r in (("native Dial()", native), ("callrouter", routed)):
+    rows = [("native Dial()", native), ("callrouter", routed)]
+    if floor is not None:
+        rows.append(("bare ARI app", floor))
+    for label, r in rows:
         extra = ""
         if r.pdd_ms:
             extra += (
@@ -202,6 +215,29 @@ def show(name: str, native: Result, routed: Result) -> None:
 
 def ratio_line(what: str, value: float, target: str, ok: bool) -> str:
     return f"  {what:42s} {value:6.2f}  (target {target})  {'OK' if ok else 'MISSED'}"
+
+
+@contextlib.asynccontextmanager
+async def ari_floor(info: SandboxInfo) -> AsyncIterator[None]:
+    """bench/ari_floor.py in its own process (as callrouter runs in its own), until exit."""
+    pbx = info.pbx
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(Path(__file__).with_name("ari_floor.py")),
+        pbx.ari_url,
+        pbx.ari_user,
+        pbx.ari_password,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 10)
+        if line.strip() != b"ready":
+            raise RuntimeError(f"bench/ari_floor.py did not start: {line!r}")
+        yield
+    finally:
+        proc.terminate()
+        await proc.wait()
 
 
 async def bench(args: argparse.Namespace) -> None:
@@ -221,42 +257,47 @@ async def bench(args: argparse.Namespace) -> None:
                 _, rss0 = cpu_and_rss(pid)
                 print(f"callrouter pid {pid}, RSS at start {rss0 / MB:.0f} MB")
 
-                # Post-dial delay: native and routed calls alternate (one every 1/rate s),
-                # so both paths see the same machine: a few ms is within the noise of
-                # two batches run one after the other on a shared 2-core box.
+                # Post-dial delay: native, routed and bare-ARI calls take turns (one every
+                # 1/rate s), so all paths see the same machine: a few ms is within the noise
+                # of batches run one after the other on a shared 2-core box.
                 cpu0, _ = cpu_and_rss(pid)
                 t0 = time.monotonic()
-                both: dict[bool, list[PlacedCall]] = {True: [], False: []}
-                for i in range(2 * args.pdd_calls):
-                    delay = t0 + i / args.pdd_rate - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    native = i % 2 == 0
-                    both[native].append(
-                        await harness.place_call(
-                            exten="8" + number if native else "1022",
-                            digits="" if native else "3",
-                            hold=3.0,
+                paths = ("native", "routed", "floor")
+                placed: dict[str, list[PlacedCall]] = {p: [] for p in paths}
+                async with ari_floor(info):
+                    for i in range(len(paths) * args.pdd_calls):
+                        delay = t0 + i / args.pdd_rate - time.monotonic()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                        path = paths[i % len(paths)]
+                        exten, digits = {
+                            "native": ("8" + number, ""),
+                            "routed": ("1022", "3"),
+                            "floor": ("7" + number, ""),
+                        }[path]
+                        placed[path].append(
+                            await harness.place_call(exten=exten, digits=digits, hold=3.0)
                         )
-                    )
-                for call in both[True] + both[False]:
-                    with contextlib.suppress(TimeoutError):
-                        await harness.wait_caller_hangup(call, within=60)
+                    for call in [c for p in paths for c in placed[p]]:
+                        with contextlib.suppress(TimeoutError):
+                            await harness.wait_caller_hangup(call, within=60)
                 cpu1, rss = cpu_and_rss(pid)
-                p_native = judge(harness, number, both[True], True)
-                p_routed = judge(harness, number, both[False], False)
+                p_native = judge(harness, number, placed["native"], True)
+                p_routed = judge(harness, number, placed["routed"], False)
+                p_floor = judge(harness, number, placed["floor"], False)
                 p_routed.cpu_percent = 100 * (cpu1 - cpu0) / (time.monotonic() - t0)
                 p_routed.rss_mb = rss / MB
                 show(
-                    f"post-dial delay, {args.pdd_calls} calls each, alternating, "
+                    f"post-dial delay, {args.pdd_calls} calls each, taking turns, "
                     f"{args.pdd_rate}/s in all",
                     p_native,
                     p_routed,
+                    p_floor,
                 )
                 await harness.wait_idle(within=30)
                 if args.pdd_only:
                     return await report(
-                        args, p_native, p_routed, sustained=None, short=None, peak_rss=0
+                        args, p_native, p_routed, p_floor, sustained=None, short=None, peak_rss=0
                     )
 
                 async def sustained(native: bool) -> Result:
@@ -324,6 +365,7 @@ async def bench(args: argparse.Namespace) -> None:
                     args,
                     p_native,
                     p_routed,
+                    p_floor,
                     sustained=(s_native, s_routed),
                     short=(h_native, h_routed),
                     peak_rss=peak_rss,
@@ -336,6 +378,7 @@ async def report(
     args: argparse.Namespace,
     p_native: Result,
     p_routed: Result,
+    p_floor: Result,
     *,
     sustained: tuple[Result, Result] | None,
     short: tuple[Result, Result] | None,
@@ -350,6 +393,16 @@ async def report(
             ratio_line("post-dial delay p50", r50, "<= 1.3", r50 <= 1.3),
             ratio_line("post-dial delay p99", r99, "<= 1.5", r99 <= 1.5),
         ]
+        if p_floor.pdd_ms:
+            f50 = pct(p_floor.pdd_ms, 0.5) / pct(p_native.pdd_ms, 0.5)
+            f99 = pct(p_floor.pdd_ms, 0.99) / pct(p_native.pdd_ms, 0.99)
+            c50 = pct(p_routed.pdd_ms, 0.5) / pct(p_floor.pdd_ms, 0.5)
+            lines += [
+                f"  {'bare ARI app / native, PDD p50 | p99':42s} {f50:6.2f} | {f99:.2f}"
+                "  (Asterisk's ARI path alone)",
+                f"  {'callrouter / bare ARI app, PDD p50':42s} {c50:6.2f}"
+                "  (callrouter's own share)",
+            ]
     if sustained and sustained[0].rate:
         s_native, s_routed = sustained
         rs = s_routed.rate / s_native.rate

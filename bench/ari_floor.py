@@ -1,0 +1,100 @@
+"""The least an ARI app can do to route a call: the floor under callrouter's post-dial delay.
+
+    python bench/ari_floor.py ARI_URL USER PASSWORD   (run by bench/bench_native.py)
+
+Stasis app ``bench-floor`` (pbx context ``bench-ari-floor``: ``Stasis(bench-floor,<number>)``):
+on the caller's StasisStart it originates ``PJSIP/<number>@pstn-trunk`` at once — no rota, no
+decision, no database, no greeting, aiohttp as callrouter uses it, the same server-side event
+filter idea — with the parameters callrouter sends (channel id, originator, timeout, the
+caller's number as caller id, app args); when the officer
+answers it bridges the two, and when either hangs up it hangs up the other. Whatever post-dial
+delay this app has over a native ``Dial()`` is Asterisk's ARI path (Stasis dispatch, the
+originate handler, the dial thread), which no ARI router can go under.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import sys
+from typing import Any
+
+import aiohttp
+
+APP = "bench-floor"
+LEG_PREFIX = "callrouter-leg-"  # what bench_native's pdd_ms looks for (callrouter's prefix)
+
+
+async def run(url: str, user: str, password: str) -> None:
+    token = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    partner: dict[str, str] = {}
+    tasks: set[asyncio.Task[Any]] = set()
+    async with aiohttp.ClientSession(headers={"Authorization": token}) as http:
+
+        async def call(method: str, path: str, body: Any = None, **params: str) -> None:
+            async with http.request(method, f"{url}{path}", params=params, json=body) as resp:
+                body = await resp.read()
+                if resp.status >= 300 and method != "DELETE":
+                    print(f"{method} {path}: {resp.status} {body[:200]!r}", file=sys.stderr)
+
+        def spawn(coro: Any) -> None:
+            task = asyncio.ensure_future(coro)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        ws_url = url.replace("http://", "ws://") + f"/events?app={APP}"
+        async with http.ws_connect(ws_url) as ws:
+            # Only the events this app acts on (callrouter too asks for its own list only).
+            allowed = [{"type": t} for t in ("StasisStart", "StasisEnd", "ChannelDestroyed")]
+            await call("PUT", f"/applications/{APP}/eventFilter", body={"allowed": allowed})
+            print("ready", flush=True)
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                event = json.loads(msg.data)
+                kind, channel = event.get("type"), event.get("channel") or {}
+                cid = channel.get("id", "")
+                if kind == "StasisStart":
+                    args = event.get("args") or []
+                    if args and args[0] == "leg":  # the officer answered: bridge the two
+                        caller = args[1]
+                        spawn(bridge(call, caller, cid))
+                    elif args:  # a caller: ring its number now
+                        leg = f"{LEG_PREFIX}{cid}"
+                        partner[cid], partner[leg] = leg, cid
+                        spawn(
+                            call(
+                                "POST",
+                                f"/channels/{leg}",
+                                endpoint=f"PJSIP/{args[0]}@pstn-trunk",
+                                app=APP,
+                                appArgs=f"leg,{cid}",
+                                originator=cid,
+                                timeout="30",
+                                callerId=(channel.get("caller") or {}).get("number", ""),
+                            )
+                        )
+                elif kind in ("StasisEnd", "ChannelDestroyed") and cid in partner:
+                    other = partner.pop(cid)
+                    partner.pop(other, None)
+                    spawn(call("DELETE", f"/channels/{other}"))
+                    caller = other if cid.startswith(LEG_PREFIX) else cid
+                    spawn(call("DELETE", f"/bridges/floor-{caller}"))
+
+
+async def bridge(call: Any, caller: str, leg: str) -> None:
+    bridge_id = f"floor-{caller}"
+    await call("POST", f"/bridges/{bridge_id}", type="mixing")
+    await call("POST", f"/bridges/{bridge_id}/addChannel", channel=f"{caller},{leg}")
+
+
+def main() -> None:
+    url, user, password = sys.argv[1:4]
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(url, user, password))
+
+
+if __name__ == "__main__":
+    main()
