@@ -9,19 +9,23 @@ SQLite call log this test reads. Each test checks what the callers and officers 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
 from callrouter.asterisk import contract
 from callrouter.asterisk.ari import AriClient
 from callrouter.errors import AriConflict, AriNotFound, AriRequestError
+from callrouter.store.models import Call
 from tests.e2e.callflow_support import (
     Router,
     engine_for,
@@ -101,6 +105,18 @@ def fallback_of(harness: Harness, call: PlacedCall) -> list[AmiEvent]:
 # ------------------------------------------------------------------------------ SIGKILL
 
 
+@contextlib.asynccontextmanager
+async def database_locked(path: Path) -> AsyncIterator[None]:
+    """Hold SQLite's write lock on ``path`` (readers go on): a router can only spool."""
+    con = await asyncio.to_thread(sqlite3.connect, path, timeout=0, check_same_thread=False)
+    try:
+        await asyncio.to_thread(con.execute, "BEGIN IMMEDIATE")
+        yield
+    finally:
+        await asyncio.to_thread(con.rollback)
+        await asyncio.to_thread(con.close)
+
+
 async def test_given_callrouter_is_killed_mid_call_then_calls_go_on_and_rows_are_closed_later(
     harness: Harness, sandbox: Sandbox, tmp_path: Path, sqlite_url: str
 ) -> None:
@@ -111,12 +127,24 @@ async def test_given_callrouter_is_killed_mid_call_then_calls_go_on_and_rows_are
     rota = write_rota(tmp_path / "rota.yaml", [answers], ring_timeout=5)
     engine = engine_for(sqlite_url)
     try:
-        async with serve_process(harness.info, rota, sqlite_url, tmp_path / "s1") as first:
+        # One state directory, as in production: the router that comes back replays what the
+        # killed one had spooled but not yet written to the database.
+        state = tmp_path / "state"
+        # Killed while the two calls are only in its spool: the database is locked for writes
+        # from before the calls until after the kill.
+        async with (
+            serve_process(harness.info, rota, sqlite_url, state) as first,
+            database_locked(tmp_path / "calls.sqlite3"),
+        ):
             call_a = await harness.place_call(digits="3", hold=90)
             call_c = await harness.place_call(digits="3", hold=90)
             bridges = await wait_bridges(harness, 2)
             first.proc.kill()
             assert await first.proc.wait() == -signal.SIGKILL
+            async with engine.connect() as conn:
+                written = (await conn.execute(select(Call.caller))).scalars().all()
+            assert call_a.caller_number not in written
+            assert call_c.caller_number not in written
         assert await health(first.healthz) is None
         # Both calls go on in Asterisk.
         still = await wait_bridges(harness, 2, within=1)
@@ -145,7 +173,7 @@ async def test_given_callrouter_is_killed_mid_call_then_calls_go_on_and_rows_are
         assert caller_b.hung_up_by == "caller"
 
         restarted_at = time.time()
-        async with serve_process(harness.info, rota, sqlite_url, tmp_path / "s2") as second:
+        async with serve_process(harness.info, rota, sqlite_url, state) as second:
             # Call A ended while it was down: its row is closed from what Asterisk shows.
             rows_a = await wait_for_call(engine, call_a.caller_number, within=15)
             # Call C is still bridged: adopted, so the officer is not left alone either.
@@ -285,7 +313,7 @@ async def test_given_sigterm_then_drain_is_bounded_and_a_second_signal_exits_at_
 ) -> None:
     answers = officer_number(ANSWERS, 0)
     rota = write_rota(tmp_path / "rota.yaml", [answers], ring_timeout=5)
-    async with serve_process(harness.info, rota, sqlite_url, tmp_path / "s1", drain=3) as r1:
+    async with serve_process(harness.info, rota, sqlite_url, tmp_path / "state", drain=3) as r1:
         call = await harness.place_call(digits="3", hold=90)
         await wait_bridges(harness, 1)
         r1.proc.send_signal(signal.SIGTERM)
@@ -296,7 +324,7 @@ async def test_given_sigterm_then_drain_is_bounded_and_a_second_signal_exits_at_
     await wait_bridges(harness, 1, within=1)
     assert harness.caller(call).hung_up_at is None
 
-    async with serve_process(harness.info, rota, sqlite_url, tmp_path / "s2", drain=60) as r2:
+    async with serve_process(harness.info, rota, sqlite_url, tmp_path / "state", drain=60) as r2:
         await harness.place_call(digits="3", hold=90)
         await wait_bridges(harness, 2)
         r2.proc.send_signal(signal.SIGTERM)
