@@ -10,9 +10,9 @@
 # --------------------------------------------------------------------------- build (wheel)
 FROM python:3.11.11-slim-bookworm AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY callrouter ./callrouter
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
 
 # --------------------------------------------------------------------------- asterisk
 # Asterisk 22 is packaged in Debian sid only (like the sandbox's debootstrap of sid), and sid
