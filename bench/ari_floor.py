@@ -35,9 +35,9 @@ async def run(url: str, user: str, password: str) -> None:
 
         async def call(method: str, path: str, body: Any = None, **params: str) -> None:
             async with http.request(method, f"{url}{path}", params=params, json=body) as resp:
-                body = await resp.read()
-                if resp.status >= 300 and method != "DELETE":
-                    print(f"{method} {path}: {resp.status} {body[:200]!r}", file=sys.stderr)
+                reply = await resp.read()
+                if resp.status >= 300 and method != "DELETE":  # a gone channel is no news
+                    print(f"{method} {path}: {resp.status} {reply[:200]!r}", file=sys.stderr)
 
         def spawn(coro: Any) -> None:
             task = asyncio.ensure_future(coro)
