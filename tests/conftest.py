@@ -2,21 +2,58 @@
 
 Services a test needs (PostgreSQL, the Asterisk sandbox) are *required* under ``CI=true``:
 when they cannot be reached the test fails with a clear message instead of skipping.
+
+Parallel runs (pytest-xdist, ``-n N``): each worker ``gwK`` owns what could collide with
+another worker's tests —
+
+* its own sandbox slot ``CALLROUTER_SANDBOX_SLOT + K`` (ports, state and CDR files of that
+  slot's pbx + pstn pair), started once per worker by the session fixture ``sandbox``;
+* its own PostgreSQL database ``<test database>_gwK`` (created on first use), so tests that
+  share tables of one database (the web tests' database, the e2e call logs) never meet;
+* its own temporary directories (pytest's ``tmp_path`` is per worker).
+
+The demo test takes the slot after the workers' (``CALLROUTER_DEMO_SLOT`` overrides it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.e2e.harness import Sandbox
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 PG_URL = os.environ.get(
     "CALLROUTER_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/callrouter_test"
 )
+
+# pytest-xdist names its workers gw0, gw1, ... and says how many there are; "" without xdist.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+WORKER_INDEX = int(WORKER[2:]) if WORKER.startswith("gw") else 0
+WORKER_COUNT = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+BASE_SLOT = int(os.environ.get("CALLROUTER_SANDBOX_SLOT", "0"))
+MAX_SLOTS = 6  # scripts/asterisk-sandbox: slots 0..5
+
+#: This process's sandbox slot (the e2e session sandbox and the ARI client tests use it).
+SLOT = BASE_SLOT + WORKER_INDEX
+#: The demo test's own slot, after every worker's.
+DEMO_SLOT = int(os.environ.get("CALLROUTER_DEMO_SLOT", str(BASE_SLOT + WORKER_COUNT)))
+
+
+def where() -> str:
+    """Which worker and slot this process is, for messages."""
+    return f"worker {WORKER or 'main'}, sandbox slot {SLOT}"
 
 
 def require_service(what: str, reason: str) -> None:
@@ -35,11 +72,65 @@ def _tcp_open(host: str, port: int) -> bool:
         return False
 
 
+async def _create_database(admin_url: str, name: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            )
+            if not exists:
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> str:
-    """URL of the PostgreSQL test database (``scripts/services-up`` creates it)."""
+    """URL of the PostgreSQL test database (``scripts/services-up`` creates it); under
+    pytest-xdist each worker's own database beside it, created on first use."""
     parts = urlsplit(PG_URL.replace("+asyncpg", ""))
     host, port = parts.hostname or "127.0.0.1", parts.port or 5432
     if not _tcp_open(host, port):
         require_service("PostgreSQL", f"nothing listens on {host}:{port}")
-    return PG_URL
+    if not WORKER:
+        return PG_URL
+    from sqlalchemy.engine import make_url
+
+    base = make_url(PG_URL)
+    name = f"{base.database}_{WORKER}"
+    try:
+        # In a thread of its own: an async fixture may be the first to ask, inside a running loop.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, _create_database(PG_URL, name)).result()
+    except Exception as exc:  # any driver error: say which worker could not get its database
+        require_service("PostgreSQL", f"{where()}: cannot create database {name}: {exc}")
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """Fresh pbx + pstn instances on this worker's slot for the test session (stopped at its
+    end). Used by the e2e tests and the ARI client's integration tests alike."""
+    from tests.e2e.harness import Sandbox, SandboxError
+
+    if not 0 <= SLOT < MAX_SLOTS or not 0 <= DEMO_SLOT < MAX_SLOTS:
+        pytest.fail(
+            f"{where()}: slots run from 0 to {MAX_SLOTS - 1} (demo slot {DEMO_SLOT}); "
+            f"use fewer workers or a lower CALLROUTER_SANDBOX_SLOT",
+            pytrace=False,
+        )
+    box = Sandbox(SLOT)
+    started = time.monotonic()
+    try:
+        box.start()
+    except (SandboxError, OSError, subprocess.SubprocessError) as exc:
+        require_service("Asterisk sandbox", f"{where()} did not start: {exc}")
+    print(f"\nasterisk sandbox up for {where()} in {time.monotonic() - started:.2f} s")
+    try:
+        yield box
+    finally:
+        box.stop()

@@ -1,43 +1,22 @@
-"""Fixtures of the end-to-end tests: one fresh pbx + pstn pair per test session.
+"""Fixtures of the end-to-end tests: one fresh pbx + pstn pair per test session (per worker).
 
-``sandbox`` (session) starts fresh instances through ``scripts/asterisk-sandbox`` and stops them
-at the end; ``harness`` (per test) connects to both instances' AMI and ARI and, after the test,
+``sandbox`` (session, tests/conftest.py) starts fresh instances on this worker's slot through
+``scripts/asterisk-sandbox`` and stops them at the end; ``harness`` (per test) connects to
+both instances' AMI and ARI and, after the test,
 hangs up whatever is left so the next test starts from idle instances.
 ``router_mode`` (per test, params ``ari``/``agi``) runs a shared scenario in both routing modes
-(tests/e2e/router_modes.py). ``CALLROUTER_SANDBOX_SLOT`` picks the slot (ports), default 0.
+(tests/e2e/router_modes.py). ``CALLROUTER_SANDBOX_SLOT`` picks the (first) slot, default 0.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.conftest import require_service
 from tests.e2e.agi_support import agi_mode, free_port
-from tests.e2e.harness import Harness, Sandbox, SandboxError
+from tests.e2e.harness import Harness, Sandbox
 from tests.e2e.router_modes import MODES, RouterMode
-
-SLOT = int(os.environ.get("CALLROUTER_SANDBOX_SLOT", "0"))
-
-
-@pytest.fixture(scope="session")
-def sandbox() -> Iterator[Sandbox]:
-    """Fresh pbx + pstn instances for this test session (torn down at its end)."""
-    box = Sandbox(SLOT)
-    started = time.monotonic()
-    try:
-        box.start()
-    except (SandboxError, OSError, subprocess.SubprocessError) as exc:
-        require_service("Asterisk sandbox", str(exc))
-    print(f"\nasterisk sandbox slot {SLOT} up in {time.monotonic() - started:.2f} s")
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 @pytest.fixture

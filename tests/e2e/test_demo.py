@@ -33,13 +33,11 @@ from callrouter.errors import ConfigError
 from callrouter.rota import load_rota
 from callrouter.store.db import make_engine
 from callrouter.store.models import Call, CallAttempt, Callback
-from tests.conftest import require_service
-from tests.e2e.conftest import SLOT
+from tests.conftest import DEMO_SLOT, require_service
 
 pytestmark = [pytest.mark.e2e]
 
-# A slot of its own, never the session sandbox's (which other e2e tests use meanwhile).
-DEMO_SLOT = int(os.environ.get("CALLROUTER_DEMO_SLOT", str((SLOT + 3) % 5)))
+# A slot of its own (tests/conftest.py: after every worker's), never a session sandbox's.
 CALLS = Call.__table__
 ATTEMPTS = CallAttempt.__table__
 CALLBACKS = Callback.__table__

@@ -1,30 +1,26 @@
 """The ARI client against the real sandbox pbx (Asterisk 22): REST, events, filter, restart.
 
 The pbx dials the pstn's officer phones over the real trunk (tests/asterisk/README.md says
-how each number behaves). This module starts its own fresh pbx + pstn pair (the restart
-test must not disturb anyone else's instances), on ``CALLROUTER_SANDBOX_SLOT``.
+how each number behaves). It uses this worker's session sandbox (tests/conftest.py): the
+restart test disturbs no one else's instances, since the tests of one worker run one at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from callrouter.asterisk.ari import DEFAULT_EVENT_TYPES, AriClient, Backoff, Event
 from callrouter.errors import AriNotFound
-from tests.conftest import require_service
 from tests.e2e.harness import (
     ANSWERS,
     BUSY,
     RINGS_FOREVER,
     Sandbox,
-    SandboxError,
     SandboxInfo,
     officer_number,
 )
@@ -32,21 +28,12 @@ from tests.e2e.harness import (
 # func_only: the module fixture may build the sandbox first (minutes on a fresh machine).
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120, func_only=True)]
 
-SLOT = int(os.environ.get("CALLROUTER_SANDBOX_SLOT", "0"))
 APP = "callrouter-ari-test"
 
 
 @pytest.fixture(scope="module")
-def pbx() -> Iterator[tuple[Sandbox, SandboxInfo]]:
-    box = Sandbox(SLOT)
-    try:
-        info = box.start()
-    except (SandboxError, OSError, subprocess.SubprocessError) as exc:
-        require_service("Asterisk sandbox", str(exc))
-    try:
-        yield box, info
-    finally:
-        box.stop()
+def pbx(sandbox: Sandbox) -> tuple[Sandbox, SandboxInfo]:
+    return sandbox, sandbox.info()
 
 
 class Recorder:

@@ -33,6 +33,7 @@ from callrouter.store.migrate import upgrade
 from callrouter.store.models import call_attempts, call_events, callbacks, calls
 from callrouter.web import LiveCalls, RotaTracker, WebSettings, create_app
 from callrouter.web.security import hash_password
+from tests.conftest import WORKER
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_ROTA = ROOT / "config" / "rota.example.yaml"
@@ -137,7 +138,9 @@ async def form_token(client: httpx.AsyncClient, path: str = "/") -> str:
 
 
 async def ensure_pg_database(pg_url: str, name: str = WEB_PG_DB) -> str:
-    """The web tests' own PostgreSQL database (created when missing), emptied of tables."""
+    """The web tests' own PostgreSQL database (created when missing), emptied of tables; one
+    per pytest-xdist worker (named after the worker's test database)."""
+    name = f"{name}_{WORKER}" if WORKER else name
     admin = create_async_engine(pg_url, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
