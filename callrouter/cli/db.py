@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TypeVar
 
 import click
 
 from callrouter.errors import CallrouterError
 from callrouter.settings import Settings
+from callrouter.store.cdr_files import purge_cdr_files
 from callrouter.store.db import check_connection, make_engine, safe_url
 from callrouter.store.migrate import current_revision, upgrade
-from callrouter.store.purge import PurgeResult, purge
+from callrouter.store.purge import PurgeResult, RecordingProblem, purge
 
 T = TypeVar("T")
 
@@ -71,6 +73,29 @@ def upgrade_command(database_url: str | None) -> None:
     click.echo(f"Cơ sở dữ liệu {safe_url(url)} ở phiên bản lược đồ {revision}.")
 
 
+def recordings_dir_option(func: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--recordings-dir",
+        "recordings_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Thư mục ghi âm lời nhắn (mặc định: CALLROUTER_WEB_RECORDINGS_DIR, "
+        "/var/spool/asterisk/recording).",
+    )(func)
+
+
+def resolve_recordings_dir(recordings_dir: Path | None) -> Path:
+    """The recordings directory: the option, else the one the web plays messages from."""
+    from callrouter.web.settings import WebSettings  # noqa: PLC0415 -- only this command
+
+    return recordings_dir if recordings_dir is not None else WebSettings().recordings_dir
+
+
+def echo_recording_problems(problems: Sequence[RecordingProblem]) -> None:
+    for p in problems:
+        click.echo(f"  KHÔNG xoá ghi âm {p.name!r} ({p.table} {p.row_id}): {p.problem}", err=True)
+
+
 @db.command("purge")
 @click.option(
     "--older-than",
@@ -81,24 +106,56 @@ def upgrade_command(database_url: str | None) -> None:
     help="Xoá dữ liệu cá nhân cũ hơn số ngày này (mặc định: CALLROUTER_RETENTION_DAYS, 365).",
 )
 @click.option("--dry-run", is_flag=True, help="Chỉ đếm, không xoá gì.")
+@recordings_dir_option
+@click.option(
+    "--cdr-file",
+    "cdr_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Tệp CDR mà lệnh nhập cuộc gọi dự phòng đọc (mặc định: CALLROUTER_CDR_PATH, "
+    "/var/log/asterisk/cdr-custom/callrouter-cdr.json).",
+)
 @database_url_option
-def purge_command(days: int | None, dry_run: bool, database_url: str | None) -> None:
-    """Xoá số điện thoại người gọi và file ghi âm quá hạn lưu trữ; giữ số liệu thống kê."""
+def purge_command(
+    days: int | None,
+    dry_run: bool,
+    recordings_dir: Path | None,
+    cdr_file: Path | None,
+    database_url: str | None,
+) -> None:
+    """Xoá số điện thoại người gọi, file ghi âm và dòng CDR quá hạn lưu trữ; giữ số liệu
+    thống kê. Thoát với mã 1 nếu có file không xoá được."""
+    from callrouter.asterisk.cdr_import import (  # noqa: PLC0415 -- only this command
+        REJECTED_FILENAME,
+        STATE_FILENAME,
+        cdr_file_from_env,
+    )
+
     settings = Settings()
     retention = days if days is not None else settings.retention_days
     url = resolve_url(database_url)
+    base = resolve_recordings_dir(recordings_dir)
+    now = datetime.now(UTC)
 
     async def _run() -> PurgeResult:
         engine = make_engine(url)
         try:
             await check_connection(engine)
             return await purge(
-                engine, older_than_days=retention, now=datetime.now(UTC), dry_run=dry_run
+                engine, older_than_days=retention, now=now, recordings_dir=base, dry_run=dry_run
             )
         finally:
             await engine.dispose()
 
     result = run_store_command(_run)
+    files = purge_cdr_files(
+        cdr_file or cdr_file_from_env(),
+        settings.state_dir / STATE_FILENAME,
+        settings.state_dir / REJECTED_FILENAME,
+        result.cutoff,
+        now=now,
+        dry_run=dry_run,
+    )
     verb = "Sẽ xoá" if dry_run else "Đã xoá"
     click.echo(
         f"{verb} dữ liệu cá nhân trước {result.cutoff:%Y-%m-%d %H:%M} UTC "
@@ -107,6 +164,20 @@ def purge_command(days: int | None, dry_run: bool, database_url: str | None) -> 
         f"  số cần gọi lại: {result.callback_numbers_removed}\n"
         f"  file ghi âm đã xoá: {result.recordings_deleted}"
         + (f" (không tìm thấy: {result.recordings_missing})" if result.recordings_missing else "")
-        + f"\n  sự kiện đã làm trống: {result.events_emptied}\n"
-        "Số liệu thống kê cuộc gọi được giữ nguyên."
+        + f"\n  sự kiện đã làm trống: {result.events_emptied}"
     )
+    for f in files:
+        rotated = f" (đã tách sang {f.rotated_to})" if f.rotated_to else ""
+        click.echo(
+            f"  {f.path}: dòng đã xoá {f.lines_removed}, tệp đã xoá {len(f.files_deleted)}{rotated}"
+        )
+    click.echo("Số liệu thống kê cuộc gọi được giữ nguyên.")
+    problems = [p for f in files for p in f.problems]
+    if result.problems or problems:
+        echo_recording_problems(result.problems)
+        for problem in problems:
+            click.echo(f"  KHÔNG xử lý được tệp {problem}", err=True)
+        raise click.ClickException(
+            f"{len(result.problems) + len(problems)} mục không xoá được (xem trên); "
+            "dữ liệu của chúng được giữ lại để lần chạy sau thử lại."
+        )
