@@ -1,0 +1,158 @@
+"""``callrouter privacy``: serve a citizen's request about their number (export, erase)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from callrouter.cli.db import (
+    database_url_option,
+    echo_recording_problems,
+    recordings_dir_option,
+    resolve_recordings_dir,
+    resolve_url,
+    run_store_command,
+)
+from callrouter.store.db import check_connection, make_engine
+from callrouter.store.privacy import EraseResult, erase_number, export_number, number_forms
+
+
+def _checked_number(number: str) -> str:
+    try:
+        number_forms(number)
+    except ValueError:
+        raise click.BadParameter(
+            f"{number!r} không phải số điện thoại (chỉ gồm chữ số, có thể bắt đầu bằng +)",
+            param_hint="NUMBER",
+        ) from None
+    return number
+
+
+def by_option(func: Any) -> Any:
+    return click.option(
+        "--by",
+        "by",
+        default=None,
+        metavar="TÊN",
+        help="Người thực hiện yêu cầu (ghi vào nhật ký; mặc định: tài khoản hệ thống).",
+    )(func)
+
+
+@click.group("privacy")
+def privacy() -> None:
+    """Yêu cầu của người dân về dữ liệu cá nhân: xuất hoặc xoá mọi dữ liệu về một số điện
+    thoại (Nghị định 13/2023/NĐ-CP)."""
+
+
+@privacy.command("export")
+@click.argument("number")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Ghi JSON vào tệp này (quyền 0600) thay vì in ra màn hình.",
+)
+@recordings_dir_option
+@by_option
+@database_url_option
+def export_command(
+    number: str,
+    output: Path | None,
+    recordings_dir: Path | None,
+    by: str | None,
+    database_url: str | None,
+) -> None:
+    """Xuất (JSON) mọi dữ liệu lưu về số NUMBER: cuộc gọi, lượt đổ chuông, sự kiện, yêu cầu gọi
+    lại và danh sách file ghi âm."""
+    _checked_number(number)
+    url = resolve_url(database_url)
+    base = resolve_recordings_dir(recordings_dir)
+
+    async def _run() -> dict[str, Any]:
+        engine = make_engine(url)
+        try:
+            await check_connection(engine)
+            return await export_number(
+                engine,
+                number,
+                recordings_dir=base,
+                now=datetime.now(UTC),
+                by=by or getpass.getuser(),
+            )
+        finally:
+            await engine.dispose()
+
+    data = run_store_command(_run)
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    click.echo(
+        f"Đã ghi {len(data['calls'])} cuộc gọi, {len(data['callbacks'])} yêu cầu gọi lại, "
+        f"{len(data['recordings'])} file ghi âm vào {output}.",
+        err=True,
+    )
+
+
+@privacy.command("erase")
+@click.argument("number")
+@click.option("--yes", is_flag=True, help="Không hỏi lại.")
+@recordings_dir_option
+@by_option
+@database_url_option
+def erase_command(
+    number: str,
+    yes: bool,
+    recordings_dir: Path | None,
+    by: str | None,
+    database_url: str | None,
+) -> None:
+    """Xoá số NUMBER khỏi mọi bảng và xoá file ghi âm lời nhắn của số đó; giữ số liệu thống kê
+    (cuộc gọi vẫn được đếm trong báo cáo). Thoát với mã 1 nếu có file không xoá được."""
+    _checked_number(number)
+    if not yes:
+        click.confirm(
+            "Xoá vĩnh viễn mọi dữ liệu về số này (không khôi phục được)?", abort=True, err=True
+        )
+    url = resolve_url(database_url)
+    base = resolve_recordings_dir(recordings_dir)
+
+    async def _run() -> EraseResult:
+        engine = make_engine(url)
+        try:
+            await check_connection(engine)
+            return await erase_number(
+                engine,
+                number,
+                recordings_dir=base,
+                now=datetime.now(UTC),
+                by=by or getpass.getuser(),
+            )
+        finally:
+            await engine.dispose()
+
+    result = run_store_command(_run)
+    click.echo(
+        "Đã xoá số điện thoại khỏi:\n"
+        f"  cuộc gọi: {result.calls}\n"
+        f"  yêu cầu gọi lại: {result.callbacks}\n"
+        f"  sự kiện: {result.events}\n"
+        f"  file ghi âm đã xoá: {result.recordings_deleted}"
+        + (f" (không tìm thấy: {result.recordings_missing})" if result.recordings_missing else "")
+        + "\nSố liệu thống kê cuộc gọi được giữ nguyên; yêu cầu đã được ghi nhật ký (không kèm số)."
+    )
+    if result.problems:
+        echo_recording_problems(result.problems)
+        raise click.ClickException(
+            f"{len(result.problems)} file ghi âm không xoá được (xem trên); chạy lại sau khi sửa."
+        )
