@@ -181,3 +181,59 @@ def purge_command(
             f"{len(result.problems) + len(problems)} mục không xoá được (xem trên); "
             "dữ liệu của chúng được giữ lại để lần chạy sau thử lại."
         )
+
+
+@db.command("backup")
+@click.argument("dest", type=click.Path(path_type=Path), default=".")
+@recordings_dir_option
+@database_url_option
+def backup_command(dest: Path, recordings_dir: Path | None, database_url: str | None) -> None:
+    """Sao lưu cơ sở dữ liệu và các file ghi âm lời nhắn vào một tệp .tar.gz (quyền 0600).
+
+    DEST là thư mục (tạo tệp callrouter-backup-<thời gian>.tar.gz trong đó) hoặc tên tệp."""
+    from callrouter.store.backup import BackupResult, backup  # noqa: PLC0415
+
+    url = resolve_url(database_url)
+    base = resolve_recordings_dir(recordings_dir)
+
+    async def _run() -> BackupResult:
+        engine = make_engine(url)
+        try:
+            await check_connection(engine)
+            return await backup(engine, url, dest, recordings_dir=base, now=datetime.now(UTC))
+        finally:
+            await engine.dispose()
+
+    result = run_store_command(_run)
+    click.echo(
+        f"Đã sao lưu {safe_url(url)} (phiên bản lược đồ {result.revision}) và "
+        f"{result.recordings} file ghi âm vào {result.path}."
+    )
+
+
+@db.command("restore")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@recordings_dir_option
+@database_url_option
+def restore_command(archive: Path, recordings_dir: Path | None, database_url: str | None) -> None:
+    """Khôi phục bản sao lưu ARCHIVE vào một cơ sở dữ liệu MỚI (chưa có bảng của callrouter) và
+    thư mục ghi âm; sau đó chạy `callrouter db upgrade`."""
+    from callrouter.store.backup import RestoreResult, restore  # noqa: PLC0415
+
+    url = resolve_url(database_url)
+    base = resolve_recordings_dir(recordings_dir)
+
+    async def _run() -> RestoreResult:
+        engine = make_engine(url)
+        try:
+            await check_connection(engine)
+            return await restore(engine, url, archive, recordings_dir=base)
+        finally:
+            await engine.dispose()
+
+    result = run_store_command(_run)
+    click.echo(
+        f"Đã khôi phục vào {safe_url(url)} (phiên bản lược đồ {result.revision}); file ghi âm: "
+        f"{result.recordings_restored} khôi phục, {result.recordings_kept} đã có sẵn. "
+        "Chạy `callrouter db upgrade` để nâng lược đồ nếu cần."
+    )
