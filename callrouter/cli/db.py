@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.errors import CallrouterError
 from callrouter.settings import Settings
 from callrouter.store.cdr_files import purge_cdr_files
 from callrouter.store.db import check_connection, make_engine, safe_url
 from callrouter.store.migrate import current_revision, upgrade
-from callrouter.store.purge import PurgeResult, RecordingProblem, purge
+from callrouter.store.purge import RecordingProblem, purge
 
 T = TypeVar("T")
 
@@ -30,6 +31,20 @@ def run_store_command(coro_factory: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(_main())
     except CallrouterError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def run_with_engine(url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``work`` on an engine for ``url`` (checked first, disposed after) as a CLI command."""
+
+    async def _run() -> T:
+        engine = make_engine(url)
+        try:
+            await check_connection(engine)
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return run_store_command(_run)
 
 
 def database_url_option(func: Callable[..., None]) -> Callable[..., None]:
@@ -60,16 +75,11 @@ def upgrade_command(database_url: str | None) -> None:
     """Nâng cấp lược đồ cơ sở dữ liệu lên phiên bản mới nhất (tạo mới nếu chưa có)."""
     url = resolve_url(database_url)
 
-    async def _run() -> str | None:
-        engine = make_engine(url)
-        try:
-            await check_connection(engine)
-            await upgrade(engine)
-            return await current_revision(engine)
-        finally:
-            await engine.dispose()
+    async def _upgrade(engine: AsyncEngine) -> str | None:
+        await upgrade(engine)
+        return await current_revision(engine)
 
-    revision = run_store_command(_run)
+    revision = run_with_engine(url, _upgrade)
     click.echo(f"Cơ sở dữ liệu {safe_url(url)} ở phiên bản lược đồ {revision}.")
 
 
@@ -137,17 +147,12 @@ def purge_command(
     base = resolve_recordings_dir(recordings_dir)
     now = datetime.now(UTC)
 
-    async def _run() -> PurgeResult:
-        engine = make_engine(url)
-        try:
-            await check_connection(engine)
-            return await purge(
-                engine, older_than_days=retention, now=now, recordings_dir=base, dry_run=dry_run
-            )
-        finally:
-            await engine.dispose()
-
-    result = run_store_command(_run)
+    result = run_with_engine(
+        url,
+        lambda engine: purge(
+            engine, older_than_days=retention, now=now, recordings_dir=base, dry_run=dry_run
+        ),
+    )
     files = purge_cdr_files(
         cdr_file or cdr_file_from_env(),
         settings.state_dir / STATE_FILENAME,
@@ -191,20 +196,14 @@ def backup_command(dest: Path, recordings_dir: Path | None, database_url: str | 
     """Sao lưu cơ sở dữ liệu và các file ghi âm lời nhắn vào một tệp .tar.gz (quyền 0600).
 
     DEST là thư mục (tạo tệp callrouter-backup-<thời gian>.tar.gz trong đó) hoặc tên tệp."""
-    from callrouter.store.backup import BackupResult, backup  # noqa: PLC0415
+    from callrouter.store.backup import backup  # noqa: PLC0415
 
     url = resolve_url(database_url)
     base = resolve_recordings_dir(recordings_dir)
 
-    async def _run() -> BackupResult:
-        engine = make_engine(url)
-        try:
-            await check_connection(engine)
-            return await backup(engine, url, dest, recordings_dir=base, now=datetime.now(UTC))
-        finally:
-            await engine.dispose()
-
-    result = run_store_command(_run)
+    result = run_with_engine(
+        url, lambda engine: backup(engine, url, dest, recordings_dir=base, now=datetime.now(UTC))
+    )
     click.echo(
         f"Đã sao lưu {safe_url(url)} (phiên bản lược đồ {result.revision}) và "
         f"{result.recordings} file ghi âm vào {result.path}."
@@ -218,20 +217,12 @@ def backup_command(dest: Path, recordings_dir: Path | None, database_url: str | 
 def restore_command(archive: Path, recordings_dir: Path | None, database_url: str | None) -> None:
     """Khôi phục bản sao lưu ARCHIVE vào một cơ sở dữ liệu MỚI (chưa có bảng của callrouter) và
     thư mục ghi âm; sau đó chạy `callrouter db upgrade`."""
-    from callrouter.store.backup import RestoreResult, restore  # noqa: PLC0415
+    from callrouter.store.backup import restore  # noqa: PLC0415
 
     url = resolve_url(database_url)
     base = resolve_recordings_dir(recordings_dir)
 
-    async def _run() -> RestoreResult:
-        engine = make_engine(url)
-        try:
-            await check_connection(engine)
-            return await restore(engine, url, archive, recordings_dir=base)
-        finally:
-            await engine.dispose()
-
-    result = run_store_command(_run)
+    result = run_with_engine(url, lambda engine: restore(engine, url, archive, recordings_dir=base))
     click.echo(
         f"Đã khôi phục vào {safe_url(url)} (phiên bản lược đồ {result.revision}); file ghi âm: "
         f"{result.recordings_restored} khôi phục, {result.recordings_kept} đã có sẵn. "

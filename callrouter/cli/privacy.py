@@ -17,10 +17,9 @@ from callrouter.cli.db import (
     recordings_dir_option,
     resolve_recordings_dir,
     resolve_url,
-    run_store_command,
+    run_with_engine,
 )
-from callrouter.store.db import check_connection, make_engine
-from callrouter.store.privacy import EraseResult, erase_number, export_number, number_forms
+from callrouter.store.privacy import erase_number, export_number, number_forms
 
 
 def _checked_number(number: str) -> str:
@@ -75,21 +74,12 @@ def export_command(
     url = resolve_url(database_url)
     base = resolve_recordings_dir(recordings_dir)
 
-    async def _run() -> dict[str, Any]:
-        engine = make_engine(url)
-        try:
-            await check_connection(engine)
-            return await export_number(
-                engine,
-                number,
-                recordings_dir=base,
-                now=datetime.now(UTC),
-                by=by or getpass.getuser(),
-            )
-        finally:
-            await engine.dispose()
-
-    data = run_store_command(_run)
+    data = run_with_engine(
+        url,
+        lambda engine: export_number(
+            engine, number, recordings_dir=base, now=datetime.now(UTC), by=by or getpass.getuser()
+        ),
+    )
     text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     if output is None:
         click.echo(text, nl=False)
@@ -127,21 +117,12 @@ def erase_command(
     url = resolve_url(database_url)
     base = resolve_recordings_dir(recordings_dir)
 
-    async def _run() -> EraseResult:
-        engine = make_engine(url)
-        try:
-            await check_connection(engine)
-            return await erase_number(
-                engine,
-                number,
-                recordings_dir=base,
-                now=datetime.now(UTC),
-                by=by or getpass.getuser(),
-            )
-        finally:
-            await engine.dispose()
-
-    result = run_store_command(_run)
+    result = run_with_engine(
+        url,
+        lambda engine: erase_number(
+            engine, number, recordings_dir=base, now=datetime.now(UTC), by=by or getpass.getuser()
+        ),
+    )
     click.echo(
         "Đã xoá số điện thoại khỏi:\n"
         f"  cuộc gọi: {result.calls}\n"

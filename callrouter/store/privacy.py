@@ -30,7 +30,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Text, cast, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, Text, cast, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callrouter.logs import get_logger
@@ -92,8 +92,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _row(row: Any) -> dict[str, Any]:
-    return {k: _plain(v) for k, v in row._mapping.items()}
+async def _rows(
+    conn: AsyncConnection, table: Table, where: ColumnElement[bool], *order: Any
+) -> list[dict[str, Any]]:
+    """The rows of ``table`` matching ``where``, as JSON-ready dicts."""
+    result = await conn.execute(select(table).where(where).order_by(*order))
+    return [{k: _plain(v) for k, v in r._mapping.items()} for r in result]
 
 
 @dataclass(frozen=True)
@@ -159,36 +163,24 @@ async def export_number(
     forms = number_forms(number)
     async with engine.begin() as conn:
         subject = await _subject(conn, forms)
-        call_rows = [
-            _row(r)
-            for r in await conn.execute(
-                select(calls).where(calls.c.id.in_(subject.call_ids)).order_by(calls.c.started_at)
-            )
-        ]
-        attempts = [
-            _row(r)
-            for r in await conn.execute(
-                select(call_attempts)
-                .where(call_attempts.c.call_id.in_(subject.call_ids))
-                .order_by(call_attempts.c.call_id, call_attempts.c.seq)
-            )
-        ]
-        events = [
-            _row(r)
-            for r in await conn.execute(
-                select(call_events)
-                .where(call_events.c.id.in_(subject.event_ids))
-                .order_by(call_events.c.at, call_events.c.id)
-            )
-        ]
-        cb_rows = [
-            _row(r)
-            for r in await conn.execute(
-                select(callbacks)
-                .where(callbacks.c.id.in_(subject.callback_ids))
-                .order_by(callbacks.c.created_at)
-            )
-        ]
+        call_rows = await _rows(conn, calls, calls.c.id.in_(subject.call_ids), calls.c.started_at)
+        attempts = await _rows(
+            conn,
+            call_attempts,
+            call_attempts.c.call_id.in_(subject.call_ids),
+            call_attempts.c.call_id,
+            call_attempts.c.seq,
+        )
+        events = await _rows(
+            conn,
+            call_events,
+            call_events.c.id.in_(subject.event_ids),
+            call_events.c.at,
+            call_events.c.id,
+        )
+        cb_rows = await _rows(
+            conn, callbacks, callbacks.c.id.in_(subject.callback_ids), callbacks.c.created_at
+        )
         recordings = [
             _recording_entry(recordings_dir, cb["id"], cb["recording"])
             for cb in cb_rows
