@@ -181,3 +181,22 @@ def test_an_archive_that_is_not_a_backup_or_reaches_outside_is_refused(
     restored = _invoke("db", "restore", str(good), "--recordings-dir", str(recordings),
                        "--database-url", sqlite_url)  # fmt: skip
     assert restored.exit_code == 0, restored.output
+
+
+def test_a_pg_dump_older_than_the_server_is_refused_with_the_version_to_install(
+    pg_schema_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "bin" / "pg_dump"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    assert _invoke("db", "upgrade", "--database-url", pg_schema_url).exit_code == 0
+    result = CliRunner().invoke(
+        cli, ["db", "backup", str(tmp_path / "b.tar.gz"), "--recordings-dir", str(tmp_path),
+              "--database-url", pg_schema_url],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "pg_dump 9 cannot handle PostgreSQL" in result.output
+    assert "install postgresql-client-" in result.output
+    assert not (tmp_path / "b.tar.gz").exists()
