@@ -137,15 +137,18 @@ def purge_command(
     thống kê. Thoát với mã 1 nếu có file không xoá được."""
     from callrouter.asterisk.cdr_import import (  # noqa: PLC0415 -- only this command
         REJECTED_FILENAME,
+        SPOOL_DIRNAME,
         STATE_FILENAME,
         cdr_file_from_env,
     )
+    from callrouter.store.spool import REJECTED  # noqa: PLC0415
 
     settings = Settings()
     retention = days if days is not None else settings.retention_days
     url = resolve_url(database_url)
     base = resolve_recordings_dir(recordings_dir)
     now = datetime.now(UTC)
+    spool_dir = settings.effective_spool_dir()
 
     result = run_with_engine(
         url,
@@ -156,7 +159,10 @@ def purge_command(
     files = purge_cdr_files(
         cdr_file or cdr_file_from_env(),
         settings.state_dir / STATE_FILENAME,
-        settings.state_dir / REJECTED_FILENAME,
+        [
+            settings.state_dir / REJECTED_FILENAME,
+            *(spool / REJECTED for spool in (spool_dir, spool_dir.with_name(SPOOL_DIRNAME))),
+        ],
         result.cutoff,
         now=now,
         dry_run=dry_run,

@@ -1,9 +1,10 @@
 """Retention of the files outside the database that hold callers' numbers.
 
-Two files keep raw numbers: Asterisk's CDR file the fallback import reads
-(``callrouter-cdr.json``, ``src`` is the caller) and the import's rejected-lines file
-(``<state dir>/cdr-rejected.jsonl``). ``db purge`` applies the retention to both, without
-losing a CDR line the import has not read yet:
+These files keep raw numbers: Asterisk's CDR file the fallback import reads
+(``callrouter-cdr.json``, ``src`` is the caller), the import's rejected-lines file
+(``<state dir>/cdr-rejected.jsonl``) and each spool's ``rejected.log`` (records the database
+refused). ``db purge`` applies the retention to all of them, without losing a CDR line the
+import has not read yet:
 
 1. **Rotate.** When the live file's oldest line is past the cut-off, it is renamed
    ``<name>.purge-<UTC time>`` in the same directory. Asterisk opens the file for each
@@ -23,7 +24,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +32,8 @@ from typing import Final
 
 ROTATED_MARK: Final = ".purge-"
 SETTLED_SECONDS: Final = 60.0
-_TIME = re.compile(rb'"(start|at)"\s*:\s*"([^"]{8,40})"')
+# The time of a line: a CDR's ``start``, a rejected CDR line's ``at``, a spool record's first time.
+_TIME = re.compile(rb'"(start|at|started_at|created_at|answered_at|ended_at)"\s*:\s*"([^"]{8,40})"')
 
 
 @dataclass
@@ -149,13 +151,14 @@ def _import_inode(state_file: Path) -> int | None:
 def purge_cdr_files(
     cdr_path: Path,
     state_file: Path,
-    rejected_path: Path,
+    rejected: Sequence[Path],
     cutoff: datetime,
     *,
     now: datetime,
     dry_run: bool = False,
 ) -> list[FilePurge]:
-    """Apply the retention to the CDR file the import reads and to its rejected lines."""
+    """Apply the retention to the CDR file the import reads and to the files of rejected
+    lines (the import's ``cdr-rejected.jsonl``, each spool's ``rejected.log``)."""
     inode = _import_inode(state_file)
     live_inode: int | None = None
     try:
@@ -172,7 +175,7 @@ def purge_cdr_files(
         settled=lambda p: inode is not None and p.stat().st_ino != inode,
         dry_run=dry_run,
     )
-    rejected = purge_file(
-        rejected_path, cutoff, now=now, may_rotate=True, settled=lambda _p: True, dry_run=dry_run
-    )
-    return [cdr, rejected]
+    return [cdr] + [
+        purge_file(path, cutoff, now=now, may_rotate=True, settled=lambda _p: True, dry_run=dry_run)
+        for path in rejected
+    ]

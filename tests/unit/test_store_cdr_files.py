@@ -13,6 +13,7 @@ import pytest
 
 from callrouter.asterisk.cdr_import import ReadState, read_new
 from callrouter.store.cdr_files import line_time, purge_cdr_files
+from callrouter.store.spool import REJECTED, encode_record
 
 pytestmark = pytest.mark.unit
 
@@ -65,7 +66,7 @@ def test_the_cdr_file_is_rotated_without_losing_a_line_the_import_has_not_read(
     with cdr.open("a", encoding="utf-8") as fh:
         fh.write(cdr_line("old-2", OLD + timedelta(minutes=1)))
 
-    first = purge_cdr_files(cdr, state_file, rejected, CUTOFF, now=NOW)[0]
+    first = purge_cdr_files(cdr, state_file, [rejected], CUTOFF, now=NOW)[0]
     assert first.rotated_to is not None
     rotated = cdr.parent / first.rotated_to
     assert not cdr.exists()
@@ -77,7 +78,7 @@ def test_the_cdr_file_is_rotated_without_losing_a_line_the_import_has_not_read(
     assert [line.linkedid for line in read.lines] == ["old-2", "new-1"]
     read.state.save(state_file)
 
-    second = purge_cdr_files(cdr, state_file, rejected, CUTOFF, now=NOW)[0]
+    second = purge_cdr_files(cdr, state_file, [rejected], CUTOFF, now=NOW)[0]
     assert second.rotated_to is None  # the live file has nothing past the cut-off
     assert second.files_deleted == [rotated.name]
     assert second.lines_removed == 2
@@ -88,7 +89,7 @@ def test_the_cdr_file_is_rotated_without_losing_a_line_the_import_has_not_read(
 def test_a_cdr_file_the_import_never_read_is_left_alone(tmp_path: Path) -> None:
     cdr = tmp_path / "callrouter-cdr.json"
     cdr.write_text(cdr_line("old-1", OLD), encoding="utf-8")
-    out = purge_cdr_files(cdr, tmp_path / "none.json", tmp_path / "rej.jsonl", CUTOFF, now=NOW)
+    out = purge_cdr_files(cdr, tmp_path / "none.json", [], CUTOFF, now=NOW)
     assert out[0].rotated_to is None
     assert cdr.exists()
 
@@ -100,14 +101,30 @@ def test_rejected_lines_past_retention_are_rotated_then_trimmed(tmp_path: Path) 
     rejected.write_text(old + recent, encoding="utf-8")
     cdr, state = tmp_path / "callrouter-cdr.json", tmp_path / "cdr-import.json"
 
-    dry = purge_cdr_files(cdr, state, rejected, CUTOFF, now=NOW, dry_run=True)[1]
+    dry = purge_cdr_files(cdr, state, [rejected], CUTOFF, now=NOW, dry_run=True)[1]
     assert dry.rotated_to is not None
     assert rejected.exists()
 
-    first = purge_cdr_files(cdr, state, rejected, CUTOFF, now=NOW)[1]
+    first = purge_cdr_files(cdr, state, [rejected], CUTOFF, now=NOW)[1]
     assert first.rotated_to is not None
     rotated = tmp_path / first.rotated_to
     age(rotated)
-    second = purge_cdr_files(cdr, state, rejected, CUTOFF, now=NOW)[1]
+    second = purge_cdr_files(cdr, state, [rejected], CUTOFF, now=NOW)[1]
     assert second.lines_removed == 1
     assert rotated.read_text(encoding="utf-8") == recent
+
+
+def test_a_spool_rejected_log_is_trimmed_by_its_records_times(tmp_path: Path) -> None:
+    log = tmp_path / "spool" / REJECTED
+    log.parent.mkdir()
+    old = {"reason": "x", "record": {"kind": "call_started", "caller": "0912345678",
+                                     "started_at": OLD.isoformat()}}  # fmt: skip
+    new = {"reason": "x", "record": {"kind": "callback", "created_at": RECENT.isoformat()}}
+    log.write_bytes(encode_record(old) + encode_record(new))
+    cdr, state = tmp_path / "callrouter-cdr.json", tmp_path / "cdr-import.json"
+    first = purge_cdr_files(cdr, state, [log], CUTOFF, now=NOW)[1]
+    assert first.rotated_to is not None
+    age(log.parent / first.rotated_to)
+    second = purge_cdr_files(cdr, state, [log], CUTOFF, now=NOW)[1]
+    assert second.lines_removed == 1
+    assert (log.parent / first.rotated_to).read_bytes() == encode_record(new)
