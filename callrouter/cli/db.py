@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.errors import CallrouterError
 from callrouter.settings import Settings
-from callrouter.store.cdr_files import purge_cdr_files
+from callrouter.store.cdr_files import FilePurge, PersonalFiles, past
 from callrouter.store.db import check_connection, make_engine, safe_url
 from callrouter.store.migrate import current_revision, upgrade
 from callrouter.store.purge import RecordingProblem, purge
@@ -101,6 +101,52 @@ def resolve_recordings_dir(recordings_dir: Path | None) -> Path:
     return recordings_dir if recordings_dir is not None else WebSettings().recordings_dir
 
 
+def personal_files(settings: Settings, cdr_file: Path | None) -> PersonalFiles:
+    """The CDR file (``--cdr-file``, else ``CALLROUTER_CDR_PATH``) and the files of rejected
+    lines under the state directory."""
+    from callrouter.asterisk.cdr_import import (  # noqa: PLC0415 -- only these commands
+        REJECTED_FILENAME,
+        SPOOL_DIRNAME,
+        STATE_FILENAME,
+        cdr_file_from_env,
+    )
+    from callrouter.store.spool import REJECTED  # noqa: PLC0415
+
+    spool = settings.effective_spool_dir()
+    return PersonalFiles(
+        cdr=cdr_file or cdr_file_from_env(),
+        import_state=settings.state_dir / STATE_FILENAME,
+        rejected=(
+            settings.state_dir / REJECTED_FILENAME,
+            spool / REJECTED,
+            spool.with_name(SPOOL_DIRNAME) / REJECTED,
+        ),
+    )
+
+
+def cdr_file_option(func: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--cdr-file",
+        "cdr_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Tệp CDR mà lệnh nhập cuộc gọi dự phòng đọc (mặc định: CALLROUTER_CDR_PATH, "
+        "/var/log/asterisk/cdr-custom/callrouter-cdr.json).",
+    )(func)
+
+
+def echo_file_results(files: Sequence[FilePurge]) -> list[str]:
+    """One line per file; returns the problems."""
+    for f in files:
+        rotated = f" (đã tách sang {f.rotated_to})" if f.rotated_to else ""
+        pending = f", còn chờ lần chạy sau: {f.pending}" if f.pending else ""
+        click.echo(
+            f"  {f.path}: dòng đã xoá {f.lines_removed}, tệp đã xoá {len(f.files_deleted)}"
+            f"{pending}{rotated}"
+        )
+    return [p for f in files for p in f.problems]
+
+
 def echo_recording_problems(problems: Sequence[RecordingProblem]) -> None:
     for p in problems:
         click.echo(f"  KHÔNG xoá ghi âm {p.name!r} ({p.table} {p.row_id}): {p.problem}", err=True)
@@ -117,14 +163,7 @@ def echo_recording_problems(problems: Sequence[RecordingProblem]) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Chỉ đếm, không xoá gì.")
 @recordings_dir_option
-@click.option(
-    "--cdr-file",
-    "cdr_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Tệp CDR mà lệnh nhập cuộc gọi dự phòng đọc (mặc định: CALLROUTER_CDR_PATH, "
-    "/var/log/asterisk/cdr-custom/callrouter-cdr.json).",
-)
+@cdr_file_option
 @database_url_option
 def purge_command(
     days: int | None,
@@ -135,20 +174,11 @@ def purge_command(
 ) -> None:
     """Xoá số điện thoại người gọi, file ghi âm và dòng CDR quá hạn lưu trữ; giữ số liệu
     thống kê. Thoát với mã 1 nếu có file không xoá được."""
-    from callrouter.asterisk.cdr_import import (  # noqa: PLC0415 -- only this command
-        REJECTED_FILENAME,
-        SPOOL_DIRNAME,
-        STATE_FILENAME,
-        cdr_file_from_env,
-    )
-    from callrouter.store.spool import REJECTED  # noqa: PLC0415
-
     settings = Settings()
     retention = days if days is not None else settings.retention_days
     url = resolve_url(database_url)
     base = resolve_recordings_dir(recordings_dir)
     now = datetime.now(UTC)
-    spool_dir = settings.effective_spool_dir()
 
     result = run_with_engine(
         url,
@@ -156,17 +186,7 @@ def purge_command(
             engine, older_than_days=retention, now=now, recordings_dir=base, dry_run=dry_run
         ),
     )
-    files = purge_cdr_files(
-        cdr_file or cdr_file_from_env(),
-        settings.state_dir / STATE_FILENAME,
-        [
-            settings.state_dir / REJECTED_FILENAME,
-            *(spool / REJECTED for spool in (spool_dir, spool_dir.with_name(SPOOL_DIRNAME))),
-        ],
-        result.cutoff,
-        now=now,
-        dry_run=dry_run,
-    )
+    files = personal_files(settings, cdr_file).apply(past(result.cutoff), now=now, dry_run=dry_run)
     verb = "Sẽ xoá" if dry_run else "Đã xoá"
     click.echo(
         f"{verb} dữ liệu cá nhân trước {result.cutoff:%Y-%m-%d %H:%M} UTC "
@@ -177,13 +197,8 @@ def purge_command(
         + (f" (không tìm thấy: {result.recordings_missing})" if result.recordings_missing else "")
         + f"\n  sự kiện đã làm trống: {result.events_emptied}"
     )
-    for f in files:
-        rotated = f" (đã tách sang {f.rotated_to})" if f.rotated_to else ""
-        click.echo(
-            f"  {f.path}: dòng đã xoá {f.lines_removed}, tệp đã xoá {len(f.files_deleted)}{rotated}"
-        )
+    problems = echo_file_results(files)
     click.echo("Số liệu thống kê cuộc gọi được giữ nguyên.")
-    problems = [p for f in files for p in f.problems]
     if result.problems or problems:
         echo_recording_problems(result.problems)
         for problem in problems:

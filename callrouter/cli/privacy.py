@@ -12,13 +12,17 @@ from typing import Any
 import click
 
 from callrouter.cli.db import (
+    cdr_file_option,
     database_url_option,
+    echo_file_results,
     echo_recording_problems,
+    personal_files,
     recordings_dir_option,
     resolve_recordings_dir,
     resolve_url,
     run_with_engine,
 )
+from callrouter.settings import Settings
 from callrouter.store.privacy import erase_number, export_number, number_forms
 
 
@@ -59,12 +63,14 @@ def privacy() -> None:
     help="Ghi JSON vào tệp này (quyền 0600) thay vì in ra màn hình.",
 )
 @recordings_dir_option
+@cdr_file_option
 @by_option
 @database_url_option
-def export_command(
+def export_command(  # noqa: PLR0917 -- click passes every option
     number: str,
     output: Path | None,
     recordings_dir: Path | None,
+    cdr_file: Path | None,
     by: str | None,
     database_url: str | None,
 ) -> None:
@@ -73,11 +79,17 @@ def export_command(
     _checked_number(number)
     url = resolve_url(database_url)
     base = resolve_recordings_dir(recordings_dir)
+    files = personal_files(Settings(), cdr_file)
 
     data = run_with_engine(
         url,
         lambda engine: export_number(
-            engine, number, recordings_dir=base, now=datetime.now(UTC), by=by or getpass.getuser()
+            engine,
+            number,
+            recordings_dir=base,
+            files=files,
+            now=datetime.now(UTC),
+            by=by or getpass.getuser(),
         ),
     )
     text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
@@ -98,12 +110,14 @@ def export_command(
 @click.argument("number")
 @click.option("--yes", is_flag=True, help="Không hỏi lại.")
 @recordings_dir_option
+@cdr_file_option
 @by_option
 @database_url_option
-def erase_command(
+def erase_command(  # noqa: PLR0917 -- click passes every option
     number: str,
     yes: bool,
     recordings_dir: Path | None,
+    cdr_file: Path | None,
     by: str | None,
     database_url: str | None,
 ) -> None:
@@ -116,11 +130,17 @@ def erase_command(
         )
     url = resolve_url(database_url)
     base = resolve_recordings_dir(recordings_dir)
+    files = personal_files(Settings(), cdr_file)
 
     result = run_with_engine(
         url,
         lambda engine: erase_number(
-            engine, number, recordings_dir=base, now=datetime.now(UTC), by=by or getpass.getuser()
+            engine,
+            number,
+            recordings_dir=base,
+            files=files,
+            now=datetime.now(UTC),
+            by=by or getpass.getuser(),
         ),
     )
     click.echo(
@@ -132,8 +152,13 @@ def erase_command(
         + (f" (không tìm thấy: {result.recordings_missing})" if result.recordings_missing else "")
         + "\nSố liệu thống kê cuộc gọi được giữ nguyên; yêu cầu đã được ghi nhật ký (không kèm số)."
     )
-    if result.problems:
+    file_problems = echo_file_results(result.files)
+    pending = sum(f.pending for f in result.files)
+    if result.problems or file_problems or pending:
         echo_recording_problems(result.problems)
+        for problem in file_problems:
+            click.echo(f"  KHÔNG xử lý được tệp {problem}", err=True)
         raise click.ClickException(
-            f"{len(result.problems)} file ghi âm không xoá được (xem trên); chạy lại sau khi sửa."
+            f"chưa xoá hết: {len(result.problems)} file ghi âm, {len(file_problems)} tệp lỗi, "
+            f"{pending} dòng trong tệp đang dùng (đã tách ra); chạy lại lệnh sau vài phút."
         )

@@ -1,21 +1,24 @@
-"""Retention of the files outside the database that hold callers' numbers.
+"""The files outside the database that hold callers' numbers: retention and erasure.
 
 These files keep raw numbers: Asterisk's CDR file the fallback import reads
 (``callrouter-cdr.json``, ``src`` is the caller), the import's rejected-lines file
 (``<state dir>/cdr-rejected.jsonl``) and each spool's ``rejected.log`` (records the database
-refused). ``db purge`` applies the retention to all of them, without losing a CDR line the
-import has not read yet:
+refused). ``db purge`` removes their lines past retention (:func:`past`), ``privacy erase``
+the lines quoting a number (:func:`quoting`), without losing a CDR line the import has not
+read yet:
 
-1. **Rotate.** When the live file's oldest line is past the cut-off, it is renamed
+1. **Rotate.** When the live file has a line to remove, it is renamed
    ``<name>.purge-<UTC time>`` in the same directory. Asterisk opens the file for each
    record, so the next record starts a new file; a writer that had the old one open still
    lands in the renamed file. The CDR file is rotated only once the import has read it
    (its state file names that file's inode): the import then finds the rest of the renamed
    file by inode, as after any log rotation, and reads it before the new one.
 2. **Trim.** A rotated file nobody reads or writes any more (for the CDR file: the import's
-   state has moved on to another file; untouched for a minute) loses its lines past the
-   cut-off; when none is left it is deleted. Lines whose time cannot be read are kept
-   (compressed rotations are deleted whole once their last change is past the cut-off).
+   state has moved on to another file; untouched for a minute) loses those lines; when none
+   is left it is deleted. Lines still in a file in use are counted as ``pending``: the next
+   run removes them. Lines whose time cannot be read are kept by the retention; compressed
+   rotations are deleted whole once their last change is past the cut-off, and not searched
+   for a number.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class FilePurge:
     path: str
     rotated_to: str | None = None
     lines_removed: int = 0
+    pending: int = 0  # lines to remove still in a file in use (rotated now, removed later)
     files_deleted: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -62,12 +66,39 @@ def line_time(line: bytes) -> datetime | None:
     return None
 
 
-def _first_time(path: Path) -> datetime | None:
-    with path.open("rb") as fh:
-        for line in fh:
-            if line.strip():
-                return line_time(line)
-    return None
+@dataclass(frozen=True)
+class LineRule:
+    """Which lines go: ``drop(line)``, and whether a compressed rotation goes whole."""
+
+    drop: Callable[[bytes], bool]
+    drop_compressed: Callable[[Path], bool]
+
+
+def past(cutoff: datetime) -> LineRule:
+    """Retention: lines older than ``cutoff`` (a line without a readable time stays)."""
+
+    def old_file(path: Path) -> bool:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC) < cutoff
+
+    return LineRule(
+        drop=lambda line: (when := line_time(line)) is not None and when < cutoff,
+        drop_compressed=old_file,
+    )
+
+
+def quoting(forms: Sequence[str]) -> LineRule:
+    """A data subject's erasure: lines holding one of the number's forms (not as part of a
+    longer number). Compressed rotations are not searched."""
+    pattern = re.compile(
+        rb"(?<![0-9+])(?:" + b"|".join(re.escape(f.encode()) for f in forms) + rb")(?![0-9])"
+    )
+    return LineRule(
+        drop=lambda line: pattern.search(line) is not None, drop_compressed=lambda _p: False
+    )
+
+
+def _lines(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines(keepends=True)
 
 
 def _rotations(path: Path) -> list[Path]:
@@ -85,20 +116,30 @@ def _rotations(path: Path) -> list[Path]:
     )
 
 
-def _trim(path: Path, cutoff: datetime, out: FilePurge, *, dry_run: bool) -> None:
-    """Drop the lines of a settled rotated file that are past ``cutoff``."""
-    if path.suffix in (".gz", ".bz2", ".xz", ".zst"):
-        if datetime.fromtimestamp(path.stat().st_mtime, UTC) < cutoff:
+def _free_name(path: Path, now: datetime) -> Path:
+    """``<name>.purge-<time>`` (``-2``, ``-3``… when taken): never renamed onto a file."""
+    stem = f"{path.name}{ROTATED_MARK}{now:%Y%m%dT%H%M%S}"
+    target, n = path.with_name(stem), 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{stem}-{n}")
+    return target
+
+
+def _compressed(path: Path) -> bool:
+    return path.suffix in (".gz", ".bz2", ".xz", ".zst")
+
+
+def _trim(path: Path, rule: LineRule, out: FilePurge, *, dry_run: bool) -> None:
+    """Drop the lines ``rule`` names from a settled rotated file (delete it when empty)."""
+    if _compressed(path):
+        if rule.drop_compressed(path):
             out.files_deleted.append(path.name)
             if not dry_run:
                 path.unlink()
         return
-    lines = path.read_bytes().splitlines(keepends=True)
-    kept = [
-        line
-        for line in lines
-        if line.strip() and ((when := line_time(line)) is None or when >= cutoff)
-    ]
+    lines = _lines(path)
+    kept = [line for line in lines if line.strip() and not rule.drop(line)]
     removed = sum(1 for line in lines if line.strip()) - len(kept)
     out.lines_removed += removed
     if not kept:
@@ -113,30 +154,39 @@ def _trim(path: Path, cutoff: datetime, out: FilePurge, *, dry_run: bool) -> Non
 
 def purge_file(
     path: Path,
-    cutoff: datetime,
+    rule: LineRule,
     *,
     now: datetime,
     may_rotate: bool,
     settled: Callable[[Path], bool],
     dry_run: bool = False,
 ) -> FilePurge:
-    """Rotate ``path`` when its oldest line is past ``cutoff`` (and ``may_rotate``), then
-    trim every rotated copy for which ``settled`` says nobody needs it any more."""
+    """Rotate ``path`` when it has a line ``rule`` drops (and ``may_rotate``), then trim every
+    rotated copy for which ``settled`` says nobody needs it any more; lines to drop that are
+    left in files still in use are counted in ``pending``."""
     out = FilePurge(str(path))
     try:
-        if path.is_file() and may_rotate:
-            first = _first_time(path)
-            if first is not None and first < cutoff:
-                target = path.with_name(f"{path.name}{ROTATED_MARK}{now:%Y%m%dT%H%M%S}")
+        if path.is_file():
+            live = sum(1 for line in _lines(path) if rule.drop(line))
+            if live and may_rotate:
+                target = _free_name(path, now)
                 out.rotated_to = target.name
                 if not dry_run:
                     os.rename(path, target)
+            if live and (dry_run or not may_rotate):
+                out.pending += live
         for rotated in _rotations(path):
             if time.time() - rotated.stat().st_mtime >= SETTLED_SECONDS and settled(rotated):
-                _trim(rotated, cutoff, out, dry_run=dry_run)
+                _trim(rotated, rule, out, dry_run=dry_run)
+            elif not _compressed(rotated):
+                out.pending += sum(1 for line in _lines(rotated) if rule.drop(line))
     except OSError as exc:
         out.problems.append(f"{exc.filename or path}: {exc.strerror}")
     return out
+
+
+def _always(_path: Path) -> bool:
+    return True
 
 
 def _import_inode(state_file: Path) -> int | None:
@@ -148,34 +198,48 @@ def _import_inode(state_file: Path) -> int | None:
     return inode if isinstance(inode, int) else None
 
 
-def purge_cdr_files(
-    cdr_path: Path,
-    state_file: Path,
-    rejected: Sequence[Path],
-    cutoff: datetime,
-    *,
-    now: datetime,
-    dry_run: bool = False,
-) -> list[FilePurge]:
-    """Apply the retention to the CDR file the import reads and to the files of rejected
-    lines (the import's ``cdr-rejected.jsonl``, each spool's ``rejected.log``)."""
-    inode = _import_inode(state_file)
-    live_inode: int | None = None
-    try:
-        live_inode = cdr_path.stat().st_ino
-    except OSError:
-        live_inode = None
-    cdr = purge_file(
-        cdr_path,
-        cutoff,
-        now=now,
-        # Only a file the import has read (and will follow by inode when renamed).
-        may_rotate=inode is not None and inode == live_inode,
-        # A rotated CDR file is done with once the import reads another file.
-        settled=lambda p: inode is not None and p.stat().st_ino != inode,
-        dry_run=dry_run,
-    )
-    return [cdr] + [
-        purge_file(path, cutoff, now=now, may_rotate=True, settled=lambda _p: True, dry_run=dry_run)
-        for path in rejected
-    ]
+@dataclass(frozen=True)
+class PersonalFiles:
+    """The files outside the database that hold callers' numbers."""
+
+    cdr: Path  # Asterisk's CDR file the fallback import reads
+    import_state: Path  # the import's state file (which CDR file it reads, how far)
+    rejected: tuple[Path, ...]  # cdr-rejected.jsonl, each spool's rejected.log
+
+    def apply(self, rule: LineRule, *, now: datetime, dry_run: bool = False) -> list[FilePurge]:
+        """Remove the lines ``rule`` names from every file, without losing a CDR line the
+        import has not read yet."""
+        inode = _import_inode(self.import_state)
+        try:
+            live_inode: int | None = self.cdr.stat().st_ino
+        except OSError:
+            live_inode = None
+        cdr = purge_file(
+            self.cdr,
+            rule,
+            now=now,
+            # Only a file the import has read (and will follow by inode when renamed).
+            may_rotate=inode is not None and inode == live_inode,
+            # A rotated CDR file is done with once the import reads another file.
+            settled=lambda p: inode is not None and p.stat().st_ino != inode,
+            dry_run=dry_run,
+        )
+        return [cdr] + [
+            purge_file(
+                path, rule, now=now, may_rotate=True, settled=lambda _p: True, dry_run=dry_run
+            )
+            for path in self.rejected
+        ]
+
+    def lines(self, rule: LineRule) -> list[dict[str, object]]:
+        """Every line ``rule`` names, in every file and uncompressed rotation (for export)."""
+        found: list[dict[str, object]] = []
+        for path in (self.cdr, *self.rejected):
+            for f in ([path] if path.is_file() else []) + _rotations(path):
+                if _compressed(f):
+                    continue
+                for n, line in enumerate(_lines(f), start=1):
+                    if rule.drop(line):
+                        text = line.decode("utf-8", errors="replace").rstrip("\n")
+                        found.append({"file": str(f), "line": n, "text": text})
+        return found

@@ -246,6 +246,8 @@ class PrivacyRequest(Base):
     callbacks: Mapped[int] = mapped_column(Integer)
     events: Mapped[int] = mapped_column(Integer)
     recordings: Mapped[int] = mapped_column(Integer)
+    # Lines of the CDR and rejected-lines files (found by export, removed by erase).
+    file_lines: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (
         CheckConstraint(_in("action", PRIVACY_ACTIONS), name="action"),

@@ -11,11 +11,14 @@ in neither list, so a new table cannot be forgotten.
 * ``export``: every ``calls`` row whose caller is the number (in any of its written forms,
   :func:`number_forms`), with its attempts and events; the call-backs to the number; events
   of other calls whose data quotes it; the recordings, each with its file and whether it is on
-  disk. JSON, UTF-8.
+  disk; the lines of the CDR and rejected-lines files that hold it. JSON, UTF-8.
 * ``erase``: the number is removed from those rows (``calls.caller`` and ``callbacks.number``
   NULL, the events' data replaced by ``{"purged": true}``), the recordings are deleted inside
   the recordings directory (a pointer is cleared only once its file is gone, as in the purge);
-  the rows stay, so the monthly counts do not change.
+  the rows stay, so the monthly counts do not change. Its lines leave the CDR and
+  rejected-lines files (:mod:`callrouter.store.cdr_files`: a file still in use is rotated
+  now and its lines counted as pending; running ``erase`` again a few minutes later removes
+  them).
 
 Both write one ``privacy_requests`` row: the action, who asked for it and the counts, never
 the number.
@@ -35,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callrouter.logs import get_logger
 from callrouter.rota.phones import normalise_phone
+from callrouter.store.cdr_files import FilePurge, PersonalFiles, quoting
 from callrouter.store.models import call_attempts, call_events, callbacks, calls, privacy_requests
 from callrouter.store.purge import (
     PURGED_EVENT_DATA,
@@ -127,7 +131,14 @@ async def _subject(conn: AsyncConnection, forms: tuple[str, ...]) -> Subject:
 
 
 async def _audit(
-    conn: AsyncConnection, action: str, subject: Subject, recordings: int, *, by: str, now: datetime
+    conn: AsyncConnection,
+    action: str,
+    subject: Subject,
+    recordings: int,
+    *,
+    file_lines: int,
+    by: str,
+    now: datetime,
 ) -> None:
     await conn.execute(
         insert(privacy_requests).values(
@@ -138,6 +149,7 @@ async def _audit(
             callbacks=len(subject.callback_ids),
             events=len(subject.event_ids),
             recordings=recordings,
+            file_lines=file_lines,
         )
     )
 
@@ -157,10 +169,17 @@ def _recording_entry(base: Path, callback_id: str, name: str) -> dict[str, Any]:
 
 
 async def export_number(
-    engine: AsyncEngine, number: str, *, recordings_dir: Path, now: datetime, by: str
+    engine: AsyncEngine,
+    number: str,
+    *,
+    recordings_dir: Path,
+    files: PersonalFiles,
+    now: datetime,
+    by: str,
 ) -> dict[str, Any]:
     """Everything held about ``number``, as a JSON-ready dict (and an audit row)."""
     forms = number_forms(number)
+    file_lines = await asyncio.to_thread(files.lines, quoting(forms))
     async with engine.begin() as conn:
         subject = await _subject(conn, forms)
         call_rows = await _rows(conn, calls, calls.c.id.in_(subject.call_ids), calls.c.started_at)
@@ -186,7 +205,9 @@ async def export_number(
             for cb in cb_rows
             if cb["recording"]
         ]
-        await _audit(conn, "export", subject, len(recordings), by=by, now=now)
+        await _audit(
+            conn, "export", subject, len(recordings), file_lines=len(file_lines), by=by, now=now
+        )
     for call in call_rows:
         call["attempts"] = [a for a in attempts if a["call_id"] == call["id"]]
         call["events"] = [e for e in events if e["call_id"] == call["id"]]
@@ -201,6 +222,7 @@ async def export_number(
         "callbacks": cb_rows,
         "other_events": [e for e in events if e["call_id"] not in in_calls],
         "recordings": recordings,
+        "file_lines": file_lines,
     }
 
 
@@ -212,13 +234,23 @@ class EraseResult:
     recordings_deleted: int
     recordings_missing: int
     problems: tuple[RecordingProblem, ...]
+    files: tuple[FilePurge, ...]
 
 
 async def erase_number(
-    engine: AsyncEngine, number: str, *, recordings_dir: Path, now: datetime, by: str
+    engine: AsyncEngine,
+    number: str,
+    *,
+    recordings_dir: Path,
+    files: PersonalFiles,
+    now: datetime,
+    by: str,
 ) -> EraseResult:
-    """Remove ``number`` and its recordings from every table in :data:`PERSONAL_DATA`."""
+    """Remove ``number`` and its recordings from every table in :data:`PERSONAL_DATA`, and
+    its lines from the CDR and rejected-lines files."""
     forms = number_forms(number)
+    file_results = await asyncio.to_thread(files.apply, quoting(forms), now=now)
+    lines_removed = sum(f.lines_removed for f in file_results)
     async with engine.begin() as conn:
         subject = await _subject(conn, forms)
         named = [
@@ -244,7 +276,9 @@ async def erase_number(
             .values(data=PURGED_EVENT_DATA)
         )
         await clear_recordings(conn, outcome, [i for _, i, _ in named], [])
-        await _audit(conn, "erase", subject, outcome.deleted, by=by, now=now)
+        await _audit(
+            conn, "erase", subject, outcome.deleted, file_lines=lines_removed, by=by, now=now
+        )
     log.info(
         "privacy.erase",
         calls=len(subject.call_ids),
@@ -252,6 +286,8 @@ async def erase_number(
         events=len(subject.event_ids),
         recordings_deleted=outcome.deleted,
         recordings_not_deleted=len(outcome.problems),
+        file_lines_removed=lines_removed,
+        file_lines_pending=sum(f.pending for f in file_results),
         by=by,
     )
     return EraseResult(
@@ -261,4 +297,5 @@ async def erase_number(
         recordings_deleted=outcome.deleted,
         recordings_missing=outcome.missing,
         problems=tuple(outcome.problems),
+        files=tuple(file_results),
     )

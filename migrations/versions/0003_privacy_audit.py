@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("callbacks", sa.Integer(), nullable=False),
         sa.Column("events", sa.Integer(), nullable=False),
         sa.Column("recordings", sa.Integer(), nullable=False),
+        sa.Column("file_lines", sa.Integer(), nullable=False),
         sa.CheckConstraint(
             "action IN ('export', 'erase')", name=op.f("ck_privacy_requests_action")
         ),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -73,9 +75,22 @@ async def _state(url: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def seeded(store_url: str, tmp_path: Path) -> tuple[str, Path]:
+def seeded(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
     recordings = tmp_path / "recording"
     recordings.mkdir()
+    state = tmp_path / "state"
+    state.mkdir()
+    monkeypatch.setenv("CALLROUTER_STATE_DIR", str(state))
+    monkeypatch.setenv("CALLROUTER_CDR_PATH", str(tmp_path / "cdr" / "callrouter-cdr.json"))
+    # A CDR line the import could not read, quoting the number (written an hour ago).
+    rejected = state / "cdr-rejected.jsonl"
+    rejected.write_text(
+        json.dumps({"at": "2026-03-01T23:30:00+00:00", "text": '{"src":"0912345678",'}) + "\n"
+        + json.dumps({"at": "2026-03-01T23:31:00+00:00", "text": '{"src":"0987654321",'}) + "\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    hour_ago = time.time() - 3600
+    os.utime(rejected, (hour_ago, hour_ago))
     (recordings / "callrouter-message-A-1.wav").write_bytes(WAV)
     (recordings / "callrouter-message-C-1.wav").write_bytes(WAV)
     assert _invoke("db", "upgrade", "--database-url", store_url).exit_code == 0
@@ -105,13 +120,16 @@ def test_export_lists_every_row_and_recording_about_the_number_in_any_form(
     assert rec["present"] is True
     assert rec["bytes"] == len(WAV)
     assert rec["file"] == str((recordings / rec["name"]).resolve())
+    [line] = data["file_lines"]
+    assert (Path(line["file"]).name, line["line"]) == ("cdr-rejected.jsonl", 1)
     [audit] = asyncio.run(_state(url))["audit"]
-    assert (audit["action"], audit["calls"], audit["callbacks"], audit["recordings"]) == (
-        "export",
-        2,
-        1,
-        1,
-    )
+    assert (
+        audit["action"],
+        audit["calls"],
+        audit["callbacks"],
+        audit["recordings"],
+        audit["file_lines"],
+    ) == ("export", 2, 1, 1, 1)
     assert audit["requested_by"] == "Cán bộ tiếp nhận"
 
 
@@ -131,6 +149,9 @@ def test_erase_removes_the_number_and_its_recordings_and_keeps_the_counts(
     assert result.exit_code == 0, result.output
     assert "cuộc gọi: 2" in result.output
     assert "file ghi âm đã xoá: 1" in result.output
+    files = [p for p in (tmp_path / "state").iterdir() if p.is_file()]
+    assert NUMBER not in "".join(p.read_text(encoding="utf-8") for p in files)
+    assert OTHER in "".join(p.read_text(encoding="utf-8") for p in files)
 
     state = asyncio.run(_state(url))
     assert state["callers"] == {"A": None, "B": None, "C": OTHER}
