@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callrouter.logs import get_logger
 from callrouter.store.models import call_events, callbacks, calls
-from callrouter.store.recordings import RecordingRefused, delete_recording
+from callrouter.store.recordings import RecordingRefused, delete_recording, resolve_recording
 
 log = get_logger(__name__)
 
@@ -63,12 +63,17 @@ class RecordingsOutcome:
         return {p.row_id for p in self.problems if p.table == table}
 
 
-def remove_recordings(base: Path, named: list[tuple[str, str, str]]) -> RecordingsOutcome:
-    """Delete each ``(table, row id, name)`` recording inside ``base`` (blocking I/O)."""
+def remove_recordings(
+    base: Path, named: list[tuple[str, str, str]], *, dry_run: bool = False
+) -> RecordingsOutcome:
+    """Delete each ``(table, row id, name)`` recording inside ``base`` (blocking I/O); a dry
+    run only reports the names that would be refused."""
     out = RecordingsOutcome()
     for table, row_id, name in named:
         try:
-            if delete_recording(base, name):
+            if dry_run:
+                resolve_recording(base, name)
+            elif delete_recording(base, name):
                 out.deleted += 1
             else:
                 out.missing += 1
@@ -159,9 +164,8 @@ async def purge(
         named += [
             ("call_events", str(i), name) for i, data in ev_rows if (name := event_recording(data))
         ]
-        outcome = RecordingsOutcome()
+        outcome = await asyncio.to_thread(remove_recordings, recordings_dir, named, dry_run=dry_run)
         if not dry_run:
-            outcome = await asyncio.to_thread(remove_recordings, recordings_dir, named)
             await conn.execute(update(calls).where(old_callers).values(caller=None))
             await conn.execute(update(callbacks).where(old_numbers).values(number=None))
             await conn.execute(update(call_events).where(old_events).values(data=PURGED_EVENT_DATA))

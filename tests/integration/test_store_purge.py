@@ -111,6 +111,11 @@ def test_purge_from_elsewhere_deletes_only_recordings_inside_the_directory(
     monkeypatch.setenv("CALLROUTER_CDR_PATH", str(tmp_path / "cdr" / "callrouter-cdr.json"))
     monkeypatch.chdir(elsewhere)
 
+    dry = _purge(store_url, recordings, "--dry-run")
+    assert dry.exit_code == 1, dry.output  # the refused names are reported before any run
+    assert str(outside) in dry.output
+    assert (recordings / "callrouter-message-GOOD-1.wav").exists()
+
     result = _purge(store_url, recordings)
 
     assert result.exit_code == 1, result.output
