@@ -70,6 +70,12 @@ class RestoreResult:
     recordings_kept: int
 
 
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")
+    return f"{type(exc).__name__}: {exc}"
+
+
 def backup_name(now: datetime) -> str:
     return f"callrouter-backup-{now:%Y%m%dT%H%M%SZ}.tar.gz"
 
@@ -154,9 +160,12 @@ async def backup(
         "database": kind,
         "revision": revision,
     }
-    return await asyncio.to_thread(
-        _write_archive, parsed, manifest, pg_dump, dest / backup_name(now), dest, recordings_dir
-    )
+    try:
+        return await asyncio.to_thread(
+            _write_archive, parsed, manifest, pg_dump, dest / backup_name(now), dest, recordings_dir
+        )
+    except (OSError, sqlite3.Error, tarfile.TarError) as exc:
+        raise BackupError(f"backup not written: {_why(exc)}") from None
 
 
 def _write_archive(  # noqa: PLR0917 -- one call site, the steps of one backup
@@ -291,7 +300,10 @@ async def restore(
     """Restore ``archive`` into the fresh database at ``url`` and the recordings directory."""
     parsed = parse_url(url)
     kind = "sqlite" if parsed.drivername.startswith("sqlite") else "postgresql"
-    manifest = await asyncio.to_thread(_archive_manifest, archive)
+    try:
+        manifest = await asyncio.to_thread(_archive_manifest, archive)
+    except (OSError, tarfile.TarError, EOFError) as exc:
+        raise BackupError(f"{archive}: cannot be read ({_why(exc)})") from None
     if manifest["database"] != kind:
         raise BackupError(
             f"{archive}: holds a {manifest['database']} database, the target is {kind}"
@@ -302,7 +314,10 @@ async def restore(
         )
     pg_restore = await check_pg_tool(engine, "pg_restore") if kind == "postgresql" else ""
     await engine.dispose()  # no pooled connection while the database is replaced
-    restored, kept = await asyncio.to_thread(
-        _restore_files, parsed, pg_restore, archive, recordings_dir
-    )
+    try:
+        restored, kept = await asyncio.to_thread(
+            _restore_files, parsed, pg_restore, archive, recordings_dir
+        )
+    except (OSError, sqlite3.Error, tarfile.TarError) as exc:
+        raise BackupError(f"{archive}: restore stopped: {_why(exc)}") from None
     return RestoreResult(kind, await current_revision(engine), restored, kept)

@@ -235,11 +235,15 @@ class PersonalFiles:
         """Every line ``rule`` names, in every file and uncompressed rotation (for export)."""
         found: list[dict[str, object]] = []
         for path in (self.cdr, *self.rejected):
-            for f in ([path] if path.is_file() else []) + _rotations(path):
-                if _compressed(f):
-                    continue
-                for n, line in enumerate(_lines(f), start=1):
-                    if rule.drop(line):
-                        text = line.decode("utf-8", errors="replace").rstrip("\n")
-                        found.append({"file": str(f), "line": n, "text": text})
+            try:
+                for f in ([path] if path.is_file() else []) + _rotations(path):
+                    if _compressed(f):
+                        found.append({"file": str(f), "error": "compressed: not searched"})
+                        continue
+                    for n, line in enumerate(_lines(f), start=1):
+                        if rule.drop(line):
+                            text = line.decode("utf-8", errors="replace").rstrip("\n")
+                            found.append({"file": str(f), "line": n, "text": text})
+            except OSError as exc:
+                found.append({"file": str(exc.filename or path), "error": str(exc.strerror)})
         return found

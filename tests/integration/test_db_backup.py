@@ -200,3 +200,30 @@ def test_a_pg_dump_older_than_the_server_is_refused_with_the_version_to_install(
     assert "pg_dump 9 cannot handle PostgreSQL" in result.output
     assert "install postgresql-client-" in result.output
     assert not (tmp_path / "b.tar.gz").exists()
+
+
+def test_a_backup_that_cannot_be_written_or_a_truncated_archive_is_one_clear_error(
+    tmp_path: Path,
+) -> None:
+    source = f"sqlite+aiosqlite:///{tmp_path / 'src.sqlite3'}"
+    assert _invoke("db", "upgrade", "--database-url", source).exit_code == 0
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["db", "backup", str(blocker / "b.tar.gz"), "--recordings-dir", str(tmp_path),
+              "--database-url", source],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "backup not written" in result.output
+    assert "Traceback" not in result.output
+
+    good = tmp_path / "good.tar.gz"
+    assert _invoke("db", "backup", str(good), "--recordings-dir", str(tmp_path / "none"),
+                   "--database-url", source).exit_code == 0  # fmt: skip
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    target = f"sqlite+aiosqlite:///{tmp_path / 'dst.sqlite3'}"
+    result = CliRunner().invoke(cli, ["db", "restore", str(cut), "--database-url", target])
+    assert result.exit_code == 1
+    assert str(cut) in result.output
+    assert "Traceback" not in result.output
