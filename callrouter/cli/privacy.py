@@ -37,6 +37,16 @@ def _checked_number(number: str) -> str:
     return number
 
 
+def _requester(by: str | None) -> str:
+    """Who served the request: ``--by``, else the system account running the command."""
+    if by and by.strip():
+        return by.strip()
+    try:
+        return getpass.getuser()
+    except OSError:  # a uid without a name (some containers)
+        return f"uid {os.getuid()}"
+
+
 def by_option(func: Any) -> Any:
     return click.option(
         "--by",
@@ -89,7 +99,7 @@ def export_command(  # noqa: PLR0917 -- click passes every option
             recordings_dir=base,
             files=files,
             now=datetime.now(UTC),
-            by=by or getpass.getuser(),
+            by=_requester(by),
         ),
     )
     text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
@@ -140,7 +150,7 @@ def erase_command(  # noqa: PLR0917 -- click passes every option
             recordings_dir=base,
             files=files,
             now=datetime.now(UTC),
-            by=by or getpass.getuser(),
+            by=_requester(by),
         ),
     )
     click.echo(
