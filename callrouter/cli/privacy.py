@@ -5,9 +5,10 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -24,6 +25,8 @@ from callrouter.cli.db import (
 )
 from callrouter.settings import Settings
 from callrouter.store.privacy import erase_number, export_number, number_forms
+
+T = TypeVar("T")
 
 
 def _checked_number(number: str) -> str:
@@ -45,6 +48,30 @@ def _requester(by: str | None) -> str:
         return getpass.getuser()
     except OSError:  # a uid without a name (some containers)
         return f"uid {os.getuid()}"
+
+
+def _serve(  # noqa: PLR0917 -- the command's options, passed on
+    request: Callable[..., Awaitable[T]],
+    number: str,
+    recordings_dir: Path | None,
+    cdr_file: Path | None,
+    by: str | None,
+    database_url: str | None,
+) -> T:
+    """Run ``export_number`` or ``erase_number`` for ``number`` with the command's options."""
+    base = resolve_recordings_dir(recordings_dir)
+    files = personal_files(Settings(), cdr_file)
+    return run_with_engine(
+        resolve_url(database_url),
+        lambda engine: request(
+            engine,
+            number,
+            recordings_dir=base,
+            files=files,
+            now=datetime.now(UTC),
+            by=_requester(by),
+        ),
+    )
 
 
 def by_option(func: Any) -> Any:
@@ -87,21 +114,7 @@ def export_command(  # noqa: PLR0917 -- click passes every option
     """Xuất (JSON) mọi dữ liệu lưu về số NUMBER: cuộc gọi, lượt đổ chuông, sự kiện, yêu cầu gọi
     lại và danh sách file ghi âm."""
     _checked_number(number)
-    url = resolve_url(database_url)
-    base = resolve_recordings_dir(recordings_dir)
-    files = personal_files(Settings(), cdr_file)
-
-    data = run_with_engine(
-        url,
-        lambda engine: export_number(
-            engine,
-            number,
-            recordings_dir=base,
-            files=files,
-            now=datetime.now(UTC),
-            by=_requester(by),
-        ),
-    )
+    data = _serve(export_number, number, recordings_dir, cdr_file, by, database_url)
     text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     if output is None:
         click.echo(text, nl=False)
@@ -138,21 +151,7 @@ def erase_command(  # noqa: PLR0917 -- click passes every option
         click.confirm(
             "Xoá vĩnh viễn mọi dữ liệu về số này (không khôi phục được)?", abort=True, err=True
         )
-    url = resolve_url(database_url)
-    base = resolve_recordings_dir(recordings_dir)
-    files = personal_files(Settings(), cdr_file)
-
-    result = run_with_engine(
-        url,
-        lambda engine: erase_number(
-            engine,
-            number,
-            recordings_dir=base,
-            files=files,
-            now=datetime.now(UTC),
-            by=_requester(by),
-        ),
-    )
+    result = _serve(erase_number, number, recordings_dir, cdr_file, by, database_url)
     click.echo(
         "Đã xoá số điện thoại khỏi:\n"
         f"  cuộc gọi: {result.calls}\n"
