@@ -48,11 +48,16 @@ COPY dialplan/extensions_callrouter.conf dialplan/modules.conf dialplan/cdr_cust
 # callrouter writes the fallback include (the registered numbers from the rota) into a volume
 # both containers share; the shipped dialplan #tryincludes it next to extensions.conf.
 # /var/run/asterisk (the control socket) is made here: no systemd-tmpfiles in a container.
+# The recordings and CDR directories are group-writable for the asterisk group, which the
+# callrouter container joins (compose.yaml group_add): db purge / privacy erase delete there.
 RUN printf '[general]\n\n[globals]\n\n#include extensions_callrouter.conf\n' \
       > /etc/asterisk/extensions.conf \
  && mkdir -p /var/lib/callrouter-dialplan /var/log/asterisk/cdr-custom /var/run/asterisk \
  && chown 10022:10022 /var/lib/callrouter-dialplan \
  && chown asterisk:asterisk /var/log/asterisk/cdr-custom /var/run/asterisk \
+ && mkdir -p /var/spool/asterisk/recording \
+ && chown asterisk:asterisk /var/spool/asterisk/recording \
+ && chmod 2770 /var/log/asterisk/cdr-custom /var/spool/asterisk/recording \
  && ln -sf /var/lib/callrouter-dialplan/callrouter_fallback.conf \
       /etc/asterisk/callrouter_fallback.conf \
  && chown -R asterisk:asterisk /etc/asterisk

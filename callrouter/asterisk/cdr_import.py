@@ -97,6 +97,8 @@ log = structlog.get_logger(__name__)
 CDR_FILENAME: Final = "callrouter-cdr.json"
 STATE_FILENAME: Final = "cdr-import.json"
 REJECTED_FILENAME: Final = "cdr-rejected.jsonl"
+#: The import's own spool, beside the router's (a running `serve` holds the lock of that one).
+SPOOL_DIRNAME: Final = "spool-cdr-import"
 REQUIRED: Final = ("linkedid", "start", "end", "userfield")
 # CALLROUTER_FALLBACK_RESULT → calls.outcome ("forwarded": nobody on the rota answered and the
 # forward number took the call — unanswered by the unit, as in ARI mode).
@@ -866,7 +868,7 @@ async def import_once(
     engine = make_engine(url)
     try:
         # Its own spool: a running `serve` holds the lock of the main one.
-        spool = settings.effective_spool_dir().with_name("spool-cdr-import")
+        spool = settings.effective_spool_dir().with_name(SPOOL_DIRNAME)
         async with CallLog(url, spool, tz=tz) as call_log:
             return await import_fallback(
                 cdr_path or cdr_file_from_env(),
@@ -899,7 +901,7 @@ async def serve_importer(
             tz = rota.timezone if rota is not None else settings.timezone
             engine = make_engine(url)
             try:
-                spool = settings.effective_spool_dir().with_name("spool-cdr-import")
+                spool = settings.effective_spool_dir().with_name(SPOOL_DIRNAME)
                 async with CallLog(url, spool, tz=tz) as call_log:
                     await run_importer(
                         cdr_path or cdr_file_from_env(),

@@ -63,6 +63,7 @@ from callrouter.asterisk.stasis import (
 from callrouter.errors import CallrouterError
 from callrouter.logs import mask_number
 from callrouter.routing import CallInfo, Decision, Strategy, Target
+from callrouter.store.recordings import accepted_recording
 
 log = structlog.get_logger(__name__)
 
@@ -515,6 +516,7 @@ class AgiCallFlow:
         linkedid, reason, recording = args[0], args[1], args[2] or None
         if not linkedid or reason not in ("unanswered", "after_hours_message"):
             raise AgiProtocolError(f"message: expected linkedid,reason,recording, got {args}")
+        recording = accepted_recording(recording, door="fastagi")
         headers: dict[str, str] = request.headers
         caller = headers.get("agi_callerid", "").strip()
         now = self.clock()

@@ -51,6 +51,7 @@ from callrouter.errors import (
 )
 from callrouter.logs import mask_number
 from callrouter.routing import Action, CallInfo, Decision, Strategy, Target
+from callrouter.store.recordings import accepted_recording
 
 log = structlog.get_logger(__name__)
 
@@ -1081,6 +1082,7 @@ class CallSession:
 
     def _message_left(self, outcome: Outcome, recording: str | None) -> None:
         reason = "after_hours_message" if outcome is Outcome.AFTER_HOURS else "unanswered"
+        recording = accepted_recording(recording, door="ari")
         if not self.caller_number:
             # Nobody to call back: keep the message with the call's events.
             self.log.event(

@@ -1,9 +1,10 @@
 """The ``callrouter`` command: one CLI, one subcommand group per room.
 
-Each room's commands live beside this file (``rota.py``, ``db.py``, ``calls.py``,
-``report.py``, ``serve.py``, ``demo.py``) or in its package (``callrouter.web.cli``). The
-table below names them all; a command's module is imported only when that command runs, so
-``callrouter rota who`` does not pay for the report's or the router's imports.
+Each room's commands live beside this file (``rota.py``, ``db.py``, ``privacy.py``,
+``calls.py``, ``report.py``, ``serve.py``, ``demo.py``) or in its package
+(``callrouter.web.cli``). The table below names them all; a command's module is imported
+only when that command runs, so ``callrouter rota who`` does not pay for the report's or the
+router's imports.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from callrouter import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "rota": ("callrouter.cli.rota", "rota"),
     "db": ("callrouter.cli.db", "db"),
+    "privacy": ("callrouter.cli.privacy", "privacy"),
     "calls": ("callrouter.cli.calls", "calls"),
     "callbacks": ("callrouter.cli.calls", "callbacks"),
     "report": ("callrouter.cli.report", "report"),

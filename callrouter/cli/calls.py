@@ -5,17 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from callrouter.cli.db import database_url_option, resolve_url, run_store_command
+from callrouter.cli.db import database_url_option, resolve_url, run_store_command, run_with_engine
 from callrouter.settings import Settings
-from callrouter.store.db import check_connection, make_engine
 from callrouter.store.models import OUTCOMES, RESOLUTION_LABELS, RESOLUTIONS
 from callrouter.store.queries import (
     CALL_COLUMNS,
@@ -26,8 +25,6 @@ from callrouter.store.queries import (
     list_calls,
     mark_callback_done,
 )
-
-T = TypeVar("T")
 
 OUTCOME_LABELS = {
     "answered": "đã trả lời",
@@ -41,18 +38,6 @@ REASON_LABELS = {
     "abandoned": "gác máy khi chờ",
     "unanswered": "không ai nghe",
 }
-
-
-def _with_engine(url: str, work: Callable[[Any], Awaitable[T]]) -> T:
-    async def _run() -> T:
-        engine = make_engine(url)
-        try:
-            await check_connection(engine)
-            return await work(engine)
-        finally:
-            await engine.dispose()
-
-    return run_store_command(_run)
 
 
 HEADERS = {
@@ -172,7 +157,7 @@ def list_command(
         caller=caller,
         limit=limit,
     )
-    rows = _with_engine(resolve_url(database_url), lambda engine: list_calls(engine, flt))
+    rows = run_with_engine(resolve_url(database_url), lambda engine: list_calls(engine, flt))
     if fmt == "table":
         rows = _local_times(rows, "started_at")
         rows = [{**r, "outcome": OUTCOME_LABELS.get(r["outcome"], r["outcome"])} for r in rows]
@@ -201,7 +186,7 @@ def classify_command(
 ) -> None:
     """Phân loại cuộc gọi CALL_ID (mã cuộc gọi hoặc linkedid) cho báo cáo tháng."""
     categories = Settings().categories
-    stored = _with_engine(
+    stored = run_with_engine(
         resolve_url(database_url),
         lambda engine: classify_call(
             engine,
@@ -255,7 +240,7 @@ def callbacks() -> None:
 @database_url_option
 def callbacks_list(include_done: bool, fmt: str, database_url: str | None) -> None:
     """Liệt kê các yêu cầu gọi lại (mặc định: chưa gọi)."""
-    rows = _with_engine(
+    rows = run_with_engine(
         resolve_url(database_url), lambda engine: list_callbacks(engine, include_done=include_done)
     )
     if fmt == "table":
@@ -278,7 +263,7 @@ def callbacks_done(
     callback_id: str, by: str, outbound_linkedid: str | None, database_url: str | None
 ) -> None:
     """Đánh dấu đã gọi lại CALLBACK_ID."""
-    _with_engine(
+    run_with_engine(
         resolve_url(database_url),
         lambda engine: mark_callback_done(
             engine, callback_id, by=by, at=datetime.now(UTC), outbound_linkedid=outbound_linkedid

@@ -45,6 +45,7 @@ ATTEMPT_RESULTS: Final = ("answered", "busy", "no_answer", "declined", "failed",
 MODES: Final = ("ari", "agi", "fallback")
 RESOLUTIONS: Final = ("answered_on_phone", "forwarded_to_agency", "needs_callback", "other")
 CALLBACK_REASONS: Final = ("after_hours_message", "abandoned", "unanswered")
+PRIVACY_ACTIONS: Final = ("export", "erase")
 
 # Vietnamese labels of the fixed resolution set (what officers and the report show).
 RESOLUTION_LABELS: Final[dict[str, str]] = {
@@ -231,7 +232,31 @@ class Callback(Base):
     )
 
 
+class PrivacyRequest(Base):
+    """A data subject's request served (``callrouter privacy export|erase``): what was done
+    and how much, never the number asked about (migration 0003)."""
+
+    __tablename__ = "privacy_requests"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(100))
+    calls: Mapped[int] = mapped_column(Integer)
+    callbacks: Mapped[int] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(Integer)
+    recordings: Mapped[int] = mapped_column(Integer)
+    # Lines of the CDR and rejected-lines files (found by export, removed by erase).
+    file_lines: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        CheckConstraint(_in("action", PRIVACY_ACTIONS), name="action"),
+        Index(None, "at"),
+    )
+
+
 calls = cast(Table, Call.__table__)
 call_attempts = cast(Table, CallAttempt.__table__)
 call_events = cast(Table, CallEvent.__table__)
 callbacks = cast(Table, Callback.__table__)
+privacy_requests = cast(Table, PrivacyRequest.__table__)

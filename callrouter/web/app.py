@@ -54,6 +54,7 @@ from callrouter.report.settings import ReportSettings
 from callrouter.rota import DutyAssignment, Rota, duty_status
 from callrouter.rota.timeline import Segment, timeline
 from callrouter.store.models import RESOLUTION_LABELS, RESOLUTIONS
+from callrouter.store.recordings import RecordingRefused, resolve_recording
 from callrouter.web import queries as q
 from callrouter.web.feeds import ALL, duty_calendar
 from callrouter.web.live import STATE_LABELS, LiveCalls
@@ -605,19 +606,11 @@ class AdminWeb:
         """The recording file, only when it exists inside ``recordings_dir``."""
         if not recording:
             return None
-        base = self.ctx.settings.recordings_dir.resolve()
-        raw = Path(recording)
-        path = raw if raw.is_absolute() else base / raw
-        candidates = [path] if path.suffix else [path.with_suffix(s) for s in AUDIO_TYPES]
-        for candidate in candidates:
-            resolved = candidate.resolve()
-            if (
-                resolved.is_relative_to(base)
-                and resolved.suffix.lower() in AUDIO_TYPES
-                and resolved.is_file()
-            ):
-                return resolved
-        return None
+        try:
+            path = resolve_recording(self.ctx.settings.recordings_dir, recording)
+        except RecordingRefused:
+            return None
+        return path if path.is_file() else None
 
     async def recording(self, request: Request) -> Response:
         user = await self._guard_get(request)

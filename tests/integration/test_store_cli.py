@@ -204,7 +204,7 @@ async def _seed_old_and_new(url: str, spool: Path, recording: Path) -> None:
             number="0912345678",
             reason="after_hours_message",
             created_at=now - timedelta(days=400),
-            recording=str(recording),
+            recording=recording.name,
         )
         write_call(log, "NEW", start=now - timedelta(days=10), caller="0987654321")
         log.callback_requested(
@@ -232,9 +232,12 @@ async def _snapshot(url: str) -> dict[str, object]:
 def test_purge_removes_numbers_and_recordings_past_retention_and_keeps_counts(
     store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recording = tmp_path / "recordings" / "msg-OLD.wav"
+    recording = tmp_path / "recordings" / "callrouter-message-OLD.wav"
     recording.parent.mkdir()
     recording.write_bytes(b"RIFF....WAVE")
+    monkeypatch.setenv("CALLROUTER_WEB_RECORDINGS_DIR", str(recording.parent))
+    monkeypatch.setenv("CALLROUTER_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CALLROUTER_CDR_PATH", str(tmp_path / "cdr" / "callrouter-cdr.json"))
     asyncio.run(_seed_old_and_new(store_url, tmp_path / "spool", recording))
     before = asyncio.run(table_counts(store_url))
 

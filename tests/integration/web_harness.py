@@ -173,7 +173,7 @@ def month_rows() -> SampleRows:
             "number": CALLBACK_NUMBER,
             "reason": "after_hours_message",
             "created_at": START - timedelta(hours=14),
-            "recording": "callback-0001",
+            "recording": "callrouter-message-0001.wav",
             "done_by": None,
             "done_at": None,
             "outbound_linkedid": None,
@@ -207,7 +207,7 @@ async def web(web_db_url: str, tmp_path: Path) -> AsyncIterator[WebEnv]:
     recordings = tmp_path / "recordings"
     recordings.mkdir()
     # A tiny valid WAV (8 kHz mono, 0.1 s of silence): what Asterisk's Record() leaves.
-    (recordings / "callback-0001.wav").write_bytes(_wav(800))
+    (recordings / "callrouter-message-0001.wav").write_bytes(_wav(800))
     (tmp_path / "secret.wav").write_bytes(_wav(80))
 
     clock = Clock(START)
