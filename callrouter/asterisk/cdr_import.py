@@ -62,6 +62,13 @@ Rules:
   has finished it.
 * A line that is not JSON even after repair, or lacks a field, is logged (``cdr.bad_line``:
   file, line, field, problem), appended to the rejected file, and the import goes on.
+* **Bounds.** Whatever a line carries must fit where it goes, or the line is rejected the same
+  way (never cut short, never left to fail the database write and stop every later run): a
+  line of at most :data:`MAX_LINE_BYTES`; linkedid/uniqueid plain tokens of at most 64
+  characters; times between 1970 and 2100 (``0001-01-01T00:00:00+0100`` and an attempt at
+  epoch ``999999999999`` are refused, not overflowed); ``src`` through the one caller-number
+  normaliser (:func:`~callrouter.rota.phones.caller_number`: digits but not a number → the line
+  is rejected; no digits, ``anonymous`` → no number); the marker's values short words.
 """
 
 from __future__ import annotations
@@ -87,6 +94,7 @@ from callrouter.asterisk.fastagi import attempt_result
 from callrouter.asterisk.stasis import FORWARD_OFFICER_ID, FORWARD_OFFICER_NAME, LegResult
 from callrouter.logs import mask_number
 from callrouter.rota import Rota
+from callrouter.rota.phones import caller_number, is_caller_number
 from callrouter.routing import CallInfo, decide
 from callrouter.settings import Settings
 from callrouter.store.models import Call, CallAttempt
@@ -137,6 +145,15 @@ CDR_FIELDS: Final = frozenset(
     }
 )
 ATTEMPT_CHANNEL_PREFIX: Final = "cdr:"
+# Bounds of what one line may carry (a line past them is rejected, never cut short).
+MAX_LINE_BYTES: Final = 64 * 1024
+MAX_ID_CHARS: Final = 64  # calls.linkedid / uniqueid columns
+_ID_TOKEN: Final = re.compile(r"[A-Za-z0-9._:@-]+")
+MAX_TIMESTAMP_CHARS: Final = 40
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)  # epoch 0: what the dialplan can write
+LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_ATTEMPTS_CHARS: Final = 8 * 1024
+MAX_MARK_VALUE_CHARS: Final = 64  # rota version, reason, result: short words
 # An attempt's status when the call ended during its Dial (written by the hang-up handler).
 STATUS_BRIDGED: Final = "BRIDGED"
 STATUS_CANCEL: Final = "CANCEL"
@@ -167,6 +184,8 @@ class CdrLine:
 def _when(path: Path, line: int, name: str, raw: Any) -> datetime:
     if not isinstance(raw, str) or not raw:
         raise CdrLineError(path, line, name, "missing or empty")
+    if len(raw) > MAX_TIMESTAMP_CHARS:
+        raise CdrLineError(path, line, name, f"not a timestamp: {raw[:40]!r}")
     try:
         value = datetime.strptime(raw, "%Y-%m-%dT%H:%M:%S%z")
     except ValueError:
@@ -176,7 +195,74 @@ def _when(path: Path, line: int, name: str, raw: Any) -> datetime:
             raise CdrLineError(path, line, name, f"not a timestamp: {raw[:40]!r}") from None
     if value.tzinfo is None:
         raise CdrLineError(path, line, name, "timestamp without a UTC offset")
-    return value.astimezone(UTC)
+    try:  # 0001-01-01T00:00:00+0100 is before datetime.min in UTC: OverflowError
+        value = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise CdrLineError(path, line, name, f"out of range: {raw[:40]!r}") from None
+    if not EARLIEST <= value < LATEST:
+        raise CdrLineError(
+            path, line, name, f"{raw[:40]!r} is not between {EARLIEST:%Y} and {LATEST:%Y}"
+        )
+    return value
+
+
+def _token(path: Path, line: int, name: str, raw: Any, *, required: bool) -> str | None:
+    """A linkedid/uniqueid as Asterisk writes them (``1700000000.42``, ``pbx-1.2``): a short
+    plain token that fits its column, or a :class:`CdrLineError` naming the field."""
+    if raw is None or raw == "":
+        if required:
+            raise CdrLineError(path, line, name, "empty")
+        return None
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not text:
+        raise CdrLineError(path, line, name, "empty or not a string")
+    if len(text) > MAX_ID_CHARS:
+        raise CdrLineError(path, line, name, f"longer than {MAX_ID_CHARS} characters")
+    if _ID_TOKEN.fullmatch(text) is None:
+        raise CdrLineError(path, line, name, f"not a plain token: {text[:40]!r}")
+    return text
+
+
+def _epoch_ok(value: int) -> bool:
+    return EARLIEST.timestamp() <= value < LATEST.timestamp()
+
+
+def _check_attempts(path: Path, line: int, raw: str) -> str:
+    """The attempts variable, refused when too long or when an entry's times are out of
+    range (``999999999999`` is the year 33658: no datetime holds it)."""
+    if len(raw) > MAX_ATTEMPTS_CHARS:
+        raise CdrLineError(
+            path, line, contract.CDR_ATTEMPTS_VAR, f"longer than {MAX_ATTEMPTS_CHARS} characters"
+        )
+    entries, _bad = contract.parse_cdr_attempts(raw)
+    for entry in entries:
+        times = (entry.dial_at, entry.end_at, entry.answered_at)
+        if not all(_epoch_ok(t) for t in times if t is not None):
+            raise CdrLineError(
+                path,
+                line,
+                contract.CDR_ATTEMPTS_VAR,
+                f"attempt {entry.index}: a time out of range ({entry.dial_at}, {entry.end_at})",
+            )
+    return raw
+
+
+def _check_mark(path: Path, line: int, mark: dict[str, str] | None) -> dict[str, str] | None:
+    """The fallback marker's values, bounded to what their columns and events hold."""
+    if mark is None:
+        return None
+    for key, value in mark.items():
+        if len(value) > MAX_MARK_VALUE_CHARS:
+            raise CdrLineError(
+                path, line, "userfield", f"{key[:20]!r} longer than {MAX_MARK_VALUE_CHARS}"
+            )
+    dial_at = mark.get("dial_at", "")
+    if dial_at and not (dial_at.isascii() and dial_at.isdigit() and _epoch_ok(int(dial_at))):
+        raise CdrLineError(path, line, "userfield", f"dial_at out of range: {dial_at[:20]!r}")
+    answered_by = mark.get("answered_by", "")
+    if answered_by and not is_caller_number(answered_by):
+        raise CdrLineError(path, line, "userfield", "answered_by is not a phone number")
+    return mark
 
 
 _KEY = re.compile(r'([{,])\s*"([A-Za-z_][A-Za-z0-9_]*)"\s*:')
@@ -248,25 +334,29 @@ def parse_line(text: str, path: Path, line: int) -> CdrLine:
     for name in REQUIRED:
         if name not in data or data[name] is None:
             raise CdrLineError(path, line, name, "missing")
-    linkedid = data["linkedid"]
-    if not isinstance(linkedid, str) or not linkedid.strip():
-        raise CdrLineError(path, line, "linkedid", "empty")
+    linkedid = _token(path, line, "linkedid", data["linkedid"], required=True) or ""
+    uniqueid = _token(path, line, "uniqueid", data.get("uniqueid"), required=False)
     userfield = str(data["userfield"])
     start = _when(path, line, "start", data["start"])
     end = _when(path, line, "end", data["end"]) if data["end"] else start
     src = data.get("src")
+    src_text = str(src) if src not in (None, "") else None
+    caller = caller_number(src_text)
+    if src_text is not None and caller is None and any(c.isdigit() for c in src_text):
+        # Digits, but not a number (70 of them): kept in the rejected file, not cut short.
+        raise CdrLineError(path, line, "src", f"not a phone number ({len(src_text)} characters)")
     return CdrLine(
-        linkedid=linkedid.strip(),
-        uniqueid=str(data.get("uniqueid") or linkedid),
-        src=str(src) if src not in (None, "") else None,
+        linkedid=linkedid,
+        uniqueid=uniqueid or linkedid,
+        src=caller,
         start=start,
         end=end,
-        disposition=str(data.get("disposition") or ""),
+        disposition=str(data.get("disposition") or "")[:MAX_ID_CHARS],
         userfield=userfield,
-        mark=contract.parse_cdr_userfield(userfield),
-        dstchannel=str(data.get("dstchannel") or ""),
-        lastapp=str(data.get("lastapp") or ""),
-        attempts=str(data.get(contract.CDR_ATTEMPTS_VAR) or ""),
+        mark=_check_mark(path, line, contract.parse_cdr_userfield(userfield)),
+        dstchannel=str(data.get("dstchannel") or "")[:MAX_ID_CHARS],
+        lastapp=str(data.get("lastapp") or "")[:MAX_ID_CHARS],
+        attempts=_check_attempts(path, line, str(data.get(contract.CDR_ATTEMPTS_VAR) or "")),
         repaired=repaired,
     )
 
@@ -465,6 +555,8 @@ def _read_fh(
         if raw.strip():
             text = raw.decode("utf-8", errors="replace")
             try:
+                if len(raw) > MAX_LINE_BYTES:
+                    raise CdrLineError(path, n, "-", f"longer than {MAX_LINE_BYTES} bytes")
                 cdr = parse_line(text, path, n)
             except CdrLineError as exc:
                 out.bad += 1
