@@ -172,7 +172,8 @@ GLOBAL_MENU_ATTEMPTS: Final = "CALLROUTER_MENU_ATTEMPTS"
 GLOBAL_ROUTER: Final = "CALLROUTER_ROUTER"
 """``ari`` (Stasis, the default) or ``agi`` (FastAGI mode: extensions_callrouter_agi.conf)."""
 GLOBAL_AGI_URL: Final = "CALLROUTER_AGI_URL"
-"""Where callrouter's FastAGI server listens, e.g. ``agi://127.0.0.1:4573``."""
+"""Where callrouter's FastAGI server listens, e.g. ``agi://127.0.0.1:4573``; with a FastAGI
+secret its path is the secret (``agi://HOST:PORT/<secret>``, see ``agi_access``)."""
 ROUTER_AGI: Final = "agi"
 AGI_INCLUDE_FILENAME: Final = "extensions_callrouter_agi.conf"
 
