@@ -219,17 +219,23 @@ def _replace(node: Any, path: tuple[Any, ...], value: Any) -> Any:
     return copy
 
 
+Edits = list[tuple[tuple[Any, ...], Any]]
+
+
+def _edited(doc: Any, edits: Edits) -> Any:
+    """``doc`` with each (path, value) of ``edits`` put in (a path an earlier edit removed
+    is skipped)."""
+    for path, value in edits:
+        with contextlib.suppress(KeyError, IndexError, TypeError):
+            doc = _replace(doc, path, value)
+    return doc
+
+
 @given(edits=st.lists(st.tuples(st.sampled_from(ROTA_PATHS), json_values), min_size=1, max_size=3))
 def test_a_rota_with_hostile_values_loads_or_is_refused_with_every_problem_named(
-    edits: list[tuple[tuple[Any, ...], Any]],
+    edits: Edits,
 ) -> None:
-    doc: Any = VALID_ROTA
-    for path, value in edits:
-        try:
-            doc = _replace(doc, path, value)
-        except (KeyError, IndexError, TypeError):
-            continue  # an earlier edit removed this path
-    text = yaml.safe_dump(doc, allow_unicode=True)
+    text = yaml.safe_dump(_edited(VALID_ROTA, edits), allow_unicode=True)
     try:
         rota = parse_rota(text, "rota.yaml")
     except RotaError as exc:
@@ -268,16 +274,10 @@ ISSUER = UnitInfo(name="SỞ Y TẾ THỬ NGHIỆM", governing_body="UBND TỈNH
     edits=st.lists(st.tuples(st.sampled_from(REPORT_PATHS), json_values), min_size=1, max_size=3)
 )
 def test_a_peer_report_with_hostile_values_merges_or_is_refused_naming_the_file(
-    edits: list[tuple[tuple[Any, ...], Any]], tmp_path_factory: pytest.TempPathFactory
+    edits: Edits, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    doc: Any = REPORT
-    for where, value in edits:
-        try:
-            doc = _replace(doc, where, value)
-        except (KeyError, IndexError, TypeError):
-            continue
     try:
-        text = json.dumps(doc, ensure_ascii=False, allow_nan=False)
+        text = json.dumps(_edited(REPORT, edits), ensure_ascii=False, allow_nan=False)
     except ValueError:
         assume(False)
     path = tmp_path_factory.mktemp("merge") / "peer.json"
