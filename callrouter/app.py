@@ -27,7 +27,8 @@ from callrouter.asterisk.ari import AriClient
 from callrouter.asterisk.callbacks import AmiCallbackDialer
 from callrouter.asterisk.cdr_import import cdr_file_from_env
 from callrouter.asterisk.fallback import write_fallback_include
-from callrouter.asterisk.fastagi import AgiCallFlow, FastAgiServer
+from callrouter.asterisk.fastagi import AgiCallFlow
+from callrouter.asterisk.fastagi_server import FastAgiServer
 from callrouter.asterisk.prompts import PromptCatalog
 from callrouter.asterisk.stale import Reconnections
 from callrouter.asterisk.stasis import Clock, FlowConfig, StasisApp, utc_now

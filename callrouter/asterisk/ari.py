@@ -86,7 +86,6 @@ def _count(value: Any) -> int | None:
     return None
 
 
-
 @dataclass(frozen=True, slots=True)
 class CallerId:
     name: str = ""

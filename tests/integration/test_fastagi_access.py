@@ -18,7 +18,8 @@ from sqlalchemy import RowMapping, select
 
 from callrouter.app import CallMonitor
 from callrouter.asterisk.agi_access import AgiAccess, parse_allow
-from callrouter.asterisk.fastagi import AgiCallFlow, FastAgiServer
+from callrouter.asterisk.fastagi import AgiCallFlow
+from callrouter.asterisk.fastagi_server import FastAgiServer
 from callrouter.metrics import Metrics
 from callrouter.rota import load_rota
 from callrouter.routing import CallInfo, Decision, decide

@@ -17,7 +17,8 @@ import pytest
 import structlog
 from sqlalchemy import RowMapping, select
 
-from callrouter.asterisk.fastagi import AgiCallFlow, FastAgiServer
+from callrouter.asterisk.fastagi import AgiCallFlow
+from callrouter.asterisk.fastagi_server import FastAgiServer
 from callrouter.asterisk.stasis import FORWARD_OFFICER_ID
 from callrouter.rota import load_rota
 from callrouter.routing import CallInfo, Decision, decide

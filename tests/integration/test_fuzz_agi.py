@@ -26,7 +26,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from callrouter.asterisk.agi_access import AgiAccess, parse_allow
-from callrouter.asterisk.fastagi import CONNECTION_TIMEOUT, AgiCallFlow, FastAgiServer
+from callrouter.asterisk.fastagi import AgiCallFlow
+from callrouter.asterisk.fastagi_server import CONNECTION_TIMEOUT, FastAgiServer
 from callrouter.rota import load_rota
 from callrouter.routing import CallInfo, Decision, decide
 from callrouter.store.writer import CallLog
