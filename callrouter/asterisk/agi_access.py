@@ -16,8 +16,8 @@ A connection refused by either is logged (``agi.refused``: peer and reason) and 
 ``callrouter_agi_refused_total{reason}``. Listening beyond loopback with neither lock is refused
 at start (:func:`check_exposure`).
 
-The scripts' arguments come from the dialplan, but over a socket: :func:`linkedid` and the
-other checks here bound them before anything is stored or logged.
+The scripts' arguments come from the dialplan, but over a socket: the checks here (and
+:func:`~callrouter.asterisk.contract.is_linkedid`) bound them before anything is stored.
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ SECRET_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{16,128}")
 """URL-path safe and long enough not to be guessed (``openssl rand -hex 24`` gives 48)."""
 MAX_ARGS: Final = 10
 MAX_ARG_CHARS: Final = 128
-LINKEDID_MAX: Final = 64
-_LINKEDID: Final = re.compile(rf"[A-Za-z0-9._:@-]{{1,{LINKEDID_MAX}}}")
 RECORDING_MAX: Final = 128
 _RECORDING: Final = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{RECORDING_MAX - 1}}}")
 
@@ -56,11 +54,6 @@ class Refused(CallrouterError):
         super().__init__(detail)
         self.reason = reason
         self.event = event  # the log line's name
-
-
-def is_linkedid(text: str) -> bool:
-    """An Asterisk linkedid/uniqueid as the rows keep it: a plain token of at most 64."""
-    return _LINKEDID.fullmatch(text) is not None
 
 
 def is_recording_name(text: str) -> bool:

@@ -50,9 +50,9 @@ from panoramisk.fast_agi import Request
 from callrouter.asterisk.agi_access import (
     MAX_ARG_CHARS,
     MAX_ARGS,
-    is_linkedid,
     is_recording_name,
 )
+from callrouter.asterisk.contract import is_linkedid
 from callrouter.asterisk.stasis import (
     FORWARD_OFFICER_ID,
     FORWARD_OFFICER_NAME,

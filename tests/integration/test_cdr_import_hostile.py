@@ -18,8 +18,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from callrouter.asterisk import cdr_import, contract
+from callrouter.asterisk import contract
 from callrouter.asterisk.cdr_import import import_fallback
+from callrouter.asterisk.cdr_lines import MAX_LINE_BYTES
 from callrouter.store.models import Call
 from callrouter.store.writer import CallLog
 from tests.integration.test_fastagi_cdr_import import cdr
@@ -86,7 +87,7 @@ async def test_a_line_past_the_length_bound_is_rejected_not_read(
     tmp_path: Path, call_log: CallLog, engine: AsyncEngine
 ) -> None:
     path, state = tmp_path / "callrouter-cdr.json", tmp_path / "cdr-import.json"
-    huge = cdr("huge-1", 1, dst="9" * (cdr_import.MAX_LINE_BYTES + 1))
+    huge = cdr("huge-1", 1, dst="9" * (MAX_LINE_BYTES + 1))
     path.write_text(huge + cdr("good-2", 2), encoding="utf-8")
     report = await import_fallback(path, state, call_log, engine)
     assert (report.imported, report.bad_lines) == (1, 1)

@@ -9,10 +9,10 @@ from callrouter.asterisk.agi_access import (
     AgiAccess,
     Refused,
     check_exposure,
-    is_linkedid,
     is_recording_name,
     parse_allow,
 )
+from callrouter.asterisk.contract import is_linkedid
 from callrouter.errors import ConfigError
 
 pytestmark = pytest.mark.unit

@@ -23,16 +23,10 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from callrouter.asterisk import contract
-from callrouter.asterisk.agi_access import is_linkedid
 from callrouter.asterisk.ari import Event
-from callrouter.asterisk.cdr_import import (
-    EARLIEST,
-    LATEST,
-    CdrLine,
-    CdrLineError,
-    fold,
-    parse_line,
-)
+from callrouter.asterisk.cdr_import import fold
+from callrouter.asterisk.cdr_lines import EARLIEST, LATEST, CdrLine, CdrLineError, parse_line
+from callrouter.asterisk.contract import is_linkedid
 from callrouter.errors import ReportError, RotaError
 from callrouter.exports import is_risky
 from callrouter.report.figures import UnitInfo
