@@ -152,7 +152,7 @@ END_RESULTS: Final = ("abandoned", "unanswered", "after_hours", FORWARD_GROUP)
 """What the dialplan reports in ``end`` (``CALLROUTER_AGI_RESULT`` of the hang-up handler,
 or the flow's own ``unanswered``/``after_hours``); anything else is refused."""
 _DIALSTATUS_FORM: Final = re.compile(r"[A-Z]{0,20}")
-_DIGITS: Final = frozenset({"", HUNG_UP_WHILE_ASKED, *"0123456789*#"})
+_DIGITS: Final = frozenset({"", HUNG_UP_WHILE_ASKED, *"0123456789*#ABCD"})  # Read(),1 key
 
 
 def _seq(raw: str, script: str) -> int:
