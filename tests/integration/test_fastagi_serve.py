@@ -151,6 +151,11 @@ async def test_agi_mode_serves_healthz_metrics_and_the_admin_web(agi_serve: AgiS
         assert metric(metrics, 'callrouter_attempts_total{result="cancelled"}') == 1
         assert metric(metrics, "callrouter_post_dial_delay_seconds_count") == 0
 
+        # A request without the AGI URL's secret is refused and counted on /metrics.
+        assert await exchange(agi_serve.agi_port, plain_headers("route", "pbx-9.9", "3")) == []
+        metrics = (await client.get("/metrics")).text
+        assert metric(metrics, 'callrouter_agi_refused_total{reason="secret"}') == 1
+
 
 async def test_agi_mode_sigterm_drains_with_healthz_503_and_new_calls_go_to_the_fallback(
     agi_serve: AgiServe,
