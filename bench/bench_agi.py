@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_call_flow import delays as ari_delays
 from callrouter import logs
-from callrouter.asterisk.fastagi import AgiCallFlow, FastAgiServer
+from callrouter.asterisk.fastagi import AgiCallFlow
+from callrouter.asterisk.fastagi_server import FastAgiServer
 from callrouter.rota import load_rota
 from callrouter.routing import CallInfo, Decision, decide
 from callrouter.store.writer import CallLog

@@ -22,11 +22,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callrouter.asterisk.agi_access import AgiAccess, check_exposure
 from callrouter.asterisk.ari import AriClient
 from callrouter.asterisk.callbacks import AmiCallbackDialer
 from callrouter.asterisk.cdr_import import cdr_file_from_env
 from callrouter.asterisk.fallback import write_fallback_include
-from callrouter.asterisk.fastagi import AgiCallFlow, FastAgiServer
+from callrouter.asterisk.fastagi import AgiCallFlow
+from callrouter.asterisk.fastagi_server import FastAgiServer
 from callrouter.asterisk.prompts import PromptCatalog
 from callrouter.asterisk.stale import Reconnections
 from callrouter.asterisk.stasis import Clock, FlowConfig, StasisApp, utc_now
@@ -208,7 +210,8 @@ class CallMonitor:
         self.metrics = metrics
 
     def call_started(self, *, linkedid: str, caller: str | None, branch: int, at: datetime) -> None:
-        self.live.started(linkedid=linkedid, caller=caller, branch=branch, started_at=at)
+        if not self.live.started(linkedid=linkedid, caller=caller, branch=branch, started_at=at):
+            self.metrics.live_refused.inc()
 
     def call_state(
         self,
@@ -504,6 +507,8 @@ async def serve_agi(
     dialplan fallback, calls in progress get ``drain_seconds`` to finish. ``started`` is set
     once it listens; ``background`` (e.g. the fallback CDR importer) runs beside it."""
     options = options or ServeOptions()
+    access = AgiAccess.from_text(settings.agi_secret.get_secret_value(), settings.agi_allow)
+    check_exposure(settings.agi_host, access)
     async with router_runtime(settings, stop, options, mode="agi") as rt:
         if rt.dialer is not None:
             rt.include.reloader = rt.dialer.reload_dialplan
@@ -518,7 +523,9 @@ async def serve_agi(
         # The rotation state comes from the call log, as in ARI mode: a restart keeps
         # `rotate` fair (read once the call log has made sure the tables exist).
         flow.last_officer.update(await last_answered_officers(rt.engine))
-        server = FastAgiServer(flow.routes())
+        server = FastAgiServer(
+            flow.routes(), access=access, on_refused=rt.metrics.agi_refused_connection
+        )
         async with asyncio.TaskGroup() as group:
             listening = asyncio.Event()
             serve_task = group.create_task(

@@ -19,6 +19,8 @@ Names follow Prometheus conventions (``_total`` counters, ``_seconds`` histogram
     callrouter_calls_in_progress               calls being handled now
     callrouter_callbacks_dialed_total{result}  call-backs started from the admin web
     callrouter_web_logins_total{result}        admin web log-ins, by result
+    callrouter_agi_refused_total{reason}       FastAGI connections refused, by reason
+    callrouter_live_calls_refused_total        calls left out of the live view (it was full)
     callrouter_build_info{version}             the running version
     process_*, python_gc_*, python_info        the standard process and runtime families
 """
@@ -41,6 +43,7 @@ from prometheus_client import (
 )
 
 from callrouter import __version__
+from callrouter.asterisk.agi_access import REFUSED_REASONS
 from callrouter.store.models import ATTEMPT_RESULTS, OUTCOMES
 
 # Post-dial delay on a mobile network is 2–10 s; a landline rings within a second.
@@ -110,6 +113,18 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.agi_refused = Counter(
+            "callrouter_agi_refused",
+            "FastAGI connections refused, by reason "
+            "(peer|secret|bad_request|unknown_script|arguments).",
+            ["reason"],
+            registry=r,
+        )
+        self.live_refused = Counter(
+            "callrouter_live_calls_refused",
+            "Calls not shown in the live view because it held its maximum.",
+            registry=r,
+        )
         self.build = Info("callrouter_build", "The running callrouter version.", registry=r)
         self.build.info({"version": __version__})
         # The usual process_* (CPU, memory, open files), python_gc_* and python_info families.
@@ -122,6 +137,8 @@ class Metrics:
             self.wait.labels(outcome=outcome)
         for result in ATTEMPT_RESULTS:
             self.attempts.labels(result=result)
+        for reason in REFUSED_REASONS:
+            self.agi_refused.labels(reason=reason)
 
     # -- helpers the call flow calls ----------------------------------------------------
     def call_ended(self, outcome: str, wait_seconds: float | None) -> None:
@@ -129,6 +146,10 @@ class Metrics:
         self.calls.labels(outcome=outcome).inc()
         if wait_seconds is not None and wait_seconds >= 0:
             self.wait.labels(outcome=outcome).observe(wait_seconds)
+
+    def agi_refused_connection(self, reason: str) -> None:
+        """The FastAGI server refused a connection (``reason``: see ``agi_access``)."""
+        self.agi_refused.labels(reason=reason).inc()
 
     def attempt_ended(self, result: str) -> None:
         self.attempts.labels(result=result).inc()

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     ami_password: SecretStr = SecretStr("")
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
+    #: FastAGI: the secret the dialplan's CALLROUTER_AGI_URL carries (agi://HOST:PORT/<secret>)
+    agi_secret: SecretStr = SecretStr("")
+    #: FastAGI: peers allowed to connect, comma-separated addresses or networks (empty: any)
+    agi_allow: str = ""
     dialplan_include: Path = Path("/etc/asterisk/callrouter_fallback.conf")
 
     # What the caller hears (ARI mode)

@@ -28,6 +28,19 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis profiles. `ci` (the default) bounds the fuzz suites' time in CI; `deep` is run by
+# hand before a release (`pytest tests -m fuzz --hypothesis-profile=deep
+# --hypothesis-show-statistics`): at least 10,000 examples per suite. Tests that need fewer or
+# more than the profile give their own @settings.
+settings.register_profile(
+    "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "deep", max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 if TYPE_CHECKING:
     from tests.e2e.harness import Sandbox

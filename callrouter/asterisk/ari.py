@@ -63,6 +63,27 @@ DEFAULT_EVENT_TYPES: frozenset[str] = frozenset(
 
 
 # --------------------------------------------------------------------------- models
+# ARI's JSON is read field by field with these: a field of the wrong type (a list where an
+# object belongs, "x" as a priority) reads as absent instead of raising in the event loop.
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _sequence(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative integer given as a number or as ASCII digits, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
+        return int(value)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +110,8 @@ class Channel:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Channel:
-        caller = data.get("caller") or {}
-        connected = data.get("connected") or {}
-        dialplan = data.get("dialplan") or {}
+        caller, connected = _mapping(data.get("caller")), _mapping(data.get("connected"))
+        dialplan = _mapping(data.get("dialplan"))
         return cls(
             id=str(data.get("id", "")),
             name=str(data.get("name", "")),
@@ -100,10 +120,10 @@ class Channel:
             connected=CallerId(str(connected.get("name", "")), str(connected.get("number", ""))),
             context=str(dialplan.get("context", "")),
             exten=str(dialplan.get("exten", "")),
-            priority=int(dialplan.get("priority", 0) or 0),
+            priority=_count(dialplan.get("priority")) or 0,
             creationtime=str(data.get("creationtime", "")),
             language=str(data.get("language", "")),
-            channelvars={str(k): str(v) for k, v in (data.get("channelvars") or {}).items()},
+            channelvars={str(k): str(v) for k, v in _mapping(data.get("channelvars")).items()},
         )
 
 
@@ -124,7 +144,7 @@ class Bridge:
             bridge_type=str(data.get("bridge_type", "")),
             technology=str(data.get("technology", "")),
             name=str(data.get("name", "")),
-            channels=tuple(str(c) for c in data.get("channels") or ()),
+            channels=tuple(str(c) for c in _sequence(data.get("channels"))),
         )
 
 
@@ -156,8 +176,8 @@ class Event:
             timestamp=str(data.get("timestamp", "")),
             channel=Channel.from_json(channel) if isinstance(channel, Mapping) else None,
             bridge=Bridge.from_json(bridge) if isinstance(bridge, Mapping) else None,
-            args=tuple(str(a) for a in data.get("args") or ()),
-            cause=int(cause) if isinstance(cause, int | str) and str(cause).isdigit() else None,
+            args=tuple(str(a) for a in _sequence(data.get("args"))),
+            cause=_count(cause),
             digit=str(data["digit"]) if "digit" in data else None,
             playback_id=str(playback.get("id")) if isinstance(playback, Mapping) else None,
             received=time.monotonic() if received is None else received,

@@ -11,9 +11,10 @@ incrementally by byte offset.
 **Quotes.** Asterisk 22's JSON writer does not escape a ``"`` inside a value (a caller name
 ``Nguyen "Ba" Van`` in ``clid`` gives a line that is not JSON). The shipped mapping therefore
 has no free-text field (no ``clid``/``lastdata``), and the dialplan writes only quote-free text.
-For lines from an older mapping (or another free-text field), :func:`repair_line` rebuilds the
-object from the known CDR field names (``"name":`` at each field boundary) and escapes the stray
-quotes; a line that still cannot be read is logged with file, line and reason and kept in
+For lines from an older mapping (or another free-text field),
+:func:`~callrouter.asterisk.cdr_lines.repair_line` rebuilds the object from the known CDR
+field names (``"name":`` at each field boundary) and escapes the stray quotes; a line that
+still cannot be read is logged with file, line and reason and kept in
 ``<state dir>/cdr-rejected.jsonl`` — never dropped silently.
 
 Rules:
@@ -62,6 +63,8 @@ Rules:
   has finished it.
 * A line that is not JSON even after repair, or lacks a field, is logged (``cdr.bad_line``:
   file, line, field, problem), appended to the rejected file, and the import goes on.
+* **Bounds** (:mod:`callrouter.asterisk.cdr_lines`): whatever a line carries must fit where it
+  goes, or the line is rejected the same way.
 """
 
 from __future__ import annotations
@@ -70,19 +73,19 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Final
 
 import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk import contract
+from callrouter.asterisk.cdr_lines import MAX_LINE_BYTES, CdrLine, CdrLineError, parse_line
 from callrouter.asterisk.fastagi import attempt_result
 from callrouter.asterisk.stasis import FORWARD_OFFICER_ID, FORWARD_OFFICER_NAME, LegResult
 from callrouter.logs import mask_number
@@ -99,7 +102,6 @@ STATE_FILENAME: Final = "cdr-import.json"
 REJECTED_FILENAME: Final = "cdr-rejected.jsonl"
 #: The import's own spool, beside the router's (a running `serve` holds the lock of that one).
 SPOOL_DIRNAME: Final = "spool-cdr-import"
-REQUIRED: Final = ("linkedid", "start", "end", "userfield")
 # CALLROUTER_FALLBACK_RESULT → calls.outcome ("forwarded": nobody on the rota answered and the
 # forward number took the call — unanswered by the unit, as in ARI mode).
 OUTCOMES: Final = {
@@ -110,167 +112,10 @@ OUTCOMES: Final = {
     "failed": "failed",
 }
 UNKNOWN_OFFICER: Final = ("unknown", "Không rõ (cuộc gọi dự phòng)")
-# Every field name cdr_custom can write, plus callrouter's CDR variable: the layout a broken
-# line is repaired against.
-CDR_FIELDS: Final = frozenset(
-    {
-        "accountcode",
-        "amaflags",
-        "answer",
-        "billsec",
-        "channel",
-        "clid",
-        "dcontext",
-        "disposition",
-        "dst",
-        "dstchannel",
-        "duration",
-        "end",
-        "lastapp",
-        "lastdata",
-        "linkedid",
-        "peeraccount",
-        "sequence",
-        "src",
-        "start",
-        "uniqueid",
-        "userfield",
-        contract.CDR_ATTEMPTS_VAR,
-    }
-)
 ATTEMPT_CHANNEL_PREFIX: Final = "cdr:"
 # An attempt's status when the call ended during its Dial (written by the hang-up handler).
 STATUS_BRIDGED: Final = "BRIDGED"
 STATUS_CANCEL: Final = "CANCEL"
-
-
-class CdrLineError(ValueError):
-    def __init__(self, path: Path, line: int, field: str, problem: str) -> None:
-        super().__init__(f"{path}:{line}: field {field!r}: {problem}")
-        self.path, self.line, self.field, self.problem = path, line, field, problem
-
-
-@dataclass(frozen=True)
-class CdrLine:
-    linkedid: str
-    uniqueid: str
-    src: str | None
-    start: datetime
-    end: datetime
-    disposition: str
-    userfield: str
-    mark: dict[str, str] | None
-    dstchannel: str = ""
-    lastapp: str = ""
-    attempts: str = ""
-    repaired: bool = False
-
-
-def _when(path: Path, line: int, name: str, raw: Any) -> datetime:
-    if not isinstance(raw, str) or not raw:
-        raise CdrLineError(path, line, name, "missing or empty")
-    try:
-        value = datetime.strptime(raw, "%Y-%m-%dT%H:%M:%S%z")
-    except ValueError:
-        try:
-            value = datetime.fromisoformat(raw)
-        except ValueError:
-            raise CdrLineError(path, line, name, f"not a timestamp: {raw[:40]!r}") from None
-    if value.tzinfo is None:
-        raise CdrLineError(path, line, name, "timestamp without a UTC offset")
-    return value.astimezone(UTC)
-
-
-_KEY = re.compile(r'([{,])\s*"([A-Za-z_][A-Za-z0-9_]*)"\s*:')
-# A double quote preceded by an even number of backslashes (none included): not escaped.
-_BARE_QUOTE = re.compile(r'(?<!\\)((?:\\\\)*)"')
-
-
-def _lenient_string(inner: str) -> str | None:
-    try:
-        value = json.loads(f'"{inner}"')
-    except json.JSONDecodeError:
-        try:
-            value = json.loads('"' + _BARE_QUOTE.sub(r'\1\\"', inner) + '"')
-        except json.JSONDecodeError:
-            return None
-    return value if isinstance(value, str) else None
-
-
-def repair_line(text: str) -> dict[str, Any] | None:
-    """The object a cdr_custom JSON line meant, when its only fault is an unescaped ``"``
-    inside string values; None when it cannot be read that way.
-
-    The field names are known (:data:`CDR_FIELDS`): a field starts at ``"name":`` right after
-    ``{`` or ``,``, its value runs to the next such start. Each known name at most once, the
-    first right after ``{``, no unknown name, string values quoted at both ends, other values
-    plain JSON.
-    """
-    s = text.strip()
-    if not (s.startswith("{") and s.endswith("}")):
-        return None
-    starts = [m for m in _KEY.finditer(s) if m.group(2).lower() in CDR_FIELDS]
-    if not starts or starts[0].start() != 0:
-        return None
-    out: dict[str, Any] = {}
-    for i, m in enumerate(starts):
-        name = m.group(2).lower()
-        if name in out:
-            return None
-        stop = starts[i + 1].start() if i + 1 < len(starts) else len(s) - 1
-        raw = s[m.end() : stop].strip()
-        if any(k.group(1) == "," for k in _KEY.finditer(raw)):
-            return None  # a field whose name is not known: the layout is not known
-        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-            value: Any = _lenient_string(raw[1:-1])
-            if value is None:
-                return None
-        else:
-            try:
-                value = json.loads(raw)
-            except json.JSONDecodeError:
-                return None
-        out[name] = value
-    return out
-
-
-def parse_line(text: str, path: Path, line: int) -> CdrLine:
-    """One JSON CDR line (repaired if its only fault is unescaped quotes); raises
-    :class:`CdrLineError` naming file, line and field."""
-    repaired = False
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        data = repair_line(text)
-        if data is None:
-            raise CdrLineError(path, line, "-", f"not JSON ({exc.msg})") from None
-        repaired = True
-    if not isinstance(data, dict):
-        raise CdrLineError(path, line, "-", "not a JSON object")
-    for name in REQUIRED:
-        if name not in data or data[name] is None:
-            raise CdrLineError(path, line, name, "missing")
-    linkedid = data["linkedid"]
-    if not isinstance(linkedid, str) or not linkedid.strip():
-        raise CdrLineError(path, line, "linkedid", "empty")
-    userfield = str(data["userfield"])
-    start = _when(path, line, "start", data["start"])
-    end = _when(path, line, "end", data["end"]) if data["end"] else start
-    src = data.get("src")
-    return CdrLine(
-        linkedid=linkedid.strip(),
-        uniqueid=str(data.get("uniqueid") or linkedid),
-        src=str(src) if src not in (None, "") else None,
-        start=start,
-        end=end,
-        disposition=str(data.get("disposition") or ""),
-        userfield=userfield,
-        mark=contract.parse_cdr_userfield(userfield),
-        dstchannel=str(data.get("dstchannel") or ""),
-        lastapp=str(data.get("lastapp") or ""),
-        attempts=str(data.get(contract.CDR_ATTEMPTS_VAR) or ""),
-        repaired=repaired,
-    )
 
 
 @dataclass(frozen=True)
@@ -467,6 +312,8 @@ def _read_fh(
         if raw.strip():
             text = raw.decode("utf-8", errors="replace")
             try:
+                if len(raw) > MAX_LINE_BYTES:
+                    raise CdrLineError(path, n, "-", f"longer than {MAX_LINE_BYTES} bytes")
                 cdr = parse_line(text, path, n)
             except CdrLineError as exc:
                 out.bad += 1

@@ -23,6 +23,16 @@ ARG_BRANCH: Final = "branch"
 
 ARG_LINKEDID: Final = "linkedid"
 """``linkedid=${CHANNEL(linkedid)}``: optional; saves callrouter one REST round trip per call."""
+LINKEDID_MAX: Final = 64
+"""The ``calls.linkedid``/``uniqueid`` columns; Asterisk's own are ~20 characters."""
+_LINKEDID: Final = re.compile(rf"[A-Za-z0-9._:@-]{{1,{LINKEDID_MAX}}}")
+
+
+def is_linkedid(text: str) -> bool:
+    """An Asterisk linkedid/uniqueid as callrouter takes it from FastAGI or the CDR
+    (``1700000000.42``, ``pbx-1700000000.42``): a plain token of at most 64 characters."""
+    return _LINKEDID.fullmatch(text) is not None
+
 
 ARG_LEG: Final = "leg"
 """Officer legs callrouter originates carry ``leg=officer`` in their StasisStart ``args``, so an
@@ -172,7 +182,8 @@ GLOBAL_MENU_ATTEMPTS: Final = "CALLROUTER_MENU_ATTEMPTS"
 GLOBAL_ROUTER: Final = "CALLROUTER_ROUTER"
 """``ari`` (Stasis, the default) or ``agi`` (FastAGI mode: extensions_callrouter_agi.conf)."""
 GLOBAL_AGI_URL: Final = "CALLROUTER_AGI_URL"
-"""Where callrouter's FastAGI server listens, e.g. ``agi://127.0.0.1:4573``."""
+"""Where callrouter's FastAGI server listens, e.g. ``agi://127.0.0.1:4573``; with a FastAGI
+secret its path is the secret (``agi://HOST:PORT/<secret>``, see ``agi_access``)."""
 ROUTER_AGI: Final = "agi"
 AGI_INCLUDE_FILENAME: Final = "extensions_callrouter_agi.conf"
 

@@ -23,13 +23,9 @@
   ``unanswered`` / ``after_hours_message``, the recording's name in Asterisk's recordings
   directory, empty when the caller left before the beep), as ARI mode writes.
 
-The server is panoramisk's FastAGI :class:`~panoramisk.fast_agi.Application` with its
-``handler`` replaced: the stock one loops forever on a client that connects and closes before
-sending headers (a TCP health check would freeze the event loop) and reads unbounded. Here the
-header block is read with one bounded ``readuntil(b"\\n\\n")`` under a timeout, a closed or
-silent or oversized client is logged and dropped, and each connection's whole script runs under
-a per-connection timeout. Routes are ``async def`` only (panoramisk wraps plain functions with
-``asyncio.coroutine``, which Python 3.11 no longer has).
+The server (:class:`~callrouter.asterisk.fastagi_server.FastAgiServer`) reads the requests,
+bounded, and checks who may send them (:mod:`callrouter.asterisk.agi_access`); the scripts here
+check their arguments before anything is written.
 
 What callrouter keeps per call between the scripts (the decision's targets) lives in memory;
 a router restarted mid-call still ends the call from the ``end`` report (its attempts then stay
@@ -40,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -48,8 +45,13 @@ from datetime import UTC, datetime
 from typing import Final
 
 import structlog
-from panoramisk.fast_agi import Application, Request
+from panoramisk.fast_agi import Request
 
+from callrouter.asterisk.agi_access import (
+    MAX_ARG_CHARS,
+    MAX_ARGS,
+)
+from callrouter.asterisk.contract import is_linkedid
 from callrouter.asterisk.stasis import (
     FORWARD_OFFICER_ID,
     FORWARD_OFFICER_NAME,
@@ -62,15 +64,12 @@ from callrouter.asterisk.stasis import (
 )
 from callrouter.errors import CallrouterError
 from callrouter.logs import mask_number
+from callrouter.rota.phones import caller_number, is_caller_number
 from callrouter.routing import CallInfo, Decision, Strategy, Target
-from callrouter.store.recordings import accepted_recording
+from callrouter.store.recordings import is_valid_recording_name
 
 log = structlog.get_logger(__name__)
 
-MAX_HEADER_BYTES: Final = 64 * 1024
-"""A real AGI header block is ~1 KB; anything past this is refused."""
-HEADER_TIMEOUT: Final = 5.0
-CONNECTION_TIMEOUT: Final = 10.0
 VAR_PREFIX: Final = "CALLROUTER_AGI_"
 FORWARD_GROUP: Final = "forward"
 """The attempt group of the rota's forward action (the dialplan rings it for 60 s)."""
@@ -142,9 +141,41 @@ def attempt_result(dialstatus: str, cause: int | None, digit: str) -> tuple[LegR
 
 
 def _int(raw: str | None) -> int | None:
-    if raw is None or not raw.strip().isdigit():
+    if raw is None or not raw.strip().isascii() or not raw.strip().isdigit():
         return None
     return int(raw.strip())
+
+
+MAX_BRANCH: Final = 99
+MAX_SEQ: Final = 999
+END_RESULTS: Final = ("abandoned", "unanswered", "after_hours", FORWARD_GROUP)
+"""What the dialplan reports in ``end`` (``CALLROUTER_AGI_RESULT`` of the hang-up handler,
+or the flow's own ``unanswered``/``after_hours``); anything else is refused."""
+_DIALSTATUS_FORM: Final = re.compile(r"[A-Z]{0,20}")
+_DIGITS: Final = frozenset({"", HUNG_UP_WHILE_ASKED, *"0123456789*#ABCD"})  # Read(),1 key
+
+
+def _seq(raw: str, script: str) -> int:
+    seq = _int(raw)
+    if seq is None or not 0 <= seq <= MAX_SEQ:
+        raise AgiProtocolError(f"{script}: seq {raw[:10]!r} is not 0-{MAX_SEQ}")
+    return seq
+
+
+def _dialstatus(raw: str) -> str:
+    if _DIALSTATUS_FORM.fullmatch(raw) is None:
+        raise AgiProtocolError(f"DIALSTATUS {raw[:20]!r} is not a status")
+    return raw
+
+
+def _cause(raw: str) -> int | None:
+    """A Q.850 cause (0-999), or None when empty; anything else is refused."""
+    if not raw:
+        return None
+    cause = _int(raw)
+    if cause is None or cause > 999:
+        raise AgiProtocolError(f"cause {raw[:10]!r} is not a Q.850 cause")
+    return cause
 
 
 class AgiCallFlow:
@@ -205,12 +236,21 @@ class AgiCallFlow:
 
     @staticmethod
     def args(request: Request) -> list[str]:
+        """The script's arguments, bounded: at most :data:`MAX_ARGS` of at most
+        :data:`MAX_ARG_CHARS` characters each, and the first a linkedid."""
         headers: dict[str, str] = request.headers
         out: list[str] = []
         n = 1
         while f"agi_arg_{n}" in headers:
-            out.append(headers[f"agi_arg_{n}"].strip())
+            if n > MAX_ARGS:
+                raise AgiProtocolError(f"more than {MAX_ARGS} arguments")
+            value = headers[f"agi_arg_{n}"].strip()
+            if len(value) > MAX_ARG_CHARS:
+                raise AgiProtocolError(f"argument {n} longer than {MAX_ARG_CHARS} characters")
+            out.append(value)
             n += 1
+        if out and not is_linkedid(out[0]):
+            raise AgiProtocolError(f"argument 1 is not a linkedid: {out[0][:40]!r}")
         return out
 
     def _call(self, linkedid: str) -> _AgiCall:
@@ -235,30 +275,31 @@ class AgiCallFlow:
         if not self.accepting:
             log.info("agi.not_accepting", linkedid=linkedid, reason="shutting down")
             return  # no CALLROUTER_AGI_OK: the dialplan fallback takes the call
-        branch = _int(args[1]) if len(args) > 1 else None
-        branch = 3 if branch is None else branch
+        branch = _int(args[1]) if len(args) > 1 and args[1] else 3
+        if branch is None or not 0 <= branch <= MAX_BRANCH:
+            raise AgiProtocolError(f"route: branch {args[1][:10]!r} is not 0-{MAX_BRANCH}")
         headers: dict[str, str] = request.headers
-        caller = headers.get("agi_callerid", "").strip()
-        caller_number = caller if caller and caller.lower() != "unknown" else None
-        uniqueid = headers.get("agi_uniqueid", linkedid)
+        caller = caller_number(headers.get("agi_callerid"))
+        uniqueid = headers.get("agi_uniqueid", "").strip()
+        uniqueid = uniqueid if is_linkedid(uniqueid) else linkedid
         now = self.clock()
         info = CallInfo(
             linkedid=linkedid,
-            caller=caller_number,
+            caller=caller,
             branch=branch,
             last_officer_id=self.last_officer.get(branch),
         )
         try:
             decision = self.decide(now, info)
         except Exception:
-            self._started(linkedid, uniqueid, branch, caller_number, now, None)
+            self._started(linkedid, uniqueid, branch, caller, now, None)
             self.log.event(
                 linkedid=linkedid, at=now, type="handed_to_fallback", data={"error": "decide"}
             )
             self._finish(self.calls[linkedid], Outcome.FAILED, None, now)
             log.exception("agi.decide_failed", linkedid=linkedid)
             return  # no CALLROUTER_AGI_OK: the dialplan goes to the fallback
-        call = self._started(linkedid, uniqueid, branch, caller_number, now, decision)
+        call = self._started(linkedid, uniqueid, branch, caller, now, decision)
         call.decision = decision
         self.log.event(
             linkedid=linkedid,
@@ -275,7 +316,7 @@ class AgiCallFlow:
         log.info(
             "agi.call_received",
             linkedid=linkedid,
-            caller=mask_number(caller_number),
+            caller=mask_number(caller),
             open=decision.open,
             targets=len(decision.targets),
             strategy=str(decision.strategy),
@@ -353,16 +394,16 @@ class AgiCallFlow:
         if len(args) < 4:
             raise AgiProtocolError(f"attempt: expected linkedid,start|end,seq,index, got {args}")
         call = self._call(args[0])
-        kind, seq, group = args[1], _int(args[2]), args[3]
-        if seq is None:
-            raise AgiProtocolError(f"attempt: seq {args[2]!r} is not a number")
+        kind, seq, group = args[1], _seq(args[2], "attempt"), args[3]
         now = self.clock()
         if kind == "start":
             self._start_attempts(call, seq, group, now)
         elif kind == "end":
-            dialstatus = args[4] if len(args) > 4 else ""
-            cause = _int(args[5]) if len(args) > 5 else None
+            dialstatus = _dialstatus(args[4] if len(args) > 4 else "")
+            cause = _cause(args[5] if len(args) > 5 else "")
             digit = args[6] if len(args) > 6 else ""
+            if digit not in _DIGITS:
+                raise AgiProtocolError(f"attempt: key {digit[:10]!r} is not a key")
             result, result_cause = attempt_result(dialstatus, cause, digit)
             for leg_seq, _target in self._targets(call, seq, group):
                 ringing = call.legs.get(leg_seq)
@@ -428,9 +469,9 @@ class AgiCallFlow:
         if len(args) < 4:
             raise AgiProtocolError(f"answered: expected linkedid,seq,index,number, got {args}")
         call = self._call(args[0])
-        seq, group, number = _int(args[1]), args[2], args[3]
-        if seq is None:
-            raise AgiProtocolError(f"answered: seq {args[1]!r} is not a number")
+        seq, group, number = _seq(args[1], "answered"), args[2], args[3]
+        if not is_caller_number(number):
+            raise AgiProtocolError("answered: the number is not a phone number")
         now = self.clock()
         legs = [call.legs[s] for s, _t in self._targets(call, seq, group) if s in call.legs]
         winner: _Leg | None = next((leg for leg in legs if leg.target.number == number), None)
@@ -486,10 +527,12 @@ class AgiCallFlow:
     async def end(self, request: Request) -> None:
         args = self.args(request) + [""] * 8
         result, in_dial = args[1], args[2] == "1"
-        cause = _int(args[6])
+        if not args[0] or result not in END_RESULTS:
+            raise AgiProtocolError(f"end: result {result[:20]!r} is not one of {END_RESULTS}")
+        dialstatus, cause = _dialstatus(args[5]), _cause(args[6])
         now = self.clock()
         if args[0] and args[0] not in self.calls:
-            self._end_unknown(args[0], result, in_dial, args[5], cause, now)
+            self._end_unknown(args[0], result, in_dial, dialstatus, cause, now)
             return
         call = self._call(args[0])
         if result == FORWARD_GROUP:  # the forwarded call is over; its outcome was reported
@@ -516,11 +559,12 @@ class AgiCallFlow:
         linkedid, reason, recording = args[0], args[1], args[2] or None
         if not linkedid or reason not in ("unanswered", "after_hours_message"):
             raise AgiProtocolError(f"message: expected linkedid,reason,recording, got {args}")
-        recording = accepted_recording(recording, door="fastagi")
+        if recording is not None and not is_valid_recording_name(recording):
+            raise AgiProtocolError(f"message: {recording[:40]!r} is not a recording name")
         headers: dict[str, str] = request.headers
-        caller = headers.get("agi_callerid", "").strip()
+        caller = caller_number(headers.get("agi_callerid"))
         now = self.clock()
-        if not caller or caller.lower() == "unknown":
+        if caller is None:
             self.log.event(
                 linkedid=linkedid,
                 at=now,
@@ -632,141 +676,3 @@ async def set_variables(request: Request, pairs: list[tuple[str, str]]) -> None:
         reply = await request.reader.readline()
         if not reply.startswith(b"200 result=0"):
             raise AgiProtocolError(f"EXEC MSet failed: {reply[:80]!r}")
-
-
-class FastAgiServer(Application):  # type: ignore[misc]  # panoramisk is untyped
-    """panoramisk's FastAGI application with a bounded, time-limited ``handler``."""
-
-    def __init__(
-        self,
-        routes: dict[str, Route],
-        *,
-        header_timeout: float = HEADER_TIMEOUT,
-        connection_timeout: float = CONNECTION_TIMEOUT,
-        max_header_bytes: int = MAX_HEADER_BYTES,
-    ) -> None:
-        super().__init__(loop=asyncio.get_running_loop())
-        for path, endpoint in routes.items():
-            if not asyncio.iscoroutinefunction(endpoint):
-                raise TypeError(f"FastAGI route {path!r} must be an async def")
-            self.add_route(path, endpoint)
-        self.header_timeout = header_timeout
-        self.connection_timeout = connection_timeout
-        self.max_header_bytes = max_header_bytes
-        self.connections = 0
-        self.requests = 0
-        self.refused = 0
-        self._server: asyncio.Server | None = None
-
-    async def start(self, host: str, port: int) -> asyncio.Server:
-        # The stream limit bounds readuntil(): a longer header block raises LimitOverrunError.
-        self._server = await asyncio.start_server(
-            self.handler, host, port, limit=self.max_header_bytes, backlog=512
-        )
-        return self._server
-
-    @property
-    def listening(self) -> bool:
-        """True while the server accepts connections (``/healthz`` in FastAGI mode)."""
-        return self._server is not None and self._server.is_serving()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FastAGI server not started")
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def serve(self, host: str, port: int, ready: asyncio.Event | None = None) -> None:
-        server = await self.start(host, port)
-        log.info("agi.listening", host=host, port=self.port)
-        if ready is not None:
-            ready.set()
-        async with server:
-            await server.serve_forever()
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        peer = writer.get_extra_info("peername")
-        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        try:
-            headers = await self._read_headers(reader, peer_text)
-            if headers is None:
-                self.refused += 1
-                return
-            await self._dispatch(headers, reader, writer, peer_text)
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError, asyncio.CancelledError, TimeoutError):
-                async with asyncio.timeout(1.0):
-                    await writer.wait_closed()
-
-    async def _read_headers(
-        self, reader: asyncio.StreamReader, peer: str
-    ) -> OrderedDict[str, str] | None:
-        try:
-            async with asyncio.timeout(self.header_timeout):
-                block = await reader.readuntil(b"\n\n")
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial:
-                log.warning("agi.headers_cut_short", peer=peer, received=len(exc.partial))
-            else:  # a TCP health check: connect, close
-                log.info("agi.closed_without_request", peer=peer)
-            return None
-        except asyncio.LimitOverrunError:
-            log.warning("agi.headers_too_large", peer=peer, limit=self.max_header_bytes)
-            return None
-        except TimeoutError:
-            log.warning("agi.headers_timeout", peer=peer, timeout=self.header_timeout)
-            return None
-        except (ConnectionError, OSError) as exc:
-            log.info("agi.connection_lost", peer=peer, error=str(exc))
-            return None
-        text = block.decode(self.default_encoding, errors="replace")
-        headers: OrderedDict[str, str] = OrderedDict()
-        bad = 0
-        for line in text.split("\n"):
-            key, sep, value = line.rstrip("\r").partition(": ")
-            if sep and key.startswith("agi_"):
-                headers[key] = value
-            elif line.strip():
-                bad += 1
-        if "agi_network_script" not in headers:
-            log.warning(
-                "agi.bad_request", peer=peer, reason="no agi_network_script header", bad_lines=bad
-            )
-            return None
-        return headers
-
-    async def _dispatch(
-        self,
-        headers: OrderedDict[str, str],
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        peer: str,
-    ) -> None:
-        script = headers["agi_network_script"].strip().strip("/")
-        route = self._route.get(script)
-        if route is None:
-            self.refused += 1
-            log.warning("agi.unknown_script", peer=peer, script=script[:80])
-            return
-        self.requests += 1
-        request = Request(
-            app=self, headers=headers, reader=reader, writer=writer, encoding=self.default_encoding
-        )
-        try:
-            async with asyncio.timeout(self.connection_timeout):
-                await route(request)
-        except TimeoutError:
-            log.warning("agi.script_timeout", script=script, timeout=self.connection_timeout)
-        except AgiProtocolError as exc:
-            log.warning("agi.refused", script=script, error=str(exc))
-        except (ConnectionError, asyncio.IncompleteReadError) as exc:
-            log.info("agi.connection_lost", script=script, error=str(exc))
-        except Exception:
-            log.exception("agi.script_failed", script=script)

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk.ari import AriClient
-from callrouter.asterisk.cdr_import import CdrLineError, parse_line
+from callrouter.asterisk.cdr_lines import CdrLineError, parse_line
 from callrouter.errors import AsteriskError, CallrouterError
 from callrouter.store.models import Call, CallAttempt
 from callrouter.store.writer import CallLog

@@ -50,6 +50,7 @@ from callrouter.errors import (
     CallrouterError,
 )
 from callrouter.logs import mask_number
+from callrouter.rota.phones import caller_number
 from callrouter.routing import Action, CallInfo, Decision, Strategy, Target
 from callrouter.store.recordings import accepted_recording
 
@@ -118,25 +119,6 @@ def result_for_cause(cause: int | None) -> LegResult:
     if cause is None:
         return LegResult.FAILED
     return _RESULT_BY_CAUSE.get(cause, LegResult.FAILED)
-
-
-_MAX_CALLER_DIGITS: Final = 20
-
-
-def caller_number(raw: str | None) -> str | None:
-    """The caller's number as the rows keep it: digits, with a leading ``+`` if it had one.
-
-    A withheld or garbled caller ID (``anonymous``, ``unknown``, empty, no digit at all)
-    is None; separators and odd characters (``+84 (90) 555-12``, ``*#``, letters) are
-    dropped; more than 20 digits are cut. The raw value stays in the call's ``decision``
-    event as ``caller_id`` when it differs.
-    """
-    if not raw:
-        return None
-    digits = "".join(c for c in raw if c.isascii() and c.isdigit())[:_MAX_CALLER_DIGITS]
-    if not digits:
-        return None
-    return ("+" if raw.strip().startswith("+") else "") + digits
 
 
 @dataclass(frozen=True)

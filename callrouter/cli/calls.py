@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 
 from callrouter.cli.db import database_url_option, resolve_url, run_store_command, run_with_engine
+from callrouter.exports import csv_row
 from callrouter.settings import Settings
 from callrouter.store.models import OUTCOMES, RESOLUTION_LABELS, RESOLUTIONS
 from callrouter.store.queries import (
@@ -84,7 +85,7 @@ def _emit(rows: list[dict[str, Any]], columns: Sequence[str], fmt: str, table: l
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([_cell(row[k]) for k in columns])
+            writer.writerow(csv_row(_cell(row[k]) for k in columns))
         click.echo(buf.getvalue(), nl=False)
         return
     if not rows:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from callrouter.asterisk.fallback import render_fallback_include, write_fallback_include
 from callrouter.errors import ConfigError, RotaValidationError
+from callrouter.exports import csv_row
 from callrouter.rota import Rota, duty_status, load_rota
 from callrouter.rota.model import DAY_NAMES_VI
 from callrouter.rota.text import STRATEGY_VI, reason_vi
@@ -234,7 +235,7 @@ def roster(rota_path: Path, as_csv: bool, output: Path | None) -> None:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerows(csv_row(row) for row in rows)
         if output is not None:
             output.write_bytes(buffer.getvalue().encode("utf-8-sig"))
             click.echo(f"đã ghi {output}", err=True)

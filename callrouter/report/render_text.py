@@ -8,6 +8,7 @@ import io
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from callrouter.exports import csv_row
 from callrouter.report.figures import Figures
 from callrouter.report.tables import report_tables, summary_rows
 from callrouter.report.words import empty_sentence, report_title
@@ -52,7 +53,8 @@ def render_csv(f: Figures) -> str:
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["table", "row", "column", "value"])
     for key, label, cell in summary_rows(f):
-        w.writerow(["summary", key, label.strip(), "" if cell.value is None else cell.value])
+        value = "" if cell.value is None else cell.value
+        w.writerow(csv_row(["summary", key, label.strip(), value]))
     for table in report_tables(f):
         if table.key == "summary":
             continue
@@ -61,5 +63,5 @@ def render_csv(f: Figures) -> str:
                 value = cell.value
                 if cell.kind == "date" and value is not None:
                     value = value.isoformat()
-                w.writerow([table.key, i, header, "" if value is None else value])
+                w.writerow(csv_row([table.key, i, header, "" if value is None else value]))
     return out.getvalue()

@@ -14,6 +14,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from callrouter.exports import xlsx_append
 from callrouter.report.figures import Figures
 from callrouter.report.tables import Cell, report_tables
 from callrouter.report.words import report_title, summary_paragraphs
@@ -43,33 +44,34 @@ def render_xlsx(f: Figures) -> bytes:
     if info is None:  # pragma: no cover (a new workbook always has its first sheet)
         info = wb.create_sheet()
     info.title = "Báo cáo"
-    info.append([report_title(f)])
+    xlsx_append(info, [report_title(f)])
     info["A1"].font = Font(bold=True, size=13)
-    info.append([f"{f.unit.governing_body} — {f.unit.name}".strip(" —")])
-    info.append([f"{f.period.kind_label_vi}: {f.period.start:%d/%m/%Y} – {f.period.end:%d/%m/%Y}"])
-    info.append([f"Lập lúc {f.generated_at:%d/%m/%Y %H:%M} UTC"])
-    info.append([])
+    xlsx_append(info, [f"{f.unit.governing_body} — {f.unit.name}".strip(" —")])
+    xlsx_append(
+        info, [f"{f.period.kind_label_vi}: {f.period.start:%d/%m/%Y} – {f.period.end:%d/%m/%Y}"]
+    )
+    xlsx_append(info, [f"Lập lúc {f.generated_at:%d/%m/%Y %H:%M} UTC"])
+    xlsx_append(info, [])
     for para in summary_paragraphs(f):
-        info.append([para])
+        xlsx_append(info, [para])
         info.cell(row=info.max_row, column=1).alignment = Alignment(wrap_text=True, vertical="top")
     if f.notes:
-        info.append([])
-        info.append(["Khó khăn, vướng mắc và đề xuất"])
+        xlsx_append(info, [])
+        xlsx_append(info, ["Khó khăn, vướng mắc và đề xuất"])
         info.cell(row=info.max_row, column=1).font = Font(bold=True)
-        info.append([f.notes])
+        xlsx_append(info, [f.notes])
         info.cell(row=info.max_row, column=1).alignment = Alignment(wrap_text=True, vertical="top")
     info.column_dimensions["A"].width = 120
 
     for table in report_tables(f):
         ws = wb.create_sheet(table.sheet[:31])
-        ws.append(table.headers)
+        xlsx_append(ws, table.headers)
         for col in range(1, len(table.headers) + 1):
             c = ws.cell(row=1, column=col)
             c.font, c.fill = _HEADER_FONT, _HEADER_FILL
             c.alignment = Alignment(wrap_text=True, vertical="center")
         for row in table.rows:
-            ws.append([_value(c) for c in row])
-            r = ws.max_row
+            r = xlsx_append(ws, [_value(c) for c in row])
             for col, cell in enumerate(row, start=1):
                 fmt = NUMBER_FORMATS.get(cell.kind)
                 if fmt:

@@ -1,14 +1,18 @@
-"""Vietnamese phone numbers and e-mail addresses, as the rota file holds them.
+"""Phone numbers and e-mail addresses: the rota's, and the callers' as Asterisk reports them.
 
-Numbers are kept in *national digits* form everywhere (``0912345678`` for a mobile,
+Rota numbers are kept in *national digits* form everywhere (``0912345678`` for a mobile,
 ``02433334444`` for a landline: area code + subscriber number); ``+84 …`` and ``84…``
 input forms and common separators (spaces, dots, dashes, parentheses) are accepted.
+
+A caller's number comes from the trunk (ARI's ``caller.number``, FastAGI's ``agi_callerid``,
+the CDR's ``src``) and is whatever the far end sent: :func:`caller_number` is the one door
+all three go through before a row, a log line or a call-back entry sees it.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Final, Literal
 
 PhoneKind = Literal["mobile", "landline"]
 
@@ -59,3 +63,32 @@ def normalise_email(raw: str) -> str:
     if len(local) > 64 or ".." in local or local.startswith(".") or local.endswith("."):
         raise ValueError(f"{raw!r} không phải địa chỉ e-mail hợp lệ (dạng ten@donvi.gov.vn)")
     return f"{local}@{domain.lower()}"
+
+
+CALLER_MAX_DIGITS: Final = 20
+"""E.164 allows 15 digits; 20 leaves room for a trunk prefix. Longer is not a number."""
+CALLER_MAX_CHARS: Final = 64
+"""Raw caller IDs longer than this are refused before they are even scanned."""
+_CALLER_FORM = re.compile(rf"\+?[0-9]{{1,{CALLER_MAX_DIGITS}}}")
+
+
+def caller_number(raw: str | None) -> str | None:
+    """The caller's number as the rows keep it: ASCII digits, with a leading ``+`` if it had one.
+
+    A withheld or garbled caller ID (``anonymous``, ``unknown``, empty, no digit at all) is
+    None; separators and odd characters (``+84 (90) 555-12``, ``*#``, letters) are dropped.
+    More than :data:`CALLER_MAX_DIGITS` digits (or a raw value longer than
+    :data:`CALLER_MAX_CHARS`) is None too: cut short it would be somebody else's number, and a
+    call-back would ring them.
+    """
+    if not raw or len(raw) > CALLER_MAX_CHARS:
+        return None
+    digits = "".join(c for c in raw if c.isascii() and c.isdigit())
+    if not digits or len(digits) > CALLER_MAX_DIGITS:
+        return None
+    return ("+" if raw.strip().startswith("+") else "") + digits
+
+
+def is_caller_number(text: str) -> bool:
+    """True when ``text`` is already in :func:`caller_number`'s form (or a rota number's)."""
+    return _CALLER_FORM.fullmatch(text) is not None

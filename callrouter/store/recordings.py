@@ -59,7 +59,7 @@ def resolve_recording(base: Path, name: str) -> Path:
 
 def accepted_recording(name: str | None, *, door: str) -> str | None:
     """``name`` if it may be stored as a recording, else None (logged with the door it came
-    through): what the ARI call flow and FastAGI ``message`` call before a call-back is
+    through): what the ARI call flow calls before a call-back is
     written. The call-back itself is kept either way, so the caller is still called back."""
     if name is None or is_valid_recording_name(name):
         return name

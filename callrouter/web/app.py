@@ -405,7 +405,7 @@ class AdminWeb:
         recent = await q.recent_calls(
             self.ctx.engine, branch=self.ctx.branch, limit=self.ctx.settings.recent_calls, until=now
         )
-        live = [c for c in self.ctx.live.snapshot() if c.branch == self.ctx.branch]
+        live = [c for c in self.ctx.live.snapshot(now) if c.branch == self.ctx.branch]
         return self.page(
             request,
             "dashboard.html",

@@ -9,7 +9,7 @@ are synchronous and cheap: call them from the event loop, they never block.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 LiveState = Literal["waiting", "ringing", "talking", "announcing"]
@@ -34,17 +34,43 @@ class LiveCall:
     updated_at: datetime | None = None
 
 
-class LiveCalls:
-    """Registry of calls in progress, keyed by Asterisk linkedid."""
+MAX_LIVE_CALLS = 500
+"""Far above what a hotline's trunk carries at once (a 2-core pair tops out near 110)."""
+MAX_CALL_AGE = timedelta(hours=4)
+"""A call still listed this long after it started lost its end (a router restart, a peer
+that never reported it): it is dropped from the view."""
 
-    def __init__(self) -> None:
+
+class LiveCalls:
+    """Registry of calls in progress, keyed by Asterisk linkedid; bounded: at most
+    ``max_calls`` entries, none older than ``max_age`` (forgotten as new calls come in)."""
+
+    def __init__(
+        self, *, max_calls: int = MAX_LIVE_CALLS, max_age: timedelta = MAX_CALL_AGE
+    ) -> None:
         self._calls: dict[str, LiveCall] = {}
+        self.max_calls = max_calls
+        self.max_age = max_age
 
     def started(
         self, *, linkedid: str, caller: str | None, branch: int, started_at: datetime
-    ) -> None:
-        """A call entered the router."""
+    ) -> bool:
+        """A call entered the router. False when the view is full (the call is not shown;
+        the caller counts it in ``callrouter_live_calls_refused_total``)."""
+        if linkedid not in self._calls and len(self._calls) >= self.max_calls:
+            self.expire(started_at)
+            if len(self._calls) >= self.max_calls:
+                return False
         self._calls[linkedid] = LiveCall(linkedid, caller, branch, started_at)
+        return True
+
+    def expire(self, now: datetime) -> int:
+        """Forget calls that started more than ``max_age`` before ``now``; how many."""
+        cutoff = now - self.max_age
+        stale = [k for k, c in self._calls.items() if c.started_at < cutoff]
+        for linkedid in stale:
+            del self._calls[linkedid]
+        return len(stale)
 
     def updated(
         self,
@@ -70,6 +96,8 @@ class LiveCalls:
     def __len__(self) -> int:
         return len(self._calls)
 
-    def snapshot(self) -> list[LiveCall]:
-        """The calls in progress, oldest first."""
+    def snapshot(self, now: datetime | None = None) -> list[LiveCall]:
+        """The calls in progress, oldest first (without those past ``max_age`` at ``now``)."""
+        if now is not None:
+            self.expire(now)
         return sorted(self._calls.values(), key=lambda c: c.started_at)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
@@ -20,6 +21,15 @@ from callrouter.settings import Settings
 from callrouter.web.settings import WebSettings
 from tests.e2e.harness import Sandbox
 
+AGI_SECRET = secrets.token_urlsafe(24)
+"""The FastAGI secret of this test run: the routers get it as ``agi_secret``, the pbx's
+``CALLROUTER_AGI_URL`` carries it (made per run: no secret in the repo)."""
+
+
+def agi_url(port: int) -> str:
+    """The dialplan's ``CALLROUTER_AGI_URL`` for a router on ``port``, with the secret."""
+    return f"agi://127.0.0.1:{port}/{AGI_SECRET}"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -30,7 +40,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def agi_mode(sandbox: Sandbox, port: int) -> Any:
     """The pbx sends branch 3 to FastAGI at ``port`` until the block ends."""
-    sandbox.cli("pbx", f"dialplan set global {contract.GLOBAL_AGI_URL} agi://127.0.0.1:{port}")
+    sandbox.cli("pbx", f"dialplan set global {contract.GLOBAL_AGI_URL} {agi_url(port)}")
     sandbox.cli("pbx", f"dialplan set global {contract.GLOBAL_ROUTER} {contract.ROUTER_AGI}")
     try:
         yield
@@ -74,6 +84,7 @@ async def running_agi_router(
         spool_dir=state_dir / "spool",
         agi_host="127.0.0.1",
         agi_port=port or free_port(),
+        agi_secret=SecretStr(AGI_SECRET),
         dialplan_include=dialplan_include or state_dir / "callrouter_fallback.conf",
         **ami_settings,
     )

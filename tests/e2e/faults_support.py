@@ -19,6 +19,7 @@ import aiohttp
 
 from callrouter.asterisk import contract
 from callrouter.asterisk.cdr_import import CDR_FILENAME
+from tests.e2e.agi_support import AGI_SECRET
 from tests.e2e.harness import SandboxInfo
 
 
@@ -113,6 +114,7 @@ async def agi_serve_process(
     settings = {
         "CALLROUTER_AGI_HOST": "127.0.0.1",
         "CALLROUTER_AGI_PORT": str(agi_port),
+        "CALLROUTER_AGI_SECRET": AGI_SECRET,
         "CALLROUTER_DIALPLAN_INCLUDE": str(state / contract.FALLBACK_INCLUDE_FILENAME),
         "CALLROUTER_CDR_PATH": str(state / "no-cdr.json"),
         **(env or {}),

@@ -23,7 +23,7 @@ from callrouter.asterisk import contract
 from callrouter.asterisk.stasis import LEG_ID_PREFIX
 from callrouter.metrics import Metrics
 from callrouter.web.live import LiveCalls
-from tests.e2e.agi_support import running_agi_router
+from tests.e2e.agi_support import agi_url, running_agi_router
 from tests.e2e.callflow_support import running_router
 from tests.e2e.harness import AmiEvent, Harness, PlacedCall
 
@@ -103,8 +103,9 @@ class RouterMode:
         ``CALLROUTER_ROUTER=ari`` (an operator running AGI mode has ``agi`` in the
         [globals]): in AGI mode set this test's AGI globals again."""
         if self.name == "agi":
+            assert self.agi_port is not None
             ami = self.harness.ami("pbx")
-            url = f"agi://127.0.0.1:{self.agi_port}"
+            url = agi_url(self.agi_port)
             await ami.action("Setvar", Variable=contract.GLOBAL_AGI_URL, Value=url)
             await ami.action("Setvar", Variable=contract.GLOBAL_ROUTER, Value=contract.ROUTER_AGI)
 

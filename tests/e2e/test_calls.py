@@ -34,7 +34,7 @@ from callrouter.asterisk.fallback import write_fallback_include
 from callrouter.asterisk.stasis import FORWARD_OFFICER_ID
 from callrouter.rota import load_rota
 from callrouter.store.models import callbacks
-from tests.e2e.agi_support import agi_mode, free_port, running_agi_router
+from tests.e2e.agi_support import AGI_SECRET, agi_mode, agi_url, free_port, running_agi_router
 from tests.e2e.caller_support import heard, pbx_channel, recordings_dir
 from tests.e2e.callflow_support import (
     CallRows,
@@ -855,7 +855,7 @@ async def test_agi_given_the_agi_server_is_unreachable_then_the_dialplan_fallbac
     rota = load_rota(write_rota(tmp_path / "rota.yaml", [answers], ring_timeout=RING_TIMEOUT))
     write_fallback_include(rota, sandbox.info().pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME)
     sandbox.cli("pbx", "dialplan reload")
-    sandbox.cli("pbx", f"dialplan set global {contract.GLOBAL_AGI_URL} agi://127.0.0.1:{agi_port}")
+    sandbox.cli("pbx", f"dialplan set global {contract.GLOBAL_AGI_URL} {agi_url(agi_port)}")
     sandbox.cli("pbx", f"dialplan set global {contract.GLOBAL_ROUTER} {contract.ROUTER_AGI}")
     call = await harness.place_call(digits="3", hold=8)
     end = await harness.events.wait_for(
@@ -906,7 +906,8 @@ async def test_agi_given_health_checks_and_garbage_during_a_live_call_then_servi
                 await asyncio.gather(
                     *(poke(agi_port, b"") for _ in range(20)),
                     poke(agi_port, b"garbage\n\n"),
-                    poke(agi_port, b"agi_network_script: nope\n\n"),
+                    poke(agi_port, b"agi_network_script: nope\n\n"),  # no secret
+                    poke(agi_port, f"agi_network_script: {AGI_SECRET}/nope\n\n".encode()),
                     poke(agi_port, b"agi_x: " + b"y" * (1024 * 1024)),
                 )
                 # A second caller meanwhile is routed as usual.
@@ -925,6 +926,8 @@ async def test_agi_given_health_checks_and_garbage_during_a_live_call_then_servi
     assert events.count("agi.closed_without_request") >= 20
     assert "agi.bad_request" in events
     assert "agi.unknown_script" in events
+    refused = [e.get("reason") for e in logs if e["event"] == "agi.refused"]
+    assert "secret" in refused  # the request without the URL's secret
     assert "agi.headers_too_large" in events
     assert harness.caller(call).hung_up_by == "caller"
     assert harness.bridged(call) is not None

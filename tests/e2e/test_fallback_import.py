@@ -39,7 +39,7 @@ from callrouter.asterisk.cdr_import import (
 from callrouter.asterisk.fallback import write_fallback_include
 from callrouter.rota import load_rota
 from callrouter.settings import Settings
-from tests.e2e.agi_support import agi_mode, free_port, running_agi_router
+from tests.e2e.agi_support import agi_mode, agi_url, free_port, running_agi_router
 from tests.e2e.callflow_support import (
     ATTEMPTS,
     CALLS,
@@ -361,7 +361,7 @@ async def test_a_call_callrouter_handed_to_the_fallback_keeps_its_one_row_comple
     )
     # `dialplan reload` resets the globals: switch to FastAGI mode again after it.
     sandbox.cli("pbx", "dialplan reload")
-    sandbox.cli("pbx", f"dialplan set global {contract.GLOBAL_AGI_URL} agi://127.0.0.1:{agi_port}")
+    sandbox.cli("pbx", f"dialplan set global {contract.GLOBAL_AGI_URL} {agi_url(agi_port)}")
     sandbox.cli("pbx", f"dialplan set global {contract.GLOBAL_ROUTER} {contract.ROUTER_AGI}")
 
     def broken_decide(self: RotaSource, now: datetime, call: Any) -> Any:

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk import cdr_import
-from callrouter.asterisk.cdr_import import ImportReport, import_fallback, parse_line
+from callrouter.asterisk.cdr_import import ImportReport, import_fallback
+from callrouter.asterisk.cdr_lines import parse_line
 from callrouter.report.figures import UnitInfo
 from callrouter.report.periods import month_period
 from callrouter.report.queries import compute_figures

@@ -24,9 +24,22 @@ from sqlalchemy import select
 
 from callrouter.store.db import make_engine
 from callrouter.store.models import Call
+from tests.e2e.agi_support import AGI_SECRET
 from tests.e2e.callflow_support import write_rota
 from tests.e2e.faults_support import ServeProcess, agi_serve_process, free_port
-from tests.integration.test_fastagi_server import exchange, headers, route
+from tests.integration.test_fastagi_server import exchange, variables
+from tests.integration.test_fastagi_server import headers as plain_headers
+
+
+def headers(script: str, *args: str) -> bytes:
+    """A request as the shipped dialplan sends it with the secret in CALLROUTER_AGI_URL (the
+    process under test gets the secret, as agi_serve_process configures it)."""
+    return plain_headers(f"{AGI_SECRET}/{script}", *args)
+
+
+async def route(port: int, linkedid: str) -> dict[str, str]:
+    return variables(await exchange(port, headers("route", linkedid, "3")))
+
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -137,6 +150,11 @@ async def test_agi_mode_serves_healthz_metrics_and_the_admin_web(agi_serve: AgiS
         assert metric(metrics, 'callrouter_calls_total{outcome="abandoned"}') == 1
         assert metric(metrics, 'callrouter_attempts_total{result="cancelled"}') == 1
         assert metric(metrics, "callrouter_post_dial_delay_seconds_count") == 0
+
+        # A request without the AGI URL's secret is refused and counted on /metrics.
+        assert await exchange(agi_serve.agi_port, plain_headers("route", "pbx-9.9", "3")) == []
+        metrics = (await client.get("/metrics")).text
+        assert metric(metrics, 'callrouter_agi_refused_total{reason="secret"}') == 1
 
 
 async def test_agi_mode_sigterm_drains_with_healthz_503_and_new_calls_go_to_the_fallback(

@@ -17,7 +17,8 @@ import pytest
 import structlog
 from sqlalchemy import RowMapping, select
 
-from callrouter.asterisk.fastagi import AgiCallFlow, FastAgiServer
+from callrouter.asterisk.fastagi import AgiCallFlow
+from callrouter.asterisk.fastagi_server import FastAgiServer
 from callrouter.asterisk.stasis import FORWARD_OFFICER_ID
 from callrouter.rota import load_rota
 from callrouter.routing import CallInfo, Decision, decide
@@ -377,22 +378,3 @@ async def test_a_message_becomes_a_call_back_entry_or_an_event_without_a_caller_
     ]
     [without] = [e for e in events if e["type"] == "message_without_number"]
     assert without["data"] == {"recording": None, "reason": "after_hours_message"}
-
-
-async def test_a_message_naming_a_path_keeps_the_call_back_without_the_recording(
-    running: Running,
-) -> None:
-    """Issue 15: only callrouter-message-….wav names enter the store through FastAGI."""
-    await route(running.port, "pbx-11.1")
-    with structlog.testing.capture_logs() as logs:
-        args = ("pbx-11.1", "unanswered", "../../../etc/passwd")
-        assert await exchange(running.port, headers("message", *args)) == []
-    assert "recording.name_refused" in [e["event"] for e in logs]
-    await running.log.flush()
-    engine = make_engine(running.url)
-    try:
-        async with engine.connect() as conn:
-            entries = (await conn.execute(select(callbacks))).mappings().all()
-    finally:
-        await engine.dispose()
-    assert [(e["number"], e["recording"]) for e in entries] == [("0987654321", None)]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from callrouter.asterisk.fastagi import AgiCallFlow, FastAgiServer
+from callrouter.asterisk.fastagi import AgiCallFlow
+from callrouter.asterisk.fastagi_server import FastAgiServer
 from callrouter.rota import load_rota
 from callrouter.routing import CallInfo, Decision, decide
 from callrouter.store.writer import CallLog

@@ -12,13 +12,8 @@ from types import EllipsisType
 import pytest
 
 from callrouter.asterisk import contract
-from callrouter.asterisk.cdr_import import (
-    CdrLineError,
-    attempt_from_cdr,
-    fold,
-    parse_line,
-    repair_line,
-)
+from callrouter.asterisk.cdr_import import attempt_from_cdr, fold
+from callrouter.asterisk.cdr_lines import CdrLineError, parse_line, repair_line
 from callrouter.asterisk.fastagi import attempt_result
 
 pytestmark = pytest.mark.unit

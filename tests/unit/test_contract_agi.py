@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from callrouter.asterisk import callbacks, contract
+from callrouter.asterisk.agi_access import AgiAccess
 from callrouter.asterisk.fastagi import VAR_PREFIX, AgiCallFlow, decision_variables
 from callrouter.asterisk.stasis import NoObserver
 from callrouter.routing import Action, CallInfo, Decision, Strategy, Target
@@ -67,6 +68,18 @@ def test_the_scripts_the_dialplan_calls_are_the_servers_routes() -> None:
     called = set(re.findall(r"AGI\(\$\{CALLROUTER_AGI_URL\}/([a-z]+),", CODE))
     routes = AgiCallFlow(NoLog(), never_decide, observer=NoObserver()).routes()  # type: ignore[arg-type]
     assert called == set(routes)
+
+
+def test_a_secret_in_the_agi_url_reaches_the_server_before_each_script_name() -> None:
+    """The dialplan appends ``/<script>`` to ``CALLROUTER_AGI_URL``: with the URL
+    ``agi://HOST:PORT/<secret>`` the server gets ``<secret>/<script>`` and takes it."""
+    secret = "x" * 32
+    access = AgiAccess(secret=secret)
+    calls = re.findall(r"AGI\(\$\{CALLROUTER_AGI_URL\}(/[a-z]+),", CODE)
+    assert calls
+    for path in calls:
+        assert access.script(secret + path) == path.lstrip("/")
+    assert "agi://10.0.0.5:4573/<the same secret>" in TEXT
 
 
 def test_every_variable_callrouter_sets_is_read_by_the_dialplan() -> None:

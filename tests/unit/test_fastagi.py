@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from callrouter.asterisk.fastagi import FastAgiServer, attempt_result, decision_variables
+from callrouter.asterisk.fastagi import attempt_result, decision_variables
+from callrouter.asterisk.fastagi_server import FastAgiServer
 from callrouter.asterisk.stasis import LegResult
 from callrouter.routing import Action, Decision, Strategy, Target
 

@@ -12,8 +12,8 @@ from pydantic import SecretStr
 from callrouter.app import ServeOptions, serve
 from callrouter.asterisk import contract
 from callrouter.asterisk.prompts import PromptCatalog, PromptChoice, sound_name
-from callrouter.asterisk.stasis import caller_number
 from callrouter.errors import ConfigError
+from callrouter.rota.phones import caller_number
 from callrouter.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -114,7 +114,9 @@ async def test_a_recording_dropped_in_place_is_picked_up_after_the_cache_time(
         ("", None),
         (None, None),
         ("０９１２", None),  # full-width digits are not what a trunk sends: no digits
-        ("1" * 30, "1" * 20),
+        ("1" * 20, "1" * 20),
+        ("1" * 21, None),  # cut short it would be somebody else's number
+        ("+" + "1" * 64, None),
     ],
 )
 def test_caller_number_keeps_the_dialable_form_or_none(raw: str | None, kept: str | None) -> None:
