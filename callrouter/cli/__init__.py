@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("callrouter.cli.db", "db"),
     "calls": ("callrouter.cli.calls", "calls"),
     "callbacks": ("callrouter.cli.calls", "callbacks"),
+    "cases": ("callrouter.cli.cases", "cases"),
     "report": ("callrouter.cli.report", "report"),
     "serve": ("callrouter.cli.serve", "serve"),
     "demo": ("callrouter.cli.demo", "demo"),
