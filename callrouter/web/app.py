@@ -645,6 +645,7 @@ class AdminWeb:
         return month_period(month, cutoff)
 
     async def _figures(self, period: Period) -> Figures:
+        from callrouter.cases.config import default_cases_config  # noqa: PLC0415
         from callrouter.report.queries import compute_figures  # noqa: PLC0415 (heavy import, report pages only)
 
         now = self._now()
@@ -660,7 +661,7 @@ class AdminWeb:
             service_level_seconds=self.ctx.service_level_seconds,
             timezone=str(self.tz),
             unit=UnitInfo(name=rs.unit_name, governing_body=rs.governing_body),
-            categories=dict(self.ctx.categories),
+            cases_config=default_cases_config(self.ctx.categories),
             now=now,
         )
         if len(self._figures_cache) > 32:
