@@ -108,5 +108,6 @@ def purge_command(days: int | None, dry_run: bool, database_url: str | None) -> 
         f"  file ghi âm đã xoá: {result.recordings_deleted}"
         + (f" (không tìm thấy: {result.recordings_missing})" if result.recordings_missing else "")
         + f"\n  sự kiện đã làm trống: {result.events_emptied}\n"
+        f"  nội dung hồ sơ phản ánh, kiến nghị: {result.case_texts_removed}\n"
         "Số liệu thống kê cuộc gọi được giữ nguyên."
     )

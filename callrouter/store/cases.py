@@ -278,3 +278,28 @@ async def history(engine: AsyncEngine, case_id: str) -> list[HistoryRow]:
     )
     async with engine.connect() as conn:
         return [HistoryRow(*r) for r in await conn.execute(query)]
+
+
+PURGED_CHANGES = {"purged": True}
+
+
+async def purge_case_texts(conn: AsyncConnection, cutoff: datetime, *, dry_run: bool) -> int:
+    """Free text about a caller in cases opened before ``cutoff``: the summary, the answer and
+    the result become NULL and the history's before/after values ``{"purged": true}``; kind,
+    topic, status, agency, dates and who did what stay (the reports count them). Returns how
+    many cases had text to remove. Called by ``db purge`` inside its transaction."""
+    k, h = cases.c, case_history.c
+    has_text = or_(k.summary.is_not(None), k.answer.is_not(None), k.result.is_not(None))
+    old = and_(k.opened_at < cutoff, has_text)
+    count = int(
+        (await conn.execute(select(func.count()).select_from(cases).where(old))).scalar_one()
+    )
+    if not dry_run:
+        old_ids = select(k.id).where(k.opened_at < cutoff).scalar_subquery()
+        await conn.execute(
+            update(case_history)
+            .where(h.case_id.in_(old_ids), h.at < cutoff)
+            .values(changes=PURGED_CHANGES)
+        )
+        await conn.execute(update(cases).where(old).values(summary=None, answer=None, result=None))
+    return count

@@ -6,7 +6,9 @@ Past the cut-off:
   classification stay: the monthly reports count them);
 * call-backs lose their number, and their message recordings are deleted from disk;
 * ``call_events.data`` is replaced by ``{"purged": true}`` (an audit entry may quote a
-  number); its type and time stay.
+  number); its type and time stay;
+* cases lose their free text (summary, answer, result, history values): see
+  :func:`callrouter.store.cases.purge_case_texts`.
 
 Nothing is logged with a number in it.
 """
@@ -23,6 +25,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.logs import get_logger
+from callrouter.store.cases import purge_case_texts
 from callrouter.store.models import call_events, callbacks, calls
 
 log = get_logger(__name__)
@@ -38,6 +41,7 @@ class PurgeResult:
     recordings_deleted: int
     recordings_missing: int
     events_emptied: int
+    case_texts_removed: int = 0
 
 
 def _delete_recording(path_text: str) -> bool:
@@ -87,6 +91,8 @@ async def purge(
                 update(callbacks).where(old_callbacks).values(number=None, recording=None)
             )
             await conn.execute(update(call_events).where(old_events).values(data=PURGED_EVENT_DATA))
+        # Cases (issue 17): their own rules, in the same transaction.
+        case_texts = await purge_case_texts(conn, cutoff, dry_run=dry_run)
     result = PurgeResult(
         cutoff=cutoff,
         callers_removed=int(callers),
@@ -94,6 +100,7 @@ async def purge(
         recordings_deleted=deleted,
         recordings_missing=missing,
         events_emptied=int(events),
+        case_texts_removed=case_texts,
     )
     log.info("purge", dry_run=dry_run, **{k: str(v) for k, v in result.__dict__.items()})
     return result

@@ -221,3 +221,51 @@ async def test_migration_turns_classified_calls_into_cases(engine: AsyncEngine) 
     # The resolution CHECK is gone: codes are configuration now.
     async with engine.begin() as conn:
         await conn.execute(text("UPDATE calls SET resolution = 'anything' WHERE linkedid = 'L4'"))
+
+
+async def test_purge_removes_case_free_text_past_retention_and_keeps_the_counts(
+    engine: AsyncEngine,
+) -> None:
+    from callrouter.store.purge import purge
+
+    await upgrade(engine)
+    old = await open_case(
+        engine,
+        RULES,
+        CaseInput(kind="phan_anh", summary="Bà Nguyễn Thị X, số 0912345678, phản ánh"),
+        branch=3,
+        by="an",
+        at=BEFORE_TET,
+    )
+    old = await update_case(
+        engine,
+        RULES,
+        old.id,
+        CaseInput(status="resolved", result="Đã gọi lại cho bà X"),
+        expected_version=1,
+        by="an",
+        at=BEFORE_TET,
+    )
+    recent = await open_case(
+        engine,
+        RULES,
+        CaseInput(kind="hoi_dap", summary="Hỏi lịch tiêm"),
+        branch=3,
+        by="an",
+        at=BEFORE_TET + timedelta(days=300),
+    )
+    result = await purge(engine, older_than_days=100, now=BEFORE_TET + timedelta(days=301))
+    assert result.case_texts_removed == 1
+    purged = await get_case(engine, old.id)
+    kept = await get_case(engine, recent.id)
+    assert purged is not None
+    assert kept is not None
+    assert (purged.summary, purged.result, purged.status, purged.kind) == (
+        None,
+        None,
+        "resolved",
+        "phan_anh",
+    )
+    assert kept.summary == "Hỏi lịch tiêm"
+    assert {str(h.changes) for h in await history(engine, old.id)} == {"{'purged': True}"}
+    assert (await history(engine, recent.id))[0].changes["summary"] == [None, "Hỏi lịch tiêm"]
