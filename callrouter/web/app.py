@@ -54,7 +54,6 @@ from callrouter.report.periods import month_period
 from callrouter.report.settings import ReportSettings
 from callrouter.rota import DutyAssignment, Rota, duty_status
 from callrouter.rota.timeline import Segment, timeline
-from callrouter.store.models import RESOLUTION_LABELS
 from callrouter.web import queries as q
 from callrouter.web.cases import CasesPages, default_rules
 from callrouter.web.feeds import ALL, duty_calendar
@@ -211,7 +210,6 @@ class AdminWeb:
             REASON_LABELS=REASON_LABELS,
             STATE_LABELS=STATE_LABELS,
             MODE_LABELS=MODE_LABELS,
-            RESOLUTION_LABELS=RESOLUTION_LABELS,
         )
 
     # -- helpers --------------------------------------------------------------------------
