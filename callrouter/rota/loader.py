@@ -493,18 +493,34 @@ def _version(raw: bytes) -> str:
 
 
 def _parse(text: str, source: str, version: str) -> Rota:
+    return _validate(
+        text, source, Rota, RotaValidationError, _cross_checks, extra={"version": version}
+    )
+
+
+def _validate(
+    text: str,
+    source: str,
+    model: type[_M],
+    error: ProblemsError,
+    check: Callable[[_Document], None] | None,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> _M:
+    """YAML text → ``model``, or ``error`` with every problem (``check`` adds cross-checks)."""
     doc = _read_document(text, source)
     if doc.data is None:
-        raise RotaValidationError(source, doc.formatted())
-    _cross_checks(doc)
+        raise error(source, doc.formatted())
+    if check is not None:
+        check(doc)
     try:
-        rota = Rota.model_validate({**doc.data, "version": version})
+        value = model.model_validate({**doc.data, **(extra or {})})
     except ValidationError as exc:
         _pydantic_problems(doc, exc, skip_root=bool(doc.problems))
-        raise RotaValidationError(source, doc.formatted()) from None
+        raise error(source, doc.formatted()) from None
     if doc.problems:
-        raise RotaValidationError(source, doc.formatted())
-    return rota
+        raise error(source, doc.formatted())
+    return value
 
 
 def parse_rota(text: str, source: str) -> Rota:
@@ -559,17 +575,9 @@ def parse_config_model(
     ``check`` sees the plain data first and returns extra problems by path (cross-references
     the model cannot see); every problem found comes out together in ``error``.
     """
-    doc = _read_document(text, source)
-    if doc.data is None:
-        raise error(source, doc.formatted())
-    if check is not None:
-        for path, message in check(doc.data):
+
+    def problems_of(doc: _Document) -> None:
+        for path, message in check(doc.data) if check is not None else ():
             doc.add(path, message)
-    try:
-        value = model.model_validate(doc.data)
-    except ValidationError as exc:
-        _pydantic_problems(doc, exc, skip_root=bool(doc.problems))
-        raise error(source, doc.formatted()) from None
-    if doc.problems:
-        raise error(source, doc.formatted())
-    return value
+
+    return _validate(text, source, model, error, problems_of)
