@@ -182,6 +182,8 @@ class WebContext:
     report_settings: ReportSettings
     clock: Clock
     case_rules: CaseRules
+    cases_path: Path | None = None
+    misdial_seconds: int = 10
 
 
 class AdminWeb:
@@ -198,7 +200,7 @@ class AdminWeb:
         # computed once per period for FIGURES_TTL (the clock is the injected one).
         self._figures_cache: dict[tuple[object, ...], tuple[datetime, Figures]] = {}
         self._charts_cache: dict[str, tuple[Figures, bytes]] = {}
-        self.cases = CasesPages(self, ctx.case_rules)
+        self.cases = CasesPages(self, ctx.case_rules, ctx.cases_path)
         env = self.templates.env
         env.filters["mask"] = mask_number
         env.filters["local"] = self._local
@@ -622,9 +624,10 @@ class AdminWeb:
             period=period,
             branch=self.ctx.branch,
             service_level_seconds=self.ctx.service_level_seconds,
+            misdial_seconds=self.ctx.misdial_seconds,
             timezone=str(self.tz),
             unit=UnitInfo(name=rs.unit_name, governing_body=rs.governing_body),
-            cases_config=self.ctx.case_rules.config,
+            cases_config=self.cases.rules.config,
             now=now,
         )
         if len(self._figures_cache) > 32:
@@ -904,6 +907,8 @@ def create_app(
     report_settings: ReportSettings | None = None,
     clock: Clock = utc_now,
     case_rules: CaseRules | None = None,
+    cases_path: Path | None = None,
+    misdial_seconds: int = 10,
 ) -> Starlette:
     """The admin web ASGI app; every dependency is passed in (see the module docstring)."""
     from callrouter.settings import Settings  # noqa: PLC0415 (only for the default categories)
@@ -934,6 +939,8 @@ def create_app(
         report_settings=report_settings if report_settings is not None else ReportSettings(),
         clock=clock,
         case_rules=case_rules or default_rules(categories, rota.rota, timezone),
+        cases_path=cases_path,
+        misdial_seconds=misdial_seconds,
     )
     web = AdminWeb(ctx)
     routes = [

@@ -14,7 +14,9 @@ person's input, with "đã bị thay đổi trong lúc bạn sửa".
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -24,7 +26,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from callrouter.cases.config import CasesConfig, default_cases_config
+from callrouter.cases.config import CasesConfig, CasesConfigHolder, default_cases_config
 from callrouter.cases.edit import CaseInput, CaseRules
 from callrouter.cases.lifecycle import (
     INITIAL,
@@ -67,6 +69,17 @@ def default_rules(categories: Mapping[str, str], rota: Rota | None, timezone: st
     )
 
 
+def _stamp(path: Path | None) -> tuple[int, int] | None:
+    """What tells a changed file (modification time and size), None when unreadable."""
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 def _form_text(form: FormData, name: str) -> str | None:
     value = form.get(name)
     return value if isinstance(value, str) else None
@@ -81,11 +94,37 @@ def _input(form: FormData) -> CaseInput:
 
 
 class CasesPages:
-    """Handlers bound to the admin web (its guards, page rendering and context)."""
+    """Handlers bound to the admin web (its guards, page rendering and context).
 
-    def __init__(self, web: AdminWeb, rules: CaseRules) -> None:
+    The rules follow what is in force: the working-day calendar is the rota's (reloaded with
+    it), and the cases file, when there is one, is read again when it changes; a file with
+    mistakes is refused with every problem logged, and the running lists stay.
+    """
+
+    def __init__(self, web: AdminWeb, rules: CaseRules, path: Path | None = None) -> None:
         self.web = web
-        self.rules = rules
+        self._rules = rules
+        self._holder = CasesConfigHolder(path, rules.config)
+        self._stamp = _stamp(path)
+        self._rota_version: str | None = None
+
+    @property
+    def rules(self) -> CaseRules:
+        stamp = _stamp(self._holder.path)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            problems = self._holder.reload()
+            if problems:
+                log.warning("web.cases_config_refused", problems=problems)
+            else:
+                log.info("web.cases_config_loaded", path=str(self._holder.path))
+        rota = self.web.ctx.rota.rota
+        if rota is not None and rota.version != self._rota_version:
+            self._rota_version = rota.version
+            self._rules = replace(self._rules, calendar=WorkCalendar.from_policy(rota.holidays))
+        if self._holder.current is not self._rules.config:
+            self._rules = replace(self._rules, config=self._holder.current)
+        return self._rules
 
     @property
     def config(self) -> CasesConfig:

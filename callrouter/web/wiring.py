@@ -117,6 +117,8 @@ def build_app(
         report_settings=report_settings,
         clock=clock,
         case_rules=_case_rules(settings, rota),
+        cases_path=settings.cases_path,
+        misdial_seconds=settings.misdial_seconds,
     )
 
 

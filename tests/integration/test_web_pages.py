@@ -11,12 +11,19 @@ import io
 import re
 import zipfile
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
+from structlog.testing import capture_logs
 
+from callrouter.cases.config import load_cases_config
+from callrouter.cases.edit import CaseRules
+from callrouter.metrics import Metrics
 from callrouter.store.models import callbacks, cases
+from callrouter.web import create_app
 from tests.integration.web_harness import (
     CALLBACK_ID,
     CALLBACK_NUMBER,
@@ -344,6 +351,40 @@ async def test_cases_page_filters_by_status_kind_topic_agency_overdue_and_period
         assert "Không có hồ sơ nào khớp bộ lọc" in none.text
         bad = await client.get("/cases", params={"from": "hôm qua"})
         assert bad.status_code == 400
+
+
+async def test_an_edited_cases_file_is_taken_and_a_bad_one_keeps_the_running_lists(
+    web: WebEnv, tmp_path: Path
+) -> None:
+    path = tmp_path / "cases.yaml"
+    path.write_text("topics:\n  tiem_chung: Tiêm chủng\n", encoding="utf-8")
+    app = create_app(
+        web.settings,
+        engine=web.engine,
+        rota=web.tracker,
+        live=web.live,
+        metrics=Metrics(),
+        readiness={},
+        clock=web.clock,
+        case_rules=CaseRules(config=load_cases_config(path)),
+        cases_path=path,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        await login(client)
+        assert "Tiêm chủng" in (await client.get("/cases")).text
+        path.write_text(
+            "topics:\n  tiem_chung: Tiêm chủng\n  nha_thuoc: Nhà thuốc tư nhân\n",
+            encoding="utf-8",
+        )
+        assert "Nhà thuốc tư nhân" in (await client.get("/cases")).text
+        with capture_logs() as logs:
+            path.write_text("topics:\n  Nhà Thuốc: x\n  bad: [\n", encoding="utf-8")
+            page = await client.get("/cases")
+        assert "Nhà thuốc tư nhân" in page.text  # the running list stays
+        refused = [e for e in logs if e["event"] == "web.cases_config_refused"]
+        assert refused
+        assert refused[0]["problems"][0].startswith(f"{path}:")
 
 
 # -- call-backs --------------------------------------------------------------------------------
