@@ -48,6 +48,7 @@ from callrouter.store.cases import (
     open_case,
     update_case,
 )
+from callrouter.web import queries as q
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -157,8 +158,6 @@ class CasesPages:
             return guarded
         user, form = guarded
         call_id = request.path_params["call_id"]
-        from callrouter.web import queries as q  # noqa: PLC0415 (the call log reads)
-
         if await q.get_call(self.web.ctx.engine, call_id) is None:
             return self.web.error(request, 404, "Không tìm thấy cuộc gọi", "Cuộc gọi không có.")
         try:
@@ -181,6 +180,60 @@ class CasesPages:
             f"hạn xử lý {case.deadline:%d/%m/%Y}. Hãy đọc số hồ sơ cho người gọi."
         )
         return RedirectResponse(f"/calls/{quote(call_id)}#cases", status_code=303)
+
+    async def new_form(self, request: Request) -> Response:
+        """A case without a call in the log: from a call-back (``?callback=ID``) or by hand."""
+        user = await self.web._guard_get(request)
+        if isinstance(user, Response):
+            return user
+        callback = None
+        callback_id = request.query_params.get("callback")
+        if callback_id:
+            callback = await q.get_callback(self.web.ctx.engine, callback_id)
+            if callback is None:
+                return self._no_callback(request)
+        return self.web.page(
+            request, "new_case.html", {"callback": callback, **self.labels()}, user=user
+        )
+
+    async def open_by_hand(self, request: Request) -> Response:
+        guarded = await self.web._guard_post(request)
+        if isinstance(guarded, Response):
+            return guarded
+        user, form = guarded
+        callback_id = _form_text(form, "callback_id") or None
+        call_id = None
+        if callback_id is not None:
+            callback = await q.get_callback(self.web.ctx.engine, callback_id)
+            if callback is None:
+                return self._no_callback(request)
+            call_id = callback.call_id
+        try:
+            case = await open_case(
+                self.web.ctx.engine,
+                self.rules,
+                _input(form),
+                branch=self.web.ctx.branch,
+                by=user,
+                at=self.web._now(),
+                call_id=call_id,
+                callback_id=callback_id,
+            )
+        except CaseError as exc:
+            return self.web.error(
+                request, 400, "Chưa ghi nhận được hồ sơ", f"{exc} Hồ sơ chưa được lưu."
+            )
+        log.info("web.case_opened", case_id=case.id, callback_id=callback_id, user=user)
+        request.session["flash"] = (
+            f"Đã ghi nhận hồ sơ số {case.ref} ({KIND_LABELS[Kind(case.kind)]}), "
+            f"hạn xử lý {case.deadline:%d/%m/%Y}."
+        )
+        return RedirectResponse(f"/cases/{quote(case.id)}", status_code=303)
+
+    def _no_callback(self, request: Request) -> Response:
+        return self.web.error(
+            request, 404, "Không tìm thấy yêu cầu gọi lại", "Không có yêu cầu gọi lại này."
+        )
 
     async def detail(self, request: Request) -> Response:
         user = await self.web._guard_get(request)

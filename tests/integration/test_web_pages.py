@@ -353,6 +353,48 @@ async def test_cases_page_filters_by_status_kind_topic_agency_overdue_and_period
         assert bad.status_code == 400
 
 
+async def test_a_case_from_a_call_back_or_by_hand(web: WebEnv) -> None:
+    async with web.client() as client:
+        await login(client)
+        listing = await client.get("/callbacks")
+        assert f"/cases/new?callback={CALLBACK_ID}" in listing.text
+        form = await client.get("/cases/new", params={"callback": CALLBACK_ID})
+        assert form.status_code == 200
+        assert 'name="callback_id"' in form.text
+        saved = await client.post(
+            "/cases",
+            data={
+                "csrf": csrf_of(form.text),
+                "callback_id": CALLBACK_ID,
+                "kind": "phan_anh",
+                "summary": "Lời nhắn ngoài giờ: điểm tiêm đóng cửa",
+            },
+        )
+        assert saved.status_code == 303
+        by_hand = await client.post(
+            "/cases", data={"csrf": csrf_of(form.text), "kind": "hoi_dap", "status": "answered"}
+        )
+        assert by_hand.status_code == 303
+        missing = await client.get("/cases/new", params={"callback": "khong-co"})
+        assert missing.status_code == 404
+        forged = await client.post(
+            "/cases", data={"csrf": csrf_of(form.text), "callback_id": "khong-co", "kind": "khac"}
+        )
+        assert forged.status_code == 404
+    async with web.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(cases.c.callback_id, cases.c.call_id, cases.c.kind).where(
+                    cases.c.opened_by == "admin"
+                )
+            )
+        ).all()
+    assert sorted(rows, key=lambda r: r.kind) == [
+        (None, None, "hoi_dap"),
+        (CALLBACK_ID, None, "phan_anh"),
+    ]
+
+
 async def test_an_edited_cases_file_is_taken_and_a_bad_one_keeps_the_running_lists(
     web: WebEnv, tmp_path: Path
 ) -> None:
