@@ -263,6 +263,19 @@ def _where(flt: CaseFilter, as_of: date) -> Sequence[ColumnElement[bool]]:
     return out
 
 
+async def cases_per_call(engine: AsyncEngine, call_ids: Sequence[str]) -> dict[str, int]:
+    """How many cases each of ``call_ids`` has (calls without one are left out)."""
+    if not call_ids:
+        return {}
+    query = (
+        select(cases.c.call_id, func.count())
+        .where(cases.c.call_id.in_(list(call_ids)))
+        .group_by(cases.c.call_id)
+    )
+    async with engine.connect() as conn:
+        return {str(call_id): int(n) for call_id, n in await conn.execute(query)}
+
+
 async def history(engine: AsyncEngine, case_id: str) -> list[HistoryRow]:
     """Every change of a case, oldest first."""
     query = (

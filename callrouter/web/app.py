@@ -418,7 +418,7 @@ class AdminWeb:
                 "figures": figures,
                 "recent": recent,
                 "live": live,
-                "categories": self.ctx.categories,
+                "case_counts": await self.cases.counts_for([c.id for c in recent]),
             },
             user=user,
         )

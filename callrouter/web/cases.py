@@ -42,6 +42,7 @@ from callrouter.rota import Rota
 from callrouter.store.cases import (
     CaseFilter,
     CaseRow,
+    cases_per_call,
     get_case,
     history,
     list_cases,
@@ -151,6 +152,10 @@ class CasesPages:
             self.web.ctx.engine, CaseFilter(call_id=call_id), as_of=self._today(), limit=50
         )
         return {"cases": rows, "today": self._today(), **self.labels()}
+
+    async def counts_for(self, call_ids: list[str]) -> dict[str, int]:
+        """How many cases each of these calls has (the dashboard's content column)."""
+        return await cases_per_call(self.web.ctx.engine, call_ids)
 
     async def open_for_call(self, request: Request) -> Response:
         guarded = await self.web._guard_post(request)
