@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select, text
@@ -22,8 +23,10 @@ from callrouter.store.cases import (
     open_case,
     update_case,
 )
-from callrouter.store.migrate import upgrade
+from callrouter.store.migrate import downgrade, upgrade
 from callrouter.store.models import call_id_for, calls, case_history, cases
+from callrouter.store.writer import CallLog
+from tests.integration.conftest import table_counts, write_call
 
 pytestmark = pytest.mark.integration
 
@@ -269,3 +272,44 @@ async def test_purge_removes_case_free_text_past_retention_and_keeps_the_counts(
     assert kept.summary == "Hỏi lịch tiêm"
     assert {str(h.changes) for h in await history(engine, old.id)} == {"{'purged': True}"}
     assert (await history(engine, recent.id))[0].changes["summary"] == [None, "Hỏi lịch tiêm"]
+
+
+async def test_cases_opened_at_once_get_distinct_references(engine: AsyncEngine) -> None:
+    await upgrade(engine)
+    opened = await asyncio.gather(
+        *(
+            open_case(engine, RULES, CaseInput(kind="hoi_dap"), branch=3, by=f"o{i}", at=BEFORE_TET)
+            for i in range(5)
+        )
+    )
+    assert sorted(c.ref for c in opened) == [f"{n}/2026" for n in range(1, 6)]
+    other_branch = await open_case(
+        engine, RULES, CaseInput(kind="hoi_dap"), branch=4, by="x", at=BEFORE_TET
+    )
+    next_year = await open_case(
+        engine,
+        RULES,
+        CaseInput(kind="hoi_dap"),
+        branch=3,
+        by="x",
+        at=datetime(2027, 1, 4, 2, tzinfo=UTC),
+    )
+    assert (other_branch.ref, next_year.ref) == ("1/2026", "1/2027")
+
+
+async def test_downgrading_0004_with_rows_keeps_every_call_and_attempt(
+    engine: AsyncEngine, store_url: str, tmp_path: Path
+) -> None:
+    """SQLite: the CHECK goes back by editing the stored schema, never by copying calls
+    (with foreign keys on, dropping the old table would delete the attempts)."""
+    await upgrade(engine)
+    await open_case(engine, RULES, CaseInput(kind="khac"), branch=3, by="an", at=BEFORE_TET)
+    url = store_url
+    async with CallLog(url, tmp_path / "spool", tz="Asia/Ho_Chi_Minh") as log:
+        write_call(log, "D1")
+        await log.flush()
+    before = await table_counts(url)
+    await downgrade(engine, "0002")
+    assert await table_counts(url) == before
+    await upgrade(engine)
+    assert await table_counts(url) == before
