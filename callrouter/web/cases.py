@@ -165,6 +165,18 @@ class CasesPages:
         call_id = request.path_params["call_id"]
         if await q.get_call(self.web.ctx.engine, call_id) is None:
             return self.web.error(request, 404, "Không tìm thấy cuộc gọi", "Cuộc gọi không có.")
+        return await self._open(request, user, form, call_id=call_id, callback_id=None)
+
+    async def _open(
+        self,
+        request: Request,
+        user: str,
+        form: FormData,
+        *,
+        call_id: str | None,
+        callback_id: str | None,
+    ) -> Response:
+        """Record the case; back to the call's page (read the reference out) or to the case."""
         try:
             case = await open_case(
                 self.web.ctx.engine,
@@ -174,6 +186,7 @@ class CasesPages:
                 by=user,
                 at=self.web._now(),
                 call_id=call_id,
+                callback_id=callback_id,
             )
         except CaseError as exc:
             return self.web.error(
@@ -182,9 +195,12 @@ class CasesPages:
         log.info("web.case_opened", case_id=case.id, call_id=call_id, user=user)
         request.session["flash"] = (
             f"Đã ghi nhận hồ sơ số {case.ref} ({KIND_LABELS[Kind(case.kind)]}), "
-            f"hạn xử lý {case.deadline:%d/%m/%Y}. Hãy đọc số hồ sơ cho người gọi."
+            f"hạn xử lý {case.deadline:%d/%m/%Y}."
+            + (" Hãy đọc số hồ sơ cho người gọi." if callback_id is None and call_id else "")
         )
-        return RedirectResponse(f"/calls/{quote(call_id)}#cases", status_code=303)
+        if callback_id is None and call_id is not None:
+            return RedirectResponse(f"/calls/{quote(call_id)}#cases", status_code=303)
+        return RedirectResponse(f"/cases/{quote(case.id)}", status_code=303)
 
     async def new_form(self, request: Request) -> Response:
         """A case without a call in the log: from a call-back (``?callback=ID``) or by hand."""
@@ -213,27 +229,7 @@ class CasesPages:
             if callback is None:
                 return self._no_callback(request)
             call_id = callback.call_id
-        try:
-            case = await open_case(
-                self.web.ctx.engine,
-                self.rules,
-                _input(form),
-                branch=self.web.ctx.branch,
-                by=user,
-                at=self.web._now(),
-                call_id=call_id,
-                callback_id=callback_id,
-            )
-        except CaseError as exc:
-            return self.web.error(
-                request, 400, "Chưa ghi nhận được hồ sơ", f"{exc} Hồ sơ chưa được lưu."
-            )
-        log.info("web.case_opened", case_id=case.id, callback_id=callback_id, user=user)
-        request.session["flash"] = (
-            f"Đã ghi nhận hồ sơ số {case.ref} ({KIND_LABELS[Kind(case.kind)]}), "
-            f"hạn xử lý {case.deadline:%d/%m/%Y}."
-        )
-        return RedirectResponse(f"/cases/{quote(case.id)}", status_code=303)
+        return await self._open(request, user, form, call_id=call_id, callback_id=callback_id)
 
     def _no_callback(self, request: Request) -> Response:
         return self.web.error(
