@@ -99,7 +99,7 @@ _notes_option = click.option(
 
 @click.group("report")
 def report() -> None:
-    """Báo cáo kết quả tiếp nhận, xử lý cuộc gọi đường dây nóng 1022 (tháng, đột xuất, tổng hợp)."""
+    """Báo cáo kết quả xử lý phản ánh, kiến nghị qua đường dây nóng 1022 (tháng, tổng hợp)."""
 
 
 @report.command("monthly")

@@ -153,7 +153,10 @@ def _letterhead(doc: object, f: Figures, s: ReportSettings) -> None:
 
 def _vv(f: Figures) -> str:
     what = "báo cáo tổng hợp" if f.merged else "báo cáo"
-    return f"{what} kết quả tiếp nhận, xử lý cuộc gọi đường dây nóng 1022 {f.period.title_vi}"
+    return (
+        f"{what} kết quả tiếp nhận, xử lý phản ánh, kiến nghị qua đường dây nóng 1022 "
+        f"{f.period.title_vi}"
+    )
 
 
 def _docx_table(doc: object, table: Table) -> None:

@@ -16,7 +16,7 @@ def _s(value: float | None) -> str:
 def subject(f: Figures) -> str:
     """What the report is about (after "BÁO CÁO", and in the "V/v" line)."""
     what = (
-        f"Kết quả tiếp nhận, xử lý cuộc gọi của người dân qua đường dây nóng 1022 "
+        f"Kết quả tiếp nhận, xử lý phản ánh, kiến nghị của người dân qua đường dây nóng 1022 "
         f"(nhánh {f.branch} – lĩnh vực y tế) {f.period.title_vi}"
     )
     if f.period.kind is PeriodKind.ADHOC:

@@ -3,7 +3,7 @@
 The app runs in uvicorn inside this test's event loop on a real TCP port (the same
 :class:`~callrouter.web.WebServer` that ``callrouter serve`` uses); selenium's blocking
 WebDriver calls run in a worker thread so the loop keeps serving. The test logs in, reads
-the dashboard, classifies a call through the form, and takes screenshots it checks: not
+the dashboard, records a case from a call page, and takes screenshots it checks: not
 blank, and the key Vietnamese texts present in the DOM.
 """
 
