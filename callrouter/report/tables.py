@@ -264,7 +264,7 @@ SHARE_HEADER = "Tỷ lệ trên cuộc gọi có đàm thoại"
 _RESULT_ROWS = (
     ("answered", "Trả lời ngay trong cuộc gọi"),
     ("in_progress", "Đang xử lý"),
-    ("forwarded", "Đã chuyển cơ quan chức năng"),
+    ("forwarded", "Đã chuyển cơ quan chức năng, chờ kết quả"),
     ("resolved", "Đã có kết quả"),
     ("told", "Đã phản hồi kết quả cho người dân"),
     ("overdue", "Quá hạn xử lý"),
@@ -388,7 +388,7 @@ def case_tables(f: Figures) -> list[Table]:
                 ]
                 for n in cf.notable
             ],
-            [10, *([24] if f.merged else []), 12, 16, 40, 40],
+            [14, *([24] if f.merged else []), 12, 16, 40, 40],
         )
     )
     return tables

@@ -43,7 +43,8 @@ def summary_paragraphs(f: Figures) -> list[str]:
     return [*case_paragraphs(f), telephony_paragraph(f)]
 
 
-def _listing(rows: list[CountRow]) -> str:
+def _kinds(rows: list[CountRow]) -> str:
+    """``163 hỏi đáp, 70 phản ánh, …`` (kinds read as common nouns in a sentence)."""
     return ", ".join(f"{_n(r.count)} {r.label.lower()}" for r in rows if r.count)
 
 
@@ -56,20 +57,25 @@ def case_paragraphs(f: Figures) -> list[str]:
             f"Trong kỳ báo cáo, {who} không tiếp nhận phản ánh, kiến nghị hay câu hỏi nào "
             f"được ghi nhận thành hồ sơ (có {_n(c.conversations)} cuộc gọi có đàm thoại)."
         ]
-    kinds = _listing(f.cases.by_kind)
+    kinds = _kinds(f.cases.by_kind)
     p1 = (
         f"Trong kỳ báo cáo, {who} đã tiếp nhận {_n(c.received)} yêu cầu của người dân "
         f"({kinds}) qua {_n(c.conversations)} cuộc gọi có đàm thoại với cán bộ trực; "
         f"số yêu cầu bằng {percent(c.share(c.received))} số cuộc gọi có đàm thoại."
     )
-    agencies = _listing(f.cases.by_agency)
-    forwarded = f" (chuyển đến: {agencies})" if agencies else ""
     p2 = (
         f"Kết quả xử lý: trả lời ngay trong cuộc gọi {_n(c.answered)} "
         f"({percent(c.share(c.answered))}); đang xử lý {_n(c.in_progress)}; đã chuyển cơ quan "
-        f"chức năng {_n(c.forwarded)}{forwarded}; đã có kết quả {_n(c.resolved)}; đã phản hồi "
-        f"kết quả cho người dân {_n(c.told)}. Số yêu cầu quá hạn xử lý: {_n(c.overdue)}."
+        f"chức năng, đang chờ kết quả {_n(c.forwarded)}; đã có kết quả {_n(c.resolved)}; đã "
+        f"phản hồi kết quả cho người dân {_n(c.told)}. Số yêu cầu quá hạn xử lý: "
+        f"{_n(c.overdue)}."
     )
+    sent = [r for r in f.cases.by_agency if r.count]
+    if sent:
+        p2 += (
+            f" Trong kỳ đã chuyển {_n(sum(r.count for r in sent))} yêu cầu đến cơ quan chức "
+            "năng (" + "; ".join(f"{r.label}: {_n(r.count)}" for r in sent) + ")."
+        )
     return [p1, p2]
 
 

@@ -116,7 +116,7 @@ async def test_section_ii_shows_cases_in_the_right_rows(engine: AsyncEngine) -> 
     assert results == {
         "Trả lời ngay trong cuộc gọi": "1",
         "Đang xử lý": "0",
-        "Đã chuyển cơ quan chức năng": "1",
+        "Đã chuyển cơ quan chức năng, chờ kết quả": "1",
         "Đã có kết quả": "0",
         "Đã phản hồi kết quả cho người dân": "1",
         "Quá hạn xử lý": "1",
