@@ -1,4 +1,5 @@
-"""Benchmark: one month's report over N calls (with attempts) spread over 3 years, PostgreSQL.
+"""Benchmark: one month's report over N calls (with attempts, call-backs and cases) spread over
+3 years, PostgreSQL.
 
     .venv/bin/python bench/bench_report.py                 # 10 M calls (the issue's figure)
     .venv/bin/python bench/bench_report.py --n 1000000     # quicker
@@ -18,11 +19,13 @@ import asyncio
 import os
 import statistics
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg  # type: ignore[import-untyped]
 
+from callrouter.cases.config import CasesConfig
 from callrouter.report.figures import UnitInfo
 from callrouter.report.periods import month_period
 from callrouter.report.queries import POSTGRESQL_SETTINGS, compute_figures
@@ -36,13 +39,14 @@ CATEGORIES = (
     "ARRAY['kham_chua_benh','bao_hiem_y_te','tiem_chung','dich_benh',"
     "'an_toan_thuc_pham','duoc_pham','khac']"
 )
-RESOLUTIONS = "ARRAY['answered_on_phone','forwarded_to_agency','needs_callback','other']"
+KINDS = "ARRAY['hoi_dap','hoi_dap','hoi_dap','phan_anh','kien_nghi','khac']"
+STATUSES = "ARRAY['answered','in_progress','forwarded','resolved','told']"
+AGENCIES = "ARRAY['so_y_te','bhxh','ubnd_xa']"
 
 CALLS_SQL = f"""
 INSERT INTO calls (id, linkedid, uniqueid, branch, caller, started_at, answered_at, ended_at,
     local_day, local_hour, outcome, answered_officer_id, answered_officer_name, answered_number,
-    wait_seconds, talk_seconds, hangup_cause, mode, rota_version, category, resolution,
-    classified_at, classified_by)
+    wait_seconds, talk_seconds, hangup_cause, mode, rota_version)
 SELECT md5('bench' || i)::uuid::text, 'bench-' || i, 'bench-' || i,
     CASE WHEN r_branch < 0.9 THEN 3 ELSE 4 END,
     CASE WHEN r_caller < 0.98 THEN '09' || lpad(floor(r_caller * 3000000)::int::text, 8, '0') END,
@@ -59,13 +63,9 @@ SELECT md5('bench' || i)::uuid::text, 'bench-' || i, 'bench-' || i,
     talk,
     16,
     CASE WHEN r_mode < 0.03 THEN 'fallback' ELSE 'ari' END,
-    'bench0000000',
-    CASE WHEN r_cat < 0.8 THEN ({CATEGORIES})[1 + floor(r_cat / 0.8 * 7)::int] END,
-    CASE WHEN r_cat < 0.8 THEN ({RESOLUTIONS})[1 + floor(r_res * 4)::int] END,
-    CASE WHEN r_cat < 0.8 THEN t + interval '1 hour' END,
-    CASE WHEN r_cat < 0.8 THEN 'o' || officer END
+    'bench0000000'
 FROM (
-    SELECT i, t, r_branch, r_caller, r_mode, r_cat, r_res, 1 + floor(r_officer * 8)::int AS officer,
+    SELECT i, t, r_branch, r_caller, r_mode, 1 + floor(r_officer * 8)::int AS officer,
         CASE WHEN r_out < 0.60 THEN 'answered' WHEN r_out < 0.70 THEN 'abandoned'
              WHEN r_out < 0.75 THEN 'unanswered' WHEN r_out < 0.97 THEN 'after_hours'
              WHEN r_out < 0.995 THEN 'failed' END AS o,
@@ -74,8 +74,8 @@ FROM (
     FROM (
         SELECT i,
             timestamptz '{START}' + (i * ({DAYS}::float8 * 86400 / $3)) * interval '1 second' AS t,
-            random() AS r_branch, random() AS r_caller, random() AS r_mode, random() AS r_cat,
-            random() AS r_res, random() AS r_officer, random() AS r_out, random() AS r_wait,
+            random() AS r_branch, random() AS r_caller, random() AS r_mode,
+            random() AS r_officer, random() AS r_out, random() AS r_wait,
             random() AS r_talk
         FROM generate_series($1::bigint, $2::bigint) AS g(i)
     ) AS r
@@ -122,6 +122,36 @@ WHERE c.started_at >= $1 AND c.started_at < $2
   AND c.outcome IN ('abandoned', 'after_hours') AND c.caller IS NOT NULL AND random() < 0.33
 """
 
+# Cases for 80 % of the answered calls started in [$1, $2): a reference per branch and year,
+# a deadline two weeks on, closed when answered at once or told back, 1 % notable.
+CASES_SQL = f"""
+INSERT INTO cases (id, branch, ref_year, ref_seq, call_id, opened_at, opened_by, local_day,
+    kind, topic, summary, answer, status, deadline, agency, forwarded_on, result, result_on,
+    told_by, told_at, closed_on, notable, version, updated_at, updated_by)
+SELECT md5('case' || id)::uuid::text, branch, extract(year FROM local_day)::int,
+    $3 + row_number() OVER (ORDER BY started_at, id), id, ended_at, 'o1', local_day,
+    kind, ({CATEGORIES})[1 + floor(r_topic * 7)::int], 'Nội dung ' || linkedid,
+    CASE WHEN status = 'answered' THEN 'Đã hướng dẫn' END, status, local_day + 14,
+    CASE WHEN status <> 'answered' THEN ({AGENCIES})[1 + floor(r_agency * 3)::int] END,
+    CASE WHEN status <> 'answered' THEN local_day + 1 END,
+    CASE WHEN status IN ('resolved', 'told') THEN 'Đã giải quyết' END,
+    CASE WHEN status IN ('resolved', 'told') THEN local_day + 7 END,
+    CASE WHEN status = 'told' THEN 'o1' END,
+    CASE WHEN status = 'told' THEN ended_at + interval '8 days' END,
+    CASE WHEN status = 'answered' THEN local_day WHEN status = 'told' THEN local_day + 8 END,
+    r_notable < 0.01, 1, ended_at, 'o1'
+FROM (
+    SELECT c.*, k.kind,
+        CASE WHEN k.kind = 'hoi_dap' THEN 'answered'
+             ELSE ({STATUSES})[2 + floor(random() * 4)::int] END AS status,
+        random() AS r_topic, random() AS r_agency, random() AS r_notable
+    FROM calls c
+    CROSS JOIN LATERAL (SELECT ({KINDS})[1 + floor(random() * 6)::int] AS kind) k
+    WHERE c.started_at >= $1 AND c.started_at < $2 AND c.outcome = 'answered'
+      AND random() < 0.8
+) s
+"""  # noqa: S608 (only this file's constants are interpolated)
+
 # The same figures, written by hand as one would without callrouter's query builder.
 HAND_SQL: dict[str, str] = {
     "totals": """
@@ -140,7 +170,6 @@ HAND_SQL: dict[str, str] = {
             count(wait_seconds) FILTER (WHERE outcome = 'answered') AS wait_count,
             coalesce(sum(talk_seconds) FILTER (WHERE outcome = 'answered'), 0) AS talk_seconds_sum,
             count(talk_seconds) FILTER (WHERE outcome = 'answered') AS talk_count,
-            count(*) FILTER (WHERE category IS NULL) AS unclassified,
             percentile_disc(0.9) WITHIN GROUP (ORDER BY wait_seconds)
                 FILTER (WHERE outcome = 'answered') AS wait_p90_seconds
         FROM calls WHERE branch = $1 AND local_day BETWEEN $2 AND $3""",
@@ -205,12 +234,16 @@ HAND_SQL: dict[str, str] = {
         SELECT answered_number, count(*) FROM calls
         WHERE branch = $1 AND local_day BETWEEN $2 AND $3 AND outcome = 'answered'
           AND answered_number IS NOT NULL GROUP BY answered_number""",
-    "categories": """
-        SELECT category, count(*) FROM calls
-        WHERE branch = $1 AND local_day BETWEEN $2 AND $3 GROUP BY category""",
-    "resolutions": """
-        SELECT resolution, count(*) FROM calls
-        WHERE branch = $1 AND local_day BETWEEN $2 AND $3 GROUP BY resolution""",
+    "cases": """
+        SELECT kind, topic, status, agency, count(*),
+            count(*) FILTER (WHERE deadline < $4 AND (closed_on IS NULL OR closed_on > deadline)),
+            count(*) FILTER (WHERE notable)
+        FROM cases WHERE branch = $1 AND local_day BETWEEN $2 AND $3
+        GROUP BY kind, topic, status, agency""",
+    "notable": """
+        SELECT ref_seq, ref_year, kind, topic, summary, status, agency, result FROM cases
+        WHERE branch = $1 AND local_day BETWEEN $2 AND $3 AND notable
+        ORDER BY local_day, ref_seq LIMIT 50""",
 }
 
 
@@ -249,18 +282,22 @@ async def generate(url: str, schema: str, n: int, chunk: int) -> None:
         for row in months:
             await conn.execute(ATTEMPTS_SQL, row["m"], row["e"])
             await conn.execute(CALLBACKS_SQL, row["m"], row["e"])
-        print(f"  attempts and call-backs      {time.perf_counter() - t0:6.0f} s", flush=True)
+            # References continue across months (unique per branch and year is what counts).
+            top = await conn.fetchval("SELECT coalesce(max(ref_seq), 0) FROM cases")
+            await conn.execute(CASES_SQL, row["m"], row["e"], top)
+        print(f"  attempts, call-backs, cases  {time.perf_counter() - t0:6.0f} s", flush=True)
         await conn.execute("RESET session_replication_role")
         await conn.execute("VACUUM (ANALYZE) calls")
         await conn.execute("VACUUM (ANALYZE) call_attempts")
         await conn.execute("VACUUM (ANALYZE) callbacks")
+        await conn.execute("VACUUM (ANALYZE) cases")
         print(f"  vacuum analyze               {time.perf_counter() - t0:6.0f} s", flush=True)
     finally:
         await conn.close()
 
 
 async def time_callrouter(
-    url: str, schema: str, month: str, repeat: int
+    url: str, schema: str, month: str, repeat: int, now: datetime
 ) -> tuple[list[float], Any]:
     engine = make_engine(url.replace("postgresql://", "postgresql+asyncpg://"), search_path=schema)
     period = month_period(month)
@@ -275,8 +312,8 @@ async def time_callrouter(
                 service_level_seconds=20,
                 timezone="Asia/Ho_Chi_Minh",
                 unit=UnitInfo(name="bench"),
-                categories={},
-                now=datetime.now(UTC),
+                cases_config=CasesConfig(topics={"khac": "Khác"}),
+                now=now,
             )
             times.append(time.perf_counter() - t0)
     finally:
@@ -284,7 +321,9 @@ async def time_callrouter(
     return times[1:], figures
 
 
-async def time_hand_sql(url: str, schema: str, month: str, repeat: int) -> tuple[list[float], Any]:
+async def time_hand_sql(
+    url: str, schema: str, month: str, repeat: int, as_of: date
+) -> tuple[list[float], Any]:
     period = month_period(month)
     conn = await asyncpg.connect(_asyncpg_url(url), server_settings={"search_path": schema})
     times, results = [], {}
@@ -297,7 +336,7 @@ async def time_hand_sql(url: str, schema: str, month: str, repeat: int) -> tuple
                 for name, sql in HAND_SQL.items():
                     args: list[Any] = [3, period.start, period.end]
                     if "$4" in sql:
-                        args.append(20)
+                        args.append(as_of if name == "cases" else 20)
                     results[name] = await conn.fetch(sql, *args)
             times.append(time.perf_counter() - t0)
     finally:
@@ -333,16 +372,21 @@ async def main() -> None:
     try:
         calls = await conn.fetchval("SELECT count(*) FROM calls")
         attempts = await conn.fetchval("SELECT count(*) FROM call_attempts")
+        cases = await conn.fetchval("SELECT count(*) FROM cases")
     finally:
         await conn.close()
 
-    cr_times, figures = await time_callrouter(args.url, args.schema, args.month, args.repeat)
-    hand_times, hand = await time_hand_sql(args.url, args.schema, args.month, args.repeat)
+    now = datetime.now(UTC)
+    as_of = now.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+    cr_times, figures = await time_callrouter(args.url, args.schema, args.month, args.repeat, now)
+    hand_times, hand = await time_hand_sql(args.url, args.schema, args.month, args.repeat, as_of)
     t = figures.totals
     h = hand["totals"][0]
     counts = ("received", "answered", "abandoned", "abandoned_short", "unanswered",
               "after_hours", "failed", "in_progress", "fallback", "answered_within_sl",
-              "wait_count", "talk_count", "unclassified")  # fmt: skip
+              "wait_count", "talk_count")  # fmt: skip
+    c = figures.cases.counts
+    hand_cases = hand["cases"]
     checks = {
         "counts": all(getattr(t, k) == h[k] for k in counts),
         "sums": abs(t.wait_seconds_sum - h["wait_seconds_sum"]) < 1e-6 * max(1, t.wait_seconds_sum)
@@ -354,15 +398,22 @@ async def main() -> None:
         == tuple(hand["callbacks"][0]),
         "by day": {d.day: d.received for d in figures.by_day if d.received}
         == {r[0]: r[1] for r in hand["by_day"]},
-        "categories": {c.key: c.count for c in figures.categories}
-        == {r[0]: r[1] for r in hand["categories"]},
+        "cases": (c.received, c.overdue, c.notable)
+        == (
+            sum(r[4] for r in hand_cases),
+            sum(r[5] for r in hand_cases),
+            sum(r[6] for r in hand_cases),
+        )
+        and {k.key: k.count for k in figures.cases.by_kind} == _sum_by(hand_cases, 0)
+        and c.forwarded == _sum_by(hand_cases, 2).get("forwarded", 0)
+        and len(figures.cases.notable) == len(hand["notable"]),
         "officers": {o.officer_id: o.attempts for o in figures.officers if o.attempts}
         == {r[0]: r[2] for r in hand["officer_attempts"]},
     }
     cr, hd = statistics.median(cr_times), statistics.median(hand_times)
-    print(f"\ndata: {calls:,} calls, {attempts:,} attempts; month {args.month}: "
-          f"{t.received:,} calls of branch 3; load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs")  # fmt: skip
+    print(f"\ndata: {calls:,} calls, {attempts:,} attempts, {cases:,} cases; month {args.month}: "
+          f"{t.received:,} calls, {c.received:,} cases of branch 3; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")  # fmt: skip
     print(f"callrouter report (compute_figures): median {cr:.3f} s, best {min(cr_times):.3f} s "
           "(runs: " + ", ".join(f"{x:.3f}" for x in cr_times) + ")")  # fmt: skip
     print(f"hand-written SQL (asyncpg):          median {hd:.3f} s, best {min(hand_times):.3f} s "
@@ -372,6 +423,13 @@ async def main() -> None:
     print("same figures: " + ("yes (" + ", ".join(checks) + ")" if not bad else f"NO: {bad}"))
     print(f"targets: ≤ 2 s {'met' if cr <= 2 else 'MISSED'}; "
           f"≤ 1.5× {'met' if cr / hd <= 1.5 else 'MISSED'}")  # fmt: skip
+
+
+def _sum_by(rows: Any, column: int) -> dict[Any, int]:
+    out: dict[Any, int] = {}
+    for r in rows:
+        out[r[column]] = out.get(r[column], 0) + r[4]
+    return out
 
 
 if __name__ == "__main__":

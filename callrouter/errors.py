@@ -15,7 +15,12 @@
     │   └── AriRequestError         ARI answered a request with an error status
     │       ├── AriNotFound         404: the channel/bridge is gone (often: the caller hung up)
     │       └── AriConflict         409: the resource is in the wrong state
-    └── ReportError                 a report that cannot be produced or merged
+    ├── ReportError                 a report that cannot be produced or merged
+    └── CaseError                   a citizen's case (hỏi đáp, phản ánh, kiến nghị) refused
+        ├── CaseConfigError         a topics/agencies file that is not valid (every problem)
+        ├── CaseInputError          a value outside the configured lists or over its bound
+        ├── CaseTransitionError     a status change the lifecycle forbids
+        └── CaseConflict            the case was changed by someone else meanwhile
 """
 
 from __future__ import annotations
@@ -87,3 +92,28 @@ class AriConflict(AriRequestError):
 
 class ReportError(CallrouterError):
     """A report that cannot be produced or merged."""
+
+
+class CaseError(CallrouterError):
+    """Anything refused about a citizen's case."""
+
+
+class CaseConfigError(CaseError):
+    """A cases configuration file that failed validation; ``problems`` lists every one."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = list(problems)
+        super().__init__(f"{path}: {len(self.problems)} problem(s)\n" + "\n".join(self.problems))
+
+
+class CaseInputError(CaseError, ValueError):
+    """A value outside the configured lists (topic, agency, kind) or over its bound."""
+
+
+class CaseTransitionError(CaseError, ValueError):
+    """A status change the case lifecycle forbids (the message says which are allowed)."""
+
+
+class CaseConflict(CaseError):
+    """Someone saved the case after it was read: nothing was written, the input is kept."""

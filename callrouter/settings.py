@@ -80,6 +80,13 @@ class Settings(BaseSettings):
 
     # Reports
     service_level_seconds: int = Field(default=20, ge=1)
+    #: an abandoned call shorter than this many seconds of waiting is counted as a misdial
+    #: (the report and everything else that needs the notion reads it here)
+    misdial_seconds: int = Field(default=10, ge=0, le=120)
+
+    # Cases (hỏi đáp, phản ánh, kiến nghị): topics, agencies and deadlines; without a file
+    # the topics are ``categories`` below and the deadlines callrouter's defaults
+    cases_path: Path | None = None
     categories: dict[str, str] = Field(
         default_factory=lambda: {
             "kham_chua_benh": "Khám, chữa bệnh",

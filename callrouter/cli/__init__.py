@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "privacy": ("callrouter.cli.privacy", "privacy"),
     "calls": ("callrouter.cli.calls", "calls"),
     "callbacks": ("callrouter.cli.calls", "callbacks"),
+    "cases": ("callrouter.cli.cases", "cases"),
     "report": ("callrouter.cli.report", "report"),
     "serve": ("callrouter.cli.serve", "serve"),
     "demo": ("callrouter.cli.demo", "demo"),

@@ -1,4 +1,7 @@
-"""``callrouter calls`` and ``callrouter callbacks``: read the call log, classify, call back."""
+"""``callrouter calls`` and ``callrouter callbacks``: read the call log, call back.
+
+What a call was about is a case: ``callrouter cases open --call ID`` (cli/cases.py).
+"""
 
 from __future__ import annotations
 
@@ -16,12 +19,11 @@ import click
 from callrouter.cli.db import database_url_option, resolve_url, run_store_command, run_with_engine
 from callrouter.exports import csv_row
 from callrouter.settings import Settings
-from callrouter.store.models import OUTCOMES, RESOLUTION_LABELS, RESOLUTIONS
+from callrouter.store.models import OUTCOMES
 from callrouter.store.queries import (
     CALL_COLUMNS,
     CALLBACK_COLUMNS,
     CallFilter,
-    classify_call,
     list_callbacks,
     list_calls,
     mark_callback_done,
@@ -125,7 +127,7 @@ def _format_options(func: Callable[..., None]) -> Callable[..., None]:
 
 @click.group("calls")
 def calls() -> None:
-    """Nhật ký cuộc gọi: xem, lọc, phân loại."""
+    """Nhật ký cuộc gọi: xem, lọc (nội dung cuộc gọi: callrouter cases)."""
 
 
 @calls.command("list")
@@ -169,39 +171,6 @@ def list_command(
         ["id", "started_at", "caller", "outcome", "answered_officer_name", "wait_seconds",
          "talk_seconds", "category", "resolution"],
     )  # fmt: skip
-
-
-@calls.command("classify")
-@click.argument("call_id")
-@click.option("--category", required=True, metavar="MÃ", help="Lĩnh vực (mã trong cấu hình).")
-@click.option(
-    "--resolution",
-    required=True,
-    type=click.Choice(RESOLUTIONS),
-    help="Kết quả xử lý: " + "; ".join(f"{k} = {v}" for k, v in RESOLUTION_LABELS.items()),
-)
-@click.option("--by", "by", metavar="TÊN", help="Người phân loại.")
-@database_url_option
-def classify_command(
-    call_id: str, category: str, resolution: str, by: str | None, database_url: str | None
-) -> None:
-    """Phân loại cuộc gọi CALL_ID (mã cuộc gọi hoặc linkedid) cho báo cáo tháng."""
-    categories = Settings().categories
-    stored = run_with_engine(
-        resolve_url(database_url),
-        lambda engine: classify_call(
-            engine,
-            call_id,
-            category=category,
-            resolution=resolution,
-            categories=categories,
-            by=by,
-            at=datetime.now(UTC),
-        ),
-    )
-    click.echo(
-        f"Đã phân loại cuộc gọi {stored}: {categories[category]} — {RESOLUTION_LABELS[resolution]}."
-    )
 
 
 @calls.command("import-fallback")

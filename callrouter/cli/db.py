@@ -195,7 +195,8 @@ def purge_command(
         f"  số cần gọi lại: {result.callback_numbers_removed}\n"
         f"  file ghi âm đã xoá: {result.recordings_deleted}"
         + (f" (không tìm thấy: {result.recordings_missing})" if result.recordings_missing else "")
-        + f"\n  sự kiện đã làm trống: {result.events_emptied}"
+        + f"\n  sự kiện đã làm trống: {result.events_emptied}\n"
+        f"  nội dung hồ sơ phản ánh, kiến nghị: {result.case_texts_removed}"
     )
     problems = echo_file_results(files)
     click.echo("Số liệu thống kê cuộc gọi được giữ nguyên.")

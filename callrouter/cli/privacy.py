@@ -157,6 +157,7 @@ def erase_command(  # noqa: PLR0917 -- click passes every option
         f"  cuộc gọi: {result.calls}\n"
         f"  yêu cầu gọi lại: {result.callbacks}\n"
         f"  sự kiện: {result.events}\n"
+        f"  nội dung hồ sơ phản ánh, kiến nghị: {result.case_texts}\n"
         f"  file ghi âm đã xoá: {result.recordings_deleted}"
         + (f" (không tìm thấy: {result.recordings_missing})" if result.recordings_missing else "")
         + "\nSố liệu thống kê cuộc gọi được giữ nguyên; yêu cầu đã được ghi nhật ký (không kèm số)."

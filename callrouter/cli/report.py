@@ -43,6 +43,7 @@ def _read_notes(path: Path | None) -> str | None:
 async def _figures(
     *, url: str, period: Period, settings: Settings, rs: ReportSettings, notes: str | None
 ) -> Figures:
+    from callrouter.cases.setup import cases_config  # noqa: PLC0415 (imports the rota loader)
     from callrouter.report.queries import compute_figures  # noqa: PLC0415 (imports the store)
 
     engine = make_engine(url)
@@ -55,7 +56,8 @@ async def _figures(
             service_level_seconds=settings.service_level_seconds,
             timezone=settings.timezone,
             unit=UnitInfo(name=rs.unit_name, governing_body=rs.governing_body),
-            categories=settings.categories,
+            cases_config=cases_config(settings),
+            misdial_seconds=settings.misdial_seconds,
             notes=notes,
         )
     except DBAPIError as exc:
@@ -97,7 +99,7 @@ _notes_option = click.option(
 
 @click.group("report")
 def report() -> None:
-    """Báo cáo kết quả tiếp nhận, xử lý cuộc gọi đường dây nóng 1022 (tháng, đột xuất, tổng hợp)."""
+    """Báo cáo kết quả xử lý phản ánh, kiến nghị qua đường dây nóng 1022 (tháng, tổng hợp)."""
 
 
 @report.command("monthly")
@@ -171,6 +173,25 @@ def merge(
         _write(render(f, fmt, rs), fmt, out, attachment_stem(f) + "-tong-hop")
     except CallrouterError as exc:
         raise _fail(exc) from None
+
+
+@report.command("upgrade")
+@click.argument("source", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Where to write the upgraded JSON (default: standard output).")  # fmt: skip
+def upgrade(source: Path, output: Path | None) -> None:
+    """Nâng cấp tệp báo cáo JSON phiên bản cũ (1) lên phiên bản hiện hành để tổng hợp."""
+    from callrouter.report.merge import load_figures  # noqa: PLC0415 (only this command needs it)
+
+    try:
+        text = load_figures(source, upgrade=True).to_json()
+    except CallrouterError as exc:
+        raise _fail(exc) from None
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"Đã nâng cấp {source} → {output}.", err=True)
 
 
 @report.command("send")

@@ -5,16 +5,18 @@ exchange format units send up the chain to be merged (``callrouter report merge`
 a change that breaks readers bumps :data:`VERSION`, and :func:`load_figures` refuses any other
 version with a message naming the file.
 
-JSON layout (version 1), every count an integer, every duration in seconds::
+JSON layout (version 2), every count an integer, every duration in seconds::
 
     {
       "format": "callrouter-report",        # identifies the file; anything else is refused
-      "version": 1,
+      "version": 2,
       "generated_at": "2026-12-01T01:00:00Z",
       "merged": false,                       # true for a roll-up of several units
       "unit": {"name": ..., "governing_body": ...},     # who issues this report
-      "units": [{"name", "governing_body", "period", "totals"}],  # every unit included
+      "units": [{"name", "governing_body", "period", "totals",   # every unit included
+                 "cases": {<case counts>}, "notes": "the unit's difficulties" | null}],
       "branch": 3, "timezone": "Asia/Ho_Chi_Minh", "service_level_seconds": 20,
+      "misdial_seconds": 10,                 # abandoned within this wait: a misdial
       "period": {"kind": "month|cutoff|adhoc|mixed", "start": "2026-11-01",
                  "end": "2026-11-30", "month": "2026-11", "cutoff_day": null},
       "totals": {
@@ -24,7 +26,6 @@ JSON layout (version 1), every count an integer, every duration in seconds::
         "wait_p90_seconds", "wait_p90_method": "exact|histogram",
         "wait_histogram": [[whole_seconds_rounded_up, count], ...],
         "repeat_callers", "callbacks_requested", "callbacks_done", "callbacks_open",
-        "unclassified",
         # derived, written for readers and recomputed from the sums above on reading:
         "offered", "answer_rate", "service_level", "abandon_rate",
         "wait_avg_seconds", "talk_avg_seconds"
@@ -35,15 +36,30 @@ JSON layout (version 1), every count an integer, every duration in seconds::
                     "wait_seconds_sum", "wait_count", "talk_avg_seconds", "wait_avg_seconds"}],
       "numbers": [{"unit", "number", "label", "attempts", "answered", "busy", "no_answer",
                    "declined", "failed", "cancelled", "answered_calls"}],
-      "categories":  [{"key", "label", "count"}],   # key null = not classified yet
-      "resolutions": [{"key", "label", "count"}],
+      "cases": {                             # citizens' requests received in the period
+        "counts": {"conversations", "received", "answered", "in_progress", "forwarded",
+                   "resolved", "told", "overdue", "notable"},
+        "by_kind":   [{"key", "label", "count"}],   # hỏi đáp, phản ánh, kiến nghị, khác
+        "by_topic":  [{"key", "label", "count"}],   # key null = no topic given
+        "by_agency": [{"key", "label", "count"}],   # cases forwarded, by agency
+        "notable":   [{"unit", "ref", "kind", "topic", "summary", "status", "agency",
+                       "result"}]                 # cases an admin marked "nêu trong báo cáo"
+      },
       "notes": "free text: difficulties and proposals" | null
     }
+
+Case counts: *conversations* = calls answered by an officer (the base of every case
+percentage, never all calls); *answered* … *told* count cases by their status when the report
+was made (they add up to *received*); *overdue* counts cases past their working-day deadline
+and not closed by it. Version 1 files (``categories``/``resolutions`` of calls, one ``notes``)
+are read by :func:`upgrade_v1`, which ``callrouter report upgrade`` applies (see
+docs/operator-guide.md); ``report merge`` refuses them with that advice.
 
 Definitions: *offered* = received − after-hours (calls that arrived while the line was open);
 answer rate and service level are shares of offered calls; service level counts answered calls
 whose wait was at most ``service_level_seconds``; *abandoned_short* counts abandoned calls that
-waited at most 10 s (usually misdials). The 90th-percentile wait is the nearest-rank value over
+waited at most ``misdial_seconds`` (the ``CALLROUTER_MISDIAL_SECONDS`` setting; usually
+misdials). The 90th-percentile wait is the nearest-rank value over
 answered calls (the smallest wait w such that at least 90 % of waits are ≤ w); a merged report
 computes it from the units' histograms of waits rounded up to whole seconds, so it is exact to
 the second (``wait_p90_method = "histogram"``).
@@ -59,8 +75,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 FORMAT: Final = "callrouter-report"
-VERSION: Final = 1
-ABANDONED_SHORT_SECONDS = 10
+VERSION: Final = 2
 
 _DERIVED_TOTALS = (
     "offered",
@@ -163,7 +178,6 @@ class Totals(_Model):
     callbacks_requested: int = 0
     callbacks_done: int = 0
     callbacks_open: int = 0
-    unclassified: int = 0
 
     @model_validator(mode="before")
     @classmethod
@@ -259,9 +273,46 @@ class NumberRow(_Model):
 
 
 class CountRow(_Model):
-    key: str | None  # None: not classified yet
+    key: str | None  # None: not given (a case without a topic)
     label: str
     count: int = 0
+
+
+class CaseCounts(_Model):
+    """Cases received in the period, by status at report time (sums, so merging adds them)."""
+
+    conversations: int = 0
+    received: int = 0
+    answered: int = 0
+    in_progress: int = 0
+    forwarded: int = 0
+    resolved: int = 0
+    told: int = 0
+    overdue: int = 0
+    notable: int = 0
+
+    def share(self, count: int) -> float | None:
+        """``count`` as a share of the calls that had a conversation."""
+        return _ratio(count, self.conversations)
+
+
+class NotableCase(_Model):
+    unit: str | None = None
+    ref: str
+    kind: str  # Vietnamese labels: the reader of a merged report has no unit's configuration
+    topic: str
+    summary: str | None = None
+    status: str
+    agency: str | None = None
+    result: str | None = None
+
+
+class CaseFigures(_Model):
+    counts: CaseCounts = Field(default_factory=CaseCounts)
+    by_kind: list[CountRow] = Field(default_factory=list)
+    by_topic: list[CountRow] = Field(default_factory=list)
+    by_agency: list[CountRow] = Field(default_factory=list)
+    notable: list[NotableCase] = Field(default_factory=list)
 
 
 class UnitInfo(_Model):
@@ -274,13 +325,15 @@ class UnitSummary(_Model):
     governing_body: str = ""
     period: Period
     totals: Totals
+    cases: CaseCounts = Field(default_factory=CaseCounts)
+    notes: str | None = None
 
 
 class Figures(_Model):
     """Everything a report shows; rendered to table/CSV/JSON/XLSX/DOCX and merged."""
 
     format: Literal["callrouter-report"] = FORMAT
-    version: Literal[1] = VERSION
+    version: Literal[2] = VERSION
     generated_at: datetime
     merged: bool = False
     unit: UnitInfo
@@ -288,14 +341,14 @@ class Figures(_Model):
     branch: int
     timezone: str
     service_level_seconds: int
+    misdial_seconds: int = 10
     period: Period
     totals: Totals
     by_day: list[DayRow] = Field(default_factory=list)
     by_hour: list[HourRow] = Field(default_factory=list)
     officers: list[OfficerRow] = Field(default_factory=list)
     numbers: list[NumberRow] = Field(default_factory=list)
-    categories: list[CountRow] = Field(default_factory=list)
-    resolutions: list[CountRow] = Field(default_factory=list)
+    cases: CaseFigures = Field(default_factory=CaseFigures)
     notes: str | None = None
 
     @property

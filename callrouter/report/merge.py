@@ -20,6 +20,8 @@ from callrouter.errors import ReportError
 from callrouter.report.figures import (
     FORMAT,
     VERSION,
+    CaseCounts,
+    CaseFigures,
     CountRow,
     DayRow,
     Figures,
@@ -33,6 +35,7 @@ from callrouter.report.figures import (
     UnitSummary,
     p90_from_histogram,
 )
+from callrouter.report.upgrade import upgrade_v1
 
 _SUMMED_TOTALS = tuple(
     name
@@ -41,8 +44,11 @@ _SUMMED_TOTALS = tuple(
 )
 
 
-def load_figures(path: Path) -> Figures:
-    """Read one unit's JSON report; a clear :class:`ReportError` naming the file otherwise."""
+def load_figures(path: Path, *, upgrade: bool = False) -> Figures:
+    """Read one unit's JSON report; a clear :class:`ReportError` naming the file otherwise.
+
+    A version 1 file is refused with the command that upgrades it, unless ``upgrade``.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -57,6 +63,13 @@ def load_figures(path: Path) -> Figures:
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ReportError(f'{path}: not a callrouter report (no "format": "{FORMAT}")')
+    if data.get("version") == 1:
+        if not upgrade:
+            raise ReportError(
+                f"{path}: callrouter report version 1 (before cases); upgrade it first: "
+                f"callrouter report upgrade {path} --output <new.json>"
+            )
+        data = upgrade_v1(data)
     if data.get("version") != VERSION:
         raise ReportError(
             f"{path}: callrouter report version {data.get('version')!r}; "
@@ -120,9 +133,25 @@ def merge_figures(
                 f"{first_path} within {first.service_level_seconds} s "
                 "(use --force to merge anyway)"
             )
+        if f.misdial_seconds != first.misdial_seconds and not force:
+            raise ReportError(
+                f"{path}: misdials counted within {f.misdial_seconds} s, "
+                f"{first_path} within {first.misdial_seconds} s (use --force to merge anyway)"
+            )
     units: list[UnitSummary] = []
     for _, f in reports:
-        units.extend(f.units or [UnitSummary(name=f.unit.name, period=f.period, totals=f.totals)])
+        units.extend(
+            f.units
+            or [
+                UnitSummary(
+                    name=f.unit.name,
+                    period=f.period,
+                    totals=f.totals,
+                    cases=f.cases.counts,
+                    notes=f.notes,
+                )
+            ]
+        )
     names = [u.name for u in units]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes and not force:
@@ -172,9 +201,28 @@ def merge_figures(
         by_hour=[HourRow(hour=h, **hours[h]) for h in range(24)],
         officers=officers,
         numbers=numbers,
-        categories=_sum_counts(r for _, f in reports for r in f.categories),
-        resolutions=_sum_counts(r for _, f in reports for r in f.resolutions),
+        misdial_seconds=first.misdial_seconds,
+        cases=_sum_cases(reports),
         notes=notes,
+    )
+
+
+def _sum_cases(reports: Sequence[tuple[Path, Figures]]) -> CaseFigures:
+    """Case counts added up; each notable case keeps the name of its unit."""
+    counts = {
+        name: sum(getattr(f.cases.counts, name) for _, f in reports)
+        for name in CaseCounts.model_fields
+    }
+    return CaseFigures(
+        counts=CaseCounts(**counts),
+        by_kind=_sum_counts(r for _, f in reports for r in f.cases.by_kind),
+        by_topic=_sum_counts(r for _, f in reports for r in f.cases.by_topic),
+        by_agency=_sum_counts(r for _, f in reports for r in f.cases.by_agency),
+        notable=[
+            n.model_copy(update={"unit": n.unit or _unit_name(f)})
+            for _, f in reports
+            for n in f.cases.notable
+        ],
     )
 
 

@@ -1,7 +1,7 @@
 """The report's figures, computed in SQL (SQLAlchemy Core) on SQLite and PostgreSQL alike.
 
 No call row is loaded into Python: every query aggregates in the database and returns at most
-one row per day, hour, officer, number, category or histogram second. Every expression used
+one row per day, hour, officer, number, case group or histogram second. Every expression used
 here means the same on both databases:
 
 * conditional counts are ``sum(CASE WHEN … THEN 1 ELSE 0 END)``;
@@ -18,7 +18,6 @@ Days and hours are the rota's local ones (``calls.local_day``/``local_hour``).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,9 +28,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 
+from callrouter.cases.config import CasesConfig
+from callrouter.report.case_figures import case_figures
 from callrouter.report.figures import (
-    ABANDONED_SHORT_SECONDS,
-    CountRow,
     DayRow,
     Figures,
     HourRow,
@@ -42,9 +41,7 @@ from callrouter.report.figures import (
     UnitInfo,
     UnitSummary,
 )
-from callrouter.store.models import RESOLUTION_LABELS, call_attempts, callbacks, calls
-
-UNCLASSIFIED_LABEL = "Chưa phân loại"
+from callrouter.store.models import call_attempts, callbacks, calls
 
 AnySelect = sa.Select[*tuple[Any, ...]]
 AnyRow = sa.Row[*tuple[Any, ...]]
@@ -104,9 +101,6 @@ _GRID_COUNTS: dict[str, ColumnElement[bool]] = {
     "received": sa.true(),
     "answered": _ANSWERED,
     "abandoned": _c.outcome == "abandoned",
-    "abandoned_short": sa.and_(
-        _c.outcome == "abandoned", _c.wait_seconds <= ABANDONED_SHORT_SECONDS
-    ),
     "unanswered": _c.outcome == "unanswered",
     "after_hours": _c.outcome == "after_hours",
     "failed": _c.outcome == "failed",
@@ -114,11 +108,10 @@ _GRID_COUNTS: dict[str, ColumnElement[bool]] = {
     "fallback": _c.mode == "fallback",
     "wait_count": _WAIT_KNOWN,
     "talk_count": _TALK_KNOWN,
-    "unclassified": _c.category.is_(None),
 }
 
 
-def grid_query(period: Period, branch: int, sl_seconds: int) -> AnySelect:
+def grid_query(period: Period, branch: int, sl_seconds: int, misdial_seconds: int) -> AnySelect:
     """Counts and sums per (local day, local hour): totals, by-day and by-hour in one scan."""
     return (
         sa.select(
@@ -127,6 +120,9 @@ def grid_query(period: Period, branch: int, sl_seconds: int) -> AnySelect:
             *(_count_if(cond).label(name) for name, cond in _GRID_COUNTS.items()),
             _count_if(sa.and_(_ANSWERED, _c.wait_seconds <= sl_seconds)).label(
                 "answered_within_sl"
+            ),
+            _count_if(sa.and_(_c.outcome == "abandoned", _c.wait_seconds <= misdial_seconds)).label(
+                "abandoned_short"
             ),
             _sum_if(_c.wait_seconds, _WAIT_KNOWN).label("wait_seconds_sum"),
             _sum_if(_c.talk_seconds, _TALK_KNOWN).label("talk_seconds_sum"),
@@ -189,15 +185,6 @@ def callbacks_query(period: Period, branch: int, tz: ZoneInfo) -> AnySelect:
             cb.created_at < end,
             sa.or_(cb.call_id.is_(None), _c.branch == branch),
         )
-    )
-
-
-def classification_query(period: Period, branch: int) -> AnySelect:
-    """Calls per (category, resolution): both petition tables in one scan."""
-    return (
-        sa.select(_c.category, _c.resolution, sa.func.count().label("n"))
-        .where(_in_period(period, branch))
-        .group_by(_c.category, _c.resolution)
     )
 
 
@@ -272,16 +259,19 @@ async def compute_figures(
     service_level_seconds: int,
     timezone: str,
     unit: UnitInfo,
-    categories: Mapping[str, str],
+    cases_config: CasesConfig,
+    misdial_seconds: int = 10,
     notes: str | None = None,
     now: datetime | None = None,
 ) -> Figures:
     """Every figure of the report for ``period`` and ``branch``, from one database snapshot.
 
-    Eight aggregate queries; Python only adds up their few grouped rows (at most one per
-    day × hour, officer × number, category × resolution, second of wait).
+    Nine aggregate queries; Python only adds up their few grouped rows (at most one per
+    day × hour, officer × number, kind × topic × status × agency, second of wait). Cases
+    are overdue as of the day the report is made (``now`` in the unit's time zone).
     """
     tz = ZoneInfo(timezone)
+    now = now or datetime.now(UTC)
     # One consistent snapshot for all the queries.
     options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
     async with engine.connect() as plain:
@@ -295,13 +285,16 @@ async def compute_figures(
                 # Python's sqlite3 opens no transaction for SELECTs: begin one, so all the
                 # queries read one snapshot (WAL) while the call log keeps writing.
                 await conn.exec_driver_sql("BEGIN")
-            grid = list(await conn.execute(grid_query(period, branch, service_level_seconds)))
+            grid = list(
+                await conn.execute(
+                    grid_query(period, branch, service_level_seconds, misdial_seconds)
+                )
+            )
             hist = [
                 (int(s), int(n)) for s, n in (await conn.execute(histogram_query(period, branch)))
             ]
             repeat = (await _one(conn, repeat_callers_query(period, branch)))[0]
             cb = (await _one(conn, callbacks_query(period, branch, tz)))._mapping
-            classes = list(await conn.execute(classification_query(period, branch)))
             answered = list(await conn.execute(answered_query(period, branch)))
             if pg:
                 # The join's row estimate is ~100× low (the start-time bound and the period
@@ -311,13 +304,28 @@ async def compute_figures(
             attempts = list(await conn.execute(attempts_query(period, branch, tz)))
             if pg:
                 await conn.execute(sa.text("SET LOCAL enable_sort = on"))
+            case_figs = await case_figures(
+                conn,
+                period=period,
+                branch=branch,
+                as_of=now.astimezone(tz).date(),
+                conversations=sum(int(row.answered) for row in grid),
+                config=cases_config,
+            )
             wait_count = sum(int(row.wait_count) for row in grid)
             p90 = None
             if wait_count:
                 p90 = (await conn.execute(p90_query(period, branch, wait_count))).scalar()
 
     sums: dict[str, Any] = dict.fromkeys(
-        (*_GRID_COUNTS, "answered_within_sl", "wait_seconds_sum", "talk_seconds_sum"), 0
+        (
+            *_GRID_COUNTS,
+            "answered_within_sl",
+            "abandoned_short",
+            "wait_seconds_sum",
+            "talk_seconds_sum",
+        ),
+        0,
     )
     days: dict[Any, dict[str, int]] = {}
     hours: dict[int, dict[str, int]] = {}
@@ -373,42 +381,29 @@ async def compute_figures(
         # Includes calls answered at a number no attempt row names (the dialplan fallback).
         numbers.setdefault(number, NumberRow(number=number)).answered_calls = count
 
-    category_counts: dict[str | None, int] = defaultdict(int)
-    resolution_counts: dict[str | None, int] = defaultdict(int)
-    for category, resolution, n_calls in classes:
-        category_counts[category] += int(n_calls)
-        resolution_counts[resolution] += int(n_calls)
-
     return Figures(
-        generated_at=now or datetime.now(UTC),
+        generated_at=now,
         unit=unit,
         units=[
             UnitSummary(
-                name=unit.name, governing_body=unit.governing_body, period=period, totals=totals
+                name=unit.name,
+                governing_body=unit.governing_body,
+                period=period,
+                totals=totals,
+                cases=case_figs.counts,
+                notes=notes,
             )
         ],
         branch=branch,
         timezone=timezone,
         service_level_seconds=service_level_seconds,
+        misdial_seconds=misdial_seconds,
         period=period,
         totals=totals,
         by_day=by_day,
         by_hour=by_hour,
         officers=sorted(officers.values(), key=lambda o: (-o.answered, o.name, o.officer_id)),
         numbers=sorted(numbers.values(), key=lambda n: (-n.attempts, -n.answered_calls, n.number)),
-        categories=_count_rows(category_counts, categories),
-        resolutions=_count_rows(resolution_counts, RESOLUTION_LABELS),
+        cases=case_figs,
         notes=notes,
     )
-
-
-def _count_rows(counts: Mapping[str | None, int], labels: Mapping[str, str]) -> list[CountRow]:
-    out = [
-        CountRow(
-            key=key,
-            label=UNCLASSIFIED_LABEL if key is None else labels.get(key, key),
-            count=n,
-        )
-        for key, n in counts.items()
-    ]
-    return sorted(out, key=lambda c: (c.key is None, -c.count, c.label))

@@ -27,14 +27,15 @@ from docx.shared import Cm, Mm, Pt
 from callrouter.report.charts import all_charts
 from callrouter.report.figures import Figures
 from callrouter.report.settings import ReportSettings
-from callrouter.report.tables import Table, report_tables
-from callrouter.report.words import subject, summary_paragraphs
+from callrouter.report.tables import CASE_TABLES, Table, report_tables
+from callrouter.report.words import case_paragraphs, subject, telephony_paragraph
 
 FONT = "Times New Roman"
 _NUMERIC = {"int", "pct", "sec", "duration"}
 TEXT_CM = 16.5  # A4 210 mm less 30 mm left and 15 mm right margins
 LEFT_CM, RIGHT_CM = 6.5, 10.0
-DOCX_TABLES = ("units", "summary", "officers", "numbers", "categories", "resolutions")
+#: The annex (Phụ lục) after the signature: the telephony figures in full.
+ANNEX_TABLES = ("units", "summary", "officers", "numbers")
 
 
 def date_line(place: str, when: datetime, tz: str) -> str:
@@ -152,7 +153,10 @@ def _letterhead(doc: object, f: Figures, s: ReportSettings) -> None:
 
 def _vv(f: Figures) -> str:
     what = "báo cáo tổng hợp" if f.merged else "báo cáo"
-    return f"{what} kết quả tiếp nhận, xử lý cuộc gọi đường dây nóng 1022 {f.period.title_vi}"
+    return (
+        f"{what} kết quả tiếp nhận, xử lý phản ánh, kiến nghị qua đường dây nóng 1022 "
+        f"{f.period.title_vi}"
+    )
 
 
 def _docx_table(doc: object, table: Table) -> None:
@@ -217,50 +221,87 @@ def render_docx(f: Figures, settings: ReportSettings | None = None) -> bytes:
     scope = "các đơn vị" if f.merged else "đơn vị"
     _para(
         doc,
-        "Thực hiện chế độ báo cáo định kỳ về tình hình tiếp nhận, xử lý cuộc gọi của người dân "
-        f"qua đường dây nóng 1022, {scope} báo cáo kết quả {f.period.title_vi} như sau:",
+        "Thực hiện chế độ báo cáo định kỳ kết quả xử lý thông tin phản ánh, kiến nghị của cá "
+        f"nhân, tổ chức qua đường dây nóng 1022, {scope} báo cáo kết quả {f.period.title_vi} "
+        "như sau:",
         **body,  # type: ignore[arg-type]
     )
+    tables = {t.key: t for t in report_tables(f)}
     _para(doc, "I. TÌNH HÌNH CHUNG", size=14, bold=True, space_after=6)
-    for text in summary_paragraphs(f):
-        _para(doc, text, **body)  # type: ignore[arg-type]
+    _para(doc, telephony_paragraph(f), **body)  # type: ignore[arg-type]
 
-    _para(doc, "II. KẾT QUẢ CỤ THỂ", size=14, bold=True, space_after=6)
-    if f.empty:
-        _para(doc, "Không có số liệu trong kỳ báo cáo.", **body)  # type: ignore[arg-type]
-    else:
-        tables = {t.key: t for t in report_tables(f)}
-        n = 0
-        for key in DOCX_TABLES:
-            table = tables.get(key)
-            if table is None or not table.rows:
-                continue
-            n += 1
-            _para(doc, f"{n}. {table.title}", size=14, bold=True, space_after=4)
-            _docx_table(doc, table)
-            _para(doc, "", size=8)
-        n += 1
-        _para(doc, f"{n}. Biểu đồ", size=14, bold=True, space_after=4)
-        for caption, png in all_charts(f):
-            doc.add_picture(io.BytesIO(png), width=Cm(15.5))
-            doc.paragraphs[-1].alignment = center
-            _para(doc, caption, size=12, italic=True, align=center, space_after=6)
-
-    _para(doc, "III. KHÓ KHĂN, VƯỚNG MẮC VÀ ĐỀ XUẤT", size=14, bold=True, space_after=6)
-    notes = (f.notes or "").strip()
-    for line in notes.splitlines() or ["Không có."]:
-        if line.strip():
-            _para(doc, line.strip(), **body)  # type: ignore[arg-type]
     _para(
         doc,
-        f"Trên đây là báo cáo kết quả tiếp nhận, xử lý cuộc gọi đường dây nóng 1022 "
-        f"{f.period.title_vi}./.",
+        "II. KẾT QUẢ TIẾP NHẬN, XỬ LÝ PHẢN ÁNH, KIẾN NGHỊ",
+        size=14,
+        bold=True,
+        space_after=6,
+    )
+    for text in case_paragraphs(f):
+        _para(doc, text, **body)  # type: ignore[arg-type]
+    _numbered_tables(doc, tables, CASE_TABLES)
+
+    _para(doc, "III. KHÓ KHĂN, VƯỚNG MẮC VÀ ĐỀ XUẤT", size=14, bold=True, space_after=6)
+    for heading, text in difficulties(f):
+        if heading:
+            _para(doc, heading, size=14, bold=True, italic=True, space_after=4)
+        for line in text.splitlines():
+            if line.strip():
+                _para(doc, line.strip(), **body)  # type: ignore[arg-type]
+    _para(
+        doc,
+        "Trên đây là báo cáo kết quả tiếp nhận, xử lý phản ánh, kiến nghị của người dân qua "
+        f"đường dây nóng 1022 {f.period.title_vi}./.",
         **body,  # type: ignore[arg-type]
     )
     _foot(doc, s)
+    _annex(doc, f, tables)
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()
+
+
+def difficulties(f: Figures) -> list[tuple[str | None, str]]:
+    """Section III: every unit's own text (a merge keeps them all), then the issuer's."""
+    out: list[tuple[str | None, str]] = []
+    if f.merged:
+        for unit in f.units:
+            out.append((f"{unit.name}:", (unit.notes or "").strip() or "Không có."))
+        if (f.notes or "").strip():
+            out.append((f"{f.unit.name} (đơn vị tổng hợp):", (f.notes or "").strip()))
+        return out
+    return [(None, (f.notes or "").strip() or "Không có.")]
+
+
+def _numbered_tables(doc: object, tables: dict[str, Table], keys: tuple[str, ...]) -> None:
+    n = 0
+    for key in keys:
+        table = tables.get(key)
+        if table is None or not table.rows:
+            continue
+        n += 1
+        _para(doc, f"{n}. {table.title}", size=14, bold=True, space_after=4)
+        _docx_table(doc, table)
+        _para(doc, "", size=8)
+
+
+def _annex(doc: object, f: Figures, tables: dict[str, Table]) -> None:
+    """Phụ lục after the signature: the call tables and charts."""
+    doc.add_page_break()  # type: ignore[attr-defined]
+    center = WD_ALIGN_PARAGRAPH.CENTER
+    _para(doc, "PHỤ LỤC", size=14, bold=True, align=center)
+    _para(doc, f"SỐ LIỆU TIẾP NHẬN CUỘC GỌI {f.period.title_vi.upper()}", size=14, bold=True,
+          align=center, space_after=2)  # fmt: skip
+    _para(doc, f"(Kèm theo báo cáo của {f.unit.name})", size=13, italic=True, align=center,
+          space_after=8)  # fmt: skip
+    if f.empty:
+        _para(doc, "Không có cuộc gọi trong kỳ báo cáo.", size=14)
+        return
+    _numbered_tables(doc, tables, ANNEX_TABLES)
+    for caption, png in all_charts(f):
+        doc.add_picture(io.BytesIO(png), width=Cm(15.5))  # type: ignore[attr-defined]
+        doc.paragraphs[-1].alignment = center  # type: ignore[attr-defined]
+        _para(doc, caption, size=12, italic=True, align=center, space_after=6)
 
 
 def _foot(doc: object, s: ReportSettings) -> None:

@@ -1,7 +1,8 @@
 """Sample call-log data for the report: a hand-checked month, and a larger generated one.
 
 The hand-checked set (:func:`edge_month_rows`) covers every outcome, the fallback mode, an
-in-progress call, call-backs, classification, another branch and both period edges (23:59 on
+in-progress call, call-backs, cases (one answered on the call, one forwarded and marked
+notable), another branch and both period edges (23:59 on
 the last day of the month and 00:00 on the first, in the rota's time zone, whose UTC times fall
 on the other side of the boundary). Its figures for November 2026, branch 3, are worked out by
 hand in the tests. :func:`generated_rows` makes a realistic busier month for the sample
@@ -19,7 +20,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from callrouter.store.models import call_attempts, call_id_for, callbacks, calls
+from callrouter.cases.workdays import WorkCalendar
+from callrouter.store.models import call_attempts, call_id_for, callbacks, calls, cases
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 OFFICERS = {
@@ -35,6 +37,14 @@ class SampleRows:
     calls: list[dict[str, Any]] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)
     callbacks: list[dict[str, Any]] = field(default_factory=list)
+    cases: list[dict[str, Any]] = field(default_factory=list)
+    refs: dict[tuple[int, int], int] = field(default_factory=dict)
+
+
+#: (kind, topic, status, agency, notable) of a call's case
+CaseSpec = tuple[str, str | None, str, str | None, bool]
+_CALENDAR = WorkCalendar()
+_DEADLINE_DAYS = {"hoi_dap": 5, "phan_anh": 10, "kien_nghi": 10, "khac": 10}
 
 
 def _local(y: int, m: int, d: int, hh: int, mm: int, ss: int = 0) -> datetime:  # noqa: PLR0917 (a date and a time)
@@ -54,8 +64,7 @@ def _call(
     officer: str | None = None,
     number: str | None = None,
     mode: str = "ari",
-    category: str | None = None,
-    resolution: str | None = None,
+    case: CaseSpec | None = None,
     attempts: tuple[tuple[str, str, str], ...] = (),
 ) -> str:
     """Add one call; ``attempts`` are (officer id, number, result) in ring order."""
@@ -87,12 +96,10 @@ def _call(
             "hangup_cause": 16 if outcome else None,
             "mode": mode,
             "rota_version": "sample000000",
-            "category": category,
-            "resolution": resolution,
-            "classified_at": end if category else None,
-            "classified_by": "o1" if category else None,
         }
     )
+    if case is not None:
+        _case(rows, cid, branch, at, end or start, case)
     for seq, (oid, num, result) in enumerate(attempts):
         rows.attempts.append(
             {
@@ -113,6 +120,45 @@ def _call(
             }
         )
     return cid
+
+
+def _case(  # noqa: PLR0917 (one case of one call)
+    rows: SampleRows, call_id: str, branch: int, at: datetime, end: datetime, spec: CaseSpec
+) -> None:
+    kind, topic, status, agency, notable = spec
+    day = at.date()
+    seq = rows.refs[(branch, day.year)] = rows.refs.get((branch, day.year), 0) + 1
+    later = day + timedelta(days=3)
+    rows.cases.append(
+        {
+            "id": call_id_for(f"case-{call_id}"),
+            "branch": branch,
+            "ref_year": day.year,
+            "ref_seq": seq,
+            "call_id": call_id,
+            "callback_id": None,
+            "opened_at": end,
+            "opened_by": "o1",
+            "local_day": day,
+            "kind": kind,
+            "topic": topic,
+            "summary": f"Nội dung mẫu {seq}",
+            "answer": "Đã hướng dẫn" if status == "answered" else None,
+            "status": status,
+            "deadline": _CALENDAR.add_working_days(day, _DEADLINE_DAYS[kind]),
+            "agency": agency,
+            "forwarded_on": day if agency else None,
+            "result": "Đã giải quyết" if status in ("resolved", "told") else None,
+            "result_on": later if status in ("resolved", "told") else None,
+            "told_by": "o1" if status == "told" else None,
+            "told_at": end + timedelta(days=3) if status == "told" else None,
+            "closed_on": day if status == "answered" else later if status == "told" else None,
+            "notable": notable,
+            "version": 1,
+            "updated_at": end,
+            "updated_by": "o1",
+        }
+    )
 
 
 def _callback(rows: SampleRows, key: str, at: datetime, call_id: str | None, *, done: bool) -> None:
@@ -162,8 +208,7 @@ def edge_month_rows() -> SampleRows:
         talk=120.0,
         officer="o1",
         number=M1,
-        category="kham_chua_benh",
-        resolution="answered_on_phone",
+        case=("hoi_dap", "kham_chua_benh", "answered", None, False),
         attempts=(("o1", M1, "answered"),),
     )
     _call(
@@ -176,8 +221,7 @@ def edge_month_rows() -> SampleRows:
         talk=60.5,
         officer="o2",
         number=M2,
-        category="bao_hiem_y_te",
-        resolution="forwarded_to_agency",
+        case=("kien_nghi", "bao_hiem_y_te", "forwarded", "so_y_te", True),
         attempts=(("o1", M1, "no_answer"), ("o2", M2, "answered")),
     )
     c5 = _call(
@@ -270,11 +314,14 @@ def edge_month_rows() -> SampleRows:
 def generated_rows(
     month_start: date, days: int, *, seed: int = 1022, per_day: int = 40
 ) -> SampleRows:
-    """A plausible busy month: more calls in office hours, every outcome, some classified."""
+    """A plausible busy month: more calls in office hours, every outcome, most conversations
+    with a case (hỏi đáp answered at once; the others forwarded, resolved or told)."""
     rng = random.Random(seed)  # noqa: S311 (sample data, not security)
     r = SampleRows()
     cats = ["kham_chua_benh", "bao_hiem_y_te", "tiem_chung", "dich_benh", "duoc_pham", "khac"]
-    res = ["answered_on_phone", "forwarded_to_agency", "needs_callback", "other"]
+    kinds = ["hoi_dap"] * 6 + ["phan_anh"] * 2 + ["kien_nghi", "khac"]
+    statuses = ["in_progress", "forwarded", "resolved", "told"]
+    agencies = ["so_y_te", "bhxh", "ubnd_xa"]
     callers = [f"09{rng.randrange(10**8):08d}" for _ in range(per_day * days // 2)]
     hours_w = [1, 1, 1, 1, 1, 2, 4, 10, 14, 12, 11, 9, 5, 8, 11, 12, 9, 6, 4, 3, 2, 2, 1, 1]
     n = 0
@@ -312,7 +359,13 @@ def generated_rows(
                     )
                 )
                 who = order[0] if first_ok else order[1]
-                classified = rng.random() < 0.85
+                case: CaseSpec | None = None
+                if rng.random() < 0.85:
+                    kind = rng.choice(kinds)
+                    status = "answered" if kind == "hoi_dap" else rng.choice(statuses)
+                    agency = rng.choice(agencies) if status != "answered" else None
+                    notable = kind != "hoi_dap" and rng.random() < 0.02
+                    case = (kind, rng.choice(cats), status, agency, notable)
                 _call(
                     r,
                     f"g{n}",
@@ -325,8 +378,7 @@ def generated_rows(
                     number=OFFICERS[who][1],
                     attempts=atts,
                     mode="fallback" if rng.random() < 0.03 else "ari",
-                    category=rng.choice(cats) if classified else None,
-                    resolution=rng.choice(res) if classified else None,
+                    case=case,
                 )
             elif roll < 0.92:
                 _call(
@@ -364,6 +416,7 @@ async def insert_rows(engine: AsyncEngine, rows: SampleRows) -> None:
             (calls, rows.calls),
             (call_attempts, rows.attempts),
             (callbacks, rows.callbacks),
+            (cases, rows.cases),
         ):
             if data:
                 await conn.execute(sa.insert(table), data)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from callrouter.report.figures import (
-    ABANDONED_SHORT_SECONDS,
+    CaseCounts,
     CountRow,
     Figures,
     duration_text,
@@ -63,7 +63,7 @@ def summary_rows(f: Figures) -> list[tuple[str, str, Cell]]:
         ("abandoned", "Người gọi gác máy khi đang chờ", Cell(t.abandoned, "int")),
         (
             "abandoned_short",
-            f"  trong đó gác máy trong {ABANDONED_SHORT_SECONDS} giây đầu (thường là gọi nhầm)",
+            f"  trong đó gác máy trong {f.misdial_seconds} giây đầu (thường là gọi nhầm)",
             Cell(t.abandoned_short, "int"),
         ),
         ("unanswered", "Không cán bộ nào nghe máy", Cell(t.unanswered, "int")),
@@ -85,7 +85,6 @@ def summary_rows(f: Figures) -> list[tuple[str, str, Cell]]:
         ("callbacks_requested", "Yêu cầu gọi lại phát sinh", Cell(t.callbacks_requested, "int")),
         ("callbacks_done", "  trong đó đã gọi lại", Cell(t.callbacks_done, "int")),
         ("callbacks_open", "  trong đó chưa gọi lại", Cell(t.callbacks_open, "int")),
-        ("unclassified", "Cuộc gọi chưa phân loại nội dung", Cell(t.unclassified, "int")),
     ]  # fmt: skip
 
 
@@ -249,25 +248,147 @@ def report_tables(f: Figures) -> list[Table]:
             [*([30] if merged else []), 18, 18, 9, 9, 7, 10, 8, 8, 8, 13],
         )
     )
-    total = f.totals.received
+    return [*case_tables(f), *tables]
+
+
+#: Section II of the DOCX (in this order); the others go to the annex after the signature.
+CASE_TABLES = (
+    "cases_units",
+    "cases_kinds",
+    "cases_results",
+    "cases_topics",
+    "cases_agencies",
+    "cases_notable",
+)
+SHARE_HEADER = "Tỷ lệ trên cuộc gọi có đàm thoại"
+_RESULT_ROWS = (
+    ("answered", "Trả lời ngay trong cuộc gọi"),
+    ("in_progress", "Đang xử lý"),
+    ("forwarded", "Đã chuyển cơ quan chức năng, chờ kết quả"),
+    ("resolved", "Đã có kết quả"),
+    ("told", "Đã phản hồi kết quả cho người dân"),
+    ("overdue", "Quá hạn xử lý"),
+)
+
+
+def _case_share_rows(rows: list[CountRow], c: CaseCounts) -> list[list[Cell]]:
+    return [[Cell(r.label), Cell(r.count, "int"), Cell(c.share(r.count), "pct")] for r in rows]
+
+
+def _unit_case_row(name: str, c: CaseCounts) -> list[Cell]:
+    return [
+        Cell(name),
+        Cell(c.conversations, "int"),
+        Cell(c.received, "int"),
+        *(Cell(getattr(c, key), "int") for key, _ in _RESULT_ROWS),
+    ]
+
+
+def case_tables(f: Figures) -> list[Table]:
+    """Section II: the citizens' requests, every share over calls that had a conversation."""
+    cf, c = f.cases, f.cases.counts
+    tables: list[Table] = []
+    if f.merged:
+        tables.append(
+            Table(
+                "cases_units",
+                "PAKN theo đơn vị",
+                "Kết quả tiếp nhận, xử lý theo đơn vị",
+                [
+                    "Đơn vị",
+                    "Cuộc gọi có đàm thoại",
+                    "Tiếp nhận",
+                    "Trả lời ngay",
+                    "Đang xử lý",
+                    "Đã chuyển",
+                    "Có kết quả",
+                    "Đã phản hồi",
+                    "Quá hạn",
+                ],
+                [
+                    *(_unit_case_row(u.name, u.cases) for u in f.units),
+                    _unit_case_row("Tổng cộng", c),
+                ],
+                [40, 14, 10, 10, 10, 10, 10, 10, 10],
+            )
+        )
     tables.append(
         Table(
-            "categories",
-            "Lĩnh vực",
-            "Nội dung cuộc gọi theo lĩnh vực",
-            ["Lĩnh vực", "Số cuộc gọi", "Tỷ lệ"],
-            _share_rows(f.categories, total),
-            [34, 14, 10],
+            "cases_kinds",
+            "PAKN theo loại",
+            "Yêu cầu tiếp nhận theo loại",
+            ["Loại", "Số yêu cầu", SHARE_HEADER],
+            [
+                *_case_share_rows(cf.by_kind, c),
+                [
+                    Cell("Tổng số yêu cầu"),
+                    Cell(c.received, "int"),
+                    Cell(c.share(c.received), "pct"),
+                ],
+            ]
+            if c.received
+            else [],
+            [34, 14, 16],
         )
     )
     tables.append(
         Table(
-            "resolutions",
+            "cases_results",
+            "PAKN kết quả",
             "Kết quả xử lý",
-            "Kết quả xử lý yêu cầu",
-            ["Kết quả xử lý", "Số cuộc gọi", "Tỷ lệ"],
-            _share_rows(f.resolutions, total),
-            [34, 14, 10],
+            ["Kết quả xử lý", "Số yêu cầu", SHARE_HEADER],
+            [
+                [Cell(label), Cell(getattr(c, key), "int"), Cell(c.share(getattr(c, key)), "pct")]
+                for key, label in _RESULT_ROWS
+            ]
+            if c.received
+            else [],
+            [40, 14, 16],
+        )
+    )
+    tables.append(
+        Table(
+            "cases_topics",
+            "PAKN theo lĩnh vực",
+            "Yêu cầu theo lĩnh vực",
+            ["Lĩnh vực", "Số yêu cầu", SHARE_HEADER],
+            _case_share_rows(cf.by_topic, c),
+            [34, 14, 16],
+        )
+    )
+    tables.append(
+        Table(
+            "cases_agencies",
+            "PAKN đã chuyển",
+            "Yêu cầu đã chuyển cơ quan chức năng",
+            ["Cơ quan", "Số yêu cầu"],
+            [[Cell(r.label), Cell(r.count, "int")] for r in cf.by_agency],
+            [40, 14],
+        )
+    )
+    unit_h = ["Đơn vị"] if f.merged else []
+    tables.append(
+        Table(
+            "cases_notable",
+            "PAKN tiêu biểu",
+            "Một số phản ánh, kiến nghị tiêu biểu",
+            ["Số hồ sơ", *unit_h, "Loại", "Lĩnh vực", "Nội dung", "Kết quả xử lý"],
+            [
+                [
+                    Cell(n.ref),
+                    *([Cell(n.unit)] if f.merged else []),
+                    Cell(n.kind),
+                    Cell(n.topic),
+                    Cell(n.summary),
+                    Cell(
+                        "; ".join(
+                            x for x in (n.status, n.agency and f"chuyển {n.agency}", n.result) if x
+                        )
+                    ),
+                ]
+                for n in cf.notable
+            ],
+            [14, *([24] if f.merged else []), 12, 16, 40, 40],
         )
     )
     return tables

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from callrouter.report.figures import ABANDONED_SHORT_SECONDS, Figures, PeriodKind, percent
+from callrouter.report.figures import CountRow, Figures, PeriodKind, percent
 
 
 def _n(value: int) -> str:
@@ -16,7 +16,7 @@ def _s(value: float | None) -> str:
 def subject(f: Figures) -> str:
     """What the report is about (after "BÁO CÁO", and in the "V/v" line)."""
     what = (
-        f"Kết quả tiếp nhận, xử lý cuộc gọi của người dân qua đường dây nóng 1022 "
+        f"Kết quả tiếp nhận, xử lý phản ánh, kiến nghị của người dân qua đường dây nóng 1022 "
         f"(nhánh {f.branch} – lĩnh vực y tế) {f.period.title_vi}"
     )
     if f.period.kind is PeriodKind.ADHOC:
@@ -37,52 +37,75 @@ def empty_sentence(f: Figures) -> str:
 
 
 def summary_paragraphs(f: Figures) -> list[str]:
-    """The body's opening paragraphs: the figures told in words."""
-    if f.empty:
+    """The body's opening paragraphs: the cases first, then the calls in one paragraph."""
+    if f.empty and not f.cases.counts.received:
         return [empty_sentence(f)]
-    t = f.totals
+    return [*case_paragraphs(f), telephony_paragraph(f)]
+
+
+def _kinds(rows: list[CountRow]) -> str:
+    """``163 hỏi đáp, 70 phản ánh, …`` (kinds read as common nouns in a sentence)."""
+    return ", ".join(f"{_n(r.count)} {r.label.lower()}" for r in rows if r.count)
+
+
+def case_paragraphs(f: Figures) -> list[str]:
+    """Section II in words: received by kind, what became of them, over conversations."""
+    c = f.cases.counts
     who = f"{len(f.units)} đơn vị" if f.merged else "đơn vị"
+    if not c.received:
+        return [
+            f"Trong kỳ báo cáo, {who} không tiếp nhận phản ánh, kiến nghị hay câu hỏi nào "
+            f"được ghi nhận thành hồ sơ (có {_n(c.conversations)} cuộc gọi có đàm thoại)."
+        ]
+    kinds = _kinds(f.cases.by_kind)
     p1 = (
-        f"Từ ngày {f.period.start:%d/%m/%Y} đến ngày {f.period.end:%d/%m/%Y}, đường dây nóng "
-        f"1022 (nhánh {f.branch} – lĩnh vực y tế) của {who} đã tiếp nhận {_n(t.received)} cuộc "
-        f"gọi, trong đó {_n(t.offered)} cuộc gọi trong giờ trực và {_n(t.after_hours)} cuộc gọi "
-        f"ngoài giờ trực. Cán bộ trực đã trả lời {_n(t.answered)} cuộc gọi, đạt tỷ lệ "
-        f"{percent(t.answer_rate)} số cuộc gọi trong giờ trực; {_n(t.answered_within_sl)} cuộc "
-        f"gọi ({percent(t.service_level)}) được trả lời trong vòng {f.service_level_seconds} giây."
+        f"Trong kỳ báo cáo, {who} đã tiếp nhận {_n(c.received)} yêu cầu của người dân "
+        f"({kinds}) qua {_n(c.conversations)} cuộc gọi có đàm thoại với cán bộ trực; "
+        f"số yêu cầu bằng {percent(c.share(c.received))} số cuộc gọi có đàm thoại."
     )
     p2 = (
-        f"Thời gian chờ trung bình là {_s(t.wait_avg_seconds)} giây; 90 % cuộc gọi được trả lời "
-        f"sau không quá {_s(t.wait_p90_seconds)} giây. Thời gian đàm thoại trung bình là "
-        f"{_s(t.talk_avg_seconds)} giây. Có {_n(t.abandoned)} cuộc gọi người gọi gác máy khi "
-        f"đang chờ (trong đó {_n(t.abandoned_short)} cuộc gác máy trong {ABANDONED_SHORT_SECONDS} "
-        f"giây đầu, thường là gọi nhầm), {_n(t.unanswered)} cuộc gọi không có cán bộ nào nghe "
-        f"máy và {_n(t.failed)} cuộc gọi lỗi kỹ thuật."
+        f"Kết quả xử lý: trả lời ngay trong cuộc gọi {_n(c.answered)} "
+        f"({percent(c.share(c.answered))}); đang xử lý {_n(c.in_progress)}; đã chuyển cơ quan "
+        f"chức năng, đang chờ kết quả {_n(c.forwarded)}; đã có kết quả {_n(c.resolved)}; đã "
+        f"phản hồi kết quả cho người dân {_n(c.told)}. Số yêu cầu quá hạn xử lý: "
+        f"{_n(c.overdue)}."
     )
-    busiest = f.busiest_hours(3)
-    parts = [p1, p2]
-    if busiest:
-        hours = ", ".join(
-            f"{h.hour:02d}:00–{h.hour:02d}:59 ({_n(h.received)} cuộc)" for h in busiest
+    sent = [r for r in f.cases.by_agency if r.count]
+    if sent:
+        p2 += (
+            f" Trong kỳ đã chuyển {_n(sum(r.count for r in sent))} yêu cầu đến cơ quan chức "
+            "năng (" + "; ".join(f"{r.label}: {_n(r.count)}" for r in sent) + ")."
         )
-        parts.append(f"Các khung giờ có nhiều cuộc gọi nhất: {hours}.")
-    extra = (
-        f"Có {_n(t.repeat_callers)} người gọi từ 2 lần trở lên trong kỳ. Phát sinh "
-        f"{_n(t.callbacks_requested)} yêu cầu gọi lại, đã gọi lại {_n(t.callbacks_done)}, "
-        f"còn {_n(t.callbacks_open)} yêu cầu chưa gọi lại."
+    return [p1, p2]
+
+
+def telephony_paragraph(f: Figures) -> str:
+    """The call figures condensed to one paragraph (the tables are in the annex)."""
+    if f.empty:
+        return empty_sentence(f)
+    t = f.totals
+    text = (
+        f"Về tiếp nhận cuộc gọi: từ ngày {f.period.start:%d/%m/%Y} đến ngày "
+        f"{f.period.end:%d/%m/%Y}, đường dây nóng 1022 (nhánh {f.branch} – lĩnh vực y tế) nhận "
+        f"{_n(t.received)} cuộc gọi ({_n(t.offered)} trong giờ trực, {_n(t.after_hours)} ngoài "
+        f"giờ); cán bộ trực trả lời {_n(t.answered)} cuộc ({percent(t.answer_rate)} số cuộc gọi "
+        f"trong giờ trực, {percent(t.service_level)} trong vòng {f.service_level_seconds} giây); "
+        f"thời gian chờ trung bình {_s(t.wait_avg_seconds)} giây, đàm thoại trung bình "
+        f"{_s(t.talk_avg_seconds)} giây; {_n(t.abandoned)} cuộc người gọi gác máy khi chờ "
+        f"(trong đó {_n(t.abandoned_short)} cuộc trong {f.misdial_seconds} giây đầu, thường là "
+        f"gọi nhầm), {_n(t.unanswered)} cuộc không có cán bộ nghe máy, {_n(t.failed)} cuộc lỗi "
+        f"kỹ thuật; phát sinh {_n(t.callbacks_requested)} yêu cầu gọi lại, đã gọi lại "
+        f"{_n(t.callbacks_done)}."
     )
-    if t.unclassified:
-        extra += f" Còn {_n(t.unclassified)} cuộc gọi chưa được phân loại nội dung."
     if t.fallback:
-        extra += (
+        text += (
             f" {_n(t.fallback)} cuộc gọi được tổng đài xử lý theo phương án dự phòng "
             "(khi hệ thống định tuyến không hoạt động)."
         )
-    parts.append(extra)
+    text += " Số liệu chi tiết tại Phụ lục kèm theo."
     if f.merged and t.wait_p90_method == "histogram":
-        parts.append(
-            "Ghi chú: số liệu tổng hợp được cộng từ số liệu gốc của các đơn vị (các tỷ lệ và "
-            "giá trị trung bình được tính lại, không lấy trung bình của các tỷ lệ); thời gian "
-            "chờ của 90 % cuộc gọi được tính từ phân bố thời gian chờ theo từng giây của các "
-            "đơn vị (làm tròn lên đến giây)."
+        text += (
+            " Số liệu tổng hợp được cộng từ số liệu gốc của các đơn vị (các tỷ lệ và giá trị "
+            "trung bình được tính lại, không lấy trung bình của các tỷ lệ)."
         )
-    return parts
+    return text

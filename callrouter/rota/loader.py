@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from callrouter.errors import RotaValidationError
@@ -35,6 +35,9 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _HOLIDAY_NAME_YEARS = range(2020, 2041)
 
 Path_ = tuple[str | int, ...]
+_M = TypeVar("_M", bound=BaseModel)
+#: An error class built from (source, every problem), like :class:`RotaValidationError`.
+ProblemsError = Callable[[str, list[str]], Exception]
 
 # Field names in plain words, by (section, key) first, then by key alone.
 _WORDS: dict[tuple[str, str] | str, str] = {
@@ -490,18 +493,34 @@ def _version(raw: bytes) -> str:
 
 
 def _parse(text: str, source: str, version: str) -> Rota:
+    return _validate(
+        text, source, Rota, RotaValidationError, _cross_checks, extra={"version": version}
+    )
+
+
+def _validate(
+    text: str,
+    source: str,
+    model: type[_M],
+    error: ProblemsError,
+    check: Callable[[_Document], None] | None,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> _M:
+    """YAML text → ``model``, or ``error`` with every problem (``check`` adds cross-checks)."""
     doc = _read_document(text, source)
     if doc.data is None:
-        raise RotaValidationError(source, doc.formatted())
-    _cross_checks(doc)
+        raise error(source, doc.formatted())
+    if check is not None:
+        check(doc)
     try:
-        rota = Rota.model_validate({**doc.data, "version": version})
+        value = model.model_validate({**doc.data, **(extra or {})})
     except ValidationError as exc:
         _pydantic_problems(doc, exc, skip_root=bool(doc.problems))
-        raise RotaValidationError(source, doc.formatted()) from None
+        raise error(source, doc.formatted()) from None
     if doc.problems:
-        raise RotaValidationError(source, doc.formatted())
-    return rota
+        raise error(source, doc.formatted())
+    return value
 
 
 def parse_rota(text: str, source: str) -> Rota:
@@ -516,28 +535,49 @@ def parse_rota(text: str, source: str) -> Rota:
 
 def load_rota(path: Path) -> Rota:
     """Read and validate a rota file; raises :class:`RotaValidationError` with every problem."""
+    text, raw = read_config_file(path, RotaValidationError)
+    return _parse(text, str(path), _version(raw))
+
+
+def read_config_file(path: Path, error: ProblemsError) -> tuple[str, bytes]:
+    """A YAML configuration file's text (bounded, UTF-8), or ``error(source, [problem])``."""
     source = str(path)
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise RotaValidationError(
-            source, [f"{source}: không đọc được tệp: {exc.strerror or exc}"]
-        ) from None
+        raise error(source, [f"{source}: không đọc được tệp: {exc.strerror or exc}"]) from None
     if len(raw) > MAX_BYTES:
-        raise RotaValidationError(
-            source, [f"{source}: tệp quá lớn (hơn {MAX_BYTES} byte), không phải một rota"]
-        )
+        raise error(source, [f"{source}: tệp quá lớn (hơn {MAX_BYTES} byte)"])
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8"), raw
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise RotaValidationError(
+        raise error(
             source,
             [
                 f"{source}:{line}:{column}: tệp không phải UTF-8 (byte 0x{raw[exc.start]:02x}); "
                 "hãy lưu lại tệp với bảng mã UTF-8"
             ],
         ) from None
-    return _parse(text, source, _version(raw))
+
+
+def parse_config_model(
+    text: str,
+    source: str,
+    model: type[_M],
+    error: ProblemsError,
+    check: Callable[[Any], list[tuple[Path_, str]]] | None = None,
+) -> _M:
+    """Validate YAML text into ``model`` the way a rota is validated (``file:line:col``).
+
+    ``check`` sees the plain data first and returns extra problems by path (cross-references
+    the model cannot see); every problem found comes out together in ``error``.
+    """
+
+    def problems_of(doc: _Document) -> None:
+        for path, message in check(doc.data) if check is not None else ():
+            doc.add(path, message)
+
+    return _validate(text, source, model, error, problems_of)

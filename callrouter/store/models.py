@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Final, cast
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -43,6 +44,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 OUTCOMES: Final = ("answered", "abandoned", "unanswered", "after_hours", "failed")
 ATTEMPT_RESULTS: Final = ("answered", "busy", "no_answer", "declined", "failed", "cancelled")
 MODES: Final = ("ari", "agi", "fallback")
+# The old fixed classification of a call (before cases, migration 0004); no longer a CHECK.
 RESOLUTIONS: Final = ("answered_on_phone", "forwarded_to_agency", "needs_callback", "other")
 CALLBACK_REASONS: Final = ("after_hours_message", "abandoned", "unanswered")
 PRIVACY_ACTIONS: Final = ("export", "erase")
@@ -151,7 +153,6 @@ class Call(Base):
     __table_args__ = (
         CheckConstraint(_in("outcome", OUTCOMES), name="outcome"),
         CheckConstraint(_in("mode", MODES), name="mode"),
-        CheckConstraint(_in("resolution", RESOLUTIONS), name="resolution"),
         CheckConstraint("local_hour BETWEEN 0 AND 23", name="local_hour"),
         Index(None, "branch", "local_day"),
         Index(None, "started_at"),
@@ -255,8 +256,79 @@ class PrivacyRequest(Base):
     )
 
 
+class Case(Base):
+    """A citizen's request (hỏi đáp, phản ánh, kiến nghị, khác) followed to a result.
+
+    Kind, topic, agency and status are codes checked by :mod:`callrouter.cases` against the
+    configuration, not by the schema. ``ref_seq``/``ref_year`` give the short reference an
+    officer reads out ("42/2026"), unique per unit (``branch``) and year. ``version`` is the
+    optimistic lock: an update names the version it read and fails if another was saved.
+    ``closed_on`` is the local day it reached a closed status (for the overdue flag).
+    """
+
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    branch: Mapped[int] = mapped_column(SmallInteger)
+    ref_year: Mapped[int] = mapped_column(SmallInteger)
+    ref_seq: Mapped[int] = mapped_column(Integer)
+    call_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("calls.id", ondelete="SET NULL")
+    )
+    callback_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("callbacks.id", ondelete="SET NULL")
+    )
+    opened_at: Mapped[datetime]
+    opened_by: Mapped[str] = mapped_column(String(100))
+    local_day: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(16))
+    topic: Mapped[str | None] = mapped_column(String(64))
+    # Free text about a caller: ``db purge`` blanks these past the retention period.
+    summary: Mapped[str | None] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    deadline: Mapped[date] = mapped_column(Date)
+    agency: Mapped[str | None] = mapped_column(String(64))
+    forwarded_on: Mapped[date | None] = mapped_column(Date)
+    result: Mapped[str | None] = mapped_column(Text)
+    result_on: Mapped[date | None] = mapped_column(Date)
+    told_by: Mapped[str | None] = mapped_column(String(100))
+    told_at: Mapped[datetime | None]
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    notable: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+    __table_args__ = (
+        UniqueConstraint("branch", "ref_year", "ref_seq"),
+        Index(None, "branch", "local_day"),
+        Index(None, "call_id"),
+        Index(None, "status", "deadline"),
+    )
+
+
+class CaseHistory(Base):
+    """Every change of a case: who, when, status from → to and the fields changed."""
+
+    __tablename__ = "case_history"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(36), ForeignKey("cases.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    account: Mapped[str] = mapped_column(String(100))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    # {field: [before, after]}; free text in it is blanked by ``db purge`` with the case's.
+    changes: Mapped[dict[str, Any]]
+
+    __table_args__ = (Index(None, "case_id", "at"),)
+
+
 calls = cast(Table, Call.__table__)
 call_attempts = cast(Table, CallAttempt.__table__)
 call_events = cast(Table, CallEvent.__table__)
 callbacks = cast(Table, Callback.__table__)
 privacy_requests = cast(Table, PrivacyRequest.__table__)
+cases = cast(Table, Case.__table__)
+case_history = cast(Table, CaseHistory.__table__)

@@ -9,11 +9,13 @@ account name) is listed in :data:`NOT_ABOUT_CALLERS` with the reason. The unit t
 in neither list, so a new table cannot be forgotten.
 
 * ``export``: every ``calls`` row whose caller is the number (in any of its written forms,
-  :func:`number_forms`), with its attempts and events; the call-backs to the number; events
+  :func:`number_forms`), with its attempts and events; the call-backs to the number; the cases
+  opened on those calls and call-backs, with their history; events
   of other calls whose data quotes it; the recordings, each with its file and whether it is on
   disk; the lines of the CDR and rejected-lines files that hold it. JSON, UTF-8.
 * ``erase``: the number is removed from those rows (``calls.caller`` and ``callbacks.number``
-  NULL, the events' data replaced by ``{"purged": true}``), the recordings are deleted inside
+  NULL, the events' data replaced by ``{"purged": true}``, the cases' summary, answer, result
+  and history values emptied), the recordings are deleted inside
   the recordings directory (a pointer is cleared only once its file is gone, as in the purge);
   the rows stay, so the monthly counts do not change. Its lines leave the CDR and
   rejected-lines files (:mod:`callrouter.store.cdr_files`: a file still in use is rotated
@@ -38,8 +40,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callrouter.logs import get_logger
 from callrouter.rota.phones import normalise_phone
+from callrouter.store.cases import blank_case_texts, cases_of
 from callrouter.store.cdr_files import FilePurge, PersonalFiles, quoting
-from callrouter.store.models import call_attempts, call_events, callbacks, calls, privacy_requests
+from callrouter.store.models import (
+    call_attempts,
+    call_events,
+    callbacks,
+    calls,
+    case_history,
+    cases,
+    privacy_requests,
+)
 from callrouter.store.purge import (
     PURGED_EVENT_DATA,
     RecordingProblem,
@@ -56,6 +67,8 @@ PERSONAL_DATA: Final[dict[str, tuple[str, ...]]] = {
     "calls": ("caller",),
     "callbacks": ("number", "recording"),
     "call_events": ("data",),
+    "cases": ("summary", "answer", "result"),
+    "case_history": ("changes",),
 }
 #: ``table`` or ``table.column`` that looks personal but is not about a caller, and why.
 NOT_ABOUT_CALLERS: Final[dict[str, str]] = {
@@ -65,6 +78,9 @@ NOT_ABOUT_CALLERS: Final[dict[str, str]] = {
     "calls.answered_number": "the officer's duty number that answered",
     "calls.classified_by": "the officer's account that classified the call",
     "callbacks.done_by": "the officer who called back",
+    "cases.opened_by": "the officer's account that opened the case",
+    "cases.told_by": "the officer who told the citizen the result",
+    "cases.updated_by": "the officer's account that saved the case last",
 }
 
 EXPORT_FORMAT: Final = "callrouter-privacy-export/1"
@@ -200,6 +216,18 @@ async def export_number(
         cb_rows = await _rows(
             conn, callbacks, callbacks.c.id.in_(subject.callback_ids), callbacks.c.created_at
         )
+        case_rows = await _rows(
+            conn, cases, cases_of(subject.call_ids, subject.callback_ids), cases.c.opened_at
+        )
+        history = await _rows(
+            conn,
+            case_history,
+            case_history.c.case_id.in_([c["id"] for c in case_rows]),
+            case_history.c.at,
+            case_history.c.id,
+        )
+        for case in case_rows:
+            case["history"] = [h for h in history if h["case_id"] == case["id"]]
         recordings = [
             _recording_entry(recordings_dir, cb["id"], cb["recording"])
             for cb in cb_rows
@@ -220,6 +248,7 @@ async def export_number(
         "exported_at": now.isoformat(),
         "calls": call_rows,
         "callbacks": cb_rows,
+        "cases": case_rows,
         "other_events": [e for e in events if e["call_id"] not in in_calls],
         "recordings": recordings,
         "file_lines": file_lines,
@@ -231,6 +260,7 @@ class EraseResult:
     calls: int
     callbacks: int
     events: int
+    case_texts: int
     recordings_deleted: int
     recordings_missing: int
     problems: tuple[RecordingProblem, ...]
@@ -276,6 +306,7 @@ async def erase_number(
             .values(data=PURGED_EVENT_DATA)
         )
         await clear_recordings(conn, outcome, [i for _, i, _ in named], [])
+        case_texts = await blank_case_texts(conn, cases_of(subject.call_ids, subject.callback_ids))
         await _audit(
             conn, "erase", subject, outcome.deleted, file_lines=lines_removed, by=by, now=now
         )
@@ -284,6 +315,7 @@ async def erase_number(
         calls=len(subject.call_ids),
         callbacks=len(subject.callback_ids),
         events=len(subject.event_ids),
+        case_texts=case_texts,
         recordings_deleted=outcome.deleted,
         recordings_not_deleted=len(outcome.problems),
         file_lines_removed=lines_removed,
@@ -294,6 +326,7 @@ async def erase_number(
         calls=len(subject.call_ids),
         callbacks=len(subject.callback_ids),
         events=len(subject.event_ids),
+        case_texts=case_texts,
         recordings_deleted=outcome.deleted,
         recordings_missing=outcome.missing,
         problems=tuple(outcome.problems),

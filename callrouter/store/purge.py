@@ -8,7 +8,9 @@ Past the cut-off:
   recordings directory (:mod:`callrouter.store.recordings` resolves each name inside it);
 * ``call_events.data`` is replaced by ``{"purged": true}`` (an audit entry may quote a
   number); its type and time stay. A ``message_without_number`` event's recording is deleted
-  first.
+  first;
+* cases lose their free text (summary, answer, result, history values): see
+  :func:`callrouter.store.cases.purge_case_texts`.
 
 A recording pointer is cleared only once its file is gone (deleted now, or already absent).
 A name that is not a callrouter recording (an absolute path, ``..``, a glob…) is refused: its
@@ -32,6 +34,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callrouter.logs import get_logger
+from callrouter.store.cases import purge_case_texts
 from callrouter.store.models import call_events, callbacks, calls
 from callrouter.store.recordings import RecordingRefused, delete_recording, resolve_recording
 
@@ -95,6 +98,7 @@ class PurgeResult:
     recordings_missing: int
     events_emptied: int
     problems: tuple[RecordingProblem, ...] = ()
+    case_texts_removed: int = 0
 
 
 def event_recording(data: Any) -> str | None:
@@ -172,6 +176,8 @@ async def purge(
             await clear_recordings(
                 conn, outcome, [str(i) for i, _ in cb_rows], [int(i) for i, _ in ev_rows]
             )
+        # Cases (issue 17): their own rules, in the same transaction.
+        case_texts = await purge_case_texts(conn, cutoff, dry_run=dry_run)
     result = PurgeResult(
         cutoff=cutoff,
         callers_removed=callers,
@@ -180,6 +186,7 @@ async def purge(
         recordings_missing=outcome.missing,
         events_emptied=events,
         problems=tuple(outcome.problems),
+        case_texts_removed=case_texts,
     )
     log.info(
         "purge",

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import desc, or_, select, update
+from sqlalchemy import desc, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.errors import StoreError
-from callrouter.store.models import RESOLUTIONS, callbacks, calls
+from callrouter.store.models import callbacks, calls
 
 
 class NotFound(StoreError):
@@ -80,39 +80,6 @@ async def list_calls(engine: AsyncEngine, flt: CallFilter) -> list[dict[str, Any
     async with engine.connect() as conn:
         result = await conn.execute(stmt)
         return [dict(row._mapping) for row in result]
-
-
-async def classify_call(
-    engine: AsyncEngine,
-    call: str,
-    *,
-    category: str,
-    resolution: str,
-    categories: dict[str, str],
-    by: str | None,
-    at: datetime,
-) -> str:
-    """Set a call's petition category and resolution; ``call`` is its id or linkedid."""
-    if category not in categories:
-        allowed = ", ".join(f"{k} ({v})" for k, v in categories.items())
-        raise InvalidValue(f"lĩnh vực {category!r} không có trong danh sách: {allowed}")
-    if resolution not in RESOLUTIONS:
-        raise InvalidValue(
-            f"kết quả xử lý {resolution!r} không hợp lệ; chọn một trong: {', '.join(RESOLUTIONS)}"
-        )
-    c = calls.c
-    async with engine.begin() as conn:
-        call_id = (
-            await conn.execute(select(c.id).where(or_(c.id == call, c.linkedid == call)))
-        ).scalar_one_or_none()
-        if call_id is None:
-            raise NotFound(f"không tìm thấy cuộc gọi {call!r}")
-        await conn.execute(
-            update(calls)
-            .where(c.id == call_id)
-            .values(category=category, resolution=resolution, classified_at=at, classified_by=by)
-        )
-    return str(call_id)
 
 
 async def list_callbacks(

@@ -5,7 +5,7 @@ call registry, the metrics, the call-back dialer, the readiness checks and the c
 handed in, so ``callrouter serve`` wires the real ones and the tests wire their own.
 
 Pages (Vietnamese): ``/`` dashboard (on duty now and next, calls in progress, today's
-figures, last calls with attempts), ``/calls/{id}`` (detail, classify), ``/callbacks``
+figures, last calls with attempts), ``/calls/{id}`` (detail, its cases), ``/cases``, ``/callbacks``
 (open call-backs, recorded messages, call back), ``/report`` (monthly figures, charts,
 downloads), ``/rota`` (rota status, uncovered hours, calendar feeds). Operations:
 ``/healthz`` (readiness) and ``/metrics`` (Prometheus). ``/lich/{feed}.ics?token=…`` is the
@@ -45,6 +45,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from callrouter.cases.edit import CaseRules
 from callrouter.errors import ConfigError, ReportError
 from callrouter.logs import mask_number
 from callrouter.metrics import CONTENT_TYPE, Metrics
@@ -53,9 +54,9 @@ from callrouter.report.periods import month_period
 from callrouter.report.settings import ReportSettings
 from callrouter.rota import DutyAssignment, Rota, duty_status
 from callrouter.rota.timeline import Segment, timeline
-from callrouter.store.models import RESOLUTION_LABELS, RESOLUTIONS
 from callrouter.store.recordings import RecordingRefused, resolve_recording
 from callrouter.web import queries as q
+from callrouter.web.cases import CasesPages, default_rules
 from callrouter.web.feeds import ALL, duty_calendar
 from callrouter.web.live import STATE_LABELS, LiveCalls
 from callrouter.web.rotastatus import RotaInfo
@@ -181,6 +182,9 @@ class WebContext:
     service_level_seconds: int
     report_settings: ReportSettings
     clock: Clock
+    case_rules: CaseRules
+    cases_path: Path | None = None
+    misdial_seconds: int = 10
 
 
 class AdminWeb:
@@ -197,6 +201,7 @@ class AdminWeb:
         # computed once per period for FIGURES_TTL (the clock is the injected one).
         self._figures_cache: dict[tuple[object, ...], tuple[datetime, Figures]] = {}
         self._charts_cache: dict[str, tuple[Figures, bytes]] = {}
+        self.cases = CasesPages(self, ctx.case_rules, ctx.cases_path)
         env = self.templates.env
         env.filters["mask"] = mask_number
         env.filters["local"] = self._local
@@ -208,7 +213,6 @@ class AdminWeb:
             REASON_LABELS=REASON_LABELS,
             STATE_LABELS=STATE_LABELS,
             MODE_LABELS=MODE_LABELS,
-            RESOLUTION_LABELS=RESOLUTION_LABELS,
         )
 
     # -- helpers --------------------------------------------------------------------------
@@ -415,7 +419,7 @@ class AdminWeb:
                 "figures": figures,
                 "recent": recent,
                 "live": live,
-                "categories": self.ctx.categories,
+                "case_counts": await self.cases.counts_for([c.id for c in recent]),
             },
             user=user,
         )
@@ -432,11 +436,7 @@ class AdminWeb:
         return self.page(
             request,
             "call.html",
-            {
-                "call": call,
-                "categories": self.ctx.categories,
-                "resolutions": {r: RESOLUTION_LABELS[r] for r in RESOLUTIONS},
-            },
+            {"call": call, **await self.cases.for_call(call.id)},
             user=user,
         )
 
@@ -448,40 +448,6 @@ class AdminWeb:
             f"Không có cuộc gọi mã «{call_id[:64]}» trong nhật ký. "
             "Có thể đường dẫn sai hoặc cuộc gọi đã bị xóa theo thời hạn lưu trữ.",
         )
-
-    async def classify(self, request: Request) -> Response:
-        guarded = await self._guard_post(request)
-        if isinstance(guarded, Response):
-            return guarded
-        user, form = guarded
-        call_id = request.path_params["call_id"]
-        category = _text(form, "category")
-        resolution = _text(form, "resolution")
-        if await q.get_call(self.ctx.engine, call_id) is None:
-            return self._no_call(request, call_id)
-        if category not in self.ctx.categories or resolution not in RESOLUTIONS:
-            return self.error(
-                request,
-                400,
-                "Phân loại không hợp lệ",
-                "Hãy chọn lĩnh vực và kết quả xử lý trong danh sách. Cuộc gọi chưa được thay đổi.",
-            )
-        done = await q.classify_call(
-            self.ctx.engine,
-            call_id,
-            category=category,
-            resolution=resolution,
-            by=user,
-            at=self._now(),
-        )
-        if not done:
-            return self._no_call(request, call_id)
-        log.info("web.call_classified", call_id=call_id, category=category, user=user)
-        request.session["flash"] = (
-            f"Đã phân loại cuộc gọi: {self.ctx.categories[category]} – "
-            f"{RESOLUTION_LABELS[resolution]}."
-        )
-        return RedirectResponse(f"/calls/{quote(call_id)}", status_code=303)
 
     # -- call-backs -----------------------------------------------------------------------
     async def callbacks(self, request: Request) -> Response:
@@ -651,9 +617,10 @@ class AdminWeb:
             period=period,
             branch=self.ctx.branch,
             service_level_seconds=self.ctx.service_level_seconds,
+            misdial_seconds=self.ctx.misdial_seconds,
             timezone=str(self.tz),
             unit=UnitInfo(name=rs.unit_name, governing_body=rs.governing_body),
-            categories=dict(self.ctx.categories),
+            cases_config=self.cases.rules.config,
             now=now,
         )
         if len(self._figures_cache) > 32:
@@ -932,6 +899,9 @@ def create_app(
     service_level_seconds: int = 20,
     report_settings: ReportSettings | None = None,
     clock: Clock = utc_now,
+    case_rules: CaseRules | None = None,
+    cases_path: Path | None = None,
+    misdial_seconds: int = 10,
 ) -> Starlette:
     """The admin web ASGI app; every dependency is passed in (see the module docstring)."""
     from callrouter.settings import Settings  # noqa: PLC0415 (only for the default categories)
@@ -955,12 +925,15 @@ def create_app(
         metrics=metrics,
         dialer=dialer,
         readiness=readiness,
-        categories=categories if categories is not None else Settings().categories,
+        categories=(categories := categories if categories is not None else Settings().categories),
         branch=branch,
         timezone=ZoneInfo(timezone),
         service_level_seconds=service_level_seconds,
         report_settings=report_settings if report_settings is not None else ReportSettings(),
         clock=clock,
+        case_rules=case_rules or default_rules(categories, rota.rota, timezone),
+        cases_path=cases_path,
+        misdial_seconds=misdial_seconds,
     )
     web = AdminWeb(ctx)
     routes = [
@@ -969,7 +942,12 @@ def create_app(
         Route("/login", web.login, methods=["POST"]),
         Route("/logout", web.logout, methods=["POST"]),
         Route("/calls/{call_id}", web.call_detail),
-        Route("/calls/{call_id}/classify", web.classify, methods=["POST"]),
+        Route("/calls/{call_id}/cases", web.cases.open_for_call, methods=["POST"]),
+        Route("/cases", web.cases.listing, methods=["GET"]),
+        Route("/cases", web.cases.open_by_hand, methods=["POST"]),
+        Route("/cases/new", web.cases.new_form, methods=["GET"]),
+        Route("/cases/{case_id}", web.cases.detail, methods=["GET"]),
+        Route("/cases/{case_id}", web.cases.update, methods=["POST"]),
         Route("/callbacks", web.callbacks),
         Route("/callbacks/{callback_id}/dial", web.dial_callback, methods=["POST"]),
         Route("/callbacks/{callback_id}/done", web.close_callback, methods=["POST"]),

@@ -1,9 +1,9 @@
 """What the admin pages read from and write to the call log (SQLAlchemy Core, async).
 
-Reads are small indexed queries; the only writes are an admin's: classifying a call, and
-claiming / closing a call-back. A call-back is claimed with a compare-and-set on
-``callbacks.outbound_linkedid``, so two presses of "call back" (two tabs, two admins, a
-double click) start one call, even across processes sharing one database.
+Reads are small indexed queries; the only writes here are claiming / closing a call-back
+(cases are written through :mod:`callrouter.store.cases`). A call-back is claimed with a
+compare-and-set on ``callbacks.outbound_linkedid``, so two presses of "call back" (two tabs,
+two admins, a double click) start one call, even across processes sharing one database.
 """
 
 from __future__ import annotations
@@ -179,26 +179,6 @@ async def get_call(engine: AsyncEngine, call_id: str) -> CallRow | None:
         return None
     attempts = await _attempts_of(engine, [call_id])
     return CallRow(**row._mapping, attempts=attempts.get(call_id, []))
-
-
-async def classify_call(
-    engine: AsyncEngine,
-    call_id: str,
-    *,
-    category: str,
-    resolution: str,
-    by: str,
-    at: datetime,
-) -> bool:
-    """Set a call's category and resolution; False when there is no such call."""
-    query = (
-        sa.update(calls)
-        .where(calls.c.id == call_id)
-        .values(category=category, resolution=resolution, classified_by=by, classified_at=at)
-    )
-    async with engine.begin() as conn:
-        result = await conn.execute(query)
-    return result.rowcount == 1
 
 
 _CALLBACK_COLUMNS = (

@@ -20,14 +20,18 @@ Everything is plain constructor injection; nothing here keeps state.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
+from callrouter.cases.edit import CaseRules
+from callrouter.cases.setup import cases_config
 from callrouter.metrics import Metrics
 from callrouter.report.settings import ReportSettings
 from callrouter.settings import Settings
 from callrouter.web.app import CallbackDialer, Clock, ReadinessCheck, create_app, utc_now
+from callrouter.web.cases import default_rules
 from callrouter.web.live import LiveCalls
 from callrouter.web.queries import database_answers
 from callrouter.web.rotastatus import RotaInfo
@@ -112,4 +116,15 @@ def build_app(
         service_level_seconds=settings.service_level_seconds,
         report_settings=report_settings,
         clock=clock,
+        case_rules=_case_rules(settings, rota),
+        cases_path=settings.cases_path,
+        misdial_seconds=settings.misdial_seconds,
     )
+
+
+def _case_rules(settings: Settings, rota: RotaInfo) -> CaseRules:
+    """The cases file when configured (a bad one stops the start, like a bad rota)."""
+    rules = default_rules(settings.categories, rota.rota, settings.timezone)
+    if settings.cases_path is None:
+        return rules
+    return replace(rules, config=cases_config(settings))

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callrouter.asterisk import cdr_import
 from callrouter.asterisk.cdr_import import ImportReport, import_fallback
 from callrouter.asterisk.cdr_lines import parse_line
+from callrouter.cases.config import CasesConfig
 from callrouter.report.figures import UnitInfo
 from callrouter.report.periods import month_period
 from callrouter.report.queries import compute_figures
@@ -373,7 +374,7 @@ async def test_the_monthly_report_counts_imported_fallback_calls_and_their_attem
         service_level_seconds=20,
         timezone="Asia/Ho_Chi_Minh",
         unit=UnitInfo(name="TRUNG TÂM Y TẾ", governing_body="UBND HUYỆN"),
-        categories={},
+        cases_config=CasesConfig(topics={"khac": "Khác"}),
     )
     t = f.totals
     assert (t.received, t.answered, t.abandoned, t.fallback) == (2, 1, 1, 2)

@@ -14,9 +14,22 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
+from callrouter.cases.config import CasesConfig
+from callrouter.cases.edit import CaseInput, CaseRules
+from callrouter.cases.workdays import WorkCalendar
 from callrouter.cli import cli
+from callrouter.rota.model import HolidayPolicy
+from callrouter.store.cases import open_case
 from callrouter.store.db import make_engine
-from callrouter.store.models import call_events, call_id_for, callbacks, calls, privacy_requests
+from callrouter.store.models import (
+    call_events,
+    call_id_for,
+    callbacks,
+    calls,
+    case_history,
+    cases,
+    privacy_requests,
+)
 from callrouter.store.writer import CallLog
 from tests.integration.conftest import T0, table_counts, write_call
 
@@ -25,6 +38,11 @@ pytestmark = pytest.mark.integration
 NUMBER = "0912345678"
 OTHER = "0987654321"
 WAV = b"RIFF....WAVEfmt "
+RULES = CaseRules(
+    config=CasesConfig(topics={"bhyt": "Bảo hiểm y tế"}, agencies={"so_y_te": "Sở Y tế"}),
+    calendar=WorkCalendar.from_policy(HolidayPolicy()),
+)
+ASKED = "Hỏi thẻ BHYT của mẹ ở số nhà 12"
 
 
 def _invoke(*args: str) -> Result:
@@ -55,6 +73,20 @@ async def _seed(url: str, spool: Path) -> None:
         log.event(linkedid="C", at=T0, type="note", data={"asked_about": NUMBER})
         log.event(linkedid="C", at=T0, type="dtmf", data={"digit": "3"})
         await log.flush()
+    engine = make_engine(url)
+    try:
+        for linkedid in ("A", "C"):
+            await open_case(
+                engine,
+                RULES,
+                CaseInput(kind="hoi_dap", topic="bhyt", summary=f"{ASKED} ({linkedid})"),
+                branch=3,
+                by="an",
+                at=T0,
+                call_id=call_id_for(linkedid),
+            )
+    finally:
+        await engine.dispose()
 
 
 async def _state(url: str) -> dict[str, Any]:
@@ -68,6 +100,11 @@ async def _state(url: str) -> dict[str, Any]:
                     for r in await conn.execute(select(callbacks))
                 },
                 "events": [r.data for r in await conn.execute(select(call_events.c.data))],
+                "cases": {
+                    r.call_id: r.summary
+                    for r in await conn.execute(select(cases.c.call_id, cases.c.summary))
+                },
+                "history": [r.changes for r in await conn.execute(select(case_history.c.changes))],
                 "audit": [dict(r._mapping) for r in await conn.execute(select(privacy_requests))],
             }
     finally:
@@ -115,6 +152,9 @@ def test_export_lists_every_row_and_recording_about_the_number_in_any_form(
     assert [a["seq"] for a in data["calls"][0]["attempts"]] == [1, 2]
     assert [cb["call_id"] for cb in data["callbacks"]] == [call_id_for("A")]
     assert [e["data"] for e in data["other_events"]] == [{"asked_about": NUMBER}]
+    [case] = data["cases"]  # the case of call A, not call C's
+    assert case["summary"] == f"{ASKED} (A)"
+    assert case["history"]
     [rec] = data["recordings"]
     assert rec["name"] == "callrouter-message-A-1.wav"
     assert rec["present"] is True
@@ -161,6 +201,10 @@ def test_erase_removes_the_number_and_its_recordings_and_keeps_the_counts(
     assert (recordings / "callrouter-message-C-1.wav").exists()
     assert {"asked_about": NUMBER} not in state["events"]
     assert {"digit": "3"} in state["events"]
+    # The case's free text about the caller is gone, another caller's stays.
+    assert state["cases"] == {call_id_for("A"): None, call_id_for("C"): f"{ASKED} (C)"}
+    assert f"{ASKED} (A)" not in json.dumps(state["history"], ensure_ascii=False)
+    assert f"{ASKED} (C)" in json.dumps(state["history"], ensure_ascii=False)
     # Nothing anywhere still holds the number; the audit line has the counts only.
     assert NUMBER not in json.dumps(state, default=str)
     [audit] = state["audit"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from callrouter.cases.config import CasesConfig
 from callrouter.report.figures import Figures, UnitInfo
 from callrouter.report.merge import merge_figures
 from callrouter.report.periods import month_period
@@ -88,7 +89,10 @@ async def _month_figures(tmp_path: Path) -> Figures:
             service_level_seconds=20,
             timezone="Asia/Ho_Chi_Minh",
             unit=UnitInfo(name="TRUNG TÂM Y TẾ HUYỆN MÊ LINH", governing_body="UBND HUYỆN MÊ LINH"),
-            categories={"tiem_chung": "Tiêm chủng", "kham_chua_benh": "Khám, chữa bệnh"},
+            cases_config=CasesConfig(
+                topics={"tiem_chung": "Tiêm chủng", "kham_chua_benh": "Khám, chữa bệnh"},
+                agencies={"so_y_te": "Sở Y tế", "bhxh": "Bảo hiểm xã hội"},
+            ),
             notes=NOTES,
             now=datetime(2026, 12, 5, 2, 0, tzinfo=UTC),
         )
@@ -116,13 +120,16 @@ async def test_given_month_docx_when_converted_by_libreoffice_then_pages_hold_vi
         "tháng 11 năm 2026",
         "Kính gửi: Phòng Văn hóa và Thông tin huyện Mê Linh",
         "I. TÌNH HÌNH CHUNG",
-        "II. KẾT QUẢ CỤ THỂ",
+        "II. KẾT QUẢ TIẾP NHẬN, XỬ LÝ PHẢN ÁNH, KIẾN NGHỊ",
+        "Tỷ lệ trên cuộc gọi có đàm thoại",
+        "PHỤ LỤC",
         "III. KHÓ KHĂN, VƯỚNG MẮC VÀ ĐỀ XUẤT",
         "Đề nghị bổ sung máy bàn cho ca đêm.",
         "Nơi nhận:",
         "GIÁM ĐỐC",
         "Nguyễn Thị Hoa",
-        f"đã tiếp nhận {f.totals.received} cuộc gọi",
+        f"nhận {f.totals.received:,} cuộc gọi".replace(",", "."),
+        f"đã tiếp nhận {f.cases.counts.received:,} yêu cầu".replace(",", "."),
         "Số cuộc gọi theo ngày",  # chart caption
     ):
         assert expected in text, expected
@@ -145,4 +152,6 @@ async def test_given_merged_report_when_converted_then_each_unit_is_listed(
     assert "Kết quả theo đơn vị" in text
     assert "TTYT HUYỆN MÊ LINH" in text
     assert "TTYT HUYỆN SÓC SƠN" in text
-    assert f"đã tiếp nhận {2 * f.totals.received:,} cuộc".replace(",", ".") in text
+    assert f"nhận {2 * f.totals.received:,} cuộc gọi".replace(",", ".") in text
+    assert "Kết quả tiếp nhận, xử lý theo đơn vị" in text
+    assert "Tổng cộng" in text

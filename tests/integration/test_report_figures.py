@@ -1,7 +1,7 @@
 """The report's SQL figures on SQLite and PostgreSQL, against a hand-computed month.
 
 The data set (callrouter.report.sample.edge_month_rows) covers every outcome, the fallback
-mode, an in-progress call, call-backs, classification, another branch and both month edges.
+mode, an in-progress call, call-backs, cases, another branch and both month edges.
 The expectations below were worked out by hand from that list (see the comments).
 """
 
@@ -11,7 +11,7 @@ import asyncio
 import math
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callrouter.cases.config import CasesConfig
 from callrouter.report.figures import Figures, UnitInfo
 from callrouter.report.periods import adhoc_period, month_period
 from callrouter.report.queries import compute_figures
@@ -29,6 +30,8 @@ from callrouter.store.models import Base
 pytestmark = pytest.mark.integration
 
 CATEGORIES = {"kham_chua_benh": "Khám, chữa bệnh", "bao_hiem_y_te": "Bảo hiểm y tế"}
+CASES = CasesConfig(topics=CATEGORIES, agencies={"so_y_te": "Sở Y tế"})
+NOW = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
 UNIT = UnitInfo(name="TRUNG TÂM Y TẾ HUYỆN MÊ LINH", governing_body="UBND HUYỆN MÊ LINH")
 
 
@@ -76,7 +79,8 @@ async def _figures(engine: AsyncEngine, **kw: Any) -> Figures:
         "service_level_seconds": 20,
         "timezone": "Asia/Ho_Chi_Minh",
         "unit": UNIT,
-        "categories": CATEGORIES,
+        "cases_config": CASES,
+        "now": NOW,
     }
     args.update(kw)
     return await compute_figures(engine, **args)
@@ -107,7 +111,6 @@ async def test_given_edge_month_when_reporting_november_then_every_figure_matche
     assert t.talk_count == 4
     assert t.repeat_callers == 2  # A: c2, c3, c7; B: c4, c5
     assert (t.callbacks_requested, t.callbacks_done, t.callbacks_open) == (3, 1, 2)
-    assert t.unclassified == 8
 
     days = {d.day: d for d in f.by_day}
     assert len(f.by_day) == 30
@@ -154,16 +157,27 @@ async def test_given_edge_month_when_reporting_november_then_every_figure_matche
     assert (m2.attempts, m2.answered, m2.busy, m2.declined, m2.answered_calls) == (4, 1, 1, 1, 1)
     assert m2.no_answer == 1
 
-    assert [(c.key, c.label, c.count) for c in f.categories] == [
-        ("bao_hiem_y_te", "Bảo hiểm y tế", 1),
-        ("kham_chua_benh", "Khám, chữa bệnh", 1),
-        (None, "Chưa phân loại", 8),
+    cases = f.cases
+    c = cases.counts
+    # c3: a question answered on the call; c4: a petition forwarded on 2 Nov (deadline 10
+    # working days: 16 Nov), still open on 5 Dec, so overdue; and marked notable.
+    assert (c.conversations, c.received, c.answered, c.forwarded, c.overdue) == (4, 2, 1, 1, 1)
+    assert (c.in_progress, c.resolved, c.told, c.notable) == (0, 0, 0, 1)
+    assert c.share(c.received) == pytest.approx(0.5)  # over conversations, not all 10 calls
+    assert [(r.key, r.label, r.count) for r in cases.by_kind] == [
+        ("hoi_dap", "Hỏi đáp", 1),
+        ("kien_nghi", "Kiến nghị", 1),
     ]
-    assert {c.key: c.count for c in f.resolutions} == {
-        "answered_on_phone": 1,
-        "forwarded_to_agency": 1,
-        None: 8,
-    }
+    assert [(r.label, r.count) for r in cases.by_topic] == [
+        ("Bảo hiểm y tế", 1),
+        ("Khám, chữa bệnh", 1),
+    ]
+    assert [(r.label, r.count) for r in cases.by_agency] == [("Sở Y tế", 1)]
+    assert [(n.ref, n.kind, n.status, n.agency) for n in cases.notable] == [
+        ("2/2026", "Kiến nghị", "Đã chuyển", "Sở Y tế")
+    ]
+    as_of_before_deadline = await _figures(engine, now=datetime(2026, 11, 16, 3, tzinfo=UTC))
+    assert as_of_before_deadline.cases.counts.overdue == 0
 
 
 async def test_given_cutoff_15_then_period_runs_from_15th_of_previous_month_to_14th(
@@ -188,7 +202,8 @@ async def test_given_month_without_calls_then_report_is_empty_not_an_error(
     assert f.totals.wait_p90_seconds is None
     assert len(f.by_day) == 28
     assert f.officers == []
-    assert f.categories == []
+    assert f.cases.counts.received == 0
+    assert f.cases.by_kind == []
 
 
 async def test_given_adhoc_single_day_then_only_that_local_day_counts(
@@ -239,7 +254,7 @@ def _flat_equal(a: Any, b: Any) -> bool:
 async def test_given_calls_written_meanwhile_then_every_figure_comes_from_one_snapshot(
     engine: AsyncEngine,
 ) -> None:
-    """Totals, categories and the histogram are separate queries; with calls being written
+    """Totals, cases and the histogram are separate queries; with calls being written
     between them they still agree, because they read one snapshot."""
     rows = generated_rows(date(2026, 11, 1), 30, per_day=10)
     await insert_rows(engine, SampleRows(calls=rows.calls[:50]))
@@ -257,7 +272,8 @@ async def test_given_calls_written_meanwhile_then_every_figure_comes_from_one_sn
         for _ in range(8):
             f = await _figures(engine)
             seen.add(f.totals.received)
-            assert sum(c.count for c in f.categories) == f.totals.received
+            assert sum(c.count for c in f.cases.by_topic) == f.cases.counts.received
+            assert f.cases.counts.conversations == f.totals.answered
             assert sum(n for _, n in f.totals.wait_histogram) == f.totals.wait_count
             assert sum(d.received for d in f.by_day) == f.totals.received
     finally:

@@ -180,7 +180,9 @@ async def test_given_plain_smtp_server_then_message_with_docx_and_xlsx_arrives(
     assert "tháng 11 năm 2026" in str(parsed["Subject"])
     body = parsed.get_body(preferencelist=("plain",))
     assert body is not None
-    assert "đã tiếp nhận 12 cuộc gọi" in body.get_content()
+    text = body.get_content()
+    assert "nhận 12 cuộc gọi" in text
+    assert "phản ánh, kiến nghị" in text  # section II leads the mail too
     assert _attachments(raw) == {
         "bao-cao-1022-2026-11.docx": docx,
         "bao-cao-1022-2026-11.xlsx": xlsx,

@@ -114,56 +114,6 @@ def test_calls_list_rejects_a_reversed_period(store_url: str) -> None:
     assert "--from" in result.output
 
 
-def test_classify_sets_category_and_resolution_by_id_or_linkedid(
-    store_url: str, seeded: dict[str, str]
-) -> None:
-    by_id = _invoke(
-        "calls", "classify", call_id_for("A1"), "--category", "bao_hiem_y_te",
-        "--resolution", "answered_on_phone", "--by", "Trần Thị Bình", "--database-url", store_url,
-    )  # fmt: skip
-    assert by_id.exit_code == 0, by_id.output
-    assert "Bảo hiểm y tế" in by_id.output
-    by_linkedid = _invoke(
-        "calls", "classify", "A3", "--category", "tiem_chung",
-        "--resolution", "needs_callback", "--database-url", store_url,
-    )  # fmt: skip
-    assert by_linkedid.exit_code == 0, by_linkedid.output
-    rows = json.loads(_invoke("calls", "list", "--database-url", store_url, "--json").output)
-    got = {r["linkedid"]: (r["category"], r["resolution"]) for r in rows}
-    assert got == {
-        "A1": ("bao_hiem_y_te", "answered_on_phone"),
-        "A2": (None, None),
-        "A3": ("tiem_chung", "needs_callback"),
-    }
-
-
-def test_classify_with_unknown_category_or_call_is_one_clear_error(
-    store_url: str, seeded: dict[str, str]
-) -> None:
-    bad_category = CliRunner().invoke(
-        cli,
-        ["calls", "classify", "A1", "--category", "thoi_tiet", "--resolution", "other",
-         "--database-url", store_url],
-    )  # fmt: skip
-    assert bad_category.exit_code == 1
-    assert "thoi_tiet" in bad_category.output
-    assert "bao_hiem_y_te (Bảo hiểm y tế)" in bad_category.output
-    assert "Traceback" not in bad_category.output
-    missing = CliRunner().invoke(
-        cli,
-        ["calls", "classify", "nope", "--category", "khac", "--resolution", "other",
-         "--database-url", store_url],
-    )  # fmt: skip
-    assert missing.exit_code == 1
-    assert "không tìm thấy cuộc gọi 'nope'" in missing.output
-    bad_resolution = CliRunner().invoke(
-        cli,
-        ["calls", "classify", "A1", "--category", "khac", "--resolution", "ignored",
-         "--database-url", store_url],
-    )  # fmt: skip
-    assert bad_resolution.exit_code == 2
-
-
 def test_callbacks_list_and_done(store_url: str, seeded: dict[str, str]) -> None:
     listed = _invoke("callbacks", "list", "--database-url", store_url, "--json")
     assert {r["id"] for r in json.loads(listed.output)} == {seeded["cb1"], seeded["cb2"]}

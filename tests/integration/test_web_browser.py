@@ -3,7 +3,7 @@
 The app runs in uvicorn inside this test's event loop on a real TCP port (the same
 :class:`~callrouter.web.WebServer` that ``callrouter serve`` uses); selenium's blocking
 WebDriver calls run in a worker thread so the loop keeps serving. The test logs in, reads
-the dashboard, classifies a call through the form, and takes screenshots it checks: not
+the dashboard, records a case from a call page, and takes screenshots it checks: not
 blank, and the key Vietnamese texts present in the DOM.
 """
 
@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from callrouter.store.models import calls
+from callrouter.store.models import cases
 from callrouter.web import WebServer
 from tests.conftest import require_service
 from tests.integration.web_harness import (
@@ -120,7 +120,7 @@ def _check_screenshot(path: Path) -> None:
 
 
 @pytest.mark.parametrize("web_db_url", ["sqlite"], indirect=True)
-async def test_admin_logs_in_sees_dashboard_and_classifies_a_call_in_chromium(
+async def test_admin_logs_in_sees_dashboard_and_records_a_case_in_chromium(
     web: WebEnv, server: str, browser: Any, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By
@@ -149,7 +149,7 @@ async def test_admin_logs_in_sees_dashboard_and_classifies_a_call_in_chromium(
         "Hôm nay 10/11/2026",
         "Cuộc gọi gần đây",
         "Cuộc gọi đang diễn ra",
-        "Chưa phân loại",
+        "Ghi nhận nội dung",
     ):
         assert text in body, text
     dashboard_png = shots / "dashboard.png"
@@ -158,31 +158,32 @@ async def test_admin_logs_in_sees_dashboard_and_classifies_a_call_in_chromium(
 
     link = await run(lambda: browser.find_element(By.CSS_SELECTOR, "a.todo"))
     href = await run(link.get_attribute, "href")
-    call_id = href.rsplit("/", 1)[-1]
+    call_id = href.rsplit("/", 1)[-1].partition("#")[0]
     await run(link.click)
-    await run(_wait_for_text, browser, "#classify h2", "Phân loại cuộc gọi")
-    await run(lambda: Select(browser.find_element(By.ID, "category")).select_by_value("tiem_chung"))
+    await run(_wait_for_text, browser, "#cases h2", "Hỏi đáp, phản ánh, kiến nghị")
+    await run(lambda: Select(browser.find_element(By.ID, "case-kind")).select_by_value("phan_anh"))
     await run(
-        lambda: Select(browser.find_element(By.ID, "resolution")).select_by_value(
-            "answered_on_phone"
-        )
+        lambda: Select(browser.find_element(By.ID, "case-topic")).select_by_value("tiem_chung")
     )
-    await run(lambda: browser.find_element(By.ID, "classify-button").click())
-    await run(_wait_for_text, browser, ".flash", "Đã phân loại cuộc gọi: Tiêm chủng")
-    await run(_wait_for_text, browser, "#classification", "Tiêm chủng")
-    call_png = shots / "classified.png"
+    await run(
+        lambda: browser.find_element(By.ID, "case-summary").send_keys("Điểm tiêm đóng cửa sớm")
+    )
+    await run(lambda: browser.find_element(By.ID, "case-button").click())
+    await run(_wait_for_text, browser, ".flash", "Đã ghi nhận hồ sơ số")
+    await run(_wait_for_text, browser, "#cases .case-status", "Đang xử lý")
+    call_png = shots / "case-recorded.png"
     assert await run(browser.save_screenshot, str(call_png))
     _check_screenshot(call_png)
 
     async with web.engine.connect() as conn:
         row = (
             await conn.execute(
-                sa.select(calls.c.category, calls.c.resolution, calls.c.classified_by).where(
-                    calls.c.id == call_id
+                sa.select(cases.c.kind, cases.c.topic, cases.c.summary, cases.c.opened_by).where(
+                    cases.c.call_id == call_id, cases.c.opened_by == USER
                 )
             )
         ).one()
-    assert tuple(row) == ("tiem_chung", "answered_on_phone", USER)
+    assert tuple(row) == ("phan_anh", "tiem_chung", "Điểm tiêm đóng cửa sớm", USER)
 
 
 @pytest.mark.parametrize("web_db_url", ["sqlite"], indirect=True)

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import zipfile
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
+from structlog.testing import capture_logs
 
-from callrouter.store.models import callbacks, calls
+from callrouter.cases.config import load_cases_config
+from callrouter.cases.edit import CaseRules
+from callrouter.metrics import Metrics
+from callrouter.store.models import callbacks, cases
+from callrouter.web import create_app
 from tests.integration.web_harness import (
     CALLBACK_ID,
     CALLBACK_NUMBER,
@@ -36,10 +45,12 @@ __all__ = ["web", "web_db_url"]  # fixtures imported from the harness
 
 
 def _first_unclassified(env: WebEnv) -> str:
+    """An answered call nobody has recorded a case for."""
+    with_case = {c["call_id"] for c in env.rows.cases}
     for row in env.rows.calls:
-        if row["category"] is None and row["outcome"] is not None:
+        if row["outcome"] == "answered" and row["id"] not in with_case:
             return str(row["id"])
-    raise AssertionError("sample month has no unclassified call")
+    raise AssertionError("sample month has no call without a case")
 
 
 # -- log-in -------------------------------------------------------------------------------
@@ -112,8 +123,8 @@ async def test_idle_session_expires_and_a_post_after_expiry_changes_nothing(web:
         token = await form_token(client, f"/calls/{call_id}")
         web.clock.advance(timedelta(minutes=31))
         response = await client.post(
-            f"/calls/{call_id}/classify",
-            data={"csrf": token, "category": "tiem_chung", "resolution": "other"},
+            f"/calls/{call_id}/cases",
+            data={"csrf": token, "kind": "phan_anh", "topic": "tiem_chung"},
         )
         assert response.status_code == 401
         assert "Phiên đăng nhập đã hết hạn" in response.text
@@ -125,7 +136,7 @@ async def test_idle_session_expires_and_a_post_after_expiry_changes_nothing(web:
         assert "expired=1" in again.headers["location"]
         notice = await client.get(again.headers["location"])
         assert "Phiên đăng nhập đã hết hạn. Vui lòng đăng nhập lại." in notice.text
-    assert await web.scalar(sa.select(calls.c.category).where(calls.c.id == call_id)) is None
+    assert await web.scalar(sa.select(cases.c.id).where(cases.c.call_id == call_id)) is None
 
 
 async def test_session_expires_after_its_maximum_age_even_when_active(web: WebEnv) -> None:
@@ -189,93 +200,233 @@ async def test_dashboard_shows_duty_today_live_and_recent_calls_with_masked_numb
     assert attempt["officer_name"] in html
 
 
-# -- classify ---------------------------------------------------------------------------------
-async def test_classifying_a_call_stores_category_resolution_and_who(web: WebEnv) -> None:
+# -- cases on the call page ---------------------------------------------------------------
+async def _record(client: Any, call_id: str, **fields: str) -> Any:
+    token = await form_token(client)
+    return await client.post(f"/calls/{call_id}/cases", data={"csrf": token, **fields})
+
+
+async def test_recording_a_petition_on_the_call_page_gives_a_reference_and_a_deadline(
+    web: WebEnv,
+) -> None:
     call_id = _first_unclassified(web)
     async with web.client() as client:
         await login(client)
-        token = await form_token(client, f"/calls/{call_id}")
-        response = await client.post(
-            f"/calls/{call_id}/classify",
-            data={"csrf": token, "category": "tiem_chung", "resolution": "forwarded_to_agency"},
+        page = await client.get(f"/calls/{call_id}")
+        assert 'id="case-form"' in page.text
+        assert "Kiến nghị" in page.text
+        response = await _record(
+            client,
+            call_id,
+            kind="kien_nghi",
+            topic="tiem_chung",
+            summary="Đề nghị tiêm chủng buổi chiều",
+            status="forwarded",
+            agency="so_y_te",
         )
         assert response.status_code == 303
         page = await client.get(response.headers["location"])
-        assert "Đã phân loại cuộc gọi: Tiêm chủng – Đã chuyển cơ quan chức năng." in page.text
+        # 10 Nov 2026 + 10 working days, 24 Nov (Ngày Văn hóa Việt Nam) being a holiday: 25 Nov.
+        assert "hạn xử lý 25/11/2026" in page.text
+        assert "Đã chuyển" in page.text
     async with web.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                sa.select(
-                    calls.c.category,
-                    calls.c.resolution,
-                    calls.c.classified_by,
-                    calls.c.classified_at,
-                ).where(calls.c.id == call_id)
-            )
-        ).one()
-    assert row.category == "tiem_chung"
-    assert row.resolution == "forwarded_to_agency"
-    assert row.classified_by == "admin"
-    assert row.classified_at == START
+        row = (await conn.execute(sa.select(cases).where(cases.c.call_id == call_id))).one()
+    assert (row.kind, row.topic, row.status, row.agency) == (
+        "kien_nghi",
+        "tiem_chung",
+        "forwarded",
+        "so_y_te",
+    )
+    assert row.opened_by == "admin"
+    assert row.opened_at == START
 
 
-async def test_classifying_an_unknown_call_is_a_clear_404_and_changes_nothing(web: WebEnv) -> None:
-    before = await web.scalar(sa.select(sa.func.count()).where(calls.c.category.is_not(None)))
-    async with web.client() as client:
-        await login(client)
-        token = await form_token(client)
-        response = await client.post(
-            "/calls/khong-co-cuoc-goi-nay/classify",
-            data={"csrf": token, "category": "tiem_chung", "resolution": "other"},
-        )
-        assert response.status_code == 404
-        assert "Không tìm thấy cuộc gọi" in response.text
-        assert "khong-co-cuoc-goi-nay" in response.text
-        detail = await client.get("/calls/khong-co-cuoc-goi-nay")
-        assert detail.status_code == 404
-    after = await web.scalar(sa.select(sa.func.count()).where(calls.c.category.is_not(None)))
-    assert after == before
-
-
-async def test_classifying_with_a_category_not_in_the_list_is_refused(web: WebEnv) -> None:
+async def test_bad_case_input_is_refused_with_a_clear_message_and_nothing_saved(
+    web: WebEnv,
+) -> None:
     call_id = _first_unclassified(web)
     async with web.client() as client:
         await login(client)
-        token = await form_token(client)
-        response = await client.post(
-            f"/calls/{call_id}/classify",
-            data={"csrf": token, "category": "<script>", "resolution": "other"},
-        )
-        assert response.status_code == 400
-        assert "Phân loại không hợp lệ" in response.text
-        assert "<script>" not in response.text
-    assert await web.scalar(sa.select(calls.c.category).where(calls.c.id == call_id)) is None
-
-
-async def test_forged_classify_form_is_refused_and_changes_nothing(web: WebEnv) -> None:
-    call_id = _first_unclassified(web)
-    async with web.client() as client:
-        await login(client)
-        for data in (
-            {"category": "tiem_chung", "resolution": "other"},
-            {"csrf": "made-up-token", "category": "tiem_chung", "resolution": "other"},
+        for fields, message in (
+            ({"kind": "kien_nghi", "topic": "<script>"}, "không có trong danh sách"),
+            ({"kind": "to_cao"}, "không có"),
+            ({"kind": "phan_anh", "summary": "x" * 2001}, "tối đa 2000 ký tự"),
+            ({"kind": "phan_anh", "status": "forwarded"}, "cần ghi cơ quan nhận"),
+            ({"kind": "phan_anh", "status": "told"}, "hồ sơ mới không thể"),
         ):
-            response = await client.post(f"/calls/{call_id}/classify", data=data)
-            assert response.status_code == 403
-            assert "Biểu mẫu không hợp lệ" in response.text
-            assert "Không có thay đổi nào được thực hiện" in response.text
-    # A token from another session does not work either.
-    async with web.client() as other:
-        await login(other)
-        foreign = await form_token(other)
+            response = await _record(client, call_id, **fields)
+            assert response.status_code == 400, fields
+            assert message in response.text, (fields, response.text)
+            assert "<script>" not in response.text
+        unknown = await _record(client, "khong-co-cuoc-goi-nay", kind="phan_anh")
+        assert unknown.status_code == 404
+    assert await web.scalar(sa.select(cases.c.id).where(cases.c.call_id == call_id)) is None
+
+
+async def test_forged_case_form_is_refused_and_changes_nothing(web: WebEnv) -> None:
+    call_id = _first_unclassified(web)
     async with web.client() as client:
         await login(client)
-        response = await client.post(
-            f"/calls/{call_id}/classify",
-            data={"csrf": foreign, "category": "tiem_chung", "resolution": "other"},
+        for data in ({"kind": "phan_anh"}, {"csrf": "made-up-token", "kind": "phan_anh"}):
+            response = await client.post(f"/calls/{call_id}/cases", data=data)
+            assert response.status_code == 403
+            assert "Không có thay đổi nào được thực hiện" in response.text
+    assert await web.scalar(sa.select(cases.c.id).where(cases.c.call_id == call_id)) is None
+
+
+async def test_result_then_citizen_told_and_an_illegal_jump_is_refused(web: WebEnv) -> None:
+    call_id = _first_unclassified(web)
+    async with web.client() as client:
+        await login(client)
+        await _record(client, call_id, kind="phan_anh", status="forwarded", agency="bhxh")
+        case_id = await web.scalar(sa.select(cases.c.id).where(cases.c.call_id == call_id))
+        page = await client.get(f"/cases/{case_id}")
+        token = csrf_of(page.text)
+        bad = await client.post(
+            f"/cases/{case_id}", data={"csrf": token, "version": "1", "status": "told"}
         )
-        assert response.status_code == 403
-    assert await web.scalar(sa.select(calls.c.category).where(calls.c.id == call_id)) is None
+        assert bad.status_code == 400
+        assert "không thể chuyển hồ sơ từ" in bad.text
+        web.clock.advance(timedelta(minutes=20))
+        steps = (
+            {"status": "resolved", "result": "BHXH đã cấp lại thẻ"},
+            {"status": "told", "notable_shown": "1", "notable": "1"},
+        )
+        for version, step in enumerate(steps, start=1):
+            done = await client.post(
+                f"/cases/{case_id}", data={"csrf": token, "version": str(version), **step}
+            )
+            assert done.status_code == 303, done.text
+        page = await client.get(f"/cases/{case_id}")
+        assert "Đã phản hồi người dân" in page.text
+        assert "BHXH đã cấp lại thẻ" in page.text
+        assert page.text.count("<tr><td>") >= 3  # three history rows
+    async with web.engine.connect() as conn:
+        row = (await conn.execute(sa.select(cases).where(cases.c.id == case_id))).one()
+    assert (row.status, row.told_by, row.notable, row.version) == ("told", "admin", True, 3)
+
+
+async def test_two_people_saving_the_same_case_the_second_is_told_and_keeps_input(
+    web: WebEnv,
+) -> None:
+    call_id = _first_unclassified(web)
+    async with web.client() as first, web.client() as second:
+        await login(first)
+        await login(second)
+        await _record(first, call_id, kind="kien_nghi", summary="Bản đầu")
+        case_id = await web.scalar(sa.select(cases.c.id).where(cases.c.call_id == call_id))
+        t1 = csrf_of((await first.get(f"/cases/{case_id}")).text)
+        t2 = csrf_of((await second.get(f"/cases/{case_id}")).text)
+        saved = await first.post(
+            f"/cases/{case_id}", data={"csrf": t1, "version": "1", "summary": "Sửa của người 1"}
+        )
+        assert saved.status_code == 303
+        late = await second.post(
+            f"/cases/{case_id}", data={"csrf": t2, "version": "1", "summary": "Sửa của người 2"}
+        )
+        assert late.status_code == 409
+        assert "đã bị thay đổi trong lúc bạn sửa" in late.text
+        assert "Sửa của người 2" in late.text  # the second person's input is still on the form
+    assert await web.scalar(sa.select(cases.c.summary).where(cases.c.id == case_id)) == (
+        "Sửa của người 1"
+    )
+
+
+async def test_cases_page_filters_by_status_kind_topic_agency_overdue_and_period(
+    web: WebEnv,
+) -> None:
+    async with web.client() as client:
+        await login(client)
+        everything = await client.get("/cases")
+        assert everything.status_code == 200
+        forwarded = [c for c in web.rows.cases if c["status"] == "forwarded"]
+        page = await client.get("/cases", params={"status": "forwarded", "agency": "so_y_te"})
+        refs = {f"{c['ref_seq']}/{c['ref_year']}" for c in forwarded if c["agency"] == "so_y_te"}
+        listed = set(re.findall(r'<a href="/cases/[^"]+">([0-9]+/[0-9]{4})</a>', page.text))
+        assert listed == refs
+        overdue = await client.get("/cases", params={"overdue": "1", "kind": "phan_anh"})
+        assert "quá hạn" in overdue.text
+        assert "Hỏi đáp</td>" not in overdue.text
+        none = await client.get("/cases", params={"from": "2025-01-01", "to": "2025-01-31"})
+        assert "Không có hồ sơ nào khớp bộ lọc" in none.text
+        bad = await client.get("/cases", params={"from": "hôm qua"})
+        assert bad.status_code == 400
+
+
+async def test_a_case_from_a_call_back_or_by_hand(web: WebEnv) -> None:
+    async with web.client() as client:
+        await login(client)
+        listing = await client.get("/callbacks")
+        assert f"/cases/new?callback={CALLBACK_ID}" in listing.text
+        form = await client.get("/cases/new", params={"callback": CALLBACK_ID})
+        assert form.status_code == 200
+        assert 'name="callback_id"' in form.text
+        saved = await client.post(
+            "/cases",
+            data={
+                "csrf": csrf_of(form.text),
+                "callback_id": CALLBACK_ID,
+                "kind": "phan_anh",
+                "summary": "Lời nhắn ngoài giờ: điểm tiêm đóng cửa",
+            },
+        )
+        assert saved.status_code == 303
+        by_hand = await client.post(
+            "/cases", data={"csrf": csrf_of(form.text), "kind": "hoi_dap", "status": "answered"}
+        )
+        assert by_hand.status_code == 303
+        missing = await client.get("/cases/new", params={"callback": "khong-co"})
+        assert missing.status_code == 404
+        forged = await client.post(
+            "/cases", data={"csrf": csrf_of(form.text), "callback_id": "khong-co", "kind": "khac"}
+        )
+        assert forged.status_code == 404
+    async with web.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(cases.c.callback_id, cases.c.call_id, cases.c.kind).where(
+                    cases.c.opened_by == "admin"
+                )
+            )
+        ).all()
+    assert sorted(rows, key=lambda r: r.kind) == [
+        (None, None, "hoi_dap"),
+        (CALLBACK_ID, None, "phan_anh"),
+    ]
+
+
+async def test_an_edited_cases_file_is_taken_and_a_bad_one_keeps_the_running_lists(
+    web: WebEnv, tmp_path: Path
+) -> None:
+    path = tmp_path / "cases.yaml"
+    path.write_text("topics:\n  tiem_chung: Tiêm chủng\n", encoding="utf-8")
+    app = create_app(
+        web.settings,
+        engine=web.engine,
+        rota=web.tracker,
+        live=web.live,
+        metrics=Metrics(),
+        readiness={},
+        clock=web.clock,
+        case_rules=CaseRules(config=load_cases_config(path)),
+        cases_path=path,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        await login(client)
+        assert "Tiêm chủng" in (await client.get("/cases")).text
+        path.write_text(
+            "topics:\n  tiem_chung: Tiêm chủng\n  nha_thuoc: Nhà thuốc tư nhân\n",
+            encoding="utf-8",
+        )
+        assert "Nhà thuốc tư nhân" in (await client.get("/cases")).text
+        with capture_logs() as logs:
+            path.write_text("topics:\n  Nhà Thuốc: x\n  bad: [\n", encoding="utf-8")
+            page = await client.get("/cases")
+        assert "Nhà thuốc tư nhân" in page.text  # the running list stays
+        refused = [e for e in logs if e["event"] == "web.cases_config_refused"]
+        assert refused
+        assert refused[0]["problems"][0].startswith(f"{path}:")
 
 
 # -- call-backs --------------------------------------------------------------------------------

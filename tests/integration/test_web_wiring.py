@@ -127,10 +127,7 @@ async def test_pages_say_clearly_when_the_database_does_not_answer() -> None:
             assert page.status_code == 503
             assert "Cơ sở dữ liệu tạm thời không trả lời" in page.text
             token = csrf_of(page.text)
-            post = await client.post(
-                "/calls/x/classify",
-                data={"csrf": token, "category": "khac", "resolution": "other"},
-            )
+            post = await client.post("/calls/x/cases", data={"csrf": token, "kind": "phan_anh"})
             assert post.status_code == 503
             assert "thao tác chưa được thực hiện" in post.text
     finally:

@@ -10,6 +10,7 @@ so a test can tell one call-back from two.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,24 +26,30 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.applications import Starlette
 
+from callrouter.cases.config import load_cases_config
+from callrouter.cases.edit import CaseRules
+from callrouter.cases.workdays import WorkCalendar
 from callrouter.metrics import Metrics
 from callrouter.report.sample import SampleRows, generated_rows, insert_rows
 from callrouter.rota import Rota, load_rota
 from callrouter.store.db import make_engine
 from callrouter.store.migrate import upgrade
-from callrouter.store.models import call_attempts, call_events, callbacks, calls
+from callrouter.store.models import call_attempts, call_events, callbacks, calls, cases
 from callrouter.web import LiveCalls, RotaTracker, WebSettings, create_app
 from callrouter.web.security import hash_password
 from tests.conftest import WORKER
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_ROTA = ROOT / "config" / "rota.example.yaml"
+EXAMPLE_CASES = ROOT / "config" / "cases.example.yaml"
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 # Tuesday 10 November 2026, 10:30 in Viet Nam: inside office hours of the example rota.
 START = datetime(2026, 11, 10, 10, 30, tzinfo=TZ).astimezone(UTC)
 PASSWORD = "mật-khẩu-thử-1022"  # noqa: S105 (a test-only credential)
 USER = "admin"
-WEB_PG_DB = "callrouter_web_test"
+# Its own database, dropped and rebuilt by every test: two suites running at once on one
+# server (two checkouts, two CI jobs) each name their own (CALLROUTER_WEB_TEST_DB).
+WEB_PG_DB = os.environ.get("CALLROUTER_WEB_TEST_DB", "callrouter_web_test")
 METRICS_TOKEN = "scrape-token-for-tests"  # noqa: S105 (test-only)
 FEED_TOKEN = "feed-token-all-for-tests"  # noqa: S105 (test-only)
 CALLBACK_NUMBER = "0977123456"
@@ -200,7 +207,7 @@ async def web(web_db_url: str, tmp_path: Path) -> AsyncIterator[WebEnv]:
     engine = make_engine(web_db_url)
     await upgrade(engine)
     async with engine.begin() as conn:
-        for table in (call_events, call_attempts, callbacks, calls):
+        for table in (cases, call_events, call_attempts, callbacks, calls):
             await conn.execute(sa.delete(table))
     rows = month_rows()
     await insert_rows(engine, rows)
@@ -243,6 +250,10 @@ async def web(web_db_url: str, tmp_path: Path) -> AsyncIterator[WebEnv]:
         readiness={name: flag(name) for name in readiness},
         dialer=dialer,
         clock=clock,
+        case_rules=CaseRules(
+            config=load_cases_config(EXAMPLE_CASES),
+            calendar=WorkCalendar.from_policy(load_example_rota().holidays),
+        ),
     )
     try:
         yield WebEnv(

@@ -10,10 +10,13 @@ import pytest
 
 from callrouter.errors import ReportError
 from callrouter.report.figures import (
+    CaseCounts,
+    CaseFigures,
     CountRow,
     DayRow,
     Figures,
     HourRow,
+    NotableCase,
     OfficerRow,
     Period,
     Totals,
@@ -23,6 +26,8 @@ from callrouter.report.figures import (
 )
 from callrouter.report.merge import load_figures, merge_files
 from callrouter.report.periods import month_period
+from callrouter.report.render_docx import difficulties
+from callrouter.report.tables import report_tables
 
 pytestmark = pytest.mark.unit
 
@@ -30,12 +35,17 @@ NOW = datetime(2026, 12, 10, 2, 0, tzinfo=UTC)
 DISTRICT = UnitInfo(name="PHÒNG VĂN HÓA VÀ THÔNG TIN HUYỆN", governing_body="UBND HUYỆN")
 
 
-def unit_figures(name: str, totals: Totals, period: Period | None = None) -> Figures:
+def unit_figures(
+    name: str, totals: Totals, period: Period | None = None, notes: str | None = None
+) -> Figures:
     period = period or month_period("2026-11")
+    counts = CaseCounts(
+        conversations=totals.answered, received=2, answered=1, forwarded=1, overdue=1, notable=1
+    )
     return Figures(
         generated_at=NOW,
         unit=UnitInfo(name=name),
-        units=[UnitSummary(name=name, period=period, totals=totals)],
+        units=[UnitSummary(name=name, period=period, totals=totals, cases=counts, notes=notes)],
         branch=3,
         timezone="Asia/Ho_Chi_Minh",
         service_level_seconds=20,
@@ -44,7 +54,19 @@ def unit_figures(name: str, totals: Totals, period: Period | None = None) -> Fig
         by_day=[DayRow(day=d, received=1 if d.day == 2 else 0) for d in period.days()],
         by_hour=[HourRow(hour=h, received=1 if h == 9 else 0) for h in range(24)],
         officers=[OfficerRow(officer_id="o1", name=f"Cán bộ {name}", answered=totals.answered)],
-        categories=[CountRow(key="tiem_chung", label="Tiêm chủng", count=1)],
+        cases=CaseFigures(
+            counts=counts,
+            by_kind=[
+                CountRow(key="hoi_dap", label="Hỏi đáp", count=1),
+                CountRow(key="kien_nghi", label="Kiến nghị", count=1),
+            ],
+            by_topic=[CountRow(key="tiem_chung", label="Tiêm chủng", count=2)],
+            by_agency=[CountRow(key="so_y_te", label="Sở Y tế", count=1)],
+            notable=[
+                NotableCase(ref="1/2026", kind="Kiến nghị", topic="Tiêm chủng", status="Đã chuyển")
+            ],
+        ),
+        notes=notes,
     )
 
 
@@ -105,8 +127,33 @@ def test_given_two_units_then_counts_are_summed_and_rates_recomputed_not_average
     ]
     assert {d.day: d.received for d in m.by_day}[date(2026, 11, 2)] == 2
     assert m.by_hour[9].received == 2
-    assert m.categories == [CountRow(key="tiem_chung", label="Tiêm chủng", count=2)]
+    assert m.cases.by_topic == [CountRow(key="tiem_chung", label="Tiêm chủng", count=4)]
+    assert m.cases.counts.received == 4
+    assert m.cases.counts.conversations == 2
+    assert [n.unit for n in m.cases.notable] == ["TTYT A", "TTYT B"]
     assert m.unit == DISTRICT
+
+
+def test_merge_keeps_every_units_difficulties_and_a_totals_row(tmp_path: Path) -> None:
+    a = write(tmp_path, "a.json", unit_figures("TTYT A", A, notes="Thiếu máy bàn."))
+    b = write(tmp_path, "b.json", unit_figures("TTYT B", B, notes="Mạng di động yếu."))
+    m = merge_files([a, b], issuer=DISTRICT, notes="Đề nghị tập huấn.", now=NOW)
+    assert [(u.name, u.notes) for u in m.units] == [
+        ("TTYT A", "Thiếu máy bàn."),
+        ("TTYT B", "Mạng di động yếu."),
+    ]
+    assert m.notes == "Đề nghị tập huấn."
+    units = next(t for t in report_tables(m) if t.key == "cases_units")
+    assert [[c.text() for c in row[:3]] for row in units.rows] == [
+        ["TTYT A", "1", "2"],
+        ["TTYT B", "1", "2"],
+        ["Tổng cộng", "2", "4"],
+    ]
+    assert difficulties(m) == [
+        ("TTYT A:", "Thiếu máy bàn."),
+        ("TTYT B:", "Mạng di động yếu."),
+        ("PHÒNG VĂN HÓA VÀ THÔNG TIN HUYỆN (đơn vị tổng hợp):", "Đề nghị tập huấn."),
+    ]
 
 
 def test_given_merged_json_then_province_can_merge_it_again(tmp_path: Path) -> None:
@@ -127,7 +174,7 @@ def test_given_report_json_when_loaded_back_then_figures_are_identical(tmp_path:
 def test_json_carries_derived_rates_for_readers(tmp_path: Path) -> None:
     data = json.loads(unit_figures("TTYT B", B).to_json())
     assert data["format"] == "callrouter-report"
-    assert data["version"] == 1
+    assert data["version"] == 2
     assert data["totals"]["answer_rate"] == pytest.approx(1 / 9)
     assert data["totals"]["offered"] == 9
 
@@ -151,9 +198,10 @@ def test_given_different_periods_then_refused_unless_forced(tmp_path: Path) -> N
         ('{"hello": "world"}', "not a callrouter report"),
         ("[1, 2]", "not a callrouter report"),
         ("{broken", "invalid JSON at line 1"),
-        ('{"format": "callrouter-report", "version": 2}', "version 2"),
+        ('{"format": "callrouter-report", "version": 3}', "version 3"),
+        ('{"format": "callrouter-report", "version": 1}', "version 1 .*callrouter report upgrade"),
         (
-            '{"format": "callrouter-report", "version": 1, "totals": {}}',
+            '{"format": "callrouter-report", "version": 2, "totals": {}}',
             "malformed callrouter report",
         ),
     ],
@@ -195,3 +243,32 @@ def test_p90_from_histogram_is_nearest_rank(
     histogram: list[tuple[int, int]], expected: float | None
 ) -> None:
     assert p90_from_histogram(histogram) == expected
+
+
+def test_a_version_1_file_upgrades_without_losing_a_figure(tmp_path: Path) -> None:
+    v2 = json.loads(unit_figures("TTYT A", A, notes="Ghi chú cũ.").to_json())
+    v1 = {k: v for k, v in v2.items() if k not in ("cases", "misdial_seconds")}
+    v1["version"] = 1
+    v1["totals"] = {**v1["totals"], "unclassified": 3}
+    v1["units"] = [{k: v for k, v in u.items() if k not in ("cases", "notes")} for u in v1["units"]]
+    v1["categories"] = [
+        {"key": "tiem_chung", "label": "Tiêm chủng", "count": 5},
+        {"key": None, "label": "Chưa phân loại", "count": 3},
+    ]
+    v1["resolutions"] = [
+        {"key": "answered_on_phone", "label": "Đã trả lời qua điện thoại", "count": 2},
+        {"key": "forwarded_to_agency", "label": "Đã chuyển cơ quan chức năng", "count": 2},
+        {"key": "needs_callback", "label": "Cần gọi lại", "count": 1},
+        {"key": None, "label": "Chưa phân loại", "count": 3},
+    ]
+    old = tmp_path / "v1.json"
+    old.write_text(json.dumps(v1, ensure_ascii=False), encoding="utf-8")
+    f = load_figures(old, upgrade=True)
+    assert f.version == 2
+    assert f.totals == unit_figures("TTYT A", A).totals
+    c = f.cases.counts
+    assert (c.received, c.answered, c.forwarded, c.in_progress) == (5, 2, 2, 1)
+    assert c.conversations == A.answered
+    assert f.cases.by_topic == [CountRow(key="tiem_chung", label="Tiêm chủng", count=5)]
+    assert f.units[0].notes == "Ghi chú cũ."
+    assert f.misdial_seconds == 10

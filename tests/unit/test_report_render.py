@@ -15,10 +15,13 @@ from openpyxl import load_workbook
 
 from callrouter.report.charts import ALL_CHART_TEXT, FONT_FAMILY, all_charts
 from callrouter.report.figures import (
+    CaseCounts,
+    CaseFigures,
     CountRow,
     DayRow,
     Figures,
     HourRow,
+    NotableCase,
     NumberRow,
     OfficerRow,
     Totals,
@@ -57,7 +60,6 @@ def figures(*, empty: bool = False, notes: str | None = None) -> Figures:
             callbacks_requested=3,
             callbacks_done=2,
             callbacks_open=1,
-            unclassified=6,
         )
     return Figures(
         generated_at=NOW,
@@ -89,12 +91,39 @@ def figures(*, empty: bool = False, notes: str | None = None) -> Figures:
             )
         ],
         numbers=[] if empty else [NumberRow(number="0912345678", label="Di động", attempts=33)],
-        categories=[]
+        cases=CaseFigures()
         if empty
-        else [
-            CountRow(key="tiem_chung", label="Tiêm chủng", count=34),
-            CountRow(key=None, label="Chưa phân loại", count=6),
-        ],
+        else CaseFigures(
+            counts=CaseCounts(
+                conversations=30,
+                received=12,
+                answered=6,
+                in_progress=1,
+                forwarded=2,
+                resolved=1,
+                told=2,
+                overdue=1,
+                notable=1,
+            ),
+            by_kind=[
+                CountRow(key="hoi_dap", label="Hỏi đáp", count=6),
+                CountRow(key="phan_anh", label="Phản ánh", count=2),
+                CountRow(key="kien_nghi", label="Kiến nghị", count=4),
+            ],
+            by_topic=[CountRow(key="tiem_chung", label="Tiêm chủng", count=12)],
+            by_agency=[CountRow(key="so_y_te", label="Sở Y tế", count=5)],
+            notable=[
+                NotableCase(
+                    ref="7/2026",
+                    kind="Kiến nghị",
+                    topic="Tiêm chủng",
+                    summary="Đề nghị tiêm chủng buổi chiều",
+                    status="Đã phản hồi người dân",
+                    agency="Sở Y tế",
+                    result="Đã bố trí",
+                )
+            ],
+        ),
         notes=notes,
     )
 
@@ -121,20 +150,24 @@ def test_csv_has_every_table_with_raw_numbers() -> None:
     assert summary["received"] == "40"
     assert float(summary["answer_rate"]) == pytest.approx(30 / 37)
     assert ["by_day", "1", "Ngày", "2026-11-01"] in rows
-    assert {r[0] for r in rows} >= {"summary", "by_day", "by_hour", "officers", "categories"}
+    assert {r[0] for r in rows} >= {"summary", "by_day", "by_hour", "officers", "cases_kinds"}
+    assert ["cases_kinds", "3", "Tỷ lệ trên cuộc gọi có đàm thoại", str(4 / 30)] in rows
 
 
 def test_xlsx_has_one_sheet_per_table_with_number_formats_and_frozen_headers() -> None:
     wb = load_workbook(io.BytesIO(render(figures(), "xlsx")))
     assert wb.sheetnames == [
         "Báo cáo",
+        "PAKN theo loại",
+        "PAKN kết quả",
+        "PAKN theo lĩnh vực",
+        "PAKN đã chuyển",
+        "PAKN tiêu biểu",
         "Tổng hợp",
         "Theo ngày",
         "Theo giờ",
         "Cán bộ",
         "Số máy",
-        "Lĩnh vực",
-        "Kết quả xử lý",
     ]
     summary = wb["Tổng hợp"]
     assert summary.freeze_panes == "A2"
@@ -169,13 +202,22 @@ def test_docx_is_laid_out_as_a_decree_30_report() -> None:
         "BÁO CÁO",
         "Kính gửi: Phòng Văn hóa và Thông tin huyện Mê Linh.",
         "I. TÌNH HÌNH CHUNG",
-        "II. KẾT QUẢ CỤ THỂ",
+        "II. KẾT QUẢ TIẾP NHẬN, XỬ LÝ PHẢN ÁNH, KIẾN NGHỊ",
         "III. KHÓ KHĂN, VƯỚNG MẮC VÀ ĐỀ XUẤT",
         "Thiếu máy bàn.",
-        "đã tiếp nhận 40 cuộc gọi",
+        "nhận 40 cuộc gọi",
+        "đã tiếp nhận 12 yêu cầu của người dân (6 hỏi đáp, 2 phản ánh, 4 kiến nghị)",
+        "PHỤ LỤC",
     ):
         assert heading in body
-    foot_left, foot_right = (c.text for c in doc.tables[-1].rows[0].cells)
+    # Section II comes before the signature, the telephony annex after it.
+    assert body.index("II. KẾT QUẢ TIẾP NHẬN") < body.index("III.") < body.index("PHỤ LỤC")
+    signature = next(i for i, t in enumerate(doc.tables) if "Nơi nhận" in t.rows[0].cells[0].text)
+    annex_titles = [t.rows[0].cells[0].text for t in doc.tables[signature + 1 :]]
+    assert annex_titles[0] == "Chỉ tiêu"  # the summary table, in the annex
+    kinds = next(t for t in doc.tables if t.rows[0].cells[0].text == "Loại")
+    assert [c.text for c in kinds.rows[3].cells] == ["Kiến nghị", "4", "13,3 %"]
+    foot_left, foot_right = (c.text for c in doc.tables[signature].rows[0].cells)
     assert foot_left.startswith("Nơi nhận:")
     assert foot_left.rstrip().endswith("Lưu: VT.")
     assert "GIÁM ĐỐC" in foot_right
@@ -195,6 +237,7 @@ def test_given_empty_month_then_docx_says_so_without_charts() -> None:
     doc = Document(io.BytesIO(render(figures(empty=True), "docx")))
     body = "\n".join(p.text for p in doc.paragraphs)
     assert "không nhận được cuộc gọi nào" in body
+    assert "không tiếp nhận phản ánh, kiến nghị" in body
     assert len(doc.inline_shapes) == 0
 
 
