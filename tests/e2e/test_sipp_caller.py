@@ -1,0 +1,52 @@
+"""A caller that ends with a plain BYE (no Reason header), driven by SIPp: the hang-up cause
+Asterisk itself reports is on the call's row and its attempts in every mode."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.callflow_support import engine_for, wait_for_call, write_rota
+from tests.e2e.harness import ANSWERS, Harness, Sandbox, officer_number
+from tests.e2e.router_modes import RouterMode
+from tests.e2e.sipp_support import sipp_call
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120, func_only=True)]
+
+CAUSE_NORMAL_CLEARING = 16
+_numbers = itertools.count(int(time.time()) % 100_000)
+
+
+def sipp_caller_number() -> str:
+    return f"0986{next(_numbers) % 1_000_000:06d}"
+
+
+async def test_given_a_caller_ending_with_a_plain_bye_then_row_and_attempt_carry_cause_16(
+    router_mode: RouterMode, harness: Harness, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+    answers = officer_number(ANSWERS, 1)
+    rota = write_rota(tmp_path / "rota.yaml", [answers], ring_timeout=5)
+    caller = sipp_caller_number()
+    engine = engine_for(url)
+    try:
+        async with router_mode.running(rota, url, tmp_path / "state"):
+            run = await sipp_call(sandbox.info(), caller, hold_seconds=5)
+            rows = await wait_for_call(engine, caller)
+    finally:
+        await engine.dispose()
+
+    assert run.returncode == 0, run.output
+    officer = harness.officer(answers)
+    assert officer.answered
+    c = rows.call
+    assert c["outcome"] == "answered"
+    assert c["talk_seconds"] is not None
+    assert c["talk_seconds"] > 2
+    # The caller's BYE carried no Reason: the cause is the one Asterisk set on the channel.
+    assert c["hangup_cause"] == CAUSE_NORMAL_CLEARING
+    [attempt] = rows.attempts
+    assert (attempt["result"], attempt["cause"]) == ("answered", CAUSE_NORMAL_CLEARING)
