@@ -335,6 +335,8 @@ class FallbackCall:
     rota_version: str | None = None
     reason: str | None = None
     attempts_raw: str = ""
+    #: the caller channel's hang-up cause the hang-up handler read (None: Asterisk gave none)
+    hangup_cause: int | None = None
 
     def add(self, cdr: CdrLine) -> None:
         self.started_at = min(self.started_at, cdr.start)
@@ -357,6 +359,8 @@ class FallbackCall:
             dial_at = mark.get("dial_at", "")
             if dial_at.isdigit():
                 self.dial_at = datetime.fromtimestamp(int(dial_at), UTC)
+            cause = mark.get("cause", "")
+            self.hangup_cause = int(cause) if cause.isdigit() and len(cause) <= 3 else None
         self.rota_version = mark.get("rota") or self.rota_version
         self.reason = mark.get("reason") or self.reason
 
@@ -688,7 +692,10 @@ def _write(call_log: CallLog, call: FallbackCall, rota: Rota | None, branch: int
             number=call.answered_by,
         )
     call_log.call_ended(
-        linkedid=call.linkedid, ended_at=call.ended_at, outcome=call.outcome, hangup_cause=None
+        linkedid=call.linkedid,
+        ended_at=call.ended_at,
+        outcome=call.outcome,
+        hangup_cause=call.hangup_cause,
     )
     call_log.event(
         linkedid=call.linkedid,

@@ -268,9 +268,9 @@ GLOBAL_VARIABLES: Final = (
 # -------------------------------------------------------------------------------------------- CDR
 CDR_USERFIELD_MARK: Final = "callrouter=fallback"
 """A fallback call's CDR ``userfield`` starts with this; the rest is ``;key=value`` pairs:
-``linkedid``, ``reason``, ``rota`` (rota version), ``result``, ``answered_by`` (number) and
+``linkedid``, ``reason``, ``rota`` (rota version), ``result``, ``answered_by`` (number),
 ``dial_at`` (epoch seconds the answered number began to ring; the CDR's own answer time is the
-caller's, at the menu)."""
+caller's, at the menu) and ``cause`` (the caller channel's ``HANGUPCAUSE``; empty: unknown)."""
 
 
 def parse_cdr_userfield(userfield: str) -> dict[str, str] | None:

@@ -86,6 +86,19 @@ def integer(
     return value
 
 
+#: Asterisk's AST_CAUSE_NOTDEFINED: the channel ended without a known cause
+CAUSE_NOT_DEFINED: Final = 0
+
+
+def cause(kind: str, name: str, value: object) -> int | None:
+    """A Q.850 hang-up cause as Asterisk reports it, or None when unknown.
+
+    Asterisk's 0 ("not defined") is unknown, never a cause: it becomes NULL, like a cause
+    that was never reported, so the column holds only causes Asterisk actually gave."""
+    checked = integer(kind, name, value, -(2**31), 2**31 - 1, optional=True)
+    return None if checked == CAUSE_NOT_DEFINED else checked
+
+
 def choice(kind: str, name: str, value: object, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise _fail(kind, name, f"must be one of {', '.join(allowed)}; got {_shown(name, value)}")
