@@ -582,6 +582,13 @@ def keep_rejected(path: Path, rejected: list[Rejected]) -> None:
 # ----------------------------------------------------------------------------- importing
 
 
+#: spool directories (beside the main spool) of serve's importer and of a run by hand: two,
+#: so `callrouter calls import-fallback` works while `serve` runs (the import is idempotent:
+#: both may read the same CDR lines, a call already in the log is not written again)
+IMPORTER_SPOOL: Final = "spool-cdr-import"
+MANUAL_IMPORT_SPOOL: Final = "spool-cdr-import-manual"
+
+
 @dataclass
 class ImportReport:
     imported: int = 0
@@ -872,8 +879,9 @@ async def import_once(
     tz = rota.timezone if rota is not None else settings.timezone
     engine = make_engine(url)
     try:
-        # Its own spool: a running `serve` holds the lock of the main one.
-        spool = settings.effective_spool_dir().with_name("spool-cdr-import")
+        # Its own spool: a running `serve` holds the lock of the main one and its importer
+        # (serve_importer) that of IMPORTER_SPOOL, so a run by hand works beside `serve`.
+        spool = settings.effective_spool_dir().with_name(MANUAL_IMPORT_SPOOL)
         async with CallLog(url, spool, tz=tz) as call_log:
             return await import_fallback(
                 cdr_path or cdr_file_from_env(),
@@ -906,7 +914,7 @@ async def serve_importer(
             tz = rota.timezone if rota is not None else settings.timezone
             engine = make_engine(url)
             try:
-                spool = settings.effective_spool_dir().with_name("spool-cdr-import")
+                spool = settings.effective_spool_dir().with_name(IMPORTER_SPOOL)
                 async with CallLog(url, spool, tz=tz) as call_log:
                     await run_importer(
                         cdr_path or cdr_file_from_env(),

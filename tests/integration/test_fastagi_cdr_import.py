@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import structlog
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,6 +23,7 @@ from callrouter.asterisk.cdr_import import ImportReport, import_fallback, parse_
 from callrouter.report.figures import UnitInfo
 from callrouter.report.periods import month_period
 from callrouter.report.queries import compute_figures
+from callrouter.settings import Settings
 from callrouter.store.db import make_engine
 from callrouter.store.models import Call, CallAttempt, call_id_for
 from callrouter.store.writer import CallLog
@@ -411,3 +413,22 @@ async def test_the_forward_numbers_dial_is_an_attempt_of_officer_forward(env: En
     ]
     row = (await env.rows())["pbx-14.1"]
     assert (row["outcome"], row["answered_at"]) == ("unanswered", None)
+
+
+async def test_import_by_hand_works_while_serve_holds_its_spools(tmp_path: Path) -> None:
+    """`callrouter calls import-fallback` beside a running `serve`: serve holds the main
+    spool and its importer's; the run by hand writes through a spool of its own."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+    settings = Settings(
+        _env_file=None, database_url=SecretStr(url), state_dir=tmp_path / "state", branch=3
+    )
+    settings.state_dir.mkdir()
+    spool = settings.effective_spool_dir()
+    cdr_path = tmp_path / "callrouter-cdr.json"
+    append(cdr_path, cdr("pbx-77.1", 1))
+    async with (
+        CallLog(url, spool) as _serve_log,
+        CallLog(url, spool.with_name(cdr_import.IMPORTER_SPOOL)) as _serve_importer,
+    ):
+        report = await cdr_import.import_once(settings, cdr_path=cdr_path)
+    assert report.imported == 1
