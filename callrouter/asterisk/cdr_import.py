@@ -84,7 +84,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk import contract
 from callrouter.asterisk.fastagi import attempt_result
-from callrouter.asterisk.stasis import FORWARD_OFFICER_ID, FORWARD_OFFICER_NAME, LegResult
+from callrouter.asterisk.stasis import (
+    FORWARD_OFFICER_ID,
+    FORWARD_OFFICER_NAME,
+    LegResult,
+    leg_seq,
+)
 from callrouter.logs import mask_number
 from callrouter.rota import Rota
 from callrouter.routing import CallInfo, decide
@@ -337,8 +342,13 @@ class FallbackCall:
     attempts_raw: str = ""
     #: the caller channel's hang-up cause the hang-up handler read (None: Asterisk gave none)
     hangup_cause: int | None = None
+    #: the CDR lines of callrouter's own officer legs (a router killed mid-call), by seq
+    leg_lines: dict[int, CdrLine] = field(default_factory=dict)
 
     def add(self, cdr: CdrLine) -> None:
+        seq = leg_seq(cdr.uniqueid)
+        if seq is not None and (seq not in self.leg_lines or cdr.end > self.leg_lines[seq].end):
+            self.leg_lines[seq] = cdr
         self.started_at = min(self.started_at, cdr.start)
         self.ended_at = max(self.ended_at, cdr.end)
         self.caller = self.caller or cdr.src
@@ -633,6 +643,8 @@ class _Existing:
     outcome: str | None
     max_seq: int = 0
     channel_ids: set[str] = field(default_factory=set)
+    #: callrouter's attempts of the call still without a result (the router was killed)
+    open_seqs: set[int] = field(default_factory=set)
 
 
 async def _existing(engine: AsyncEngine, linkedids: list[str]) -> dict[str, _Existing]:
@@ -668,6 +680,14 @@ async def _existing(engine: AsyncEngine, linkedids: list[str]) -> dict[str, _Exi
             )
             for call_id, channel_id in ours.all():
                 by_id[call_id].channel_ids.add(channel_id)
+            open_ = await conn.execute(
+                select(attempts.c.call_id, attempts.c.seq).where(
+                    attempts.c.call_id.in_(list(by_id)),
+                    attempts.c.result.is_(None) | attempts.c.ended_at.is_(None),
+                )
+            )
+            for call_id, seq in open_.all():
+                by_id[call_id].open_seqs.add(int(seq))
     return out
 
 
@@ -715,6 +735,33 @@ def _write(call_log: CallLog, call: FallbackCall, rota: Rota | None, branch: int
             "source": "cdr",
         },
     )
+
+
+#: a killed router's officer leg: its CDR disposition → the attempt's result
+_LEG_DISPOSITION: Final[dict[str, str]] = {
+    "ANSWERED": LegResult.ANSWERED,
+    "BUSY": LegResult.BUSY,
+    "NO ANSWER": LegResult.NO_ANSWER,
+    "FAILED": LegResult.FAILED,
+    "CONGESTION": LegResult.FAILED,
+}
+
+
+def _close_open_attempts(call_log: CallLog, call: FallbackCall, existing: _Existing) -> int:
+    """A router killed while officers rang left their attempts without a result: close them
+    from what Asterisk's CDR says of each leg (its disposition and end); a leg with no line
+    of its own ended, as far as Asterisk tells, when the fallback's call did (``cancelled``)."""
+    for seq in sorted(existing.open_seqs):
+        line = call.leg_lines.get(seq)
+        result = _LEG_DISPOSITION.get(line.disposition, LegResult.CANCELLED) if line else None
+        call_log.attempt_ended(
+            linkedid=call.linkedid,
+            seq=seq,
+            result=str(result or LegResult.CANCELLED),
+            cause=None,
+            ended_at=line.end if line is not None else call.ended_at,
+        )
+    return len(existing.open_seqs)
 
 
 def _write_attempts(
@@ -786,6 +833,8 @@ async def import_fallback(
             _write(call_log, call, rota, branch)
             report.linkedids.append(linkedid)
         attempts = _write_attempts(call_log, call, found, rota)
+        if found is not None and found.mode != contract.MODE_FALLBACK:
+            attempts += _close_open_attempts(call_log, call, found)
         report.attempts += attempts
         if write_call or attempts:
             log.info(

@@ -432,3 +432,52 @@ async def test_import_by_hand_works_while_serve_holds_its_spools(tmp_path: Path)
     ):
         report = await cdr_import.import_once(settings, cdr_path=cdr_path)
     assert report.imported == 1
+
+
+async def test_a_killed_routers_open_attempts_are_closed_from_the_legs_cdr(env: Env) -> None:
+    """SIGKILL while officers rang: attempts without a result are closed from what Asterisk's
+    CDR says of each leg; a leg without a line of its own ends with the fallback's call."""
+    start = T0 + timedelta(minutes=1)
+    env.log.call_started(
+        linkedid="pbx-12.1",
+        uniqueid="pbx-12.1",
+        branch=3,
+        caller="0987000001",
+        started_at=start,
+        mode="ari",
+        rota_version="abc",
+    )
+    for seq in (1, 2):
+        env.log.attempt_started(
+            linkedid="pbx-12.1",
+            seq=seq,
+            officer_id="an",
+            officer_name="An",
+            number=f"090100000{seq}",
+            number_label=None,
+            channel_id=f"callrouter-leg-{seq}-x",
+            started_at=start,
+        )
+    await env.log.flush()
+    leg_end = start + timedelta(seconds=4)
+    leg = cdr(
+        "pbx-12.1",
+        1,
+        uniqueid="callrouter-leg-1-x",
+        userfield="",
+        disposition="ANSWERED",
+        end=leg_end.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+    )
+    append(env.cdr, leg + cdr("pbx-12.1", 1, callrouter_attempts=dials(1, ANSWERED_2)))
+    report = await env.run()
+    assert report.completed == 1
+    rows = await attempt_rows(env, "pbx-12.1")
+    assert [(r[0], r[2]) for r in rows] == [(1, "answered"), (2, "cancelled"), (3, "answered")]
+    table = CallAttempt.__table__
+    async with env.engine.connect() as conn:
+        ends = dict(
+            (await conn.execute(select(table.c.seq, table.c.ended_at).order_by(table.c.seq))).all()
+        )
+    assert ends[1] == leg_end  # the leg's own CDR line
+    assert all(ended is not None for ended in ends.values())
+    assert (await env.rows())["pbx-12.1"]["outcome"] == "answered"
