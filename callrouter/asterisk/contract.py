@@ -206,6 +206,8 @@ AGI_CONTEXTS: Final = (
 MODE_FALLBACK: Final = "fallback"
 REASON_STASIS_FAILED: Final = "stasis-failed"
 REASON_HANDED_BACK: Final = "handed-back"
+#: ``callrouter guard`` moved a caller out of a dead router's Stasis application
+REASON_GUARD: Final = "guard"
 # CALLROUTER_FALLBACK_RESULT values: the fallback call's outcome (also in the CDR userfield).
 # forwarded: nobody answered and the rota's forward number took the call.
 FALLBACK_RESULTS: Final = ("answered", "forwarded", "abandoned", "unanswered", "failed")

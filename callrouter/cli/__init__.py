@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "callbacks": ("callrouter.cli.calls", "callbacks"),
     "report": ("callrouter.cli.report", "report"),
     "serve": ("callrouter.cli.serve", "serve"),
+    "guard": ("callrouter.cli.guard", "guard"),
     "demo": ("callrouter.cli.demo", "demo"),
     "web": ("callrouter.web.cli", "web"),
 }
