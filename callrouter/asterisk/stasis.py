@@ -432,6 +432,7 @@ class CallSession:
         self._ending: tuple[Outcome, datetime] | None = None
         #: the caller goes on in the dialplan: its cause is not ours to wait for
         self._caller_stays = False
+        self._caller_left = False
         self._subscribed: asyncio.Task[None] | None = None
         self.answered_at: datetime | None = None
         self.observe: CallObserver = NoObserver()  # the host's observer once the call is logged
@@ -450,6 +451,8 @@ class CallSession:
         channel_id = event.channel_id
         if channel_id is None:
             return
+        if channel_id == self.caller.id and event.type in _GONE_EVENTS:
+            self._caller_left = True  # seen on arrival, before the flow reads it
         if event.type == "ChannelDestroyed":
             if event.cause:  # 0 is Asterisk's "not defined": unknown
                 self.causes[channel_id] = event.cause
@@ -946,14 +949,28 @@ class CallSession:
                 type="forward_answered",
                 data={"number": leg.target.number, "seq": leg.seq},
             )
-        await self._stop_hold()
-        await self.ari.create_bridge(
-            bridge_id, bridge_type="mixing", name=BRIDGE_NAME_PREFIX + self.linkedid
-        )
-        self.bridge_id = bridge_id
-        with contextlib.suppress(AriNotFound):  # a side vanished: its events will say which
+        try:
+            await self._stop_hold()
+            await self.ari.create_bridge(
+                bridge_id, bridge_type="mixing", name=BRIDGE_NAME_PREFIX + self.linkedid
+            )
+            self.bridge_id = bridge_id
             await self.ari.add_channels(bridge_id, [self.caller.id, leg.channel_id])
             await self._guard_bridge(leg)
+        except AsteriskError as exc:
+            if not self._caller_left and not isinstance(exc, AriNotFound):
+                raise
+            if self._caller_left:
+                # The caller hung up as the officer answered (Asterisk refuses to bridge a
+                # channel that left Stasis): abandoned, the officer's leg answered, let go.
+                log.info("call.caller_left_while_bridging", error=str(exc))
+                with contextlib.suppress(AsteriskError):
+                    await self._hangup_leg(leg, "normal")
+                    await self._destroy_bridge()
+                self._end_leg(leg, LegResult.ANSWERED)
+                self._end(Outcome.ABANDONED if outcome is Outcome.ANSWERED else outcome)
+                return
+            # otherwise the officer's side vanished: its events say so
         self.observe.call_state(
             linkedid=self.linkedid,
             state="talking",
