@@ -37,11 +37,11 @@ from tests.e2e.harness import (
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180, func_only=True)]
 
 
-def is_fallback_of(call: PlacedCall) -> Callable[[AmiEvent], bool]:
+def pbx_event_of(name: str, call: PlacedCall) -> Callable[[AmiEvent], bool]:
+    """The pbx's UserEvent ``name`` (e.g. the fallback's) about ``call``'s caller."""
+
     def pred(e: AmiEvent) -> bool:
-        return (
-            e.user_event == contract.EVENT_FALLBACK and e.get("CallerIDNum") == call.caller_number
-        )
+        return e.user_event == name and e.get("CallerIDNum") == call.caller_number
 
     return pred
 
@@ -63,7 +63,9 @@ async def test_given_a_kill_while_ringing_and_a_restart_then_no_attempt_is_left_
             first.proc.kill()
             assert await first.proc.wait() == -signal.SIGKILL
         async with serve_process(harness.info, rota, url, state):
-            await harness.events.wait_for(is_fallback_of(call), within=15, what="the fallback")
+            await harness.events.wait_for(
+                pbx_event_of(contract.EVENT_FALLBACK, call), within=15, what="the fallback"
+            )
             caller = await harness.wait_caller_hangup(call, within=60)
             # serve imports the fallback's CDR 5 s after start, then every 30 s
             deadline = time.monotonic() + 60
@@ -114,16 +116,6 @@ async def guard_process(info: SandboxInfo, health_url: str, log: Path) -> AsyncI
         assert proc.returncode == 0, f"callrouter guard exited {proc.returncode}: see {log}"
 
 
-def fallback_dial_of(call: PlacedCall) -> Callable[[AmiEvent], bool]:
-    def pred(e: AmiEvent) -> bool:
-        return (
-            e.user_event == contract.EVENT_FALLBACK_DIAL
-            and e.get("CallerIDNum") == call.caller_number
-        )
-
-    return pred
-
-
 async def test_given_a_kill_while_ringing_and_no_restart_then_the_guard_hands_over_the_caller(
     harness: Harness, tmp_path: Path
 ) -> None:
@@ -145,9 +137,13 @@ async def test_given_a_kill_while_ringing_and_no_restart_then_the_guard_hands_ov
             killed_at = time.time()
             assert await first.proc.wait() == -signal.SIGKILL
             dial = await harness.events.wait_for(
-                fallback_dial_of(call), within=10, what="the fallback's Dial"
+                pbx_event_of(contract.EVENT_FALLBACK_DIAL, call),
+                within=10,
+                what="the fallback's Dial",
             )
-            fallback = await harness.events.wait_for(is_fallback_of(call), within=1)
+            fallback = await harness.events.wait_for(
+                pbx_event_of(contract.EVENT_FALLBACK, call), within=1
+            )
             caller = await harness.wait_caller_hangup(call, within=60)
         # The killed router's own leg stopped ringing: the officer's phone saw two calls,
         # the first hung up unanswered, the fallback's answered.
