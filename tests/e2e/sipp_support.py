@@ -42,7 +42,10 @@ async def sipp_call(
     info: SandboxInfo, caller: str, *, hold_seconds: float, within: float = 60.0
 ) -> SippRun:
     """One SIPp call to 1022 on the pbx from ``caller``: it presses 3, stays
-    ``hold_seconds`` on the line and sends a plain BYE. Returns when SIPp exits."""
+    ``hold_seconds`` on the line and sends a plain BYE. Returns when SIPp exits.
+    (The scenario appends the call's index to its ``caller`` prefix: call 1 of 1.)"""
+    if not caller.endswith("1"):
+        raise ValueError("the one SIPp call's number ends in 1 (its index)")
     binary = sipp_binary()
     sip_port, media_port = free_port(), free_port()
     proc = await asyncio.create_subprocess_exec(
@@ -56,7 +59,7 @@ async def sipp_call(
         "-mp", str(media_port),
         "-m", "1",
         "-d", str(int(hold_seconds * 1000)),
-        "-set", "caller", caller,
+        "-set", "caller", caller.removesuffix("1"),
         "-timeout", f"{int(within)}s",
         "-nostdin",
         stdout=asyncio.subprocess.PIPE,

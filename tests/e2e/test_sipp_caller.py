@@ -29,7 +29,7 @@ _numbers = itertools.count(int(time.time()) % 100_000)
 
 
 def sipp_caller_number() -> str:
-    return f"0986{next(_numbers) % 1_000_000:06d}"
+    return f"0986{next(_numbers) % 100_000:05d}1"  # SIPp's call 1 ends the number
 
 
 async def test_given_a_caller_ending_with_a_plain_bye_then_row_and_attempt_carry_cause_16(
