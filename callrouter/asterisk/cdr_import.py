@@ -614,19 +614,32 @@ class ImportReport:
 def officer_for(rota: Rota | None, number: str, at: datetime) -> tuple[str, str]:
     """Who answered at ``number`` then: the officer on duty at that number, else the officer
     whose own phone it is, else "unknown"."""
+    officer_id, officer_name, _how = infer_officer(rota, number, at)
+    return officer_id, officer_name
+
+
+#: how the import named the officer who answered a fallback call (event ``answerer_inferred``)
+INFERRED_ON_DUTY: Final = "on_duty_at_number"  # the rota had them on duty at that number then
+INFERRED_OWN_PHONE: Final = "own_phone"  # nobody on duty there; the number is their phone
+INFERRED_UNKNOWN: Final = "unknown"  # no rota, or the number is nobody's
+
+
+def infer_officer(rota: Rota | None, number: str, at: datetime) -> tuple[str, str, str]:
+    """:func:`officer_for` and how it knows: the fallback dialplan knows numbers, not
+    officers, so the answerer of a fallback call is always inferred from the rota."""
     if rota is None:
-        return UNKNOWN_OFFICER
+        return (*UNKNOWN_OFFICER, INFERRED_UNKNOWN)
     with contextlib.suppress(Exception):
         decision = decide(
             rota, at, CallInfo(linkedid="cdr-import", caller=None, branch=rota.branch)
         )
         for target in decision.targets:
             if target.number == number:
-                return target.officer_id, target.officer_name
+                return target.officer_id, target.officer_name, INFERRED_ON_DUTY
     for officer in rota.officers:
         if officer.phone == number:
-            return officer.id, officer.name
-    return UNKNOWN_OFFICER
+            return officer.id, officer.name, INFERRED_OWN_PHONE
+    return (*UNKNOWN_OFFICER, INFERRED_UNKNOWN)
 
 
 def _label_for(rota: Rota | None, number: str) -> str | None:
@@ -710,13 +723,20 @@ def _write(call_log: CallLog, call: FallbackCall, rota: Rota | None, branch: int
         answered_at = (
             call.bridged_at() or call.dial_at or call.dial_answered_start or call.started_at
         )
-        officer_id, officer_name = officer_for(rota, call.answered_by, answered_at)
+        officer_id, officer_name, how = infer_officer(rota, call.answered_by, answered_at)
         call_log.call_answered(
             linkedid=call.linkedid,
             answered_at=answered_at,
             officer_id=officer_id,
             officer_name=officer_name,
             number=call.answered_by,
+        )
+        # The answerer is the rota's, not Asterisk's word: marked as inferred.
+        call_log.event(
+            linkedid=call.linkedid,
+            at=answered_at,
+            type="answerer_inferred",
+            data={"officer_id": officer_id, "how": how, "rota": call.rota_version},
         )
     call_log.call_ended(
         linkedid=call.linkedid,

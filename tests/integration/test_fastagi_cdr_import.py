@@ -23,10 +23,12 @@ from callrouter.asterisk.cdr_import import ImportReport, import_fallback, parse_
 from callrouter.report.figures import UnitInfo
 from callrouter.report.periods import month_period
 from callrouter.report.queries import compute_figures
+from callrouter.rota import load_rota
 from callrouter.settings import Settings
 from callrouter.store.db import make_engine
-from callrouter.store.models import Call, CallAttempt, call_id_for
+from callrouter.store.models import Call, CallAttempt, CallEvent, call_id_for
 from callrouter.store.writer import CallLog
+from tests.e2e.callflow_support import write_rota
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -481,3 +483,26 @@ async def test_a_killed_routers_open_attempts_are_closed_from_the_legs_cdr(env: 
     assert ends[1] == leg_end  # the leg's own CDR line
     assert all(ended is not None for ended in ends.values())
     assert (await env.rows())["pbx-12.1"]["outcome"] == "answered"
+
+
+async def test_a_fallback_answer_goes_to_the_officer_on_duty_at_that_number_marked_inferred(
+    env: Env, tmp_path: Path
+) -> None:
+    """The fallback knows numbers, not officers: the import names the officer the rota had on
+    duty at that number then (not "unknown"), and says so in an ``answerer_inferred`` event."""
+    rota = load_rota(write_rota(tmp_path / "rota.yaml", ["0901100001"]))
+    append(env.cdr, cdr("pbx-13.1", 1))
+    await import_fallback(env.cdr, env.state, env.log, env.engine, rota=rota)
+    row = (await env.rows())["pbx-13.1"]
+    assert (row["answered_officer_id"], row["answered_officer_name"]) == ("an", "Nguyễn Văn An")
+    events = CallEvent.__table__
+    async with env.engine.connect() as conn:
+        [data] = (
+            await conn.execute(
+                select(events.c.data).where(
+                    events.c.call_id == call_id_for("pbx-13.1"),
+                    events.c.type == "answerer_inferred",
+                )
+            )
+        ).scalars()
+    assert data == {"officer_id": "an", "how": "on_duty_at_number", "rota": "abc"}
