@@ -18,6 +18,7 @@ from callrouter.asterisk.fallback import write_fallback_include
 from callrouter.rota import load_rota
 from callrouter.settings import Settings
 from tests.e2e.callflow_support import engine_for, wait_for_call, write_rota
+from tests.e2e.faults_support import serve_process
 from tests.e2e.harness import ANSWERS, Harness, Sandbox, officer_number
 from tests.e2e.router_modes import RouterMode
 from tests.e2e.sipp_support import sipp_call
@@ -91,5 +92,42 @@ async def test_given_the_fallback_took_a_plain_bye_caller_then_the_import_record
         await engine.dispose()
     assert (rows.call["mode"], rows.call["outcome"]) == ("fallback", "answered")
     assert rows.call["hangup_cause"] == CAUSE_NORMAL_CLEARING
+    [attempt] = rows.attempts
+    assert (attempt["result"], attempt["cause"]) == ("answered", CAUSE_NORMAL_CLEARING)
+
+
+async def test_given_a_restart_mid_call_then_an_adopted_plain_bye_call_has_cause_16(
+    harness: Harness, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The router is killed while a SIPp caller talks and comes back: it adopts the bridge,
+    and the caller's plain BYE ends the call with the causes Asterisk reports."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+    answers = officer_number(ANSWERS, 0)
+    rota = write_rota(tmp_path / "rota.yaml", [answers], ring_timeout=5)
+    state = tmp_path / "state"
+    caller = sipp_caller_number()
+    engine = engine_for(url)
+    try:
+        async with serve_process(harness.info, rota, url, state) as first:
+            sipp = asyncio.create_task(sipp_call(sandbox.info(), caller, hold_seconds=12))
+            deadline = time.monotonic() + 15
+            while not [
+                b
+                for b in await harness.bridges("pbx")
+                if b.get("name", "").startswith("callrouter-call-") and len(b["channels"]) == 2
+            ]:
+                assert time.monotonic() < deadline, "the SIPp caller was never bridged"
+                await asyncio.sleep(0.1)  # poll the pbx (deadline above)
+            first.proc.kill()
+            await first.proc.wait()
+        async with serve_process(harness.info, rota, url, state):
+            run = await sipp
+            rows = await wait_for_call(engine, caller, within=20)
+    finally:
+        await engine.dispose()
+    assert run.returncode == 0, run.output
+    c = rows.call
+    assert c["outcome"] == "answered"
+    assert c["hangup_cause"] == CAUSE_NORMAL_CLEARING
     [attempt] = rows.attempts
     assert (attempt["result"], attempt["cause"]) == ("answered", CAUSE_NORMAL_CLEARING)
