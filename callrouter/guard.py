@@ -14,6 +14,8 @@ What it does, every ``interval`` seconds:
 1. asks the router's ``/healthz`` (the admin web); no answer at all (connection refused,
    timeout) ``dead_after`` times in a row means the router is dead. A 503 (starting,
    draining, ARI reconnecting) is a live router: it hands its own callers to the fallback.
+   The guard acts only once it has seen the router answer (``guard.armed``): a wrong URL or
+   a disabled admin web leaves calls alone (logged ``guard.router_never_seen``).
 2. while it is dead, lists the pbx's channels over AMI (``CoreShowChannels``) and
    * redirects each caller still in ``Stasis(callrouter…)`` and in no bridge to the dialplan
      fallback (``Setvar CALLROUTER_FALLBACK_REASON=guard``, ``Redirect`` to
@@ -109,6 +111,9 @@ class Guard:
         self.config = config
         self.misses = 0
         self.moved = 0
+        #: armed once the router answered: a wrong --health-url (or an admin web that is
+        #: off) must not make the guard take every caller away from a live router
+        self.seen_alive = False
 
     async def alive(self, session: aiohttp.ClientSession) -> bool:
         """Whether the router answered its ``/healthz`` at all (any HTTP status)."""
@@ -124,14 +129,20 @@ class Guard:
         async with aiohttp.ClientSession() as session:
             while not stop.is_set():
                 if await self.alive(session):
-                    if self.misses >= self.config.dead_after:
+                    if not self.seen_alive:
+                        log.info("guard.armed", url=self.config.health_url)
+                    elif self.misses >= self.config.dead_after:
                         log.info("guard.router_back")
+                    self.seen_alive = True
                     self.misses = 0
                 else:
                     self.misses += 1
                     if self.misses == self.config.dead_after:
-                        log.warning("guard.router_dead", url=self.config.health_url)
-                    if self.misses >= self.config.dead_after:
+                        log.warning(
+                            "guard.router_dead" if self.seen_alive else "guard.router_never_seen",
+                            url=self.config.health_url,
+                        )
+                    if self.seen_alive and self.misses >= self.config.dead_after:
                         with contextlib.suppress(AsteriskError):
                             await self.sweep()
                 with contextlib.suppress(TimeoutError):
