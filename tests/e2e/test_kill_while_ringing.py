@@ -87,7 +87,8 @@ async def test_given_a_kill_while_ringing_and_a_restart_then_no_attempt_is_left_
 
 @contextlib.asynccontextmanager
 async def guard_process(info: SandboxInfo, health_url: str, log: Path) -> AsyncIterator[None]:
-    """``python -m callrouter guard`` watching ``health_url``, on the pbx's AMI."""
+    """``python -m callrouter guard`` watching ``health_url``, on the pbx's AMI; yields once
+    it has seen the router alive (armed)."""
     env = {
         **os.environ,
         "CALLROUTER_AMI_HOST": "127.0.0.1",
@@ -104,6 +105,11 @@ async def guard_process(info: SandboxInfo, health_url: str, log: Path) -> AsyncI
             stderr=asyncio.subprocess.STDOUT,
         )
     try:
+        deadline = time.monotonic() + 30
+        while "guard.armed" not in await asyncio.to_thread(log.read_text, errors="replace"):
+            assert proc.returncode is None, f"callrouter guard exited: see {log}"
+            assert time.monotonic() < deadline, f"callrouter guard never saw the router: {log}"
+            await asyncio.sleep(0.1)  # poll its log (deadline above)
         yield
     finally:
         if proc.returncode is None:
