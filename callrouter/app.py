@@ -398,6 +398,7 @@ async def router_runtime(
             tz=rota.rota.timezone,
         ) as call_log:
             options.metrics.track_spool_depth(lambda: call_log.stats().pending)
+            options.metrics.track_unknown_causes(lambda: call_log.stats().unknown_causes)
             dialer = await _callback_dialer(settings, engine, lambda: rota.rota, call_log)
             yield Runtime(
                 settings=settings,

@@ -709,7 +709,7 @@ class Demo:
         if self.state.exists():
             for name in ("callrouter.sqlite3", "callrouter.sqlite3-wal", "callrouter.sqlite3-shm"):
                 (self.state / name).unlink(missing_ok=True)
-            for name in ("spool", "spool-cdr-import", "reports"):
+            for name in ("spool", "spool-cdr-import", "spool-cdr-import-manual", "reports"):
                 shutil.rmtree(self.state / name, ignore_errors=True)
             # the sandbox starts with an empty CDR file, so the importer starts at its top
             for path in (

@@ -16,6 +16,8 @@ Names follow Prometheus conventions (``_total`` counters, ``_seconds`` histogram
     callrouter_rota_reloads_total              changed rota files swapped in
     callrouter_rota_reload_refusals_total      changed rota files refused (invalid)
     callrouter_spool_depth                     call-log records not yet in the database
+    callrouter_hangup_cause_unknown_total{record}  call / attempt ends written without a
+                                               hang-up cause (Asterisk reported none; NULL)
     callrouter_calls_in_progress               calls being handled now
     callrouter_callbacks_dialed_total{result}  call-backs started from the admin web
     callrouter_web_logins_total{result}        admin web log-ins, by result
@@ -27,7 +29,7 @@ Names follow Prometheus conventions (``_total`` counters, ``_seconds`` histogram
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -41,6 +43,8 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from callrouter import __version__
 from callrouter.asterisk.agi_access import REFUSED_REASONS
@@ -52,6 +56,26 @@ POST_DIAL_DELAY_BUCKETS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0,
 WAIT_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class _UnknownCauses(Collector):
+    """``callrouter_hangup_cause_unknown_total{record}``, read from the call log at scrape
+    time (the call log is the one place every door writes a call's end through)."""
+
+    def __init__(self, read: Callable[[], Mapping[str, int]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "callrouter_hangup_cause_unknown",
+            "Call ends (record=call) and attempt ends (record=attempt) written without a "
+            "hang-up cause: Asterisk reported none, the row keeps NULL.",
+            labels=["record"],
+        )
+        counts = {"call": 0, "attempt": 0, **self.read()}
+        for record, count in sorted(counts.items()):
+            family.add_metric([record], count)
+        yield family
 
 
 class Metrics:
@@ -125,6 +149,8 @@ class Metrics:
             "Calls not shown in the live view because it held its maximum.",
             registry=r,
         )
+        self.unknown_causes = _UnknownCauses(dict)
+        r.register(self.unknown_causes)
         self.build = Info("callrouter_build", "The running callrouter version.", registry=r)
         self.build.info({"version": __version__})
         # The usual process_* (CPU, memory, open files), python_gc_* and python_info families.
@@ -161,6 +187,10 @@ class Metrics:
     def track_spool_depth(self, depth: Callable[[], float]) -> None:
         """Read the spool depth at scrape time, e.g. ``lambda: call_log.stats().pending``."""
         self.spool_depth.set_function(depth)
+
+    def track_unknown_causes(self, read: Callable[[], Mapping[str, int]]) -> None:
+        """Expose the call log's count of ends written without a hang-up cause."""
+        self.unknown_causes.read = read
 
     def track_calls_in_progress(self, count: Callable[[], float]) -> None:
         self.calls_in_progress.set_function(count)

@@ -534,6 +534,15 @@ class AriClient:
             body={"allowed": [{"type": t} for t in types]},
         )
 
+    async def subscribe(self, event_source: str) -> None:
+        """Keep this application's events of ``event_source`` (e.g. ``channel:<id>``) after
+        the channel leaves Stasis, up to its ChannelDestroyed with the hang-up cause."""
+        await self.request(
+            "POST",
+            f"/applications/{_q(self.app)}/subscription",
+            params={"eventSource": event_source},
+        )
+
     async def get_application(self) -> Mapping[str, Any]:
         data = await self.request("GET", f"/applications/{_q(self.app)}")
         return data if isinstance(data, dict) else {}

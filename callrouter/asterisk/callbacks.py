@@ -37,6 +37,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk import contract
+from callrouter.asterisk.ami import connect_ami
 from callrouter.errors import AsteriskError, CallrouterError, ConfigError
 from callrouter.logs import mask_number
 from callrouter.rota import Rota
@@ -164,23 +165,7 @@ class AmiCallbackDialer:
             raise ConfigError(
                 "no AMI password: set CALLROUTER_AMI_PASSWORD or CALLROUTER_AMI_PASSWORD_FILE"
             )
-        logged_in = asyncio.Event()
-        manager = Manager(
-            loop=asyncio.get_running_loop(),
-            host=host,
-            port=port,
-            username=user,
-            secret=secret,
-            ping_delay=10,
-            reconnect_timeout=2,
-            on_login=lambda _manager: logged_in.set(),
-        )
-        try:
-            await asyncio.wait_for(manager.connect(), 5)
-            await asyncio.wait_for(logged_in.wait(), 5)
-        except (OSError, TimeoutError) as exc:
-            manager.close()
-            raise AsteriskError(f"AMI {host}:{port}: cannot log in ({exc or 'timeout'})") from None
+        manager = await connect_ami(host, port, user, secret)
         return cls(manager, engine, rota, **kwargs)
 
     def close(self) -> None:

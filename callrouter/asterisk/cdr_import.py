@@ -87,7 +87,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callrouter.asterisk import contract
 from callrouter.asterisk.cdr_lines import MAX_LINE_BYTES, CdrLine, CdrLineError, parse_line
 from callrouter.asterisk.fastagi import attempt_result
-from callrouter.asterisk.stasis import FORWARD_OFFICER_ID, FORWARD_OFFICER_NAME, LegResult
+from callrouter.asterisk.stasis import (
+    FORWARD_OFFICER_ID,
+    FORWARD_OFFICER_NAME,
+    LegResult,
+    leg_seq,
+)
 from callrouter.logs import mask_number
 from callrouter.rota import Rota
 from callrouter.routing import CallInfo, decide
@@ -100,8 +105,6 @@ log = structlog.get_logger(__name__)
 CDR_FILENAME: Final = "callrouter-cdr.json"
 STATE_FILENAME: Final = "cdr-import.json"
 REJECTED_FILENAME: Final = "cdr-rejected.jsonl"
-#: The import's own spool, beside the router's (a running `serve` holds the lock of that one).
-SPOOL_DIRNAME: Final = "spool-cdr-import"
 # CALLROUTER_FALLBACK_RESULT → calls.outcome ("forwarded": nobody on the rota answered and the
 # forward number took the call — unanswered by the unit, as in ARI mode).
 OUTCOMES: Final = {
@@ -182,8 +185,15 @@ class FallbackCall:
     rota_version: str | None = None
     reason: str | None = None
     attempts_raw: str = ""
+    #: the caller channel's hang-up cause the hang-up handler read (None: Asterisk gave none)
+    hangup_cause: int | None = None
+    #: the CDR lines of callrouter's own officer legs (a router killed mid-call), by seq
+    leg_lines: dict[int, CdrLine] = field(default_factory=dict)
 
     def add(self, cdr: CdrLine) -> None:
+        seq = leg_seq(cdr.uniqueid)
+        if seq is not None and (seq not in self.leg_lines or cdr.end > self.leg_lines[seq].end):
+            self.leg_lines[seq] = cdr
         self.started_at = min(self.started_at, cdr.start)
         self.ended_at = max(self.ended_at, cdr.end)
         self.caller = self.caller or cdr.src
@@ -204,6 +214,8 @@ class FallbackCall:
             dial_at = mark.get("dial_at", "")
             if dial_at.isdigit():
                 self.dial_at = datetime.fromtimestamp(int(dial_at), UTC)
+            cause = mark.get("cause", "")
+            self.hangup_cause = int(cause) if cause.isdigit() and len(cause) <= 3 else None
         self.rota_version = mark.get("rota") or self.rota_version
         self.reason = mark.get("reason") or self.reason
 
@@ -427,6 +439,13 @@ def keep_rejected(path: Path, rejected: list[Rejected]) -> None:
 # ----------------------------------------------------------------------------- importing
 
 
+#: spool directories (beside the main spool) of serve's importer and of a run by hand: two,
+#: so `callrouter calls import-fallback` works while `serve` runs (the import is idempotent:
+#: both may read the same CDR lines, a call already in the log is not written again)
+IMPORTER_SPOOL: Final = "spool-cdr-import"
+MANUAL_IMPORT_SPOOL: Final = "spool-cdr-import-manual"
+
+
 @dataclass
 class ImportReport:
     imported: int = 0
@@ -442,19 +461,32 @@ class ImportReport:
 def officer_for(rota: Rota | None, number: str, at: datetime) -> tuple[str, str]:
     """Who answered at ``number`` then: the officer on duty at that number, else the officer
     whose own phone it is, else "unknown"."""
+    officer_id, officer_name, _how = infer_officer(rota, number, at)
+    return officer_id, officer_name
+
+
+#: how the import named the officer who answered a fallback call (event ``answerer_inferred``)
+INFERRED_ON_DUTY: Final = "on_duty_at_number"  # the rota had them on duty at that number then
+INFERRED_OWN_PHONE: Final = "own_phone"  # nobody on duty there; the number is their phone
+INFERRED_UNKNOWN: Final = "unknown"  # no rota, or the number is nobody's
+
+
+def infer_officer(rota: Rota | None, number: str, at: datetime) -> tuple[str, str, str]:
+    """:func:`officer_for` and how it knows: the fallback dialplan knows numbers, not
+    officers, so the answerer of a fallback call is always inferred from the rota."""
     if rota is None:
-        return UNKNOWN_OFFICER
+        return (*UNKNOWN_OFFICER, INFERRED_UNKNOWN)
     with contextlib.suppress(Exception):
         decision = decide(
             rota, at, CallInfo(linkedid="cdr-import", caller=None, branch=rota.branch)
         )
         for target in decision.targets:
             if target.number == number:
-                return target.officer_id, target.officer_name
+                return target.officer_id, target.officer_name, INFERRED_ON_DUTY
     for officer in rota.officers:
         if officer.phone == number:
-            return officer.id, officer.name
-    return UNKNOWN_OFFICER
+            return officer.id, officer.name, INFERRED_OWN_PHONE
+    return (*UNKNOWN_OFFICER, INFERRED_UNKNOWN)
 
 
 def _label_for(rota: Rota | None, number: str) -> str | None:
@@ -471,6 +503,8 @@ class _Existing:
     outcome: str | None
     max_seq: int = 0
     channel_ids: set[str] = field(default_factory=set)
+    #: callrouter's attempts of the call still without a result (the router was killed)
+    open_seqs: set[int] = field(default_factory=set)
 
 
 async def _existing(engine: AsyncEngine, linkedids: list[str]) -> dict[str, _Existing]:
@@ -506,6 +540,14 @@ async def _existing(engine: AsyncEngine, linkedids: list[str]) -> dict[str, _Exi
             )
             for call_id, channel_id in ours.all():
                 by_id[call_id].channel_ids.add(channel_id)
+            open_ = await conn.execute(
+                select(attempts.c.call_id, attempts.c.seq).where(
+                    attempts.c.call_id.in_(list(by_id)),
+                    attempts.c.result.is_(None) | attempts.c.ended_at.is_(None),
+                )
+            )
+            for call_id, seq in open_.all():
+                by_id[call_id].open_seqs.add(int(seq))
     return out
 
 
@@ -528,7 +570,7 @@ def _write(call_log: CallLog, call: FallbackCall, rota: Rota | None, branch: int
         answered_at = (
             call.bridged_at() or call.dial_at or call.dial_answered_start or call.started_at
         )
-        officer_id, officer_name = officer_for(rota, call.answered_by, answered_at)
+        officer_id, officer_name, how = infer_officer(rota, call.answered_by, answered_at)
         call_log.call_answered(
             linkedid=call.linkedid,
             answered_at=answered_at,
@@ -536,8 +578,18 @@ def _write(call_log: CallLog, call: FallbackCall, rota: Rota | None, branch: int
             officer_name=officer_name,
             number=call.answered_by,
         )
+        # The answerer is the rota's, not Asterisk's word: marked as inferred.
+        call_log.event(
+            linkedid=call.linkedid,
+            at=answered_at,
+            type="answerer_inferred",
+            data={"officer_id": officer_id, "how": how, "rota": call.rota_version},
+        )
     call_log.call_ended(
-        linkedid=call.linkedid, ended_at=call.ended_at, outcome=call.outcome, hangup_cause=None
+        linkedid=call.linkedid,
+        ended_at=call.ended_at,
+        outcome=call.outcome,
+        hangup_cause=call.hangup_cause,
     )
     call_log.event(
         linkedid=call.linkedid,
@@ -550,6 +602,33 @@ def _write(call_log: CallLog, call: FallbackCall, rota: Rota | None, branch: int
             "source": "cdr",
         },
     )
+
+
+#: a killed router's officer leg: its CDR disposition → the attempt's result
+_LEG_DISPOSITION: Final[dict[str, str]] = {
+    "ANSWERED": LegResult.ANSWERED,
+    "BUSY": LegResult.BUSY,
+    "NO ANSWER": LegResult.NO_ANSWER,
+    "FAILED": LegResult.FAILED,
+    "CONGESTION": LegResult.FAILED,
+}
+
+
+def _close_open_attempts(call_log: CallLog, call: FallbackCall, existing: _Existing) -> int:
+    """A router killed while officers rang left their attempts without a result: close them
+    from what Asterisk's CDR says of each leg (its disposition and end); a leg with no line
+    of its own ended, as far as Asterisk tells, when the fallback's call did (``cancelled``)."""
+    for seq in sorted(existing.open_seqs):
+        line = call.leg_lines.get(seq)
+        result = _LEG_DISPOSITION.get(line.disposition, LegResult.CANCELLED) if line else None
+        call_log.attempt_ended(
+            linkedid=call.linkedid,
+            seq=seq,
+            result=str(result or LegResult.CANCELLED),
+            cause=None,
+            ended_at=line.end if line is not None else call.ended_at,
+        )
+    return len(existing.open_seqs)
 
 
 def _write_attempts(
@@ -621,6 +700,8 @@ async def import_fallback(
             _write(call_log, call, rota, branch)
             report.linkedids.append(linkedid)
         attempts = _write_attempts(call_log, call, found, rota)
+        if found is not None and found.mode != contract.MODE_FALLBACK:
+            attempts += _close_open_attempts(call_log, call, found)
         report.attempts += attempts
         if write_call or attempts:
             log.info(
@@ -714,8 +795,9 @@ async def import_once(
     tz = rota.timezone if rota is not None else settings.timezone
     engine = make_engine(url)
     try:
-        # Its own spool: a running `serve` holds the lock of the main one.
-        spool = settings.effective_spool_dir().with_name(SPOOL_DIRNAME)
+        # Its own spool: a running `serve` holds the lock of the main one and its importer
+        # (serve_importer) that of IMPORTER_SPOOL, so a run by hand works beside `serve`.
+        spool = settings.effective_spool_dir().with_name(MANUAL_IMPORT_SPOOL)
         async with CallLog(url, spool, tz=tz) as call_log:
             return await import_fallback(
                 cdr_path or cdr_file_from_env(),
@@ -748,7 +830,7 @@ async def serve_importer(
             tz = rota.timezone if rota is not None else settings.timezone
             engine = make_engine(url)
             try:
-                spool = settings.effective_spool_dir().with_name(SPOOL_DIRNAME)
+                spool = settings.effective_spool_dir().with_name(IMPORTER_SPOOL)
                 async with CallLog(url, spool, tz=tz) as call_log:
                     await run_importer(
                         cdr_path or cdr_file_from_env(),

@@ -217,6 +217,8 @@ AGI_CONTEXTS: Final = (
 MODE_FALLBACK: Final = "fallback"
 REASON_STASIS_FAILED: Final = "stasis-failed"
 REASON_HANDED_BACK: Final = "handed-back"
+#: ``callrouter guard`` moved a caller out of a dead router's Stasis application
+REASON_GUARD: Final = "guard"
 # CALLROUTER_FALLBACK_RESULT values: the fallback call's outcome (also in the CDR userfield).
 # forwarded: nobody answered and the rota's forward number took the call.
 FALLBACK_RESULTS: Final = ("answered", "forwarded", "abandoned", "unanswered", "failed")
@@ -279,9 +281,9 @@ GLOBAL_VARIABLES: Final = (
 # -------------------------------------------------------------------------------------------- CDR
 CDR_USERFIELD_MARK: Final = "callrouter=fallback"
 """A fallback call's CDR ``userfield`` starts with this; the rest is ``;key=value`` pairs:
-``linkedid``, ``reason``, ``rota`` (rota version), ``result``, ``answered_by`` (number) and
+``linkedid``, ``reason``, ``rota`` (rota version), ``result``, ``answered_by`` (number),
 ``dial_at`` (epoch seconds the answered number began to ring; the CDR's own answer time is the
-caller's, at the menu)."""
+caller's, at the menu) and ``cause`` (the caller channel's ``HANGUPCAUSE``; empty: unknown)."""
 
 
 def parse_cdr_userfield(userfield: str) -> dict[str, str] | None:

@@ -80,6 +80,8 @@ Clock = Callable[[], datetime]
 Route = Callable[[Request], Awaitable[None]]
 
 # Dial's DIALSTATUS for a leg that did not take the call → attempt result and Q.850 cause.
+# The cause is the one the status stands for: after a Dial that timed out, ${HANGUPCAUSE} is
+# not that leg's (measured: empty, or the previous Dial's 17 when a busy number rang first).
 _DIALSTATUS: Final[dict[str, tuple[LegResult, int | None]]] = {
     "BUSY": (LegResult.BUSY, 17),
     "NOANSWER": (LegResult.NO_ANSWER, 19),

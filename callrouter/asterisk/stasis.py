@@ -327,7 +327,6 @@ class Leg:
     picked_up_at: datetime | None = None  # entered Stasis (answered the phone)
     confirm_playback: str | None = None  # the press-1 prompt playing to this leg
     confirm_deadline: float | None = None  # loop time; set while waiting for "1"
-    hangup_cause: int | None = None
     channel_name: str | None = None  # e.g. PJSIP/pstn-trunk-0000002a (for the bridge guard)
 
 
@@ -340,6 +339,8 @@ class FlowConfig:
     moh_class: str | None = None
     #: extra seconds past ARI's own originate timeout before the session gives up on a leg
     ring_grace: float = 3.0
+    #: longest a call's end waits for Asterisk's ChannelDestroyed (the hang-up cause)
+    cause_wait: float = 2.0
     #: longest a prompt may play before the session stops waiting for it
     prompt_limit: float = 30.0
     #: caller id shown to officers; None keeps the caller's own number
@@ -403,6 +404,19 @@ class CallSession:
         self.bridge_id: str | None = None
         self.caller_gone_cause: int | None = None
         self.caller_is_gone = False
+        #: the hang-up cause Asterisk reports per channel: a ChannelDestroyed always carries
+        #: the channel's own (also after a plain BYE, whose hang-up request carries none)
+        self.causes: dict[str, int] = {}
+        self.destroyed: set[str] = set()
+        self._destroyed_event = asyncio.Event()
+        #: ended attempts and the call's end waiting for their channel's ChannelDestroyed
+        #: (written as soon as it comes, or by _settle at the end with what is known)
+        self._unsettled: dict[str, tuple[Leg, LegResult, datetime]] = {}
+        self._ending: tuple[Outcome, datetime] | None = None
+        #: the caller goes on in the dialplan: its cause is not ours to wait for
+        self._caller_stays = False
+        self._caller_left = False
+        self._subscribed: asyncio.Task[None] | None = None
         self.answered_at: datetime | None = None
         self.observe: CallObserver = NoObserver()  # the host's observer once the call is logged
         #: set once the call, its decision and the first attempts are in the call log
@@ -412,7 +426,27 @@ class CallSession:
 
     def deliver(self, event: Event) -> None:
         """Called by the application's event reader for events of our channels."""
+        self._note_cause(event)
         self.queue.put_nowait(event)
+
+    def _note_cause(self, event: Event) -> None:
+        """Keep the cause Asterisk reports for a channel; write what waited for it."""
+        channel_id = event.channel_id
+        if channel_id is None:
+            return
+        if channel_id == self.caller.id and event.type in _GONE_EVENTS:
+            self._caller_left = True  # seen on arrival, before the flow reads it
+        if event.type == "ChannelDestroyed":
+            if event.cause:  # 0 is Asterisk's "not defined": unknown
+                self.causes[channel_id] = event.cause
+            self.destroyed.add(channel_id)
+            self._destroyed_event.set()
+            pending = self._unsettled.pop(channel_id, None)
+            if pending is not None:
+                self._write_leg_end(*pending)
+            self._write_end_if_settled()
+        elif event.type == "ChannelHangupRequest" and event.cause:
+            self.causes.setdefault(channel_id, event.cause)
 
     async def _next_event(self, deadline: float | None) -> Event | None:
         """The next event, or None at ``deadline`` (loop time). Raises CallerGone."""
@@ -446,9 +480,9 @@ class CallSession:
         with structlog.contextvars.bound_contextvars(channel=self.caller.id):
             try:
                 await self._run()
-            except CallerGone as gone:
+            except CallerGone:
                 await self._cleanup_legs()
-                self._end(Outcome.ABANDONED, gone.cause)
+                self._end(Outcome.ABANDONED)
             except asyncio.CancelledError:
                 await self._stopped()
                 raise
@@ -457,11 +491,16 @@ class CallSession:
                 await self._fail_to_dialplan(exc)
             finally:
                 await self._stop_reminders()
+                await self._settle()
                 for channel_id in [self.caller.id, *self.legs]:
                     self.host.unregister(channel_id)
                 self.finished = True
 
     async def _run(self) -> None:
+        # Asterisk sends the caller's ChannelDestroyed (its hang-up cause) only to an
+        # application subscribed to the channel; Stasis alone ends at StasisEnd. Asked
+        # beside the first originate, not before it.
+        self._subscribed = asyncio.create_task(self._subscribe_caller())
         self.linkedid = await self._linkedid()
         branch = contract.BRANCH
         try:
@@ -662,7 +701,8 @@ class CallSession:
             # only once its start is written down (a bad number fails before any await).
             log.warning("leg.originate_refused", seq=leg.seq, error=str(exc))
             await self.written_down.wait()
-            self._end_leg(leg, LegResult.FAILED, None)
+            self.destroyed.add(leg.channel_id)  # no channel was made: nothing will report
+            self._end_leg(leg, LegResult.FAILED)
 
     async def _hold_caller(self) -> None:
         """Answer the caller, play the branch greeting and "please hold", then music (on
@@ -770,10 +810,10 @@ class CallSession:
                         if leg.confirm_deadline <= now:  # picked up, no key: voicemail or nobody
                             log.info("leg.not_confirmed", seq=leg.seq)
                             await self._hangup_leg(leg, "normal")
-                            self._end_leg(leg, LegResult.NO_ANSWER, None)
+                            self._end_leg(leg, LegResult.NO_ANSWER)
                     elif now >= deadline:  # Asterisk's own originate timeout should have fired
                         await self._hangup_leg(leg, "no_answer")
-                        self._end_leg(leg, LegResult.NO_ANSWER, CAUSE_NO_ANSWER)
+                        self._end_leg(leg, LegResult.NO_ANSWER)
                 continue
             found = self.legs.get(event.channel_id or "")
             if found is None or found.ended or found not in legs:
@@ -792,7 +832,7 @@ class CallSession:
                     return await self._accept(leg, legs)
                 log.info("leg.declined", seq=leg.seq, digit=event.digit)
                 await self._hangup_leg(leg, "normal")
-                self._end_leg(leg, LegResult.DECLINED, None)
+                self._end_leg(leg, LegResult.DECLINED)
             elif event.type == "PlaybackFinished" and event.playback_id == leg.confirm_playback:
                 leg.confirm_playback = None
                 leg.confirm_deadline = loop.time() + confirm_timeout
@@ -801,14 +841,11 @@ class CallSession:
                     leg.rang = True
                     delay = (self.host.clock() - leg.started_at).total_seconds()
                     self.observe.leg_ringing(post_dial_delay=delay)
-            elif event.type == "ChannelHangupRequest" and event.cause is not None:
-                leg.hangup_cause = event.cause
             elif event.type == "ChannelDestroyed":
-                cause = event.cause if event.cause is not None else leg.hangup_cause
                 if leg.picked_up_at is not None:  # hung up while asked to confirm
-                    self._end_leg(leg, LegResult.DECLINED, cause)
+                    self._end_leg(leg, LegResult.DECLINED)
                 else:
-                    self._end_leg(leg, result_for_cause(cause), cause)
+                    self._end_leg(leg, result_for_cause(self.causes.get(leg.channel_id)))
         return None
 
     async def _ask_to_confirm(self, leg: Leg) -> None:
@@ -835,24 +872,33 @@ class CallSession:
         for other in legs:
             if other is not leg and not other.ended:
                 await self._hangup_leg(other, "answered_elsewhere")
-                self._end_leg(other, LegResult.CANCELLED, None)
+                self._end_leg(other, LegResult.CANCELLED)
         return leg
 
-    def _end_leg(
-        self, leg: Leg, result: LegResult, cause: int | None, *, at: datetime | None = None
-    ) -> None:
+    def _end_leg(self, leg: Leg, result: LegResult, *, at: datetime | None = None) -> None:
+        """The attempt ended with ``result``; its row gets the cause Asterisk reports for
+        the leg's channel, so it is written once the channel's ChannelDestroyed is in."""
         if leg.ended:
             return
         leg.ended = True
-        self.log.attempt_ended(
-            linkedid=self.linkedid,
-            seq=leg.seq,
-            result=str(result),
-            cause=cause,
-            ended_at=at or self.host.clock(),
-            answered_at=leg.answered_at,
-        )
         self.observe.leg_ended(result=str(result))
+        ended = at or self.host.clock()
+        if leg.channel_id in self.destroyed:
+            self._write_leg_end(leg, result, ended)
+        else:
+            self._unsettled[leg.channel_id] = (leg, result, ended)
+
+    def _write_leg_end(self, leg: Leg, result: LegResult, ended: datetime) -> None:
+        cause = self.causes.get(leg.channel_id)
+        with contextlib.suppress(CallrouterError):
+            self.log.attempt_ended(
+                linkedid=self.linkedid,
+                seq=leg.seq,
+                result=str(result),
+                cause=cause,
+                ended_at=ended,
+                answered_at=leg.answered_at,
+            )
         log.info("leg.ended", seq=leg.seq, result=str(result), cause=cause)
 
     async def _hangup_leg(self, leg: Leg, reason: str) -> None:
@@ -886,14 +932,28 @@ class CallSession:
                 type="forward_answered",
                 data={"number": leg.target.number, "seq": leg.seq},
             )
-        await self._stop_hold()
-        await self.ari.create_bridge(
-            bridge_id, bridge_type="mixing", name=BRIDGE_NAME_PREFIX + self.linkedid
-        )
-        self.bridge_id = bridge_id
-        with contextlib.suppress(AriNotFound):  # a side vanished: its events will say which
+        try:
+            await self._stop_hold()
+            await self.ari.create_bridge(
+                bridge_id, bridge_type="mixing", name=BRIDGE_NAME_PREFIX + self.linkedid
+            )
+            self.bridge_id = bridge_id
             await self.ari.add_channels(bridge_id, [self.caller.id, leg.channel_id])
             await self._guard_bridge(leg)
+        except AsteriskError as exc:
+            if not self._caller_left and not isinstance(exc, AriNotFound):
+                raise
+            if self._caller_left:
+                # The caller hung up as the officer answered (Asterisk refuses to bridge a
+                # channel that left Stasis): abandoned, the officer's leg answered, let go.
+                log.info("call.caller_left_while_bridging", error=str(exc))
+                with contextlib.suppress(AsteriskError):
+                    await self._hangup_leg(leg, "normal")
+                    await self._destroy_bridge()
+                self._end_leg(leg, LegResult.ANSWERED)
+                self._end(Outcome.ABANDONED if outcome is Outcome.ANSWERED else outcome)
+                return
+            # otherwise the officer's side vanished: its events say so
         self.observe.call_state(
             linkedid=self.linkedid,
             state="talking",
@@ -902,7 +962,6 @@ class CallSession:
             number=leg.target.number,
         )
         log.info("call.bridged", officer=leg.target.officer_id, bridge=bridge_id)
-        cause: int | None = None
         try:
             while True:
                 event = await self._next_event(None)
@@ -911,20 +970,18 @@ class CallSession:
                     and event.channel_id == leg.channel_id
                     and event.type in _GONE_EVENTS
                 ):
-                    cause = event.cause
-                    log.info("call.officer_hung_up", cause=cause)
+                    log.info("call.officer_hung_up", cause=event.cause)
                     break
         except CallerGone as gone:
-            cause = gone.cause
-            log.info("call.caller_hung_up", cause=cause)
+            log.info("call.caller_hung_up", cause=gone.cause)
             await self._hangup_leg(leg, "normal")
         else:
             with contextlib.suppress(AriNotFound):
                 await self.ari.hangup(self.caller.id, reason="normal")
         ended = self.host.clock()
-        self._end_leg(leg, LegResult.ANSWERED, cause, at=ended)
+        self._end_leg(leg, LegResult.ANSWERED, at=ended)
         await self._destroy_bridge()
-        self._end(outcome, cause, at=ended if outcome is Outcome.ANSWERED else self.action_at)
+        self._end(outcome, at=ended if outcome is Outcome.ANSWERED else self.action_at)
 
     async def _guard_bridge(self, leg: Leg) -> None:
         """Bridge guard: a hang-up handler on each leg hangs up the other, so neither party
@@ -978,7 +1035,6 @@ class CallSession:
             type="action",
             data={"action": str(action), "outcome": str(outcome)},
         )
-        cause: int | None = None
         try:
             if action.kind == "forward" and action.number:
                 if await self._forward(action.number, outcome, first_prompt):
@@ -988,10 +1044,9 @@ class CallSession:
                 await self._take_message(outcome, first_prompt)
             with contextlib.suppress(AriNotFound):
                 await self.ari.hangup(self.caller.id, reason="normal")
-        except CallerGone as gone:
-            cause = gone.cause
+        except CallerGone:
             log.info("call.caller_left_during_action", action=action.kind)
-        self._end(outcome, cause, at=self.action_at)
+        self._end(outcome, at=self.action_at)
 
     async def _say(self, keys: Sequence[str]) -> None:
         """Play prompts to the caller and wait until the last one has ended."""
@@ -1139,7 +1194,8 @@ class CallSession:
                     type="handed_to_fallback",
                     data={"error": type(exc).__name__, "state": state},
                 )
-        self._end(Outcome.FAILED, None, note=f"handed to fallback after {type(exc).__name__}")
+        self._caller_stays = not self.caller_is_gone
+        self._end(Outcome.FAILED, note=f"handed to fallback after {type(exc).__name__}")
         if self.caller_is_gone:
             return
         try:
@@ -1165,23 +1221,22 @@ class CallSession:
             if not leg.ended:
                 with contextlib.suppress(AsteriskError):
                     await self._hangup_leg(leg, "normal")
-                self._end_leg(leg, LegResult.CANCELLED, None)
+                self._end_leg(leg, LegResult.CANCELLED)
         with contextlib.suppress(AsteriskError):
             await self._destroy_bridge()
 
-    def _end(
-        self, outcome: Outcome, cause: int | None, *, at: datetime | None = None, note: str = ""
-    ) -> None:
+    def _end(self, outcome: Outcome, *, at: datetime | None = None, note: str = "") -> None:
+        """The call ended with ``outcome``. Its row gets the cause Asterisk reports for the
+        caller's channel: written once that channel and every ended attempt have theirs
+        (``_note_cause``), or by ``_settle`` with what is known."""
         if self.finished or not self.logged:
             if not self.logged:
                 log.warning("call.ended_unlogged", outcome=str(outcome), note=note)
             return
         self.finished = True
         ended = at or self.host.clock()
-        with contextlib.suppress(CallrouterError):
-            self.log.call_ended(
-                linkedid=self.linkedid, ended_at=ended, outcome=str(outcome), hangup_cause=cause
-            )
+        self._ending = (outcome, ended)
+        self._write_end_if_settled()
         waited_until = self.answered_at if outcome is Outcome.ANSWERED else ended
         self.observe.call_ended(
             linkedid=self.linkedid,
@@ -1191,10 +1246,58 @@ class CallSession:
         log.info(
             "call.ended",
             outcome=str(outcome),
-            cause=cause,
             duration=round((ended - self.started_at).total_seconds(), 3),
             note=note or None,
         )
+
+    def _write_end_if_settled(self, *, force: bool = False) -> None:
+        """Write the call's end once the caller's cause and the attempts are in (or
+        ``force``: the wait for them is over)."""
+        if self._ending is None:
+            return
+        if not force and (self._unsettled or not self._caller_settled()):
+            return
+        outcome, ended = self._ending
+        self._ending = None
+        for pending in list(self._unsettled.values()):
+            self._write_leg_end(*pending)
+        self._unsettled.clear()
+        cause = self.causes.get(self.caller.id)
+        with contextlib.suppress(CallrouterError):
+            self.log.call_ended(
+                linkedid=self.linkedid, ended_at=ended, outcome=str(outcome), hangup_cause=cause
+            )
+        log.info("call.written", outcome=str(outcome), cause=cause)
+
+    async def _subscribe_caller(self) -> None:
+        try:
+            await self.ari.subscribe(f"channel:{self.caller.id}")
+        except AsteriskError as exc:
+            log.info("call.cause_subscription_failed", error=str(exc))
+
+    def _caller_settled(self) -> bool:
+        return self._caller_stays or self.caller.id in self.destroyed
+
+    async def _settle(self) -> None:
+        """Wait (bounded) for the ChannelDestroyed of every channel whose row waits for its
+        cause, then write what is left; a cause still unknown stays NULL."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.cause_wait
+        if self._subscribed is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._subscribed), self.config.cause_wait)
+
+        def waiting() -> bool:
+            return bool(self._unsettled) or (
+                self._ending is not None and not self._caller_settled()
+            )
+
+        while waiting() and (left := deadline - loop.time()) > 0:
+            self._destroyed_event.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._destroyed_event.wait()
+        self._write_end_if_settled(force=True)
 
 
 # --------------------------------------------------------------------------- application

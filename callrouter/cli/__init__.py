@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cases": ("callrouter.cli.cases", "cases"),
     "report": ("callrouter.cli.report", "report"),
     "serve": ("callrouter.cli.serve", "serve"),
+    "guard": ("callrouter.cli.guard", "guard"),
     "demo": ("callrouter.cli.demo", "demo"),
     "web": ("callrouter.web.cli", "web"),
 }

@@ -105,8 +105,9 @@ def personal_files(settings: Settings, cdr_file: Path | None) -> PersonalFiles:
     """The CDR file (``--cdr-file``, else ``CALLROUTER_CDR_PATH``) and the files of rejected
     lines under the state directory."""
     from callrouter.asterisk.cdr_import import (  # noqa: PLC0415 -- only these commands
+        IMPORTER_SPOOL,
+        MANUAL_IMPORT_SPOOL,
         REJECTED_FILENAME,
-        SPOOL_DIRNAME,
         STATE_FILENAME,
         cdr_file_from_env,
     )
@@ -119,7 +120,8 @@ def personal_files(settings: Settings, cdr_file: Path | None) -> PersonalFiles:
         rejected=(
             settings.state_dir / REJECTED_FILENAME,
             spool / REJECTED,
-            spool.with_name(SPOOL_DIRNAME) / REJECTED,
+            spool.with_name(IMPORTER_SPOOL) / REJECTED,
+            spool.with_name(MANUAL_IMPORT_SPOOL) / REJECTED,
         ),
     )
 

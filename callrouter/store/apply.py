@@ -50,6 +50,7 @@ CALL_START_FIELDS = frozenset(
      "rota_version"}
 )  # fmt: skip
 _IN_CHUNK = 500
+_ANSWER_FIELDS = ("answered_at", "answered_officer_id", "answered_officer_name", "answered_number")
 
 
 @dataclass
@@ -110,11 +111,16 @@ def plan_batch(batch: Iterable[dict[str, Any]]) -> Plan:
                 answered_number=rec["number"],
             )
         elif kind == r.CALL_ENDED:
-            plan.calls.setdefault(rec["linkedid"], {}).update(
+            patch = plan.calls.setdefault(rec["linkedid"], {})
+            patch.update(
                 ended_at=_dt(rec["ended_at"]),
                 outcome=rec["outcome"],
                 hangup_cause=rec["hangup_cause"],
             )
+            if rec["outcome"] in r.OUTCOMES_WITHOUT_ANSWER:
+                # e.g. the caller hung up as the officer answered, before the bridge: no
+                # answerer, no talk time (the answer was recorded before bridging)
+                patch.update(dict.fromkeys(_ANSWER_FIELDS))
         elif kind == r.ATTEMPT_STARTED:
             call_id(rec["linkedid"])
             plan.attempts.setdefault((rec["linkedid"], rec["seq"]), {}).update(

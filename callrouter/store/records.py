@@ -15,6 +15,39 @@ import orjson
 from callrouter.errors import RecordError
 from callrouter.store.models import ATTEMPT_RESULTS, CALLBACK_REASONS, MODES, OUTCOMES
 
+# ------------------------------------------------------------------ outcomes and results
+# The published table of what a call's outcome and an attempt's result mean, which are final,
+# and who may write or amend them (README of the store: docs/operator-guide.md §4 points here).
+#
+#   calls.outcome    written by                       final?  who may amend it later
+#   -------------    ------------------------------   ------  -------------------------------
+#   NULL             call_started (any door)           no      anyone: the call's own end
+#   answered         ARI session / FastAGI `end` /     yes     only the restart cut
+#                    CDR import (bridged to officer)           (asterisk/stale.py: `failed`)
+#   abandoned        caller left before a bridge       yes     as answered; never has an
+#                                                              answerer nor talk time
+#   unanswered       nobody took it; action ran        yes     as answered
+#   after_hours      closed; action ran                yes     as answered
+#   failed           router handed it to the fallback, no      the CDR import (what the
+#                    or the restart cut it                     fallback did), once
+#
+#   call_attempts.result   written by                           who may amend it later
+#   --------------------   ----------------------------------   ---------------------------
+#   NULL (ringing)         attempt_started                      the door that started it; after
+#                                                               a restart the stale closer or
+#                                                               the CDR import (from the leg's
+#                                                               own CDR line), never left NULL
+#   answered, busy, no_answer, declined, failed, cancelled      nobody: final
+#
+# Who enforces it: the CDR import fills only a NULL outcome or corrects `failed`
+# (cdr_import.import_fallback reads the row first); FastAGI's `end` runs once per call, from the
+# call's hang-up handler, and writes that call's only end (fastagi.AgiCallFlow._finish /
+# _end_unknown); the ARI session writes its call's end once (stasis.CallSession._end). The store
+# itself enforces the `abandoned` line: a call ended abandoned loses a recorded answer
+# (store/apply.py). Not yet enforced by the store: the other lines (a database-side guard needs
+# the writing door on each record; see the changelog).
+OUTCOMES_WITHOUT_ANSWER: Final = ("abandoned",)
+
 CALL_STARTED: Final = "call_started"
 ATTEMPT_STARTED: Final = "attempt_started"
 ATTEMPT_ENDED: Final = "attempt_ended"
@@ -84,6 +117,19 @@ def integer(
     if not lo <= value <= hi:
         raise _fail(kind, name, f"must be between {lo} and {hi}, got {value}")
     return value
+
+
+#: Asterisk's AST_CAUSE_NOTDEFINED: the channel ended without a known cause
+CAUSE_NOT_DEFINED: Final = 0
+
+
+def cause(kind: str, name: str, value: object) -> int | None:
+    """A Q.850 hang-up cause as Asterisk reports it, or None when unknown.
+
+    Asterisk's 0 ("not defined") is unknown, never a cause: it becomes NULL, like a cause
+    that was never reported, so the column holds only causes Asterisk actually gave."""
+    checked = integer(kind, name, value, -(2**31), 2**31 - 1, optional=True)
+    return None if checked == CAUSE_NOT_DEFINED else checked
 
 
 def choice(kind: str, name: str, value: object, allowed: tuple[str, ...]) -> str:

@@ -26,7 +26,7 @@ import uuid
 import weakref
 from collections import OrderedDict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -93,6 +93,8 @@ class CallLogStats:
     database_available: bool
     corrupt_lines: int  # torn or damaged spool lines skipped
     rejected: int  # records the database refused (kept in rejected.log)
+    #: call ends and attempt ends handed without a known hang-up cause (NULL in the rows)
+    unknown_causes: dict[str, int] = field(default_factory=dict)
 
 
 def _tz(tz: ZoneInfo | str) -> ZoneInfo:
@@ -154,6 +156,8 @@ class CallLog:
         self._schema_ready = False
         self._corrupt_seen: set[tuple[int, int]] = set()
         self._rejected = 0
+        #: call_ended / attempt_ended records handed without a known hang-up cause
+        self._unknown_causes = {"call": 0, "attempt": 0}
         self._rejected_ids: set[object] = set()
         self._known_calls: OrderedDict[str, None] = OrderedDict()
         # Records just written, with their spool positions, so the applier need not read
@@ -278,6 +282,13 @@ class CallLog:
             self._recent.append((start, self.spool.written, record))
         self._written_event.set()
 
+    def _cause(self, kind: str, name: str, value: object, record: str) -> int | None:
+        """The hang-up cause field of a record; an unknown one is counted (``/metrics``)."""
+        checked = r.cause(kind, name, value)
+        if checked is None:
+            self._unknown_causes[record] += 1
+        return checked
+
     def call_started(
         self,
         *,
@@ -360,7 +371,7 @@ class CallLog:
                 "linkedid": r.text(k, "linkedid", linkedid, 64),
                 "seq": r.integer(k, "seq", seq, 0, 32767),
                 "result": r.choice(k, "result", result, ATTEMPT_RESULTS),
-                "cause": r.integer(k, "cause", cause, -(2**31), 2**31 - 1, optional=True),
+                "cause": self._cause(k, "cause", cause, "attempt"),
                 "ended_at": r.utc(ended),
                 "answered_at": r.utc(answered),
             }
@@ -399,9 +410,7 @@ class CallLog:
                 "linkedid": r.text(k, "linkedid", linkedid, 64),
                 "ended_at": r.utc(r.when(k, "ended_at", ended_at)),
                 "outcome": r.choice(k, "outcome", outcome, OUTCOMES),
-                "hangup_cause": r.integer(
-                    k, "hangup_cause", hangup_cause, -(2**31), 2**31 - 1, optional=True
-                ),
+                "hangup_cause": self._cause(k, "hangup_cause", hangup_cause, "call"),
             }
         )
 
@@ -461,6 +470,7 @@ class CallLog:
             database_available=self._db_available,
             corrupt_lines=len(self._corrupt_seen),
             rejected=self._rejected,
+            unknown_causes=dict(self._unknown_causes),
         )
 
     # -- background tasks ------------------------------------------------------------

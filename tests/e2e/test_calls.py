@@ -64,6 +64,8 @@ from tests.e2e.router_modes import RouterMode
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120, func_only=True)]
 
 RING_TIMEOUT = 5
+# Q.850 causes Asterisk reports (normal clearing, user busy, no answer)
+CAUSE_NORMAL, CAUSE_BUSY, CAUSE_NO_ANSWER = 16, 17, 19
 DATABASES = ("sqlite", "postgresql")
 
 
@@ -214,8 +216,11 @@ async def test_given_first_number_answers_then_caller_is_bridged_to_it_and_call_
     assert c["talk_seconds"] is not None
     assert abs(c["talk_seconds"] - talk) < 1.5
     assert c["rota_version"]
+    # The cause Asterisk reports: the caller hung up normally, the officer's leg followed.
+    assert c["hangup_cause"] == CAUSE_NORMAL
     [attempt] = rows.attempts
     assert (attempt["seq"], attempt["number"], attempt["result"]) == (1, first, "answered")
+    assert attempt["cause"] == CAUSE_NORMAL
     assert attempt["officer_id"] == officer_id_at(0)
     assert attempt["number_label"] == "so-1"
     assert attempt["answered_at"] is not None
@@ -245,9 +250,10 @@ async def test_given_first_number_busy_then_second_answers(
     assert c["answered_officer_id"] == officer_id_at(1)
     assert c["answered_number"] == answers
     assert [(a["seq"], a["number"], a["result"], a["cause"]) for a in rows.attempts] == [
-        (1, busy, "busy", 17),
-        (2, answers, "answered", rows.attempts[1]["cause"]),
+        (1, busy, "busy", CAUSE_BUSY),
+        (2, answers, "answered", CAUSE_NORMAL),
     ]
+    assert c["hangup_cause"] == CAUSE_NORMAL
 
 
 async def test_given_first_number_never_answers_then_second_rings_after_the_ring_timeout(
@@ -297,9 +303,13 @@ async def test_given_every_number_fails_then_call_is_unanswered_and_caller_is_to
     assert c["answered_officer_id"] is None
     assert c["answered_at"] is None
     assert [(a["result"], a["cause"]) for a in rows.attempts] == [
-        ("busy", 17),
-        ("no_answer", 19),
+        ("busy", CAUSE_BUSY),
+        ("no_answer", CAUSE_NO_ANSWER),
     ]
+    if router_mode.name == "ari":  # callrouter hung up the caller: normal clearing
+        assert c["hangup_cause"] == CAUSE_NORMAL
+    else:  # the dialplan's Hangup() after the message sets no cause: unknown stays NULL
+        assert c["hangup_cause"] in (None, CAUSE_NORMAL)
     assert c["wait_seconds"] is not None
     assert c["wait_seconds"] == pytest.approx(RING_TIMEOUT, abs=1.5)
 
@@ -338,8 +348,11 @@ async def test_given_caller_hangs_up_while_ringing_then_call_is_abandoned_with_i
     assert 1.0 <= c["wait_seconds"] <= 4.5
     assert caller.digits_sent_at is not None
     assert c["wait_seconds"] == pytest.approx(caller.hung_up_at - caller.digits_sent_at, abs=1.0)
+    assert c["hangup_cause"] == CAUSE_NORMAL
     [attempt] = rows.attempts
     assert attempt["result"] == "cancelled"
+    if router_mode.name == "ari":  # the leg callrouter hung up, as Asterisk reports it
+        assert attempt["cause"] == CAUSE_NORMAL
     assert attempt["answered_at"] is None
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import structlog
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,9 +25,12 @@ from callrouter.cases.config import CasesConfig
 from callrouter.report.figures import UnitInfo
 from callrouter.report.periods import month_period
 from callrouter.report.queries import compute_figures
+from callrouter.rota import load_rota
+from callrouter.settings import Settings
 from callrouter.store.db import make_engine
-from callrouter.store.models import Call, CallAttempt, call_id_for
+from callrouter.store.models import Call, CallAttempt, CallEvent, call_id_for
 from callrouter.store.writer import CallLog
+from tests.e2e.callflow_support import write_rota
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -413,3 +417,94 @@ async def test_the_forward_numbers_dial_is_an_attempt_of_officer_forward(env: En
     ]
     row = (await env.rows())["pbx-14.1"]
     assert (row["outcome"], row["answered_at"]) == ("unanswered", None)
+
+
+async def test_import_by_hand_works_while_serve_holds_its_spools(tmp_path: Path) -> None:
+    """`callrouter calls import-fallback` beside a running `serve`: serve holds the main
+    spool and its importer's; the run by hand writes through a spool of its own."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+    settings = Settings(
+        _env_file=None, database_url=SecretStr(url), state_dir=tmp_path / "state", branch=3
+    )
+    settings.state_dir.mkdir()
+    spool = settings.effective_spool_dir()
+    cdr_path = tmp_path / "callrouter-cdr.json"
+    append(cdr_path, cdr("pbx-77.1", 1))
+    async with (
+        CallLog(url, spool) as _serve_log,
+        CallLog(url, spool.with_name(cdr_import.IMPORTER_SPOOL)) as _serve_importer,
+    ):
+        report = await cdr_import.import_once(settings, cdr_path=cdr_path)
+    assert report.imported == 1
+
+
+async def test_a_killed_routers_open_attempts_are_closed_from_the_legs_cdr(env: Env) -> None:
+    """SIGKILL while officers rang: attempts without a result are closed from what Asterisk's
+    CDR says of each leg; a leg without a line of its own ends with the fallback's call."""
+    start = T0 + timedelta(minutes=1)
+    env.log.call_started(
+        linkedid="pbx-12.1",
+        uniqueid="pbx-12.1",
+        branch=3,
+        caller="0987000001",
+        started_at=start,
+        mode="ari",
+        rota_version="abc",
+    )
+    for seq in (1, 2):
+        env.log.attempt_started(
+            linkedid="pbx-12.1",
+            seq=seq,
+            officer_id="an",
+            officer_name="An",
+            number=f"090100000{seq}",
+            number_label=None,
+            channel_id=f"callrouter-leg-{seq}-x",
+            started_at=start,
+        )
+    await env.log.flush()
+    leg_end = start + timedelta(seconds=4)
+    leg = cdr(
+        "pbx-12.1",
+        1,
+        uniqueid="callrouter-leg-1-x",
+        userfield="",
+        disposition="ANSWERED",
+        end=leg_end.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+    )
+    append(env.cdr, leg + cdr("pbx-12.1", 1, callrouter_attempts=dials(1, ANSWERED_2)))
+    report = await env.run()
+    assert report.completed == 1
+    rows = await attempt_rows(env, "pbx-12.1")
+    assert [(r[0], r[2]) for r in rows] == [(1, "answered"), (2, "cancelled"), (3, "answered")]
+    table = CallAttempt.__table__
+    async with env.engine.connect() as conn:
+        ends = dict(
+            (await conn.execute(select(table.c.seq, table.c.ended_at).order_by(table.c.seq))).all()
+        )
+    assert ends[1] == leg_end  # the leg's own CDR line
+    assert all(ended is not None for ended in ends.values())
+    assert (await env.rows())["pbx-12.1"]["outcome"] == "answered"
+
+
+async def test_a_fallback_answer_goes_to_the_officer_on_duty_at_that_number_marked_inferred(
+    env: Env, tmp_path: Path
+) -> None:
+    """The fallback knows numbers, not officers: the import names the officer the rota had on
+    duty at that number then (not "unknown"), and says so in an ``answerer_inferred`` event."""
+    rota = load_rota(write_rota(tmp_path / "rota.yaml", ["0901100001"]))
+    append(env.cdr, cdr("pbx-13.1", 1))
+    await import_fallback(env.cdr, env.state, env.log, env.engine, rota=rota)
+    row = (await env.rows())["pbx-13.1"]
+    assert (row["answered_officer_id"], row["answered_officer_name"]) == ("an", "Nguyễn Văn An")
+    events = CallEvent.__table__
+    async with env.engine.connect() as conn:
+        [data] = (
+            await conn.execute(
+                select(events.c.data).where(
+                    events.c.call_id == call_id_for("pbx-13.1"),
+                    events.c.type == "answerer_inferred",
+                )
+            )
+        ).scalars()
+    assert data == {"officer_id": "an", "how": "on_duty_at_number", "rota": "abc"}

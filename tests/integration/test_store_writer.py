@@ -410,3 +410,46 @@ async def test_records_beyond_the_in_memory_window_are_read_back_from_the_spool(
     assert counts["call_attempts"] == 90
     outcomes = {str(r["outcome"]) for r in await _rows(store_url, calls)}
     assert outcomes == {"answered"}
+
+
+async def test_a_call_ended_abandoned_in_a_later_batch_loses_the_answer_written_before(
+    store_url: str, tmp_path: Path
+) -> None:
+    """The caller hung up as the officer answered, before the bridge: abandoned, with its
+    wait, no answerer and no talk time, though the answer was already in the database."""
+    async with CallLog(store_url, tmp_path / "spool") as log:
+        log.call_started(
+            linkedid="L-race",
+            uniqueid="U1",
+            branch=3,
+            caller=None,
+            started_at=T0,
+            mode="ari",
+            rota_version=None,
+        )
+        log.call_answered(
+            linkedid="L-race",
+            answered_at=T0 + timedelta(seconds=6),
+            officer_id="o1",
+            officer_name="A",
+            number="0911111111",
+        )
+        await log.flush()
+        log.call_ended(
+            linkedid="L-race",
+            ended_at=T0 + timedelta(seconds=6.5),
+            outcome="abandoned",
+            hangup_cause=0,  # Asterisk's "not defined": unknown
+        )
+        await log.flush()
+        assert log.stats().unknown_causes == {"call": 1, "attempt": 0}
+    [call] = [c for c in await _rows(store_url, calls) if c["linkedid"] == "L-race"]
+    assert call["outcome"] == "abandoned"
+    assert (call["answered_at"], call["answered_officer_id"], call["answered_number"]) == (
+        None,
+        None,
+        None,
+    )
+    assert call["talk_seconds"] is None
+    assert call["wait_seconds"] == pytest.approx(6.5, abs=1e-3)
+    assert call["hangup_cause"] is None

@@ -164,3 +164,13 @@ def test_a_call_keeps_the_longest_attempts_list_of_its_lines() -> None:
     (call,) = fold(lines).values()
     assert [a.result for a in call.attempts()] == ["busy", "answered"]
     assert call.bridged_at() == _at(101)
+
+
+@pytest.mark.parametrize(("cause", "kept"), [("16", 16), ("17", 17), ("", None), ("x9", None)])
+def test_the_caller_cause_the_hang_up_handler_read_is_the_call_s_hangup_cause(
+    cause: str, kept: int | None
+) -> None:
+    """The CDR door records what Asterisk set (HANGUPCAUSE in the userfield); none: NULL."""
+    mark = f"callrouter=fallback;linkedid=L;result=abandoned;answered_by=;dial_at=;cause={cause}"
+    (call,) = fold([parse_line(_line(1, "", mark), Path("c"), 1)]).values()
+    assert call.hangup_cause == kept

@@ -210,7 +210,10 @@ def test_compose_schema_check_rejects_broken_files(path: tuple[str, ...], value:
 def test_compose_runs_asterisk_callrouter_and_postgresql_from_this_dockerfile() -> None:
     compose = _compose()
     services = compose["services"]
-    assert set(services) == {"asterisk", "callrouter", "postgres"}
+    assert set(services) == {"asterisk", "callrouter", "guard", "postgres"}
+    # the guard runs the router's image, in a container of its own that outlives the router's
+    assert services["guard"]["image"] == services["callrouter"]["image"]
+    assert services["guard"]["entrypoint"][:2] == ["callrouter", "guard"]
     stages = {s["name"] for s in _stages()}
     for name in ("asterisk", "callrouter"):
         build = services[name]["build"]

@@ -189,3 +189,28 @@ def test_call_id_is_the_uuid5_of_the_linkedid(linkedid: str) -> None:
     from callrouter.store.models import _CALL_ID_NAMESPACE
 
     assert call_id_for(linkedid) == str(uuid.uuid5(_CALL_ID_NAMESPACE, linkedid))
+
+
+def test_a_call_ended_abandoned_after_an_answer_was_recorded_has_no_answerer_nor_talk() -> None:
+    """The caller hung up as the officer answered, before the bridge (the answer is recorded
+    before bridging): the row says abandoned with its wait, never talk time."""
+    lid = "pbx-race.1"
+    answered = T0 + timedelta(seconds=6)
+    plan = plan_batch(
+        [
+            {"kind": "call_started", "linkedid": lid, "uniqueid": lid, "branch": 3,
+             "caller": None, "started_at": T0.isoformat(), "local_day": "2026-03-02",
+             "local_hour": 6, "mode": "ari", "rota_version": None},
+            {"kind": "call_answered", "linkedid": lid, "answered_at": answered.isoformat(),
+             "officer_id": "o1", "officer_name": "A", "number": "0901100001"},
+            {"kind": "call_ended", "linkedid": lid, "outcome": "abandoned", "hangup_cause": 16,
+             "ended_at": (answered + timedelta(seconds=0.2)).isoformat()},
+        ]
+    )  # fmt: skip
+    patch = plan.calls[lid]
+    assert patch["outcome"] == "abandoned"
+    assert patch["answered_at"] is None
+    assert patch["answered_officer_id"] is None
+    assert patch["answered_number"] is None
+    assert patch.get("talk_seconds") is None
+    assert patch["wait_seconds"] == pytest.approx(6.2)

@@ -1,0 +1,198 @@
+"""``callrouter guard``: no caller is left in a dead Stasis application.
+
+Why a separate process: when the router dies (SIGKILL, OOM, a hung host process), Asterisk
+keeps its callers in ``Stasis(callrouter)`` — music on hold, officers' phones ringing — until
+the router comes back; indefinitely if it does not. Asterisk's own facilities do not cover
+this (measured on Asterisk 22.10 in the sandbox): ``Stasis()`` only fails over when the
+application is *not registered when the call arrives*; an application whose WebSocket has
+closed stays registered while it has channels (``GET /ari/applications/callrouter`` keeps
+answering 200 with the stranded channels), and neither ``ari.conf`` nor the dialplan has a
+timeout for a channel in an application nobody serves.
+
+What it does, every ``interval`` seconds:
+
+1. asks the router's ``/healthz`` (the admin web); no answer at all (connection refused,
+   timeout) ``dead_after`` times in a row means the router is dead. A 503 (starting,
+   draining, ARI reconnecting) is a live router: it hands its own callers to the fallback.
+   The guard acts only once it has seen the router answer (``guard.armed``): a wrong URL or
+   a disabled admin web leaves calls alone (logged ``guard.router_never_seen``).
+2. while it is dead, lists the pbx's channels over AMI (``CoreShowChannels``) and
+   * redirects each caller still in ``Stasis(callrouter…)`` and in no bridge to the dialplan
+     fallback (``Setvar CALLROUTER_FALLBACK_REASON=guard``, ``Redirect`` to
+     ``callrouter-fallback,s,1``), which rings the registered numbers itself;
+   * hangs up each officer leg of the router (``callrouter-leg-*``) in no bridge: ringing,
+     or answered into the dead application (Asterisk would drop it anyway), so the phone does
+     not ring on beside the fallback's call.
+   Bridged calls are left alone: media flows without the router, and the bridge guard's
+   hang-up handler ends the other side when one hangs up.
+
+AMI rights it needs: ``read = call,reporting`` and ``write = call,reporting`` (CoreShowChannels
+is a *reporting* action; Setvar, Redirect and Hangup are *call* actions). No ``command`` or
+``system`` rights.
+
+When the guard itself dies: nothing changes for calls while the router lives (the guard only
+acts on a dead router); systemd / compose restart it (``Restart=always``); while both are down
+callers wait in Stasis as before the guard existed. The router never depends on the guard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiohttp
+from panoramisk import Manager
+
+from callrouter.asterisk import contract
+from callrouter.asterisk.stasis import LEG_ID_PREFIX
+from callrouter.errors import AsteriskError
+from callrouter.logs import get_logger
+
+log = get_logger(__name__)
+
+#: what the fallback's CDR userfield says for a caller the guard moved
+REASON_GUARD: Final = contract.REASON_GUARD
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    health_url: str = "http://127.0.0.1:8080/healthz"
+    app: str = contract.APP_NAME
+    #: seconds between two probes of the router
+    interval: float = 0.5
+    #: probes without any answer before the router counts as dead
+    dead_after: int = 3
+    #: seconds one probe may take
+    probe_timeout: float = 0.5
+
+
+@dataclass(frozen=True)
+class Stranded:
+    """What the guard moves: caller channels to redirect, officer legs to hang up (names)."""
+
+    callers: list[str]
+    legs: list[str]
+
+
+def _field(msg: Mapping[str, Any], key: str) -> str:
+    value = msg.get(key, "")
+    if isinstance(value, list):  # panoramisk gives a list when a key repeats
+        value = value[-1] if value else ""
+    return str(value or "")
+
+
+def stranded(channels: Iterable[Mapping[str, Any]], app: str = contract.APP_NAME) -> Stranded:
+    """From ``CoreShowChannel`` events: callers in ``Stasis(app…)`` outside any bridge, and
+    the router's officer legs outside any bridge."""
+    callers: list[str] = []
+    legs: list[str] = []
+    for c in channels:
+        if _field(c, "Event") != "CoreShowChannel" or _field(c, "BridgeId"):
+            continue
+        name = _field(c, "Channel")
+        if _field(c, "Uniqueid").startswith(LEG_ID_PREFIX):
+            legs.append(name)
+        elif (
+            _field(c, "Application") == "Stasis"
+            and _field(c, "ApplicationData").split(",", 1)[0].strip() == app
+        ):
+            callers.append(name)
+    return Stranded(callers, legs)
+
+
+class Guard:
+    """The guard's loop over one AMI connection; ``run`` until ``stop`` is set."""
+
+    def __init__(self, manager: Manager, config: GuardConfig) -> None:
+        self.manager = manager
+        self.config = config
+        self.misses = 0
+        self.moved = 0
+        #: armed once the router answered: a wrong --health-url (or an admin web that is
+        #: off) must not make the guard take every caller away from a live router
+        self.seen_alive = False
+
+    async def alive(self, session: aiohttp.ClientSession) -> bool:
+        """Whether the router answered its ``/healthz`` at all (any HTTP status)."""
+        try:
+            async with asyncio.timeout(self.config.probe_timeout):
+                async with session.get(self.config.health_url) as resp:
+                    await resp.read()
+                    return True
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            return False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with aiohttp.ClientSession() as session:
+            while not stop.is_set():
+                if await self.alive(session):
+                    if not self.seen_alive:
+                        log.info("guard.armed", url=self.config.health_url)
+                    elif self.misses >= self.config.dead_after:
+                        log.info("guard.router_back")
+                    self.seen_alive = True
+                    self.misses = 0
+                else:
+                    self.misses += 1
+                    if self.misses == self.config.dead_after:
+                        log.warning(
+                            "guard.router_dead" if self.seen_alive else "guard.router_never_seen",
+                            url=self.config.health_url,
+                        )
+                    if self.seen_alive and self.misses >= self.config.dead_after:
+                        with contextlib.suppress(AsteriskError):
+                            await self.sweep()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.config.interval)
+
+    async def sweep(self) -> Stranded:
+        """Move what the dead router left: callers to the fallback, lone legs hung up."""
+        found = stranded(await self._channels(), self.config.app)
+        for name in found.legs:
+            await self._action(
+                {"Action": "Hangup", "Channel": name, "Cause": "16"}, "hang up a leg"
+            )
+            log.warning("guard.leg_hung_up", channel=name)
+        for name in found.callers:
+            await self._action(
+                {
+                    "Action": "Setvar",
+                    "Channel": name,
+                    "Variable": contract.VAR_FALLBACK_REASON,
+                    "Value": REASON_GUARD,
+                },
+                "mark the caller",
+            )
+            await self._action(
+                {
+                    "Action": "Redirect",
+                    "Channel": name,
+                    "Context": contract.CONTEXT_FALLBACK,
+                    "Exten": "s",
+                    "Priority": "1",
+                },
+                "redirect the caller",
+            )
+            self.moved += 1
+            log.warning("guard.caller_to_fallback", channel=name)
+        return found
+
+    async def _channels(self) -> list[Mapping[str, Any]]:
+        reply = await self._send({"Action": "CoreShowChannels"}, "list channels")
+        return list(reply) if isinstance(reply, list) else []
+
+    async def _action(self, action: dict[str, str], what: str) -> None:
+        reply = await self._send(action, what)
+        first = reply[0] if isinstance(reply, list) and reply else reply
+        if not getattr(first, "success", False):  # the channel may just have gone: go on
+            log.info("guard.action_refused", action=action["Action"], what=what)
+
+    async def _send(self, action: dict[str, str], what: str) -> Any:
+        try:
+            async with asyncio.timeout(5.0):
+                return await self.manager.send_action(action)
+        except (OSError, TimeoutError) as exc:
+            raise AsteriskError(f"AMI {what}: {exc or 'timeout'}") from None
