@@ -64,6 +64,7 @@ async def test_call_back_button_rings_officer_then_caller_once_through_the_real_
             users={"admin": hash_password(PASSWORD)},
             session_secret="s" * 40,
             recordings_dir=tmp_path,
+            plain_http=True,  # the test's client speaks plain HTTP to 127.0.0.1
         ),
         engine=engine,
         rota=tracker,

@@ -227,6 +227,7 @@ async def web(web_db_url: str, tmp_path: Path) -> AsyncIterator[WebEnv]:
         session_idle_minutes=30,
         session_max_hours=12,
         login_max_failures=3,
+        plain_http=True,  # httpx sends Secure cookies over https only; the tests speak http
     )
     metrics = Metrics()
     live = LiveCalls()
