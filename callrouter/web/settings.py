@@ -22,6 +22,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from callrouter.errors import ConfigError
+from callrouter.settings import is_loopback_host
 from callrouter.web.security import MAX_USER_NAME
 
 ENV_PREFIX = "CALLROUTER_WEB_"
@@ -111,7 +112,7 @@ class WebSettings(BaseSettings):
                 raise ValueError(
                     f"{ENV_PREFIX}TRUSTED_PROXIES: {proxy!r} is not an IP address"
                 ) from None
-        if self.plain_http and self.enabled and not _loopback(self.host):
+        if self.plain_http and self.enabled and not is_loopback_host(self.host):
             raise ValueError(
                 f"{ENV_PREFIX}PLAIN_HTTP: cookies without Secure are only allowed when the web "
                 f"listens on loopback, not on {self.host!r} (put a TLS proxy in front)"
@@ -122,12 +123,3 @@ class WebSettings(BaseSettings):
     def trusted(self) -> frozenset[str]:
         """The trusted proxies in canonical form."""
         return frozenset(str(ipaddress.ip_address(p)) for p in self.trusted_proxies)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
