@@ -11,8 +11,15 @@ import socket
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Fuzz suites: `ci` (the default) bounds CI time; by hand, `--hypothesis-profile=deep` runs
+# 10,000 examples per suite (add --hypothesis-show-statistics for the numbers).
+settings.register_profile("ci", max_examples=100, deadline=None, print_blob=True)
+settings.register_profile("deep", max_examples=10_000, deadline=None, print_blob=True)
+settings.load_profile("ci")
 
 PG_URL = os.environ.get(
     "CALLROUTER_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/callrouter_test"
