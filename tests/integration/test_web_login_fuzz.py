@@ -8,7 +8,6 @@ a refusal leaves no session behind, and only the right user, password and CSRF t
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -20,10 +19,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from callrouter.store.models import web_sessions
-from callrouter.web import WebServer
 from callrouter.web.app import SID_COOKIE
 from callrouter.web.security import MAX_USER_NAME
-from tests.integration.web_harness import PASSWORD, USER, WebEnv, csrf_of, web, web_db_url
+from tests.integration.web_harness import (
+    PASSWORD,
+    USER,
+    WebEnv,
+    csrf_of,
+    serving,
+    web,
+    web_db_url,
+)
 
 pytestmark = pytest.mark.integration
 __all__ = ["web", "web_db_url"]
@@ -77,16 +83,8 @@ def login_posts(draw: st.DrawFn) -> dict[str, Any]:
 
 @pytest.fixture
 async def base_url(web: WebEnv) -> AsyncIterator[str]:
-    server = WebServer(web.app, "127.0.0.1", 0)
-    task = asyncio.create_task(server.run())
-    try:
-        async with asyncio.timeout(10):
-            await server.wait_started()
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.stop()
-        async with asyncio.timeout(10):
-            await task
+    async with serving(web) as base:
+        yield base
 
 
 async def _sessions(web: WebEnv) -> int:

@@ -7,72 +7,31 @@ the server sees in production (or what a trusted proxy's X-Forwarded-For names).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
 import httpx
 import pytest
 import sqlalchemy as sa
 import structlog
 from pydantic import ValidationError
 
-from callrouter.metrics import Metrics
 from callrouter.store.models import web_sessions
-from callrouter.web import WebServer, WebSettings, create_app
+from callrouter.web import WebSettings
 from callrouter.web.app import SID_COOKIE
 from callrouter.web.security import hash_password
 from tests.integration.web_harness import (
     PASSWORD,
     USER,
     WebEnv,
+    client_from,
     csrf_of,
     form_token,
     login,
+    serving,
     web,
     web_db_url,
 )
 
 pytestmark = pytest.mark.integration
 __all__ = ["web", "web_db_url"]
-
-
-@asynccontextmanager
-async def serving(web: WebEnv, **changes: Any) -> AsyncIterator[str]:
-    """A real server (its own app over ``web``'s database, settings changed by ``changes``)
-    on a free port; yields its base URL and stops it afterwards."""
-    settings = WebSettings(**{**web.settings.model_dump(), **changes})
-    app = (
-        create_app(
-            settings,
-            engine=web.engine,
-            rota=web.tracker,
-            live=web.live,
-            metrics=Metrics(),
-            readiness={},
-            dialer=web.dialer,
-            clock=web.clock,
-        )
-        if changes
-        else web.app
-    )
-    server = WebServer(app, "127.0.0.1", 0)
-    task = asyncio.create_task(server.run())
-    try:
-        async with asyncio.timeout(10):
-            await server.wait_started()
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.stop()
-        async with asyncio.timeout(10):
-            await task
-
-
-def client_from(base: str, address: str, **kwargs: Any) -> httpx.AsyncClient:
-    """An HTTP client whose connections come from ``address`` (a loopback address)."""
-    transport = httpx.AsyncHTTPTransport(local_address=address)
-    return httpx.AsyncClient(base_url=base, transport=transport, **kwargs)
 
 
 async def fail_logins(client: httpx.AsyncClient, times: int, user: str = USER) -> None:
