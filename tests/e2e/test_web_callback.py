@@ -142,6 +142,7 @@ async def test_agi_mode_serve_wires_the_call_back_button_over_ami(
         "CALLROUTER_WEB_USERS": json.dumps({"admin": hash_password(PASSWORD)}),
         "CALLROUTER_WEB_SESSION_SECRET": "s" * 40,
         "CALLROUTER_WEB_RECORDINGS_DIR": str(tmp_path),
+        "CALLROUTER_WEB_PLAIN_HTTP": "true",  # the test's client speaks plain HTTP to loopback
     }
     async with agi_serve_process(
         rota_path, url, tmp_path / "state", agi_port=free_port(), env=env
