@@ -7,6 +7,8 @@ the server sees in production (or what a trusted proxy's X-Forwarded-For names).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 import sqlalchemy as sa
@@ -87,6 +89,18 @@ async def test_a_huge_user_name_is_refused_unread_and_a_long_one_is_cut_before_k
             "/login", data={"username": "x" * 1_000_000, "password": "p", "csrf": token}
         )
         assert huge.status_code == 413
+
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: chunked upload
+            yield f"csrf={token}&password=p&username=".encode()
+            for _ in range(20):
+                yield b"z" * 10_000
+
+        chunked = await client.post(
+            "/login",
+            content=chunks(),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert chunked.status_code == 413
         with structlog.testing.capture_logs() as logs:
             long = await client.post(
                 "/login", data={"username": "y" * 50_000, "password": "p", "csrf": token}
