@@ -43,8 +43,13 @@ RUN mkdir -p /usr/share/asterisk/sounds/vi/callrouter \
 # The shipped dialplan, verbatim; ari.conf, http.conf, pjsip.conf are samples an operator
 # replaces with mounted files (compose.yaml) because they carry passwords.
 COPY dialplan/extensions_callrouter.conf dialplan/modules.conf dialplan/cdr_custom.conf \
-     dialplan/ari.conf dialplan/http.conf dialplan/manager.conf dialplan/rtp.conf \
+     dialplan/ari.conf dialplan/http.conf dialplan/rtp.conf \
      dialplan/pjsip.conf /etc/asterisk/
+# manager.conf is no file of the image: the entrypoint writes it at every start from this
+# template (no secret in it) and the secret file (compose secret `ami-password`); no secret
+# file, no start.
+COPY dialplan/manager.conf /usr/share/callrouter/manager.conf.in
+COPY scripts/asterisk-entrypoint /usr/local/bin/asterisk-entrypoint
 # callrouter writes the fallback include (the registered numbers from the rota) into a volume
 # both containers share; the shipped dialplan #tryincludes it next to extensions.conf.
 # /var/run/asterisk (the control socket) is made here: no systemd-tmpfiles in a container.
@@ -65,7 +70,8 @@ USER 10023:10023
 EXPOSE 5060/udp 8088/tcp
 HEALTHCHECK --interval=15s --timeout=5s --retries=3 \
   CMD ["asterisk", "-rx", "core show uptime"]
-ENTRYPOINT ["asterisk", "-f", "-vvv"]
+ENTRYPOINT ["/usr/local/bin/asterisk-entrypoint"]
+CMD ["asterisk", "-f", "-vvv"]
 
 # --------------------------------------------------------------------------- callrouter
 FROM python:3.11.11-slim-bookworm AS callrouter
@@ -83,12 +89,14 @@ COPY dialplan /opt/callrouter/dialplan
 COPY config/rota.example.yaml /opt/callrouter/config/rota.example.yaml
 ENV CALLROUTER_STATE_DIR=/var/lib/callrouter \
     CALLROUTER_DIALPLAN_INCLUDE=/var/lib/callrouter-dialplan/callrouter_fallback.conf \
-    CALLROUTER_WEB_HOST=0.0.0.0 \
+    CALLROUTER_WEB_HOST=127.0.0.1 \
     CALLROUTER_WEB_PORT=8080 \
     PYTHONUNBUFFERED=1
 WORKDIR /opt/callrouter
 USER 10022:10022
-EXPOSE 8080/tcp 4573/tcp
+# The admin web only. FastAGI (4573) is for Asterisk alone: compose runs callrouter in the
+# Asterisk container's network namespace, where it stays on loopback and is never published.
+EXPOSE 8080/tcp
 HEALTHCHECK --interval=15s --timeout=5s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status != 200)"]
 ENTRYPOINT ["callrouter"]

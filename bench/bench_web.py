@@ -85,7 +85,7 @@ async def bench(url: str, label: str, months: int, per_day: int, requests: int) 
     password_hash = hash_password(PASSWORD)
     hash_ms = (time.perf_counter() - t0) * 1000
     app = create_app(
-        WebSettings(_env_file=None, users={"admin": password_hash}),
+        WebSettings(_env_file=None, users={"admin": password_hash}, plain_http=True),
         engine=engine,
         rota=tracker,
         live=LiveCalls(),

@@ -33,6 +33,7 @@ from callrouter.asterisk.prompts import PromptCatalog
 from callrouter.asterisk.stale import Reconnections
 from callrouter.asterisk.stasis import Clock, FlowConfig, StasisApp, utc_now
 from callrouter.errors import AsteriskError, ConfigError, RotaError, RotaValidationError
+from callrouter.logs import mask_url
 from callrouter.metrics import Metrics
 from callrouter.rota import Rota, load_rota
 from callrouter.routing import CallInfo, Decision, decide
@@ -381,7 +382,7 @@ async def router_runtime(
         rota=str(settings.rota_path),
         rota_version=rota.rota.version,
         **(
-            {"ari": settings.ari_url, "app": settings.ari_app}
+            {"ari": mask_url(settings.ari_url), "app": settings.ari_app}
             if mode == "ari"
             else {"host": settings.agi_host, "port": settings.agi_port}
         ),

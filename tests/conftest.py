@@ -35,10 +35,18 @@ from hypothesis import HealthCheck, settings
 # --hypothesis-show-statistics`): at least 10,000 examples per suite. Tests that need fewer or
 # more than the profile give their own @settings.
 settings.register_profile(
-    "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "ci",
+    max_examples=100,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
-    "deep", max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "deep",
+    max_examples=10_000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

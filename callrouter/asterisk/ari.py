@@ -36,6 +36,7 @@ import aiohttp
 import structlog
 
 from callrouter.errors import AriConflict, AriNotFound, AriRequestError, AsteriskUnavailable
+from callrouter.logs import mask_url
 
 log = structlog.get_logger(__name__)
 
@@ -276,7 +277,7 @@ class AriClient:
         self.dropped_events = 0  # events dropped by the client-side allow-list
 
     def __repr__(self) -> str:  # never show the password
-        return f"AriClient({self._base!r}, app={self.app!r})"
+        return f"AriClient({mask_url(self._base)!r}, app={self.app!r})"
 
     async def __aenter__(self) -> AriClient:
         self._session = aiohttp.ClientSession(

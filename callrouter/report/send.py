@@ -1,9 +1,11 @@
 """E-mail the report (DOCX and XLSX attached) over SMTP, from asyncio (aiosmtplib).
 
 Security: ``none`` (plain, for a relay on localhost), ``starttls`` (upgrade, usually port 587)
-or ``tls`` (implicit TLS, usually port 465); login when a user is configured. The certificate
-is verified against the system CAs plus ``smtp_ca_file`` when given. The password is never
-logged.
+or ``tls`` (implicit TLS, usually port 465); ``auto`` (the default) is plain only to a relay
+on loopback, implicit TLS on port 465 and STARTTLS otherwise. Login when a user is
+configured. The certificate is verified against the system CAs plus ``smtp_ca_file`` when
+given. The password is never logged, and a password that would cross the wire in clear
+(``none`` to another host, or any plain login) is a loud warning on every send.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from callrouter.errors import ReportError
 from callrouter.report.figures import Figures
 from callrouter.report.settings import ReportSettings
 from callrouter.report.words import subject, summary_paragraphs
+from callrouter.settings import is_loopback_host
 
 log = structlog.get_logger(__name__)
 
@@ -72,13 +75,30 @@ def _tls_context(settings: ReportSettings) -> ssl.SSLContext:
     return ctx
 
 
+def smtp_security(settings: ReportSettings) -> str:
+    """The security actually used: ``auto`` resolved (plain only to a loopback relay)."""
+    if settings.smtp_security != "auto":
+        return settings.smtp_security
+    if is_loopback_host(settings.smtp_host):
+        return "none"
+    return "tls" if settings.smtp_port == 465 else "starttls"
+
+
 async def send_message(msg: EmailMessage, settings: ReportSettings) -> None:
     """Deliver ``msg``; a :class:`ReportError` with the server's reason on failure."""
-    security = settings.smtp_security
+    security = smtp_security(settings)
     tls_context = _tls_context(settings) if security != "none" else None
     user = settings.smtp_user or None
     password = settings.smtp_password.get_secret_value() or None if user else None
     where = f"{settings.smtp_host}:{settings.smtp_port}"
+    if password and security == "none":
+        log.warning(
+            "report.smtp_password_in_clear",
+            smtp=where,
+            loopback=is_loopback_host(settings.smtp_host),
+            hint="the SMTP password is sent without encryption: set "
+            "CALLROUTER_REPORT_SMTP_SECURITY=starttls (or tls), or use a relay on this host",
+        )
     try:
         await aiosmtplib.send(
             msg,

@@ -54,8 +54,9 @@ class ReportSettings(BaseSettings):
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_user: str = ""
     smtp_password: SecretStr = SecretStr("")
-    # none: plain; starttls: upgrade after connecting (port 587); tls: implicit TLS (port 465)
-    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    # none: plain; starttls: upgrade after connecting (port 587); tls: implicit TLS (port 465);
+    # auto: plain only to a relay on this host (loopback), else tls on port 465, else starttls.
+    smtp_security: Literal["auto", "none", "starttls", "tls"] = "auto"
     smtp_ca_file: Path | None = None  # extra CA to trust (e.g. the district's own mail server)
     smtp_timeout: float = Field(default=30.0, gt=0)
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from callrouter.errors import ConfigError, DatabaseUnavailable
+from callrouter.logs import mask_url
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
@@ -36,8 +37,8 @@ def parse_url(url: str) -> URL:
         raise ConfigError("database URL is empty")
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigError(f"database URL is not valid: {exc}") from None
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(f"database URL is not valid: {mask_url(str(exc))}") from None
     if parsed.drivername == "sqlite":
         parsed = parsed.set(drivername="sqlite+aiosqlite")
     elif parsed.drivername in ("postgresql", "postgres"):
@@ -53,12 +54,13 @@ def parse_url(url: str) -> URL:
 
 
 def safe_url(url: str | URL) -> str:
-    """The URL with its password hidden, fit for logs and error messages."""
+    """The URL with its passwords hidden (``user:***@`` and ``?password=***``), fit for logs
+    and error messages."""
     try:
         parsed = make_url(url) if isinstance(url, str) else url
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "<invalid URL>"
-    return parsed.render_as_string(hide_password=True)
+    return mask_url(parsed.render_as_string(hide_password=True))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

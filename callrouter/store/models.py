@@ -325,6 +325,26 @@ class CaseHistory(Base):
     __table_args__ = (Index(None, "case_id", "at"),)
 
 
+class WebSession(Base):
+    """A logged-in admin web session (migration 0005), kept server-side.
+
+    The browser holds a random token; only its SHA-256 is stored (``id``), so the table
+    does not hand out live sessions to whoever reads it. ``credential`` is a digest of the
+    user's password hash at log-in: a changed password no longer matches, which revokes
+    every session of that user. Logout deletes the row.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(100))
+    credential: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "user_name"), Index(None, "seen_at"))
+
+
 calls = cast(Table, Call.__table__)
 call_attempts = cast(Table, CallAttempt.__table__)
 call_events = cast(Table, CallEvent.__table__)
@@ -332,3 +352,4 @@ callbacks = cast(Table, Callback.__table__)
 privacy_requests = cast(Table, PrivacyRequest.__table__)
 cases = cast(Table, Case.__table__)
 case_history = cast(Table, CaseHistory.__table__)
+web_sessions = cast(Table, WebSession.__table__)

@@ -50,19 +50,25 @@ from callrouter.errors import ConfigError, ReportError
 from callrouter.logs import mask_number
 from callrouter.metrics import CONTENT_TYPE, Metrics
 from callrouter.report.figures import Figures, Period, UnitInfo
-from callrouter.report.periods import month_period
+from callrouter.report.periods import month_period, parse_month
 from callrouter.report.settings import ReportSettings
 from callrouter.rota import DutyAssignment, Rota, duty_status
 from callrouter.rota.timeline import Segment, timeline
+from callrouter.store import sessions
 from callrouter.store.recordings import RecordingRefused, resolve_recording
 from callrouter.web import queries as q
+from callrouter.web.bodylimit import BodyLimit
 from callrouter.web.cases import CasesPages, default_rules
 from callrouter.web.feeds import ALL, duty_calendar
 from callrouter.web.live import STATE_LABELS, LiveCalls
 from callrouter.web.rotastatus import RotaInfo
 from callrouter.web.security import (
+    MAX_USER_NAME,
     BadHash,
     LoginThrottle,
+    bounded_user,
+    client_address,
+    credential_digest,
     parse_hash,
     same_secret,
     verify_password,
@@ -104,7 +110,10 @@ DOWNLOADS = {"xlsx": "Excel (XLSX)", "docx": "Word (DOCX)", "csv": "CSV", "json"
 CHARTS = {"by_day": "Theo ngày", "by_hour": "Theo giờ", "outcomes": "Kết quả"}
 AUDIO_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".oga": "audio/ogg"}
 
-SESSION_COOKIE = "callrouter_session"
+SESSION_COOKIE = "callrouter_session"  # signed: CSRF token and flash messages only
+SID_COOKIE = "callrouter_sid"  # the server-side log-in session's random token
+TOUCH_EVERY = timedelta(seconds=60)  # a session's last-seen time is written at most this often
+MIN_YEAR, MAX_YEAR = 2000, 2100  # months the report pages accept
 
 
 def utc_now() -> datetime:
@@ -194,7 +203,10 @@ class AdminWeb:
         self.ctx = ctx
         s = ctx.settings
         self.throttle = LoginThrottle(
-            s.login_max_failures, timedelta(minutes=s.login_window_minutes)
+            s.login_max_failures,
+            timedelta(minutes=s.login_window_minutes),
+            client_max_failures=s.login_client_max_failures,
+            global_max_failures=s.login_global_max_failures,
         )
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         # The report page and its three charts ask for the same figures within a second:
@@ -236,24 +248,37 @@ class AdminWeb:
             request.session["csrf"] = token
         return token
 
-    def _user(self, request: Request) -> str | _Expired | None:
-        session = request.session
-        user = session.get("u")
-        if not isinstance(user, str):
+    def _client(self, request: Request) -> str:
+        """The client's address (from the trusted proxy's header only behind that proxy)."""
+        peer = request.client.host if request.client is not None else None
+        forwarded = request.headers.get("x-forwarded-for")
+        return client_address(peer, forwarded, self.ctx.settings.trusted)
+
+    async def _user(self, request: Request) -> str | _Expired | None:
+        """The logged-in user of the request's server-side session (``None``: no session;
+        :data:`EXPIRED`: idle or too old, logged out, or the user's password changed)."""
+        token = request.cookies.get(SID_COOKIE)
+        if not token:
             return None
-        now = self._now().timestamp()
-        s = self.ctx.settings
-        login_at = float(session.get("t0", 0))
-        seen_at = float(session.get("t", 0))
-        if (
-            user not in s.users
-            or now - seen_at > s.session_idle_minutes * 60
-            or now - login_at > s.session_max_hours * 3600
-        ):
-            session.clear()
+        row = await sessions.find_session(self.ctx.engine, token)
+        if row is None:
             return EXPIRED
-        session["t"] = now
-        return user
+        now = self._now()
+        s = self.ctx.settings
+        encoded = s.users.get(row.user_name)
+        if (
+            encoded is None
+            or row.credential != credential_digest(encoded)
+            or now - row.seen_at > timedelta(minutes=s.session_idle_minutes)
+            or now - row.created_at > timedelta(hours=s.session_max_hours)
+        ):
+            await sessions.close_session(self.ctx.engine, row.key)
+            return EXPIRED
+        if now - row.seen_at >= TOUCH_EVERY:
+            await sessions.touch_session(self.ctx.engine, row.key, now)
+        request.state.user = row.user_name
+        request.state.session_key = row.key
+        return row.user_name
 
     def page(
         self,
@@ -275,7 +300,7 @@ class AdminWeb:
         return self.templates.TemplateResponse(request, template, ctx, status_code=status)
 
     def error(self, request: Request, status: int, title: str, message: str) -> Response:
-        user = request.session.get("u")
+        user = getattr(request.state, "user", None)
         return self.page(
             request,
             "error.html",
@@ -291,14 +316,14 @@ class AdminWeb:
         return RedirectResponse(target, status_code=303)
 
     async def _guard_get(self, request: Request) -> str | Response:
-        user = self._user(request)
+        user = await self._user(request)
         if isinstance(user, str):
             return user
         return self._login_redirect(request, expired=user is EXPIRED)
 
     async def _guard_post(self, request: Request) -> tuple[str, FormData] | Response:
         """A logged-in user and a form with the right CSRF token, or the refusal page."""
-        user = self._user(request)
+        user = await self._user(request)
         if user is EXPIRED:
             return self.error(
                 request,
@@ -333,7 +358,7 @@ class AdminWeb:
 
     # -- log-in ---------------------------------------------------------------------------
     async def login_form(self, request: Request) -> Response:
-        user = self._user(request)
+        user = await self._user(request)
         if isinstance(user, str):
             return RedirectResponse("/", status_code=303)
         notice = None
@@ -350,12 +375,15 @@ class AdminWeb:
         next_url = _safe_next(_text(form, "next"))
         if not self._csrf_ok(request, form):
             return self._forged(request)
-        name = _text(form, "username").strip()
+        submitted = _text(form, "username").strip()
+        # Bounded before it is kept, compared, logged or shown (no configured name is longer).
+        name = bounded_user(submitted)
         password = _text(form, "password")
         now = self._now()
-        if self.throttle.locked(name, now):
+        client = self._client(request)
+        if self.throttle.locked(client, name, now):
             self.ctx.metrics.web_logins.labels(result="locked").inc()
-            log.warning("web.login_locked", user=name)
+            log.warning("web.login_locked", user=name, client=client)
             minutes = self.ctx.settings.login_window_minutes
             return self.page(
                 request,
@@ -367,34 +395,66 @@ class AdminWeb:
                 },
                 status=429,
             )
-        encoded = self.ctx.settings.users.get(name)
+        encoded = (
+            self.ctx.settings.users.get(submitted) if len(submitted) <= MAX_USER_NAME else None
+        )
         ok = await asyncio.to_thread(verify_password, password, encoded)
-        if not ok:
-            self.throttle.failed(name, now)
+        if not ok or encoded is None:
+            self.throttle.failed(client, name, now)
             self.ctx.metrics.web_logins.labels(result="bad_password").inc()
-            log.warning("web.login_failed", user=name)
+            log.warning("web.login_failed", user=name, client=client)
             return self.page(
                 request,
                 "login.html",
                 {"error": "Sai tên đăng nhập hoặc mật khẩu.", "next": next_url, "username": name},
                 status=401,
             )
-        self.throttle.succeeded(name)
+        self.throttle.succeeded(client, name)
         self.ctx.metrics.web_logins.labels(result="ok").inc()
-        request.session.clear()
-        stamp = now.timestamp()
-        request.session.update(
-            {"u": name, "t0": stamp, "t": stamp, "csrf": secrets.token_urlsafe(32)}
+        s = self.ctx.settings
+        await sessions.purge_sessions(
+            self.ctx.engine,
+            seen_before=now - timedelta(minutes=s.session_idle_minutes),
+            created_before=now - timedelta(hours=s.session_max_hours),
         )
-        log.info("web.login", user=name)
-        return RedirectResponse(next_url, status_code=303)
+        old = request.cookies.get(SID_COOKIE)
+        if old:
+            await sessions.close_session(self.ctx.engine, sessions.session_key(old))
+        token = await sessions.open_session(
+            self.ctx.engine, user=name, credential=credential_digest(encoded), now=now
+        )
+        request.session.clear()
+        request.session["csrf"] = secrets.token_urlsafe(32)
+        log.info("web.login", user=name, client=client)
+        response = RedirectResponse(next_url, status_code=303)
+        response.set_cookie(
+            SID_COOKIE,
+            token,
+            max_age=s.session_max_hours * 3600,
+            path="/",
+            secure=not s.plain_http,
+            httponly=True,
+            samesite="strict",
+        )
+        return response
 
     async def logout(self, request: Request) -> Response:
         form = await request.form()
         if not self._csrf_ok(request, form):
             return self._forged(request)
+        token = request.cookies.get(SID_COOKIE)
+        if token:
+            await sessions.close_session(self.ctx.engine, sessions.session_key(token))
         request.session.clear()
-        return RedirectResponse("/login", status_code=303)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(
+            SID_COOKIE,
+            path="/",
+            secure=not self.ctx.settings.plain_http,
+            httponly=True,
+            samesite="strict",
+        )
+        return response
 
     # -- dashboard ------------------------------------------------------------------------
     async def dashboard(self, request: Request) -> Response:
@@ -597,10 +657,17 @@ class AdminWeb:
             "%Y-%m"
         )
         cutoff_text = request.query_params.get("cutoff") or ""
+        if len(month) > 7 or len(cutoff_text) > 2:
+            raise ReportError("Tháng phải có dạng NNNN-TT (ví dụ 2026-11), ngày chốt 1–28.")
         try:
             cutoff = int(cutoff_text) if cutoff_text else None
         except ValueError:
             raise ReportError(f"--cutoff {cutoff_text!r}: expected a day number") from None
+        year, _ = parse_month(month)
+        if not MIN_YEAR <= year <= MAX_YEAR:
+            raise ReportError(
+                f"Tháng {month}: chỉ có báo cáo từ năm {MIN_YEAR} đến năm {MAX_YEAR}."
+            )
         return month_period(month, cutoff)
 
     async def _figures(self, period: Period) -> Figures:
@@ -965,13 +1032,14 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(SecurityHeaders),
+            Middleware(BodyLimit, limit=settings.max_body_bytes),
             Middleware(
                 SessionMiddleware,
                 secret_key=secret,
                 session_cookie=SESSION_COOKIE,
                 max_age=settings.session_max_hours * 3600,
                 same_site="strict",
-                https_only=settings.cookie_secure,
+                https_only=not settings.plain_http,
             ),
         ],
         exception_handlers={

@@ -1,4 +1,5 @@
-"""Password hashes (stdlib scrypt), CSRF tokens, the log-in throttle, secret comparison.
+"""Password hashes (stdlib scrypt), CSRF tokens, the log-in throttle, client addresses,
+secret comparison.
 
 Hash format (one string, fit for an environment variable)::
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 from collections import deque
@@ -106,34 +108,142 @@ def same_secret(given: str | None, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
-class LoginThrottle:
-    """Locks a user name after ``max_failures`` failed log-ins within ``window``."""
+MAX_USER_NAME = 100  # longer names are cut before they are kept, compared or logged
 
-    def __init__(self, max_failures: int, window: timedelta) -> None:
+
+def bounded_user(name: str) -> str:
+    """A submitted user name cut to :data:`MAX_USER_NAME` characters (no configured name is
+    longer, so a cut name never logs anyone in)."""
+    return name[:MAX_USER_NAME]
+
+
+def client_address(
+    peer: str | None, forwarded: str | None, trusted: frozenset[str] | tuple[str, ...]
+) -> str:
+    """The address a request came from.
+
+    ``peer`` is the TCP peer. Only when it is one of the ``trusted`` proxies is ``forwarded``
+    (its ``X-Forwarded-For`` style header) read: the right-most address in it that is not
+    itself a trusted proxy (the left part is whatever the client chose to send). Anything not
+    an IP address counts as the peer's own request.
+    """
+    peer = _ip(peer) or "unknown"
+    if peer not in trusted or not forwarded:
+        return peer
+    for item in reversed(forwarded[:1000].split(",")):
+        address = _ip(item.strip())
+        if address is None:
+            return peer
+        if address not in trusted:
+            return address
+    return peer
+
+
+def _ip(text: str | None) -> str | None:
+    if not text:
+        return None
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+class LoginThrottle:
+    """Failed log-ins per (client address, user name), per client, and for the whole server.
+
+    * ``max_failures`` within ``window`` for one (client, user) pair locks that pair: the
+      right password from another client is still accepted (nobody locks the admin out
+      from afar).
+    * ``client_max_failures`` for one client across all user names locks that client
+      (trying many user names from one address).
+    * ``global_max_failures`` across the server: past it, only clients with no failure in
+      the window may try (a spread-out guessing run is bounded; a clean client still logs in).
+    * At most ``max_tracked`` pairs are kept; each key is bounded (:func:`bounded_user`, an
+      IP address), so memory stays small whatever is sent.
+    """
+
+    def __init__(
+        self,
+        max_failures: int,
+        window: timedelta,
+        *,
+        client_max_failures: int = 20,
+        global_max_failures: int = 1000,
+        max_tracked: int = 10_000,
+    ) -> None:
         self.max_failures = max_failures
         self.window = window
-        self._failures: dict[str, deque[datetime]] = {}
+        self.client_max_failures = client_max_failures
+        self.global_max_failures = global_max_failures
+        self.max_tracked = max_tracked
+        self._failures: dict[tuple[str, str], deque[datetime]] = {}
+        self._by_client: dict[str, int] = {}
+        self._recent_all: deque[datetime] = deque()
 
-    def _recent(self, user: str, now: datetime) -> deque[datetime]:
-        times = self._failures.get(user)
+    def _expire(self, now: datetime) -> None:
+        while self._recent_all and now - self._recent_all[0] >= self.window:
+            self._recent_all.popleft()
+
+    def _recent(self, key: tuple[str, str], now: datetime) -> int:
+        times = self._failures.get(key)
         if times is None:
-            return deque()
+            return 0
         while times and now - times[0] >= self.window:
             times.popleft()
+            self._count(key[0], -1)
         if not times:
-            del self._failures[user]
-        return times
+            del self._failures[key]
+        return len(times)
 
-    def locked(self, user: str, now: datetime) -> bool:
-        return len(self._recent(user, now)) >= self.max_failures
+    def _count(self, client: str, delta: int) -> None:
+        n = self._by_client.get(client, 0) + delta
+        if n > 0:
+            self._by_client[client] = n
+        else:
+            self._by_client.pop(client, None)
 
-    def failed(self, user: str, now: datetime) -> None:
-        self._recent(user, now)
-        self._failures.setdefault(user, deque()).append(now)
-        # Bound memory: a flood of made-up user names cannot grow this without limit.
-        if len(self._failures) > 10_000:
-            oldest = min(self._failures, key=lambda u: self._failures[u][-1])
-            del self._failures[oldest]
+    def _client_failures(self, client: str, now: datetime) -> int:
+        for key in [k for k in self._failures if k[0] == client]:
+            self._recent(key, now)
+        return self._by_client.get(client, 0)
 
-    def succeeded(self, user: str) -> None:
-        self._failures.pop(user, None)
+    def locked(self, client: str, user: str, now: datetime) -> bool:
+        """True when this client may not try this user name now."""
+        key = (client, bounded_user(user))
+        if self._recent(key, now) >= self.max_failures:
+            return True
+        if client not in self._by_client:
+            return False  # a clean client always gets its try
+        failures = self._client_failures(client, now)
+        self._expire(now)
+        return failures >= self.client_max_failures or (
+            failures > 0 and len(self._recent_all) >= self.global_max_failures
+        )
+
+    def failed(self, client: str, user: str, now: datetime) -> None:
+        key = (client, bounded_user(user))
+        self._recent(key, now)
+        self._failures.setdefault(key, deque()).append(now)
+        self._count(client, 1)
+        self._expire(now)
+        self._recent_all.append(now)
+        if len(self._recent_all) > self.global_max_failures:
+            self._recent_all.popleft()  # only "at the cap or not" matters
+        if len(self._failures) > self.max_tracked:
+            oldest = min(self._failures, key=lambda k: self._failures[k][-1])
+            self._count(oldest[0], -len(self._failures.pop(oldest)))
+
+    def succeeded(self, client: str, user: str) -> None:
+        times = self._failures.pop((client, bounded_user(user)), None)
+        if times:
+            self._count(client, -len(times))
+
+    def tracked(self) -> list[tuple[str, str]]:
+        """The (client, user) pairs with failures kept (for tests and the metrics)."""
+        return list(self._failures)
+
+
+def credential_digest(encoded: str) -> str:
+    """A digest of a user's configured password hash, kept with each session: when the
+    password changes, the digest no longer matches and the user's sessions are revoked."""
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()

@@ -13,6 +13,7 @@ Secrets may come from files (``CALLROUTER_WEB_<NAME>_FILE``) and are never logge
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from callrouter.errors import ConfigError
+from callrouter.settings import is_loopback_host
+from callrouter.web.security import MAX_USER_NAME
 
 ENV_PREFIX = "CALLROUTER_WEB_"
 
@@ -57,11 +60,22 @@ class WebSettings(BaseSettings):
     users: dict[str, str] = Field(default_factory=dict)
     session_idle_minutes: int = Field(default=30, ge=1)
     session_max_hours: int = Field(default=12, ge=1)
-    # Send the cookie over HTTPS only (set when a TLS proxy is in front).
-    cookie_secure: bool = False
-    # Failed log-ins per user name within the window before it is locked for that window.
+    # Cookies carry the Secure flag (sent over HTTPS only: a TLS proxy is in front) unless this
+    # is set, which is allowed only when the web listens on loopback (a browser on this host).
+    plain_http: bool = False
+    # Failed log-ins per (client address, user name) within the window before that pair is
+    # locked for the window; the same client across all user names; the whole server (past
+    # it only clients with no failure may try). The right password from another client is
+    # never refused.
     login_max_failures: int = Field(default=5, ge=1)
+    login_client_max_failures: int = Field(default=20, ge=1)
+    login_global_max_failures: int = Field(default=1000, ge=1)
     login_window_minutes: int = Field(default=15, ge=1)
+    # Reverse proxies (IP addresses) whose X-Forwarded-For names the client; from any other
+    # peer the header is ignored.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Largest request body accepted (forms are small; a bigger one is refused with 413).
+    max_body_bytes: int = Field(default=65_536, ge=1024, le=10_000_000)
 
     # /metrics: when set, a scrape must send "Authorization: Bearer <token>".
     metrics_token: SecretStr = SecretStr("")
@@ -82,3 +96,30 @@ class WebSettings(BaseSettings):
         if isinstance(data, dict):
             return _read_secret_files(data)
         return data
+
+    @model_validator(mode="after")
+    def _check(self) -> WebSettings:
+        for name in self.users:
+            if not name or len(name) > MAX_USER_NAME:
+                raise ValueError(
+                    f"{ENV_PREFIX}USERS: user name {name[:40]!r}… must be 1 to "
+                    f"{MAX_USER_NAME} characters"
+                )
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_address(proxy)
+            except ValueError:
+                raise ValueError(
+                    f"{ENV_PREFIX}TRUSTED_PROXIES: {proxy!r} is not an IP address"
+                ) from None
+        if self.plain_http and self.enabled and not is_loopback_host(self.host):
+            raise ValueError(
+                f"{ENV_PREFIX}PLAIN_HTTP: cookies without Secure are only allowed when the web "
+                f"listens on loopback, not on {self.host!r} (put a TLS proxy in front)"
+            )
+        return self
+
+    @property
+    def trusted(self) -> frozenset[str]:
+        """The trusted proxies in canonical form."""
+        return frozenset(str(ipaddress.ip_address(p)) for p in self.trusted_proxies)

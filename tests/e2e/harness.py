@@ -71,8 +71,10 @@ class InstanceInfo:
     name: str
     sip_port: int
     ami_port: int
-    ami_user: str
+    ami_user: str  # what callrouter logs in as (on the pbx: the shipped rights only)
     ami_secret: str
+    harness_ami_user: str  # what the harness logs in as (all rights)
+    harness_ami_secret: str
     http_port: int
     ari_url: str
     ari_user: str
@@ -133,6 +135,8 @@ class Sandbox:
                 ami_port=d["ami_port"],
                 ami_user=d["ami_user"],
                 ami_secret=d["ami_secret"],
+                harness_ami_user=d["harness_ami_user"],
+                harness_ami_secret=d["harness_ami_secret"],
                 http_port=d["http_port"],
                 ari_url=d["ari_url"],
                 ari_user=d["ari_user"],
@@ -251,7 +255,9 @@ class AmiClient:
         self._reader = reader
         await asyncio.wait_for(reader.readline(), 5)  # banner "Asterisk Call Manager/…"
         self._task = asyncio.create_task(self._read_loop())
-        res = await self.action("Login", Username=self.info.ami_user, Secret=self.info.ami_secret)
+        res = await self.action(
+            "Login", Username=self.info.harness_ami_user, Secret=self.info.harness_ami_secret
+        )
         if res.get("Response") != "Success":
             raise SandboxError(f"{self.source} AMI login failed: {res}")
 

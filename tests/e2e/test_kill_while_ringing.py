@@ -93,7 +93,8 @@ async def guard_process(info: SandboxInfo, health_url: str, log: Path) -> AsyncI
         **os.environ,
         "CALLROUTER_AMI_HOST": "127.0.0.1",
         "CALLROUTER_AMI_PORT": str(info.pbx.ami_port),
-        "CALLROUTER_AMI_USER": info.pbx.ami_user,
+        # The guard's own AMI user with the shipped rights (dialplan/manager.conf).
+        "CALLROUTER_AMI_USER": "callrouter-guard",
         "CALLROUTER_AMI_PASSWORD": info.pbx.ami_secret,
     }
     with log.open("ab") as out:

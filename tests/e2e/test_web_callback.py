@@ -64,6 +64,7 @@ async def test_call_back_button_rings_officer_then_caller_once_through_the_real_
             users={"admin": hash_password(PASSWORD)},
             session_secret="s" * 40,
             recordings_dir=tmp_path,
+            plain_http=True,  # the test's client speaks plain HTTP to 127.0.0.1
         ),
         engine=engine,
         rota=tracker,
@@ -141,6 +142,7 @@ async def test_agi_mode_serve_wires_the_call_back_button_over_ami(
         "CALLROUTER_WEB_USERS": json.dumps({"admin": hash_password(PASSWORD)}),
         "CALLROUTER_WEB_SESSION_SECRET": "s" * 40,
         "CALLROUTER_WEB_RECORDINGS_DIR": str(tmp_path),
+        "CALLROUTER_WEB_PLAIN_HTTP": "true",  # the test's client speaks plain HTTP to loopback
     }
     async with agi_serve_process(
         rota_path, url, tmp_path / "state", agi_port=free_port(), env=env

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
@@ -31,7 +32,7 @@ from callrouter.report.figures import (
 )
 from callrouter.report.periods import month_period
 from callrouter.report.render import render_async
-from callrouter.report.send import build_message, send_message
+from callrouter.report.send import build_message, send_message, smtp_security
 from callrouter.report.settings import ReportSettings
 from tests.conftest import require_service
 
@@ -298,3 +299,48 @@ async def test_given_implicit_tls_and_login_then_message_arrives(
     await send_message(msg, settings)
     assert len(inbox.messages) == 1
     assert set(_attachments(inbox.messages[0][2]).values()) == {docx, xlsx}
+
+
+async def test_given_a_password_over_plain_smtp_then_every_send_warns_loudly() -> None:
+    inbox, port = Inbox(), _free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        auth_require_tls=False,  # the careless relay the warning is about
+        authenticator=_authenticator,
+    )
+    controller.start()
+    try:
+        settings = _settings(
+            port, smtp_security="none", smtp_user=USER, smtp_password=SecretStr(PASSWORD)
+        )
+        msg, _, _ = await _message(settings)
+        with structlog.testing.capture_logs() as logs:
+            await send_message(msg, settings)
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 1
+    warned = [e for e in logs if e["event"] == "report.smtp_password_in_clear"]
+    assert len(warned) == 1
+    assert warned[0]["log_level"] == "warning"
+    assert "STARTTLS" in warned[0]["hint"].upper()
+    assert PASSWORD not in repr(logs)
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        ("127.0.0.1", 25, "none"),
+        ("localhost", 25, "none"),
+        ("mail.melinh.example", 587, "starttls"),
+        ("mail.melinh.example", 25, "starttls"),
+        ("192.0.2.10", 465, "tls"),
+    ],
+)
+def test_given_no_security_setting_then_only_a_loopback_relay_gets_plain_smtp(
+    host: str, port: int, expected: str
+) -> None:
+    settings = ReportSettings(_env_file=None, smtp_host=host, smtp_port=port)
+    assert settings.smtp_security == "auto"
+    assert smtp_security(settings) == expected

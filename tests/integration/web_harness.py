@@ -13,6 +13,7 @@ import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -35,7 +36,7 @@ from callrouter.rota import Rota, load_rota
 from callrouter.store.db import make_engine
 from callrouter.store.migrate import upgrade
 from callrouter.store.models import call_attempts, call_events, callbacks, calls, cases
-from callrouter.web import LiveCalls, RotaTracker, WebSettings, create_app
+from callrouter.web import LiveCalls, RotaTracker, WebServer, WebSettings, create_app
 from callrouter.web.security import hash_password
 from tests.conftest import WORKER
 
@@ -237,6 +238,7 @@ async def web(web_db_url: str, tmp_path: Path) -> AsyncIterator[WebEnv]:
         session_idle_minutes=30,
         session_max_hours=12,
         login_max_failures=3,
+        plain_http=True,  # httpx sends Secure cookies over https only; the tests speak http
     )
     metrics = Metrics()
     live = LiveCalls()
@@ -280,3 +282,40 @@ def _wav(samples: int) -> bytes:
     header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt "
     header += struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
     return header + b"data" + struct.pack("<I", len(data)) + data
+
+
+@asynccontextmanager
+async def serving(web: WebEnv, **changes: Any) -> AsyncIterator[str]:
+    """A real server (its own app over ``web``'s database, settings changed by ``changes``)
+    on a free port; yields its base URL and stops it afterwards."""
+    settings = WebSettings(**{**web.settings.model_dump(), **changes})
+    app = (
+        create_app(
+            settings,
+            engine=web.engine,
+            rota=web.tracker,
+            live=web.live,
+            metrics=Metrics(),
+            readiness={},
+            dialer=web.dialer,
+            clock=web.clock,
+        )
+        if changes
+        else web.app
+    )
+    server = WebServer(app, "127.0.0.1", 0)
+    task = asyncio.create_task(server.run())
+    try:
+        async with asyncio.timeout(10):
+            await server.wait_started()
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.stop()
+        async with asyncio.timeout(10):
+            await task
+
+
+def client_from(base: str, address: str, **kwargs: Any) -> httpx.AsyncClient:
+    """An HTTP client whose connections come from ``address`` (a loopback address)."""
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    return httpx.AsyncClient(base_url=base, transport=transport, **kwargs)

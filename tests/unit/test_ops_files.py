@@ -331,3 +331,7 @@ def test_systemd_unit_runs_serve_hardened_with_secrets_as_credentials() -> None:
     for cred, var in expected.items():
         assert f"{var}=%d/{cred}" in env, var
     assert not re.search(r"(PASSWORD|SECRET|TOKEN)=(?!%d/)", text)
+    # It may write its state and the include file's own directory, never all of /etc/asterisk.
+    assert service["ReadWritePaths"] == ["/var/lib/callrouter-dialplan"]
+    include = "CALLROUTER_DIALPLAN_INCLUDE=/var/lib/callrouter-dialplan/callrouter_fallback.conf"
+    assert include in env
