@@ -590,6 +590,7 @@ def _write(call_log: CallLog, call: FallbackCall, rota: Rota | None, branch: int
         ended_at=call.ended_at,
         outcome=call.outcome,
         hangup_cause=call.hangup_cause,
+        late=True,  # fills a NULL outcome or corrects `failed`, never more (store/records.py)
     )
     call_log.event(
         linkedid=call.linkedid,

@@ -204,7 +204,13 @@ class CallLogPort(Protocol):
     ) -> None: ...
 
     def call_ended(
-        self, *, linkedid: str, ended_at: datetime, outcome: str, hangup_cause: int | None
+        self,
+        *,
+        linkedid: str,
+        ended_at: datetime,
+        outcome: str,
+        hangup_cause: int | None,
+        late: bool = False,
     ) -> None: ...
 
     def event(self, *, linkedid: str, at: datetime, type: str, data: dict[str, Any]) -> None: ...

@@ -30,11 +30,13 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    and_,
     bindparam,
     case,
     cast,
     column,
     func,
+    or_,
     select,
     update,
 )
@@ -62,6 +64,8 @@ class Plan:
     events: list[dict[str, Any]] = field(default_factory=list)
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     call_ids: dict[str, str] = field(default_factory=dict)  # linkedid -> calls.id
+    #: ends written by a late writer (records.LATE_WRITERS_MAY_AMEND), in spool order
+    late_ends: list[dict[str, Any]] = field(default_factory=list)
 
     def referenced_calls(self) -> set[str]:
         """Linkedids this batch needs to exist but does not start itself."""
@@ -69,6 +73,7 @@ class Plan:
         needed.update(e["linkedid"] for e in self.events)
         needed.update(c["linkedid"] for c in self.callbacks if c["linkedid"] is not None)
         needed.update(self.calls)
+        needed.update(e["linkedid"] for e in self.late_ends)
         return {lid for lid in needed if "started_at" not in self.calls.get(lid, {})}
 
 
@@ -109,6 +114,16 @@ def plan_batch(batch: Iterable[dict[str, Any]]) -> Plan:
                 answered_officer_id=rec["officer_id"],
                 answered_officer_name=rec["officer_name"],
                 answered_number=rec["number"],
+            )
+        elif kind == r.CALL_ENDED and rec.get("late"):
+            call_id(rec["linkedid"])
+            plan.late_ends.append(
+                {
+                    "linkedid": rec["linkedid"],
+                    "ended_at": _dt(rec["ended_at"]),
+                    "outcome": rec["outcome"],
+                    "hangup_cause": rec["hangup_cause"],
+                }
             )
         elif kind == r.CALL_ENDED:
             patch = plan.calls.setdefault(rec["linkedid"], {})
@@ -263,6 +278,7 @@ async def apply_plan(conn: AsyncConnection, plan: Plan) -> None:
     """Write ``plan`` inside the caller's transaction."""
     dialect = conn.dialect.name
     await _apply_calls(conn, plan, dialect)
+    await _apply_late_ends(conn, plan, dialect)
     await _apply_attempts(conn, plan)
     if plan.events:
         rows = [{k: v for k, v in e.items() if k != "linkedid"} for e in plan.events]
@@ -302,6 +318,29 @@ async def _apply_calls(conn: AsyncConnection, plan: Plan, dialect: str) -> None:
         await conn.execute(
             update(calls)
             .where(calls.c.linkedid.in_(chunk))
+            .values(wait_seconds=wait, talk_seconds=talk)
+        )
+
+
+async def _apply_late_ends(conn: AsyncConnection, plan: Plan, dialect: str) -> None:
+    """A late writer's end (records.LATE_WRITERS_MAY_AMEND) lands only on a call whose outcome
+    is still open or ``failed``: a final outcome another door wrote stays as it is."""
+    c = calls.c
+    amendable = or_(c.outcome.is_(None), c.outcome.in_(r.LATE_WRITERS_MAY_AMEND))
+    wait, talk = _timing_exprs(dialect, None, frozenset()).values()
+    for end in plan.late_ends:
+        values: dict[str, Any] = {
+            "ended_at": end["ended_at"],
+            "outcome": end["outcome"],
+            "hangup_cause": end["hangup_cause"],
+        }
+        if end["outcome"] in r.OUTCOMES_WITHOUT_ANSWER:
+            values.update(dict.fromkeys(_ANSWER_FIELDS))
+        where = and_(c.linkedid == end["linkedid"], amendable)
+        await conn.execute(update(calls).where(where).values(**values))
+        await conn.execute(
+            update(calls)
+            .where(c.linkedid == end["linkedid"])
             .values(wait_seconds=wait, talk_seconds=talk)
         )
 

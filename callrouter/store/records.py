@@ -39,14 +39,18 @@ from callrouter.store.models import ATTEMPT_RESULTS, CALLBACK_REASONS, MODES, OU
 #                                                               own CDR line), never left NULL
 #   answered, busy, no_answer, declined, failed, cancelled      nobody: final
 #
-# Who enforces it: the CDR import fills only a NULL outcome or corrects `failed`
-# (cdr_import.import_fallback reads the row first); FastAGI's `end` runs once per call, from the
-# call's hang-up handler, and writes that call's only end (fastagi.AgiCallFlow._finish /
-# _end_unknown); the ARI session writes its call's end once (stasis.CallSession._end). The store
-# itself enforces the `abandoned` line: a call ended abandoned loses a recorded answer
-# (store/apply.py). Not yet enforced by the store: the other lines (a database-side guard needs
-# the writing door on each record; see the changelog).
+# Who enforces it: the store. A door that ends a call it routed itself (the ARI session's
+# stasis.CallSession._end, FastAGI's AgiCallFlow._finish) writes that call's only end. A *late
+# writer* — one that ends a call it did not see through: the CDR import (cdr_import.import_fallback)
+# and FastAGI's `end` for a call this process did not route (AgiCallFlow._end_unknown) — hands
+# its end with ``late=True`` (CallLog.call_ended), and the store applies it only where the
+# outcome is still NULL or in LATE_WRITERS_MAY_AMEND (store/apply.py: _apply_late_ends), so a
+# final outcome is never overwritten by a late or a hostile writer. The restart cut
+# (asterisk/stale.py) only closes calls whose end never came. The store also enforces the
+# `abandoned` line: a call ended abandoned loses a recorded answer.
 OUTCOMES_WITHOUT_ANSWER: Final = ("abandoned",)
+#: What a late writer may still correct besides a NULL outcome (see the table above).
+LATE_WRITERS_MAY_AMEND: Final = ("failed",)
 
 CALL_STARTED: Final = "call_started"
 ATTEMPT_STARTED: Final = "attempt_started"

@@ -400,19 +400,30 @@ class CallLog:
         )
 
     def call_ended(
-        self, *, linkedid: str, ended_at: datetime, outcome: str, hangup_cause: int | None
+        self,
+        *,
+        linkedid: str,
+        ended_at: datetime,
+        outcome: str,
+        hangup_cause: int | None,
+        late: bool = False,
     ) -> None:
-        """Record the end of a call; wait and talk seconds are computed by the store."""
+        """Record the end of a call; wait and talk seconds are computed by the store.
+
+        ``late``: the writer did not see the call through (the CDR import, FastAGI's end of a
+        call it did not route): the end lands only on an open or ``failed`` outcome
+        (records.py: the table of final outcomes)."""
         k = r.CALL_ENDED
-        self._hand(
-            {
-                "kind": k,
-                "linkedid": r.text(k, "linkedid", linkedid, 64),
-                "ended_at": r.utc(r.when(k, "ended_at", ended_at)),
-                "outcome": r.choice(k, "outcome", outcome, OUTCOMES),
-                "hangup_cause": self._cause(k, "hangup_cause", hangup_cause, "call"),
-            }
-        )
+        record: dict[str, Any] = {
+            "kind": k,
+            "linkedid": r.text(k, "linkedid", linkedid, 64),
+            "ended_at": r.utc(r.when(k, "ended_at", ended_at)),
+            "outcome": r.choice(k, "outcome", outcome, OUTCOMES),
+            "hangup_cause": self._cause(k, "hangup_cause", hangup_cause, "call"),
+        }
+        if late:
+            record["late"] = True
+        self._hand(record)
 
     def event(self, *, linkedid: str, at: datetime, type: str, data: dict[str, Any]) -> None:
         """Append a state transition to the call's audit trail (``call_events``)."""

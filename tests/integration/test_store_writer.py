@@ -453,3 +453,52 @@ async def test_a_call_ended_abandoned_in_a_later_batch_loses_the_answer_written_
     assert call["talk_seconds"] is None
     assert call["wait_seconds"] == pytest.approx(6.5, abs=1e-3)
     assert call["hangup_cause"] is None
+
+
+@pytest.mark.parametrize("same_batch", [False, True], ids=["later-batch", "same-batch"])
+async def test_a_late_writer_never_overwrites_a_final_outcome_and_corrects_only_failed(
+    store_url: str, tmp_path: Path, same_batch: bool
+) -> None:
+    """records.py's table: a late writer (the CDR import, FastAGI's end of a call it did not
+    route) fills an open outcome or corrects ``failed``; a final outcome stays as it is."""
+    async with CallLog(store_url, tmp_path / "spool") as log:
+        for linkedid in ("L-final", "L-failed", "L-open"):
+            log.call_started(
+                linkedid=linkedid, uniqueid=linkedid, branch=3, caller=None, started_at=T0,
+                mode="agi", rota_version=None,
+            )  # fmt: skip
+        log.call_answered(
+            linkedid="L-final",
+            answered_at=T0 + timedelta(seconds=5),
+            officer_id="o1",
+            officer_name="A",
+            number="0911111111",
+        )
+        log.call_ended(
+            linkedid="L-final", ended_at=T0 + timedelta(seconds=65), outcome="answered",
+            hangup_cause=16,
+        )  # fmt: skip
+        log.call_ended(
+            linkedid="L-failed", ended_at=T0 + timedelta(seconds=9), outcome="failed",
+            hangup_cause=None,
+        )  # fmt: skip
+        if not same_batch:
+            await log.flush()
+        late = T0 + timedelta(seconds=99)
+        for linkedid, outcome in (
+            ("L-final", "abandoned"),  # e.g. a hostile or confused `end`: refused
+            ("L-failed", "answered"),  # what the fallback did: corrects the cut
+            ("L-open", "unanswered"),  # never ended: filled
+        ):
+            log.call_ended(
+                linkedid=linkedid, ended_at=late, outcome=outcome, hangup_cause=19, late=True
+            )
+        await log.flush()
+    rows = {c["linkedid"]: c for c in await _rows(store_url, calls)}
+    final = rows["L-final"]
+    assert (final["outcome"], final["hangup_cause"]) == ("answered", 16)
+    assert final["answered_officer_id"] == "o1"
+    assert final["talk_seconds"] == pytest.approx(60, abs=1e-3)
+    assert (rows["L-failed"]["outcome"], rows["L-failed"]["hangup_cause"]) == ("answered", 19)
+    assert rows["L-open"]["outcome"] == "unanswered"
+    assert rows["L-open"]["wait_seconds"] == pytest.approx(99, abs=1e-3)
