@@ -14,7 +14,7 @@ import click
 from sqlalchemy.exc import DBAPIError
 
 from callrouter.errors import CallrouterError, ReportError
-from callrouter.report.figures import Figures, Period, UnitInfo
+from callrouter.report.figures import Figures, Period
 from callrouter.report.periods import previous_month, resolve_period
 from callrouter.report.render import BINARY, SUFFIX, Format, render, render_async
 from callrouter.report.send import attachment_stem, build_message, send_message
@@ -55,7 +55,7 @@ async def _figures(
             branch=settings.branch,
             service_level_seconds=settings.service_level_seconds,
             timezone=settings.timezone,
-            unit=UnitInfo(name=rs.unit_name, governing_body=rs.governing_body),
+            unit=rs.unit_info(),
             cases_config=cases_config(settings),
             misdial_seconds=settings.misdial_seconds,
             notes=notes,
@@ -166,7 +166,7 @@ def merge(
         rs = ReportSettings()
         f = merge_files(
             list(inputs),
-            issuer=UnitInfo(name=rs.unit_name, governing_body=rs.governing_body),
+            issuer=rs.unit_info(),
             force=force,
             notes=_read_notes(notes_path),
         )

@@ -318,6 +318,9 @@ class CaseFigures(_Model):
 class UnitInfo(_Model):
     name: str
     governing_body: str = ""
+    # How the province names the line and the branch's field (report settings).
+    hotline: str = "Tổng đài thông tin 1022"
+    field: str = "lĩnh vực y tế"
 
 
 class UnitSummary(_Model):
@@ -378,7 +381,7 @@ def p90_from_histogram(histogram: list[tuple[int, int]]) -> float | None:
 
 
 def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f} %".replace(".", ",")
+    return "—" if value is None else f"{value * 100:.1f}%".replace(".", ",")
 
 
 def seconds_text(value: float | None) -> str:

@@ -10,6 +10,7 @@ from callrouter.report.figures import (
     CaseCounts,
     CountRow,
     Figures,
+    Totals,
     duration_text,
     percent,
 )
@@ -49,6 +50,54 @@ class Table:
     widths: list[int] = field(default_factory=list)  # XLSX column widths (characters)
 
 
+def _unit_call_row(name: str, period: str, t: Totals) -> list[Cell]:
+    return [
+        Cell(name),
+        Cell(period),
+        Cell(t.received, "int"),
+        Cell(t.offered, "int"),
+        Cell(t.answered, "int"),
+        Cell(t.answer_rate, "pct"),
+        Cell(t.answered_within_sl, "int"),
+        Cell(t.service_level, "pct"),
+        Cell(t.abandoned, "int"),
+        Cell(t.after_hours, "int"),
+        Cell(t.wait_avg_seconds, "sec"),
+    ]
+
+
+def units_table(f: Figures) -> Table:
+    """One row per unit, every rate next to the counts behind it, and the totals row (the
+    rates recomputed from the summed counts)."""
+    n = f.service_level_seconds
+    return Table(
+        "units",
+        "Đơn vị",
+        "Kết quả tiếp nhận cuộc gọi theo đơn vị",
+        [
+            "Đơn vị",
+            "Kỳ báo cáo",
+            "Cuộc gọi đến",
+            "Trong giờ trực",
+            "Trả lời",
+            "Tỷ lệ trả lời",
+            f"Trả lời trong {n} giây",
+            f"Tỷ lệ trả lời trong {n} giây",
+            "Gác máy khi chờ",
+            "Ngoài giờ",
+            "Chờ TB (giây)",
+        ],
+        [
+            *(
+                _unit_call_row(u.name, f"{u.period.start:%d/%m}–{u.period.end:%d/%m/%Y}", u.totals)
+                for u in f.units
+            ),
+            _unit_call_row("Tổng cộng", "", f.totals),
+        ],
+        [30, 14, 10, 10, 10, 10, 10, 11, 10, 10, 10],
+    )
+
+
 def summary_rows(f: Figures) -> list[tuple[str, str, Cell]]:
     """(key, Vietnamese label, value) of every headline figure."""
     t, n = f.totals, f.service_level_seconds
@@ -59,7 +108,7 @@ def summary_rows(f: Figures) -> list[tuple[str, str, Cell]]:
         ("answered", "Cuộc gọi được cán bộ trả lời", Cell(t.answered, "int")),
         ("answer_rate", "Tỷ lệ trả lời (trên cuộc gọi trong giờ trực)", Cell(t.answer_rate, "pct")),
         ("answered_within_sl", f"Trả lời trong {n} giây", Cell(t.answered_within_sl, "int")),
-        ("service_level", f"Mức phục vụ (trả lời trong {n} giây)", Cell(t.service_level, "pct")),
+        ("service_level", f"Tỷ lệ trả lời trong {n} giây", Cell(t.service_level, "pct")),
         ("abandoned", "Người gọi gác máy khi đang chờ", Cell(t.abandoned, "int")),
         (
             "abandoned_short",
@@ -74,7 +123,7 @@ def summary_rows(f: Figures) -> list[tuple[str, str, Cell]]:
         ("wait_avg_seconds", "Thời gian chờ trung bình (giây)", Cell(t.wait_avg_seconds, "sec")),
         (
             "wait_p90_seconds",
-            f"Thời gian chờ của 90 % cuộc gọi không quá (giây){p90_note}",
+            f"Thời gian chờ của 90% cuộc gọi không quá (giây){p90_note}",
             Cell(t.wait_p90_seconds, "sec"),
         ),
         ("talk_avg_seconds", "Thời gian đàm thoại trung bình (giây)",
@@ -101,39 +150,7 @@ def report_tables(f: Figures) -> list[Table]:
     unit_h = ["Đơn vị"] if merged else []
     tables: list[Table] = []
     if merged:
-        tables.append(
-            Table(
-                "units",
-                "Đơn vị",
-                "Kết quả theo đơn vị",
-                [
-                    "Đơn vị",
-                    "Kỳ báo cáo",
-                    "Cuộc gọi đến",
-                    "Trả lời",
-                    "Tỷ lệ trả lời",
-                    "Mức phục vụ",
-                    "Gác máy",
-                    "Ngoài giờ",
-                    "Chờ TB (giây)",
-                ],
-                [
-                    [
-                        Cell(u.name),
-                        Cell(f"{u.period.start:%d/%m/%Y}–{u.period.end:%d/%m/%Y}"),
-                        Cell(u.totals.received, "int"),
-                        Cell(u.totals.answered, "int"),
-                        Cell(u.totals.answer_rate, "pct"),
-                        Cell(u.totals.service_level, "pct"),
-                        Cell(u.totals.abandoned, "int"),
-                        Cell(u.totals.after_hours, "int"),
-                        Cell(u.totals.wait_avg_seconds, "sec"),
-                    ]
-                    for u in f.units
-                ],
-                [40, 24, 12, 10, 12, 12, 10, 10, 12],
-            )
-        )
+        tables.append(units_table(f))
     tables.append(
         Table(
             "summary",
@@ -190,7 +207,7 @@ def report_tables(f: Figures) -> list[Table]:
             [
                 *unit_h,
                 "Cán bộ",
-                "Lượt chuyển máy",
+                "Lượt đổ chuông",
                 "Cuộc gọi trả lời",
                 "Tổng đàm thoại",
                 "Đàm thoại TB (giây)",
@@ -220,13 +237,13 @@ def report_tables(f: Figures) -> list[Table]:
                 *unit_h,
                 "Số máy",
                 "Tên",
-                "Lượt gọi",
+                "Lượt đổ chuông",
                 "Nghe máy",
                 "Bận",
                 "Không nghe",
                 "Từ chối",
                 "Lỗi",
-                "Hủy",
+                "Ngừng đổ chuông",
                 "Cuộc gọi đàm thoại",
             ],
             [

@@ -49,7 +49,7 @@ from callrouter.cases.edit import CaseRules
 from callrouter.errors import ConfigError, ReportError
 from callrouter.logs import mask_number
 from callrouter.metrics import CONTENT_TYPE, Metrics
-from callrouter.report.figures import Figures, Period, UnitInfo
+from callrouter.report.figures import Figures, Period
 from callrouter.report.periods import month_period
 from callrouter.report.settings import ReportSettings
 from callrouter.rota import DutyAssignment, Rota, duty_status
@@ -619,7 +619,7 @@ class AdminWeb:
             service_level_seconds=self.ctx.service_level_seconds,
             misdial_seconds=self.ctx.misdial_seconds,
             timezone=str(self.tz),
-            unit=UnitInfo(name=rs.unit_name, governing_body=rs.governing_body),
+            unit=rs.unit_info(),
             cases_config=self.cases.rules.config,
             now=now,
         )
