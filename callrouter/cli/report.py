@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
@@ -15,10 +15,10 @@ from sqlalchemy.exc import DBAPIError
 
 from callrouter.errors import CallrouterError, ReportError
 from callrouter.report.figures import Figures, Period
-from callrouter.report.periods import previous_month, resolve_period
+from callrouter.report.periods import latest_month, require_ended, resolve_period
 from callrouter.report.render import BINARY, SUFFIX, Format, render, render_async
 from callrouter.report.send import attachment_stem, build_message, send_message
-from callrouter.report.settings import ReportSettings
+from callrouter.report.settings import LETTERHEAD_FIELDS, ReportSettings
 from callrouter.settings import Settings
 from callrouter.store.db import check_connection, make_engine, safe_url
 
@@ -102,19 +102,43 @@ def report() -> None:
     """Báo cáo kết quả xử lý phản ánh, kiến nghị qua đường dây nóng 1022 (tháng, tổng hợp)."""
 
 
-@report.command("monthly")
-@click.option("--month", default=None, metavar="YYYY-MM", help="Month reported, e.g. 2026-11.")
-@click.option(
+def _today(settings: Settings) -> date:
+    """Today in the rota's time zone (the days a report counts are the rota's local days)."""
+    return datetime.now(UTC).astimezone(ZoneInfo(settings.timezone)).date()
+
+
+def _warn_missing(rs: ReportSettings) -> None:
+    missing = rs.missing()
+    if missing:
+        click.echo(
+            "Cảnh báo: tiêu đề văn bản chưa cấu hình, báo cáo ghi '[chưa cấu hình: …]' thay "
+            "cho: " + ", ".join(missing),
+            err=True,
+        )
+
+
+_cutoff_option = click.option(
     "--cutoff",
     type=int,
     default=None,
     metavar="N",
-    help="Cut-off day: from the Nth of the previous month to the (N-1)th of --month.",
+    help="Cut-off day: from the Nth of the previous month to the (N-1)th of --month; 0 for "
+    "the calendar month (default: CALLROUTER_REPORT_CUTOFF_DAY, 15).",
 )
+
+
+@report.command("monthly")
+@click.option("--month", default=None, metavar="YYYY-MM", help="Month reported, e.g. 2026-11.")
+@_cutoff_option
 @click.option(
     "--from", "start", default=None, metavar="YYYY-MM-DD", help="Ad-hoc report: first day."
 )
 @click.option("--to", "end", default=None, metavar="YYYY-MM-DD", help="Ad-hoc report: last day.")
+@click.option(
+    "--partial",
+    is_flag=True,
+    help="Report a period not yet ended, titled 'số liệu tính đến ngày …' (today).",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None)
 @_notes_option
@@ -124,6 +148,7 @@ def monthly(  # noqa: PLR0917 (click passes every option as an argument)
     cutoff: int | None,
     start: str | None,
     end: str | None,
+    partial: bool,
     fmt: Format,
     out: Path | None,
     notes_path: Path | None,
@@ -134,9 +159,14 @@ def monthly(  # noqa: PLR0917 (click passes every option as an argument)
     Ví dụ: callrouter report monthly --month 2026-11 --format docx --out bao-cao.docx
     """
     try:
-        period = resolve_period(month=month, cutoff=cutoff, start=start, end=end)
-        notes = _read_notes(notes_path)
         settings, rs = Settings(), ReportSettings()
+        if cutoff is None and month is not None:
+            cutoff = rs.cutoff_day
+        period = resolve_period(month=month, cutoff=cutoff, start=start, end=end)
+        period = require_ended(period, _today(settings), partial=partial)
+        notes = _read_notes(notes_path)
+        if fmt == "docx":
+            _warn_missing(rs)
         url = database_url or settings.effective_database_url()
         f = asyncio.run(_figures(url=url, period=period, settings=settings, rs=rs, notes=notes))
         if f.empty:
@@ -199,20 +229,25 @@ def upgrade(source: Path, output: Path | None) -> None:
     "--month",
     default=None,
     metavar="YYYY-MM",
-    help="Month reported (default: the previous month, in the rota's time zone).",
+    help="Month reported (default: the latest whose period has ended, in the rota's time zone).",
 )
-@click.option("--cutoff", type=int, default=None, metavar="N", help="Cut-off day, as in monthly.")
+@_cutoff_option
 @_notes_option
 @_url_option
 def send(
     month: str | None, cutoff: int | None, notes_path: Path | None, database_url: str | None
 ) -> None:
-    """Gửi báo cáo tháng (Word và Excel) qua thư điện tử tới những người nhận đã cấu hình."""
+    """Gửi báo cáo tháng (Word, Excel và JSON để tổng hợp) qua thư điện tử."""
     try:
         settings, rs = Settings(), ReportSettings()
+        rs.require_letterhead("report send")
+        if cutoff is None:
+            cutoff = rs.cutoff_day
+        today = _today(settings)
         if month is None:
-            month = previous_month(datetime.now(UTC).astimezone(ZoneInfo(settings.timezone)).date())
+            month = latest_month(today, cutoff)
         period = resolve_period(month=month, cutoff=cutoff, start=None, end=None)
+        period = require_ended(period, today, partial=False)
         notes = _read_notes(notes_path)
         url = database_url or settings.effective_database_url()
         asyncio.run(_send(url=url, period=period, settings=settings, rs=rs, notes=notes))
@@ -228,6 +263,30 @@ async def _send(**kw: Any) -> None:
     f = await _figures(**kw)
     docx, xlsx = await asyncio.gather(render_async(f, "docx", rs), render_async(f, "xlsx", rs))
     await send_message(build_message(f, rs, docx, xlsx), rs)
+
+
+@report.command("settings")
+@click.option("--check", is_flag=True, help="Exit 1 when a letterhead field is missing.")
+def settings_cmd(check: bool) -> None:
+    """In tiêu đề văn bản đã cấu hình (cơ quan, đơn vị, địa danh, nơi nhận, người ký, căn cứ)."""
+    try:
+        rs = ReportSettings()
+    except CallrouterError as exc:
+        raise _fail(exc) from None
+    for name, label in LETTERHEAD_FIELDS:
+        value = getattr(rs, name)
+        shown = "; ".join(value) if isinstance(value, list) else value
+        click.echo(f"{label}: {shown or '— chưa cấu hình —'}")
+    click.echo(f"tên đường dây: {rs.hotline_name}")
+    click.echo(f"lĩnh vực: {rs.field}")
+    click.echo(f"ngày chốt số liệu: {rs.cutoff_day or 'tháng dương lịch'}")
+    missing = rs.missing()
+    if missing:
+        click.echo("Chưa cấu hình: " + ", ".join(missing), err=True)
+        if check:
+            raise SystemExit(1)
+    elif check:
+        click.echo("Đủ thông tin để gửi báo cáo.", err=True)
 
 
 @report.command("schema")

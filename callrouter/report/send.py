@@ -1,4 +1,5 @@
-"""E-mail the report (DOCX and XLSX attached) over SMTP, from asyncio (aiosmtplib).
+"""E-mail the report over SMTP from asyncio (aiosmtplib): DOCX, XLSX and the JSON the
+receiving office merges (``callrouter report merge``), attached.
 
 Security: ``none`` (plain, for a relay on localhost), ``starttls`` (upgrade, usually port 587)
 or ``tls`` (implicit TLS, usually port 465); login when a user is configured. The certificate
@@ -44,13 +45,14 @@ def build_message(f: Figures, settings: ReportSettings, docx: bytes, xlsx: bytes
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain=settings.mail_from.rpartition("@")[2] or None)
     body = [
-        "Kính gửi: " + "; ".join(settings.addressees) + ",",
+        "Kính gửi: " + "; ".join(settings.addressees or [settings.value("addressees")]) + ",",
         "",
-        f"{settings.unit_name} gửi báo cáo {subject(f)[0].lower()}{subject(f)[1:]}.",
+        f"{settings.value('unit_name')} gửi báo cáo {subject(f)[0].lower()}{subject(f)[1:]}.",
         "",
         *summary_paragraphs(f),
         "",
-        "Báo cáo chi tiết (Word) và số liệu (Excel) ở tệp đính kèm.",
+        "Tệp đính kèm: báo cáo (Word), số liệu (Excel) và tệp số liệu JSON để cơ quan nhận "
+        "tổng hợp báo cáo của các đơn vị (callrouter report merge).",
         "",
         "-- ",
         "Thư được gửi tự động bởi callrouter.",
@@ -59,6 +61,9 @@ def build_message(f: Figures, settings: ReportSettings, docx: bytes, xlsx: bytes
     stem = attachment_stem(f)
     msg.add_attachment(docx, maintype=DOCX_TYPE[0], subtype=DOCX_TYPE[1], filename=f"{stem}.docx")
     msg.add_attachment(xlsx, maintype=XLSX_TYPE[0], subtype=XLSX_TYPE[1], filename=f"{stem}.xlsx")
+    msg.add_attachment(
+        f.to_json().encode(), maintype="application", subtype="json", filename=f"{stem}.json"
+    )
     return msg
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from callrouter.errors import ConfigError
+from callrouter.errors import ConfigError, ReportError
 from callrouter.report.figures import UnitInfo
 
 ENV_PREFIX = "CALLROUTER_REPORT_"
@@ -61,6 +61,9 @@ class ReportSettings(BaseSettings):
     # How the province names the line and the branch's field, as printed in the report.
     hotline_name: str = "Tổng đài thông tin 1022"
     field: str = "lĩnh vực y tế"
+    # The monthly period: from this day of the previous month to the day before it in the
+    # reported month (Decree 09/2019/NĐ-CP: the 15th to the 14th); 0 for the calendar month.
+    cutoff_day: int = Field(default=15, ge=0, le=28)
 
     # Mail (callrouter report send)
     mail_from: str = "callrouter@localhost"
@@ -89,12 +92,21 @@ class ReportSettings(BaseSettings):
     def missing(self) -> list[str]:
         """The letterhead settings a report cannot be sent without, as environment names
         with what each is for (empty when the letterhead is complete)."""
-        out = [
+        return [
             f"{ENV_PREFIX}{name.upper()} ({label})"
             for name, label in LETTERHEAD_FIELDS
             if not getattr(self, name)
         ]
-        return out
+
+    def require_letterhead(self, command: str) -> None:
+        """Refuse ``command`` (a report that leaves the unit) while a letterhead field is unset."""
+        missing = self.missing()
+        if missing:
+            raise ReportError(
+                f"{command}: the letterhead is not configured; set "
+                + ", ".join(missing)
+                + " (see config/report/*.env; check with: callrouter report settings --check)"
+            )
 
     def value(self, name: str) -> str:
         """A letterhead field as printed: its value, else the "chưa cấu hình" placeholder."""

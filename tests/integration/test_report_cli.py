@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -16,14 +19,32 @@ from click.testing import CliRunner, Result
 
 from callrouter.cli import cli
 from callrouter.report.sample import edge_month_rows, insert_rows
+from callrouter.settings import Settings
 from callrouter.store.db import make_engine
 from callrouter.store.migrate import upgrade
 
 pytestmark = pytest.mark.integration
 
 
+LETTERHEAD = {
+    "GOVERNING_BODY": "SỞ Y TẾ THÀNH PHỐ A",
+    "UNIT_NAME": "TRUNG TÂM Y TẾ KHU VỰC BẮC SÔNG",
+    "PLACE": "Bắc Sông",
+    "ADDRESSEES": '["Sở Y tế thành phố A"]',
+    "SIGNER_TITLE": "GIÁM ĐỐC",
+    "SIGNER_NAME": "Nguyễn Thị Hoa",
+    "REFERENCE": "Công văn số 123/SYT-VP ngày 10/8/2025 của Sở Y tế",
+}
+
+
 @pytest.fixture
-def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def letterhead(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in LETTERHEAD.items():
+        monkeypatch.setenv(f"CALLROUTER_REPORT_{key}", value)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, letterhead: None) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path / 'callrouter.sqlite3'}"
 
     async def setup() -> None:
@@ -36,6 +57,7 @@ def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
     asyncio.run(setup())
     monkeypatch.setenv("CALLROUTER_DATABASE_URL", url)
+    monkeypatch.setenv("CALLROUTER_REPORT_CUTOFF_DAY", "0")  # the tests' months are calendar
     monkeypatch.chdir(tmp_path)
     return url
 
@@ -55,6 +77,7 @@ def test_monthly_json_has_the_month_figures(db_url: str) -> None:
         "end": "2026-11-30",
         "month": "2026-11",
         "cutoff_day": None,
+        "as_of": None,
     }
     assert data["totals"]["received"] == 10
     assert data["totals"]["answered"] == 4
@@ -157,7 +180,7 @@ def test_merge_two_units_and_refusals(db_url: str, tmp_path: Path) -> None:
     assert merged["totals"]["received"] == 20
     assert merged["totals"]["answer_rate"] == pytest.approx(8 / 18)
     assert [u["name"] for u in merged["units"]] == [
-        "TRUNG TÂM Y TẾ HUYỆN MÊ LINH",
+        "TRUNG TÂM Y TẾ KHU VỰC BẮC SÔNG",
         "TRUNG TÂM Y TẾ HUYỆN SÓC SƠN",
     ]
     out = tmp_path / "tong-hop.docx"
@@ -228,3 +251,75 @@ def test_schema_command_prints_the_json_schema_of_the_exchange_format() -> None:
     schema = json.loads(result.stdout)
     assert schema["properties"]["format"]["const"] == "callrouter-report"
     assert "answer_rate" in schema["$defs"]["Totals"]["properties"]
+
+
+def test_send_without_letterhead_is_refused_naming_each_missing_field(
+    db_url: str, smtp: _Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("PLACE", "SIGNER_NAME", "REFERENCE"):
+        monkeypatch.delenv(f"CALLROUTER_REPORT_{key}")
+    result = run("send", "--month", "2026-11")
+    assert result.exit_code == 1
+    for name in ("PLACE (địa danh)", "SIGNER_NAME (họ tên người ký)", "REFERENCE"):
+        assert f"CALLROUTER_REPORT_{name}" in result.stderr
+    assert "UNIT_NAME" not in result.stderr
+    assert smtp.messages == []  # nothing left the unit
+
+
+def test_settings_check_lists_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    monkeypatch.setenv("CALLROUTER_REPORT_UNIT_NAME", "TRẠM Y TẾ XÃ AN HÒA")
+    result = run("settings", "--check")
+    assert result.exit_code == 1
+    assert "tên đơn vị ban hành: TRẠM Y TẾ XÃ AN HÒA" in result.stdout
+    assert "CALLROUTER_REPORT_GOVERNING_BODY (cơ quan chủ quản)" in result.stderr
+    assert "CALLROUTER_REPORT_UNIT_NAME" not in result.stderr
+
+
+def test_settings_check_passes_with_a_complete_letterhead(letterhead: None) -> None:
+    result = run("settings", "--check")
+    assert result.exit_code == 0, result.output
+    assert "Đủ thông tin" in result.stderr
+
+
+def test_monthly_docx_without_letterhead_warns_and_prints_placeholders(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CALLROUTER_REPORT_PLACE")
+    out = tmp_path / "r.docx"
+    result = run("monthly", "--month", "2026-11", "--format", "docx", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "chưa cấu hình" in result.stderr
+    assert "CALLROUTER_REPORT_PLACE" in result.stderr
+    assert "[chưa cấu hình: địa danh], ngày".encode() in _docx_text(out)
+
+
+def _docx_text(path: Path) -> bytes:
+    with zipfile.ZipFile(path) as z:
+        return z.read("word/document.xml")
+
+
+@pytest.mark.parametrize("cutoff", ["1", "29", "-3"])
+def test_cutoff_outside_the_accepted_range_is_refused(db_url: str, cutoff: str) -> None:
+    result = run("monthly", "--month", "2026-11", "--cutoff", cutoff)
+    assert result.exit_code == 1
+    assert f"--cutoff {cutoff}: must be a day 2..28" in result.stderr
+
+
+def test_partial_for_a_future_period_is_refused(db_url: str) -> None:
+    result = run("monthly", "--month", "2099-01", "--partial")
+    assert result.exit_code == 1
+    assert "has not begun" in result.stderr
+
+
+def test_unfinished_month_is_refused_without_partial(db_url: str) -> None:
+    now = datetime.now(UTC).astimezone(ZoneInfo(Settings().timezone))
+    month = f"{now.year:04d}-{now.month:02d}"
+    result = run("monthly", "--month", month, "--cutoff", "0")
+    assert result.exit_code == 1
+    assert "has not ended" in result.stderr
+    result = run("monthly", "--month", month, "--cutoff", "0", "--partial", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["period"]["as_of"] is not None

@@ -183,10 +183,13 @@ async def test_given_plain_smtp_server_then_message_with_docx_and_xlsx_arrives(
     text = body.get_content()
     assert "nhận 12 cuộc gọi" in text
     assert "phản ánh, kiến nghị" in text  # section II leads the mail too
-    assert _attachments(raw) == {
-        "bao-cao-1022-2026-11.docx": docx,
-        "bao-cao-1022-2026-11.xlsx": xlsx,
-    }
+    assert "tệp số liệu JSON" in text  # the mail says what the JSON is for
+    attached = _attachments(raw)
+    assert set(attached) == {f"bao-cao-1022-2026-11.{x}" for x in ("docx", "xlsx", "json")}
+    assert attached["bao-cao-1022-2026-11.docx"] == docx
+    assert attached["bao-cao-1022-2026-11.xlsx"] == xlsx
+    # The JSON attachment is what `report merge` reads at the receiving office.
+    assert Figures.model_validate_json(attached["bao-cao-1022-2026-11.json"]) == _figures()
     assert docx[:2] == b"PK"
     assert xlsx[:2] == b"PK"
 
@@ -205,7 +208,7 @@ async def test_given_starttls_and_login_then_message_arrives_over_verified_tls(
     msg, docx, xlsx = await _message(settings)
     await send_message(msg, settings)
     assert len(inbox.messages) == 1
-    assert set(_attachments(inbox.messages[0][2]).values()) == {docx, xlsx}
+    assert {docx, xlsx} <= set(_attachments(inbox.messages[0][2]).values())
 
 
 async def test_given_wrong_password_then_clear_error_without_the_password(
@@ -297,4 +300,4 @@ async def test_given_implicit_tls_and_login_then_message_arrives(
     msg, docx, xlsx = await _message(settings)
     await send_message(msg, settings)
     assert len(inbox.messages) == 1
-    assert set(_attachments(inbox.messages[0][2]).values()) == {docx, xlsx}
+    assert {docx, xlsx} <= set(_attachments(inbox.messages[0][2]).values())
