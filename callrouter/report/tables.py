@@ -50,7 +50,7 @@ class Table:
     widths: list[int] = field(default_factory=list)  # XLSX column widths (characters)
 
 
-def _unit_call_row(name: str, period: str, t: Totals) -> list[Cell]:
+def _unit_call_row(name: str, period: str, t: Totals, *, total: bool = False) -> list[Cell]:
     return [
         Cell(name),
         Cell(period),
@@ -63,6 +63,7 @@ def _unit_call_row(name: str, period: str, t: Totals) -> list[Cell]:
         Cell(t.abandoned, "int"),
         Cell(t.after_hours, "int"),
         Cell(t.wait_avg_seconds, "sec"),
+        Cell(None if total else t.repeat_callers, "int"),  # people: not summed across units
     ]
 
 
@@ -86,15 +87,16 @@ def units_table(f: Figures) -> Table:
             "Gác máy khi chờ",
             "Ngoài giờ",
             "Chờ TB (giây)",
+            "Người gọi từ 2 lần",
         ],
         [
             *(
                 _unit_call_row(u.name, f"{u.period.start:%d/%m}–{u.period.end:%d/%m/%Y}", u.totals)
                 for u in f.units
             ),
-            _unit_call_row("Tổng cộng", "", f.totals),
+            _unit_call_row("Tổng cộng", "", f.totals, total=True),
         ],
-        [30, 14, 10, 10, 10, 10, 10, 11, 10, 10, 10],
+        [30, 14, 10, 10, 10, 10, 10, 11, 10, 10, 10, 10],
     )
 
 
@@ -130,7 +132,11 @@ def summary_rows(f: Figures) -> list[tuple[str, str, Cell]]:
          Cell(t.talk_avg_seconds, "sec")),
         ("talk_seconds_sum", "Tổng thời gian đàm thoại (giờ:phút:giây)",
          Cell(t.talk_seconds_sum, "duration")),
-        ("repeat_callers", "Số người gọi từ 2 lần trở lên", Cell(t.repeat_callers, "int")),
+        (
+            "repeat_callers",
+            "Số người gọi từ 2 lần trở lên" + (" (chỉ tính theo từng đơn vị)" if f.merged else ""),
+            Cell(None if f.merged else t.repeat_callers, "int"),
+        ),
         ("callbacks_requested", "Yêu cầu gọi lại phát sinh", Cell(t.callbacks_requested, "int")),
         ("callbacks_done", "  trong đó đã gọi lại", Cell(t.callbacks_done, "int")),
         ("callbacks_open", "  trong đó chưa gọi lại", Cell(t.callbacks_open, "int")),

@@ -144,7 +144,9 @@ def test_given_empty_month_then_table_says_no_calls() -> None:
 
 
 def test_csv_has_every_table_with_raw_numbers() -> None:
-    rows = list(csv.reader(io.StringIO(render(figures(), "csv").decode())))
+    data = render(figures(), "csv")
+    assert data.startswith(b"\xef\xbb\xbf")  # a BOM: Excel on Windows reads it as UTF-8
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[0] == ["table", "row", "column", "value"]
     summary = {r[1]: r[3] for r in rows if r[0] == "summary"}
     assert summary["received"] == "40"
@@ -346,3 +348,22 @@ def test_charts_render_vietnamese_text_without_missing_glyph_warnings() -> None:
     for _, png in charts:
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
         assert len(png) > 10_000
+
+
+def test_xlsx_states_the_time_in_the_rotas_time_zone() -> None:
+    wb = load_workbook(io.BytesIO(render(figures(), "xlsx")))
+    cells = [str(c.value) for row in wb["Báo cáo"].iter_rows() for c in row if c.value]
+    assert "Lập lúc 03:00 ngày 05/12/2026" in cells  # 20:00 UTC on the 4th, in Vietnam
+    assert not any("UTC" in c for c in cells)
+
+
+def test_given_names_like_formulas_then_csv_and_xlsx_keep_them_as_text() -> None:
+    f = figures()
+    officer = f.officers[0].model_copy(update={"name": '=HYPERLINK("x")'})
+    f = f.model_copy(update={"officers": [officer], "unit": UnitInfo(name="+TTYT @A")})
+    text = render(f, "csv").decode("utf-8-sig")
+    assert "'=HYPERLINK" in text
+    wb = load_workbook(io.BytesIO(render(f, "xlsx")))
+    values = [c for ws in wb for row in ws.iter_rows() for c in row if c.value is not None]
+    assert all(c.data_type != "f" for c in values)
+    assert any(str(c.value).endswith('=HYPERLINK("x")') for c in values)
