@@ -65,6 +65,13 @@ class ReportSettings(BaseSettings):
     # reported month (Decree 09/2019/NĐ-CP: the 15th to the 14th); 0 for the calendar month.
     cutoff_day: int = Field(default=15, ge=0, le=28)
 
+    # Drafts (callrouter report draft|approve|auto): where the prepared files are kept (default
+    # <state_dir>/reports), who is told that a draft waits for approval, and the day of the
+    # month from which an unapproved draft is reminded about (the report is due by the 25th).
+    reports_dir: Path | None = None
+    clerk_mail_to: list[str] = Field(default_factory=list)
+    remind_day: int = Field(default=24, ge=1, le=28)
+
     # Mail (callrouter report send)
     mail_from: str = "callrouter@localhost"
     mail_to: list[str] = Field(default_factory=list)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +24,7 @@ from callrouter.report.sample import edge_month_rows, insert_rows
 from callrouter.settings import Settings
 from callrouter.store.db import make_engine
 from callrouter.store.migrate import upgrade
+from tests.conftest import require_service
 
 pytestmark = pytest.mark.integration
 
@@ -226,14 +229,73 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Inbox]:
         controller.stop()
 
 
-def test_send_mails_docx_and_xlsx_of_the_month(db_url: str, smtp: _Inbox) -> None:
+@pytest.fixture
+def reports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    if shutil.which("soffice") is None:
+        require_service("soffice", "install libreoffice-writer-nogui (scripts/apt-packages.txt)")
+    monkeypatch.setenv("CALLROUTER_REPORT_REPORTS_DIR", str(tmp_path / "reports"))
+    return tmp_path / "reports"
+
+
+def test_only_an_approved_draft_is_sent_and_the_sent_files_are_the_kept_ones(
+    db_url: str, smtp: _Inbox, reports: Path
+) -> None:
+    result = run("draft", "--month", "2026-11")
+    assert result.exit_code == 0, result.output
+    kept = reports / "bao-cao-1022-2026-11"
+    files = {p.suffix: p.read_bytes() for p in kept.iterdir() if p.is_file()}
+    assert set(files) >= {".docx", ".xlsx", ".json", ".pdf"}
+    assert files[".pdf"].startswith(b"%PDF")  # LibreOffice headless, ready to sign
+
+    refused = run("send", "--month", "2026-11")
+    assert refused.exit_code == 1
+    assert "not approved" in refused.stderr
+    assert smtp.messages == []
+
+    assert run("approve", "--month", "2026-11", "--by", "").exit_code == 1
+    approved = run("approve", "--month", "2026-11", "--by", "nguyen.hoa")
+    assert approved.exit_code == 0, approved.output
+    again = run("approve", "--month", "2026-11", "--by", "nguyen.hoa")
+    assert again.exit_code == 1
+    assert "already approved by nguyen.hoa" in again.stderr
+    redraft = run("draft", "--month", "2026-11")
+    assert redraft.exit_code == 1
+    assert "not prepared again" in redraft.stderr
+
     result = run("send", "--month", "2026-11")
     assert result.exit_code == 0, result.output
     assert "Đã gửi báo cáo tháng 11 năm 2026 tới vhtt@melinh.example" in result.stderr
     (envelope,) = smtp.messages
     assert envelope.rcpt_tos == ["vhtt@melinh.example"]
-    assert b'filename="bao-cao-1022-2026-11.docx"' in envelope.content
-    assert b'filename="bao-cao-1022-2026-11.xlsx"' in envelope.content
+    msg = message_from_bytes(envelope.content, policy=policy.default)
+    attached = {p.get_filename(): p.get_payload(decode=True) for p in msg.iter_attachments()}
+    assert attached == {
+        "bao-cao-1022-2026-11.docx": files[".docx"],
+        "bao-cao-1022-2026-11.xlsx": files[".xlsx"],
+        "bao-cao-1022-2026-11.json": files[".json"],
+    }
+    twice = run("send", "--month", "2026-11")
+    assert twice.exit_code == 1
+    assert "already sent" in twice.stderr
+
+
+def test_auto_prepares_the_draft_then_reminds_the_clerk_until_it_is_approved(
+    db_url: str, smtp: _Inbox, reports: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALLROUTER_REPORT_CLERK_MAIL_TO", '["vanthu@bacsong.example"]')
+    monkeypatch.setenv("CALLROUTER_REPORT_REMIND_DAY", "1")  # every day is reminder day
+    first = run("auto")
+    assert first.exit_code == 0, first.output
+    assert "Đã lập dự thảo" in first.stderr
+    second = run("auto")
+    assert second.exit_code == 0, second.output
+    assert "chưa duyệt; đã nhắc" in second.stderr
+    subjects = [
+        str(message_from_bytes(m.content, policy=policy.default)["Subject"]) for m in smtp.messages
+    ]
+    assert [m.rcpt_tos for m in smtp.messages] == [["vanthu@bacsong.example"]] * 2
+    assert subjects[0].startswith("Dự thảo báo cáo")
+    assert subjects[1].startswith("Nhắc: báo cáo")
 
 
 def test_send_without_recipients_is_a_clear_error(
