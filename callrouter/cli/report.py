@@ -382,25 +382,29 @@ async def _send(url: str, stem: str, rs: ReportSettings, tz: str) -> None:
 
 @report.command("auto")
 @_cutoff_option
+@_notes_option
 @_url_option
-def auto(cutoff: int | None, database_url: str | None) -> None:
+def auto(cutoff: int | None, notes_path: Path | None, database_url: str | None) -> None:
     """Việc hằng ngày của bộ hẹn giờ: lập dự thảo nếu chưa có, gửi khi đã duyệt, nhắc duyệt."""
     try:
         settings, rs = Settings(), ReportSettings()
         rs.require_letterhead("report auto")
         period = _monthly_period(settings, rs, None, cutoff)
         url = database_url or settings.effective_database_url()
-        click.echo(asyncio.run(_auto(url, period, settings, rs)), err=True)
+        notes = _read_notes(notes_path)
+        click.echo(asyncio.run(_auto(url, period, settings, rs, notes)), err=True)
     except CallrouterError as exc:
         raise _fail(exc) from None
 
 
-async def _auto(url: str, period: Period, settings: Settings, rs: ReportSettings) -> str:
+async def _auto(
+    url: str, period: Period, settings: Settings, rs: ReportSettings, notes: str | None
+) -> str:
     stem = period_stem(period)
     async with _database(url) as engine:
         d = await drafts.get(engine, stem)
     if d is None:
-        d = await _draft(url, period, settings, rs, None)
+        d = await _draft(url, period, settings, rs, notes)
         return f"Đã lập dự thảo {stem}; chờ duyệt."
     if d.sent_at is not None:
         return f"{stem}: đã gửi ngày {d.sent_at:%d/%m/%Y}."

@@ -21,12 +21,12 @@ pytestmark = pytest.mark.integration
 SIGNER_TITLE, SIGNER_NAME = "TRƯỞNG TRẠM", "Lê Văn Bình"
 SETTINGS = ReportSettings(
     governing_body="ỦY BAN NHÂN DÂN XÃ AN HÒA",
-    unit_name="Trạm Y tế xã An Hòa",
-    place="An Hòa",
-    addressees=["Ủy ban nhân dân xã An Hòa"],
+    unit_name="Trạm Y tế xã Nam Sông",
+    place="Nam Sông",
+    addressees=["Ủy ban nhân dân xã Nam Sông"],
     signer_title=SIGNER_TITLE,
     signer_name=SIGNER_NAME,
-    reference="Kế hoạch số 12/KH-UBND ngày 05/7/2025 của Ủy ban nhân dân xã An Hòa",
+    reference="Kế hoạch số 12/KH-UBND ngày 05/7/2025 của Ủy ban nhân dân xã Nam Sông",
 )
 #: Notes lines: each one paragraph of the body; about 30 fill a page, and a step of 4 lines is
 #: smaller than the signature block, so some step leaves the block straddling every page end.

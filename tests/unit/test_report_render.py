@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import warnings
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from docx import Document
@@ -367,3 +369,23 @@ def test_given_names_like_formulas_then_csv_and_xlsx_keep_them_as_text() -> None
     values = [c for ws in wb for row in ws.iter_rows() for c in row if c.value is not None]
     assert all(c.data_type != "f" for c in values)
     assert any(str(c.value).endswith('=HYPERLINK("x")') for c in values)
+
+
+@pytest.mark.parametrize("name", ["trung-tam-y-te-khu-vuc.env", "tram-y-te-xa.env"])
+def test_shipped_letterhead_examples_are_complete_and_render_without_placeholders(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in list(os.environ):
+        if key.startswith("CALLROUTER_REPORT_"):
+            monkeypatch.delenv(key)
+    path = Path(__file__).resolve().parents[2] / "config" / "report" / name
+    s = ReportSettings(_env_file=path)
+    assert s.missing() == []
+    assert len(s.addressees) == 2
+    doc = Document(io.BytesIO(render(figures(), "docx", s)))
+    text = "\n".join(
+        [p.text for p in doc.paragraphs]
+        + [p.text for t in doc.tables for c in t._cells for p in c.paragraphs]
+    )
+    assert "chưa cấu hình" not in text
+    assert s.unit_name in text
