@@ -114,7 +114,7 @@ def summary_rows(f: Figures) -> list[tuple[str, str, Cell]]:
         ("abandoned", "Người gọi gác máy khi đang chờ", Cell(t.abandoned, "int")),
         (
             "abandoned_short",
-            f"  trong đó gác máy trong {f.misdial_seconds} giây đầu (thường là gọi nhầm)",
+            f"  trong đó gác máy trong {f.misdial_seconds} giây đầu",
             Cell(t.abandoned_short, "int"),
         ),
         ("unanswered", "Không cán bộ nào nghe máy", Cell(t.unanswered, "int")),

@@ -323,3 +323,19 @@ def test_merged_docx_puts_units_with_totals_in_the_body_and_groups_annex_rows_by
     assert texts[1] == ["TTYT A"] * len(texts[1])
     assert texts[2][0] == "Cán bộ TTYT A"
     assert all(t[0] != "Đơn vị" for t in texts)
+
+
+def test_a_version_2_file_from_before_the_letterhead_settings_still_merges(
+    tmp_path: Path,
+) -> None:
+    """Files written before the hotline name, field and partial date existed lack them."""
+    data = json.loads(unit_figures("TTYT A", A).to_json())
+    for part, key in (("period", "as_of"), ("unit", "hotline"), ("unit", "field")):
+        del data[part][key]
+    del data["units"][0]["period"]["as_of"]
+    old = tmp_path / "cu.json"
+    old.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    b = write(tmp_path, "b.json", unit_figures("TTYT B", B))
+    m = merge_files([old, b], issuer=DISTRICT, now=NOW)
+    assert m.totals.received == 11
+    assert m.period.as_of is None

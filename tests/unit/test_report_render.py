@@ -6,7 +6,7 @@ import csv
 import io
 import os
 import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,7 @@ from callrouter.report.figures import (
     Totals,
     UnitInfo,
 )
-from callrouter.report.periods import month_period
+from callrouter.report.periods import adhoc_period, month_period, require_ended
 from callrouter.report.render import render
 from callrouter.report.render_docx import date_line
 from callrouter.report.settings import ReportSettings
@@ -389,3 +389,19 @@ def test_shipped_letterhead_examples_are_complete_and_render_without_placeholder
     )
     assert "chưa cấu hình" not in text
     assert s.unit_name in text
+
+
+def test_ad_hoc_and_partial_reports_say_what_they_are() -> None:
+    adhoc = figures().model_copy(update={"period": adhoc_period("2026-11-03", "2026-11-09")})
+    body = "\n".join(
+        p.text for p in Document(io.BytesIO(render(adhoc, "docx", LETTERHEAD))).paragraphs
+    )
+    assert "báo cáo đột xuất kết quả tiếp nhận" in body
+    assert "định kỳ" not in body
+    partial_period = require_ended(month_period("2026-12"), date(2026, 12, 3), partial=True)
+    partial = figures().model_copy(update={"period": partial_period})
+    body = "\n".join(
+        p.text for p in Document(io.BytesIO(render(partial, "docx", LETTERHEAD))).paragraphs
+    )
+    assert "tháng 12 năm 2026 (số liệu tính đến ngày 03/12/2026)" in body
+    assert "thường là gọi nhầm" not in render(figures(), "table").decode()
