@@ -370,9 +370,8 @@ async def _send(url: str, stem: str, rs: ReportSettings, tz: str) -> None:
     async with _database(url) as engine:
         d = await drafts.approved(engine, stem)
         if d.sent_at is not None:
-            raise ReportError(
-                f"{stem}: already sent on {d.sent_at:%d/%m/%Y %H:%M} UTC to {d.sent_to}"
-            )
+            sent = drafts.when(d.sent_at, tz)
+            raise ReportError(f"{stem}: already sent at {sent} to {d.sent_to}")
         kept = d.read("json")
         f = Figures.model_validate_json(kept)
         msg = build_message(f, rs, d.read("docx"), d.read("xlsx"), kept)
