@@ -57,6 +57,8 @@ LEFT_CM, RIGHT_CM = 6.5, 10.0
 ANNEX_TABLES = ("summary", "officers", "numbers")
 #: A merged report's one row per unit with the totals, in section I.
 UNIT_TABLES = ("units",)
+#: A merged report's tables with one row per unit and officer or number: grouped by unit.
+_GROUPED = ("officers", "numbers")
 #: A table this short is kept whole on one page; a longer one keeps its first and last rows.
 _WHOLE_ROWS = 12
 #: "Kính gửi:" hangs in front of the addressees, which line up at this indent.
@@ -131,7 +133,7 @@ def opening(f: Figures, s: ReportSettings) -> str:
 def _grouped(table: Table) -> Table:
     """A merged table's unit column as a spanning group row over that unit's rows, so the
     name is not repeated on every row and the other columns keep readable widths."""
-    if not table.headers or table.headers[0] != "Đơn vị" or table.key == "units":
+    if table.key not in _GROUPED or not table.headers or table.headers[0] != "Đơn vị":
         return table
     rows: list[list[Cell]] = []
     unit = None
