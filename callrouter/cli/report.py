@@ -29,7 +29,7 @@ from callrouter.report.send import (
     period_stem,
     send_message,
 )
-from callrouter.report.settings import LETTERHEAD_FIELDS, ReportSettings
+from callrouter.report.settings import LETTERHEAD_FIELDS, ReportSettings, load_report_settings
 from callrouter.settings import Settings
 from callrouter.store.db import check_connection, make_engine, safe_url
 
@@ -185,7 +185,7 @@ def monthly(  # noqa: PLR0917 (click passes every option as an argument)
     Ví dụ: callrouter report monthly --month 2026-11 --format docx --out bao-cao.docx
     """
     try:
-        settings, rs = Settings(), ReportSettings()
+        settings, rs = Settings(), load_report_settings()
         if cutoff is None and month is not None:
             cutoff = rs.cutoff_day
         period = resolve_period(month=month, cutoff=cutoff, start=start, end=end)
@@ -219,7 +219,7 @@ def merge(
     from callrouter.report.merge import merge_files  # noqa: PLC0415 (only this command needs it)
 
     try:
-        rs = ReportSettings()
+        rs = load_report_settings()
         f = merge_files(
             list(inputs),
             issuer=rs.unit_info(),
@@ -286,7 +286,7 @@ def draft(
 ) -> None:
     """Lập dự thảo báo cáo tháng (Word, Excel, JSON, PDF) chờ lãnh đạo duyệt; báo cho văn thư."""
     try:
-        settings, rs = Settings(), ReportSettings()
+        settings, rs = Settings(), load_report_settings()
         rs.require_letterhead("report draft")
         period = _monthly_period(settings, rs, month, cutoff)
         notes = _read_notes(notes_path)
@@ -332,7 +332,7 @@ async def _notify(rs: ReportSettings, subject_line: str, lines: list[str]) -> No
 def approve(month: str | None, cutoff: int | None, account: str, database_url: str | None) -> None:
     """Duyệt dự thảo báo cáo tháng (ghi tài khoản duyệt); chỉ báo cáo đã duyệt mới được gửi."""
     try:
-        settings, rs = Settings(), ReportSettings()
+        settings, rs = Settings(), load_report_settings()
         period = _monthly_period(settings, rs, month, cutoff)
         url = database_url or settings.effective_database_url()
         d = asyncio.run(_approve(url, period, account, settings.timezone))
@@ -354,7 +354,7 @@ async def _approve(url: str, period: Period, account: str, tz: str) -> drafts.Dr
 def send(month: str | None, cutoff: int | None, database_url: str | None) -> None:
     """Gửi báo cáo tháng ĐÃ DUYỆT (Word, Excel và JSON để tổng hợp) qua thư điện tử."""
     try:
-        settings, rs = Settings(), ReportSettings()
+        settings, rs = Settings(), load_report_settings()
         rs.require_letterhead("report send")
         period = _monthly_period(settings, rs, month, cutoff)
         url = database_url or settings.effective_database_url()
@@ -386,7 +386,7 @@ async def _send(url: str, stem: str, rs: ReportSettings, tz: str) -> None:
 def auto(cutoff: int | None, notes_path: Path | None, database_url: str | None) -> None:
     """Việc hằng ngày của bộ hẹn giờ: lập dự thảo nếu chưa có, gửi khi đã duyệt, nhắc duyệt."""
     try:
-        settings, rs = Settings(), ReportSettings()
+        settings, rs = Settings(), load_report_settings()
         rs.require_letterhead("report auto")
         period = _monthly_period(settings, rs, None, cutoff)
         url = database_url or settings.effective_database_url()
@@ -429,7 +429,7 @@ async def _auto(
 def settings_cmd(check: bool) -> None:
     """In tiêu đề văn bản đã cấu hình (cơ quan, đơn vị, địa danh, nơi nhận, người ký, căn cứ)."""
     try:
-        rs = ReportSettings()
+        rs = load_report_settings()
     except CallrouterError as exc:
         raise _fail(exc) from None
     for name, label in LETTERHEAD_FIELDS:

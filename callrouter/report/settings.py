@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from callrouter.errors import ConfigError, ReportError
@@ -84,6 +84,16 @@ class ReportSettings(BaseSettings):
     smtp_ca_file: Path | None = None  # extra CA to trust (e.g. the district's own mail server)
     smtp_timeout: float = Field(default=30.0, gt=0)
 
+    @field_validator("cutoff_day")
+    @classmethod
+    def _cutoff(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError(
+                "1 would report the previous calendar month under this month's name: "
+                "use 0 for the calendar month, or a day 2..28"
+            )
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _password_file(cls, data: Any) -> Any:
@@ -133,3 +143,17 @@ class ReportSettings(BaseSettings):
     def number_line(self) -> str:
         number = self.document_number or "     "
         return f"Số: {number}/{self.document_symbol}"
+
+
+def load_report_settings() -> ReportSettings:
+    """:class:`ReportSettings` from the environment; a bad value is a :class:`ConfigError`
+    naming each variable and what is wrong, never a traceback."""
+    try:
+        return ReportSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'_'.join(str(p) for p in e['loc']).upper()}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"report settings: {problems}") from None

@@ -385,3 +385,15 @@ def test_unfinished_month_is_refused_without_partial(db_url: str) -> None:
     result = run("monthly", "--month", month, "--cutoff", "0", "--partial", "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["period"]["as_of"] is not None
+
+
+@pytest.mark.parametrize(("value", "message"), [("1", "use 0 for the calendar month"), ("31", "")])
+def test_a_bad_cutoff_setting_is_a_clear_error_naming_the_variable(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("CALLROUTER_REPORT_CUTOFF_DAY", value)
+    result = run("monthly", "--month", "2026-11")
+    assert result.exit_code == 1
+    assert "CALLROUTER_REPORT_CUTOFF_DAY: " in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.output
