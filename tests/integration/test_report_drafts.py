@@ -22,14 +22,9 @@ pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 12, 16, 1, 0, tzinfo=UTC)
 TZ = "Asia/Ho_Chi_Minh"
+#: The shipped commune health station example (invented names, complete letterhead).
 SETTINGS = ReportSettings(
-    governing_body="ỦY BAN NHÂN DÂN XÃ NAM SÔNG",
-    unit_name="Trạm Y tế xã Nam Sông",
-    place="Nam Sông",
-    addressees=["Ủy ban nhân dân xã Nam Sông"],
-    signer_title="TRƯỞNG TRẠM",
-    signer_name="Lê Thị Lan",
-    reference="Kế hoạch số 45/KH-UBND ngày 20/7/2025 của Ủy ban nhân dân xã Nam Sông",
+    _env_file=Path(__file__).resolve().parents[2] / "config" / "report" / "tram-y-te-xa.env"
 )
 
 
