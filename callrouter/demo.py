@@ -724,6 +724,8 @@ class Demo:
         env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
         if self.rota.unit:  # the report's letterhead names the demo's unit unless set
             env.setdefault("CALLROUTER_REPORT_UNIT_NAME", self.rota.unit.upper())
+        # The demo's calls are today's: report the calendar month so far, not a cut-off period.
+        env.setdefault("CALLROUTER_REPORT_CUTOFF_DAY", "0")
         return env
 
     async def cli(self, *args: str, echo: bool = True) -> str:
@@ -1046,7 +1048,10 @@ class Demo:
     async def report(self) -> dict[str, Path]:
         month = datetime.now(self.rota.timezone).strftime("%Y-%m")
         self.c.heading(f"Báo cáo tháng {month} / the month's report")
-        await self.cli("report", "monthly", "--month", month, "--database-url", self.database_url)
+        # The month is still running: its figures so far ("số liệu tính đến ngày …").
+        await self.cli(
+            "report", "monthly", "--month", month, "--partial", "--database-url", self.database_url
+        )
         paths: dict[str, Path] = {}
         for fmt in ("xlsx", "docx"):
             out = self.state / "reports" / f"bao-cao-1022-{month}.{fmt}"
@@ -1055,6 +1060,7 @@ class Demo:
                 "monthly",
                 "--month",
                 month,
+                "--partial",
                 "--format",
                 fmt,
                 "--out",

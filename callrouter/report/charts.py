@@ -39,7 +39,7 @@ BLUE, GREEN, ORANGE, RED, GREY, PURPLE = (
 
 TITLE_BY_DAY = "Số cuộc gọi theo ngày"
 TITLE_BY_HOUR = "Số cuộc gọi theo giờ trong ngày"
-TITLE_OUTCOMES = "Tỷ lệ kết quả xử lý cuộc gọi"
+TITLE_OUTCOMES = "Cơ cấu cuộc gọi theo tình trạng tiếp nhận"
 OUTCOME_LABELS = {
     "answered": "Đã trả lời",
     "abandoned": "Người gọi gác máy khi chờ",
@@ -69,7 +69,6 @@ def by_day_chart(f: Figures) -> bytes:
         step = max(1, -(-len(xs) // 15))  # at most ~15 labels
         ax.set_xticks(xs[::step], [f"{d.day:%d/%m}" for d in f.by_day][::step], rotation=45)
         ax.set_ylabel("Cuộc gọi")
-        ax.set_title(TITLE_BY_DAY, pad=20)
         ax.legend(frameon=False, fontsize=8, ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0))
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         return _png(fig)
@@ -84,7 +83,6 @@ def by_hour_chart(f: Figures) -> bytes:
         ax.plot(hours, [h.answered for h in f.by_hour], color=GREEN, marker=".", label="Trả lời")
         ax.set_xticks(range(0, 24, 2), [f"{h}h" for h in range(0, 24, 2)])
         ax.set_ylabel("Cuộc gọi")
-        ax.set_title(TITLE_BY_HOUR, pad=20)
         ax.legend(frameon=False, fontsize=8, ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0))
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         return _png(fig)
@@ -109,7 +107,7 @@ def outcomes_chart(f: Figures) -> bytes:
                 [n for _, n, _ in parts],
                 colors=[c for _, _, c in parts],
                 # Slices under 5 % are too thin for a label; the legend gives their counts.
-                autopct=lambda p: f"{p:.1f} %".replace(".", ",") if p >= 5 else "",
+                autopct=lambda p: f"{p:.1f}%".replace(".", ",") if p >= 5 else "",
                 startangle=90,
                 counterclock=False,
                 wedgeprops={"linewidth": 1, "edgecolor": "white"},
@@ -124,7 +122,6 @@ def outcomes_chart(f: Figures) -> bytes:
         else:
             ax.text(0.5, 0.5, "Không có cuộc gọi", ha="center", va="center")
             ax.set_axis_off()
-        ax.set_title(TITLE_OUTCOMES)
         ax.set_aspect("equal")
         return _png(fig)
 

@@ -118,6 +118,8 @@ class Period(_Model):
     end: date
     month: str | None = None  # "YYYY-MM" the report is for (month and cut-off kinds)
     cutoff_day: int | None = None
+    # A period not yet ended, reported on request (--partial): the figures run to this day.
+    as_of: date | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Period:
@@ -135,6 +137,11 @@ class Period(_Model):
     @property
     def title_vi(self) -> str:
         """The period as a Vietnamese report title phrase."""
+        if self.as_of is not None:
+            return f"{self._title_vi()} (số liệu tính đến ngày {self.as_of:%d/%m/%Y})"
+        return self._title_vi()
+
+    def _title_vi(self) -> str:
         if self.kind is PeriodKind.MONTH and self.month:
             y, m = self.month.split("-")
             return f"tháng {int(m)} năm {y}"
@@ -318,6 +325,9 @@ class CaseFigures(_Model):
 class UnitInfo(_Model):
     name: str
     governing_body: str = ""
+    # How the province names the line and the branch's field (report settings).
+    hotline: str = "Tổng đài thông tin 1022"
+    field: str = "lĩnh vực y tế"
 
 
 class UnitSummary(_Model):
@@ -378,7 +388,7 @@ def p90_from_histogram(histogram: list[tuple[int, int]]) -> float | None:
 
 
 def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f} %".replace(".", ",")
+    return "—" if value is None else f"{value * 100:.1f}%".replace(".", ",")
 
 
 def seconds_text(value: float | None) -> str:

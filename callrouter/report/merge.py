@@ -37,10 +37,13 @@ from callrouter.report.figures import (
 )
 from callrouter.report.upgrade import upgrade_v1
 
+#: Added up across units; not the wait percentile (rebuilt from the histograms) nor the repeat
+#: callers: a sum of per-unit counts of people is not a count of people (one citizen may call
+#: two units), so the roll-up shows them per unit only.
 _SUMMED_TOTALS = tuple(
     name
     for name, field in Totals.model_fields.items()
-    if field.annotation in (int, float) and name != "wait_p90_seconds"
+    if field.annotation in (int, float) and name not in {"wait_p90_seconds", "repeat_callers"}
 )
 
 

@@ -38,10 +38,11 @@ def parse_day(text: str, option: str) -> date:
 
 
 def month_period(month: str, cutoff: int | None = None) -> Period:
-    """Calendar month, or with ``cutoff`` N: the Nth of the previous month to the (N-1)th."""
+    """Calendar month (``cutoff`` None or 0), or with ``cutoff`` N: the Nth of the previous
+    month to the (N-1)th (Decree 09/2019/NĐ-CP: monthly figures run from the 15th to the 14th)."""
     year, mon = parse_month(month)
     label = f"{year:04d}-{mon:02d}"
-    if cutoff is None:
+    if not cutoff:
         last = calendar.monthrange(year, mon)[1]
         return Period(
             kind=PeriodKind.MONTH, start=date(year, mon, 1), end=date(year, mon, last), month=label
@@ -49,7 +50,7 @@ def month_period(month: str, cutoff: int | None = None) -> Period:
     if not MIN_CUTOFF <= cutoff <= MAX_CUTOFF:
         raise ReportError(
             f"--cutoff {cutoff}: must be a day {MIN_CUTOFF}..{MAX_CUTOFF} "
-            "(leave it out for the calendar month)"
+            "(or 0 for the calendar month)"
         )
     prev_year, prev_mon = (year - 1, 12) if mon == 1 else (year, mon - 1)
     return Period(
@@ -83,6 +84,33 @@ def resolve_period(
     if month is None:
         raise ReportError("give --month YYYY-MM (or --from/--to for an ad-hoc report)")
     return month_period(month, cutoff)
+
+
+def latest_month(today: date, cutoff: int | None) -> str:
+    """The month whose period ended last before ``today``: with a cut-off N, this month once
+    its (N-1)th is past, else the previous one; the calendar month before ``today`` without."""
+    if cutoff and today.day >= cutoff:
+        return f"{today.year:04d}-{today.month:02d}"
+    return previous_month(today)
+
+
+def require_ended(period: Period, today: date, *, partial: bool) -> Period:
+    """``period`` if it has ended before ``today``; a period still running only with
+    ``partial`` (its figures then run to ``today``); one not yet begun never."""
+    if period.end < today:
+        return period
+    if period.start > today:
+        raise ReportError(
+            f"the period {period.start:%d/%m/%Y}–{period.end:%d/%m/%Y} has not begun "
+            f"(today is {today:%d/%m/%Y}); there is nothing to report"
+        )
+    if not partial:
+        raise ReportError(
+            f"the period {period.start:%d/%m/%Y}–{period.end:%d/%m/%Y} has not ended (today is "
+            f"{today:%d/%m/%Y}); add --partial for the figures so far, titled "
+            f"'số liệu tính đến ngày {today:%d/%m/%Y}'"
+        )
+    return period.model_copy(update={"end": today, "as_of": today})
 
 
 def previous_month(today: date) -> str:

@@ -14,6 +14,10 @@ BINARY: frozenset[str] = frozenset({"xlsx", "docx"})
 SUFFIX = {"table": "txt", "csv": "csv", "json": "json", "xlsx": "xlsx", "docx": "docx"}
 
 
+#: Excel on Windows reads a CSV as UTF-8 only when it starts with a byte order mark.
+CSV_BOM = "\ufeff".encode()
+
+
 def render(f: Figures, fmt: Format, settings: ReportSettings | None = None) -> bytes:
     """The report in ``fmt`` as bytes (text formats UTF-8). Blocking: CPU and matplotlib."""
     if fmt == "json":
@@ -21,7 +25,7 @@ def render(f: Figures, fmt: Format, settings: ReportSettings | None = None) -> b
     if fmt == "csv":
         from callrouter.report.render_text import render_csv  # noqa: PLC0415 (matplotlib and openpyxl load only when needed)
 
-        return render_csv(f).encode()
+        return CSV_BOM + render_csv(f).encode()
     if fmt == "table":
         from callrouter.report.render_text import render_table  # noqa: PLC0415 (matplotlib and openpyxl load only when needed)
 

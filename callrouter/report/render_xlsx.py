@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -50,7 +51,8 @@ def render_xlsx(f: Figures) -> bytes:
     xlsx_append(
         info, [f"{f.period.kind_label_vi}: {f.period.start:%d/%m/%Y} – {f.period.end:%d/%m/%Y}"]
     )
-    xlsx_append(info, [f"Lập lúc {f.generated_at:%d/%m/%Y %H:%M} UTC"])
+    local = f.generated_at.astimezone(ZoneInfo(f.timezone))
+    xlsx_append(info, [f"Lập lúc {local:%H:%M} ngày {local:%d/%m/%Y}"])
     xlsx_append(info, [])
     for para in summary_paragraphs(f):
         xlsx_append(info, [para])

@@ -1,4 +1,5 @@
-"""E-mail the report (DOCX and XLSX attached) over SMTP, from asyncio (aiosmtplib).
+"""E-mail the report over SMTP from asyncio (aiosmtplib): DOCX, XLSX and the JSON the
+receiving office merges (``callrouter report merge``), attached.
 
 Security: ``none`` (plain, for a relay on localhost), ``starttls`` (upgrade, usually port 587)
 or ``tls`` (implicit TLS, usually port 465); ``auto`` (the default) is plain only to a relay
@@ -18,7 +19,7 @@ import aiosmtplib
 import structlog
 
 from callrouter.errors import ReportError
-from callrouter.report.figures import Figures
+from callrouter.report.figures import Figures, Period
 from callrouter.report.settings import ReportSettings
 from callrouter.report.words import subject, summary_paragraphs
 from callrouter.settings import is_loopback_host
@@ -29,13 +30,20 @@ DOCX_TYPE = ("application", "vnd.openxmlformats-officedocument.wordprocessingml.
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
+def period_stem(period: Period) -> str:
+    """The files' name for a period: bao-cao-1022-2026-12, or its dates for an ad-hoc one."""
+    if period.month:
+        return f"bao-cao-1022-{period.month}"
+    return f"bao-cao-1022-{period.start:%Y%m%d}-{period.end:%Y%m%d}"
+
+
 def attachment_stem(f: Figures) -> str:
-    if f.period.month:
-        return f"bao-cao-1022-{f.period.month}"
-    return f"bao-cao-1022-{f.period.start:%Y%m%d}-{f.period.end:%Y%m%d}"
+    return period_stem(f.period)
 
 
-def build_message(f: Figures, settings: ReportSettings, docx: bytes, xlsx: bytes) -> EmailMessage:
+def build_message(
+    f: Figures, settings: ReportSettings, docx: bytes, xlsx: bytes, json: bytes | None = None
+) -> EmailMessage:
     if not settings.mail_to:
         raise ReportError(
             "no recipients: set CALLROUTER_REPORT_MAIL_TO, e.g. '[\"vhtt@example.gov.vn\"]'"
@@ -47,13 +55,14 @@ def build_message(f: Figures, settings: ReportSettings, docx: bytes, xlsx: bytes
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain=settings.mail_from.rpartition("@")[2] or None)
     body = [
-        "Kính gửi: " + "; ".join(settings.addressees) + ",",
+        "Kính gửi: " + "; ".join(settings.addressees or [settings.value("addressees")]) + ",",
         "",
-        f"{settings.unit_name} gửi báo cáo {subject(f)[0].lower()}{subject(f)[1:]}.",
+        f"{settings.value('unit_name')} gửi báo cáo {subject(f)[0].lower()}{subject(f)[1:]}.",
         "",
         *summary_paragraphs(f),
         "",
-        "Báo cáo chi tiết (Word) và số liệu (Excel) ở tệp đính kèm.",
+        "Tệp đính kèm: báo cáo (Word), số liệu (Excel) và tệp số liệu JSON để cơ quan nhận "
+        "tổng hợp báo cáo của các đơn vị (callrouter report merge).",
         "",
         "-- ",
         "Thư được gửi tự động bởi callrouter.",
@@ -62,6 +71,22 @@ def build_message(f: Figures, settings: ReportSettings, docx: bytes, xlsx: bytes
     stem = attachment_stem(f)
     msg.add_attachment(docx, maintype=DOCX_TYPE[0], subtype=DOCX_TYPE[1], filename=f"{stem}.docx")
     msg.add_attachment(xlsx, maintype=XLSX_TYPE[0], subtype=XLSX_TYPE[1], filename=f"{stem}.xlsx")
+    data = json if json is not None else f.to_json().encode()
+    msg.add_attachment(data, maintype="application", subtype="json", filename=f"{stem}.json")
+    return msg
+
+
+def notice_message(settings: ReportSettings, subject_line: str, lines: list[str]) -> EmailMessage:
+    """A short notice to the clerk (a draft to approve, a reminder), no attachment."""
+    if not settings.clerk_mail_to:
+        raise ReportError("no clerk to notify: set CALLROUTER_REPORT_CLERK_MAIL_TO (a JSON list)")
+    msg = EmailMessage()
+    msg["Subject"] = subject_line
+    msg["From"] = settings.mail_from
+    msg["To"] = ", ".join(settings.clerk_mail_to)
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain=settings.mail_from.rpartition("@")[2] or None)
+    msg.set_content("\n".join([*lines, "", "-- ", "Thư được gửi tự động bởi callrouter."]))
     return msg
 
 
@@ -121,7 +146,7 @@ async def send_message(msg: EmailMessage, settings: ReportSettings) -> None:
         raise ReportError(f"SMTP {where}: {type(exc).__name__}: {exc}") from None
     log.info(
         "report.sent",
-        to=len(settings.mail_to),
+        to=len(str(msg["To"]).split(",")),
         smtp=where,
         security=security,
         subject=str(msg["Subject"]),

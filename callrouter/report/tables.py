@@ -10,6 +10,7 @@ from callrouter.report.figures import (
     CaseCounts,
     CountRow,
     Figures,
+    Totals,
     duration_text,
     percent,
 )
@@ -49,6 +50,56 @@ class Table:
     widths: list[int] = field(default_factory=list)  # XLSX column widths (characters)
 
 
+def _unit_call_row(name: str, period: str, t: Totals, *, total: bool = False) -> list[Cell]:
+    return [
+        Cell(name),
+        Cell(period),
+        Cell(t.received, "int"),
+        Cell(t.offered, "int"),
+        Cell(t.answered, "int"),
+        Cell(t.answer_rate, "pct"),
+        Cell(t.answered_within_sl, "int"),
+        Cell(t.service_level, "pct"),
+        Cell(t.abandoned, "int"),
+        Cell(t.after_hours, "int"),
+        Cell(t.wait_avg_seconds, "sec"),
+        Cell(None if total else t.repeat_callers, "int"),  # people: not summed across units
+    ]
+
+
+def units_table(f: Figures) -> Table:
+    """One row per unit, every rate next to the counts behind it, and the totals row (the
+    rates recomputed from the summed counts)."""
+    n = f.service_level_seconds
+    return Table(
+        "units",
+        "Đơn vị",
+        "Kết quả tiếp nhận cuộc gọi theo đơn vị",
+        [
+            "Đơn vị",
+            "Kỳ báo cáo",
+            "Cuộc gọi đến",
+            "Trong giờ trực",
+            "Trả lời",
+            "Tỷ lệ trả lời",
+            f"Trả lời trong {n} giây",
+            f"Tỷ lệ trả lời trong {n} giây",
+            "Gác máy khi chờ",
+            "Ngoài giờ",
+            "Chờ TB (giây)",
+            "Người gọi từ 2 lần",
+        ],
+        [
+            *(
+                _unit_call_row(u.name, f"{u.period.start:%d/%m}–{u.period.end:%d/%m/%Y}", u.totals)
+                for u in f.units
+            ),
+            _unit_call_row("Tổng cộng", "", f.totals, total=True),
+        ],
+        [30, 14, 10, 10, 10, 10, 10, 11, 10, 10, 10, 10],
+    )
+
+
 def summary_rows(f: Figures) -> list[tuple[str, str, Cell]]:
     """(key, Vietnamese label, value) of every headline figure."""
     t, n = f.totals, f.service_level_seconds
@@ -59,11 +110,11 @@ def summary_rows(f: Figures) -> list[tuple[str, str, Cell]]:
         ("answered", "Cuộc gọi được cán bộ trả lời", Cell(t.answered, "int")),
         ("answer_rate", "Tỷ lệ trả lời (trên cuộc gọi trong giờ trực)", Cell(t.answer_rate, "pct")),
         ("answered_within_sl", f"Trả lời trong {n} giây", Cell(t.answered_within_sl, "int")),
-        ("service_level", f"Mức phục vụ (trả lời trong {n} giây)", Cell(t.service_level, "pct")),
+        ("service_level", f"Tỷ lệ trả lời trong {n} giây", Cell(t.service_level, "pct")),
         ("abandoned", "Người gọi gác máy khi đang chờ", Cell(t.abandoned, "int")),
         (
             "abandoned_short",
-            f"  trong đó gác máy trong {f.misdial_seconds} giây đầu (thường là gọi nhầm)",
+            f"  trong đó gác máy trong {f.misdial_seconds} giây đầu",
             Cell(t.abandoned_short, "int"),
         ),
         ("unanswered", "Không cán bộ nào nghe máy", Cell(t.unanswered, "int")),
@@ -74,14 +125,18 @@ def summary_rows(f: Figures) -> list[tuple[str, str, Cell]]:
         ("wait_avg_seconds", "Thời gian chờ trung bình (giây)", Cell(t.wait_avg_seconds, "sec")),
         (
             "wait_p90_seconds",
-            f"Thời gian chờ của 90 % cuộc gọi không quá (giây){p90_note}",
+            f"Thời gian chờ của 90% cuộc gọi không quá (giây){p90_note}",
             Cell(t.wait_p90_seconds, "sec"),
         ),
         ("talk_avg_seconds", "Thời gian đàm thoại trung bình (giây)",
          Cell(t.talk_avg_seconds, "sec")),
         ("talk_seconds_sum", "Tổng thời gian đàm thoại (giờ:phút:giây)",
          Cell(t.talk_seconds_sum, "duration")),
-        ("repeat_callers", "Số người gọi từ 2 lần trở lên", Cell(t.repeat_callers, "int")),
+        (
+            "repeat_callers",
+            "Số người gọi từ 2 lần trở lên" + (" (chỉ tính theo từng đơn vị)" if f.merged else ""),
+            Cell(None if f.merged else t.repeat_callers, "int"),
+        ),
         ("callbacks_requested", "Yêu cầu gọi lại phát sinh", Cell(t.callbacks_requested, "int")),
         ("callbacks_done", "  trong đó đã gọi lại", Cell(t.callbacks_done, "int")),
         ("callbacks_open", "  trong đó chưa gọi lại", Cell(t.callbacks_open, "int")),
@@ -101,39 +156,7 @@ def report_tables(f: Figures) -> list[Table]:
     unit_h = ["Đơn vị"] if merged else []
     tables: list[Table] = []
     if merged:
-        tables.append(
-            Table(
-                "units",
-                "Đơn vị",
-                "Kết quả theo đơn vị",
-                [
-                    "Đơn vị",
-                    "Kỳ báo cáo",
-                    "Cuộc gọi đến",
-                    "Trả lời",
-                    "Tỷ lệ trả lời",
-                    "Mức phục vụ",
-                    "Gác máy",
-                    "Ngoài giờ",
-                    "Chờ TB (giây)",
-                ],
-                [
-                    [
-                        Cell(u.name),
-                        Cell(f"{u.period.start:%d/%m/%Y}–{u.period.end:%d/%m/%Y}"),
-                        Cell(u.totals.received, "int"),
-                        Cell(u.totals.answered, "int"),
-                        Cell(u.totals.answer_rate, "pct"),
-                        Cell(u.totals.service_level, "pct"),
-                        Cell(u.totals.abandoned, "int"),
-                        Cell(u.totals.after_hours, "int"),
-                        Cell(u.totals.wait_avg_seconds, "sec"),
-                    ]
-                    for u in f.units
-                ],
-                [40, 24, 12, 10, 12, 12, 10, 10, 12],
-            )
-        )
+        tables.append(units_table(f))
     tables.append(
         Table(
             "summary",
@@ -190,7 +213,7 @@ def report_tables(f: Figures) -> list[Table]:
             [
                 *unit_h,
                 "Cán bộ",
-                "Lượt chuyển máy",
+                "Lượt đổ chuông",
                 "Cuộc gọi trả lời",
                 "Tổng đàm thoại",
                 "Đàm thoại TB (giây)",
@@ -220,13 +243,13 @@ def report_tables(f: Figures) -> list[Table]:
                 *unit_h,
                 "Số máy",
                 "Tên",
-                "Lượt gọi",
+                "Lượt đổ chuông",
                 "Nghe máy",
                 "Bận",
                 "Không nghe",
                 "Từ chối",
                 "Lỗi",
-                "Hủy",
+                "Ngừng đổ chuông",
                 "Cuộc gọi đàm thoại",
             ],
             [

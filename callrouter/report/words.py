@@ -14,10 +14,10 @@ def _s(value: float | None) -> str:
 
 
 def subject(f: Figures) -> str:
-    """What the report is about (after "BÁO CÁO", and in the "V/v" line)."""
+    """What the report is about: the summary line under "BÁO CÁO" (a báo cáo has no "V/v")."""
     what = (
-        f"Kết quả tiếp nhận, xử lý phản ánh, kiến nghị của người dân qua đường dây nóng 1022 "
-        f"(nhánh {f.branch} – lĩnh vực y tế) {f.period.title_vi}"
+        f"Kết quả tiếp nhận, xử lý phản ánh, kiến nghị của người dân qua {f.unit.hotline} "
+        f"(nhánh {f.branch} – {f.unit.field}) {f.period.title_vi}"
     )
     if f.period.kind is PeriodKind.ADHOC:
         what += " (báo cáo đột xuất)"
@@ -31,8 +31,8 @@ def report_title(f: Figures) -> str:
 
 def empty_sentence(f: Figures) -> str:
     return (
-        f"Trong kỳ báo cáo ({f.period.start:%d/%m/%Y} – {f.period.end:%d/%m/%Y}) đường dây "
-        f"nóng 1022 nhánh {f.branch} không nhận được cuộc gọi nào."
+        f"Trong kỳ báo cáo ({f.period.start:%d/%m/%Y} – {f.period.end:%d/%m/%Y}) "
+        f"{f.unit.hotline} nhánh {f.branch} không nhận được cuộc gọi nào."
     )
 
 
@@ -86,14 +86,14 @@ def telephony_paragraph(f: Figures) -> str:
     t = f.totals
     text = (
         f"Về tiếp nhận cuộc gọi: từ ngày {f.period.start:%d/%m/%Y} đến ngày "
-        f"{f.period.end:%d/%m/%Y}, đường dây nóng 1022 (nhánh {f.branch} – lĩnh vực y tế) nhận "
+        f"{f.period.end:%d/%m/%Y}, {f.unit.hotline} (nhánh {f.branch} – {f.unit.field}) nhận "
         f"{_n(t.received)} cuộc gọi ({_n(t.offered)} trong giờ trực, {_n(t.after_hours)} ngoài "
         f"giờ); cán bộ trực trả lời {_n(t.answered)} cuộc ({percent(t.answer_rate)} số cuộc gọi "
         f"trong giờ trực, {percent(t.service_level)} trong vòng {f.service_level_seconds} giây); "
         f"thời gian chờ trung bình {_s(t.wait_avg_seconds)} giây, đàm thoại trung bình "
         f"{_s(t.talk_avg_seconds)} giây; {_n(t.abandoned)} cuộc người gọi gác máy khi chờ "
-        f"(trong đó {_n(t.abandoned_short)} cuộc trong {f.misdial_seconds} giây đầu, thường là "
-        f"gọi nhầm), {_n(t.unanswered)} cuộc không có cán bộ nghe máy, {_n(t.failed)} cuộc lỗi "
+        f"(trong đó {_n(t.abandoned_short)} cuộc gác máy trong {f.misdial_seconds} giây đầu), "
+        f"{_n(t.unanswered)} cuộc không có cán bộ nghe máy, {_n(t.failed)} cuộc lỗi "
         f"kỹ thuật; phát sinh {_n(t.callbacks_requested)} yêu cầu gọi lại, đã gọi lại "
         f"{_n(t.callbacks_done)}."
     )

@@ -278,7 +278,7 @@ async def apply_plan(conn: AsyncConnection, plan: Plan) -> None:
     """Write ``plan`` inside the caller's transaction."""
     dialect = conn.dialect.name
     await _apply_calls(conn, plan, dialect)
-    await _apply_late_ends(conn, plan, dialect)
+    await _apply_late_ends(conn, plan)
     await _apply_attempts(conn, plan)
     if plan.events:
         rows = [{k: v for k, v in e.items() if k != "linkedid"} for e in plan.events]
@@ -322,27 +322,32 @@ async def _apply_calls(conn: AsyncConnection, plan: Plan, dialect: str) -> None:
         )
 
 
-async def _apply_late_ends(conn: AsyncConnection, plan: Plan, dialect: str) -> None:
+async def _apply_late_ends(conn: AsyncConnection, plan: Plan) -> None:
     """A late writer's end (records.LATE_WRITERS_MAY_AMEND) lands only on a call whose outcome
     is still open or ``failed``: a final outcome another door wrote stays as it is."""
     c = calls.c
     amendable = or_(c.outcome.is_(None), c.outcome.in_(r.LATE_WRITERS_MAY_AMEND))
-    wait, talk = _timing_exprs(dialect, None, frozenset()).values()
     for end in plan.late_ends:
+        where = and_(c.linkedid == end["linkedid"], amendable)
+        stored = (
+            await conn.execute(select(c.started_at, c.answered_at).where(where))
+        ).one_or_none()
+        if stored is None:
+            continue  # final already (or not there): the late end is not applied
         values: dict[str, Any] = {
+            "started_at": stored.started_at,
+            "answered_at": stored.answered_at,
             "ended_at": end["ended_at"],
             "outcome": end["outcome"],
             "hangup_cause": end["hangup_cause"],
+            "wait_seconds": None,
+            "talk_seconds": None,
         }
         if end["outcome"] in r.OUTCOMES_WITHOUT_ANSWER:
             values.update(dict.fromkeys(_ANSWER_FIELDS))
-        where = and_(c.linkedid == end["linkedid"], amendable)
+        _timings(values)
+        del values["started_at"]
         await conn.execute(update(calls).where(where).values(**values))
-        await conn.execute(
-            update(calls)
-            .where(c.linkedid == end["linkedid"])
-            .values(wait_seconds=wait, talk_seconds=talk)
-        )
 
 
 def _timing_exprs(dialect: str, excluded: Any, columns: frozenset[str]) -> dict[str, Any]:

@@ -345,6 +345,25 @@ class WebSession(Base):
     __table_args__ = (Index(None, "user_name"), Index(None, "seen_at"))
 
 
+class ReportDraft(Base):
+    """A monthly report prepared for the clerk to sign (migration 0006): its files are kept in
+    ``directory`` (DOCX, XLSX, JSON, PDF); only an approved draft is sent, and the record keeps
+    who approved it and when it left."""
+
+    __tablename__ = "report_drafts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    stem: Mapped[str] = mapped_column(String(64), unique=True)  # bao-cao-1022-2026-12
+    period_start: Mapped[date]
+    period_end: Mapped[date]
+    created_at: Mapped[datetime]
+    directory: Mapped[str] = mapped_column(String(500))
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    approved_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    sent_to: Mapped[str | None] = mapped_column(String(1000))
+
+
 calls = cast(Table, Call.__table__)
 call_attempts = cast(Table, CallAttempt.__table__)
 call_events = cast(Table, CallEvent.__table__)
@@ -353,3 +372,4 @@ privacy_requests = cast(Table, PrivacyRequest.__table__)
 cases = cast(Table, Case.__table__)
 case_history = cast(Table, CaseHistory.__table__)
 web_sessions = cast(Table, WebSession.__table__)
+report_drafts = cast(Table, ReportDraft.__table__)

@@ -49,8 +49,10 @@ from callrouter.cases.edit import CaseRules
 from callrouter.errors import ConfigError, ReportError
 from callrouter.logs import mask_number
 from callrouter.metrics import CONTENT_TYPE, Metrics
-from callrouter.report.figures import Figures, Period, UnitInfo
+from callrouter.report import drafts
+from callrouter.report.figures import Figures, Period
 from callrouter.report.periods import month_period, parse_month
+from callrouter.report.send import period_stem
 from callrouter.report.settings import ReportSettings
 from callrouter.rota import DutyAssignment, Rota, duty_status
 from callrouter.rota.timeline import Segment, timeline
@@ -686,7 +688,7 @@ class AdminWeb:
             service_level_seconds=self.ctx.service_level_seconds,
             misdial_seconds=self.ctx.misdial_seconds,
             timezone=str(self.tz),
-            unit=UnitInfo(name=rs.unit_name, governing_body=rs.governing_body),
+            unit=rs.unit_info(),
             cases_config=self.cases.rules.config,
             now=now,
         )
@@ -713,6 +715,7 @@ class AdminWeb:
         query = f"month={period.month}" + (
             f"&cutoff={period.cutoff_day}" if period.cutoff_day else ""
         )
+        draft = await drafts.get(self.ctx.engine, period_stem(period))
         return self.page(
             request,
             "report.html",
@@ -724,9 +727,30 @@ class AdminWeb:
                 "query": query,
                 "downloads": DOWNLOADS,
                 "charts": CHARTS,
+                "draft": draft,
+                "draft_when": lambda at: drafts.when(at, str(self.tz)),
             },
             user=user,
         )
+
+    async def report_approve(self, request: Request) -> Response:
+        """The approve button: the logged-in account approves the period's draft."""
+        guarded = await self._guard_post(request)
+        if isinstance(guarded, Response):
+            return guarded
+        user, form = guarded
+        month, cutoff = str(form.get("month") or ""), str(form.get("cutoff") or "")
+        try:
+            period = month_period(month, int(cutoff) if cutoff.isdigit() else None)
+            await drafts.approve(
+                self.ctx.engine, period_stem(period), user, now=self._now(), tz=str(self.tz)
+            )
+        except ReportError as exc:
+            return self.error(request, 400, "Chưa duyệt được báo cáo", str(exc))
+        log.info("web.report_approved", user=user, stem=period_stem(period))
+        request.session["flash"] = f"Đã duyệt báo cáo {period.title_vi}; báo cáo sẽ được gửi đi."
+        query = f"month={period.month}" + (f"&cutoff={cutoff}" if cutoff.isdigit() else "")
+        return RedirectResponse(f"/report?{query}", status_code=303)
 
     async def report_chart(self, request: Request) -> Response:
         user = await self._guard_get(request)
@@ -1020,6 +1044,7 @@ def create_app(
         Route("/callbacks/{callback_id}/done", web.close_callback, methods=["POST"]),
         Route("/callbacks/{callback_id}/recording", web.recording),
         Route("/report", web.report),
+        Route("/report/approve", web.report_approve, methods=["POST"]),
         Route("/report/chart/{name}.png", web.report_chart),
         Route("/report/download/{fmt}", web.report_download),
         Route("/rota", web.rota_page),

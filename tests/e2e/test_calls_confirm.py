@@ -54,11 +54,14 @@ PROMPT_SECONDS = 5.2
 
 def _cause(mode: RouterMode, attempt: dict[str, Any]) -> int | None:
     """The leg's hang-up cause as both modes must agree on it. A leg callrouter itself hung up
-    (declined, cancelled): ARI mode records the cause Asterisk reports for that hang-up,
-    16 (normal clearing); in FastAGI mode Asterisk reports none there and the row keeps NULL
-    (issue 14: never a default), which counts as the same here."""
+    carries, in ARI mode, the cause Asterisk reports for that hang-up (16 normal clearing, 26
+    answered elsewhere); in FastAGI mode Asterisk reports none there and the row keeps NULL
+    (issue 14: never a default). So a cancelled or unanswered leg's cause is not compared
+    across modes, and a declined leg's NULL in FastAGI mode counts as ARI's 16."""
     cause = attempt["cause"]
-    if mode.name == "agi" and attempt["result"] in ("declined", "cancelled") and cause is None:
+    if attempt["result"] in ("cancelled", "no_answer"):
+        return None
+    if mode.name == "agi" and attempt["result"] == "declined" and cause is None:
         return 16
     return cast(int | None, cause)
 
@@ -248,7 +251,7 @@ async def test_given_a_voicemail_is_still_asked_when_the_other_presses_1_then_it
         "answered_number": presses_1,
         "answered": True,
         "attempts": [
-            (1, officer_id_at(0), voicemail, "cancelled", 16, False),
+            (1, officer_id_at(0), voicemail, "cancelled", None, False),
             (2, officer_id_at(1), presses_1, "answered", None, True),
         ],
     }
@@ -310,8 +313,8 @@ async def test_given_the_caller_hangs_up_while_a_leg_is_asked_then_every_leg_is_
         "answered_number": None,
         "answered": False,
         "attempts": [
-            (1, officer_id_at(0), voicemail, "cancelled", 16, False),
-            (2, officer_id_at(1), silent, "cancelled", 16, False),
+            (1, officer_id_at(0), voicemail, "cancelled", None, False),
+            (2, officer_id_at(1), silent, "cancelled", None, False),
         ],
     }
 

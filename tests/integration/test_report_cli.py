@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
+import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -16,14 +21,33 @@ from click.testing import CliRunner, Result
 
 from callrouter.cli import cli
 from callrouter.report.sample import edge_month_rows, insert_rows
+from callrouter.settings import Settings
 from callrouter.store.db import make_engine
 from callrouter.store.migrate import upgrade
+from tests.conftest import require_service
 
 pytestmark = pytest.mark.integration
 
 
+LETTERHEAD = {
+    "GOVERNING_BODY": "SỞ Y TẾ THÀNH PHỐ A",
+    "UNIT_NAME": "TRUNG TÂM Y TẾ KHU VỰC BẮC SÔNG",
+    "PLACE": "Bắc Sông",
+    "ADDRESSEES": '["Sở Y tế thành phố A"]',
+    "SIGNER_TITLE": "GIÁM ĐỐC",
+    "SIGNER_NAME": "Nguyễn Thị Hoa",
+    "REFERENCE": "Công văn số 123/SYT-VP ngày 10/8/2025 của Sở Y tế",
+}
+
+
 @pytest.fixture
-def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def letterhead(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in LETTERHEAD.items():
+        monkeypatch.setenv(f"CALLROUTER_REPORT_{key}", value)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, letterhead: None) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path / 'callrouter.sqlite3'}"
 
     async def setup() -> None:
@@ -36,6 +60,7 @@ def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
     asyncio.run(setup())
     monkeypatch.setenv("CALLROUTER_DATABASE_URL", url)
+    monkeypatch.setenv("CALLROUTER_REPORT_CUTOFF_DAY", "0")  # the tests' months are calendar
     monkeypatch.chdir(tmp_path)
     return url
 
@@ -55,6 +80,7 @@ def test_monthly_json_has_the_month_figures(db_url: str) -> None:
         "end": "2026-11-30",
         "month": "2026-11",
         "cutoff_day": None,
+        "as_of": None,
     }
     assert data["totals"]["received"] == 10
     assert data["totals"]["answered"] == 4
@@ -157,7 +183,7 @@ def test_merge_two_units_and_refusals(db_url: str, tmp_path: Path) -> None:
     assert merged["totals"]["received"] == 20
     assert merged["totals"]["answer_rate"] == pytest.approx(8 / 18)
     assert [u["name"] for u in merged["units"]] == [
-        "TRUNG TÂM Y TẾ HUYỆN MÊ LINH",
+        "TRUNG TÂM Y TẾ KHU VỰC BẮC SÔNG",
         "TRUNG TÂM Y TẾ HUYỆN SÓC SƠN",
     ]
     out = tmp_path / "tong-hop.docx"
@@ -203,14 +229,73 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Inbox]:
         controller.stop()
 
 
-def test_send_mails_docx_and_xlsx_of_the_month(db_url: str, smtp: _Inbox) -> None:
+@pytest.fixture
+def reports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    if shutil.which("soffice") is None:
+        require_service("soffice", "install libreoffice-writer-nogui (scripts/apt-packages.txt)")
+    monkeypatch.setenv("CALLROUTER_REPORT_REPORTS_DIR", str(tmp_path / "reports"))
+    return tmp_path / "reports"
+
+
+def test_only_an_approved_draft_is_sent_and_the_sent_files_are_the_kept_ones(
+    db_url: str, smtp: _Inbox, reports: Path
+) -> None:
+    result = run("draft", "--month", "2026-11")
+    assert result.exit_code == 0, result.output
+    kept = reports / "bao-cao-1022-2026-11"
+    files = {p.suffix: p.read_bytes() for p in kept.iterdir() if p.is_file()}
+    assert set(files) >= {".docx", ".xlsx", ".json", ".pdf"}
+    assert files[".pdf"].startswith(b"%PDF")  # LibreOffice headless, ready to sign
+
+    refused = run("send", "--month", "2026-11")
+    assert refused.exit_code == 1
+    assert "not approved" in refused.stderr
+    assert smtp.messages == []
+
+    assert run("approve", "--month", "2026-11", "--by", "").exit_code == 1
+    approved = run("approve", "--month", "2026-11", "--by", "nguyen.hoa")
+    assert approved.exit_code == 0, approved.output
+    again = run("approve", "--month", "2026-11", "--by", "nguyen.hoa")
+    assert again.exit_code == 1
+    assert "already approved by nguyen.hoa" in again.stderr
+    redraft = run("draft", "--month", "2026-11")
+    assert redraft.exit_code == 1
+    assert "not prepared again" in redraft.stderr
+
     result = run("send", "--month", "2026-11")
     assert result.exit_code == 0, result.output
     assert "Đã gửi báo cáo tháng 11 năm 2026 tới vhtt@melinh.example" in result.stderr
     (envelope,) = smtp.messages
     assert envelope.rcpt_tos == ["vhtt@melinh.example"]
-    assert b'filename="bao-cao-1022-2026-11.docx"' in envelope.content
-    assert b'filename="bao-cao-1022-2026-11.xlsx"' in envelope.content
+    msg = message_from_bytes(envelope.content, policy=policy.default)
+    attached = {p.get_filename(): p.get_payload(decode=True) for p in msg.iter_attachments()}
+    assert attached == {
+        "bao-cao-1022-2026-11.docx": files[".docx"],
+        "bao-cao-1022-2026-11.xlsx": files[".xlsx"],
+        "bao-cao-1022-2026-11.json": files[".json"],
+    }
+    twice = run("send", "--month", "2026-11")
+    assert twice.exit_code == 1
+    assert "already sent" in twice.stderr
+
+
+def test_auto_prepares_the_draft_then_reminds_the_clerk_until_it_is_approved(
+    db_url: str, smtp: _Inbox, reports: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALLROUTER_REPORT_CLERK_MAIL_TO", '["vanthu@bacsong.example"]')
+    monkeypatch.setenv("CALLROUTER_REPORT_REMIND_DAY", "1")  # every day is reminder day
+    first = run("auto")
+    assert first.exit_code == 0, first.output
+    assert "Đã lập dự thảo" in first.stderr
+    second = run("auto")
+    assert second.exit_code == 0, second.output
+    assert "chưa duyệt; đã nhắc" in second.stderr
+    subjects = [
+        str(message_from_bytes(m.content, policy=policy.default)["Subject"]) for m in smtp.messages
+    ]
+    assert [m.rcpt_tos for m in smtp.messages] == [["vanthu@bacsong.example"]] * 2
+    assert subjects[0].startswith("Dự thảo báo cáo")
+    assert subjects[1].startswith("Nhắc: báo cáo")
 
 
 def test_send_without_recipients_is_a_clear_error(
@@ -228,3 +313,87 @@ def test_schema_command_prints_the_json_schema_of_the_exchange_format() -> None:
     schema = json.loads(result.stdout)
     assert schema["properties"]["format"]["const"] == "callrouter-report"
     assert "answer_rate" in schema["$defs"]["Totals"]["properties"]
+
+
+def test_send_without_letterhead_is_refused_naming_each_missing_field(
+    db_url: str, smtp: _Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("PLACE", "SIGNER_NAME", "REFERENCE"):
+        monkeypatch.delenv(f"CALLROUTER_REPORT_{key}")
+    result = run("send", "--month", "2026-11")
+    assert result.exit_code == 1
+    for name in ("PLACE (địa danh)", "SIGNER_NAME (họ tên người ký)", "REFERENCE"):
+        assert f"CALLROUTER_REPORT_{name}" in result.stderr
+    assert "UNIT_NAME" not in result.stderr
+    assert smtp.messages == []  # nothing left the unit
+
+
+def test_settings_check_lists_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    monkeypatch.setenv("CALLROUTER_REPORT_UNIT_NAME", "TRẠM Y TẾ XÃ AN HÒA")
+    result = run("settings", "--check")
+    assert result.exit_code == 1
+    assert "tên đơn vị ban hành: TRẠM Y TẾ XÃ AN HÒA" in result.stdout
+    assert "CALLROUTER_REPORT_GOVERNING_BODY (cơ quan chủ quản)" in result.stderr
+    assert "CALLROUTER_REPORT_UNIT_NAME" not in result.stderr
+
+
+def test_settings_check_passes_with_a_complete_letterhead(letterhead: None) -> None:
+    result = run("settings", "--check")
+    assert result.exit_code == 0, result.output
+    assert "Đủ thông tin" in result.stderr
+
+
+def test_monthly_docx_without_letterhead_warns_and_prints_placeholders(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CALLROUTER_REPORT_PLACE")
+    out = tmp_path / "r.docx"
+    result = run("monthly", "--month", "2026-11", "--format", "docx", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "chưa cấu hình" in result.stderr
+    assert "CALLROUTER_REPORT_PLACE" in result.stderr
+    assert "[chưa cấu hình: địa danh], ngày".encode() in _docx_text(out)
+
+
+def _docx_text(path: Path) -> bytes:
+    with zipfile.ZipFile(path) as z:
+        return z.read("word/document.xml")
+
+
+@pytest.mark.parametrize("cutoff", ["1", "29", "-3"])
+def test_cutoff_outside_the_accepted_range_is_refused(db_url: str, cutoff: str) -> None:
+    result = run("monthly", "--month", "2026-11", "--cutoff", cutoff)
+    assert result.exit_code == 1
+    assert f"--cutoff {cutoff}: must be a day 2..28" in result.stderr
+
+
+def test_partial_for_a_future_period_is_refused(db_url: str) -> None:
+    result = run("monthly", "--month", "2099-01", "--partial")
+    assert result.exit_code == 1
+    assert "has not begun" in result.stderr
+
+
+def test_unfinished_month_is_refused_without_partial(db_url: str) -> None:
+    now = datetime.now(UTC).astimezone(ZoneInfo(Settings().timezone))
+    month = f"{now.year:04d}-{now.month:02d}"
+    result = run("monthly", "--month", month, "--cutoff", "0")
+    assert result.exit_code == 1
+    assert "has not ended" in result.stderr
+    result = run("monthly", "--month", month, "--cutoff", "0", "--partial", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["period"]["as_of"] is not None
+
+
+@pytest.mark.parametrize(("value", "message"), [("1", "use 0 for the calendar month"), ("31", "")])
+def test_a_bad_cutoff_setting_is_a_clear_error_naming_the_variable(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("CALLROUTER_REPORT_CUTOFF_DAY", value)
+    result = run("monthly", "--month", "2026-11")
+    assert result.exit_code == 1
+    assert "CALLROUTER_REPORT_CUTOFF_DAY: " in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.output

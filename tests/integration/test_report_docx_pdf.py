@@ -88,7 +88,7 @@ async def _month_figures(tmp_path: Path) -> Figures:
             branch=3,
             service_level_seconds=20,
             timezone="Asia/Ho_Chi_Minh",
-            unit=UnitInfo(name="TRUNG TÂM Y TẾ HUYỆN MÊ LINH", governing_body="UBND HUYỆN MÊ LINH"),
+            unit=UnitInfo(name="TTYT KHU VỰC BẮC SÔNG", governing_body="SỞ Y TẾ THÀNH PHỐ A"),
             cases_config=CasesConfig(
                 topics={"tiem_chung": "Tiêm chủng", "kham_chua_benh": "Khám, chữa bệnh"},
                 agencies={"so_y_te": "Sở Y tế", "bhxh": "Bảo hiểm xã hội"},
@@ -105,7 +105,16 @@ async def test_given_month_docx_when_converted_by_libreoffice_then_pages_hold_vi
 ) -> None:
     f = await _month_figures(tmp_path)
     docx = tmp_path / "bao-cao.docx"
-    docx.write_bytes(render(f, "docx", ReportSettings(signer_name="Nguyễn Thị Hoa")))
+    settings = ReportSettings(
+        governing_body="SỞ Y TẾ THÀNH PHỐ A",
+        unit_name="Trung tâm Y tế khu vực Bắc Sông",
+        place="Bắc Sông",
+        addressees=["Sở Y tế thành phố A"],
+        signer_title="Giám đốc",
+        signer_name="Nguyễn Thị Hoa",
+        reference="Công văn số 123/SYT-VP ngày 10/8/2025 của Sở Y tế",
+    )
+    docx.write_bytes(render(f, "docx", settings))
     pdf = _to_pdf(docx)
     pages = _pages_png(pdf)
     assert 2 <= len(pages) <= 10
@@ -114,11 +123,12 @@ async def test_given_month_docx_when_converted_by_libreoffice_then_pages_hold_vi
     for expected in (
         "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
         "Độc lập - Tự do - Hạnh phúc",
-        "TRUNG TÂM Y TẾ HUYỆN MÊ LINH",
-        "Mê Linh, ngày 05 tháng 12 năm 2026",
+        "TRUNG TÂM Y TẾ KHU VỰC BẮC SÔNG",
+        "Bắc Sông, ngày 05 tháng 12 năm 2026",
         "BÁO CÁO",
         "tháng 11 năm 2026",
-        "Kính gửi: Phòng Văn hóa và Thông tin huyện Mê Linh",
+        "Kính gửi: Sở Y tế thành phố A.",
+        "Thực hiện Công văn số 123/SYT-VP ngày 10/8/2025 của Sở Y tế,",
         "I. TÌNH HÌNH CHUNG",
         "II. KẾT QUẢ TIẾP NHẬN, XỬ LÝ PHẢN ÁNH, KIẾN NGHỊ",
         "Tỷ lệ trên cuộc gọi có đàm thoại",
@@ -130,28 +140,30 @@ async def test_given_month_docx_when_converted_by_libreoffice_then_pages_hold_vi
         "Nguyễn Thị Hoa",
         f"nhận {f.totals.received:,} cuộc gọi".replace(",", "."),
         f"đã tiếp nhận {f.cases.counts.received:,} yêu cầu".replace(",", "."),
-        "Số cuộc gọi theo ngày",  # chart caption
+        "Biểu đồ 1. Số cuộc gọi theo ngày",  # chart caption, numbered
     ):
         assert expected in text, expected
+    for absent in ("V/v", "(Ký", "chưa cấu hình"):
+        assert absent not in text, absent
 
 
 async def test_given_merged_report_when_converted_then_each_unit_is_listed(
     tmp_path: Path,
 ) -> None:
     f = await _month_figures(tmp_path)
-    a = f.model_copy(update={"unit": UnitInfo(name="TTYT HUYỆN MÊ LINH"), "units": []})
-    b = f.model_copy(update={"unit": UnitInfo(name="TTYT HUYỆN SÓC SƠN"), "units": []})
+    a = f.model_copy(update={"unit": UnitInfo(name="TTYT KHU VỰC BẮC SÔNG"), "units": []})
+    b = f.model_copy(update={"unit": UnitInfo(name="TTYT KHU VỰC NAM SÔNG"), "units": []})
     merged = merge_figures(
         [(Path("a.json"), a), (Path("b.json"), b)],
-        issuer=UnitInfo(name="PHÒNG VĂN HÓA VÀ THÔNG TIN", governing_body="UBND HUYỆN"),
+        issuer=UnitInfo(name="SỞ Y TẾ THÀNH PHỐ A", governing_body="ỦY BAN NHÂN DÂN THÀNH PHỐ A"),
     )
     docx = tmp_path / "tong-hop.docx"
     docx.write_bytes(render(merged, "docx"))
     text = " ".join(_pdf_text(_to_pdf(docx)).split())
     assert "BÁO CÁO TỔNG HỢP" in text
-    assert "Kết quả theo đơn vị" in text
-    assert "TTYT HUYỆN MÊ LINH" in text
-    assert "TTYT HUYỆN SÓC SƠN" in text
+    assert "Kết quả tiếp nhận cuộc gọi theo đơn vị" in text
+    assert "TTYT KHU VỰC BẮC SÔNG" in text
+    assert "TTYT KHU VỰC NAM SÔNG" in text
     assert f"nhận {2 * f.totals.received:,} cuộc gọi".replace(",", ".") in text
     assert "Kết quả tiếp nhận, xử lý theo đơn vị" in text
     assert "Tổng cộng" in text

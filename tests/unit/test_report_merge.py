@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from docx import Document
 
 from callrouter.errors import ReportError
 from callrouter.report.figures import (
@@ -26,6 +28,7 @@ from callrouter.report.figures import (
 )
 from callrouter.report.merge import load_figures, merge_files
 from callrouter.report.periods import month_period
+from callrouter.report.render import render
 from callrouter.report.render_docx import difficulties
 from callrouter.report.tables import report_tables
 
@@ -272,3 +275,67 @@ def test_a_version_1_file_upgrades_without_losing_a_figure(tmp_path: Path) -> No
     assert f.cases.by_topic == [CountRow(key="tiem_chung", label="Tiêm chủng", count=5)]
     assert f.units[0].notes == "Ghi chú cũ."
     assert f.misdial_seconds == 10
+
+
+def test_roll_up_shows_counts_next_to_rates_a_totals_row_and_repeat_callers_per_unit(
+    tmp_path: Path,
+) -> None:
+    a = write(
+        tmp_path, "a.json", unit_figures("TTYT A", A.model_copy(update={"repeat_callers": 3}))
+    )
+    b = write(
+        tmp_path, "b.json", unit_figures("TTYT B", B.model_copy(update={"repeat_callers": 2}))
+    )
+    m = merge_files([a, b], issuer=DISTRICT, now=NOW)
+    assert m.totals.repeat_callers == 0  # people are not summed across units
+    units = next(t for t in report_tables(m) if t.key == "units")
+    col = {h: i for i, h in enumerate(units.headers)}
+    rows = {r[0].value: r for r in units.rows}
+    assert list(rows) == ["TTYT A", "TTYT B", "Tổng cộng"]
+    for name, offered, answered, within in (("TTYT A", 1, 1, 1), ("Tổng cộng", 10, 2, 1)):
+        row = rows[name]
+        assert row[col["Trong giờ trực"]].value == offered
+        assert row[col["Trả lời"]].value == answered
+        assert row[col["Trả lời trong 20 giây"]].value == within
+    assert rows["Tổng cộng"][col["Tỷ lệ trả lời"]].value == pytest.approx(0.2)
+    assert [rows[n][col["Người gọi từ 2 lần"]].value for n in rows] == [3, 2, None]
+    summary = next(t for t in report_tables(m) if t.key == "summary")
+    (repeat,) = (r for r in summary.rows if r[0].value.startswith("Số người gọi từ 2 lần"))
+    assert repeat[1].value is None
+    assert "chỉ tính theo từng đơn vị" in repeat[0].value
+
+
+def test_merged_docx_puts_units_with_totals_in_the_body_and_groups_annex_rows_by_unit(
+    tmp_path: Path,
+) -> None:
+    a = write(tmp_path, "a.json", unit_figures("TTYT A", A))
+    b = write(tmp_path, "b.json", unit_figures("TTYT B", B))
+    m = merge_files([a, b], issuer=DISTRICT, now=NOW)
+    doc = Document(io.BytesIO(render(m, "docx")))
+    tables = doc.tables
+    signature = next(i for i, t in enumerate(tables) if "Nơi nhận" in t.rows[0].cells[0].text)
+    units = next(i for i, t in enumerate(tables) if t.rows[0].cells[0].text == "Đơn vị")
+    assert units < signature  # one row per unit and the totals, in the body
+    assert tables[units].rows[-1].cells[0].text == "Tổng cộng"
+    officers = next(t for t in tables[signature:] if t.rows[0].cells[0].text == "Cán bộ")
+    texts = [[c.text for c in r.cells] for r in officers.rows]
+    # The unit is a group row spanning the table, not a column repeated on every row.
+    assert texts[1] == ["TTYT A"] * len(texts[1])
+    assert texts[2][0] == "Cán bộ TTYT A"
+    assert all(t[0] != "Đơn vị" for t in texts)
+
+
+def test_a_version_2_file_from_before_the_letterhead_settings_still_merges(
+    tmp_path: Path,
+) -> None:
+    """Files written before the hotline name, field and partial date existed lack them."""
+    data = json.loads(unit_figures("TTYT A", A).to_json())
+    for part, key in (("period", "as_of"), ("unit", "hotline"), ("unit", "field")):
+        del data[part][key]
+    del data["units"][0]["period"]["as_of"]
+    old = tmp_path / "cu.json"
+    old.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    b = write(tmp_path, "b.json", unit_figures("TTYT B", B))
+    m = merge_files([old, b], issuer=DISTRICT, now=NOW)
+    assert m.totals.received == 11
+    assert m.period.as_of is None

@@ -8,7 +8,13 @@ import pytest
 
 from callrouter.errors import ReportError
 from callrouter.report.figures import PeriodKind
-from callrouter.report.periods import month_period, previous_month, resolve_period
+from callrouter.report.periods import (
+    latest_month,
+    month_period,
+    previous_month,
+    require_ended,
+    resolve_period,
+)
 from callrouter.report.queries import nearest_rank
 
 pytestmark = pytest.mark.unit
@@ -54,7 +60,7 @@ def test_given_malformed_month_then_clear_error_names_the_option(bad: str) -> No
         month_period(bad)
 
 
-@pytest.mark.parametrize("cutoff", [0, 1, 29, 31])
+@pytest.mark.parametrize("cutoff", [-1, 1, 29, 31])
 def test_given_cutoff_out_of_range_then_error(cutoff: int) -> None:
     with pytest.raises(ReportError, match="--cutoff"):
         month_period("2026-11", cutoff=cutoff)
@@ -94,3 +100,44 @@ def test_previous_month_wraps_the_year() -> None:
 @pytest.mark.parametrize(("n", "rank"), [(1, 1), (4, 4), (9, 9), (10, 9), (11, 10), (20, 18)])
 def test_nearest_rank_is_the_ceiling_of_ninety_percent(n: int, rank: int) -> None:
     assert nearest_rank(n) == rank
+
+
+@pytest.mark.parametrize(
+    ("today", "cutoff", "month"),
+    [
+        (date(2026, 12, 20), 15, "2026-12"),  # 15/11–14/12 ended on the 14th
+        (date(2026, 12, 15), 15, "2026-12"),
+        (date(2026, 12, 14), 15, "2026-11"),  # 15/11–14/12 still running
+        (date(2027, 1, 3), 15, "2026-12"),
+        (date(2026, 12, 20), 0, "2026-11"),  # calendar month
+        (date(2026, 12, 20), None, "2026-11"),
+    ],
+)
+def test_latest_month_is_the_period_that_ends_at_the_latest_cutoff(
+    today: date, cutoff: int | None, month: str
+) -> None:
+    assert latest_month(today, cutoff) == month
+    assert require_ended(month_period(month, cutoff), today, partial=False).end < today
+
+
+def test_given_cutoff_0_then_the_calendar_month() -> None:
+    p = month_period("2026-11", cutoff=0)
+    assert (p.kind, p.start, p.end) == (PeriodKind.MONTH, date(2026, 11, 1), date(2026, 11, 30))
+
+
+def test_given_unfinished_period_then_refused_unless_partial_which_titles_the_date() -> None:
+    period = month_period("2026-12", cutoff=15)
+    with pytest.raises(ReportError, match=r"has not ended.*--partial"):
+        require_ended(period, date(2026, 12, 3), partial=False)
+    partial = require_ended(period, date(2026, 12, 3), partial=True)
+    assert (partial.start, partial.end, partial.as_of) == (
+        date(2026, 11, 15),
+        date(2026, 12, 3),
+        date(2026, 12, 3),
+    )
+    assert partial.title_vi.endswith("(số liệu tính đến ngày 03/12/2026)")
+
+
+def test_given_partial_for_a_future_period_then_refused() -> None:
+    with pytest.raises(ReportError, match="has not begun"):
+        require_ended(month_period("2027-03"), date(2026, 12, 3), partial=True)

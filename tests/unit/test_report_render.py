@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from docx import Document
@@ -27,7 +29,7 @@ from callrouter.report.figures import (
     Totals,
     UnitInfo,
 )
-from callrouter.report.periods import month_period
+from callrouter.report.periods import adhoc_period, month_period, require_ended
 from callrouter.report.render import render
 from callrouter.report.render_docx import date_line
 from callrouter.report.settings import ReportSettings
@@ -131,8 +133,8 @@ def figures(*, empty: bool = False, notes: str | None = None) -> Figures:
 def test_table_shows_vietnamese_figures_and_skips_empty_hours() -> None:
     text = render(figures(), "table").decode()
     assert "Tổng số cuộc gọi đến" in text
-    assert "Mức phục vụ (trả lời trong 20 giây)" in text
-    assert "67,6 %" in text  # 25 within 20 s of 37 offered
+    assert "Tỷ lệ trả lời trong 20 giây" in text
+    assert "67,6%" in text  # 25 within 20 s of 37 offered
     assert "Nguyễn Văn An" in text
     assert "08:00–08:59" in text
     assert "03:00–03:59" not in text
@@ -144,7 +146,9 @@ def test_given_empty_month_then_table_says_no_calls() -> None:
 
 
 def test_csv_has_every_table_with_raw_numbers() -> None:
-    rows = list(csv.reader(io.StringIO(render(figures(), "csv").decode())))
+    data = render(figures(), "csv")
+    assert data.startswith(b"\xef\xbb\xbf")  # a BOM: Excel on Windows reads it as UTF-8
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[0] == ["table", "row", "column", "value"]
     summary = {r[1]: r[3] for r in rows if r[0] == "summary"}
     assert summary["received"] == "40"
@@ -185,22 +189,53 @@ def test_xlsx_has_one_sheet_per_table_with_number_formats_and_frozen_headers() -
     assert officers["D2"].value == timedelta(hours=1, minutes=30)  # a real duration
 
 
+LETTERHEAD = ReportSettings(
+    governing_body="SỞ Y TẾ THÀNH PHỐ A",
+    unit_name="Trung tâm Y tế khu vực Bắc Sông",
+    place="Bắc Sông",
+    addressees=["Sở Y tế thành phố A", "Văn phòng Ủy ban nhân dân thành phố A"],
+    signer_authority="KT. GIÁM ĐỐC",
+    signer_title="Phó Giám đốc",
+    signer_name="Nguyễn Thị Hoa",
+    reference="Công văn số 123/SYT-VP ngày 10/8/2025 của Sở Y tế",
+    document_number="15",
+    document_symbol="BC-TTYT",
+)
+W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def _xml(element: object) -> str:
+    return element.xml  # type: ignore[attr-defined,no-any-return]
+
+
 def test_docx_is_laid_out_as_a_decree_30_report() -> None:
-    s = ReportSettings(signer_name="Nguyễn Thị Hoa", document_number="15")
+    s = LETTERHEAD
     doc = Document(io.BytesIO(render(figures(notes="Thiếu máy bàn.\nĐề nghị bổ sung."), "docx", s)))
     head = doc.tables[0]
     left, right = (c.text for c in head.rows[0].cells)
-    assert "UBND HUYỆN MÊ LINH" in left
-    assert "TRUNG TÂM Y TẾ HUYỆN MÊ LINH" in left
+    assert "SỞ Y TẾ THÀNH PHỐ A" in left
+    assert "TRUNG TÂM Y TẾ KHU VỰC BẮC SÔNG" in left
     assert "Số: 15/BC-TTYT" in left
-    assert "V/v báo cáo" in left
     assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in right
     assert "Độc lập - Tự do - Hạnh phúc" in right
-    assert "Mê Linh, ngày 05 tháng 12 năm 2026" in right
+    assert "Bắc Sông, ngày 05 tháng 12 năm 2026" in right
+    # The letterhead cells' first paragraphs keep no space after (the template's is 10 pt).
+    for cell in head.rows[0].cells:
+        assert cell.paragraphs[0].paragraph_format.space_after == 0
+    every = [p.text for p in doc.paragraphs] + [
+        p.text for t in doc.tables for c in t._cells for p in c.paragraphs
+    ]
+    assert not any(t.strip().startswith("V/v") for t in every)  # a báo cáo has no V/v line
+    assert not any("(Ký" in t or "ghi rõ họ tên" in t for t in every)  # no form placeholder
+    assert not any("chưa cấu hình" in t for t in every)
     body = "\n".join(p.text for p in doc.paragraphs)
+    assert "Kính gửi:\t- Sở Y tế thành phố A;" in body
+    assert "\n- Văn phòng Ủy ban nhân dân thành phố A." in body
+    first, second = (p for p in doc.paragraphs if "thành phố A" in p.text and "- " in p.text)
+    assert first.paragraph_format.left_indent == second.paragraph_format.left_indent  # aligned
+    assert "Thực hiện Công văn số 123/SYT-VP ngày 10/8/2025 của Sở Y tế, " in body
     for heading in (
         "BÁO CÁO",
-        "Kính gửi: Phòng Văn hóa và Thông tin huyện Mê Linh.",
         "I. TÌNH HÌNH CHUNG",
         "II. KẾT QUẢ TIẾP NHẬN, XỬ LÝ PHẢN ÁNH, KIẾN NGHỊ",
         "III. KHÓ KHĂN, VƯỚNG MẮC VÀ ĐỀ XUẤT",
@@ -208,20 +243,33 @@ def test_docx_is_laid_out_as_a_decree_30_report() -> None:
         "nhận 40 cuộc gọi",
         "đã tiếp nhận 12 yêu cầu của người dân (6 hỏi đáp, 2 phản ánh, 4 kiến nghị)",
         "PHỤ LỤC",
+        "Biểu đồ 1. Số cuộc gọi theo ngày",
+        "Biểu đồ 3. Cơ cấu cuộc gọi theo tình trạng tiếp nhận",
     ):
         assert heading in body
+    assert "thường là gọi nhầm" not in body
+    # Headings are kept with what follows them; a chart with its caption below it.
+    for p in doc.paragraphs:
+        if p.text.startswith(("I. ", "II. ", "III. ")):
+            assert p.paragraph_format.keep_with_next, p.text
+    caption = next(i for i, p in enumerate(doc.paragraphs) if p.text.startswith("Biểu đồ 1."))
+    assert doc.paragraphs[caption - 1].paragraph_format.keep_with_next
+    assert "graphicData" in _xml(doc.paragraphs[caption - 1]._p)
     # Section II comes before the signature, the telephony annex after it.
     assert body.index("II. KẾT QUẢ TIẾP NHẬN") < body.index("III.") < body.index("PHỤ LỤC")
     signature = next(i for i, t in enumerate(doc.tables) if "Nơi nhận" in t.rows[0].cells[0].text)
     annex_titles = [t.rows[0].cells[0].text for t in doc.tables[signature + 1 :]]
     assert annex_titles[0] == "Chỉ tiêu"  # the summary table, in the annex
     kinds = next(t for t in doc.tables if t.rows[0].cells[0].text == "Loại")
-    assert [c.text for c in kinds.rows[3].cells] == ["Kiến nghị", "4", "13,3 %"]
-    foot_left, foot_right = (c.text for c in doc.tables[signature].rows[0].cells)
+    assert [c.text for c in kinds.rows[3].cells] == ["Kiến nghị", "4", "13,3%"]
+    foot = doc.tables[signature]
+    foot_left, foot_right = (c.text for c in foot.rows[0].cells)
     assert foot_left.startswith("Nơi nhận:")
     assert foot_left.rstrip().endswith("Lưu: VT.")
-    assert "GIÁM ĐỐC" in foot_right
-    assert "Nguyễn Thị Hoa" in foot_right
+    assert foot_right.split("\n")[:2] == ["KT. GIÁM ĐỐC", "PHÓ GIÁM ĐỐC"]
+    assert foot_right.rstrip().endswith("Nguyễn Thị Hoa")
+    # The signature row never splits across pages; every table row likewise.
+    assert "<w:cantSplit" in _xml(foot.rows[0]._tr)
     assert len(doc.inline_shapes) == 3  # charts by day, by hour, outcome shares
     section = doc.sections[0]
     assert section.left_margin is not None
@@ -231,6 +279,34 @@ def test_docx_is_laid_out_as_a_decree_30_report() -> None:
     assert round(section.right_margin.mm) == 15
     assert round(section.page_width.mm) == 210
     assert doc.styles["Normal"].font.name == "Times New Roman"
+    # Page numbers: a PAGE field centred in the header, none on the first page.
+    assert section.different_first_page_header_footer
+    header = section.header.paragraphs[0]
+    assert "PAGE" in "".join(e.text or "" for e in header._p.iter(f"{W}instrText"))
+    assert header.alignment == 1  # centre
+    assert "PAGE" not in _xml(section.first_page_header._element)
+    # The language is Vietnamese, in the defaults and the Normal style.
+    styles = doc.styles.element
+    langs = {e.get(f"{W}val") for e in styles.iter(f"{W}lang")}
+    assert langs == {"vi-VN"}
+    assert doc.core_properties.language == "vi-VN"
+
+
+def test_given_no_letterhead_then_docx_shows_placeholders_not_a_borrowed_place() -> None:
+    doc = Document(io.BytesIO(render(figures(), "docx", ReportSettings())))
+    head = doc.tables[0]
+    text = "\n".join(c.text for c in head.rows[0].cells)
+    assert "[CHƯA CẤU HÌNH: TÊN ĐƠN VỊ BAN HÀNH]" in text
+    assert "[chưa cấu hình: địa danh], ngày" in text
+    assert "MÊ LINH" not in text.upper()
+    body = "\n".join(p.text for p in doc.paragraphs)
+    assert "Kính gửi: [chưa cấu hình: nơi nhận báo cáo (Kính gửi)]." in body
+
+
+def test_given_one_addressee_then_it_stands_on_the_line_of_kinh_gui() -> None:
+    s = LETTERHEAD.model_copy(update={"addressees": ["Sở Y tế thành phố A;"]})
+    doc = Document(io.BytesIO(render(figures(), "docx", s)))
+    assert "Kính gửi: Sở Y tế thành phố A." in [p.text for p in doc.paragraphs]
 
 
 def test_given_empty_month_then_docx_says_so_without_charts() -> None:
@@ -244,13 +320,13 @@ def test_given_empty_month_then_docx_says_so_without_charts() -> None:
 @pytest.mark.parametrize(
     ("when", "expected"),
     [
-        (datetime(2026, 12, 4, 20, 0, tzinfo=UTC), "Mê Linh, ngày 05 tháng 12 năm 2026"),
-        (datetime(2027, 1, 20, 3, 0, tzinfo=UTC), "Mê Linh, ngày 20 tháng 01 năm 2027"),
-        (datetime(2027, 3, 9, 3, 0, tzinfo=UTC), "Mê Linh, ngày 09 tháng 3 năm 2027"),
+        (datetime(2026, 12, 4, 20, 0, tzinfo=UTC), "Bắc Sông, ngày 05 tháng 12 năm 2026"),
+        (datetime(2027, 1, 20, 3, 0, tzinfo=UTC), "Bắc Sông, ngày 20 tháng 01 năm 2027"),
+        (datetime(2027, 3, 9, 3, 0, tzinfo=UTC), "Bắc Sông, ngày 09 tháng 3 năm 2027"),
     ],
 )
 def test_date_line_pads_days_below_10_and_months_1_and_2(when: datetime, expected: str) -> None:
-    assert date_line("Mê Linh", when, "Asia/Ho_Chi_Minh") == expected
+    assert date_line("Bắc Sông", when, "Asia/Ho_Chi_Minh") == expected
 
 
 def test_chart_font_has_every_vietnamese_letter_the_charts_use() -> None:
@@ -274,3 +350,58 @@ def test_charts_render_vietnamese_text_without_missing_glyph_warnings() -> None:
     for _, png in charts:
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
         assert len(png) > 10_000
+
+
+def test_xlsx_states_the_time_in_the_rotas_time_zone() -> None:
+    wb = load_workbook(io.BytesIO(render(figures(), "xlsx")))
+    cells = [str(c.value) for row in wb["Báo cáo"].iter_rows() for c in row if c.value]
+    assert "Lập lúc 03:00 ngày 05/12/2026" in cells  # 20:00 UTC on the 4th, in Vietnam
+    assert not any("UTC" in c for c in cells)
+
+
+def test_given_names_like_formulas_then_csv_and_xlsx_keep_them_as_text() -> None:
+    f = figures()
+    officer = f.officers[0].model_copy(update={"name": '=HYPERLINK("x")'})
+    f = f.model_copy(update={"officers": [officer], "unit": UnitInfo(name="+TTYT @A")})
+    text = render(f, "csv").decode("utf-8-sig")
+    assert "'=HYPERLINK" in text
+    wb = load_workbook(io.BytesIO(render(f, "xlsx")))
+    values = [c for ws in wb for row in ws.iter_rows() for c in row if c.value is not None]
+    assert all(c.data_type != "f" for c in values)
+    assert any(str(c.value).endswith('=HYPERLINK("x")') for c in values)
+
+
+@pytest.mark.parametrize("name", ["trung-tam-y-te-khu-vuc.env", "tram-y-te-xa.env"])
+def test_shipped_letterhead_examples_are_complete_and_render_without_placeholders(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in list(os.environ):
+        if key.startswith("CALLROUTER_REPORT_"):
+            monkeypatch.delenv(key)
+    path = Path(__file__).resolve().parents[2] / "config" / "report" / name
+    s = ReportSettings(_env_file=path)
+    assert s.missing() == []
+    assert len(s.addressees) == 2
+    doc = Document(io.BytesIO(render(figures(), "docx", s)))
+    text = "\n".join(
+        [p.text for p in doc.paragraphs]
+        + [p.text for t in doc.tables for c in t._cells for p in c.paragraphs]
+    )
+    assert "chưa cấu hình" not in text
+    assert s.unit_name in text
+
+
+def test_ad_hoc_and_partial_reports_say_what_they_are() -> None:
+    adhoc = figures().model_copy(update={"period": adhoc_period("2026-11-03", "2026-11-09")})
+    body = "\n".join(
+        p.text for p in Document(io.BytesIO(render(adhoc, "docx", LETTERHEAD))).paragraphs
+    )
+    assert "báo cáo đột xuất kết quả tiếp nhận" in body
+    assert "định kỳ" not in body
+    partial_period = require_ended(month_period("2026-12"), date(2026, 12, 3), partial=True)
+    partial = figures().model_copy(update={"period": partial_period})
+    body = "\n".join(
+        p.text for p in Document(io.BytesIO(render(partial, "docx", LETTERHEAD))).paragraphs
+    )
+    assert "tháng 12 năm 2026 (số liệu tính đến ngày 03/12/2026)" in body
+    assert "thường là gọi nhầm" not in render(figures(), "table").decode()

@@ -1,4 +1,5 @@
-"""The shipped systemd timer sends the report monthly before the 25th, with a hardened service."""
+"""The shipped systemd timer runs the report's daily step between the cut-off and the 25th
+(draft, sending once approved, reminders), the last run on the 24th, with a hardened service."""
 
 from __future__ import annotations
 
@@ -24,20 +25,22 @@ def _unit(name: str) -> configparser.RawConfigParser:
     return parser
 
 
-def test_timer_runs_monthly_on_a_day_before_the_25th_in_vietnam_time() -> None:
+def test_timer_runs_after_the_cutoff_and_before_the_25th_in_vietnam_time() -> None:
     timer = _unit("callrouter-report.timer")
     on_calendar = timer["Timer"]["OnCalendar"]
-    m = re.fullmatch(r"\*-\*-(\d{2}) (\d{2}):(\d{2}):00 Asia/Ho_Chi_Minh", on_calendar)
+    m = re.fullmatch(r"\*-\*-(\d{2})\.\.(\d{2}) (\d{2}):(\d{2}):00 Asia/Ho_Chi_Minh", on_calendar)
     assert m is not None, on_calendar
-    assert 1 <= int(m.group(1)) < 25
+    # The default period ends on the 14th (Decree 09/2019): the first run is after it, and
+    # the report is due by the 25th (the reminder day, 24, is the last run).
+    assert (int(m.group(1)), int(m.group(2))) == (15, 24)
     assert timer["Timer"]["Persistent"] == "true"
     assert timer["Install"]["WantedBy"] == "timers.target"
 
 
-def test_service_sends_the_report_with_the_password_as_a_credential_file() -> None:
+def test_service_runs_the_daily_step_with_the_password_as_a_credential_file() -> None:
     service = _unit("callrouter-report.service")["Service"]
     assert service["Type"] == "oneshot"
-    assert "callrouter report send" in service["ExecStart"]
+    assert "callrouter report auto" in service["ExecStart"]
     assert service["Environment"] == "CALLROUTER_REPORT_SMTP_PASSWORD_FILE=%d/smtp-password"
     assert service["User"] == "callrouter"
     assert service["NoNewPrivileges"] == "yes"
