@@ -266,3 +266,27 @@ async def test_the_guard_alarm_is_sent_once_and_recorded_once_the_router_is_back
     assert {(r.kind, r.recipient, r.status) for r in rows} == {
         ("fallback_alarm", a, "sent") for a in ADMINS
     }
+
+
+async def test_quiet_hours_hold_an_officers_reminder_until_they_end(
+    engine: AsyncEngine, server: Inbox, port: int
+) -> None:
+    await upgrade(engine)
+    text = VALID.read_text(encoding="utf-8").replace(
+        "email: binh@example.vn }", 'email: binh@example.vn, quiet_hours: "19:00-06:30" }'
+    )
+    rota = [parse_rota(text, str(VALID))]
+    clock = Clock(FRIDAY_EVENING)
+    scheduler = _scheduler(engine, port, clock, rota)
+    await scheduler.tick()
+    assert not server.to("binh@example.vn")  # 19:30 is inside her quiet hours
+    assert server.to("chi@example.vn")  # Chi has none
+    for admin in ADMINS:
+        assert server.to(admin)
+    clock.at = datetime(2026, 3, 7, 6, 29, tzinfo=HCM)
+    await scheduler.tick()
+    assert not server.to("binh@example.vn")
+    clock.at = datetime(2026, 3, 7, 6, 30, tzinfo=HCM)
+    await scheduler.tick()
+    (held,) = server.to("binh@example.vn")
+    assert "08:00 07/03/2026" in str(held["Subject"])
