@@ -360,8 +360,7 @@ class Runtime:
             group.create_task(_reload_on_request(self.rota, self.options.reload_rota)),
         ]
         notify = scheduler_from_settings(self.settings, self.engine, lambda: self.rota.rota)
-        if notify is not None:
-            self._tasks.append(group.create_task(notify.run(self.stop)))
+        self._tasks.append(group.create_task(notify.run(self.stop)))
 
     def stop_tasks(self) -> None:
         """Stop what :meth:`start` started (the web server ends its requests cleanly)."""

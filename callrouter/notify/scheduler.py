@@ -59,6 +59,8 @@ class Scheduler:
     def plan(self, now: datetime) -> list[plan.Notice]:
         rota, s, t = self.rota(), self.settings, self.templates
         notices: list[plan.Notice] = []
+        if not s.enabled:
+            return notices  # only the guard's alarms are recorded
         if s.shift_reminders:
             notices += plan.shift_reminders(rota, s, t["shift_reminder"], now)
         if s.uncovered_hours and s.admins:
@@ -119,15 +121,15 @@ class Scheduler:
 
 def scheduler_from_settings(
     settings: Settings, engine: AsyncEngine, rota: Callable[[], Rota]
-) -> Scheduler | None:
-    """The scheduler ``serve`` runs (``CALLROUTER_NOTIFY_ENABLED``), or None when off.
-    A template file with an unknown placeholder stops the start with file:line."""
+) -> Scheduler:
+    """The scheduler ``serve`` runs. With ``CALLROUTER_NOTIFY_ENABLED`` off it sends nothing
+    and only records the guard's alarms. A template file with an unknown placeholder stops
+    the start with file:line."""
     notify = NotifySettings()
     if not notify.enabled:
         log.info("notify.off", hint="set CALLROUTER_NOTIFY_ENABLED=true to send notifications")
-        return None
     templates = load_templates(notify.templates_dir)
-    if not notify.admins:
+    if notify.enabled and not notify.admins:
         log.warning("notify.no_admins", hint="set CALLROUTER_NOTIFY_ADMINS for uncovered hours")
     return Scheduler(
         engine,

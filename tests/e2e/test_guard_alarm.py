@@ -64,10 +64,9 @@ async def test_given_a_killed_router_and_a_call_then_the_guard_alarms_the_admins
                     await asyncio.sleep(0.2)  # poll the inbox (deadline above)
                 alarmed = time.time()
                 await harness.wait_caller_hangup(call, within=60)
-            # the router comes back (notifications on): it records the guard's alarm once
-            async with serve_process(
-                harness.info, rota, url, state, extra={"CALLROUTER_NOTIFY_ENABLED": "true", **mail}
-            ):
+            # the router comes back (notifications off: it sends nothing of its own) and
+            # records the guard's alarm once
+            async with serve_process(harness.info, rota, url, state, extra=mail):
                 deadline = time.monotonic() + 30
                 while True:
                     async with engine.connect() as conn:
@@ -89,5 +88,6 @@ async def test_given_a_killed_router_and_a_call_then_the_guard_alarms_the_admins
     print(f"guard: fallback alarm e-mailed {alarmed - fallback.timestamp:.2f} s after the fallback")
     assert alarmed - fallback.timestamp < 60
     assert sorted(str(m["To"]) for m in alarms) == sorted(ADMINS)  # once each
+    assert len(inbox.messages) == len(ADMINS)  # and nothing else
     assert "TRUNG TÂM Y TẾ KIỂM THỬ" in str(alarms[0]["Subject"])
     assert {(r.recipient, r.status) for r in rows} == {(a, "sent") for a in ADMINS}
