@@ -103,7 +103,7 @@ class Clock:
 
 
 def _settings(**kw: Any) -> NotifySettings:
-    return NotifySettings(_env_file=None, admins=ADMINS, **kw)
+    return NotifySettings(_env_file=None, enabled=True, admins=ADMINS, **kw)
 
 
 def _scheduler(
