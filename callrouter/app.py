@@ -35,6 +35,7 @@ from callrouter.asterisk.stasis import Clock, FlowConfig, StasisApp, utc_now
 from callrouter.errors import AsteriskError, ConfigError, RotaError, RotaValidationError
 from callrouter.logs import mask_url
 from callrouter.metrics import Metrics
+from callrouter.notify.scheduler import scheduler_from_settings
 from callrouter.rota import Rota, load_rota
 from callrouter.routing import CallInfo, Decision, decide
 from callrouter.settings import Settings
@@ -358,6 +359,8 @@ class Runtime:
             group.create_task(self.rota.watch(self.options.rota_poll_seconds)),
             group.create_task(_reload_on_request(self.rota, self.options.reload_rota)),
         ]
+        notify = scheduler_from_settings(self.settings, self.engine, lambda: self.rota.rota)
+        self._tasks.append(group.create_task(notify.run(self.stop)))
 
     def stop_tasks(self) -> None:
         """Stop what :meth:`start` started (the web server ends its requests cleanly)."""

@@ -30,6 +30,13 @@ AMI rights it needs: ``read = call,reporting`` and ``write = call,reporting`` (C
 is a *reporting* action; Setvar, Redirect and Hangup are *call* actions). No ``command`` or
 ``system`` rights.
 
+Alarms (with ``alarms``, :class:`callrouter.notify.alarm.GuardAlarms`): the first time a
+dead router's callers are moved, the admins get the fallback alarm e-mail (within a probe
+round, well inside 60 s); a router whose health stays bad — no answer, or ``/healthz`` 503
+(ARI or the database down) — for ``health_alarm_after`` seconds gets the health alarm. Each
+is sent once per outage, remembered in the guard's own file (the database may be what is
+down); the router copies it into its notifications once back.
+
 When the guard itself dies: nothing changes for calls while the router lives (the guard only
 acts on a dead router); systemd / compose restart it (``Restart=always``); while both are down
 callers wait in Stasis as before the guard existed. The router never depends on the guard.
@@ -39,9 +46,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from panoramisk import Manager
@@ -50,6 +60,9 @@ from callrouter.asterisk import contract
 from callrouter.asterisk.stasis import LEG_ID_PREFIX
 from callrouter.errors import AsteriskError
 from callrouter.logs import get_logger
+
+if TYPE_CHECKING:
+    from callrouter.notify.alarm import GuardAlarms
 
 log = get_logger(__name__)
 
@@ -67,6 +80,10 @@ class GuardConfig:
     dead_after: int = 3
     #: seconds one probe may take
     probe_timeout: float = 0.5
+    #: seconds of bad health (no answer, or 503) before the admins are alarmed
+    health_alarm_after: float = 300.0
+    #: the zone of the times in the alarms
+    timezone: str = "Asia/Ho_Chi_Minh"
 
 
 @dataclass(frozen=True)
@@ -103,14 +120,40 @@ def stranded(channels: Iterable[Mapping[str, Any]], app: str = contract.APP_NAME
     return Stranded(callers, legs)
 
 
+def _problems(status: int, body: bytes) -> list[str]:
+    """The checks a 503 ``/healthz`` names as failing (``["database"]``); [] when ready."""
+    if status < 500:
+        return []
+    try:
+        checks = json.loads(body).get("checks", {})
+    except (ValueError, AttributeError):
+        return [f"HTTP {status}"]
+    failing = [str(k)[:40] for k, v in checks.items() if not v] if isinstance(checks, dict) else []
+    return failing[:10] or [f"HTTP {status}"]
+
+
+def _local(at: datetime, timezone: str) -> str:
+    """The time as the admins read it, in the rota's zone."""
+    return f"{at.astimezone(ZoneInfo(timezone)):%H:%M:%S %d/%m/%Y}"
+
+
 class Guard:
     """The guard's loop over one AMI connection; ``run`` until ``stop`` is set."""
 
-    def __init__(self, manager: Manager, config: GuardConfig) -> None:
+    def __init__(
+        self, manager: Manager, config: GuardConfig, alarms: GuardAlarms | None = None
+    ) -> None:
         self.manager = manager
         self.config = config
+        self.alarms = alarms
         self.misses = 0
         self.moved = 0
+        #: what the last 503 said was down ("ari", "database", …); empty when healthy
+        self.problems: list[str] = []
+        #: when the router was first seen dead or unhealthy in this outage (None: healthy)
+        self.bad_since: datetime | None = None
+        self.moved_in_outage = 0
+        self._alarm_task: asyncio.Task[None] | None = None
         #: armed once the router answered: a wrong --health-url (or an admin web that is
         #: off) must not make the guard take every caller away from a live router
         self.seen_alive = False
@@ -120,7 +163,8 @@ class Guard:
         try:
             async with asyncio.timeout(self.config.probe_timeout):
                 async with session.get(self.config.health_url) as resp:
-                    await resp.read()
+                    body = await resp.read()
+                    self.problems = _problems(resp.status, body)
                     return True
         except (aiohttp.ClientError, TimeoutError, OSError):
             return False
@@ -144,9 +188,59 @@ class Guard:
                         )
                     if self.seen_alive and self.misses >= self.config.dead_after:
                         with contextlib.suppress(AsteriskError):
-                            await self.sweep()
+                            found = await self.sweep()
+                            self.moved_in_outage += len(found.callers)
+                if self.seen_alive:
+                    self._watch_health()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.config.interval)
+
+    def _watch_health(self) -> None:
+        """Track the outage and raise its alarms (in the background: a slow SMTP server
+        must not hold up the next sweep)."""
+        dead = self.misses >= self.config.dead_after
+        if not dead and not self.problems:
+            self.bad_since, self.moved_in_outage = None, 0
+            return
+        now = datetime.now(UTC)
+        if self.bad_since is None:
+            self.bad_since = now
+        if self.alarms is None or (self._alarm_task and not self._alarm_task.done()):
+            return
+        outage = f"{self.bad_since:%Y%m%dT%H%M%S}"
+        what = "bộ định tuyến không trả lời" if dead else ", ".join(self.problems)
+        pending: list[tuple[str, str, dict[str, str]]] = []
+        if self.moved_in_outage:
+            pending.append(
+                (
+                    f"fallback:{outage}",
+                    "fallback_alarm",
+                    {
+                        "at": _local(self.bad_since, self.config.timezone),
+                        "callers": str(self.moved_in_outage),
+                    },
+                )
+            )
+        seconds = (now - self.bad_since).total_seconds()
+        if seconds >= self.config.health_alarm_after:
+            minutes = str(int(seconds // 60))
+            values = {
+                "since": _local(self.bad_since, self.config.timezone),
+                "minutes": minutes,
+                "what": what,
+            }
+            pending.append((f"health:{outage}", "health_alarm", values))
+        if pending:
+            self._alarm_task = asyncio.create_task(self._raise(pending))
+
+    async def _raise(self, pending: list[tuple[str, str, dict[str, str]]]) -> None:
+        for key, kind, values in pending:
+            if self.alarms is None:
+                return
+            try:
+                await self.alarms.raise_alarm(key, kind, values)
+            except OSError as exc:  # the record on disk: logged, tried again next round
+                log.error("guard.alarm_failed", kind=kind, error=str(exc))
 
     async def sweep(self) -> Stranded:
         """Move what the dead router left: callers to the fallback, lone legs hung up."""

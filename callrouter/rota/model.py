@@ -156,6 +156,17 @@ def parse_clock(raw: Any) -> int:
     return hours * 60 + minutes
 
 
+def parse_quiet_hours(raw: str) -> str:
+    """``"22:00-06:00"`` (may cross midnight) → the same text, normalised; else ValueError."""
+    parts = str(raw).replace("–", "-").split("-")
+    if len(parts) != 2:
+        raise ValueError(f'giờ yên lặng {raw!r} phải viết dạng "22:00-06:00"')
+    start, end = (parse_clock(p) % 1440 for p in parts)
+    if start == end:
+        raise ValueError(f"giờ yên lặng {raw!r}: giờ bắt đầu và kết thúc trùng nhau")
+    return f"{format_clock(start)}-{format_clock(end)}"
+
+
 def format_clock(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
@@ -328,6 +339,23 @@ class Officer(_Frozen):
     name: Text
     phone: Phone
     email: Email
+    #: "22:00-06:00": notifications wait until the end (the fallback alarm does not)
+    quiet_hours: Annotated[str, AfterValidator(parse_quiet_hours)] | None = None
+
+    def quiet_until(self, at: datetime) -> datetime | None:
+        """When ``at`` (tz-aware, rota zone) falls in the quiet hours: their end, else None."""
+        if self.quiet_hours is None:
+            return None
+        start, end = (parse_clock(p) for p in self.quiet_hours.split("-"))
+        minute = at.hour * 60 + at.minute
+        midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
+        if start < end and start <= minute < end:
+            return midnight + timedelta(minutes=end)
+        if start > end and minute >= start:
+            return midnight + timedelta(days=1, minutes=end)
+        if start > end and minute < end:
+            return midnight + timedelta(minutes=end)
+        return None
 
 
 class DutyEntry(_Frozen):

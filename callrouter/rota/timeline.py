@@ -73,7 +73,8 @@ def timeline(rota: Rota, start: datetime, end: datetime) -> list[Segment]:
     return segments
 
 
-def _when(segment: Segment) -> str:
+def when_text(segment: Segment) -> str:
+    """``2026-12-05 (Thứ Bảy) 17:00–24:00``: a segment as people read it."""
     start, end = segment.start, segment.end
     first = f"{start:%Y-%m-%d} ({DAY_NAMES_VI[start.weekday()]}) {start:%H:%M}"
     if end.date() == start.date() or end == datetime.combine(
@@ -94,7 +95,7 @@ def rota_warnings(rota: Rota, first_day: date, weeks: int = 4) -> list[str]:
     gaps = [s for s in timeline(rota, start, end) if s.uncovered]
     limit = 40
     for segment in gaps[:limit]:
-        warnings.append(f"không có ai trực (máy không đóng): {_when(segment)}")
+        warnings.append(f"không có ai trực (máy không đóng): {when_text(segment)}")
     if len(gaps) > limit:
         warnings.append(f"… và {len(gaps) - limit} khoảng không có ai trực khác")
 

@@ -364,6 +364,34 @@ class ReportDraft(Base):
     sent_to: Mapped[str | None] = mapped_column(String(1000))
 
 
+class Notification(Base):
+    """A message to an officer or an admin (migration 0007), one row per recipient.
+
+    ``key`` is the idempotency key (the event and the recipient): the scheduler inserts a
+    row only once per key, so a restart never sends the same notice twice. ``status`` is
+    ``pending`` until delivered (``sent``) or given up (``failed``, the SMTP error kept);
+    ``not_before`` holds back a retry (backoff) or a notice inside the officer's quiet hours.
+    """
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    ics: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    not_before: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "status", "not_before"), Index(None, "created_at"))
+
+
 calls = cast(Table, Call.__table__)
 call_attempts = cast(Table, CallAttempt.__table__)
 call_events = cast(Table, CallEvent.__table__)
@@ -373,3 +401,4 @@ cases = cast(Table, Case.__table__)
 case_history = cast(Table, CaseHistory.__table__)
 web_sessions = cast(Table, WebSession.__table__)
 report_drafts = cast(Table, ReportDraft.__table__)
+notifications = cast(Table, Notification.__table__)

@@ -76,6 +76,7 @@ NOT_ABOUT_CALLERS: Final[dict[str, str]] = {
     "privacy_requests": "the audit of requests: counts and the account, never the number",
     "web_sessions": "admin web log-ins: the account and hashes, nothing about callers",
     "report_drafts": "the unit's monthly reports: a period, file folder and approving account",
+    "notifications": "notices to officers and admins (shifts, gaps, alarms): no caller number",
     "calls.answered_officer_name": "the officer who answered",
     "calls.answered_number": "the officer's duty number that answered",
     "calls.classified_by": "the officer's account that classified the call",

@@ -63,6 +63,7 @@ from callrouter.web.bodylimit import BodyLimit
 from callrouter.web.cases import CasesPages, default_rules
 from callrouter.web.feeds import ALL, duty_calendar
 from callrouter.web.live import STATE_LABELS, LiveCalls
+from callrouter.web.notifications import NotificationsPage
 from callrouter.web.rotastatus import RotaInfo
 from callrouter.web.security import (
     MAX_USER_NAME,
@@ -1048,6 +1049,7 @@ def create_app(
         Route("/report/chart/{name}.png", web.report_chart),
         Route("/report/download/{fmt}", web.report_download),
         Route("/rota", web.rota_page),
+        Route("/thong-bao", NotificationsPage(web).listing),
         Route("/lich/{feed}.ics", web.feed),
         Route("/healthz", web.healthz),
         Route("/metrics", web.metrics),

@@ -65,3 +65,16 @@ def duty_calendar(rota: Rota, *, feed: str, now: datetime, weeks: int) -> bytes:
         calendar.add_component(_event(rota, segment, now.astimezone(UTC)))
     data: bytes = calendar.to_ical()
     return data
+
+
+def shift_calendar(rota: Rota, segment: Segment, *, now: datetime) -> bytes:
+    """One stretch of duty as a calendar of one event (the shift reminder's attachment)."""
+    from icalendar import Calendar  # noqa: PLC0415 (see _event)
+
+    calendar = Calendar()
+    calendar.add("prodid", "-//callrouter//rota 1022//VI")
+    calendar.add("version", "2.0")
+    calendar.add("method", "PUBLISH")
+    calendar.add_component(_event(rota, segment, now.astimezone(UTC)))
+    data: bytes = calendar.to_ical()
+    return data

@@ -78,8 +78,10 @@ async def serve_process(
     drain: float = 10.0,
     port: int | None = None,
     name: str = "serve",
+    extra: dict[str, str] | None = None,
 ) -> AsyncIterator[ServeProcess]:
-    """``python -m callrouter serve`` against the sandbox pbx; yields once /healthz is 200.
+    """``python -m callrouter serve`` against the sandbox pbx (``extra``: further settings);
+    yields once /healthz is 200.
 
     It writes the fallback include into the pbx's config dir (and reloads the dialplan), so
     the dialplan fallback rings the same numbers. Stopped with SIGTERM (then SIGKILL) after.
@@ -90,6 +92,7 @@ async def serve_process(
         "CALLROUTER_ARI_PASSWORD": info.pbx.ari_password,
         "CALLROUTER_DIALPLAN_INCLUDE": str(info.pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME),
         "CALLROUTER_CDR_PATH": str(info.pbx.log_dir / "cdr-custom" / CDR_FILENAME),
+        **(extra or {}),
     }
     async with serve_subprocess(
         rota, database_url, state, env, drain=drain, port=port, name=name

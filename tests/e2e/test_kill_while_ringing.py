@@ -86,9 +86,11 @@ async def test_given_a_kill_while_ringing_and_a_restart_then_no_attempt_is_left_
 
 
 @contextlib.asynccontextmanager
-async def guard_process(info: SandboxInfo, health_url: str, log: Path) -> AsyncIterator[None]:
-    """``python -m callrouter guard`` watching ``health_url``, on the pbx's AMI; yields once
-    it has seen the router alive (armed)."""
+async def guard_process(
+    info: SandboxInfo, health_url: str, log: Path, extra: dict[str, str] | None = None
+) -> AsyncIterator[None]:
+    """``python -m callrouter guard`` watching ``health_url``, on the pbx's AMI (``extra``:
+    further settings); yields once it has seen the router alive (armed)."""
     env = {
         **os.environ,
         "CALLROUTER_AMI_HOST": "127.0.0.1",
@@ -96,6 +98,7 @@ async def guard_process(info: SandboxInfo, health_url: str, log: Path) -> AsyncI
         # The guard's own AMI user with the shipped rights (dialplan/manager.conf).
         "CALLROUTER_AMI_USER": "callrouter-guard",
         "CALLROUTER_AMI_PASSWORD": info.pbx.ami_secret,
+        **(extra or {}),
     }
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(

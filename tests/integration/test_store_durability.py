@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,8 +25,8 @@ from sqlalchemy import func, select
 from callrouter.store.db import make_engine
 from callrouter.store.models import call_attempts, calls
 from callrouter.store.writer import CallLog
-from tests.conftest import require_service
 from tests.integration.conftest import table_counts, write_call
+from tests.integration.private_pg import PrivatePostgres
 
 pytestmark = pytest.mark.integration
 
@@ -181,43 +180,22 @@ async def test_sigkill_at_random_points_loses_nothing_and_doubles_nothing(
     assert not (spool / "rejected.log").exists()
 
 
-def _pg_cluster() -> tuple[str, str]:
-    ctl = shutil.which("pg_ctlcluster")
-    if ctl is None or os.geteuid() != 0 or not Path("/etc/postgresql").is_dir():
-        require_service("pg_ctlcluster", "the outage test stops and starts the local server")
-    versions = sorted(os.listdir("/etc/postgresql"), key=lambda v: [int(x) for x in v.split(".")])
-    return str(ctl), versions[-1]
-
-
-def _pg(ctl: str, version: str, action: str) -> None:
-    subprocess.run(
-        [
-            ctl,
-            "--skip-systemctl-redirect",
-            version,
-            "main",
-            action,
-            *(["-m", "fast"] if action == "stop" else []),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
-def _pg_ready() -> bool:
-    return (
-        subprocess.run(
-            ["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"], check=False, timeout=10
-        ).returncode
-        == 0
-    )
+@pytest.fixture
+def outage_server() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL of this test's own to stop and start: the shared one serves every test
+    worker at the same time."""
+    server = PrivatePostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
 
 
 async def test_postgresql_stopped_mid_stream_every_record_arrives_exactly_once(
-    pg_schema_url: str, tmp_path: Path
+    outage_server: PrivatePostgres, tmp_path: Path
 ) -> None:
-    ctl, version = _pg_cluster()
+    pg_schema_url = outage_server.url
     produced: list[int] = []
     stop_producing = asyncio.Event()
 
@@ -235,15 +213,15 @@ async def test_postgresql_stopped_mid_stream_every_record_arrives_exactly_once(
         producer = asyncio.create_task(produce())
         try:
             await _until(lambda: len(produced) >= 50 and log.stats().applied > 0, 30)
-            await asyncio.to_thread(_pg, ctl, version, "stop")
+            await asyncio.to_thread(outage_server.stop)
             try:
                 await _until(lambda: not log.stats().database_available, 30)
                 during = len(produced)
                 await _until(lambda: len(produced) >= during + 100, 30)
                 assert not log.stats().database_available
             finally:
-                await asyncio.to_thread(_pg, ctl, version, "start")
-                await _until_sync(_pg_ready, 60)
+                await asyncio.to_thread(outage_server.start)
+                await _until_sync(outage_server.ready, 60)
             await _until(lambda: len(produced) >= during + 200, 30)
         finally:
             stop_producing.set()

@@ -1,0 +1,141 @@
+"""The notification scheduler: one asyncio task inside ``callrouter serve``.
+
+Every ``tick_seconds`` it plans what the rota calls for (shift reminders, uncovered hours,
+duty changes after a reload), queues what is new in the outbox, records the guard's alarms
+it finds on disk, and delivers what is due. A failure in one round is logged and the next
+round goes on: notifications never stop the router.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callrouter.errors import CallrouterError
+from callrouter.logs import get_logger
+from callrouter.notify import alarm, outbox, plan
+from callrouter.notify.email import DeliveryError, EmailNotifier, Notifier
+from callrouter.notify.settings import NotifySettings
+from callrouter.notify.templates import Template, load_templates
+from callrouter.report.settings import ReportSettings
+from callrouter.rota.model import Rota
+from callrouter.settings import Settings
+
+log = get_logger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        notifier: Notifier,
+        settings: NotifySettings,
+        templates: dict[str, Template],
+        rota: Callable[[], Rota],
+        *,
+        state_dir: Path | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.engine = engine
+        self.notifier = notifier
+        self.settings = settings
+        self.templates = templates
+        self.rota = rota
+        self.state_dir = state_dir
+        self.clock = clock
+        self.gap_watch = plan.GapWatch()
+        self._last_rota: Rota | None = None
+
+    def plan(self, now: datetime) -> list[plan.Notice]:
+        rota, s, t = self.rota(), self.settings, self.templates
+        notices: list[plan.Notice] = []
+        if not s.enabled:
+            return notices  # only the guard's alarms are recorded
+        if s.shift_reminders:
+            notices += plan.shift_reminders(rota, s, t["shift_reminder"], now)
+        if s.uncovered_hours and s.admins:
+            day = now.astimezone(rota.timezone).date()
+            found = plan.gaps(rota, day, s.uncovered_days)
+            introduced = self.gap_watch.update(day, found)
+            notices += plan.uncovered_alerts(
+                rota, s, t["uncovered_hours"], now, found, introduced=introduced
+            )
+        last, self._last_rota = self._last_rota, rota
+        if s.duty_changes and last is not None and last is not rota:
+            notices += plan.duty_changes(last, rota, s, t["duty_changed"], now)
+        return notices
+
+    async def tick(self) -> int:
+        """One round: plan, queue, record the guard's alarms, deliver; how many were sent."""
+        now = self.clock()
+        new = await outbox.enqueue(self.engine, self.plan(now), now)
+        if new:
+            log.info("notify.queued", count=new)
+        if self.state_dir is not None:
+            await alarm.record_guard_alarms(self.engine, self.state_dir)
+        return await self.deliver(now)
+
+    async def deliver(self, now: datetime) -> int:
+        sent = 0
+        for row in await outbox.due(self.engine, now):
+            try:
+                await self.notifier.send(row.recipient, row.subject, row.body, row.ics)
+            except DeliveryError as exc:
+                gave_up = await outbox.mark_failed(
+                    self.engine,
+                    row,
+                    self.clock(),
+                    str(exc),
+                    permanent=exc.permanent,
+                    max_attempts=self.settings.max_attempts,
+                    retry_seconds=self.settings.retry_seconds,
+                )
+                log.warning(
+                    "notify.failed", id=row.id, kind=row.kind, error=str(exc), gave_up=gave_up
+                )
+                continue
+            await outbox.mark_sent(self.engine, row, self.clock())
+            sent += 1
+            log.info("notify.sent", id=row.id, kind=row.kind)
+        return sent
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except (CallrouterError, SQLAlchemyError, OSError) as exc:
+                log.warning("notify.round_failed", error=f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.tick_seconds)
+
+
+def scheduler_from_settings(
+    settings: Settings, engine: AsyncEngine, rota: Callable[[], Rota]
+) -> Scheduler:
+    """The scheduler ``serve`` runs. With ``CALLROUTER_NOTIFY_ENABLED`` off it sends nothing
+    and only records the guard's alarms. A template file with an unknown placeholder stops
+    the start with file:line."""
+    notify = NotifySettings()
+    if not notify.enabled:
+        log.info("notify.off", hint="set CALLROUTER_NOTIFY_ENABLED=true to send notifications")
+    templates = load_templates(notify.templates_dir)
+    if notify.enabled and not notify.admins:
+        log.warning("notify.no_admins", hint="set CALLROUTER_NOTIFY_ADMINS for uncovered hours")
+    return Scheduler(
+        engine,
+        EmailNotifier(ReportSettings()),
+        notify,
+        templates,
+        rota,
+        state_dir=settings.state_dir,
+    )

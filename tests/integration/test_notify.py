@@ -1,0 +1,292 @@
+"""Notifications delivered to a real SMTP server (aiosmtpd) started by the test, through the
+real outbox on SQLite and PostgreSQL: each kind reaches the right people with the right
+content, a restart sends nothing twice, an outage delays without losing, a refused recipient
+is recorded while the others get theirs, and the guard's alarm is sent once and recorded."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callrouter.notify.alarm import GuardAlarms, record_guard_alarms
+from callrouter.notify.email import EmailNotifier
+from callrouter.notify.scheduler import Scheduler
+from callrouter.notify.settings import NotifySettings
+from callrouter.notify.templates import load_templates
+from callrouter.report.settings import ReportSettings
+from callrouter.rota import Rota, load_rota, parse_rota
+from callrouter.store.migrate import upgrade
+from callrouter.store.models import notifications
+
+pytestmark = pytest.mark.integration
+
+VALID = Path(__file__).resolve().parents[1] / "fixtures" / "rota" / "valid.yaml"
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+ADMINS = ["qt@example.vn", "gd@example.vn"]
+#: Friday 6 March 2026, 19:30: the evening reminders for Saturday's shifts are due
+FRIDAY_EVENING = datetime(2026, 3, 6, 19, 30, tzinfo=HCM)
+
+
+class Inbox:
+    """aiosmtpd handler keeping every message; refuses the recipients in ``refuse``."""
+
+    def __init__(self, refuse: frozenset[str] = frozenset()) -> None:
+        self.refuse = refuse
+        self.messages: list[tuple[list[str], EmailMessage]] = []
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(msg, EmailMessage)
+        self.messages.append((list(envelope.rcpt_tos), msg))
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for rcpts, m in self.messages if address in rcpts]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Smtp:
+    def __init__(self, port: int, inbox: Inbox) -> None:
+        self.controller = Controller(inbox, hostname="127.0.0.1", port=port)
+        self.inbox = inbox
+
+    def __enter__(self) -> Inbox:
+        self.controller.start()
+        return self.inbox
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture
+def port() -> int:
+    return _free_port()
+
+
+@pytest.fixture
+def server(port: int) -> Iterator[Inbox]:
+    with Smtp(port, Inbox()) as inbox:
+        yield inbox
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def _settings(**kw: Any) -> NotifySettings:
+    return NotifySettings(_env_file=None, enabled=True, admins=ADMINS, **kw)
+
+
+def _scheduler(
+    engine: AsyncEngine, port: int, clock: Clock, rota: list[Rota], **kw: Any
+) -> Scheduler:
+    mail = ReportSettings(
+        _env_file=None, smtp_host="127.0.0.1", smtp_port=port, mail_from="callrouter@ttyt.example"
+    )
+    return Scheduler(
+        engine,
+        EmailNotifier(mail.model_copy(update={"smtp_timeout": 5.0})),
+        _settings(**kw),
+        load_templates(None),
+        lambda: rota[-1],
+        clock=clock,
+    )
+
+
+async def _rows(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as conn:
+        return list(await conn.execute(select(notifications).order_by(notifications.c.id)))
+
+
+def _text(msg: EmailMessage) -> str:
+    body = msg.get_body(preferencelist=("plain",))
+    assert body is not None
+    return str(body.get_content()).replace("\r\n", "\n")
+
+
+async def test_each_kind_reaches_the_right_people_with_the_right_content(
+    engine: AsyncEngine, server: Inbox, port: int
+) -> None:
+    await upgrade(engine)
+    rota = [load_rota(VALID)]
+    clock = Clock(FRIDAY_EVENING)
+    scheduler = _scheduler(engine, port, clock, rota)
+
+    assert await scheduler.tick() == 4  # two shift reminders, the gaps to two admins
+
+    # Saturday: Bình 08:00–12:00 at her own phone, Chi's night from 17:00 at the duty mobile
+    (binh,) = server.to("binh@example.vn")
+    assert "08:00 07/03/2026" in str(binh["Subject"])
+    text = _text(binh)
+    assert "Trần Thị Bình" in text
+    assert "từ 08:00 07/03/2026 đến 12:00 07/03/2026" in text
+    assert "0912000102" in text  # Bình's own phone, where she answers
+    (ics,) = list(binh.iter_attachments())
+    assert ics.get_content_type() == "text/calendar"
+    calendar = ics.get_payload(decode=True)
+    assert isinstance(calendar, bytes)
+    assert b"BEGIN:VEVENT" in calendar
+    assert b"DTSTART:20260307T010000Z" in calendar  # 08:00 in Hồ Chí Minh
+    (chi,) = server.to("chi@example.vn")
+    assert "từ 17:00 07/03/2026" in _text(chi)
+    assert not server.to("an@example.vn")  # An's next shift is Monday: not yet
+
+    for admin in ADMINS:
+        (gap,) = server.to(admin)
+        assert "Trạm thử nghiệm" in str(gap["Subject"])
+        assert "2026-03-07 (Thứ Bảy) 07:00–08:00" in _text(gap)
+        assert "2026-03-08 (Chủ Nhật) 12:00–17:00" in _text(gap)
+
+    # A reload moves Saturday morning from Bình to An: both are told, nobody else.
+    rota.append(
+        parse_rota(
+            VALID.read_text(encoding="utf-8").replace(
+                "      - { officer: binh, at: own }", "      - { officer: an, at: own }"
+            ),
+            str(VALID),
+        )
+    )
+    clock.at += timedelta(minutes=1)
+    assert await scheduler.tick() >= 2
+    changed = [m for _, m in server.messages if "đã thay đổi" in str(m["Subject"])]
+    assert sorted(str(m["To"]) for m in changed) == ["an@example.vn", "binh@example.vn"]
+    (to_an,) = [m for m in changed if str(m["To"]) == "an@example.vn"]
+    assert "Ca trực mới:\n- 08:00 07/03/2026 đến 12:00 07/03/2026" in _text(to_an)
+
+    rows = await _rows(engine)
+    assert {r.status for r in rows} == {"sent"}
+    assert all(r.sent_at is not None and r.error is None for r in rows)
+
+
+async def test_a_restart_sends_nothing_twice(engine: AsyncEngine, server: Inbox, port: int) -> None:
+    await upgrade(engine)
+    rota = [load_rota(VALID)]
+    clock = Clock(FRIDAY_EVENING)
+    assert await _scheduler(engine, port, clock, rota).tick() == 4
+    before = len(server.messages)
+    # the service restarts: a new scheduler (no memory) at a later minute of the same evening
+    clock.at += timedelta(minutes=5)
+    assert await _scheduler(engine, port, clock, rota).tick() == 0
+    assert len(server.messages) == before
+    assert len(await _rows(engine)) == 4
+
+
+async def test_an_smtp_outage_delays_but_loses_nothing(engine: AsyncEngine, port: int) -> None:
+    await upgrade(engine)
+    rota = [load_rota(VALID)]
+    clock = Clock(FRIDAY_EVENING)
+    scheduler = _scheduler(engine, port, clock, rota, retry_seconds=60)
+    assert await scheduler.tick() == 0  # nothing listens on the port
+    rows = await _rows(engine)
+    assert len(rows) == 4
+    assert all(r.status == "pending" and r.attempts == 1 and r.error for r in rows)
+    assert all(r.not_before == clock.at + timedelta(seconds=60) for r in rows)
+
+    with Smtp(port, Inbox()) as inbox:
+        clock.at += timedelta(seconds=30)
+        assert await scheduler.tick() == 0  # backoff: not yet
+        clock.at += timedelta(seconds=31)
+        assert await scheduler.tick() == 4
+    assert sorted(r for rcpts, _ in inbox.messages for r in rcpts) == sorted(
+        ["binh@example.vn", "chi@example.vn", *ADMINS]
+    )
+    assert {r.status for r in await _rows(engine)} == {"sent"}
+
+
+async def test_a_refused_recipient_is_recorded_and_the_others_still_get_theirs(
+    engine: AsyncEngine, port: int
+) -> None:
+    await upgrade(engine)
+    rota = [load_rota(VALID)]
+    clock = Clock(FRIDAY_EVENING)
+    scheduler = _scheduler(engine, port, clock, rota)
+    with Smtp(port, Inbox(refuse=frozenset({"chi@example.vn"}))) as inbox:
+        assert await scheduler.tick() == 3
+        clock.at += timedelta(hours=1)
+        assert await scheduler.tick() == 0  # refused for good (5xx): not retried
+    assert not inbox.to("chi@example.vn")
+    assert len(inbox.to("binh@example.vn")) == 1
+    rows = {r.recipient: r for r in await _rows(engine)}
+    assert rows["chi@example.vn"].status == "failed"
+    assert rows["chi@example.vn"].attempts == 1
+    assert "550" in rows["chi@example.vn"].error
+    assert {rows[a].status for a in ["binh@example.vn", *ADMINS]} == {"sent"}
+
+
+async def test_the_guard_alarm_is_sent_once_and_recorded_once_the_router_is_back(
+    engine: AsyncEngine, server: Inbox, port: int, tmp_path: Path
+) -> None:
+    mail = ReportSettings(_env_file=None, smtp_host="127.0.0.1", smtp_port=port)
+
+    def alarms() -> GuardAlarms:
+        return GuardAlarms(
+            EmailNotifier(mail), ADMINS, load_templates(None), "Trạm thử nghiệm", tmp_path
+        )
+
+    values = {"at": "10:00 07/03/2026", "callers": "1"}
+    assert await alarms().raise_alarm("fallback:1", "fallback_alarm", values) == 2
+    assert await alarms().raise_alarm("fallback:1", "fallback_alarm", values) == 0  # restart
+    assert sorted(r for rcpts, _ in server.messages for r in rcpts) == sorted(ADMINS)
+    assert "KHẨN" in str(server.messages[0][1]["Subject"])
+    assert "phương án dự phòng" in _text(server.messages[0][1])
+
+    await upgrade(engine)
+    assert await record_guard_alarms(engine, tmp_path) == 2
+    assert await record_guard_alarms(engine, tmp_path) == 0
+    rows = await _rows(engine)
+    assert {(r.kind, r.recipient, r.status) for r in rows} == {
+        ("fallback_alarm", a, "sent") for a in ADMINS
+    }
+
+
+async def test_quiet_hours_hold_an_officers_reminder_until_they_end(
+    engine: AsyncEngine, server: Inbox, port: int
+) -> None:
+    await upgrade(engine)
+    text = VALID.read_text(encoding="utf-8").replace(
+        "email: binh@example.vn }", 'email: binh@example.vn, quiet_hours: "19:00-06:30" }'
+    )
+    rota = [parse_rota(text, str(VALID))]
+    clock = Clock(FRIDAY_EVENING)
+    scheduler = _scheduler(engine, port, clock, rota)
+    await scheduler.tick()
+    assert not server.to("binh@example.vn")  # 19:30 is inside her quiet hours
+    assert server.to("chi@example.vn")  # Chi has none
+    for admin in ADMINS:
+        assert server.to(admin)
+    clock.at = datetime(2026, 3, 7, 6, 29, tzinfo=HCM)
+    await scheduler.tick()
+    assert not server.to("binh@example.vn")
+    clock.at = datetime(2026, 3, 7, 6, 30, tzinfo=HCM)
+    await scheduler.tick()
+    (held,) = server.to("binh@example.vn")
+    assert "08:00 07/03/2026" in str(held["Subject"])
