@@ -168,14 +168,14 @@ async def test_officer_records_and_forwards_a_petition_admin_closes_it_and_the_d
         await engine.dispose()
     doc = Document(io.BytesIO(render(figures, "docx")))
     assert _table(doc, "Loại") == [
-        ["Kiến nghị", "1", "100,0 %"],  # 1 request over 1 call with a conversation
-        ["Tổng số yêu cầu", "1", "100,0 %"],
+        ["Kiến nghị", "1", "100,0%"],  # 1 request over 1 call with a conversation
+        ["Tổng số yêu cầu", "1", "100,0%"],
     ]
     results = {row[0]: row[1] for row in _table(doc, "Kết quả xử lý")}
     assert results["Đã phản hồi kết quả cho người dân"] == "1"
     assert results["Đã chuyển cơ quan chức năng, chờ kết quả"] == "0"
     assert results["Quá hạn xử lý"] == "0"
-    assert _table(doc, "Lĩnh vực") == [["Tiêm chủng", "1", "100,0 %"]]
+    assert _table(doc, "Lĩnh vực") == [["Tiêm chủng", "1", "100,0%"]]
     assert _table(doc, "Cơ quan") == [["Sở Y tế", "1"]]
     body = "\n".join(p.text for p in doc.paragraphs)
     assert "II. KẾT QUẢ TIẾP NHẬN, XỬ LÝ PHẢN ÁNH, KIẾN NGHỊ" in body
