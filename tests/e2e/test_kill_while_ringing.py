@@ -190,5 +190,10 @@ async def test_given_a_kill_while_ringing_and_no_restart_then_the_guard_hands_ov
     assert caller.hung_up_by == "caller"
     assert harness.officer(officer, call).answered
     assert len(hangups) == 2, hangups
-    assert hangups[0].timestamp < dial.timestamp  # the killed router's leg, hung up first
+    # The killed router's leg hung up unanswered, before the fallback's answered leg. Not
+    # compared with the fallback's Dial: the guard's hang-up and its redirect race inside
+    # two Asterisks, and under load their events cross by a few milliseconds (CI, 2.4 ms).
+    assert hangups[0].get("Answered") == "no", hangups
+    assert hangups[1].get("Answered") == "yes", hangups
+    assert hangups[0].timestamp < hangups[1].timestamp, hangups
     assert all(a["ended_at"] is not None for a in rows.attempts), rows.attempts
