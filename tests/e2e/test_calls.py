@@ -64,6 +64,10 @@ from tests.e2e.router_modes import RouterMode
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120, func_only=True)]
 
 RING_TIMEOUT = 5
+# The caller's hold where the pbx, not the caller, must end the call: far past what the flow
+# takes, so a loaded machine (prompts and ring timers late by seconds) cannot make the caller
+# hang up first. The test still ends as soon as the pbx hangs up.
+NETWORK_ENDS = 90
 # Q.850 causes Asterisk reports (normal clearing, user busy, no answer)
 CAUSE_NORMAL, CAUSE_BUSY, CAUSE_NO_ANSWER = 16, 17, 19
 DATABASES = ("sqlite", "postgresql")
@@ -289,7 +293,9 @@ async def test_given_every_number_fails_then_call_is_unanswered_and_caller_is_to
     router_mode: RouterMode, harness: Harness, tmp_path: Path, sqlite_url: str
 ) -> None:
     busy, silent = officer_number(BUSY, 0), officer_number(RINGS_FOREVER, 0)
-    call, rows = await route_one_call(router_mode, tmp_path, sqlite_url, [busy, silent], hold=40)
+    call, rows = await route_one_call(
+        router_mode, tmp_path, sqlite_url, [busy, silent], hold=NETWORK_ENDS
+    )
 
     caller = harness.caller(call)
     # The pbx ended the call (after the "nobody answered" prompt), not the caller.
@@ -408,7 +414,7 @@ async def test_given_max_wait_then_ringing_stops_there_even_with_rounds_left(
 ) -> None:
     silent = officer_number(RINGS_FOREVER, 0)
     call, rows = await route_one_call(
-        router_mode, tmp_path, sqlite_url, [silent], hold=45, rounds=5, max_wait=12
+        router_mode, tmp_path, sqlite_url, [silent], hold=NETWORK_ENDS, rounds=5, max_wait=12
     )
 
     assert harness.caller(call).hung_up_by == "network"
@@ -559,7 +565,7 @@ async def test_given_the_rota_is_closed_then_the_caller_is_told_and_the_call_is_
         (datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).weekday() + 3) % 7
     ]
     call, rows = await route_one_call(
-        router_mode, tmp_path, sqlite_url, [answers], hold=20, days=day
+        router_mode, tmp_path, sqlite_url, [answers], hold=NETWORK_ENDS, days=day
     )
 
     assert harness.caller(call).hung_up_by == "network"  # after the announcement
@@ -580,7 +586,7 @@ async def test_given_the_message_action_then_the_caller_leaves_a_message_for_a_c
     sandbox caller says nothing: the recording ends at message_max_seconds (2 s here)."""
     harness, busy = router_mode.harness, officer_number(BUSY, 0)
     call, rows = await route_one_call(
-        router_mode, tmp_path, sqlite_url, [busy], hold=30, closed=closed
+        router_mode, tmp_path, sqlite_url, [busy], hold=NETWORK_ENDS, closed=closed
     )
 
     assert harness.caller(call).hung_up_by == "network"
