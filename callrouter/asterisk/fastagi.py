@@ -52,13 +52,11 @@ from callrouter.asterisk.agi_access import (
     MAX_ARGS,
 )
 from callrouter.asterisk.contract import is_linkedid
-from callrouter.asterisk.stasis import (
+from callrouter.calls.ports import CallLogPort, CallObserver, NoObserver
+from callrouter.calls.vocabulary import (
     FORWARD_OFFICER_ID,
     FORWARD_OFFICER_NAME,
-    CallLogPort,
-    CallObserver,
     LegResult,
-    NoObserver,
     Outcome,
     result_for_cause,
 )

@@ -34,14 +34,24 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 import structlog
 
 from callrouter.asterisk import contract
 from callrouter.asterisk.ari import AriClient, Bridge, Channel, Event
 from callrouter.asterisk.prompts import PromptCatalog
+from callrouter.calls.ports import CallLogPort, CallObserver, NoObserver
+from callrouter.calls.vocabulary import (
+    FORWARD_OFFICER_ID,
+    FORWARD_OFFICER_NAME,
+    LEG_ID_PREFIX,
+    LegResult,
+    Outcome,
+    caller_number,
+    leg_seq,
+    result_for_cause,
+)
 from callrouter.errors import (
     AriConflict,
     AriNotFound,
@@ -50,7 +60,6 @@ from callrouter.errors import (
     CallrouterError,
 )
 from callrouter.logs import mask_number
-from callrouter.rota.phones import caller_number
 from callrouter.routing import Action, CallInfo, Decision, Strategy, Target
 from callrouter.store.recordings import accepted_recording
 
@@ -64,61 +73,13 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-#: Ids of the officer legs and names of the bridges this router creates: after a restart
-#: it recognises its own resources in Asterisk by these prefixes.
-LEG_ID_PREFIX = "callrouter-leg-"
+#: Names of the bridges this router creates: after a restart it recognises its own
+#: resources in Asterisk by this prefix (and its legs by ``LEG_ID_PREFIX``).
 BRIDGE_NAME_PREFIX = "callrouter-call-"
 _GONE_EVENTS = frozenset({"StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"})
 
 
 # --------------------------------------------------------------------------- pure parts
-
-
-class LegResult(StrEnum):
-    """``call_attempts.result``."""
-
-    ANSWERED = "answered"
-    BUSY = "busy"
-    NO_ANSWER = "no_answer"
-    DECLINED = "declined"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-class Outcome(StrEnum):
-    """``calls.outcome``."""
-
-    ANSWERED = "answered"
-    ABANDONED = "abandoned"
-    UNANSWERED = "unanswered"
-    AFTER_HOURS = "after_hours"
-    FAILED = "failed"
-
-
-# Q.850 cause codes Asterisk reports in ChannelDestroyed / ChannelHangupRequest.
-CAUSE_NORMAL_CLEARING = 16
-CAUSE_USER_BUSY = 17
-CAUSE_NO_USER_RESPONSE = 18
-CAUSE_NO_ANSWER = 19
-CAUSE_CALL_REJECTED = 21
-
-_RESULT_BY_CAUSE: dict[int, LegResult] = {
-    CAUSE_USER_BUSY: LegResult.BUSY,
-    CAUSE_NO_USER_RESPONSE: LegResult.NO_ANSWER,
-    CAUSE_NO_ANSWER: LegResult.NO_ANSWER,
-    CAUSE_CALL_REJECTED: LegResult.DECLINED,
-}
-
-
-def result_for_cause(cause: int | None) -> LegResult:
-    """What an officer leg that ended *before answering* with ``cause`` counts as.
-
-    17 busy; 18/19 no answer; 21 rejected (the officer pressed "decline"); anything else
-    (unallocated number, congestion, network out of order…) is a failed attempt.
-    """
-    if cause is None:
-        return LegResult.FAILED
-    return _RESULT_BY_CAUSE.get(cause, LegResult.FAILED)
 
 
 @dataclass(frozen=True)
@@ -151,129 +112,6 @@ def ring_seconds(ring_timeout: int, remaining_wait: float) -> int:
     return max(1, min(ring_timeout, math.floor(remaining_wait)))
 
 
-# --------------------------------------------------------------------------- ports
-
-
-class CallLogPort(Protocol):
-    """What the call flow needs of :class:`callrouter.store.CallLog` (all non-blocking)."""
-
-    def call_started(
-        self,
-        *,
-        linkedid: str,
-        uniqueid: str,
-        branch: int,
-        caller: str | None,
-        started_at: datetime,
-        mode: str,
-        rota_version: str | None,
-    ) -> str: ...
-
-    def attempt_started(
-        self,
-        *,
-        linkedid: str,
-        seq: int,
-        officer_id: str,
-        officer_name: str,
-        number: str,
-        number_label: str | None,
-        channel_id: str,
-        started_at: datetime,
-    ) -> None: ...
-
-    def attempt_ended(
-        self,
-        *,
-        linkedid: str,
-        seq: int,
-        result: str,
-        cause: int | None,
-        ended_at: datetime,
-        answered_at: datetime | None = None,
-    ) -> None: ...
-
-    def call_answered(
-        self,
-        *,
-        linkedid: str,
-        answered_at: datetime,
-        officer_id: str,
-        officer_name: str,
-        number: str,
-    ) -> None: ...
-
-    def call_ended(
-        self, *, linkedid: str, ended_at: datetime, outcome: str, hangup_cause: int | None
-    ) -> None: ...
-
-    def event(self, *, linkedid: str, at: datetime, type: str, data: dict[str, Any]) -> None: ...
-
-    def callback_requested(
-        self,
-        *,
-        linkedid: str | None,
-        number: str,
-        reason: str,
-        created_at: datetime,
-        recording: str | None,
-    ) -> str: ...
-
-
-# --------------------------------------------------------------------------- session
-
-
-class CallObserver(Protocol):
-    """Who wants to follow calls as they happen (live view, metrics). Never blocks."""
-
-    def call_started(
-        self, *, linkedid: str, caller: str | None, branch: int, at: datetime
-    ) -> None: ...
-
-    def call_state(
-        self,
-        *,
-        linkedid: str,
-        state: str,
-        at: datetime,
-        officer_name: str | None = None,
-        number: str | None = None,
-    ) -> None: ...
-
-    def leg_ringing(self, *, post_dial_delay: float) -> None: ...
-
-    def leg_ended(self, *, result: str) -> None: ...
-
-    def call_ended(self, *, linkedid: str, outcome: str, wait_seconds: float | None) -> None: ...
-
-
-class NoObserver:
-    """A :class:`CallObserver` that ignores everything."""
-
-    def call_started(self, *, linkedid: str, caller: str | None, branch: int, at: datetime) -> None:
-        return None
-
-    def call_state(
-        self,
-        *,
-        linkedid: str,
-        state: str,
-        at: datetime,
-        officer_name: str | None = None,
-        number: str | None = None,
-    ) -> None:
-        return None
-
-    def leg_ringing(self, *, post_dial_delay: float) -> None:
-        return None
-
-    def leg_ended(self, *, result: str) -> None:
-        return None
-
-    def call_ended(self, *, linkedid: str, outcome: str, wait_seconds: float | None) -> None:
-        return None
-
-
 class EventSink(Protocol):
     def deliver(self, event: Event) -> None: ...
 
@@ -293,18 +131,6 @@ ARG_LEG: Final = contract.ARG_LEG
 #: Optional Stasis argument ``linkedid=${CHANNEL(linkedid)}``: saves one REST round trip.
 ARG_LINKEDID: Final = contract.ARG_LINKEDID
 LEG_OFFICER: Final = "officer"
-#: The attempt row of a ``forward:<number>`` action (not an officer of the rota).
-FORWARD_OFFICER_ID: Final = "forward"
-FORWARD_OFFICER_NAME: Final = "Chuyển tiếp"
-
-
-def leg_seq(channel_id: str) -> int | None:
-    """The attempt number of one of our officer legs, from its channel id
-    (``callrouter-leg-<seq>-<uuid>``); None for any other channel."""
-    if not channel_id.startswith(LEG_ID_PREFIX):
-        return None
-    head = channel_id.removeprefix(LEG_ID_PREFIX).split("-", 1)[0]
-    return int(head) if head.isdigit() else None
 
 
 def officer_leg_args(caller_id: str, seq: int) -> list[str]:
