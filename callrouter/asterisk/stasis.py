@@ -42,6 +42,7 @@ from callrouter.asterisk import contract
 from callrouter.asterisk.ari import AriClient, Bridge, Channel, Event
 from callrouter.asterisk.prompts import PromptCatalog
 from callrouter.calls.ports import CallLogPort, CallObserver, NoObserver
+from callrouter.calls.recorder import CallRecorder
 from callrouter.calls.vocabulary import (
     FORWARD_OFFICER_ID,
     FORWARD_OFFICER_NAME,
@@ -59,7 +60,6 @@ from callrouter.errors import (
     AsteriskError,
     CallrouterError,
 )
-from callrouter.logs import mask_number
 from callrouter.routing import Action, CallInfo, Decision, Strategy, Target
 from callrouter.store.recordings import accepted_recording
 
@@ -207,12 +207,13 @@ class CallSession:
     def __init__(self, host: SessionHost, caller: Channel, args: tuple[str, ...]) -> None:
         self.host = host
         self.ari = host.ari
-        self.log = host.call_log
         self.config = host.config
         self.caller = caller
         self.args = args
         self.queue: asyncio.Queue[Event] = asyncio.Queue()
-        self.linkedid = caller.id
+        #: the call's rows, live state and log lines; it follows the host's observer once
+        #: the call is logged
+        self.record = CallRecorder(host.call_log, caller.id, "ari")
         #: what Asterisk gave as the caller's number, and the dialable form kept in the rows
         self.caller_raw = caller.caller.number
         self.caller_number: str | None = caller_number(caller.caller.number)
@@ -244,9 +245,12 @@ class CallSession:
         self._caller_left = False
         self._subscribed: asyncio.Task[None] | None = None
         self.answered_at: datetime | None = None
-        self.observe: CallObserver = NoObserver()  # the host's observer once the call is logged
         #: set once the call, its decision and the first attempts are in the call log
         self.written_down = asyncio.Event()
+
+    @property
+    def linkedid(self) -> str:
+        return self.record.linkedid
 
     # ------------------------------------------------------------------ events in
 
@@ -327,7 +331,7 @@ class CallSession:
         # application subscribed to the channel; Stasis alone ends at StasisEnd. Asked
         # beside the first originate, not before it.
         self._subscribed = asyncio.create_task(self._subscribe_caller())
-        self.linkedid = await self._linkedid()
+        self.record.linkedid = await self._linkedid()
         branch = contract.BRANCH
         try:
             branch = contract.branch_of(self.args)
@@ -360,30 +364,8 @@ class CallSession:
 
     def _write_down_decision(self, branch: int, decision: Decision) -> None:
         self._log_started(branch, decision.rota_version)
-        log.info(
-            "call.received",
-            caller=mask_number(self.caller_number),
-            open=decision.open,
-            reason=decision.reason,
-            targets=len(decision.targets),
-            strategy=str(decision.strategy),
-        )
-        self.log.event(
-            linkedid=self.linkedid,
-            at=self.started_at,
-            type="decision",
-            data={
-                "open": decision.open,
-                "reason": decision.reason,
-                "targets": [t.officer_id for t in decision.targets],
-                "strategy": str(decision.strategy),
-                "action": decision.action.kind,
-                **(
-                    {"caller_id": self.caller_raw[:128]}
-                    if self.caller_raw and self.caller_raw != self.caller_number
-                    else {}
-                ),
-            },
+        self.record.decided(
+            decision, at=self.started_at, caller=self.caller_number, caller_raw=self.caller_raw
         )
 
     async def _linkedid(self) -> str:
@@ -400,20 +382,11 @@ class CallSession:
         return linkedid or self.caller.id
 
     def _log_started(self, branch: int, rota_version: str | None) -> None:
-        call_id = self.log.call_started(
-            linkedid=self.linkedid,
-            uniqueid=self.caller.id,
-            branch=branch,
-            caller=self.caller_number,
-            started_at=self.started_at,
-            mode="ari",
-            rota_version=rota_version,
+        self.record.observer = self.host.observer
+        call_id = self.record.started(
+            self.caller.id, branch, self.caller_number, self.started_at, rota_version
         )
         self.logged = True
-        self.observe = self.host.observer
-        self.observe.call_started(
-            linkedid=self.linkedid, caller=self.caller_number, branch=branch, at=self.started_at
-        )
         structlog.contextvars.bind_contextvars(call_id=call_id)
 
     # ------------------------------------------------------------------ open: ringing
@@ -484,30 +457,8 @@ class CallSession:
         return leg
 
     def _log_leg(self, leg: Leg, ring: int) -> None:
-        target = leg.target
-        self.log.attempt_started(
-            linkedid=self.linkedid,
-            seq=leg.seq,
-            officer_id=target.officer_id,
-            officer_name=target.officer_name,
-            number=target.number,
-            number_label=target.number_label,
-            channel_id=leg.channel_id,
-            started_at=leg.started_at,
-        )
-        self.observe.call_state(
-            linkedid=self.linkedid,
-            state="ringing",
-            at=leg.started_at,
-            officer_name=target.officer_name,
-            number=target.number,
-        )
-        log.info(
-            "leg.ringing",
-            seq=leg.seq,
-            officer=target.officer_id,
-            number=mask_number(target.number),
-            ring_timeout=ring,
+        self.record.leg_started(
+            leg.seq, leg.target, channel_id=leg.channel_id, at=leg.started_at, ring=ring
         )
 
     async def _originate(self, leg: Leg, ring: int) -> None:
@@ -666,7 +617,7 @@ class CallSession:
                 if event.channel.state == "Ringing" and not leg.rang:
                     leg.rang = True
                     delay = (self.host.clock() - leg.started_at).total_seconds()
-                    self.observe.leg_ringing(post_dial_delay=delay)
+                    self.record.observer.leg_ringing(post_dial_delay=delay)
             elif event.type == "ChannelDestroyed":
                 if leg.picked_up_at is not None:  # hung up while asked to confirm
                     self._end_leg(leg, LegResult.DECLINED)
@@ -707,7 +658,7 @@ class CallSession:
         if leg.ended:
             return
         leg.ended = True
-        self.observe.leg_ended(result=str(result))
+        self.record.leg_over(str(result))
         ended = at or self.host.clock()
         if leg.channel_id in self.destroyed:
             self._write_leg_end(leg, result, ended)
@@ -715,17 +666,13 @@ class CallSession:
             self._unsettled[leg.channel_id] = (leg, result, ended)
 
     def _write_leg_end(self, leg: Leg, result: LegResult, ended: datetime) -> None:
-        cause = self.causes.get(leg.channel_id)
-        with contextlib.suppress(CallrouterError):
-            self.log.attempt_ended(
-                linkedid=self.linkedid,
-                seq=leg.seq,
-                result=str(result),
-                cause=cause,
-                ended_at=ended,
-                answered_at=leg.answered_at,
-            )
-        log.info("leg.ended", seq=leg.seq, result=str(result), cause=cause)
+        self.record.leg_written(
+            leg.seq,
+            result=str(result),
+            cause=self.causes.get(leg.channel_id),
+            at=ended,
+            answered_at=leg.answered_at,
+        )
 
     async def _hangup_leg(self, leg: Leg, reason: str) -> None:
         with contextlib.suppress(AriNotFound):  # already gone: fine
@@ -742,21 +689,12 @@ class CallSession:
         # Recorded before the bridge exists: a router killed while bridging leaves a bridge
         # the next router adopts, and the row must already say who answered.
         if outcome is Outcome.ANSWERED:
-            self.log.call_answered(
-                linkedid=self.linkedid,
-                answered_at=answered_at,
-                officer_id=leg.target.officer_id,
-                officer_name=leg.target.officer_name,
-                number=leg.target.number,
-            )
+            self.record.answered(leg.target, at=answered_at)
             self.answered_at = answered_at
             self.host.answered_by(contract.branch_of(self.args), leg.target.officer_id)
         else:
-            self.log.event(
-                linkedid=self.linkedid,
-                at=answered_at,
-                type="forward_answered",
-                data={"number": leg.target.number, "seq": leg.seq},
+            self.record.event(
+                "forward_answered", at=answered_at, number=leg.target.number, seq=leg.seq
             )
         try:
             await self._stop_hold()
@@ -780,13 +718,7 @@ class CallSession:
                 self._end(Outcome.ABANDONED if outcome is Outcome.ANSWERED else outcome)
                 return
             # otherwise the officer's side vanished: its events say so
-        self.observe.call_state(
-            linkedid=self.linkedid,
-            state="talking",
-            at=answered_at,
-            officer_name=leg.target.officer_name,
-            number=leg.target.number,
-        )
+        self.record.talking(leg.target, at=answered_at)
         log.info("call.bridged", officer=leg.target.officer_id, bridge=bridge_id)
         try:
             while True:
@@ -855,12 +787,7 @@ class CallSession:
         time spent waiting for an officer; the message or the forwarded talk follows it
         (call-back entry, ``forward*`` events, the forward's attempt row)."""
         self.action_at = self.host.clock()
-        self.log.event(
-            linkedid=self.linkedid,
-            at=self.host.clock(),
-            type="action",
-            data={"action": str(action), "outcome": str(outcome)},
-        )
+        self.record.event("action", at=self.host.clock(), action=str(action), outcome=str(outcome))
         try:
             if action.kind == "forward" and action.number:
                 if await self._forward(action.number, outcome, first_prompt):
@@ -876,7 +803,9 @@ class CallSession:
 
     async def _say(self, keys: Sequence[str]) -> None:
         """Play prompts to the caller and wait until the last one has ended."""
-        self.observe.call_state(linkedid=self.linkedid, state="announcing", at=self.host.clock())
+        self.record.observer.call_state(
+            linkedid=self.linkedid, state="announcing", at=self.host.clock()
+        )
         with contextlib.suppress(AriConflict):
             await self.ari.answer(self.caller.id)
         last = ""
@@ -944,26 +873,12 @@ class CallSession:
         await self._say(("message_saved",))
 
     def _message_left(self, outcome: Outcome, recording: str | None) -> None:
-        reason = "after_hours_message" if outcome is Outcome.AFTER_HOURS else "unanswered"
-        recording = accepted_recording(recording, door="ari")
-        if not self.caller_number:
-            # Nobody to call back: keep the message with the call's events.
-            self.log.event(
-                linkedid=self.linkedid,
-                at=self.host.clock(),
-                type="message_without_number",
-                data={"recording": recording, "reason": reason},
-            )
-            log.info("call.message_without_number", recording=recording)
-            return
-        callback_id = self.log.callback_requested(
-            linkedid=self.linkedid,
-            number=self.caller_number,
-            reason=reason,
-            created_at=self.host.clock(),
-            recording=recording,
+        self.record.message_left(
+            reason="after_hours_message" if outcome is Outcome.AFTER_HOURS else "unanswered",
+            caller=self.caller_number,
+            recording=accepted_recording(recording, door="ari"),
+            at=self.host.clock(),
         )
-        log.info("call.message_left", callback=callback_id, recording=recording)
 
     async def _forward(self, number: str, outcome: Outcome, first_prompt: str) -> bool:
         """Ring ``number`` (no press-1) with music meanwhile; True if it answered and the
@@ -978,9 +893,7 @@ class CallSession:
             confirm=False,
             ring_timeout=self.config.forward_ring_seconds,
         )
-        self.log.event(
-            linkedid=self.linkedid, at=self.host.clock(), type="forward", data={"number": number}
-        )
+        self.record.event("forward", at=self.host.clock(), number=number)
         leg = self._new_leg(target)
         self._log_leg(leg, target.ring_timeout)
         self.written_down.set()
@@ -1014,11 +927,11 @@ class CallSession:
             await self._stop_hold()
         if self.logged and not self.finished:
             with contextlib.suppress(CallrouterError):
-                self.log.event(
-                    linkedid=self.linkedid,
+                self.record.event(
+                    "handed_to_fallback",
                     at=self.host.clock(),
-                    type="handed_to_fallback",
-                    data={"error": type(exc).__name__, "state": state},
+                    error=type(exc).__name__,
+                    state=state,
                 )
         self._caller_stays = not self.caller_is_gone
         self._end(Outcome.FAILED, note=f"handed to fallback after {type(exc).__name__}")
@@ -1063,11 +976,8 @@ class CallSession:
         ended = at or self.host.clock()
         self._ending = (outcome, ended)
         self._write_end_if_settled()
-        waited_until = self.answered_at if outcome is Outcome.ANSWERED else ended
-        self.observe.call_ended(
-            linkedid=self.linkedid,
-            outcome=str(outcome),
-            wait_seconds=(waited_until or ended).timestamp() - self.started_at.timestamp(),
+        self.record.ended(
+            str(outcome), at=ended, started_at=self.started_at, answered_at=self.answered_at
         )
         log.info(
             "call.ended",
@@ -1088,12 +998,7 @@ class CallSession:
         for pending in list(self._unsettled.values()):
             self._write_leg_end(*pending)
         self._unsettled.clear()
-        cause = self.causes.get(self.caller.id)
-        with contextlib.suppress(CallrouterError):
-            self.log.call_ended(
-                linkedid=self.linkedid, ended_at=ended, outcome=str(outcome), hangup_cause=cause
-            )
-        log.info("call.written", outcome=str(outcome), cause=cause)
+        self.record.written(str(outcome), at=ended, cause=self.causes.get(self.caller.id))
 
     async def _subscribe_caller(self) -> None:
         try:
@@ -1322,25 +1227,16 @@ class OrphanCall:
             await self.app.ari.destroy_bridge(self.bridge.id)
         if self.linkedid:
             ended = self.app.clock()
+            record = CallRecorder(self.app.call_log, self.linkedid, "ari", self.app.observer)
             for channel_id in self.bridge.channels:
                 seq = leg_seq(channel_id)
                 if seq is not None:
-                    with contextlib.suppress(CallrouterError):
-                        self.app.call_log.attempt_ended(
-                            linkedid=self.linkedid,
-                            seq=seq,
-                            result=str(LegResult.ANSWERED),
-                            cause=cause,
-                            ended_at=ended,
-                        )
-            with contextlib.suppress(CallrouterError):
-                self.app.call_log.call_ended(
-                    linkedid=self.linkedid,
-                    ended_at=ended,
-                    outcome=str(Outcome.ANSWERED),
-                    hangup_cause=cause,
-                )
-            self.app.observer.call_ended(
+                    record.leg_written(
+                        seq, result=str(LegResult.ANSWERED), cause=cause, at=ended, answered_at=None
+                    )
+            record.written(str(Outcome.ANSWERED), at=ended, cause=cause)
+            # its start is not known here: no wait to count
+            record.observer.call_ended(
                 linkedid=self.linkedid, outcome=str(Outcome.ANSWERED), wait_seconds=None
             )
         log.info("ari.orphan_call_ended", bridge=self.bridge.id, cause=cause)
