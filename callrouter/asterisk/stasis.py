@@ -39,8 +39,9 @@ from typing import Final, Protocol
 import structlog
 
 from callrouter.asterisk import contract
-from callrouter.asterisk.ari import AriClient, Bridge, Channel, Event
+from callrouter.asterisk.ari import Bridge, Channel, Event
 from callrouter.asterisk.prompts import PromptCatalog
+from callrouter.calls.ari_port import AriPort
 from callrouter.calls.ports import CallLogPort, CallObserver, NoObserver
 from callrouter.calls.recorder import CallRecorder
 from callrouter.calls.vocabulary import (
@@ -188,7 +189,7 @@ class FlowConfig:
 class SessionHost:
     """What a session needs from the application around it (constructor injection)."""
 
-    ari: AriClient
+    ari: AriPort
     call_log: CallLogPort
     decide: DecideFn
     config: FlowConfig
@@ -1039,7 +1040,7 @@ class StasisApp:
 
     def __init__(
         self,
-        ari: AriClient,
+        ari: AriPort,
         call_log: CallLogPort,
         decide: DecideFn,
         config: FlowConfig,
