@@ -44,6 +44,7 @@ from callrouter.asterisk.prompts import PromptCatalog
 from callrouter.calls.ari_port import AriPort
 from callrouter.calls.ports import CallLogPort, CallObserver, NoObserver
 from callrouter.calls.recorder import CallRecorder
+from callrouter.calls.state import ON_HOLD, PAST_RINGING, CallState, transition
 from callrouter.calls.vocabulary import (
     FORWARD_OFFICER_ID,
     FORWARD_OFFICER_NAME,
@@ -219,7 +220,7 @@ class CallSession:
         self.caller_raw = caller.caller.number
         self.caller_number: str | None = caller_number(caller.caller.number)
         self.started_at = host.clock()
-        self.state = "received"
+        self.state = CallState.RECEIVED
         self.legs: dict[str, Leg] = {}
         self.seq = 0
         self.logged = False
@@ -252,6 +253,10 @@ class CallSession:
     @property
     def linkedid(self) -> str:
         return self.record.linkedid
+
+    def _enter(self, state: CallState) -> None:
+        """Move to ``state`` (see :data:`callrouter.calls.state.TRANSITIONS`)."""
+        self.state = transition(self.state, state)
 
     # ------------------------------------------------------------------ events in
 
@@ -298,7 +303,7 @@ class CallSession:
                 if event.type == "PlaybackFinished" and event.playback_id in self.hold_prompts:
                     # The waiting prompts ended: music until an officer answers.
                     self.hold_prompts.remove(event.playback_id)
-                    if not self.hold_prompts and self.state in ("ringing", "forwarding"):
+                    if not self.hold_prompts and self.state in ON_HOLD:
                         await self._start_moh()
                     continue
             return event
@@ -398,7 +403,7 @@ class CallSession:
         ``write_down`` logs the call and its decision: it runs once the first originate
         requests are on the wire, before any attempt is logged (their rows need the call's).
         """
-        self.state = "ringing"
+        self._enter(CallState.RINGING)
         loop = asyncio.get_running_loop()
         wait_deadline = loop.time() + decision.max_wait
         first = True
@@ -522,7 +527,7 @@ class CallSession:
         try:
             while True:
                 await asyncio.sleep(period)
-                if self.state not in ("ringing", "forwarding") or self.caller_is_gone:
+                if self.state not in ON_HOLD or self.caller_is_gone:
                     return
                 if self.hold_prompts:  # something is still being said: next time
                     continue
@@ -684,7 +689,7 @@ class CallSession:
     async def _bridged(self, leg: Leg, outcome: Outcome = Outcome.ANSWERED) -> None:
         """Caller and ``leg`` talk until one hangs up. A forwarded call (``outcome``
         after_hours or unanswered) keeps its outcome: no officer of the rota answered it."""
-        self.state = "bridged"
+        self._enter(CallState.BRIDGED)
         answered_at = leg.answered_at or self.host.clock()
         bridge_id = self.host.new_id()
         # Recorded before the bridge exists: a router killed while bridging leaves a bridge
@@ -770,13 +775,13 @@ class CallSession:
     async def _closed(self, decision: Decision) -> None:
         """Closed (outside shifts, holiday): the caller hears the closed message, then the
         after-hours action runs. Outcome ``after_hours``."""
-        self.state = "after_hours"
+        self._enter(CallState.AFTER_HOURS)
         await self._run_action(decision.action, Outcome.AFTER_HOURS, "closed")
 
     async def _unanswered(self, decision: Decision) -> None:
         """Every target and round tried (or max wait reached): the nobody-answered action.
         Outcome ``unanswered``."""
-        self.state = "unanswered"
+        self._enter(CallState.UNANSWERED)
         await self._stop_hold()
         await self._run_action(decision.action, Outcome.UNANSWERED, "nobody_answered")
 
@@ -885,7 +890,7 @@ class CallSession:
         """Ring ``number`` (no press-1) with music meanwhile; True if it answered and the
         call was bridged. It is an attempt row (officer ``forward``) and a ``forward``
         event; the call keeps ``outcome``."""
-        self.state = "forwarding"
+        self._enter(CallState.FORWARDING)
         target = Target(
             officer_id=FORWARD_OFFICER_ID,
             officer_name=FORWARD_OFFICER_NAME,
@@ -922,7 +927,7 @@ class CallSession:
     async def _fail_to_dialplan(self, exc: BaseException) -> None:
         """Step 8: log, clean up our legs, and let the dialplan fallback take the caller."""
         state = self.state
-        self.state = "failed"
+        self._enter(CallState.FAILED)
         with contextlib.suppress(AsteriskError):
             await self._cleanup_legs()
             await self._stop_hold()
@@ -949,10 +954,10 @@ class CallSession:
         A bridged call stays up in Asterisk (the next router adopts its bridge); a caller
         still waiting goes to the dialplan fallback, which rings the numbers itself.
         """
-        if self.state == "bridged":
+        if self.state is CallState.BRIDGED:
             log.warning("call.left_bridged_on_stop", bridge=self.bridge_id)
             return
-        if self.finished or self.state in ("unanswered", "after_hours", "forwarding", "failed"):
+        if self.finished or self.state in PAST_RINGING:
             return
         await self._fail_to_dialplan(RuntimeError("router stopping"))
 
