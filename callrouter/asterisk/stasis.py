@@ -203,6 +203,15 @@ class SessionHost:
     observer: CallObserver = field(default_factory=NoObserver)
 
 
+def _wake_time(legs: Sequence[Leg], deadline: float, now: float) -> float:
+    """When the wait for the legs' events must stop: the max wait or ring deadline, or the
+    first press-1 deadline (only those once the ring deadline has passed)."""
+    pending = [
+        leg.confirm_deadline for leg in legs if not leg.ended and leg.confirm_deadline is not None
+    ]
+    return min([*pending, deadline]) if now < deadline else min(pending, default=now)
+
+
 class CallSession:
     """One caller channel in Stasis, from StasisStart to the end of the call."""
 
@@ -576,59 +585,71 @@ class CallSession:
         """
         loop = asyncio.get_running_loop()
         while any(not leg.ended for leg in legs):
-            now = loop.time()
-            pending = [
-                leg.confirm_deadline
-                for leg in legs
-                if not leg.ended and leg.confirm_deadline is not None
-            ]
-            wake = min([*pending, deadline]) if now < deadline else min(pending, default=now)
-            event = await self._next_event(wake)
+            event = await self._next_event(_wake_time(legs, deadline, loop.time()))
             if event is None:
-                now = loop.time()
-                for leg in legs:
-                    if leg.ended:
-                        continue
-                    if leg.confirm_deadline is not None:
-                        if leg.confirm_deadline <= now:  # picked up, no key: voicemail or nobody
-                            log.info("leg.not_confirmed", seq=leg.seq)
-                            await self._hangup_leg(leg, "normal")
-                            self._end_leg(leg, LegResult.NO_ANSWER)
-                    elif now >= deadline:  # Asterisk's own originate timeout should have fired
-                        await self._hangup_leg(leg, "no_answer")
-                        self._end_leg(leg, LegResult.NO_ANSWER)
+                await self._on_timers(legs, deadline)
                 continue
-            found = self.legs.get(event.channel_id or "")
-            if found is None or found.ended or found not in legs:
+            leg = self.legs.get(event.channel_id or "")
+            if leg is None or leg.ended or leg not in legs:
                 continue
-            leg = found
-            if event.type == "StasisStart" and leg.picked_up_at is None:
-                leg.picked_up_at = self.host.clock()
-                if event.channel is not None:
-                    leg.channel_name = event.channel.name
-                if leg.target.confirm:
-                    await self._ask_to_confirm(leg)
-                    continue
-                return await self._accept(leg, legs)
-            if event.type == "ChannelDtmfReceived" and leg.confirm_deadline is not None:
-                if event.digit == "1":
-                    return await self._accept(leg, legs)
-                log.info("leg.declined", seq=leg.seq, digit=event.digit)
-                await self._hangup_leg(leg, "normal")
+            winner = await self._on_leg_event(leg, legs, event, confirm_timeout)
+            if winner is not None:
+                return winner
+        return None
+
+    async def _on_timers(self, legs: list[Leg], deadline: float) -> None:
+        """Nothing came before the next deadline: end the legs whose time is up."""
+        now = asyncio.get_running_loop().time()
+        for leg in legs:
+            if leg.ended:
+                continue
+            if leg.confirm_deadline is not None:
+                if leg.confirm_deadline <= now:  # picked up, no key: voicemail or nobody
+                    log.info("leg.not_confirmed", seq=leg.seq)
+                    await self._hangup_leg(leg, "normal")
+                    self._end_leg(leg, LegResult.NO_ANSWER)
+            elif now >= deadline:  # Asterisk's own originate timeout should have fired
+                await self._hangup_leg(leg, "no_answer")
+                self._end_leg(leg, LegResult.NO_ANSWER)
+
+    async def _on_leg_event(
+        self, leg: Leg, legs: list[Leg], event: Event, confirm_timeout: float
+    ) -> Leg | None:
+        """One event of a leg still ringing (or asked to press 1); the leg that takes the
+        call, else None."""
+        if event.type == "StasisStart" and leg.picked_up_at is None:
+            leg.picked_up_at = self.host.clock()
+            if event.channel is not None:
+                leg.channel_name = event.channel.name
+            if leg.target.confirm:
+                await self._ask_to_confirm(leg)
+                return None
+            return await self._accept(leg, legs)
+        if event.type == "ChannelDtmfReceived" and leg.confirm_deadline is not None:
+            return await self._on_key(leg, legs, event.digit)
+        if event.type == "PlaybackFinished" and event.playback_id == leg.confirm_playback:
+            leg.confirm_playback = None
+            leg.confirm_deadline = asyncio.get_running_loop().time() + confirm_timeout
+        elif event.type == "ChannelStateChange" and event.channel is not None:
+            if event.channel.state == "Ringing" and not leg.rang:
+                leg.rang = True
+                delay = (self.host.clock() - leg.started_at).total_seconds()
+                self.record.observer.leg_ringing(post_dial_delay=delay)
+        elif event.type == "ChannelDestroyed":
+            if leg.picked_up_at is not None:  # hung up while asked to confirm
                 self._end_leg(leg, LegResult.DECLINED)
-            elif event.type == "PlaybackFinished" and event.playback_id == leg.confirm_playback:
-                leg.confirm_playback = None
-                leg.confirm_deadline = loop.time() + confirm_timeout
-            elif event.type == "ChannelStateChange" and event.channel is not None:
-                if event.channel.state == "Ringing" and not leg.rang:
-                    leg.rang = True
-                    delay = (self.host.clock() - leg.started_at).total_seconds()
-                    self.record.observer.leg_ringing(post_dial_delay=delay)
-            elif event.type == "ChannelDestroyed":
-                if leg.picked_up_at is not None:  # hung up while asked to confirm
-                    self._end_leg(leg, LegResult.DECLINED)
-                else:
-                    self._end_leg(leg, result_for_cause(self.causes.get(leg.channel_id)))
+            else:
+                self._end_leg(leg, result_for_cause(self.causes.get(leg.channel_id)))
+        return None
+
+    async def _on_key(self, leg: Leg, legs: list[Leg], digit: str | None) -> Leg | None:
+        """A key pressed by an officer asked to confirm: 1 takes the call, any other
+        declines it."""
+        if digit == "1":
+            return await self._accept(leg, legs)
+        log.info("leg.declined", seq=leg.seq, digit=digit)
+        await self._hangup_leg(leg, "normal")
+        self._end_leg(leg, LegResult.DECLINED)
         return None
 
     async def _ask_to_confirm(self, leg: Leg) -> None:
