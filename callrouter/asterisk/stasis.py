@@ -29,20 +29,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Final, Protocol
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import structlog
 
 from callrouter.asterisk import contract
-from callrouter.asterisk.ari import Bridge, Channel, Event
-from callrouter.asterisk.prompts import PromptCatalog
-from callrouter.calls.ari_port import AriPort
-from callrouter.calls.ports import CallLogPort, CallObserver, NoObserver
+from callrouter.asterisk.ari import Channel, Event
+from callrouter.asterisk.session_parts import (
+    ARG_LINKEDID,
+    BRIDGE_NAME_PREFIX,
+    GONE_EVENTS,
+    CallerGone,
+    Leg,
+    SessionHost,
+    officer_leg_args,
+    wake_time,
+)
+from callrouter.calls.plan import attempt_plan, ring_seconds
 from callrouter.calls.recorder import CallRecorder
 from callrouter.calls.state import ON_HOLD, PAST_RINGING, CallState, transition
 from callrouter.calls.vocabulary import (
@@ -52,7 +56,6 @@ from callrouter.calls.vocabulary import (
     LegResult,
     Outcome,
     caller_number,
-    leg_seq,
     result_for_cause,
 )
 from callrouter.errors import (
@@ -62,154 +65,10 @@ from callrouter.errors import (
     AsteriskError,
     CallrouterError,
 )
-from callrouter.routing import Action, CallInfo, Decision, Strategy, Target
+from callrouter.routing import Action, CallInfo, Decision, Target
 from callrouter.store.recordings import accepted_recording
 
 log = structlog.get_logger(__name__)
-
-Clock = Callable[[], datetime]
-DecideFn = Callable[[datetime, CallInfo], Decision]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-#: Names of the bridges this router creates: after a restart it recognises its own
-#: resources in Asterisk by this prefix (and its legs by ``LEG_ID_PREFIX``).
-BRIDGE_NAME_PREFIX = "callrouter-call-"
-_GONE_EVENTS = frozenset({"StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"})
-
-
-# --------------------------------------------------------------------------- pure parts
-
-
-@dataclass(frozen=True)
-class AttemptGroup:
-    """Legs rung at the same time: one for sequential/rotate, all targets for simultaneous."""
-
-    round: int
-    targets: tuple[Target, ...]
-
-
-def attempt_plan(decision: Decision) -> Iterator[AttemptGroup]:
-    """The order in which officer legs are rung, round after round."""
-    if not decision.targets:
-        return
-    for round_no in range(1, max(1, decision.rounds) + 1):
-        if decision.strategy == Strategy.SIMULTANEOUS:
-            yield AttemptGroup(round_no, decision.targets)
-        else:
-            for target in decision.targets:
-                yield AttemptGroup(round_no, (target,))
-
-
-def ring_seconds(ring_timeout: int, remaining_wait: float) -> int:
-    """Seconds to ring a leg: its ring timeout, cut to what is left of the max wait.
-
-    Returns 0 when less than one second of the max wait is left (stop trying).
-    """
-    if remaining_wait < 1:
-        return 0
-    return max(1, min(ring_timeout, math.floor(remaining_wait)))
-
-
-class EventSink(Protocol):
-    def deliver(self, event: Event) -> None: ...
-
-
-class CallerGone(Exception):
-    """The caller hung up (or left Stasis) while the session was waiting."""
-
-    def __init__(self, cause: int | None) -> None:
-        super().__init__(f"caller gone (cause {cause})")
-        self.cause = cause
-
-
-#: StasisStart ``args`` of the officer legs this router originates (``key=value`` like the
-#: dialplan's own arguments, see :func:`contract.parse_stasis_args`): a StasisStart that
-#: carries ``leg=officer`` is an answered officer leg, never a new call.
-ARG_LEG: Final = contract.ARG_LEG
-#: Optional Stasis argument ``linkedid=${CHANNEL(linkedid)}``: saves one REST round trip.
-ARG_LINKEDID: Final = contract.ARG_LINKEDID
-LEG_OFFICER: Final = "officer"
-
-
-def officer_leg_args(caller_id: str, seq: int) -> list[str]:
-    return [f"{ARG_LEG}={LEG_OFFICER}", f"call={caller_id}", f"seq={seq}"]
-
-
-def is_officer_leg(args: Sequence[str]) -> bool:
-    return f"{ARG_LEG}={LEG_OFFICER}" in args
-
-
-@dataclass
-class Leg:
-    seq: int
-    target: Target
-    channel_id: str
-    started_at: datetime
-    answered_at: datetime | None = None
-    ended: bool = False
-    rang: bool = False
-    picked_up_at: datetime | None = None  # entered Stasis (answered the phone)
-    confirm_playback: str | None = None  # the press-1 prompt playing to this leg
-    confirm_deadline: float | None = None  # loop time; set while waiting for "1"
-    channel_name: str | None = None  # e.g. PJSIP/pstn-trunk-0000002a (for the bridge guard)
-
-
-@dataclass
-class FlowConfig:
-    """Call-flow settings that do not come from the rota."""
-
-    app: str = contract.APP_NAME
-    trunk: str = contract.DEFAULT_TRUNK
-    moh_class: str | None = None
-    #: extra seconds past ARI's own originate timeout before the session gives up on a leg
-    ring_grace: float = 3.0
-    #: longest a call's end waits for Asterisk's ChannelDestroyed (the hang-up cause)
-    cause_wait: float = 2.0
-    #: longest a prompt may play before the session stops waiting for it
-    prompt_limit: float = 30.0
-    #: caller id shown to officers; None keeps the caller's own number
-    officer_caller_id: str | None = None
-    #: which sound files are played, and the English fallback (callrouter.asterisk.prompts)
-    prompts: PromptCatalog = field(default_factory=PromptCatalog)
-    #: while officers are rung, "please stay on the line" every this many seconds (0: never)
-    hold_reminder_seconds: float = 30.0
-    #: a caller's message (``message`` action): longest, and silence that ends it, in seconds
-    message_max_seconds: int = 120
-    message_max_silence: int = 5
-    #: key that ends the message early
-    message_terminate_on: str = "#"
-    #: seconds the ``forward:<number>`` number rings before the caller is told nobody answered
-    forward_ring_seconds: int = 30
-
-
-@dataclass
-class SessionHost:
-    """What a session needs from the application around it (constructor injection)."""
-
-    ari: AriPort
-    call_log: CallLogPort
-    decide: DecideFn
-    config: FlowConfig
-    clock: Clock = utc_now
-    register: Callable[[str, EventSink], None] = field(default=lambda _id, _s: None)
-    unregister: Callable[[str], None] = field(default=lambda _id: None)
-    last_officer: Callable[[int], str | None] = field(default=lambda _branch: None)
-    answered_by: Callable[[int, str], None] = field(default=lambda _branch, _officer: None)
-    new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
-    observer: CallObserver = field(default_factory=NoObserver)
-
-
-def _wake_time(legs: Sequence[Leg], deadline: float, now: float) -> float:
-    """When the wait for the legs' events must stop: the max wait or ring deadline, or the
-    first press-1 deadline (only those once the ring deadline has passed)."""
-    pending = [
-        leg.confirm_deadline for leg in legs if not leg.ended and leg.confirm_deadline is not None
-    ]
-    return min([*pending, deadline]) if now < deadline else min(pending, default=now)
 
 
 class CallSession:
@@ -279,7 +138,7 @@ class CallSession:
         channel_id = event.channel_id
         if channel_id is None:
             return
-        if channel_id == self.caller.id and event.type in _GONE_EVENTS:
+        if channel_id == self.caller.id and event.type in GONE_EVENTS:
             self._caller_left = True  # seen on arrival, before the flow reads it
         if event.type == "ChannelDestroyed":
             if event.cause:  # 0 is Asterisk's "not defined": unknown
@@ -304,7 +163,7 @@ class CallSession:
             except TimeoutError:
                 return None
             if event.channel_id == self.caller.id:
-                if event.type in _GONE_EVENTS:
+                if event.type in GONE_EVENTS:
                     self.caller_is_gone = True
                     if event.cause is not None and self.caller_gone_cause is None:
                         self.caller_gone_cause = event.cause
@@ -585,7 +444,7 @@ class CallSession:
         """
         loop = asyncio.get_running_loop()
         while any(not leg.ended for leg in legs):
-            event = await self._next_event(_wake_time(legs, deadline, loop.time()))
+            event = await self._next_event(wake_time(legs, deadline, loop.time()))
             if event is None:
                 await self._on_timers(legs, deadline)
                 continue
@@ -753,7 +612,7 @@ class CallSession:
                 if (
                     event is not None
                     and event.channel_id == leg.channel_id
-                    and event.type in _GONE_EVENTS
+                    and event.type in GONE_EVENTS
                 ):
                     log.info("call.officer_hung_up", cause=event.cause)
                     break
@@ -1058,222 +917,6 @@ class CallSession:
         self._write_end_if_settled(force=True)
 
 
-# --------------------------------------------------------------------------- application
-
-
-class StasisApp:
-    """Routes ARI events to call sessions; starts a session per caller StasisStart."""
-
-    def __init__(
-        self,
-        ari: AriPort,
-        call_log: CallLogPort,
-        decide: DecideFn,
-        config: FlowConfig,
-        *,
-        clock: Clock = utc_now,
-        observer: CallObserver | None = None,
-        last_officers: dict[int, str] | None = None,
-    ) -> None:
-        self.ari = ari
-        self.observer = observer or NoObserver()
-        self.config = config
-        self.sessions: dict[str, EventSink] = {}
-        self.call_log = call_log
-        self.clock = clock
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._group: asyncio.TaskGroup | None = None
-        self._accepting = True
-        # Rotation state: who answered each branch's last call (seeded from the call log).
-        self._last_officer: dict[int, str] = dict(last_officers or {})
-        self.host = SessionHost(
-            ari=ari,
-            call_log=call_log,
-            decide=decide,
-            config=config,
-            clock=clock,
-            register=self._register,
-            unregister=self._unregister,
-            last_officer=self._last_officer.get,
-            answered_by=self._last_officer.__setitem__,
-            observer=self.observer,
-        )
-
-    # -------------------------------------------------------------- lifecycle
-
-    async def run(self) -> None:
-        """Read ARI events and run call sessions until cancelled."""
-        async with asyncio.TaskGroup() as group:
-            self._group = group
-            try:
-                await self.ari.run_events(self.on_event, self.on_connected)
-            finally:
-                self._group = None
-
-    @property
-    def active_calls(self) -> int:
-        return sum(1 for task in self._tasks if not task.done())
-
-    def stop_accepting(self) -> None:
-        """New calls go straight back to the dialplan fallback (graceful shutdown)."""
-        self._accepting = False
-
-    async def drain(self, bound: float) -> bool:
-        """Wait up to ``bound`` seconds for calls in progress; True if all finished."""
-        pending = [t for t in self._tasks if not t.done()]
-        if not pending:
-            return True
-        _done, still = await asyncio.wait(pending, timeout=bound)
-        return not still
-
-    async def on_connected(self) -> None:
-        """After every (re)connection: reconcile what happened while events did not flow.
-
-        * a session whose channel vanished gets a synthetic ChannelDestroyed;
-        * a bridge of ours that no session knows (this router was restarted mid-call) is
-          watched, so when one side hangs up the other is not left alone in it;
-        * a caller of ours that no session knows goes to the dialplan fallback, and an
-          officer leg of ours that no session knows is hung up.
-        """
-        try:
-            channels = {c.id: c for c in await self.ari.list_channels()}
-            bridges = await self.ari.list_bridges()
-        except AsteriskError as exc:
-            log.warning("ari.reconcile_failed", error=str(exc))
-            return
-        for channel_id, session in list(self.sessions.items()):
-            channel = channels.get(channel_id)
-            if channel is None:
-                session.deliver(_synthetic_event("ChannelDestroyed", channel_id))
-            elif channel_id.startswith(LEG_ID_PREFIX) and channel.state == "Up":
-                # Answered while events did not flow: an originated leg enters Stasis
-                # when it answers. A session that already knows ignores the repeat.
-                session.deliver(_synthetic_event("StasisStart", channel_id))
-        in_bridges: set[str] = set()
-        for bridge in bridges:
-            if not bridge.name.startswith(BRIDGE_NAME_PREFIX):
-                continue
-            if not bridge.channels:
-                # Both sides left while nobody watched (the bridge guard ended the call):
-                # nothing to adopt; the call's row is closed from the CDR (asterisk/stale.py).
-                self._spawn(self._quiet(self.ari.destroy_bridge(bridge.id)))
-                continue
-            in_bridges.update(bridge.channels)
-            if any(c in self.sessions for c in bridge.channels):
-                continue
-            orphan = OrphanCall(self, bridge)
-            for channel_id in bridge.channels:
-                self.sessions[channel_id] = orphan
-            log.warning(
-                "ari.orphan_bridge_adopted", bridge=bridge.id, channels=len(bridge.channels)
-            )
-            if len(bridge.channels) < 2:
-                self._spawn(orphan.end(None))
-        for channel in channels.values():
-            if channel.id in self.sessions or channel.id in in_bridges:
-                continue
-            if channel.id.startswith(LEG_ID_PREFIX):
-                log.warning("ari.orphan_leg_hung_up", channel=channel.id)
-                self._spawn(self._quiet(self.ari.hangup(channel.id, reason="normal")))
-            elif channel.context == contract.CONTEXT_BRANCH3:
-                log.warning("ari.orphan_caller_to_fallback", channel=channel.id)
-                self._spawn(self._refuse(channel))
-
-    async def _quiet(self, coro: Awaitable[None]) -> None:
-        with contextlib.suppress(AsteriskError):
-            await coro
-
-    # -------------------------------------------------------------- events
-
-    def on_event(self, event: Event) -> None:
-        session = self.sessions.get(event.channel_id or "")
-        if session is not None:
-            session.deliver(event)
-            return
-        channel = event.channel
-        if channel is None or event.type != "StasisStart" or is_officer_leg(event.args):
-            return
-        if not self._accepting:
-            self._spawn(self._refuse(channel))
-            return
-        new = CallSession(self.host, channel, event.args)
-        self.sessions[channel.id] = new
-        self._spawn(new.run())
-
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        async def runner() -> None:
-            await coro
-
-        if self._group is not None:
-            task = self._group.create_task(runner())
-        else:  # events delivered outside run() (tests drive on_event directly)
-            task = asyncio.get_running_loop().create_task(runner())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _refuse(self, channel: Channel) -> None:
-        """Hand a caller nobody handles to the dialplan fallback."""
-        with contextlib.suppress(AsteriskError):
-            await self.ari.set_variable(channel.id, contract.VAR_ACTION, contract.ACTION_FALLBACK)
-            await self.ari.continue_in_dialplan(channel.id)
-        log.info("call.handed_to_fallback", channel=channel.id)
-
-    def _register(self, channel_id: str, session: EventSink) -> None:
-        self.sessions[channel_id] = session
-
-    def _unregister(self, channel_id: str) -> None:
-        self.sessions.pop(channel_id, None)
-
-
-class OrphanCall:
-    """A bridged call found after a restart; ends it cleanly when either side leaves."""
-
-    def __init__(self, app: StasisApp, bridge: Bridge) -> None:
-        self.app = app
-        self.bridge = bridge
-        self.linkedid = bridge.name.removeprefix(BRIDGE_NAME_PREFIX)
-        self.ending = False
-
-    def deliver(self, event: Event) -> None:
-        if self.ending:
-            return
-        if event.type == "ChannelDestroyed" or (
-            event.type == "ChannelHangupRequest" and event.cause is not None
-        ):
-            self.app._spawn(self.end(event.cause))
-
-    async def end(self, cause: int | None) -> None:
-        if self.ending:
-            return
-        self.ending = True
-        for channel_id in self.bridge.channels:
-            with contextlib.suppress(AsteriskError):
-                await self.app.ari.hangup(channel_id, reason="normal")
-            self.app._unregister(channel_id)
-        with contextlib.suppress(AsteriskError):
-            await self.app.ari.destroy_bridge(self.bridge.id)
-        if self.linkedid:
-            ended = self.app.clock()
-            record = CallRecorder(self.app.call_log, self.linkedid, "ari", self.app.observer)
-            for channel_id in self.bridge.channels:
-                seq = leg_seq(channel_id)
-                if seq is not None:
-                    record.leg_written(
-                        seq, result=str(LegResult.ANSWERED), cause=cause, at=ended, answered_at=None
-                    )
-            record.written(str(Outcome.ANSWERED), at=ended, cause=cause)
-            # its start is not known here: no wait to count
-            record.observer.call_ended(
-                linkedid=self.linkedid, outcome=str(Outcome.ANSWERED), wait_seconds=None
-            )
-        log.info("ari.orphan_call_ended", bridge=self.bridge.id, cause=cause)
-
-
 def _safe(text: str) -> str:
     """``text`` reduced to what a recording file name may hold."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:64]
-
-
-def _synthetic_event(type_: str, channel_id: str) -> Event:
-    """An event reconciliation infers from the channel list (marked ``synthetic``)."""
-    return Event.from_json({"type": type_, "channel": {"id": channel_id}, "synthetic": True})

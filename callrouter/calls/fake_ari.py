@@ -4,7 +4,7 @@ In the spirit of httpx's ``MockTransport``: :class:`FakeAri` is the real
 :class:`~callrouter.asterisk.ari.AriClient` with its transport replaced — every typed command
 (``originate``, ``play``…) goes through :meth:`FakeAri.request`, which answers from the
 trace, and :meth:`FakeAri.run_events` feeds the trace's events to the application. So the
-ARI call flow (:class:`~callrouter.asterisk.stasis.StasisApp`) runs unchanged, in
+ARI call flow (:class:`~callrouter.asterisk.stasis_app.StasisApp`) runs unchanged, in
 milliseconds, against what Asterisk really sent.
 
 A trace is JSON lines, in the order the router saw them: ``{"rest": METHOD, "path", "params",

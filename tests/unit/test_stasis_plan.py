@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from callrouter.asterisk import contract
-from callrouter.asterisk.stasis import (
-    AttemptGroup,
-    attempt_plan,
-    is_officer_leg,
-    officer_leg_args,
-    ring_seconds,
-)
+from callrouter.asterisk.session_parts import is_officer_leg, officer_leg_args
+from callrouter.calls.plan import AttemptGroup, attempt_plan, ring_seconds
 from callrouter.calls.vocabulary import LegResult, leg_seq, result_for_cause
 from callrouter.routing import Action, Decision, Strategy, Target
 
