@@ -78,31 +78,9 @@ class CallLogPort(Protocol):
 
 
 class CallObserver(Protocol):
-    """Who wants to follow calls as they happen (live view, metrics). Never blocks."""
+    """Who wants to follow calls as they happen (live view, metrics). Never blocks.
 
-    def call_started(
-        self, *, linkedid: str, caller: str | None, branch: int, at: datetime
-    ) -> None: ...
-
-    def call_state(
-        self,
-        *,
-        linkedid: str,
-        state: str,
-        at: datetime,
-        officer_name: str | None = None,
-        number: str | None = None,
-    ) -> None: ...
-
-    def leg_ringing(self, *, post_dial_delay: float) -> None: ...
-
-    def leg_ended(self, *, result: str) -> None: ...
-
-    def call_ended(self, *, linkedid: str, outcome: str, wait_seconds: float | None) -> None: ...
-
-
-class NoObserver:
-    """A :class:`CallObserver` that ignores everything."""
+    Every method does nothing unless overridden (:class:`NoObserver` is this class as is)."""
 
     def call_started(self, *, linkedid: str, caller: str | None, branch: int, at: datetime) -> None:
         return None
@@ -126,3 +104,7 @@ class NoObserver:
 
     def call_ended(self, *, linkedid: str, outcome: str, wait_seconds: float | None) -> None:
         return None
+
+
+class NoObserver(CallObserver):
+    """A :class:`CallObserver` that ignores everything."""
