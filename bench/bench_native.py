@@ -48,7 +48,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-from callrouter.asterisk.stasis import LEG_ID_PREFIX
+from callrouter.calls.vocabulary import LEG_ID_PREFIX
 from tests.e2e.callflow_support import write_rota
 from tests.e2e.faults_support import cpu_and_rss, serve_process
 from tests.e2e.harness import (

@@ -30,8 +30,10 @@ from callrouter.asterisk.fallback import write_fallback_include
 from callrouter.asterisk.fastagi import AgiCallFlow
 from callrouter.asterisk.fastagi_server import FastAgiServer
 from callrouter.asterisk.prompts import PromptCatalog
+from callrouter.asterisk.session_parts import FlowConfig
 from callrouter.asterisk.stale import Reconnections
-from callrouter.asterisk.stasis import Clock, FlowConfig, StasisApp, utc_now
+from callrouter.asterisk.stasis_app import StasisApp
+from callrouter.calls.plan import Clock, utc_now
 from callrouter.errors import AsteriskError, ConfigError, RotaError, RotaValidationError
 from callrouter.logs import mask_url
 from callrouter.metrics import Metrics

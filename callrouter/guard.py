@@ -57,7 +57,7 @@ import aiohttp
 from panoramisk import Manager
 
 from callrouter.asterisk import contract
-from callrouter.asterisk.stasis import LEG_ID_PREFIX
+from callrouter.calls.vocabulary import LEG_ID_PREFIX
 from callrouter.errors import AsteriskError
 from callrouter.logs import get_logger
 

@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import aiohttp
@@ -241,6 +241,8 @@ class Backoff:
 
 EventHandler = Callable[[Event], None]
 ConnectedHandler = Callable[[], Awaitable[None]]
+#: (client, one REST exchange or event as plain JSON data) — see ``AriClient.tracer``
+Tracer = Callable[["AriClient", dict[str, Any]], None]
 
 
 def _q(segment: str) -> str:
@@ -249,6 +251,10 @@ def _q(segment: str) -> str:
 
 class AriClient:
     """ARI over one aiohttp session. Use as ``async with AriClient(...) as ari:``."""
+
+    #: Sees every REST exchange and every event of every client (None: nobody). Set only
+    #: by the end-to-end tests to record ARI traces (callrouter/calls/fake_ari.py).
+    tracer: ClassVar[Tracer | None] = None
 
     def __init__(
         self,
@@ -324,6 +330,18 @@ class AriClient:
         try:
             async with self.session.request(method, url, params=clean, json=body) as resp:
                 text = await resp.text()
+                if AriClient.tracer is not None:
+                    AriClient.tracer(
+                        self,
+                        {
+                            "rest": method,
+                            "path": path,
+                            "params": clean,
+                            "body": body,
+                            "status": resp.status,
+                            "text": text,
+                        },
+                    )
                 if resp.status >= 400:
                     message = _error_message(text) or resp.reason or ""
                     cls: type[AriRequestError]
@@ -469,9 +487,6 @@ class AriClient:
     async def ring(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{_q(channel_id)}/ring")
 
-    async def stop_ring(self, channel_id: str) -> None:
-        await self.request("DELETE", f"/channels/{_q(channel_id)}/ring")
-
     async def get_variable(self, channel_id: str, variable: str) -> str:
         data = await self.request(
             "GET", f"/channels/{_q(channel_id)}/variable", params={"variable": variable}
@@ -502,13 +517,6 @@ class AriClient:
         await self.request(
             "POST",
             f"/bridges/{_q(bridge_id)}/addChannel",
-            params={"channel": ",".join(channel_ids)},
-        )
-
-    async def remove_channels(self, bridge_id: str, channel_ids: Iterable[str]) -> None:
-        await self.request(
-            "POST",
-            f"/bridges/{_q(bridge_id)}/removeChannel",
             params={"channel": ",".join(channel_ids)},
         )
 
@@ -611,6 +619,8 @@ class AriClient:
         if data.get("type") not in self.event_types:
             self.dropped_events += 1
             return
+        if AriClient.tracer is not None:
+            AriClient.tracer(self, {"event": data})
         event = Event.from_json(data)
         try:
             on_event(event)

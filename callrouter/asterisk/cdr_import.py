@@ -87,7 +87,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callrouter.asterisk import contract
 from callrouter.asterisk.cdr_lines import MAX_LINE_BYTES, CdrLine, CdrLineError, parse_line
 from callrouter.asterisk.fastagi import attempt_result
-from callrouter.asterisk.stasis import (
+from callrouter.calls.vocabulary import (
     FORWARD_OFFICER_ID,
     FORWARD_OFFICER_NAME,
     LegResult,

@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -52,13 +51,12 @@ from callrouter.asterisk.agi_access import (
     MAX_ARGS,
 )
 from callrouter.asterisk.contract import is_linkedid
-from callrouter.asterisk.stasis import (
+from callrouter.calls.ports import CallLogPort, CallObserver, NoObserver
+from callrouter.calls.recorder import CallRecorder
+from callrouter.calls.vocabulary import (
     FORWARD_OFFICER_ID,
     FORWARD_OFFICER_NAME,
-    CallLogPort,
-    CallObserver,
     LegResult,
-    NoObserver,
     Outcome,
     result_for_cause,
 )
@@ -108,14 +106,17 @@ class _Leg:
 
 @dataclass
 class _AgiCall:
-    linkedid: str
+    record: CallRecorder
     branch: int
     started_at: datetime
     decision: Decision | None
     legs: dict[int, _Leg] = field(default_factory=dict)
     answered: _Leg | None = None
     finished: bool = False
-    last_seen: float = field(default_factory=time.monotonic)
+
+    @property
+    def linkedid(self) -> str:
+        return self.record.linkedid
 
 
 HUNG_UP_WHILE_ASKED: Final = "-"
@@ -259,7 +260,6 @@ class AgiCallFlow:
         call = self.calls.get(linkedid)
         if call is None:
             raise AgiProtocolError(f"no call {linkedid!r} routed by this process")
-        call.last_seen = time.monotonic()
         return call
 
     def _remember(self, call: _AgiCall) -> None:
@@ -295,34 +295,13 @@ class AgiCallFlow:
             decision = self.decide(now, info)
         except Exception:
             self._started(linkedid, uniqueid, branch, caller, now, None)
-            self.log.event(
-                linkedid=linkedid, at=now, type="handed_to_fallback", data={"error": "decide"}
-            )
+            self.calls[linkedid].record.event("handed_to_fallback", at=now, error="decide")
             self._finish(self.calls[linkedid], Outcome.FAILED, None, now)
             log.exception("agi.decide_failed", linkedid=linkedid)
             return  # no CALLROUTER_AGI_OK: the dialplan goes to the fallback
         call = self._started(linkedid, uniqueid, branch, caller, now, decision)
         call.decision = decision
-        self.log.event(
-            linkedid=linkedid,
-            at=now,
-            type="decision",
-            data={
-                "open": decision.open,
-                "reason": decision.reason,
-                "targets": [t.officer_id for t in decision.targets],
-                "strategy": str(decision.strategy),
-                "action": decision.action.kind,
-            },
-        )
-        log.info(
-            "agi.call_received",
-            linkedid=linkedid,
-            caller=mask_number(caller),
-            open=decision.open,
-            targets=len(decision.targets),
-            strategy=str(decision.strategy),
-        )
+        call.record.decided(decision, at=now, caller=caller, caller_raw=headers.get("agi_callerid"))
         variables = decision_variables(decision)
         if decision.open and decision.targets:
             # The dialplan dials the first group right away: record its attempts now, so it
@@ -348,17 +327,10 @@ class AgiCallFlow:
         existing = self.calls.get(linkedid)
         if existing is not None:
             return existing
-        self.log.call_started(
-            linkedid=linkedid,
-            uniqueid=uniqueid,
-            branch=branch,
-            caller=caller,
-            started_at=at,
-            mode="agi",
-            rota_version=decision.rota_version if decision is not None else None,
-        )
-        self.observer.call_started(linkedid=linkedid, caller=caller, branch=branch, at=at)
-        call = _AgiCall(linkedid=linkedid, branch=branch, started_at=at, decision=decision)
+        record = CallRecorder(self.log, linkedid, "agi", self.observer)
+        rota_version = decision.rota_version if decision is not None else None
+        record.started(uniqueid, branch, caller, at, rota_version)
+        call = _AgiCall(record=record, branch=branch, started_at=at, decision=decision)
         self._remember(call)
         return call
 
@@ -421,25 +393,16 @@ class AgiCallFlow:
             if leg_seq in call.legs:
                 continue  # already recorded (by `route`)
             if group == FORWARD_GROUP:  # the same event as ARI mode's forward action
-                self.log.event(
-                    linkedid=call.linkedid,
-                    at=now,
-                    type="forward",
-                    data={"number": target.number},
-                )
+                call.record.event("forward", at=now, number=target.number)
             leg = _Leg(seq=leg_seq, target=target, started_at=now)
             call.legs[leg_seq] = leg
-            self.log.attempt_started(
-                linkedid=call.linkedid,
-                seq=leg_seq,
-                officer_id=target.officer_id,
-                officer_name=target.officer_name,
-                number=target.number,
-                number_label=target.number_label,
+            call.record.leg_started(
+                leg_seq,
+                target,
                 channel_id=f"agi-{call.linkedid}-{leg_seq}",
-                started_at=now,
+                at=now,
+                ring=target.ring_timeout,
             )
-        self.observer.call_state(linkedid=call.linkedid, state="ringing", at=now)
 
     def _end_leg(
         self, call: _AgiCall, leg: _Leg, result: LegResult, cause: int | None, at: datetime
@@ -447,16 +410,10 @@ class AgiCallFlow:
         if leg.ended:
             return
         leg.ended = True
-        self.log.attempt_ended(
-            linkedid=call.linkedid,
-            seq=leg.seq,
-            result=str(result),
-            cause=cause,
-            ended_at=at,
-            answered_at=leg.answered_at,
+        call.record.leg_written(
+            leg.seq, result=str(result), cause=cause, at=at, answered_at=leg.answered_at
         )
-        self.observer.leg_ended(result=str(result))
-        log.info("agi.leg_ended", linkedid=call.linkedid, seq=leg.seq, result=str(result))
+        call.record.leg_over(str(result))
 
     async def answered(self, request: Request) -> None:
         """An officer's leg took the call (pre-bridge subroutine, after press 1 where asked).
@@ -494,11 +451,8 @@ class AgiCallFlow:
         if group == FORWARD_GROUP:
             # The caller talks to the forward number; the call keeps its outcome (nobody
             # on the rota took it) and names no officer, as in ARI mode.
-            self.log.event(
-                linkedid=call.linkedid,
-                at=now,
-                type="forward_answered",
-                data={"number": winner.target.number, "seq": winner.seq},
+            call.record.event(
+                "forward_answered", at=now, number=winner.target.number, seq=winner.seq
             )
             log.info("agi.forward_answered", linkedid=call.linkedid)
             return
@@ -507,22 +461,9 @@ class AgiCallFlow:
             if leg is not winner:
                 self._end_leg(call, leg, LegResult.CANCELLED, None, now)
         target = winner.target
-        self.log.call_answered(
-            linkedid=call.linkedid,
-            answered_at=now,
-            officer_id=target.officer_id,
-            officer_name=target.officer_name,
-            number=target.number,
-        )
+        call.record.answered(target, at=now)
         self.last_officer[call.branch] = target.officer_id
-        self.observer.call_state(
-            linkedid=call.linkedid,
-            state="talking",
-            at=now,
-            officer_name=target.officer_name,
-            number=target.number,
-        )
-        log.info("agi.call_answered", linkedid=call.linkedid, officer=target.officer_id)
+        call.record.talking(target, at=now)
 
     # ---------------------------------------------------------------- end
 
@@ -565,20 +506,8 @@ class AgiCallFlow:
             raise AgiProtocolError(f"message: {recording[:40]!r} is not a recording name")
         headers: dict[str, str] = request.headers
         caller = caller_number(headers.get("agi_callerid"))
-        now = self.clock()
-        if caller is None:
-            self.log.event(
-                linkedid=linkedid,
-                at=now,
-                type="message_without_number",
-                data={"recording": recording, "reason": reason},
-            )
-            log.info("agi.message_without_number", linkedid=linkedid, recording=recording)
-            return
-        callback_id = self.log.callback_requested(
-            linkedid=linkedid, number=caller, reason=reason, created_at=now, recording=recording
-        )
-        log.info("agi.message_left", linkedid=linkedid, callback=callback_id, recording=recording)
+        record = CallRecorder(self.log, linkedid, "agi", self.observer)
+        record.message_left(reason=reason, caller=caller, recording=recording, at=self.clock())
 
     def _end_unknown(  # noqa: PLR0917 -- the end script's fields
         self,
@@ -613,16 +542,9 @@ class AgiCallFlow:
             return
         call.finished = True
         self._call_ended.set()
-        self.log.call_ended(
-            linkedid=call.linkedid, ended_at=at, outcome=str(outcome), hangup_cause=cause
-        )
-        waited_until = call.answered.answered_at if call.answered is not None else at
-        self.observer.call_ended(
-            linkedid=call.linkedid,
-            outcome=str(outcome),
-            wait_seconds=((waited_until or at) - call.started_at).total_seconds(),
-        )
-        log.info("agi.call_ended", linkedid=call.linkedid, outcome=str(outcome), cause=cause)
+        call.record.written(str(outcome), at=at, cause=cause)
+        answered_at = call.answered.answered_at if call.answered is not None else None
+        call.record.ended(str(outcome), at=at, started_at=call.started_at, answered_at=answered_at)
 
 
 def decision_variables(decision: Decision) -> list[tuple[str, str]]:

@@ -18,10 +18,10 @@ import contextlib
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -94,14 +94,7 @@ async def close_stale_calls(
             ).all()
             if not rows:
                 return 0
-            channels = await ari.list_channels()
-            bridges = await ari.list_bridges()
-            alive = {c.id for c in channels} | set(live())
-            alive |= {
-                b.name.removeprefix(BRIDGE_NAME_PREFIX)
-                for b in bridges
-                if b.name.startswith(BRIDGE_NAME_PREFIX) and b.channels
-            }
+            alive = await _alive(ari, live)
             stale = [r for r in rows if r.linkedid not in alive]
             if not stale:
                 return 0
@@ -118,43 +111,71 @@ async def close_stale_calls(
         return 0
     ends = await asyncio.to_thread(cdr_ends, cdr_path, [r.linkedid for r in stale])
     for row in stale:
-        found = ends.get(row.linkedid)
-        if found is not None and row.answered_at is not None and found <= row.answered_at:
-            # Only the pre-bridge segment's CDR was written (Asterisk writes no record for
-            # the bridged segment of a Stasis call hung up while no app was connected).
-            found = None
-        ended = found or now()
-        answered = row.answered_at is not None
-        with contextlib.suppress(CallrouterError):
-            for attempt in (a for a in open_attempts if a.call_id == row.id):
-                took_it = answered and attempt.number == row.answered_number
-                call_log.attempt_ended(
-                    linkedid=row.linkedid,
-                    seq=attempt.seq,
-                    result="answered" if took_it else "cancelled",
-                    cause=None,
-                    ended_at=ended,
-                    answered_at=row.answered_at if took_it else None,
-                )
-            call_log.call_ended(
-                linkedid=row.linkedid,
-                ended_at=ended,
-                outcome="answered" if answered else "failed",
-                hangup_cause=None,
-            )
-            call_log.event(
-                linkedid=row.linkedid,
-                at=now(),
-                type="closed_after_restart",
-                data={"end_from": "cdr" if found else "router", "answered": answered},
-            )
-        log.warning(
-            "calls.stale_closed",
-            linkedid=row.linkedid,
-            outcome="answered" if answered else "failed",
-            end_from="cdr" if found else "router",
-        )
+        attempts = [a for a in open_attempts if a.call_id == row.id]
+        _close_stale(call_log, row, attempts, _cdr_end(row, ends.get(row.linkedid)), now)
     return len(stale)
+
+
+async def _alive(ari: AriClient, live: Callable[[], Collection[str]]) -> set[str]:
+    """The linkedids (and channel ids) of the calls Asterisk or this router still has."""
+    channels = await ari.list_channels()
+    bridges = await ari.list_bridges()
+    alive = {c.id for c in channels} | set(live())
+    alive |= {
+        b.name.removeprefix(BRIDGE_NAME_PREFIX)
+        for b in bridges
+        if b.name.startswith(BRIDGE_NAME_PREFIX) and b.channels
+    }
+    return alive
+
+
+def _cdr_end(row: Row[*tuple[Any, ...]], found: datetime | None) -> datetime | None:
+    """The call's end from the CDR, unless only the pre-bridge segment's CDR was written
+    (Asterisk writes no record for the bridged segment of a Stasis call hung up while no app
+    was connected)."""
+    if found is not None and row.answered_at is not None and found <= row.answered_at:
+        return None
+    return found
+
+
+def _close_stale(
+    call_log: CallLog,
+    row: Row[*tuple[Any, ...]],
+    open_attempts: list[Row[*tuple[Any, ...]]],
+    found: datetime | None,
+    now: Callable[[], datetime],
+) -> None:
+    ended = found or now()
+    answered = row.answered_at is not None
+    with contextlib.suppress(CallrouterError):
+        for attempt in open_attempts:
+            took_it = answered and attempt.number == row.answered_number
+            call_log.attempt_ended(
+                linkedid=row.linkedid,
+                seq=attempt.seq,
+                result="answered" if took_it else "cancelled",
+                cause=None,
+                ended_at=ended,
+                answered_at=row.answered_at if took_it else None,
+            )
+        call_log.call_ended(
+            linkedid=row.linkedid,
+            ended_at=ended,
+            outcome="answered" if answered else "failed",
+            hangup_cause=None,
+        )
+        call_log.event(
+            linkedid=row.linkedid,
+            at=now(),
+            type="closed_after_restart",
+            data={"end_from": "cdr" if found else "router", "answered": answered},
+        )
+    log.warning(
+        "calls.stale_closed",
+        linkedid=row.linkedid,
+        outcome="answered" if answered else "failed",
+        end_from="cdr" if found else "router",
+    )
 
 
 async def mark_cut_calls(

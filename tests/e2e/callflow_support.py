@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.app import ServeOptions, serve
-from callrouter.asterisk.stasis import LEG_ID_PREFIX
+from callrouter.calls.vocabulary import LEG_ID_PREFIX
 from callrouter.settings import Settings
 from callrouter.store.db import make_engine
 from callrouter.store.models import Call, CallAttempt, CallEvent

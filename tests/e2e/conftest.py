@@ -10,10 +10,14 @@ hangs up whatever is left so the next test starts from idle instances.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
+from callrouter.asterisk.ari import AriClient
+from callrouter.calls.fake_ari import TRACES_ENV, TraceWriter
 from tests.e2e.agi_support import agi_mode, free_port
 from tests.e2e.harness import Harness, Sandbox
 from tests.e2e.router_modes import MODES, RouterMode
@@ -42,3 +46,21 @@ def router_mode(
             yield RouterMode("agi", harness, port)
     else:
         yield RouterMode("ari", harness)
+
+
+@pytest.fixture(autouse=True)
+def ari_trace(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With ``CALLROUTER_ARI_TRACES=<folder>``: record what the router's ARI client sent and
+    received during the test into ``<folder>/<test id>.jsonl`` (replayed by the unit tests,
+    callrouter/calls/fake_ari.py)."""
+    folder = os.environ.get(TRACES_ENV)
+    if not folder:
+        yield
+        return
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in request.node.name)
+    with TraceWriter(Path(folder) / f"{name.strip('_')}.jsonl") as writer:
+        AriClient.tracer = writer
+        try:
+            yield
+        finally:
+            AriClient.tracer = None

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from callrouter.asterisk import contract
-from callrouter.asterisk.stasis import LEG_ID_PREFIX
+from callrouter.calls.vocabulary import LEG_ID_PREFIX
 from callrouter.metrics import Metrics
 from callrouter.web.live import LiveCalls
 from tests.e2e.agi_support import agi_url, running_agi_router

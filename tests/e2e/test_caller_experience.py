@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from callrouter.asterisk.stasis import FORWARD_OFFICER_ID
+from callrouter.calls.vocabulary import FORWARD_OFFICER_ID
 from callrouter.store.models import callbacks
 from tests.e2e.caller_support import (
     heard,

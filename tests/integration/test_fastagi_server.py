@@ -19,7 +19,7 @@ from sqlalchemy import RowMapping, select
 
 from callrouter.asterisk.fastagi import AgiCallFlow
 from callrouter.asterisk.fastagi_server import FastAgiServer
-from callrouter.asterisk.stasis import FORWARD_OFFICER_ID
+from callrouter.calls.vocabulary import FORWARD_OFFICER_ID
 from callrouter.rota import load_rota
 from callrouter.routing import CallInfo, Decision, decide
 from callrouter.store.db import make_engine

@@ -13,7 +13,7 @@ import pytest
 from callrouter.asterisk import callbacks, contract
 from callrouter.asterisk.agi_access import AgiAccess
 from callrouter.asterisk.fastagi import VAR_PREFIX, AgiCallFlow, decision_variables
-from callrouter.asterisk.stasis import NoObserver
+from callrouter.calls.ports import NoObserver
 from callrouter.routing import Action, CallInfo, Decision, Strategy, Target
 
 pytestmark = pytest.mark.unit

@@ -7,7 +7,7 @@ import pytest
 
 from callrouter.asterisk.fastagi import attempt_result, decision_variables
 from callrouter.asterisk.fastagi_server import FastAgiServer
-from callrouter.asterisk.stasis import LegResult
+from callrouter.calls.vocabulary import LegResult
 from callrouter.routing import Action, Decision, Strategy, Target
 
 pytestmark = pytest.mark.unit

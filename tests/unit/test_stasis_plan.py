@@ -5,16 +5,9 @@ from __future__ import annotations
 import pytest
 
 from callrouter.asterisk import contract
-from callrouter.asterisk.stasis import (
-    AttemptGroup,
-    LegResult,
-    attempt_plan,
-    is_officer_leg,
-    leg_seq,
-    officer_leg_args,
-    result_for_cause,
-    ring_seconds,
-)
+from callrouter.asterisk.session_parts import is_officer_leg, officer_leg_args
+from callrouter.calls.plan import AttemptGroup, attempt_plan, ring_seconds
+from callrouter.calls.vocabulary import LegResult, leg_seq, result_for_cause
 from callrouter.routing import Action, Decision, Strategy, Target
 
 pytestmark = pytest.mark.unit
@@ -108,7 +101,7 @@ def test_cause_of_an_unanswered_leg_maps_to_the_attempt_result(
 
 
 def test_leg_results_are_the_call_attempts_vocabulary() -> None:
-    from callrouter.asterisk.stasis import Outcome
+    from callrouter.calls.vocabulary import Outcome
     from callrouter.store.models import ATTEMPT_RESULTS, OUTCOMES
 
     assert {str(r) for r in LegResult} == set(ATTEMPT_RESULTS)

@@ -1,0 +1,320 @@
+"""The ARI call flow against ARI traces recorded from real end-to-end runs (no Asterisk).
+
+Each trace in tests/unit/ari_traces/ is what the router's ARI client sent and received
+during one test of tests/e2e/test_calls.py (how to record them again:
+callrouter/calls/fake_ari.py). The real :class:`StasisApp` runs against
+:class:`FakeAri` replaying it, with the decision the e2e rota made, and must write the rows
+the e2e test asserts. Hostile variants of the same traces (events duplicated, events of
+channels nobody knows, nothing after the caller left) must still leave the call row closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote
+
+import pytest
+
+from callrouter.asterisk.session_parts import FlowConfig
+from callrouter.asterisk.stasis_app import StasisApp
+from callrouter.calls.fake_ari import FakeAri, Step, load_trace
+from callrouter.routing import Action, CallInfo, Decision, Strategy, Target
+
+pytestmark = pytest.mark.unit
+
+TRACES = Path(__file__).parent / "ari_traces"
+RING_TIMEOUT = 5  # tests/e2e/test_calls.py
+CAUSE_NORMAL, CAUSE_BUSY, CAUSE_NO_ANSWER = 16, 17, 19
+
+
+@dataclass
+class MemoryCallLog:
+    """A :class:`~callrouter.calls.ports.CallLogPort` keeping the rows in dicts."""
+
+    calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attempts: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+
+    def call_started(self, *, linkedid: str, caller: str | None, **row: Any) -> str:
+        self.calls[linkedid] = {"caller": caller, "outcome": None, "answered": None, **row}
+        return f"call-{len(self.calls)}"
+
+    def attempt_started(self, *, linkedid: str, seq: int, **row: Any) -> None:
+        self.attempts[linkedid, seq] = {"result": None, "cause": None, **row}
+
+    def attempt_ended(self, *, linkedid: str, seq: int, **row: Any) -> None:
+        self.attempts[linkedid, seq].update(row)
+
+    def call_answered(self, *, linkedid: str, officer_id: str, **row: Any) -> None:
+        self.calls[linkedid]["answered"] = officer_id
+
+    def call_ended(
+        self, *, linkedid: str, outcome: str, hangup_cause: int | None, **row: Any
+    ) -> None:
+        self.calls[linkedid].update(outcome=outcome, hangup_cause=hangup_cause)
+
+    def event(self, *, linkedid: str, at: datetime, type: str, data: dict[str, Any]) -> None:
+        self.events.append((linkedid, type, data))
+
+    def callback_requested(self, *, linkedid: str | None, **row: Any) -> str:
+        self.callbacks.append({"linkedid": linkedid, **row})
+        return f"callback-{len(self.callbacks)}"
+
+    def results(self) -> list[tuple[int, str | None, int | None]]:
+        return [(seq, a["result"], a["cause"]) for (_l, seq), a in sorted(self.attempts.items())]
+
+
+def originated_numbers(steps: list[Step]) -> list[str]:
+    """The officers' numbers in the order the recorded router first rang them."""
+    numbers: list[str] = []
+    for step in steps:
+        if step.get("rest") == "POST" and str(step.get("path", "")).startswith("/channels/"):
+            endpoint = (step.get("params") or {}).get("endpoint", "")
+            number = unquote(endpoint).split("/", 1)[-1].split("@", 1)[0]
+            if number and number not in numbers:
+                numbers.append(number)
+    return numbers
+
+
+def decision_for(
+    numbers: list[str],
+    *,
+    strategy: Strategy = Strategy.SEQUENTIAL,
+    action: Literal["message", "forward"] = "message",
+    is_open: bool = True,
+    ring: int = RING_TIMEOUT,
+    forward: str | None = None,
+) -> Decision:
+    """What the e2e rota (tests/e2e/callflow_support.write_rota) decided for ``numbers``."""
+    targets = tuple(
+        Target(
+            officer_id=f"officer-{i}",
+            officer_name=f"Officer {i}",
+            number=number,
+            number_label=f"so-{i + 1}",
+            confirm=False,
+            ring_timeout=ring,
+        )
+        for i, number in enumerate(numbers)
+    )
+    return Decision(
+        open=is_open,
+        reason="replay",
+        targets=targets if is_open else (),
+        strategy=strategy,
+        rounds=1,
+        max_wait=30,
+        confirm_timeout=2,
+        action=Action(kind=action, number=forward),
+        rota_version="replay",
+    )
+
+
+async def replay(
+    name: str,
+    decide: Callable[[list[str]], Decision],
+    rewrite: Callable[[list[Step]], list[Step]] | None = None,
+    *,
+    cause_wait: float = 2.0,
+) -> tuple[MemoryCallLog, FakeAri]:
+    path = TRACES / f"{name}.jsonl"
+    steps = load_trace(path)
+    ari = FakeAri(steps, rewrite=rewrite)
+    call_log = MemoryCallLog()
+    decision = decide(originated_numbers(steps))
+
+    def decide_fn(_now: datetime, _call: CallInfo) -> Decision:
+        return decision
+
+    app = StasisApp(
+        ari, call_log, decide_fn, FlowConfig(message_max_seconds=2, cause_wait=cause_wait)
+    )
+    task = asyncio.create_task(app.run())
+    deadline = time.monotonic() + 15
+    try:
+        await asyncio.wait_for(ari.replayed.wait(), 15)
+        while not call_log.calls or any(c["outcome"] is None for c in call_log.calls.values()):
+            assert time.monotonic() < deadline, f"{name}: a call row stayed open"
+            await asyncio.sleep(0.01)
+        while app.active_calls:
+            assert time.monotonic() < deadline, f"{name}: a session did not end"
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    return call_log, ari
+
+
+def the_call(call_log: MemoryCallLog) -> dict[str, Any]:
+    [call] = call_log.calls.values()
+    return call
+
+
+# ------------------------------------------------------------------------ the e2e scenarios
+
+
+async def test_first_number_busy_then_the_second_answers() -> None:
+    call_log, ari = await replay(
+        "test_given_first_number_busy_then_second_answers_ari-sqlite", decision_for
+    )
+    call = the_call(call_log)
+    assert (call["outcome"], call["answered"], call["hangup_cause"]) == (
+        "answered",
+        "officer-1",
+        CAUSE_NORMAL,
+    )
+    assert call_log.results() == [(1, "busy", CAUSE_BUSY), (2, "answered", CAUSE_NORMAL)]
+    assert ari.unexpected == []
+
+
+async def test_first_number_never_answers_then_the_second_rings() -> None:
+    call_log, ari = await replay(
+        "test_given_first_number_never_answers_then_second_rings_after_the_ring_timeout_ari",
+        decision_for,
+    )
+    call = the_call(call_log)
+    assert (call["outcome"], call["answered"]) == ("answered", "officer-1")
+    [(_s1, first, _c1), (_s2, second, _c2)] = call_log.results()
+    assert (first, second) == ("no_answer", "answered")
+    assert ari.unexpected == []
+
+
+async def test_simultaneous_rings_all_and_the_first_to_answer_wins() -> None:
+    call_log, ari = await replay(
+        "test_given_simultaneous_strategy_then_all_numbers_ring_and_the_first_to_answer_wins_ari",
+        lambda numbers: decision_for(numbers, strategy=Strategy.SIMULTANEOUS),
+    )
+    call = the_call(call_log)
+    assert call["outcome"] == "answered"
+    results = [result for _seq, result, _cause in call_log.results()]
+    assert results.count("answered") == 1
+    assert set(results) == {"answered", "cancelled"}
+    assert ari.unexpected == []
+
+
+async def test_nobody_answers_and_the_caller_leaves_a_message() -> None:
+    call_log, ari = await replay(
+        "test_given_the_message_action_then_the_caller_leaves_a_message_for_a_call_back_ari-nobody-answered",
+        decision_for,
+    )
+    call = the_call(call_log)
+    assert call["outcome"] == "unanswered"
+    assert [c["reason"] for c in call_log.callbacks] == ["unanswered"]
+    assert call_log.callbacks[0]["recording"]
+    assert ari.unexpected == []
+
+
+async def test_closed_line_takes_a_message() -> None:
+    call_log, ari = await replay(
+        "test_given_the_message_action_then_the_caller_leaves_a_message_for_a_call_back_ari-closed",
+        lambda numbers: decision_for(numbers, is_open=False),
+    )
+    call = the_call(call_log)
+    assert call["outcome"] == "after_hours"
+    assert [c["reason"] for c in call_log.callbacks] == ["after_hours_message"]
+    assert call_log.attempts == {}
+    assert ari.unexpected == []
+
+
+async def test_caller_hangs_up_while_ringing_then_the_call_is_abandoned() -> None:
+    call_log, ari = await replay(
+        "test_given_caller_hangs_up_while_ringing_then_call_is_abandoned_with_its_wait_ari",
+        lambda numbers: decision_for(numbers, ring=20),
+    )
+    call = the_call(call_log)
+    assert (call["outcome"], call["answered"]) == ("abandoned", None)
+    assert [r for _s, r, _c in call_log.results()] == ["cancelled"]
+    assert ari.unexpected == []
+
+
+async def test_nobody_answers_and_the_caller_is_forwarded() -> None:
+    call_log, ari = await replay(
+        "test_given_nobody_answers_and_a_forward_action_then_the_caller_is_forwarded_ari",
+        lambda numbers: decision_for(numbers[:1], action="forward", forward=numbers[1]),
+    )
+    call = the_call(call_log)
+    assert (call["outcome"], call["answered"]) == ("unanswered", None)
+    rows = [(a["officer_id"], a["result"]) for _k, a in sorted(call_log.attempts.items())]
+    assert rows == [("officer-0", "busy"), ("forward", "answered")]
+    forwards = [(kind, data) for _l, kind, data in call_log.events if kind.startswith("forward")]
+    agency = call_log.attempts[next(iter(call_log.calls)), 2]["number"]
+    assert forwards == [
+        ("forward", {"number": agency}),
+        ("forward_answered", {"number": agency, "seq": 2}),
+    ]
+    assert ari.unexpected == []
+
+
+# ------------------------------------------------------------------------ hostile sequences
+
+
+def duplicated(steps: list[Step]) -> list[Step]:
+    """Every event twice (a reconnecting socket, a confused peer)."""
+    out: list[Step] = []
+    for step in steps:
+        out.append(step)
+        if "event" in step:
+            out.append(json.loads(json.dumps(step)))
+    return out
+
+
+def with_strangers(steps: list[Step]) -> list[Step]:
+    """Events of channels nobody knows between every recorded step."""
+    stranger = {
+        "type": "ChannelDestroyed",
+        "cause": 17,
+        "channel": {"id": "stranger-1", "name": "PJSIP/x", "state": "Down"},
+    }
+    out: list[Step] = []
+    for step in steps:
+        out += [step, {"event": {**stranger, "timestamp": "2026-01-01T00:00:00.000+0000"}}]
+    return out
+
+
+@pytest.mark.parametrize("rewrite", [duplicated, with_strangers], ids=["duplicated", "strangers"])
+async def test_hostile_events_still_write_the_same_rows(
+    rewrite: Callable[[list[Step]], list[Step]],
+) -> None:
+    call_log, _ari = await replay(
+        "test_given_first_number_busy_then_second_answers_ari-sqlite", decision_for, rewrite
+    )
+    call = the_call(call_log)
+    assert (call["outcome"], call["answered"]) == ("answered", "officer-1")
+    assert [r for _s, r, _c in call_log.results()] == ["busy", "answered"]
+
+
+def silent_after_the_caller_left(steps: list[Step]) -> list[Step]:
+    """No event at all once the caller hung up (Asterisk lost the rest)."""
+    caller = next(
+        step["event"]["channel"]["id"]
+        for step in steps
+        if step.get("event", {}).get("type") == "StasisStart"
+    )
+    out: list[Step] = []
+    for step in steps:
+        out.append(step)
+        event = step.get("event", {})
+        if event.get("type") == "ChannelHangupRequest" and event["channel"]["id"] == caller:
+            break
+    return [step for step in out if "event" in step] + [s for s in steps if "rest" in s]
+
+
+async def test_nothing_after_the_caller_left_still_closes_the_row() -> None:
+    call_log, _ari = await replay(
+        "test_given_caller_hangs_up_while_ringing_then_call_is_abandoned_with_its_wait_ari",
+        lambda numbers: decision_for(numbers, ring=20),
+        silent_after_the_caller_left,
+        cause_wait=0.2,
+    )
+    call = the_call(call_log)
+    assert call["outcome"] == "abandoned"
+    assert [r for _s, r, _c in call_log.results()] == ["cancelled"]
