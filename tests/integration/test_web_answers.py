@@ -122,7 +122,7 @@ async def test_officer_searches_without_diacritics_and_attaches_the_answer_to_a_
         assert found.status_code == 200
         assert "<mark>tiêm</mark> <mark>chủng</mark>" in found.text
         # The expired one is listed, struck through, with its date; never hidden.
-        assert 'class="card answer expired-answer" data-answer="%d"' % old in found.text
+        assert f'class="card answer expired-answer" data-answer="{old}"' in found.text
         assert "hết hiệu lực từ 05/11/2026" in found.text
         attached = await client.post(
             f"/cases/{case_id}/answers",
