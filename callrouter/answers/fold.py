@@ -30,9 +30,19 @@ def _fold_char(ch: str) -> str:
     return low[0] if len(low) >= 1 else ch
 
 
+# Every character up to U+1FFF (Latin with Vietnamese's letters, Greek, Cyrillic...) folded
+# in one ``str.translate``; anything above goes through :func:`_fold_char`.
+_TABLE: Final = {i: _fold_char(chr(i)) for i in range(0x2000) if _fold_char(chr(i)) != chr(i)}
+_TABLE_END: Final = "\u2000"
+
+
 def fold(text: str) -> str:
     """``text`` folded, one character for one character."""
-    return "".join(_fold_char(ch) for ch in unicodedata.normalize("NFC", text))
+    text = unicodedata.normalize("NFC", text)
+    folded = text.translate(_TABLE)
+    if max(text, default="") < _TABLE_END:
+        return folded
+    return "".join(_fold_char(ch) for ch in folded)
 
 
 def terms(query: str) -> list[str]:
@@ -43,20 +53,34 @@ def terms(query: str) -> list[str]:
     return list(seen)[:MAX_TERMS]
 
 
-def highlight(text: str, words: list[str]) -> list[tuple[str, bool]]:
-    """``text`` cut into (piece, matched) where a word starts with one of ``words``."""
+def highlight(text: str, words: list[str], *, around: int | None = None) -> list[tuple[str, bool]]:
+    """``text`` cut into (piece, matched) where a word starts with one of ``words``.
+
+    With ``around``, only the part of a long text about the first match (that many
+    characters before and after it, "…" marking the cuts), as a search result shows a body.
+    """
     text = unicodedata.normalize("NFC", text)
     folded = fold(text)
-    marks = [False] * len(text)
-    for match in _WORD.finditer(folded):
-        for word in words:
-            if match.group().startswith(word):
-                for i in range(match.start(), match.start() + len(word)):
-                    marks[i] = True
-    pieces: list[tuple[str, bool]] = []
-    for ch, hit in zip(text, marks, strict=True):
-        if pieces and pieces[-1][1] == hit:
-            pieces[-1] = (pieces[-1][0] + ch, hit)
-        else:
-            pieces.append((ch, hit))
+    if not words:
+        return [(text, False)] if text else []
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, words)) + ")")
+    spans = [m.span() for m in pattern.finditer(folded)]
+    start, end = 0, len(text)
+    if around is not None and len(text) > 2 * around:
+        first = spans[0][0] if spans else 0
+        start, end = max(0, first - around), min(len(text), first + around)
+        spans = [(a, b) for a, b in spans if a >= start and b <= end]
+    pieces: list[tuple[str, bool]] = [("…", False)] if start > 0 else []
+    at = start
+    for a, b in spans:
+        if a < at:
+            continue
+        if a > at:
+            pieces.append((text[at:a], False))
+        pieces.append((text[a:b], True))
+        at = b
+    if at < end:
+        pieces.append((text[at:end], False))
+    if end < len(text):
+        pieces.append(("…", False))
     return pieces

@@ -22,6 +22,7 @@ from callrouter.errors import CallrouterError
 from callrouter.store.models import answer_versions, answers, case_answers, cases
 
 MAX_RESULTS = 50
+BODY_AROUND = 160  # characters of a body shown either side of its first match
 
 
 class AnswerConflict(CallrouterError):
@@ -112,6 +113,11 @@ async def _index(conn: AsyncConnection, answer_id: int, draft: AnswerDraft) -> N
         )
 
 
+async def _unindex(conn: AsyncConnection, answer_id: int) -> None:
+    key = "rowid" if conn.dialect.name == "sqlite" else "answer_id"
+    await conn.execute(text(f"DELETE FROM answers_fts WHERE {key} = :id"), {"id": answer_id})  # noqa: S608 - a fixed name
+
+
 async def _add_version(
     conn: AsyncConnection,
     answer_id: int,
@@ -193,7 +199,8 @@ async def edit_answer(
         await _add_version(
             conn, answer_id, version, draft, retired=retired, account=account, now=now
         )
-        await _index(conn, answer_id, draft)
+        if not retired:
+            await _index(conn, answer_id, draft)
     return version
 
 
@@ -214,6 +221,7 @@ async def retire_answer(
         await _add_version(
             conn, answer_id, version, _stored(row).draft, retired=True, account=account, now=now
         )
+        await _unindex(conn, answer_id)
     return version
 
 
@@ -278,26 +286,26 @@ async def search(engine: AsyncEngine, query: str, *, limit: int = 20) -> list[Hi
         return []
     limit = max(1, min(limit, MAX_RESULTS))
     async with engine.connect() as conn:
+        # Retired answers are not in the index: the best ``limit`` matches are the result.
         if conn.dialect.name == "sqlite":
-            # bm25: lower is better; weights title, body, source.
+            # bm25 is lower for better matches; weights: title, body, source.
             ranked = text(
                 "SELECT rowid AS id, -bm25(answers_fts, 10.0, 1.0, 3.0) AS score "
-                "FROM answers_fts WHERE answers_fts MATCH :q"
-            ).bindparams(q=" ".join(f'"{w}"*' for w in words))
+                "FROM answers_fts WHERE answers_fts MATCH :q ORDER BY 2 DESC LIMIT :n"
+            ).bindparams(q=" ".join(f'"{w}"*' for w in words), n=limit)
         else:
             ranked = text(
-                "SELECT answer_id AS id, ts_rank(document, to_tsquery('simple', :q)) AS score "
-                "FROM answers_fts WHERE document @@ to_tsquery('simple', :q)"
-            ).bindparams(q=" & ".join(f"{w}:*" for w in words))
+                "SELECT answer_id AS id, ts_rank(document, query) AS score "
+                "FROM answers_fts, to_tsquery('simple', :q) AS query "
+                "WHERE document @@ query ORDER BY 2 DESC LIMIT :n"
+            ).bindparams(q=" & ".join(f"{w}:*" for w in words), n=limit)
         sub = ranked.columns(column("id", Integer), column("score", Float)).subquery("ranked")
         rows = (
             (
                 await conn.execute(
                     select(answers)
                     .join(sub, sub.c.id == answers.c.id)
-                    .where(answers.c.retired_at.is_(None))
                     .order_by(sub.c.score.desc(), answers.c.id)
-                    .limit(limit)
                 )
             )
             .mappings()
@@ -307,7 +315,7 @@ async def search(engine: AsyncEngine, query: str, *, limit: int = 20) -> list[Hi
         Hit(
             answer=(stored := _stored(r)),
             title=highlight(stored.draft.title, words),
-            body=highlight(stored.draft.body, words),
+            body=highlight(stored.draft.body, words, around=BODY_AROUND),
         )
         for r in rows
     ]
