@@ -58,18 +58,22 @@ class Usage:
     cases: int
 
 
+def _draft(row: RowMapping) -> AnswerDraft:
+    return AnswerDraft(
+        title=row["title"],
+        topic=row["topic"],
+        body=row["body"],
+        source=row["source"],
+        agreed_on=row["agreed_on"],
+        valid_until=row["valid_until"],
+    )
+
+
 def _stored(row: RowMapping) -> StoredAnswer:
     return StoredAnswer(
         id=row["id"],
         version=row["version"],
-        draft=AnswerDraft(
-            title=row["title"],
-            topic=row["topic"],
-            body=row["body"],
-            source=row["source"],
-            agreed_on=row["agreed_on"],
-            valid_until=row["valid_until"],
-        ),
+        draft=_draft(row),
         retired_at=row["retired_at"],
         updated_at=row["updated_at"],
         updated_by=row["updated_by"],
@@ -263,14 +267,7 @@ async def versions(
     return [
         (
             r["version"],
-            AnswerDraft(
-                title=r["title"],
-                topic=r["topic"],
-                body=r["body"],
-                source=r["source"],
-                agreed_on=r["agreed_on"],
-                valid_until=r["valid_until"],
-            ),
+            _draft(r),
             r["retired"],
             r["saved_at"],
             r["saved_by"],
