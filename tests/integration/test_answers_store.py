@@ -48,6 +48,10 @@ def draft(title: str, body: str, *, topic: str = "tiem_chung", **more: object) -
     )
 
 
+def q() -> CaseInput:
+    return CaseInput(kind="hoi_dap", topic="tiem_chung")
+
+
 async def _book(engine: AsyncEngine) -> dict[str, int]:
     await upgrade(engine)
     ids = {}
@@ -127,9 +131,6 @@ async def test_expiry_is_known_and_usage_counts_cases_and_unanswered_questions(
     assert hit.id == old
     assert hit.expired(date(2026, 3, 2))
     assert not hit.expired(date(2026, 2, 20))
-
-    def q() -> CaseInput:
-        return CaseInput(kind="hoi_dap", topic="tiem_chung")
 
     one = await open_case(engine, RULES, q(), branch=3, by="an", at=NOW)
     two = await open_case(engine, RULES, q(), branch=3, by="an", at=NOW)
