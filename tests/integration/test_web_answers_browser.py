@@ -17,10 +17,11 @@ from tests.integration.test_web_browser import (
     _check_screenshot,
     _wait_for_text,
     browser,
+    log_in,
     run,
     server,
 )
-from tests.integration.web_harness import PASSWORD, START, USER, WebEnv, web, web_db_url
+from tests.integration.web_harness import START, WebEnv, web, web_db_url
 
 pytestmark = pytest.mark.integration
 __all__ = ["browser", "server", "web", "web_db_url"]
@@ -44,11 +45,7 @@ async def test_officer_finds_tiem_chung_and_attaches_it_to_the_case_in_chromium(
     answer_id = await create_answer(web.engine, ANSWER, account="van.thu", now=START)
     shots = Path(os.environ.get("CALLROUTER_WEB_SCREENSHOTS", tmp_path))
     await run(lambda: shots.mkdir(parents=True, exist_ok=True))
-    await run(browser.get, f"{server}/login")
-    await run(lambda: browser.find_element(By.ID, "username").send_keys(USER))
-    await run(lambda: browser.find_element(By.ID, "password").send_keys(PASSWORD))
-    await run(lambda: browser.find_element(By.ID, "login-button").click())
-    await run(_wait_for_text, browser, "h1", "Tổng quan")
+    await log_in(browser, server)
     link = await run(lambda: browser.find_element(By.CSS_SELECTOR, "a.todo"))
     await run(link.click)
     await run(_wait_for_text, browser, "#cases h2", "Hỏi đáp, phản ánh, kiến nghị")
