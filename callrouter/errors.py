@@ -117,3 +117,12 @@ class CaseTransitionError(CaseError, ValueError):
 
 class CaseConflict(CaseError):
     """Someone saved the case after it was read: nothing was written, the input is kept."""
+
+
+class AnswerFileError(CallrouterError):
+    """Answer book files that failed validation; ``problems`` lists every one (file:line)."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = list(problems)
+        super().__init__(f"{path}: {len(self.problems)} problem(s)\n" + "\n".join(self.problems))

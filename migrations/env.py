@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from callrouter.settings import Settings
 from callrouter.store.db import make_engine
+from callrouter.store.migrate import in_models
 from callrouter.store.models import Base
 
 config = context.config
@@ -26,6 +27,7 @@ def _configure(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        include_name=in_models,
         render_as_batch=connection.dialect.name == "sqlite",
     )
 

@@ -54,8 +54,20 @@ def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+#: Tables the migrations create outside the models (the answers' full-text index and, on
+#: SQLite, FTS5's shadow tables): the drift check leaves them alone.
+OUTSIDE_MODELS_PREFIX = "answers_fts"
+
+
+def in_models(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic ``include_name`` hook: skip the tables kept outside the models."""
+    return not (type_ == "table" and name is not None and name.startswith(OUTSIDE_MODELS_PREFIX))
+
+
 def _diff(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_name": in_models}
+    )
     return list(compare_metadata(context, Base.metadata))
 
 

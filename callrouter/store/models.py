@@ -392,6 +392,69 @@ class Notification(Base):
     __table_args__ = (Index(None, "status", "not_before"), Index(None, "created_at"))
 
 
+class Answer(Base):
+    """An agreed answer of the answer book (migration 0008): its current version.
+
+    Every saved version is also in ``answer_versions``; ``retired_at`` hides it from new use
+    while keeping it for the cases that used it. The full-text index (``answers_fts``: FTS5
+    on SQLite, a ``tsvector`` table on PostgreSQL) lives outside these models and is kept by
+    :mod:`callrouter.answers.store`.
+    """
+
+    __tablename__ = "answers"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(300))
+    topic: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(300))
+    agreed_on: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    retired_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+    __table_args__ = (Index(None, "topic"),)
+
+
+class AnswerVersion(Base):
+    """Every version of an answer, with the account and time that saved it."""
+
+    __tablename__ = "answer_versions"
+
+    answer_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("answers.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    topic: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(300))
+    agreed_on: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    retired: Mapped[bool] = mapped_column(Boolean)
+    saved_at: Mapped[datetime]
+    saved_by: Mapped[str] = mapped_column(String(100))
+
+
+class CaseAnswer(Base):
+    """An agreed answer an officer used on a case (counted in the monthly report)."""
+
+    __tablename__ = "case_answers"
+
+    case_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    answer_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("answers.id", ondelete="CASCADE"), primary_key=True
+    )
+    attached_at: Mapped[datetime]
+    attached_by: Mapped[str] = mapped_column(String(100))
+
+    __table_args__ = (Index(None, "answer_id"),)
+
+
 calls = cast(Table, Call.__table__)
 call_attempts = cast(Table, CallAttempt.__table__)
 call_events = cast(Table, CallEvent.__table__)
@@ -402,3 +465,6 @@ case_history = cast(Table, CaseHistory.__table__)
 web_sessions = cast(Table, WebSession.__table__)
 report_drafts = cast(Table, ReportDraft.__table__)
 notifications = cast(Table, Notification.__table__)
+answers = cast(Table, Answer.__table__)
+answer_versions = cast(Table, AnswerVersion.__table__)
+case_answers = cast(Table, CaseAnswer.__table__)

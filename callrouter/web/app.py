@@ -59,6 +59,7 @@ from callrouter.rota.timeline import Segment, timeline
 from callrouter.store import sessions
 from callrouter.store.recordings import RecordingRefused, resolve_recording
 from callrouter.web import queries as q
+from callrouter.web.answers import AnswersPages
 from callrouter.web.bodylimit import BodyLimit
 from callrouter.web.cases import CasesPages, default_rules
 from callrouter.web.feeds import ALL, duty_calendar
@@ -1040,6 +1041,7 @@ def create_app(
         Route("/cases/new", web.cases.new_form, methods=["GET"]),
         Route("/cases/{case_id}", web.cases.detail, methods=["GET"]),
         Route("/cases/{case_id}", web.cases.update, methods=["POST"]),
+        *AnswersPages(web).routes(),
         Route("/callbacks", web.callbacks),
         Route("/callbacks/{callback_id}/dial", web.dial_callback, methods=["POST"]),
         Route("/callbacks/{callback_id}/done", web.close_callback, methods=["POST"]),

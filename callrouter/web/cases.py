@@ -26,6 +26,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from callrouter.answers.store import answers_of_case
 from callrouter.cases.config import CasesConfig, CasesConfigHolder, default_cases_config
 from callrouter.cases.edit import CaseInput, CaseRules
 from callrouter.cases.lifecycle import (
@@ -267,6 +268,7 @@ class CasesPages:
                 "next_statuses": [s.value for s in Status if s in TRANSITIONS[current]],
                 "problem": problem,
                 "kept": kept,
+                "used_answers": await answers_of_case(self.web.ctx.engine, case.id),
                 **self.labels(),
             },
             status=status,

@@ -119,6 +119,17 @@ def _check_screenshot(path: Path) -> None:
         assert most < 0.95 * width * height, "screenshot is almost one colour"
 
 
+async def log_in(browser: Any, server: str) -> None:
+    """Log in as the admin from the log-in page and wait for the dashboard."""
+    from selenium.webdriver.common.by import By
+
+    await run(browser.get, f"{server}/login")
+    await run(lambda: browser.find_element(By.ID, "username").send_keys(USER))
+    await run(lambda: browser.find_element(By.ID, "password").send_keys(PASSWORD))
+    await run(lambda: browser.find_element(By.ID, "login-button").click())
+    await run(_wait_for_text, browser, "h1", "Tổng quan")
+
+
 @pytest.mark.parametrize("web_db_url", ["sqlite"], indirect=True)
 async def test_admin_logs_in_sees_dashboard_and_records_a_case_in_chromium(
     web: WebEnv, server: str, browser: Any, tmp_path: Path
@@ -194,11 +205,7 @@ async def test_call_back_report_and_rota_pages_work_in_chromium(
 
     shots = Path(os.environ.get("CALLROUTER_WEB_SCREENSHOTS", tmp_path))
     await run(lambda: shots.mkdir(parents=True, exist_ok=True))
-    await run(browser.get, f"{server}/login")
-    await run(lambda: browser.find_element(By.ID, "username").send_keys(USER))
-    await run(lambda: browser.find_element(By.ID, "password").send_keys(PASSWORD))
-    await run(lambda: browser.find_element(By.ID, "login-button").click())
-    await run(_wait_for_text, browser, "h1", "Tổng quan")
+    await log_in(browser, server)
 
     # Call-backs: the full number, a playable recording, and "call back" pressed twice.
     await run(browser.get, f"{server}/callbacks")

@@ -1,0 +1,159 @@
+"""The answer book on the admin web (httpx + ASGI, SQLite and PostgreSQL): clerks create,
+edit (every version kept) and retire answers; officers search without diacritics and attach
+an answer to a case; expired answers are struck through with their date."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from callrouter.answers.store import usage
+from callrouter.store.models import answer_versions, answers, cases
+from tests.integration.web_harness import (
+    START,
+    WebEnv,
+    csrf_of,
+    form_token,
+    login,
+    web,
+    web_db_url,
+)
+
+pytestmark = pytest.mark.integration
+__all__ = ["web", "web_db_url"]
+
+SCHEDULE = {
+    "title": "Lịch tiêm chủng mở rộng tháng 11",
+    "topic": "tiem_chung",
+    "body": "Trẻ dưới 1 tuổi tiêm chủng tại trạm y tế xã vào ngày 25 hằng tháng.",
+    "source": "Công văn số 123/SYT-NVY ngày 01/11/2026",
+    "agreed_on": "2026-11-01",
+    "valid_until": "",
+}
+
+
+async def _create(client: httpx.AsyncClient, **fields: str) -> httpx.Response:
+    token = await form_token(client, "/answers/new")
+    return await client.post("/answers", data={"csrf": token, **SCHEDULE, **fields})
+
+
+def _answer_id(response: httpx.Response) -> int:
+    match = re.fullmatch(r"/answers/(\d+)", response.headers["location"])
+    assert match is not None, response.headers["location"]
+    return int(match.group(1))
+
+
+async def test_clerk_creates_edits_and_retires_and_every_version_is_kept(web: WebEnv) -> None:
+    async with web.client() as client:
+        await login(client)
+        created = await _create(client)
+        assert created.status_code == 303, created.text
+        answer_id = _answer_id(created)
+        page = await client.get(f"/answers/{answer_id}")
+        edited = await client.post(
+            f"/answers/{answer_id}",
+            data={**SCHEDULE, "csrf": csrf_of(page.text), "version": "1", "body": "Ngày 20."},
+        )
+        assert edited.status_code == 303, edited.text
+        # The same form again (built from version 1) is refused: someone saved meanwhile.
+        stale = await client.post(
+            f"/answers/{answer_id}",
+            data={**SCHEDULE, "csrf": csrf_of(page.text), "version": "1", "body": "Ngày 30."},
+        )
+        assert stale.status_code == 409
+        page = await client.get(f"/answers/{answer_id}")
+        assert "Ngày 20." in page.text
+        assert "Trẻ dưới 1 tuổi" in page.text  # version 1, kept and shown
+        retired = await client.post(
+            f"/answers/{answer_id}/retire", data={"csrf": csrf_of(page.text), "version": "2"}
+        )
+        assert retired.status_code == 303
+        found = await client.get("/answers", params={"q": "tiem chung"})
+    assert "Không có câu trả lời nào khớp" in found.text
+    async with web.engine.connect() as conn:
+        kept = (
+            await conn.execute(
+                sa.select(answer_versions.c.version, answer_versions.c.body)
+                .where(answer_versions.c.answer_id == answer_id)
+                .order_by(answer_versions.c.version)
+            )
+        ).all()
+    assert [v for v, _ in kept] == [1, 2, 3]
+    assert kept[0][1] == SCHEDULE["body"]
+
+
+async def test_bad_answers_are_refused_naming_the_field_and_nothing_is_saved(
+    web: WebEnv,
+) -> None:
+    async with web.client() as client:
+        await login(client)
+        topic = await _create(client, topic="xo_so")
+        backwards = await _create(client, valid_until="2026-10-01")
+        no_date = await _create(client, agreed_on="01/11/2026")
+    assert topic.status_code == 400
+    assert "lĩnh vực &#39;xo_so&#39; không có trong danh sách" in topic.text
+    assert backwards.status_code == 400
+    assert "hiệu lực đến 01/10/2026 trước ngày thống nhất 01/11/2026" in backwards.text
+    assert no_date.status_code == 400
+    assert "không đúng dạng YYYY-MM-DD" in no_date.text
+    assert SCHEDULE["body"] in topic.text  # the clerk's text comes back, not lost
+    assert await web.scalar(sa.select(sa.func.count()).select_from(answers)) == 0
+
+
+async def test_officer_searches_without_diacritics_and_attaches_the_answer_to_a_case(
+    web: WebEnv,
+) -> None:
+    case_id, ref = await _a_question(web)
+    async with web.client() as client:
+        await login(client)
+        answer_id = _answer_id(await _create(client))
+        old = _answer_id(
+            await _create(
+                client,
+                title="Đợt tiêm chủng bổ sung",
+                valid_until="2026-11-05",
+                agreed_on="2026-10-01",
+            )
+        )
+        found = await client.get("/answers", params={"q": "TIEM CHUNG", "case": case_id})
+        assert found.status_code == 200
+        assert "<mark>tiêm</mark> <mark>chủng</mark>" in found.text
+        # The expired one is listed, struck through, with its date; never hidden.
+        assert f'class="card answer expired-answer" data-answer="{old}"' in found.text
+        assert "hết hiệu lực từ 05/11/2026" in found.text
+        attached = await client.post(
+            f"/cases/{case_id}/answers",
+            data={"csrf": csrf_of(found.text), "answer_id": str(answer_id)},
+        )
+        assert attached.status_code == 303
+        page = await client.get(f"/cases/{case_id}")
+        bogus = await client.post(
+            f"/cases/{case_id}/answers", data={"csrf": csrf_of(page.text), "answer_id": "x"}
+        )
+    assert f"Đã gắn câu trả lời «{SCHEDULE['title']}» vào hồ sơ số {ref}" in page.text
+    assert f'<a href="/answers/{answer_id}">{SCHEDULE["title"]}</a>' in page.text
+    assert bogus.status_code == 404
+    local = START.date()
+    used, _ = await usage(web.engine, local.replace(day=1), local.replace(day=28))
+    assert [(u.answer_id, u.cases) for u in used] == [(answer_id, 1)]
+
+
+async def _a_question(web: WebEnv) -> tuple[str, str]:
+    async with web.client() as client:
+        await login(client)
+        token = await form_token(client, "/cases/new")
+        opened = await client.post(
+            "/cases", data={"csrf": token, "kind": "hoi_dap", "topic": "tiem_chung"}
+        )
+        assert opened.status_code == 303, opened.text
+    case_id = opened.headers["location"].rsplit("/", 1)[1]
+    async with web.engine.connect() as conn:
+        seq, year = (
+            await conn.execute(
+                sa.select(cases.c.ref_seq, cases.c.ref_year).where(cases.c.id == case_id)
+            )
+        ).one()
+    return case_id, f"{seq}/{year}"
