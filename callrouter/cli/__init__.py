@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calls": ("callrouter.cli.calls", "calls"),
     "callbacks": ("callrouter.cli.calls", "callbacks"),
     "cases": ("callrouter.cli.cases", "cases"),
+    "accounts": ("callrouter.cli.accounts", "accounts"),
     "report": ("callrouter.cli.report", "report"),
     "serve": ("callrouter.cli.serve", "serve"),
     "guard": ("callrouter.cli.guard", "guard"),

@@ -48,6 +48,7 @@ MODES: Final = ("ari", "agi", "fallback")
 RESOLUTIONS: Final = ("answered_on_phone", "forwarded_to_agency", "needs_callback", "other")
 CALLBACK_REASONS: Final = ("after_hours_message", "abandoned", "unanswered")
 PRIVACY_ACTIONS: Final = ("export", "erase")
+ROLES: Final = ("officer", "admin")
 
 # Vietnamese labels of the fixed resolution set (what officers and the report show).
 RESOLUTION_LABELS: Final[dict[str, str]] = {
@@ -345,6 +346,48 @@ class WebSession(Base):
     __table_args__ = (Index(None, "user_name"), Index(None, "seen_at"))
 
 
+class Account(Base):
+    """An officer's own log-in to the web (migration 0010), keyed to the rota's officer id.
+
+    ``password_hash`` is the scrypt hash of :mod:`callrouter.web.security` (``None`` until a
+    password is set). ``link_key`` is the SHA-256 of a one-time set-password link's token
+    (never the token). An officer who leaves the rota is disabled (``enabled`` false), the
+    row kept so that the cases and call-backs they worked on still name them.
+    """
+
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    branch: Mapped[int] = mapped_column(SmallInteger)
+    email: Mapped[str | None] = mapped_column(String(254))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+    link_key: Mapped[str | None] = mapped_column(String(64))
+    link_expires: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role"),
+        Index(None, "link_key"),
+    )
+
+
+class ApiToken(Base):
+    """A bearer token of the read-only JSON API (migration 0010); ``id`` is its SHA-256."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+
+
 calls = cast(Table, Call.__table__)
 call_attempts = cast(Table, CallAttempt.__table__)
 call_events = cast(Table, CallEvent.__table__)
@@ -353,3 +396,5 @@ privacy_requests = cast(Table, PrivacyRequest.__table__)
 cases = cast(Table, Case.__table__)
 case_history = cast(Table, CaseHistory.__table__)
 web_sessions = cast(Table, WebSession.__table__)
+accounts = cast(Table, Account.__table__)
+api_tokens = cast(Table, ApiToken.__table__)

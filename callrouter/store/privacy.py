@@ -75,6 +75,8 @@ NOT_ABOUT_CALLERS: Final[dict[str, str]] = {
     "call_attempts": "the officers' legs: an officer's name and duty number, from the rota",
     "privacy_requests": "the audit of requests: counts and the account, never the number",
     "web_sessions": "admin web log-ins: the account and hashes, nothing about callers",
+    "accounts": "officers' log-ins: officer id, rota e-mail and a hash, nothing about callers",
+    "api_tokens": "API tokens: a name and a hash, nothing about callers",
     "calls.answered_officer_name": "the officer who answered",
     "calls.answered_number": "the officer's duty number that answered",
     "calls.classified_by": "the officer's account that classified the call",

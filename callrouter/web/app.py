@@ -54,6 +54,7 @@ from callrouter.report.periods import month_period, parse_month
 from callrouter.report.settings import ReportSettings
 from callrouter.rota import DutyAssignment, Rota, duty_status
 from callrouter.rota.timeline import Segment, timeline
+from callrouter.store import accounts as account_store
 from callrouter.store import sessions
 from callrouter.store.recordings import RecordingRefused, resolve_recording
 from callrouter.web import queries as q
@@ -266,6 +267,10 @@ class AdminWeb:
         now = self._now()
         s = self.ctx.settings
         encoded = s.users.get(row.user_name)
+        account = None
+        if encoded is None:
+            account = await self._account(row.user_name)
+            encoded = account.password_hash if account is not None else None
         if (
             encoded is None
             or row.credential != credential_digest(encoded)
@@ -278,7 +283,31 @@ class AdminWeb:
             await sessions.touch_session(self.ctx.engine, row.key, now)
         request.state.user = row.user_name
         request.state.session_key = row.key
+        request.state.account = account
         return row.user_name
+
+    async def _account(self, officer_id: str) -> account_store.AccountRow | None:
+        """The enabled officer account ``officer_id`` may log in with (``None``: none).
+
+        An officer no longer on the rota in force is disabled here, their sessions revoked,
+        whether or not the reload got to it first."""
+        account = await account_store.get_account(self.ctx.engine, officer_id)
+        if account is None or not account.enabled or account.role != "officer":
+            return None
+        rota = self.ctx.rota.rota
+        if rota is None:
+            return None
+        if rota.officer(officer_id) is None:
+            await account_store.disable_account(self.ctx.engine, officer_id, self._now())
+            log.info("web.account_disabled", user=officer_id, reason="not on the rota")
+            return None
+        return account
+
+    def may_see(self, request: Request, branch: int) -> bool:
+        """True when the logged-in user may see a call or case of ``branch`` (admins: all;
+        an officer: their own unit's)."""
+        account = getattr(request.state, "account", None)
+        return account is None or account.branch == branch
 
     def page(
         self,
@@ -398,6 +427,9 @@ class AdminWeb:
         encoded = (
             self.ctx.settings.users.get(submitted) if len(submitted) <= MAX_USER_NAME else None
         )
+        if encoded is None and len(submitted) <= MAX_USER_NAME:
+            account = await self._account(submitted)
+            encoded = account.password_hash if account is not None else None
         ok = await asyncio.to_thread(verify_password, password, encoded)
         if not ok or encoded is None:
             self.throttle.failed(client, name, now)
@@ -491,7 +523,7 @@ class AdminWeb:
             return user
         call_id = request.path_params["call_id"]
         call = await q.get_call(self.ctx.engine, call_id)
-        if call is None:
+        if call is None or not self.may_see(request, call.branch):
             return self._no_call(request, call_id)
         return self.page(
             request,
