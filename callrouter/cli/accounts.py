@@ -19,9 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callrouter.cli.db import database_url_option, resolve_url, run_with_engine
 from callrouter.cli.rota import _load, _rota_option
 from callrouter.store import accounts as store
-from callrouter.web.security import hash_password
+from callrouter.web.security import MIN_PASSWORD, hash_password
 
-MIN_PASSWORD = 10
 LINK_VALID = timedelta(hours=24)
 
 

@@ -58,6 +58,7 @@ from callrouter.store import accounts as account_store
 from callrouter.store import sessions
 from callrouter.store.recordings import RecordingRefused, resolve_recording
 from callrouter.web import queries as q
+from callrouter.web.accounts import PasswordLinks
 from callrouter.web.bodylimit import BodyLimit
 from callrouter.web.cases import CasesPages, default_rules
 from callrouter.web.feeds import ALL, duty_calendar
@@ -215,6 +216,7 @@ class AdminWeb:
         self._figures_cache: dict[tuple[object, ...], tuple[datetime, Figures]] = {}
         self._charts_cache: dict[str, tuple[Figures, bytes]] = {}
         self.cases = CasesPages(self, ctx.case_rules, ctx.cases_path)
+        self.links = PasswordLinks(self)
         env = self.templates.env
         env.filters["mask"] = mask_number
         env.filters["local"] = self._local
@@ -1040,6 +1042,8 @@ def create_app(
         Route("/login", web.login_form, methods=["GET"]),
         Route("/login", web.login, methods=["POST"]),
         Route("/logout", web.logout, methods=["POST"]),
+        Route("/dat-mat-khau/{token}", web.links.form, methods=["GET"]),
+        Route("/dat-mat-khau/{token}", web.links.submit, methods=["POST"]),
         Route("/calls/{call_id}", web.call_detail),
         Route("/calls/{call_id}/cases", web.cases.open_for_call, methods=["POST"]),
         Route("/cases", web.cases.listing, methods=["GET"]),

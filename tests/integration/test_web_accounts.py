@@ -17,6 +17,7 @@ from tests.integration.web_harness import (
     PASSWORD_HASH,
     WebEnv,
     client_from,
+    csrf_of,
     load_example_rota,
     login,
     serving,
@@ -110,3 +111,34 @@ async def test_an_officer_who_left_the_rota_is_disabled_and_their_old_session_re
     # The reload's sync does the same for the account list (and counts nothing twice).
     created, disabled = await store.sync_with_rota(web.engine, new_rota, web.clock())
     assert (created, disabled) == (1, 0)
+
+
+@pytest.mark.parametrize("web_db_url", ["sqlite"], indirect=True)
+async def test_a_one_time_link_sets_the_password_once_and_then_is_dead(web: WebEnv) -> None:
+    await store.sync_with_rota(web.engine, load_example_rota(), web.clock())
+    token = await store.issue_link(web.engine, OFFICER, web.clock(), timedelta(hours=24))
+    assert token is not None
+    new_password = "mật-khẩu-riêng-của-lan"  # noqa: S105 (test-only)
+    async with serving(web) as base, client_from(base, "127.0.0.2") as client:
+        page = await client.get(f"/dat-mat-khau/{token}")
+        assert page.status_code == 200
+        assert OFFICER in page.text
+        csrf = csrf_of(page.text)
+        mismatch = await client.post(
+            f"/dat-mat-khau/{token}", data={"csrf": csrf, "password": "x" * 12, "again": "y" * 12}
+        )
+        assert mismatch.status_code == 400
+        done = await client.post(
+            f"/dat-mat-khau/{token}",
+            data={"csrf": csrf, "password": new_password, "again": new_password},
+        )
+        assert done.status_code == 303
+        assert (await client.get(f"/dat-mat-khau/{token}")).status_code == 404
+        assert (await login(client, user=OFFICER, password=new_password)).status_code == 303
+        assert (await client.get("/")).status_code == 200
+    # An expired link is as dead as a spent one.
+    late = await store.issue_link(web.engine, "dung", web.clock(), timedelta(hours=24))
+    assert late is not None
+    web.clock.advance(timedelta(hours=25))
+    async with serving(web) as base, client_from(base, "127.0.0.3") as client:
+        assert (await client.get(f"/dat-mat-khau/{late}")).status_code == 404
