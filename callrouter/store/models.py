@@ -49,6 +49,7 @@ RESOLUTIONS: Final = ("answered_on_phone", "forwarded_to_agency", "needs_callbac
 CALLBACK_REASONS: Final = ("after_hours_message", "abandoned", "unanswered")
 PRIVACY_ACTIONS: Final = ("export", "erase")
 ROLES: Final = ("officer", "admin")
+CALLBACK_OUTCOMES: Final = ("reached", "no_answer", "wrong_number")
 
 # Vietnamese labels of the fixed resolution set (what officers and the report show).
 RESOLUTION_LABELS: Final[dict[str, str]] = {
@@ -375,6 +376,25 @@ class Account(Base):
     )
 
 
+class CallbackAttempt(Base):
+    """One try at calling a caller back and how it went (migration 0010)."""
+
+    __tablename__ = "callback_attempts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    callback_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("callbacks.id", ondelete="CASCADE")
+    )
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (
+        CheckConstraint(_in("outcome", CALLBACK_OUTCOMES), name="outcome"),
+        Index(None, "callback_id", "at"),
+    )
+
+
 class ApiToken(Base):
     """A bearer token of the read-only JSON API (migration 0010); ``id`` is its SHA-256."""
 
@@ -398,3 +418,4 @@ case_history = cast(Table, CaseHistory.__table__)
 web_sessions = cast(Table, WebSession.__table__)
 accounts = cast(Table, Account.__table__)
 api_tokens = cast(Table, ApiToken.__table__)
+callback_attempts = cast(Table, CallbackAttempt.__table__)

@@ -77,6 +77,7 @@ NOT_ABOUT_CALLERS: Final[dict[str, str]] = {
     "web_sessions": "admin web log-ins: the account and hashes, nothing about callers",
     "accounts": "officers' log-ins: officer id, rota e-mail and a hash, nothing about callers",
     "api_tokens": "API tokens: a name and a hash, nothing about callers",
+    "callback_attempts": "how each call-back try went and the officer's account, no number",
     "calls.answered_officer_name": "the officer who answered",
     "calls.answered_number": "the officer's duty number that answered",
     "calls.classified_by": "the officer's account that classified the call",

@@ -60,6 +60,8 @@ from callrouter.store.recordings import RecordingRefused, resolve_recording
 from callrouter.web import queries as q
 from callrouter.web.accounts import PasswordLinks
 from callrouter.web.bodylimit import BodyLimit
+from callrouter.web.callback_outcomes import OUTCOME_LABELS as TRY_LABELS
+from callrouter.web.callback_outcomes import CallbackOutcomes
 from callrouter.web.cases import CasesPages, default_rules
 from callrouter.web.feeds import ALL, duty_calendar
 from callrouter.web.live import STATE_LABELS, LiveCalls
@@ -217,6 +219,7 @@ class AdminWeb:
         self._charts_cache: dict[str, tuple[Figures, bytes]] = {}
         self.cases = CasesPages(self, ctx.case_rules, ctx.cases_path)
         self.links = PasswordLinks(self)
+        self.outcomes = CallbackOutcomes(self)
         env = self.templates.env
         env.filters["mask"] = mask_number
         env.filters["local"] = self._local
@@ -228,6 +231,7 @@ class AdminWeb:
             REASON_LABELS=REASON_LABELS,
             STATE_LABELS=STATE_LABELS,
             MODE_LABELS=MODE_LABELS,
+            TRY_LABELS=TRY_LABELS,
         )
 
     # -- helpers --------------------------------------------------------------------------
@@ -550,11 +554,13 @@ class AdminWeb:
             return user
         rows = await q.open_callbacks(self.ctx.engine)
         now = self._now()
+        columns = await self.outcomes.columns(rows, now)
         items = [
             {
                 "cb": cb,
                 "busy": self._dial_in_progress(cb.outbound_linkedid, now),
                 "audio": self._recording_path(cb.recording) is not None,
+                **columns[cb.id],
             }
             for cb in rows
         ]
@@ -1054,6 +1060,7 @@ def create_app(
         Route("/callbacks", web.callbacks),
         Route("/callbacks/{callback_id}/dial", web.dial_callback, methods=["POST"]),
         Route("/callbacks/{callback_id}/done", web.close_callback, methods=["POST"]),
+        Route("/callbacks/{callback_id}/attempt", web.outcomes.record, methods=["POST"]),
         Route("/callbacks/{callback_id}/recording", web.recording),
         Route("/report", web.report),
         Route("/report/chart/{name}.png", web.report_chart),

@@ -6,7 +6,8 @@ Create Date: 2026-12-03
 
 Officers shared one role. ``accounts`` holds one row per rota officer id (role, branch,
 rota e-mail, scrypt password hash, enabled, the SHA-256 of a one-time set-password link).
-``api_tokens`` holds the SHA-256 of each API token, its name, revocation and last use.
+``callback_attempts`` records each try at calling a caller back (reached, no answer, wrong
+number). ``api_tokens`` holds the SHA-256 of each API token, its name, revocation and last use.
 """
 
 from __future__ import annotations
@@ -41,6 +42,33 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_accounts_link_key"), "accounts", ["link_key"])
     op.create_table(
+        "callback_attempts",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("callback_id", sa.String(length=36), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("by", sa.String(length=100), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.CheckConstraint(
+            "outcome IN ('reached', 'no_answer', 'wrong_number')",
+            name=op.f("ck_callback_attempts_outcome"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["callback_id"],
+            ["callbacks.id"],
+            name=op.f("fk_callback_attempts_callback_id_callbacks"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_callback_attempts")),
+    )
+    op.create_index(
+        op.f("ix_callback_attempts_callback_id_at"), "callback_attempts", ["callback_id", "at"]
+    )
+    op.create_table(
         "api_tokens",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
@@ -54,5 +82,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("api_tokens")
+    op.drop_index(op.f("ix_callback_attempts_callback_id_at"), table_name="callback_attempts")
+    op.drop_table("callback_attempts")
     op.drop_index(op.f("ix_accounts_link_key"), table_name="accounts")
     op.drop_table("accounts")
