@@ -59,6 +59,7 @@ from callrouter.store import sessions
 from callrouter.store.recordings import RecordingRefused, resolve_recording
 from callrouter.web import queries as q
 from callrouter.web.accounts import PasswordLinks
+from callrouter.web.api import JsonApi
 from callrouter.web.bodylimit import BodyLimit
 from callrouter.web.callback_outcomes import OUTCOME_LABELS as TRY_LABELS
 from callrouter.web.callback_outcomes import CallbackOutcomes
@@ -220,6 +221,7 @@ class AdminWeb:
         self.cases = CasesPages(self, ctx.case_rules, ctx.cases_path)
         self.links = PasswordLinks(self)
         self.outcomes = CallbackOutcomes(self)
+        self.api = JsonApi(self)
         env = self.templates.env
         env.filters["mask"] = mask_number
         env.filters["local"] = self._local
@@ -1067,6 +1069,8 @@ def create_app(
         Route("/report/download/{fmt}", web.report_download),
         Route("/rota", web.rota_page),
         Route("/lich/{feed}.ics", web.feed),
+        Route("/api/v1/duty", web.api.duty),
+        Route("/api/v1/cases/status", web.api.case_status),
         Route("/healthz", web.healthz),
         Route("/metrics", web.metrics),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
