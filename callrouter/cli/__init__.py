@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calls": ("callrouter.cli.calls", "calls"),
     "callbacks": ("callrouter.cli.calls", "callbacks"),
     "cases": ("callrouter.cli.cases", "cases"),
+    "accounts": ("callrouter.cli.accounts", "accounts"),
+    "api-tokens": ("callrouter.cli.api_tokens", "api_tokens"),
     "report": ("callrouter.cli.report", "report"),
     "serve": ("callrouter.cli.serve", "serve"),
     "guard": ("callrouter.cli.guard", "guard"),
