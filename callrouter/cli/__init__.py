@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "callbacks": ("callrouter.cli.calls", "callbacks"),
     "cases": ("callrouter.cli.cases", "cases"),
     "answers": ("callrouter.answers.cli", "answers"),
+    "accounts": ("callrouter.cli.accounts", "accounts"),
+    "api-tokens": ("callrouter.cli.api_tokens", "api_tokens"),
     "report": ("callrouter.cli.report", "report"),
     "serve": ("callrouter.cli.serve", "serve"),
     "guard": ("callrouter.cli.guard", "guard"),

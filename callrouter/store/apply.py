@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from callrouter.store import records as r
+from callrouter.store.missed import DEFAULT_MISDIAL_SECONDS, apply_missed
 from callrouter.store.models import call_attempts, call_events, call_id_for, callbacks, calls
 
 CALL_START_FIELDS = frozenset(
@@ -274,8 +275,11 @@ async def existing_calls(conn: AsyncConnection, linkedids: Iterable[str]) -> set
     return found
 
 
-async def apply_plan(conn: AsyncConnection, plan: Plan) -> None:
-    """Write ``plan`` inside the caller's transaction."""
+async def apply_plan(
+    conn: AsyncConnection, plan: Plan, *, misdial_seconds: float = DEFAULT_MISDIAL_SECONDS
+) -> None:
+    """Write ``plan`` inside the caller's transaction; calls ended in it go through the
+    missed-caller rule (:mod:`callrouter.store.missed`)."""
     dialect = conn.dialect.name
     await _apply_calls(conn, plan, dialect)
     await _apply_late_ends(conn, plan)
@@ -288,6 +292,10 @@ async def apply_plan(conn: AsyncConnection, plan: Plan) -> None:
         rows = [{k: v for k, v in c.items() if k != "linkedid"} for c in plan.callbacks]
         stmt = _insert(conn, callbacks).on_conflict_do_nothing(index_elements=["id"])
         await conn.execute(stmt, rows)
+    ended = [linkedid for linkedid, patch in plan.calls.items() if "outcome" in patch]
+    if ended:
+        messages = {c["call_id"] for c in plan.callbacks if c["call_id"] is not None}
+        await apply_missed(conn, ended, messages, misdial_seconds, _insert(conn, callbacks))
 
 
 async def _apply_calls(conn: AsyncConnection, plan: Plan, dialect: str) -> None:

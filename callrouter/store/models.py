@@ -48,6 +48,8 @@ MODES: Final = ("ari", "agi", "fallback")
 RESOLUTIONS: Final = ("answered_on_phone", "forwarded_to_agency", "needs_callback", "other")
 CALLBACK_REASONS: Final = ("after_hours_message", "abandoned", "unanswered")
 PRIVACY_ACTIONS: Final = ("export", "erase")
+ROLES: Final = ("officer", "admin")
+CALLBACK_OUTCOMES: Final = ("reached", "no_answer", "wrong_number")
 
 # Vietnamese labels of the fixed resolution set (what officers and the report show).
 RESOLUTION_LABELS: Final[dict[str, str]] = {
@@ -455,6 +457,67 @@ class CaseAnswer(Base):
     __table_args__ = (Index(None, "answer_id"),)
 
 
+class Account(Base):
+    """An officer's own log-in to the web (migration 0009), keyed to the rota's officer id.
+
+    ``password_hash`` is the scrypt hash of :mod:`callrouter.web.security` (``None`` until a
+    password is set). ``link_key`` is the SHA-256 of a one-time set-password link's token
+    (never the token). An officer who leaves the rota is disabled (``enabled`` false), the
+    row kept so that the cases and call-backs they worked on still name them.
+    """
+
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    branch: Mapped[int] = mapped_column(SmallInteger)
+    email: Mapped[str | None] = mapped_column(String(254))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+    link_key: Mapped[str | None] = mapped_column(String(64))
+    link_expires: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role"),
+        Index(None, "link_key"),
+    )
+
+
+class CallbackAttempt(Base):
+    """One try at calling a caller back and how it went (migration 0009)."""
+
+    __tablename__ = "callback_attempts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    callback_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("callbacks.id", ondelete="CASCADE")
+    )
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (
+        CheckConstraint(_in("outcome", CALLBACK_OUTCOMES), name="outcome"),
+        Index(None, "callback_id", "at"),
+    )
+
+
+class ApiToken(Base):
+    """A bearer token of the read-only JSON API (migration 0009); ``id`` is its SHA-256."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+
+
 calls = cast(Table, Call.__table__)
 call_attempts = cast(Table, CallAttempt.__table__)
 call_events = cast(Table, CallEvent.__table__)
@@ -468,3 +531,6 @@ notifications = cast(Table, Notification.__table__)
 answers = cast(Table, Answer.__table__)
 answer_versions = cast(Table, AnswerVersion.__table__)
 case_answers = cast(Table, CaseAnswer.__table__)
+accounts = cast(Table, Account.__table__)
+api_tokens = cast(Table, ApiToken.__table__)
+callback_attempts = cast(Table, CallbackAttempt.__table__)

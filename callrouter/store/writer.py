@@ -42,6 +42,7 @@ from callrouter.logs import get_logger, mask_number
 from callrouter.store import records as r
 from callrouter.store.apply import Plan, apply_plan, existing_calls, plan_batch
 from callrouter.store.db import is_data_error, make_engine, probe, safe_url
+from callrouter.store.missed import DEFAULT_MISDIAL_SECONDS
 from callrouter.store.models import (
     ATTEMPT_RESULTS,
     CALLBACK_REASONS,
@@ -128,8 +129,10 @@ class CallLog:
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         close_timeout: float = 10.0,
         retry_max: float = 1.0,
+        misdial_seconds: float = DEFAULT_MISDIAL_SECONDS,
     ) -> None:
         self.url = url
+        self.misdial_seconds = misdial_seconds
         self.tz = _tz(tz)
         self.migrate = migrate
         self.batch_size = batch_size
@@ -688,7 +691,7 @@ class CallLog:
                 for callback in plan.callbacks:
                     if callback["linkedid"] in missing:
                         callback["call_id"] = None
-            await apply_plan(conn, plan)
+            await apply_plan(conn, plan, misdial_seconds=self.misdial_seconds)
         self._remember_calls(found)
         self._remember_calls(lid for lid, patch in plan.calls.items() if "started_at" in patch)
 

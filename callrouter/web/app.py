@@ -56,11 +56,16 @@ from callrouter.report.send import period_stem
 from callrouter.report.settings import ReportSettings
 from callrouter.rota import DutyAssignment, Rota, duty_status
 from callrouter.rota.timeline import Segment, timeline
+from callrouter.store import accounts as account_store
 from callrouter.store import sessions
 from callrouter.store.recordings import RecordingRefused, resolve_recording
 from callrouter.web import queries as q
+from callrouter.web.accounts import PasswordLinks
 from callrouter.web.answers import AnswersPages
+from callrouter.web.api import JsonApi
 from callrouter.web.bodylimit import BodyLimit
+from callrouter.web.callback_outcomes import OUTCOME_LABELS as TRY_LABELS
+from callrouter.web.callback_outcomes import CallbackOutcomes
 from callrouter.web.cases import CasesPages, default_rules
 from callrouter.web.feeds import ALL, duty_calendar
 from callrouter.web.live import STATE_LABELS, LiveCalls
@@ -218,6 +223,9 @@ class AdminWeb:
         self._figures_cache: dict[tuple[object, ...], tuple[datetime, Figures]] = {}
         self._charts_cache: dict[str, tuple[Figures, bytes]] = {}
         self.cases = CasesPages(self, ctx.case_rules, ctx.cases_path)
+        self.links = PasswordLinks(self)
+        self.outcomes = CallbackOutcomes(self)
+        self.api = JsonApi(self)
         env = self.templates.env
         env.filters["mask"] = mask_number
         env.filters["local"] = self._local
@@ -229,6 +237,7 @@ class AdminWeb:
             REASON_LABELS=REASON_LABELS,
             STATE_LABELS=STATE_LABELS,
             MODE_LABELS=MODE_LABELS,
+            TRY_LABELS=TRY_LABELS,
         )
 
     # -- helpers --------------------------------------------------------------------------
@@ -270,6 +279,10 @@ class AdminWeb:
         now = self._now()
         s = self.ctx.settings
         encoded = s.users.get(row.user_name)
+        account = None
+        if encoded is None:
+            account = await self._account(row.user_name)
+            encoded = account.password_hash if account is not None else None
         if (
             encoded is None
             or row.credential != credential_digest(encoded)
@@ -282,7 +295,31 @@ class AdminWeb:
             await sessions.touch_session(self.ctx.engine, row.key, now)
         request.state.user = row.user_name
         request.state.session_key = row.key
+        request.state.account = account
         return row.user_name
+
+    async def _account(self, officer_id: str) -> account_store.AccountRow | None:
+        """The enabled officer account ``officer_id`` may log in with (``None``: none).
+
+        An officer no longer on the rota in force is disabled here, their sessions revoked,
+        whether or not the reload got to it first."""
+        account = await account_store.get_account(self.ctx.engine, officer_id)
+        if account is None or not account.enabled or account.role != "officer":
+            return None
+        rota = self.ctx.rota.rota
+        if rota is None:
+            return None
+        if rota.officer(officer_id) is None:
+            await account_store.disable_account(self.ctx.engine, officer_id, self._now())
+            log.info("web.account_disabled", user=officer_id, reason="not on the rota")
+            return None
+        return account
+
+    def may_see(self, request: Request, branch: int) -> bool:
+        """True when the logged-in user may see a call or case of ``branch`` (admins: all;
+        an officer: their own unit's)."""
+        account = getattr(request.state, "account", None)
+        return account is None or account.branch == branch
 
     def page(
         self,
@@ -402,6 +439,9 @@ class AdminWeb:
         encoded = (
             self.ctx.settings.users.get(submitted) if len(submitted) <= MAX_USER_NAME else None
         )
+        if encoded is None and len(submitted) <= MAX_USER_NAME:
+            account = await self._account(submitted)
+            encoded = account.password_hash if account is not None else None
         ok = await asyncio.to_thread(verify_password, password, encoded)
         if not ok or encoded is None:
             self.throttle.failed(client, name, now)
@@ -495,7 +535,7 @@ class AdminWeb:
             return user
         call_id = request.path_params["call_id"]
         call = await q.get_call(self.ctx.engine, call_id)
-        if call is None:
+        if call is None or not self.may_see(request, call.branch):
             return self._no_call(request, call_id)
         return self.page(
             request,
@@ -520,11 +560,13 @@ class AdminWeb:
             return user
         rows = await q.open_callbacks(self.ctx.engine)
         now = self._now()
+        columns = await self.outcomes.columns(rows, now)
         items = [
             {
                 "cb": cb,
                 "busy": self._dial_in_progress(cb.outbound_linkedid, now),
                 "audio": self._recording_path(cb.recording) is not None,
+                **columns[cb.id],
             }
             for cb in rows
         ]
@@ -1034,6 +1076,8 @@ def create_app(
         Route("/login", web.login_form, methods=["GET"]),
         Route("/login", web.login, methods=["POST"]),
         Route("/logout", web.logout, methods=["POST"]),
+        Route("/dat-mat-khau/{token}", web.links.form, methods=["GET"]),
+        Route("/dat-mat-khau/{token}", web.links.submit, methods=["POST"]),
         Route("/calls/{call_id}", web.call_detail),
         Route("/calls/{call_id}/cases", web.cases.open_for_call, methods=["POST"]),
         Route("/cases", web.cases.listing, methods=["GET"]),
@@ -1045,6 +1089,7 @@ def create_app(
         Route("/callbacks", web.callbacks),
         Route("/callbacks/{callback_id}/dial", web.dial_callback, methods=["POST"]),
         Route("/callbacks/{callback_id}/done", web.close_callback, methods=["POST"]),
+        Route("/callbacks/{callback_id}/attempt", web.outcomes.record, methods=["POST"]),
         Route("/callbacks/{callback_id}/recording", web.recording),
         Route("/report", web.report),
         Route("/report/approve", web.report_approve, methods=["POST"]),
@@ -1053,6 +1098,8 @@ def create_app(
         Route("/rota", web.rota_page),
         Route("/thong-bao", NotificationsPage(web).listing),
         Route("/lich/{feed}.ics", web.feed),
+        Route("/api/v1/duty", web.api.duty),
+        Route("/api/v1/cases/status", web.api.case_status),
         Route("/healthz", web.healthz),
         Route("/metrics", web.metrics),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),

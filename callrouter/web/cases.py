@@ -242,7 +242,7 @@ class CasesPages:
         if isinstance(user, Response):
             return user
         case = await get_case(self.web.ctx.engine, request.path_params["case_id"])
-        if case is None:
+        if case is None or not self.web.may_see(request, case.branch):
             return self._no_case(request)
         return await self._case_page(request, user, case)
 
@@ -282,7 +282,7 @@ class CasesPages:
         user, form = guarded
         engine = self.web.ctx.engine
         case = await get_case(engine, request.path_params["case_id"])
-        if case is None:
+        if case is None or not self.web.may_see(request, case.branch):
             return self._no_case(request)
         given = _input(form)
         try:
@@ -324,6 +324,9 @@ class CasesPages:
             flt = _filter(params)
         except ValueError as exc:
             return self.web.error(request, 400, "Bộ lọc không hợp lệ", str(exc))
+        account = getattr(request.state, "account", None)
+        if account is not None:  # an officer sees their own unit's cases only
+            flt = replace(flt, branch=account.branch)
         today = self._today()
         rows = await list_cases(self.web.ctx.engine, flt, as_of=today, limit=PAGE_SIZE)
         return self.web.page(

@@ -10,7 +10,7 @@ import json
 
 import click
 
-from callrouter.web.security import hash_password, new_token
+from callrouter.web.security import MIN_PASSWORD, hash_password, new_token
 
 
 @click.group("web")
@@ -23,8 +23,8 @@ def web() -> None:
 def hash_password_command(user: str | None) -> None:
     """Băm mật khẩu (scrypt) để đặt vào CALLROUTER_WEB_USERS. Mật khẩu được hỏi, không hiện."""
     password = click.prompt("Mật khẩu", hide_input=True, confirmation_prompt="Nhập lại mật khẩu")
-    if len(password) < 10:
-        raise click.ClickException("mật khẩu phải dài ít nhất 10 ký tự")
+    if len(password) < MIN_PASSWORD:
+        raise click.ClickException(f"mật khẩu phải dài ít nhất {MIN_PASSWORD} ký tự")
     encoded = hash_password(password)
     if user:
         click.echo("CALLROUTER_WEB_USERS=" + json.dumps({user: encoded}))

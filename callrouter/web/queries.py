@@ -47,6 +47,7 @@ class CallRow:
     resolution: str | None
     classified_by: str | None
     classified_at: datetime | None
+    branch: int = 3
     attempts: list[AttemptRow] = field(default_factory=list)
 
 
@@ -90,6 +91,7 @@ _CALL_COLUMNS = (
     calls.c.resolution,
     calls.c.classified_by,
     calls.c.classified_at,
+    calls.c.branch,
 )
 
 

@@ -27,6 +27,7 @@ SCRYPT_R = 8
 SCRYPT_P = 1
 _KEY_LEN = 32
 _SALT_LEN = 16
+MIN_PASSWORD = 10  # the shortest password anyone may set (admin hash, officer account)
 _MAX_N = 2**20  # refuse absurd parameters in a configured hash (memory blow-up)
 
 

@@ -1,0 +1,124 @@
+"""Missed callers on the call-back list: one rule, applied where a call's end is written.
+
+Every door (ARI, FastAGI, the fallback CDR import) writes a call's end through the call
+log's applier (:func:`callrouter.store.apply.apply_plan`), which calls
+:func:`apply_missed` in the same transaction. So whichever door a call came through:
+
+* an ``abandoned`` call whose caller waited longer than the misdial threshold
+  (``CALLROUTER_MISDIAL_SECONDS``; shorter is counted as a misdial, as the report does), or
+  an ``unanswered`` call, becomes a call-back entry unless the call left a message (that
+  already is one) (reason ``abandoned`` / ``unanswered``);
+* one per number per unit per local day: the entry's id is derived from them, so a second
+  missed call that day, a replay of the spool or a second writer adds nothing;
+* an ``answered`` call from a number closes that number's open missed-call entries made
+  before it (``done_by`` :data:`CLOSED_BY`).
+
+A call without a caller number is nobody to call back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import date
+from typing import Any, Final
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from callrouter.store.models import callbacks, calls
+
+DEFAULT_MISDIAL_SECONDS: Final = 10
+CLOSED_BY: Final = "callrouter: gọi lại tới và đã được trả lời"
+MISSED_REASONS: Final = ("abandoned", "unanswered")
+_NAMESPACE: Final = uuid.UUID("9a1c7e1e-5d0b-4c1a-8f0e-1022ca11bac4")
+_CHUNK = 500
+
+
+def missed_callback_id(branch: int, number: str, day: date) -> str:
+    """The id of the one missed-call entry of ``number`` on ``day`` (local) in ``branch``."""
+    return str(uuid.uuid5(_NAMESPACE, f"{branch}|{number}|{day.isoformat()}"))
+
+
+def _chunks(items: list[str]) -> Iterable[list[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+async def apply_missed(
+    conn: AsyncConnection,
+    ended: list[str],
+    planned_callback_calls: set[str],
+    misdial_seconds: float,
+    insert: Any,
+) -> None:
+    """Apply the rule to the calls (by linkedid) whose end this batch wrote.
+
+    ``planned_callback_calls``: call ids that got a call-back (a message) in this batch;
+    ``insert``: the dialect's ``INSERT`` construct for ``callbacks`` (``on_conflict``)."""
+    rows: list[Any] = []
+    for chunk in _chunks(ended):
+        rows.extend(
+            (
+                await conn.execute(
+                    select(
+                        calls.c.id,
+                        calls.c.branch,
+                        calls.c.caller,
+                        calls.c.outcome,
+                        calls.c.wait_seconds,
+                        calls.c.local_day,
+                        calls.c.started_at,
+                        calls.c.ended_at,
+                    ).where(calls.c.linkedid.in_(chunk), calls.c.caller.is_not(None))
+                )
+            ).all()
+        )
+    if not rows:
+        return
+    unanswered = [row.id for row in rows if row.outcome in MISSED_REASONS]
+    with_message = set(planned_callback_calls)
+    for chunk in _chunks(unanswered):
+        with_message.update(
+            (
+                await conn.execute(
+                    select(callbacks.c.call_id).where(callbacks.c.call_id.in_(chunk))
+                )
+            ).scalars()
+        )
+    new: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        missed = row.id not in with_message and (
+            row.outcome == "unanswered"
+            or (row.outcome == "abandoned" and (row.wait_seconds or 0) > misdial_seconds)
+        )
+        if missed:
+            entry_id = missed_callback_id(row.branch, row.caller, row.local_day)
+            new.setdefault(
+                entry_id,
+                {
+                    "id": entry_id,
+                    "call_id": row.id,
+                    "number": row.caller,
+                    "reason": row.outcome,
+                    "created_at": row.ended_at or row.started_at,
+                    "recording": None,
+                },
+            )
+    if new:
+        stmt = insert.on_conflict_do_nothing(index_elements=["id"])
+        await conn.execute(stmt, list(new.values()))
+    # After the inserts: a later answered call in the same batch closes an entry made in it.
+    for row in rows:
+        if row.outcome == "answered":
+            await conn.execute(
+                update(callbacks)
+                .where(
+                    callbacks.c.number == row.caller,
+                    callbacks.c.done_at.is_(None),
+                    callbacks.c.reason.in_(MISSED_REASONS),
+                    callbacks.c.recording.is_(None),
+                    callbacks.c.created_at < row.started_at,
+                )
+                .values(done_at=row.ended_at or row.started_at, done_by=CLOSED_BY)
+            )
