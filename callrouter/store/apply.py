@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from callrouter.store import records as r
-from callrouter.store.missed import DEFAULT_MISDIAL_SECONDS, apply_missed
+from callrouter.store.missed import DEFAULT_MISDIAL_SECONDS, apply_missed, withdraw_missed
 from callrouter.store.models import call_attempts, call_events, call_id_for, callbacks, calls
 
 CALL_START_FIELDS = frozenset(
@@ -292,6 +292,7 @@ async def apply_plan(
         rows = [{k: v for k, v in c.items() if k != "linkedid"} for c in plan.callbacks]
         stmt = _insert(conn, callbacks).on_conflict_do_nothing(index_elements=["id"])
         await conn.execute(stmt, rows)
+        await withdraw_missed(conn, {c["call_id"]: c["id"] for c in rows if c["call_id"]})
     ended = [linkedid for linkedid, patch in plan.calls.items() if "outcome" in patch]
     if ended:
         messages = {c["call_id"] for c in plan.callbacks if c["call_id"] is not None}

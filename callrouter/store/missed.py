@@ -11,7 +11,10 @@ log's applier (:func:`callrouter.store.apply.apply_plan`), which calls
 * one per number per unit per local day: the entry's id is derived from them, so a second
   missed call that day, a replay of the spool or a second writer adds nothing;
 * an ``answered`` call from a number closes that number's open missed-call entries made
-  before it (``done_by`` :data:`CLOSED_BY`).
+  before it (``done_by`` :data:`CLOSED_BY`);
+* a message that arrives after its call's end was written (FastAGI reports the recording once
+  the dialplan is done with it) withdraws the entry that call made: the message is its call-back
+  (:func:`withdraw_missed`).
 
 A call without a caller number is nobody to call back.
 """
@@ -23,10 +26,10 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from callrouter.store.models import callbacks, calls
+from callrouter.store.models import callback_attempts, callbacks, calls
 
 DEFAULT_MISDIAL_SECONDS: Final = 10
 CLOSED_BY: Final = "callrouter: gọi lại tới và đã được trả lời"
@@ -122,3 +125,22 @@ async def apply_missed(
                 )
                 .values(done_at=row.ended_at or row.started_at, done_by=CLOSED_BY)
             )
+
+
+async def withdraw_missed(conn: AsyncConnection, messages: dict[str, str]) -> None:
+    """Drop the missed-call entries that the calls in ``messages`` (call id -> the id of the
+    message's call-back) made before their message was written. An entry someone has started
+    on (closed, or a try recorded) stays."""
+    if not messages:
+        return
+    for chunk in _chunks(sorted(messages)):
+        await conn.execute(
+            delete(callbacks).where(
+                callbacks.c.call_id.in_(chunk),
+                callbacks.c.id.not_in([messages[c] for c in chunk]),
+                callbacks.c.reason.in_(MISSED_REASONS),
+                callbacks.c.recording.is_(None),
+                callbacks.c.done_at.is_(None),
+                ~exists().where(callback_attempts.c.callback_id == callbacks.c.id),
+            )
+        )

@@ -151,12 +151,13 @@ async def test_downgrade_removes_the_book_and_its_index(engine: AsyncEngine) -> 
     await _book(engine)
     await downgrade(engine, "0007")
     async with engine.connect() as conn:
-        name = "sqlite_master" if conn.dialect.name == "sqlite" else "pg_tables"
-        column = "name" if conn.dialect.name == "sqlite" else "tablename"
-        left = (
-            await conn.execute(
-                text(f"SELECT {column} FROM {name} WHERE {column} LIKE 'answer%'")  # noqa: S608
-            )
-        ).all()
+        # This test's own schema only: other tests of the worker share its PostgreSQL database.
+        query = (
+            "SELECT name FROM sqlite_master WHERE name LIKE 'answer%'"
+            if conn.dialect.name == "sqlite"
+            else "SELECT tablename FROM pg_tables"
+            " WHERE tablename LIKE 'answer%' AND schemaname = current_schema()"
+        )
+        left = (await conn.execute(text(query))).all()
     assert left == []
     await upgrade(engine)

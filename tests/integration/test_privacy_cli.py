@@ -150,7 +150,10 @@ def test_export_lists_every_row_and_recording_about_the_number_in_any_form(
     assert [c["linkedid"] for c in data["calls"]] == ["A", "B"]
     assert {c["caller"] for c in data["calls"]} == {NUMBER, "+84912345678"}
     assert [a["seq"] for a in data["calls"][0]["attempts"]] == [1, 2]
-    assert [cb["call_id"] for cb in data["callbacks"]] == [call_id_for("A")]
+    # A's message, and B: unanswered, so on the call-back list as a missed caller.
+    assert sorted(cb["call_id"] for cb in data["callbacks"]) == sorted(
+        [call_id_for("A"), call_id_for("B")]
+    )
     assert [e["data"] for e in data["other_events"]] == [{"asked_about": NUMBER}]
     [case] = data["cases"]  # the case of call A, not call C's
     assert case["summary"] == f"{ASKED} (A)"
@@ -169,7 +172,7 @@ def test_export_lists_every_row_and_recording_about_the_number_in_any_form(
         audit["callbacks"],
         audit["recordings"],
         audit["file_lines"],
-    ) == ("export", 2, 1, 1, 1)
+    ) == ("export", 2, 2, 1, 1)
     assert audit["requested_by"] == "Cán bộ tiếp nhận"
 
 
@@ -196,6 +199,7 @@ def test_erase_removes_the_number_and_its_recordings_and_keeps_the_counts(
     state = asyncio.run(_state(url))
     assert state["callers"] == {"A": None, "B": None, "C": OTHER}
     assert state["callbacks"][call_id_for("A")] == (None, None)
+    assert state["callbacks"][call_id_for("B")] == (None, None)  # the missed-caller entry
     assert state["callbacks"][call_id_for("C")] == (OTHER, "callrouter-message-C-1.wav")
     assert not (recordings / "callrouter-message-A-1.wav").exists()
     assert (recordings / "callrouter-message-C-1.wav").exists()
@@ -211,7 +215,7 @@ def test_erase_removes_the_number_and_its_recordings_and_keeps_the_counts(
     assert (audit["action"], audit["calls"], audit["callbacks"], audit["events"]) == (
         "erase",
         2,
-        1,
+        2,
         len(state["events"]) - 1,  # every event but C's dtmf
     )
     assert asyncio.run(table_counts(url)) == counts

@@ -115,3 +115,26 @@ async def test_a_later_answered_call_closes_the_entry_and_a_message_is_not_doubl
         await log.flush()
         rows = {str(c["number"]): c for c in await _callbacks(log)}
         assert rows["0987000111"]["done_at"] is None
+
+
+async def test_a_message_written_after_its_calls_end_withdraws_the_missed_entry(
+    store_url: str, tmp_path: Path
+) -> None:
+    """FastAGI reports a nobody-answered message after the call's end: one call-back, the
+    message, not a second 'unanswered' entry beside it (the e2e suite saw both)."""
+    async with CallLog(store_url, tmp_path / "spool") as log:
+        _call(log, "msg-late", waited=60, outcome="unanswered")
+        await log.flush()
+        [missed] = await _callbacks(log)
+        assert missed["recording"] is None
+        message = log.callback_requested(
+            linkedid="msg-late",
+            number=NUMBER,
+            reason="unanswered",
+            created_at=T0 + timedelta(seconds=61),
+            recording="callrouter-message-0003.wav",
+        )
+        await log.flush()
+        [entry] = await _callbacks(log)
+        assert entry["id"] == message
+        assert entry["recording"] == "callrouter-message-0003.wav"
