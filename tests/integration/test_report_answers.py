@@ -56,11 +56,11 @@ async def _seed(engine: AsyncEngine) -> None:
     schedule = await create_answer(engine, SCHEDULE, account="van.thu", now=NOV_10)
     card = await create_answer(engine, CARD, account="van.thu", now=NOV_10)
 
-    async def question(summary: str | None, minutes: int) -> str:
+    async def question(summary: str | None, minutes: int, kind: str = "hoi_dap") -> str:
         case = await open_case(
             engine,
             RULES,
-            CaseInput(kind="hoi_dap", topic="tiem_chung", summary=summary),
+            CaseInput(kind=kind, topic="tiem_chung", summary=summary),
             branch=3,
             by="an",
             at=NOV_10 + timedelta(minutes=minutes),
@@ -75,14 +75,7 @@ async def _seed(engine: AsyncEngine) -> None:
     await question("Hỏi tiêm vắc xin sốt xuất huyết cho người lớn " + "rất dài " * 30, 10)
     for i in range(1, UNANSWERED):
         await question(None if i % 2 else f"Câu hỏi thứ {i}", 10 + i)
-    await open_case(
-        engine,
-        RULES,
-        CaseInput(kind="kien_nghi", topic="tiem_chung", summary="Đề nghị tiêm buổi chiều"),
-        branch=3,
-        by="an",
-        at=NOV_10,
-    )
+    await question("Đề nghị tiêm buổi chiều", 0, kind="kien_nghi")
 
 
 async def test_month_report_counts_used_answers_and_proposes_the_questions_without_one(
