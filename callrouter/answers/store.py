@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from callrouter.answers.book import AnswerDraft
 from callrouter.answers.fold import fold, highlight, terms
 from callrouter.errors import CallrouterError
+from callrouter.store.cases import format_ref
 from callrouter.store.models import answer_versions, answers, case_answers, cases
 
 MAX_RESULTS = 50
@@ -55,7 +56,27 @@ class Hit:
 class Usage:
     answer_id: int
     title: str
+    source: str
     cases: int
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question (case of kind hỏi đáp) with no agreed answer attached."""
+
+    ref: str
+    topic: str | None
+    summary: str | None
+
+
+@dataclass(frozen=True)
+class AnswerUsage:
+    """The answers the period's cases used, most used first, and the questions left without
+    one: how many, and the first few of them."""
+
+    used: list[Usage]
+    unanswered: int
+    questions: list[Question]
 
 
 def _draft(row: RowMapping) -> AnswerDraft:
@@ -362,30 +383,57 @@ async def usage(
 ) -> tuple[list[Usage], int]:
     """Answers used by the cases opened from ``first_day`` to ``last_day`` (most used first),
     and how many questions (cases of kind hỏi đáp) of those days had no agreed answer."""
+    async with engine.connect() as conn:
+        found = await usage_on(conn, first_day, last_day, branch=branch)
+    return found.used, found.unanswered
+
+
+async def usage_on(
+    conn: AsyncConnection,
+    first_day: date,
+    last_day: date,
+    *,
+    branch: int | None = None,
+    list_unanswered: int = 0,
+) -> AnswerUsage:
+    """:func:`usage` on an open connection (the monthly report reads it in its snapshot),
+    with the first ``list_unanswered`` questions that had no agreed answer, oldest first."""
     in_days = [cases.c.local_day >= first_day, cases.c.local_day <= last_day]
     if branch is not None:
         in_days.append(cases.c.branch == branch)
     n = func.count(case_answers.c.case_id)
-    async with engine.connect() as conn:
-        used = (
-            await conn.execute(
-                select(answers.c.id, answers.c.title, n)
-                .join(case_answers, case_answers.c.answer_id == answers.c.id)
-                .join(cases, cases.c.id == case_answers.c.case_id)
-                .where(*in_days)
-                .group_by(answers.c.id, answers.c.title)
-                .order_by(n.desc(), answers.c.id)
-            )
-        ).all()
-        without = (
-            await conn.execute(
-                select(func.count())
-                .select_from(cases)
-                .where(
-                    *in_days,
-                    cases.c.kind == "hoi_dap",
-                    ~exists().where(case_answers.c.case_id == cases.c.id),
-                )
-            )
-        ).scalar_one()
-    return [Usage(int(i), str(t), int(c)) for i, t, c in used], int(without)
+    used = (
+        await conn.execute(
+            select(answers.c.id, answers.c.title, answers.c.source, n)
+            .join(case_answers, case_answers.c.answer_id == answers.c.id)
+            .join(cases, cases.c.id == case_answers.c.case_id)
+            .where(*in_days)
+            .group_by(answers.c.id, answers.c.title, answers.c.source)
+            .order_by(n.desc(), answers.c.id)
+        )
+    ).all()
+    unanswered = [
+        *in_days,
+        cases.c.kind == "hoi_dap",
+        ~exists().where(case_answers.c.case_id == cases.c.id),
+    ]
+    without = (
+        await conn.execute(select(func.count()).select_from(cases).where(*unanswered))
+    ).scalar_one()
+    listed: list[Question] = []
+    if list_unanswered > 0 and without:
+        rows = await conn.execute(
+            select(cases.c.ref_seq, cases.c.ref_year, cases.c.topic, cases.c.summary)
+            .where(*unanswered)
+            .order_by(cases.c.local_day, cases.c.ref_year, cases.c.ref_seq)
+            .limit(list_unanswered)
+        )
+        listed = [
+            Question(ref=format_ref(r.ref_seq, r.ref_year), topic=r.topic, summary=r.summary)
+            for r in rows
+        ]
+    return AnswerUsage(
+        used=[Usage(int(i), str(t), str(s), int(c)) for i, t, s, c in used],
+        unanswered=int(without),
+        questions=listed,
+    )

@@ -3,7 +3,8 @@
 One grouped scan over the period's cases (``ix_cases_branch_local_day``) gives every count by
 kind, topic, status and agency; a second reads the few cases an admin marked notable. The
 overdue flag is the store's (:func:`callrouter.store.cases.overdue_clause`) on the day the
-report is made.
+report is made. The answer book's figures (answers used, questions without an agreed answer)
+come from the book's own query, :func:`callrouter.answers.store.usage_on`, on the same snapshot.
 """
 
 from __future__ import annotations
@@ -16,9 +17,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from callrouter.answers.store import usage_on
 from callrouter.cases.config import CasesConfig
 from callrouter.cases.lifecycle import KIND_LABELS, Kind, Status
-from callrouter.report.figures import CaseCounts, CaseFigures, CountRow, NotableCase, Period
+from callrouter.report.figures import (
+    QUESTIONS_LIMIT,
+    AnswerFigures,
+    AnswerUse,
+    CaseCounts,
+    CaseFigures,
+    CountRow,
+    NotableCase,
+    OpenQuestion,
+    Period,
+)
 from callrouter.store.cases import format_ref, overdue_clause
 from callrouter.store.models import cases
 
@@ -73,6 +85,9 @@ async def case_figures(
     """Every case figure of section II, read on ``conn`` (the report's snapshot)."""
     grouped = list(await conn.execute(cases_query(period, branch, as_of)))
     notable = list(await conn.execute(notable_query(period, branch)))
+    book = await usage_on(
+        conn, period.start, period.end, branch=branch, list_unanswered=QUESTIONS_LIMIT
+    )
     counts: dict[str, int] = defaultdict(int)
     kinds: dict[str | None, int] = defaultdict(int)
     topics: dict[str | None, int] = defaultdict(int)
@@ -104,6 +119,14 @@ async def case_figures(
             )
             for r in notable
         ],
+        answers=AnswerFigures(
+            used=[AnswerUse(title=u.title, source=u.source, count=u.cases) for u in book.used],
+            unanswered=book.unanswered,
+            questions=[
+                OpenQuestion(ref=q.ref, topic=config.topic_label(q.topic), summary=q.summary)
+                for q in book.questions
+            ],
+        ),
     )
 
 

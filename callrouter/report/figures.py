@@ -5,11 +5,11 @@ exchange format units send up the chain to be merged (``callrouter report merge`
 a change that breaks readers bumps :data:`VERSION`, and :func:`load_figures` refuses any other
 version with a message naming the file.
 
-JSON layout (version 2), every count an integer, every duration in seconds::
+JSON layout (version 3), every count an integer, every duration in seconds::
 
     {
       "format": "callrouter-report",        # identifies the file; anything else is refused
-      "version": 2,
+      "version": 3,
       "generated_at": "2026-12-01T01:00:00Z",
       "merged": false,                       # true for a roll-up of several units
       "unit": {"name": ..., "governing_body": ...},     # who issues this report
@@ -43,7 +43,12 @@ JSON layout (version 2), every count an integer, every duration in seconds::
         "by_topic":  [{"key", "label", "count"}],   # key null = no topic given
         "by_agency": [{"key", "label", "count"}],   # cases forwarded, by agency
         "notable":   [{"unit", "ref", "kind", "topic", "summary", "status", "agency",
-                       "result"}]                 # cases an admin marked "nêu trong báo cáo"
+                       "result"}],                # cases an admin marked "nêu trong báo cáo"
+        "answers": {                         # the answer book (version 3; null: not counted)
+          "used": [{"title", "source", "count"}],   # every answer the cases used, most first
+          "unanswered": 0,                   # questions (hỏi đáp) with no agreed answer
+          "questions": [{"unit", "ref", "topic", "summary"}]  # the first 20 of them
+        }
       },
       "notes": "free text: difficulties and proposals" | null
     }
@@ -53,7 +58,9 @@ percentage, never all calls); *answered* … *told* count cases by their status 
 was made (they add up to *received*); *overdue* counts cases past their working-day deadline
 and not closed by it. Version 1 files (``categories``/``resolutions`` of calls, one ``notes``)
 are read by :func:`upgrade_v1`, which ``callrouter report upgrade`` applies (see
-docs/operator-guide.md); ``report merge`` refuses them with that advice.
+docs/operator-guide.md); ``report merge`` refuses them with that advice. Version 2 files (before
+the answer book) are read as they are: their ``cases.answers`` is null, "not counted", and a
+merge sums the units that counted.
 
 Definitions: *offered* = received − after-hours (calls that arrived while the line was open);
 answer rate and service level are shares of offered calls; service level counts answered calls
@@ -75,7 +82,11 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 FORMAT: Final = "callrouter-report"
-VERSION: Final = 2
+VERSION: Final = 3
+#: A version 2 file is a version 3 one without ``cases.answers``: read as it is.
+READABLE_VERSIONS: Final = (2, 3)
+#: The questions without an agreed answer listed by name (the rest are counted).
+QUESTIONS_LIMIT: Final = 20
 
 _DERIVED_TOTALS = (
     "offered",
@@ -314,12 +325,36 @@ class NotableCase(_Model):
     result: str | None = None
 
 
+class AnswerUse(_Model):
+    """An agreed answer and how many of the period's cases used it (merged by title+source)."""
+
+    title: str
+    source: str
+    count: int = 0
+
+
+class OpenQuestion(_Model):
+    """A question (hỏi đáp) with no agreed answer: proposed to the Department of Health."""
+
+    unit: str | None = None
+    ref: str
+    topic: str
+    summary: str | None = None
+
+
+class AnswerFigures(_Model):
+    used: list[AnswerUse] = Field(default_factory=list)
+    unanswered: int = 0
+    questions: list[OpenQuestion] = Field(default_factory=list)  # at most QUESTIONS_LIMIT
+
+
 class CaseFigures(_Model):
     counts: CaseCounts = Field(default_factory=CaseCounts)
     by_kind: list[CountRow] = Field(default_factory=list)
     by_topic: list[CountRow] = Field(default_factory=list)
     by_agency: list[CountRow] = Field(default_factory=list)
     notable: list[NotableCase] = Field(default_factory=list)
+    answers: AnswerFigures | None = None  # None: a version 2 file, the book not counted
 
 
 class UnitInfo(_Model):
@@ -343,7 +378,7 @@ class Figures(_Model):
     """Everything a report shows; rendered to table/CSV/JSON/XLSX/DOCX and merged."""
 
     format: Literal["callrouter-report"] = FORMAT
-    version: Literal[2] = VERSION
+    version: Literal[3] = VERSION
     generated_at: datetime
     merged: bool = False
     unit: UnitInfo

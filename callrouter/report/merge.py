@@ -19,7 +19,11 @@ from pydantic import ValidationError
 from callrouter.errors import ReportError
 from callrouter.report.figures import (
     FORMAT,
+    QUESTIONS_LIMIT,
+    READABLE_VERSIONS,
     VERSION,
+    AnswerFigures,
+    AnswerUse,
     CaseCounts,
     CaseFigures,
     CountRow,
@@ -73,6 +77,8 @@ def load_figures(path: Path, *, upgrade: bool = False) -> Figures:
                 f"callrouter report upgrade {path} --output <new.json>"
             )
         data = upgrade_v1(data)
+    if data.get("version") in READABLE_VERSIONS:
+        data = {**data, "version": VERSION}
     if data.get("version") != VERSION:
         raise ReportError(
             f"{path}: callrouter report version {data.get('version')!r}; "
@@ -226,6 +232,31 @@ def _sum_cases(reports: Sequence[tuple[Path, Figures]]) -> CaseFigures:
             for _, f in reports
             for n in f.cases.notable
         ],
+        answers=_sum_answers(reports),
+    )
+
+
+def _sum_answers(reports: Sequence[tuple[Path, Figures]]) -> AnswerFigures | None:
+    """Uses of the same answer (same title and source) added up across units; the questions
+    without an answer counted in full and listed up to :data:`QUESTIONS_LIMIT`, each with its
+    unit. Units whose file did not count the book (version 2) are left out; none: None."""
+    counted = [(f, f.cases.answers) for _, f in reports if f.cases.answers is not None]
+    if not counted:
+        return None
+    uses: dict[tuple[str, str], int] = defaultdict(int)
+    for _, a in counted:
+        for u in a.used:
+            uses[(u.title, u.source)] += u.count
+    used = [AnswerUse(title=t, source=s, count=c) for (t, s), c in uses.items()]
+    questions = [
+        q.model_copy(update={"unit": q.unit or _unit_name(f)})
+        for f, a in counted
+        for q in a.questions
+    ]
+    return AnswerFigures(
+        used=sorted(used, key=lambda u: (-u.count, u.title, u.source)),
+        unanswered=sum(a.unanswered for _, a in counted),
+        questions=questions[:QUESTIONS_LIMIT],
     )
 
 

@@ -48,7 +48,13 @@ from callrouter.report.docx_parts import (
 from callrouter.report.figures import Figures, PeriodKind
 from callrouter.report.settings import ReportSettings
 from callrouter.report.tables import CASE_TABLES, Cell, Table, report_tables
-from callrouter.report.words import case_paragraphs, subject, telephony_paragraph
+from callrouter.report.words import (
+    PROPOSAL_HEADING,
+    answer_proposal,
+    case_paragraphs,
+    subject,
+    telephony_paragraph,
+)
 
 _NUMERIC = {"int", "pct", "sec", "duration"}
 TEXT_CM = 16.5  # A4 210 mm less 30 mm left and 15 mm right margins
@@ -73,7 +79,9 @@ def date_line(place: str, when: datetime, tz: str) -> str:
     return f"{place}, ngày {day} tháng {month} năm {local.year}"
 
 
-def _letterhead(doc: object, f: Figures, s: ReportSettings) -> None:
+def letterhead(doc: object, s: ReportSettings, when: datetime, tz: str) -> None:
+    """The Decree 30/2020 letterhead: governing body and unit with the number on the left, the
+    national title, motto and the place and date (``when`` in ``tz``) on the right."""
     t = doc.add_table(rows=1, cols=2)  # type: ignore[attr-defined]
     no_borders(t)
     t.alignment = WD_TABLE_ALIGNMENT.CENTER
@@ -91,8 +99,7 @@ def _letterhead(doc: object, f: Figures, s: ReportSettings) -> None:
     para(right, "Độc lập - Tự do - Hạnh phúc", size=13.5, bold=True, align=center)
     rule_below(right, width_cm=6.0, total_cm=RIGHT_CM)
     para(right, "", size=6)
-    when = date_line(s.value("place"), f.generated_at, f.timezone)
-    para(right, when, size=13.5, italic=True, align=center)
+    para(right, date_line(s.value("place"), when, tz), size=13.5, italic=True, align=center)
 
 
 def _addressees(doc: object, s: ReportSettings) -> None:
@@ -186,8 +193,9 @@ def _docx_table(doc: object, table: Table) -> None:
     tr_pr.append(header)
 
 
-def render_docx(f: Figures, settings: ReportSettings | None = None) -> bytes:
-    s = settings or ReportSettings()
+def decree_document(title: str, author: str, created: datetime) -> object:
+    """An empty A4 document laid out per Decree 30/2020 (margins, Times New Roman 14, vi-VN,
+    page numbers from page 2) with its properties set."""
     doc = Document()
     section = doc.sections[0]
     section.orientation = WD_ORIENT.PORTRAIT
@@ -202,11 +210,22 @@ def render_docx(f: Figures, settings: ReportSettings | None = None) -> bytes:
     normal.paragraph_format.space_after = Pt(0)
     vietnamese(doc)
     page_number_header(section)
-    doc.core_properties.title = subject(f)
-    doc.core_properties.author = s.value("unit_name")
-    doc.core_properties.created = f.generated_at
+    doc.core_properties.title = title
+    doc.core_properties.author = author
+    doc.core_properties.created = created
+    return doc
 
-    _letterhead(doc, f, s)
+
+def save(doc: object) -> bytes:
+    buf = io.BytesIO()
+    doc.save(buf)  # type: ignore[attr-defined]
+    return buf.getvalue()
+
+
+def render_docx(f: Figures, settings: ReportSettings | None = None) -> bytes:
+    s = settings or ReportSettings()
+    doc = decree_document(subject(f), s.value("unit_name"), f.generated_at)
+    letterhead(doc, s, f.generated_at, f.timezone)
     center, justify = WD_ALIGN_PARAGRAPH.CENTER, WD_ALIGN_PARAGRAPH.JUSTIFY
     para(doc, "", size=10)
     para(doc, "BÁO CÁO TỔNG HỢP" if f.merged else "BÁO CÁO", size=14, bold=True, align=center,
@@ -243,21 +262,24 @@ def render_docx(f: Figures, settings: ReportSettings | None = None) -> bytes:
     para(doc, closing, **body, keep_next=True)  # type: ignore[arg-type]
     _foot(doc, s)
     _annex(doc, f, tables)
-    buf = io.BytesIO()
-    doc.save(buf)
-    return buf.getvalue()
+    return save(doc)
 
 
 def difficulties(f: Figures) -> list[tuple[str | None, str]]:
-    """Section III: every unit's own text (a merge keeps them all), then the issuer's."""
+    """Section III: every unit's own text (a merge keeps them all), then the issuer's, then
+    the proposal of the questions that had no agreed answer."""
     out: list[tuple[str | None, str]] = []
+    proposal = answer_proposal(f)
     if f.merged:
         for unit in f.units:
             out.append((f"{unit.name}:", (unit.notes or "").strip() or "Không có."))
         if (f.notes or "").strip():
             out.append((f"{f.unit.name} (đơn vị tổng hợp):", (f.notes or "").strip()))
-        return out
-    return [(None, (f.notes or "").strip() or "Không có.")]
+    elif (f.notes or "").strip() or not proposal:
+        out.append((None, (f.notes or "").strip() or "Không có."))
+    if proposal:
+        out.append((f"{PROPOSAL_HEADING}:", "\n".join(proposal)))
+    return out
 
 
 def _numbered_tables(doc: object, tables: dict[str, Table], keys: tuple[str, ...]) -> None:

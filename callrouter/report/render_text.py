@@ -11,7 +11,12 @@ from rich.table import Table as RichTable
 from callrouter.exports import csv_row
 from callrouter.report.figures import Figures
 from callrouter.report.tables import report_tables, summary_rows
-from callrouter.report.words import empty_sentence, report_title
+from callrouter.report.words import (
+    PROPOSAL_HEADING,
+    answer_proposal,
+    empty_sentence,
+    report_title,
+)
 
 _RIGHT = {"int", "pct", "sec", "duration"}
 
@@ -40,6 +45,11 @@ def render_table(f: Figures, *, width: int = 110, color: bool = False) -> str:
     if f.notes:
         console.print("[bold]Khó khăn, vướng mắc và đề xuất[/bold]")
         console.print(f.notes)
+    proposal = answer_proposal(f)
+    if proposal:
+        console.print(f"[bold]{PROPOSAL_HEADING}[/bold]")
+        for line in proposal:
+            console.print(line, markup=False)
     return out.getvalue()
 
 

@@ -18,7 +18,12 @@ from openpyxl.utils import get_column_letter
 from callrouter.exports import xlsx_append
 from callrouter.report.figures import Figures
 from callrouter.report.tables import Cell, report_tables
-from callrouter.report.words import report_title, summary_paragraphs
+from callrouter.report.words import (
+    PROPOSAL_HEADING,
+    answer_proposal,
+    report_title,
+    summary_paragraphs,
+)
 
 NUMBER_FORMATS = {
     "int": "#,##0",
@@ -63,6 +68,13 @@ def render_xlsx(f: Figures) -> bytes:
         info.cell(row=info.max_row, column=1).font = Font(bold=True)
         xlsx_append(info, [f.notes])
         info.cell(row=info.max_row, column=1).alignment = Alignment(wrap_text=True, vertical="top")
+    proposal = answer_proposal(f)
+    if proposal:
+        xlsx_append(info, [])
+        xlsx_append(info, [PROPOSAL_HEADING])
+        info.cell(row=info.max_row, column=1).font = Font(bold=True)
+        for line in proposal:
+            xlsx_append(info, [line])
     info.column_dimensions["A"].width = 120
 
     for table in report_tables(f):

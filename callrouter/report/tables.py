@@ -282,7 +282,10 @@ CASE_TABLES = (
     "cases_topics",
     "cases_agencies",
     "cases_notable",
+    "cases_answers",
 )
+#: The most used agreed answers shown by name; the others are summed on one row.
+MOST_USED_ANSWERS = 10
 SHARE_HEADER = "Tỷ lệ trên cuộc gọi có đàm thoại"
 _RESULT_ROWS = (
     ("answered", "Trả lời ngay trong cuộc gọi"),
@@ -414,4 +417,50 @@ def case_tables(f: Figures) -> list[Table]:
             [14, *([24] if f.merged else []), 12, 16, 40, 40],
         )
     )
+    tables.extend(answer_tables(f))
     return tables
+
+
+def answer_tables(f: Figures) -> list[Table]:
+    """The answer book in the period: the most used agreed answers and the questions (hỏi
+    đáp) that had none (listed in full in XLSX and CSV; the DOCX proposes them in section III)."""
+    book = f.cases.answers
+    if book is None:  # a version 2 file: the book was not counted
+        return []
+    top, rest = book.used[:MOST_USED_ANSWERS], book.used[MOST_USED_ANSWERS:]
+    rows = [[Cell(u.title), Cell(u.source), Cell(u.count, "int")] for u in top]
+    if rest:
+        rows.append(
+            [
+                Cell(f"Các câu trả lời khác ({len(rest)} câu)"),
+                Cell(None),
+                Cell(sum(u.count for u in rest), "int"),
+            ]
+        )
+    unit_h = ["Đơn vị"] if f.merged else []
+    return [
+        Table(
+            "cases_answers",
+            "Câu trả lời đã dùng",
+            "Câu trả lời thống nhất được sử dụng nhiều nhất",
+            ["Câu trả lời", "Văn bản nguồn", "Số lần sử dụng"],
+            rows,
+            [50, 36, 14],
+        ),
+        Table(
+            "cases_unanswered",
+            "Câu hỏi chưa có trả lời",
+            "Câu hỏi chưa có nội dung trả lời thống nhất",
+            ["Số hồ sơ", *unit_h, "Lĩnh vực", "Nội dung"],
+            [
+                [
+                    Cell(q.ref),
+                    *([Cell(q.unit)] if f.merged else []),
+                    Cell(q.topic),
+                    Cell(q.summary),
+                ]
+                for q in book.questions
+            ],
+            [14, *([24] if f.merged else []), 20, 60],
+        ),
+    ]

@@ -1,4 +1,5 @@
-"""Reading an older report file: version 1 → version 2 (``callrouter report upgrade``).
+"""Reading an older report file: version 1 → version 2 (``callrouter report upgrade``; a
+version 2 file is read as version 3 as it is, see :mod:`callrouter.report.figures`).
 
 Version 1 described the content of calls with one ``category`` and a fixed ``resolution``
 per call, and one ``notes`` text. Version 2 has cases. The upgrade keeps every number:

@@ -109,3 +109,35 @@ def telephony_paragraph(f: Figures) -> str:
             "trung bình được tính lại, không lấy trung bình của các tỷ lệ)."
         )
     return text
+
+
+#: The heading of the proposal to the Department of Health in section III.
+PROPOSAL_HEADING = "Đề xuất bổ sung nội dung trả lời"
+_SUMMARY_CHARS = 150
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _SUMMARY_CHARS else text[: _SUMMARY_CHARS - 1].rstrip() + "…"
+
+
+def answer_proposal(f: Figures) -> list[str]:
+    """Section III's proposal: the questions of the period that had no agreed answer, counted
+    and the first few listed by reference, topic and a short summary; empty when there were
+    none (or the book was not counted)."""
+    book = f.cases.answers
+    if book is None or not book.unanswered:
+        return []
+    lines = [
+        f"Trong kỳ báo cáo có {_n(book.unanswered)} câu hỏi của người dân chưa có nội dung trả "
+        "lời thống nhất với Sở Y tế. Đề nghị Sở Y tế xem xét, bổ sung nội dung trả lời cho "
+        "các câu hỏi sau:"
+    ]
+    for q in book.questions:
+        where = f"{q.unit}, " if q.unit else ""
+        what = f": {_short(q.summary)}" if q.summary and q.summary.strip() else ""
+        lines.append(f"- Hồ sơ số {q.ref} ({where}{q.topic}){what}.")
+    rest = book.unanswered - len(book.questions)
+    if rest > 0:
+        lines.append(f"- Và {_n(rest)} câu hỏi khác.")
+    return lines

@@ -12,6 +12,8 @@ from docx import Document
 
 from callrouter.errors import ReportError
 from callrouter.report.figures import (
+    AnswerFigures,
+    AnswerUse,
     CaseCounts,
     CaseFigures,
     CountRow,
@@ -20,6 +22,7 @@ from callrouter.report.figures import (
     HourRow,
     NotableCase,
     OfficerRow,
+    OpenQuestion,
     Period,
     Totals,
     UnitInfo,
@@ -177,7 +180,7 @@ def test_given_report_json_when_loaded_back_then_figures_are_identical(tmp_path:
 def test_json_carries_derived_rates_for_readers(tmp_path: Path) -> None:
     data = json.loads(unit_figures("TTYT B", B).to_json())
     assert data["format"] == "callrouter-report"
-    assert data["version"] == 2
+    assert data["version"] == 3
     assert data["totals"]["answer_rate"] == pytest.approx(1 / 9)
     assert data["totals"]["offered"] == 9
 
@@ -201,7 +204,7 @@ def test_given_different_periods_then_refused_unless_forced(tmp_path: Path) -> N
         ('{"hello": "world"}', "not a callrouter report"),
         ("[1, 2]", "not a callrouter report"),
         ("{broken", "invalid JSON at line 1"),
-        ('{"format": "callrouter-report", "version": 3}', "version 3"),
+        ('{"format": "callrouter-report", "version": 4}', "version 4"),
         ('{"format": "callrouter-report", "version": 1}', "version 1 .*callrouter report upgrade"),
         (
             '{"format": "callrouter-report", "version": 2, "totals": {}}',
@@ -267,7 +270,8 @@ def test_a_version_1_file_upgrades_without_losing_a_figure(tmp_path: Path) -> No
     old = tmp_path / "v1.json"
     old.write_text(json.dumps(v1, ensure_ascii=False), encoding="utf-8")
     f = load_figures(old, upgrade=True)
-    assert f.version == 2
+    assert f.version == 3
+    assert f.cases.answers is None  # the book was not counted then
     assert f.totals == unit_figures("TTYT A", A).totals
     c = f.cases.counts
     assert (c.received, c.answered, c.forwarded, c.in_progress) == (5, 2, 2, 1)
@@ -339,3 +343,60 @@ def test_a_version_2_file_from_before_the_letterhead_settings_still_merges(
     m = merge_files([old, b], issuer=DISTRICT, now=NOW)
     assert m.totals.received == 11
     assert m.period.as_of is None
+
+
+SOURCE = "Công văn số 12/SYT ngày 01/02/2026"
+
+
+def _with_book(f: Figures, used: list[tuple[str, int]], unanswered: int) -> Figures:
+    questions = [
+        OpenQuestion(ref=f"{i}/2026", topic="Tiêm chủng", summary=f"Câu hỏi {i}")
+        for i in range(1, min(unanswered, 20) + 1)
+    ]
+    book = AnswerFigures(
+        used=[AnswerUse(title=t, source=SOURCE, count=c) for t, c in used],
+        unanswered=unanswered,
+        questions=questions,
+    )
+    return f.model_copy(update={"cases": f.cases.model_copy(update={"answers": book})})
+
+
+def test_merge_sums_answer_uses_by_title_and_source_and_lists_questions_per_unit(
+    tmp_path: Path,
+) -> None:
+    a = _with_book(unit_figures("TTYT A", A), [("Lịch tiêm", 3), ("Thẻ BHYT", 1)], 2)
+    b = _with_book(unit_figures("TTYT B", B), [("Thẻ BHYT", 4)], 19)
+    m = merge_files(
+        [write(tmp_path, "a.json", a), write(tmp_path, "b.json", b)], issuer=DISTRICT, now=NOW
+    )
+    assert m.cases.answers is not None
+    assert [(u.title, u.count) for u in m.cases.answers.used] == [("Thẻ BHYT", 5), ("Lịch tiêm", 3)]
+    assert m.cases.answers.unanswered == 21
+    assert len(m.cases.answers.questions) == 20
+    assert m.cases.answers.questions[0].unit == "TTYT A"
+    assert m.cases.answers.questions[-1].unit == "TTYT B"
+    heading, text = difficulties(m)[-1]
+    assert heading == "Đề xuất bổ sung nội dung trả lời:"
+    assert text.splitlines()[0].startswith("Trong kỳ báo cáo có 21 câu hỏi")
+    assert "- Hồ sơ số 1/2026 (TTYT A, Tiêm chủng): Câu hỏi 1." in text
+    assert text.splitlines()[-1] == "- Và 1 câu hỏi khác."
+
+
+def test_a_version_2_file_merges_and_its_unit_is_left_out_of_the_book_counts(
+    tmp_path: Path,
+) -> None:
+    """Version 2 (before the answer book) is read as it is: the book was not counted there."""
+    old = json.loads(unit_figures("TTYT A", A).to_json())
+    old["version"] = 2
+    del old["cases"]["answers"]
+    path = tmp_path / "v2.json"
+    path.write_text(json.dumps(old, ensure_ascii=False), encoding="utf-8")
+    assert load_figures(path).cases.answers is None
+    only_old = merge_files([path], issuer=DISTRICT, now=NOW)
+    assert only_old.cases.answers is None
+    assert not [t for t in report_tables(only_old) if t.key.startswith("cases_answers")]
+    b = write(tmp_path, "b.json", _with_book(unit_figures("TTYT B", B), [("Thẻ BHYT", 4)], 0))
+    m = merge_files([path, b], issuer=DISTRICT, now=NOW)
+    assert m.cases.answers is not None
+    assert [(u.title, u.count) for u in m.cases.answers.used] == [("Thẻ BHYT", 4)]
+    assert difficulties(m)[-1][0] != "Đề xuất bổ sung nội dung trả lời:"  # none unanswered
