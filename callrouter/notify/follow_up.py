@@ -22,15 +22,16 @@ their deadline and not closed, to every officer of the rota and to the admins (k
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.cases.due import due_at
-from callrouter.cases.lifecycle import CLOSED, KIND_LABELS, STATUS_LABELS, Kind, Status
+from callrouter.cases.lifecycle import CLOSED, KIND_LABELS, STATUS_LABELS
 from callrouter.cases.workdays import WorkCalendar
 from callrouter.logs import mask_number
 from callrouter.notify.plan import Notice, _after_quiet, unit_name
@@ -79,6 +80,7 @@ async def new_missed_calls(engine: AsyncEngine, rota: Rota, now: datetime) -> li
             .where(
                 cb.reason.in_(MISSED_REASONS),
                 cb.created_at >= now - LOOKBACK,
+                cb.created_at <= now,
                 cb.done_at.is_(None),
                 cb.number.is_not(None),
                 c.branch == rota.branch,
@@ -140,6 +142,11 @@ class Digest:
     cases: list[str]
 
 
+def _label(labels: Mapping[Any, str], code: str) -> str:
+    """The Vietnamese label of a kind or status code (the code itself if unknown)."""
+    return labels.get(code, code)  # StrEnum members hash and compare as their code
+
+
 def _lines(lines: list[str]) -> str:
     if not lines:
         return "- (không có)"
@@ -190,8 +197,8 @@ async def digest_of(engine: AsyncEngine, rota: Rota, now: datetime) -> Digest:
             + (" — QUÁ HẠN" if late else "")
         )
     case_lines = [
-        f"- Hồ sơ {format_ref(seq, year)} ({KIND_LABELS.get(Kind(kind), kind)}, "
-        f"{STATUS_LABELS.get(Status(status), status)}): hạn {deadline:%d/%m/%Y}, "
+        f"- Hồ sơ {format_ref(seq, year)} ({_label(KIND_LABELS, kind)}, "
+        f"{_label(STATUS_LABELS, status)}): hạn {deadline:%d/%m/%Y}, "
         f"quá {(today - deadline).days} ngày"
         for seq, year, kind, status, deadline in late_cases
     ]
