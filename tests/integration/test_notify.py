@@ -30,6 +30,7 @@ from callrouter.store.migrate import upgrade
 from callrouter.store.missed import missed_callback_id
 from callrouter.store.models import cases, notifications
 from callrouter.store.writer import CallLog
+from tests.integration.test_store_missed import _call
 
 pytestmark = pytest.mark.integration
 
@@ -303,23 +304,13 @@ async def test_quiet_hours_hold_an_officers_reminder_until_they_end(
     assert "08:00 07/03/2026" in str(held["Subject"])
 
 
-def _missed(log: CallLog, linkedid: str, caller: str, start: datetime, *, waited: float) -> None:
-    """A caller who hung up after ``waited`` seconds of ringing, through the real call log."""
-    log.call_started(
-        linkedid=linkedid,
-        uniqueid=linkedid,
-        branch=3,
-        caller=caller,
-        started_at=start,
-        mode="ari",
-        rota_version=None,
-    )
-    log.call_ended(
-        linkedid=linkedid,
-        ended_at=start + timedelta(seconds=waited),
-        outcome="abandoned",
-        hangup_cause=16,
-    )
+async def _gave_up(url: str, spool: Path, *calls: tuple[str, str, datetime, float]) -> None:
+    """Callers (linkedid, number, start, seconds waited) who hung up while it rang, written
+    through the real call log (its missed-caller rule, misdial threshold 10 s)."""
+    async with CallLog(url, spool, misdial_seconds=10) as log:
+        for linkedid, number, start, waited in calls:
+            _call(log, linkedid, caller=number, start=start, waited=waited, outcome="abandoned")
+        await log.flush()
 
 
 def _full_texts(inbox: Inbox) -> str:
@@ -332,10 +323,12 @@ async def test_a_missed_call_reaches_the_officers_on_duty_masked_with_its_link_o
     await upgrade(engine)
     rota = [load_rota(VALID)]
     monday = datetime(2026, 3, 2, 9, 30, tzinfo=HCM)  # the day shift: An and Bình
-    async with CallLog(store_url, tmp_path / "spool", misdial_seconds=10) as log:
-        _missed(log, "misdial", "0987000111", monday, waited=4)  # a misdial: nobody is told
-        _missed(log, "gave-up", "0912345678", monday + timedelta(minutes=1), waited=20)
-        await log.flush()
+    await _gave_up(
+        store_url,
+        tmp_path / "spool",
+        ("misdial", "0987000111", monday, 4),  # a misdial: nobody is told
+        ("gave-up", "0912345678", monday + timedelta(minutes=1), 20),
+    )
     clock = Clock(monday + timedelta(minutes=1, seconds=22))
     scheduler = _scheduler(engine, port, clock, rota, **MISSED_ONLY)
 
@@ -361,9 +354,11 @@ async def test_a_missed_call_reaches_the_officers_on_duty_masked_with_its_link_o
 
     # The same number misses again that day: the same call-back entry, nobody told twice;
     # a restart (a new scheduler, no memory) sends nothing again either.
-    async with CallLog(store_url, tmp_path / "spool", misdial_seconds=10) as log:
-        _missed(log, "again", "0912345678", monday + timedelta(minutes=30), waited=40)
-        await log.flush()
+    await _gave_up(
+        store_url,
+        tmp_path / "spool",
+        ("again", "0912345678", monday + timedelta(minutes=30), 40),
+    )
     clock.at += timedelta(minutes=30)
     assert await scheduler.tick() == 0
     assert await _scheduler(engine, port, clock, rota, **MISSED_ONLY).tick() == 0
@@ -375,9 +370,11 @@ async def test_a_missed_call_reaches_the_officers_on_duty_masked_with_its_link_o
     }
 
     # Switched off in the settings: a new missed call queues nothing.
-    async with CallLog(store_url, tmp_path / "spool", misdial_seconds=10) as log:
-        _missed(log, "off", "0977000222", monday + timedelta(hours=1), waited=30)
-        await log.flush()
+    await _gave_up(
+        store_url,
+        tmp_path / "spool",
+        ("off", "0977000222", monday + timedelta(hours=1), 30),
+    )
     clock.at = monday + timedelta(hours=1, minutes=1)
     off = _scheduler(engine, port, clock, rota, missed_calls=False, **MISSED_ONLY)
     assert await off.quick() == 0
@@ -394,10 +391,12 @@ async def test_a_missed_call_waits_for_the_officers_quiet_hours_and_goes_to_admi
     rota = [parse_rota(text, str(VALID))]
     night = datetime(2026, 3, 2, 23, 10, tzinfo=HCM)  # Chi's night shift, in her quiet hours
     closed = datetime(2026, 6, 1, 10, 0, tzinfo=HCM)  # a closed date: nobody on duty
-    async with CallLog(store_url, tmp_path / "spool", misdial_seconds=10) as log:
-        _missed(log, "night", "0912345678", night, waited=25)
-        _missed(log, "closed", "0987654321", closed, waited=25)
-        await log.flush()
+    await _gave_up(
+        store_url,
+        tmp_path / "spool",
+        ("night", "0912345678", night, 25),
+        ("closed", "0987654321", closed, 25),
+    )
     clock = Clock(night + timedelta(seconds=30))
     scheduler = _scheduler(engine, port, clock, rota, **MISSED_ONLY)
     assert await scheduler.tick() == 0
@@ -451,10 +450,12 @@ async def test_the_daily_digest_goes_to_the_units_officers_and_admins_once_and_n
     assert await _scheduler(engine, port, clock, rota, **kinds).tick() == 0  # nothing open
     assert await _rows(engine) == []
 
-    async with CallLog(store_url, tmp_path / "spool", misdial_seconds=10) as log:
-        _missed(log, "monday", "0912345678", datetime(2026, 3, 2, 9, 30, tzinfo=HCM), waited=20)
-        _missed(log, "today", "0987654321", datetime(2026, 3, 3, 6, 50, tzinfo=HCM), waited=20)
-        await log.flush()
+    await _gave_up(
+        store_url,
+        tmp_path / "spool",
+        ("monday", "0912345678", datetime(2026, 3, 2, 9, 30, tzinfo=HCM), 20),
+        ("today", "0987654321", datetime(2026, 3, 3, 6, 50, tzinfo=HCM), 20),
+    )
     await _overdue_case(engine, datetime(2026, 2, 20, 9, 0, tzinfo=HCM))
 
     clock.at = datetime(2026, 3, 3, 6, 59, tzinfo=HCM)
