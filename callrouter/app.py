@@ -361,7 +361,9 @@ class Runtime:
             group.create_task(self.rota.watch(self.options.rota_poll_seconds)),
             group.create_task(_reload_on_request(self.rota, self.options.reload_rota)),
         ]
-        notify = scheduler_from_settings(self.settings, self.engine, lambda: self.rota.rota)
+        notify = scheduler_from_settings(
+            self.settings, self.engine, lambda: self.rota.rota, base_url=web_settings.base_url
+        )
         self._tasks.append(group.create_task(notify.run(self.stop)))
 
     def stop_tasks(self) -> None:

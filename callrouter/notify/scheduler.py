@@ -1,9 +1,10 @@
 """The notification scheduler: one asyncio task inside ``callrouter serve``.
 
 Every ``tick_seconds`` it plans what the rota calls for (shift reminders, uncovered hours,
-duty changes after a reload), queues what is new in the outbox, records the guard's alarms
-it finds on disk, and delivers what is due. A failure in one round is logged and the next
-round goes on: notifications never stop the router.
+duty changes after a reload) and the daily digest, queues what is new in the outbox, records
+the guard's alarms it finds on disk, and delivers what is due. In between, every
+``missed_poll_seconds``, it looks for new missed calls (:mod:`.follow_up`) and delivers.
+A failure in one round is logged and the next round goes on: notifications never stop the router.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.errors import CallrouterError
 from callrouter.logs import get_logger
-from callrouter.notify import alarm, outbox, plan
+from callrouter.notify import alarm, follow_up, outbox, plan
 from callrouter.notify.email import DeliveryError, EmailNotifier, Notifier
+from callrouter.notify.plan import Notice
 from callrouter.notify.settings import NotifySettings
 from callrouter.notify.templates import Template, load_templates
 from callrouter.report.settings import ReportSettings
@@ -45,6 +47,7 @@ class Scheduler:
         *,
         state_dir: Path | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        base_url: str = "",
     ) -> None:
         self.engine = engine
         self.notifier = notifier
@@ -53,12 +56,14 @@ class Scheduler:
         self.rota = rota
         self.state_dir = state_dir
         self.clock = clock
+        #: the admin web as users reach it, for the links to call-back entries
+        self.base_url = base_url
         self.gap_watch = plan.GapWatch()
         self._last_rota: Rota | None = None
 
-    def plan(self, now: datetime) -> list[plan.Notice]:
+    def plan(self, now: datetime) -> list[Notice]:
         rota, s, t = self.rota(), self.settings, self.templates
-        notices: list[plan.Notice] = []
+        notices: list[Notice] = []
         if not s.enabled:
             return notices  # only the guard's alarms are recorded
         if s.shift_reminders:
@@ -75,14 +80,40 @@ class Scheduler:
             notices += plan.duty_changes(last, rota, s, t["duty_changed"], now)
         return notices
 
+    async def missed_calls(self, now: datetime) -> list[Notice]:
+        s = self.settings
+        if not (s.enabled and s.missed_calls):
+            return []
+        rota = self.rota()
+        found = await follow_up.new_missed_calls(self.engine, rota, now)
+        return follow_up.missed_call_notices(
+            rota, s, self.templates["missed_call"], found, now, base_url=self.base_url
+        )
+
+    async def digest(self, now: datetime) -> list[Notice]:
+        s, rota = self.settings, self.rota()
+        if not (s.enabled and s.digest) or not follow_up.digest_due(s, rota, now):
+            return []
+        found = await follow_up.digest_of(self.engine, rota, now)
+        return follow_up.digest_notices(rota, s, self.templates["digest"], found, now)
+
     async def tick(self) -> int:
         """One round: plan, queue, record the guard's alarms, deliver; how many were sent."""
         now = self.clock()
-        new = await outbox.enqueue(self.engine, self.plan(now), now)
+        notices = self.plan(now) + await self.missed_calls(now) + await self.digest(now)
+        new = await outbox.enqueue(self.engine, notices, now)
         if new:
             log.info("notify.queued", count=new)
         if self.state_dir is not None:
             await alarm.record_guard_alarms(self.engine, self.state_dir)
+        return await self.deliver(now)
+
+    async def quick(self) -> int:
+        """The round between two ticks: new missed calls only, then deliver what is due."""
+        now = self.clock()
+        new = await outbox.enqueue(self.engine, await self.missed_calls(now), now)
+        if new:
+            log.info("notify.queued", count=new, kind="missed_call")
         return await self.deliver(now)
 
     async def deliver(self, now: datetime) -> int:
@@ -110,17 +141,24 @@ class Scheduler:
         return sent
 
     async def run(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        full_at = loop.time()
+        wait = min(self.settings.tick_seconds, self.settings.missed_poll_seconds)
         while not stop.is_set():
             try:
-                await self.tick()
+                if loop.time() >= full_at:
+                    full_at = loop.time() + self.settings.tick_seconds
+                    await self.tick()
+                else:
+                    await self.quick()
             except (CallrouterError, SQLAlchemyError, OSError) as exc:
                 log.warning("notify.round_failed", error=f"{type(exc).__name__}: {exc}")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.tick_seconds)
+                await asyncio.wait_for(stop.wait(), wait)
 
 
 def scheduler_from_settings(
-    settings: Settings, engine: AsyncEngine, rota: Callable[[], Rota]
+    settings: Settings, engine: AsyncEngine, rota: Callable[[], Rota], *, base_url: str
 ) -> Scheduler:
     """The scheduler ``serve`` runs. With ``CALLROUTER_NOTIFY_ENABLED`` off it sends nothing
     and only records the guard's alarms. A template file with an unknown placeholder stops
@@ -138,4 +176,5 @@ def scheduler_from_settings(
         templates,
         rota,
         state_dir=settings.state_dir,
+        base_url=base_url,
     )

@@ -26,6 +26,14 @@ class NotifySettings(BaseSettings):
     uncovered_hours: bool = True
     duty_changes: bool = True
     fallback_alarm: bool = True
+    #: each missed call (past the misdial threshold) to the officer(s) on duty at its time
+    missed_calls: bool = True
+    #: the daily digest of open call-backs and overdue cases to the officers and the admins
+    digest: bool = True
+    #: the local hour (rota time zone) from which the day's digest goes out
+    digest_hour: int = Field(default=7, ge=0, le=23)
+    #: seconds between two looks for new missed calls (a short poll: see notify.follow_up)
+    missed_poll_seconds: float = Field(default=2.0, gt=0, le=60)
     #: who gets uncovered hours and the alarms
     admins: list[str] = Field(default_factory=list)
     #: the evening reminder: this local time on the day before the shift ("" = none)

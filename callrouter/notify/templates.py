@@ -23,6 +23,10 @@ PLACEHOLDERS: Final[dict[str, frozenset[str]]] = {
     "duty_changed": frozenset({"unit", "officer", "days", "added", "removed"}),
     "fallback_alarm": frozenset({"unit", "at", "callers"}),
     "health_alarm": frozenset({"unit", "since", "minutes", "what"}),
+    "missed_call": frozenset({"unit", "officer", "number", "at", "reason", "wait", "link"}),
+    "digest": frozenset(
+        {"unit", "day", "callbacks", "callback_count", "overdue_count", "cases", "case_count"}
+    ),
 }
 
 DEFAULTS: Final[dict[str, str]] = {
@@ -70,6 +74,30 @@ DEFAULTS: Final[dict[str, str]] = {
         "Từ $since (đã $minutes phút), bộ định tuyến báo lỗi: $what.\n"
         "\n"
         "Đề nghị kiểm tra máy chủ callrouter, kết nối Asterisk và cơ sở dữ liệu.\n"
+    ),
+    "missed_call": (
+        "[$unit] Cuộc gọi nhỡ 1022 lúc $at: $number\n"
+        "\n"
+        "Kính gửi $officer,\n"
+        "\n"
+        "Lúc $at có cuộc gọi tới đường dây 1022 từ số $number\n"
+        "không được trả lời ($reason, chờ $wait giây).\n"
+        "Số này đã được đưa vào danh sách gọi lại:\n"
+        "\n"
+        "$link\n"
+        "\n"
+        "Đề nghị gọi lại cho người dân trong thời hạn.\n"
+    ),
+    "digest": (
+        "[$unit] Tổng hợp ngày $day: $callback_count cuộc cần gọi lại, $case_count hồ sơ quá hạn\n"
+        "\n"
+        "Tình hình đường dây 1022 đầu ngày $day.\n"
+        "\n"
+        "Cuộc gọi chưa được gọi lại ($callback_count, trong đó $overdue_count đã quá hạn):\n"
+        "$callbacks\n"
+        "\n"
+        "Hồ sơ quá hạn xử lý ($case_count):\n"
+        "$cases\n"
     ),
 }
 

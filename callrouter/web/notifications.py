@@ -25,6 +25,8 @@ KIND_LABELS: Final[dict[str, str]] = {
     "duty_changed": "Lịch trực thay đổi",
     "fallback_alarm": "Báo động: chuyển dự phòng",
     "health_alarm": "Báo động: bộ định tuyến lỗi",
+    "missed_call": "Cuộc gọi nhỡ",
+    "digest": "Tổng hợp hằng ngày",
 }
 STATUS_LABELS: Final[dict[str, str]] = {
     "pending": "Đang chờ gửi",

@@ -51,7 +51,8 @@ class WebSettings(BaseSettings):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    # Base URL users reach the page at (behind a reverse proxy), for the calendar feed links.
+    # Base URL users reach the page at (behind a reverse proxy), for the calendar feed links
+    # and the links in notification e-mails.
     public_url: str = ""
 
     # Signs the session cookie. Empty: a random one per start (everyone logs in again).
@@ -123,3 +124,11 @@ class WebSettings(BaseSettings):
     def trusted(self) -> frozenset[str]:
         """The trusted proxies in canonical form."""
         return frozenset(str(ipaddress.ip_address(p)) for p in self.trusted_proxies)
+
+    @property
+    def base_url(self) -> str:
+        """Where users reach the web: ``public_url``, else the address it listens on."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"

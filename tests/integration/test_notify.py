@@ -27,7 +27,10 @@ from callrouter.notify.templates import load_templates
 from callrouter.report.settings import ReportSettings
 from callrouter.rota import Rota, load_rota, parse_rota
 from callrouter.store.migrate import upgrade
-from callrouter.store.models import notifications
+from callrouter.store.missed import missed_callback_id
+from callrouter.store.models import cases, notifications
+from callrouter.store.writer import CallLog
+from tests.integration.test_store_missed import _call
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +39,14 @@ HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 ADMINS = ["qt@example.vn", "gd@example.vn"]
 #: Friday 6 March 2026, 19:30: the evening reminders for Saturday's shifts are due
 FRIDAY_EVENING = datetime(2026, 3, 6, 19, 30, tzinfo=HCM)
+BASE_URL = "https://1022.ttyt.example/"
+#: none of the kinds planned from the rota alone (shift reminders, gaps, duty changes)
+NO_ROTA_KINDS: dict[str, Any] = {
+    "shift_reminders": False,
+    "uncovered_hours": False,
+    "duty_changes": False,
+}
+MISSED_ONLY: dict[str, Any] = {**NO_ROTA_KINDS, "digest": False}
 
 
 class Inbox:
@@ -119,6 +130,7 @@ def _scheduler(
         load_templates(None),
         lambda: rota[-1],
         clock=clock,
+        base_url=BASE_URL,
     )
 
 
@@ -290,3 +302,187 @@ async def test_quiet_hours_hold_an_officers_reminder_until_they_end(
     await scheduler.tick()
     (held,) = server.to("binh@example.vn")
     assert "08:00 07/03/2026" in str(held["Subject"])
+
+
+async def _gave_up(url: str, spool: Path, *calls: tuple[str, str, datetime, float]) -> None:
+    """Callers (linkedid, number, start, seconds waited) who hung up while it rang, written
+    through the real call log (its missed-caller rule, misdial threshold 10 s)."""
+    async with CallLog(url, spool, misdial_seconds=10) as log:
+        for linkedid, number, start, waited in calls:
+            _call(log, linkedid, caller=number, start=start, waited=waited, outcome="abandoned")
+        await log.flush()
+
+
+def _full_texts(inbox: Inbox) -> str:
+    return "\n".join(str(m["Subject"]) + "\n" + _text(m) for _, m in inbox.messages)
+
+
+async def test_a_missed_call_reaches_the_officers_on_duty_masked_with_its_link_once(
+    store_url: str, engine: AsyncEngine, server: Inbox, port: int, tmp_path: Path
+) -> None:
+    await upgrade(engine)
+    rota = [load_rota(VALID)]
+    monday = datetime(2026, 3, 2, 9, 30, tzinfo=HCM)  # the day shift: An and Bình
+    await _gave_up(
+        store_url,
+        tmp_path / "spool",
+        ("misdial", "0987000111", monday, 4),  # a misdial: nobody is told
+        ("gave-up", "0912345678", monday + timedelta(minutes=1), 20),
+    )
+    clock = Clock(monday + timedelta(minutes=1, seconds=22))
+    scheduler = _scheduler(engine, port, clock, rota, **MISSED_ONLY)
+
+    assert await scheduler.quick() == 2
+    entry = missed_callback_id(3, "0912345678", monday.date())
+    assert sorted(r for rcpts, _ in server.messages for r in rcpts) == [
+        "an@example.vn",
+        "binh@example.vn",
+    ]
+    (to_an,) = server.to("an@example.vn")
+    assert (
+        str(to_an["Subject"])
+        == "[Trạm thử nghiệm] Cuộc gọi nhỡ 1022 lúc 09:31:00 02/03/2026: 091*****78"
+    )
+    text = _text(to_an)
+    assert "Kính gửi Nguyễn Văn An," in text
+    assert "từ số 091*****78" in text
+    assert "gác máy khi đang chờ, chờ 20 giây" in text
+    assert f"https://1022.ttyt.example/callbacks#cb-{entry}" in text
+    assert "Trần Thị Bình" in _text(server.to("binh@example.vn")[0])
+    assert "0912345678" not in _full_texts(server)
+    assert "0987" not in _full_texts(server)
+
+    # The same number misses again that day: the same call-back entry, nobody told twice;
+    # a restart (a new scheduler, no memory) sends nothing again either.
+    await _gave_up(
+        store_url,
+        tmp_path / "spool",
+        ("again", "0912345678", monday + timedelta(minutes=30), 40),
+    )
+    clock.at += timedelta(minutes=30)
+    assert await scheduler.tick() == 0
+    assert await _scheduler(engine, port, clock, rota, **MISSED_ONLY).tick() == 0
+    assert len(server.messages) == 2
+    rows = await _rows(engine)
+    assert {(r.kind, r.key, r.status) for r in rows} == {
+        ("missed_call", f"missed:{entry}|an@example.vn", "sent"),
+        ("missed_call", f"missed:{entry}|binh@example.vn", "sent"),
+    }
+
+    # Switched off in the settings: a new missed call queues nothing.
+    await _gave_up(
+        store_url,
+        tmp_path / "spool",
+        ("off", "0977000222", monday + timedelta(hours=1), 30),
+    )
+    clock.at = monday + timedelta(hours=1, minutes=1)
+    off = _scheduler(engine, port, clock, rota, missed_calls=False, **MISSED_ONLY)
+    assert await off.quick() == 0
+    assert len(await _rows(engine)) == 2
+
+
+async def test_a_missed_call_waits_for_the_officers_quiet_hours_and_goes_to_admins_when_closed(
+    store_url: str, engine: AsyncEngine, server: Inbox, port: int, tmp_path: Path
+) -> None:
+    await upgrade(engine)
+    text = VALID.read_text(encoding="utf-8").replace(
+        "email: chi@example.vn }", 'email: chi@example.vn, quiet_hours: "22:00-06:00" }'
+    )
+    rota = [parse_rota(text, str(VALID))]
+    night = datetime(2026, 3, 2, 23, 10, tzinfo=HCM)  # Chi's night shift, in her quiet hours
+    closed = datetime(2026, 6, 1, 10, 0, tzinfo=HCM)  # a closed date: nobody on duty
+    await _gave_up(
+        store_url,
+        tmp_path / "spool",
+        ("night", "0912345678", night, 25),
+        ("closed", "0987654321", closed, 25),
+    )
+    clock = Clock(night + timedelta(seconds=30))
+    scheduler = _scheduler(engine, port, clock, rota, **MISSED_ONLY)
+    assert await scheduler.tick() == 0
+    (row,) = await _rows(engine)
+    assert (row.recipient, row.status) == ("chi@example.vn", "pending")
+    assert row.not_before == datetime(2026, 3, 3, 6, 0, tzinfo=HCM)
+    clock.at = datetime(2026, 3, 3, 5, 59, tzinfo=HCM)
+    assert await scheduler.quick() == 0
+    clock.at = datetime(2026, 3, 3, 6, 0, tzinfo=HCM)
+    assert await scheduler.quick() == 1
+    (held,) = server.to("chi@example.vn")
+    assert "23:10:00 02/03/2026" in str(held["Subject"])
+
+    clock.at = closed + timedelta(seconds=40)
+    assert await scheduler.quick() == 2
+    for admin in ADMINS:
+        (told,) = server.to(admin)
+        assert "098*****21" in _text(told)
+
+
+async def _overdue_case(engine: AsyncEngine, opened: datetime) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            cases.insert().values(
+                id="0b1e4c7e-0000-4000-8000-000000000042",
+                branch=3,
+                ref_year=2026,
+                ref_seq=42,
+                opened_at=opened,
+                opened_by="an",
+                local_day=opened.astimezone(HCM).date(),
+                kind="phan_anh",
+                status="forwarded",
+                deadline=datetime(2026, 3, 2, tzinfo=HCM).date(),
+                notable=False,
+                version=1,
+                updated_at=opened,
+                updated_by="an",
+            )
+        )
+
+
+async def test_the_daily_digest_goes_to_the_units_officers_and_admins_once_and_not_when_empty(
+    store_url: str, engine: AsyncEngine, server: Inbox, port: int, tmp_path: Path
+) -> None:
+    await upgrade(engine)
+    rota = [load_rota(VALID)]
+    tuesday = datetime(2026, 3, 3, 7, 5, tzinfo=HCM)
+    clock = Clock(tuesday)
+    kinds = {**NO_ROTA_KINDS, "missed_calls": False, "digest_hour": 7}
+    assert await _scheduler(engine, port, clock, rota, **kinds).tick() == 0  # nothing open
+    assert await _rows(engine) == []
+
+    await _gave_up(
+        store_url,
+        tmp_path / "spool",
+        ("monday", "0912345678", datetime(2026, 3, 2, 9, 30, tzinfo=HCM), 20),
+        ("today", "0987654321", datetime(2026, 3, 3, 6, 50, tzinfo=HCM), 20),
+    )
+    await _overdue_case(engine, datetime(2026, 2, 20, 9, 0, tzinfo=HCM))
+
+    clock.at = datetime(2026, 3, 3, 6, 59, tzinfo=HCM)
+    assert await _scheduler(engine, port, clock, rota, **kinds).tick() == 0  # before 07:00
+    clock.at = tuesday
+    assert await _scheduler(engine, port, clock, rota, **kinds).tick() == 6
+    officers = [f"{o}@example.vn" for o in ("an", "binh", "chi", "dung")]
+    assert sorted(r for rcpts, _ in server.messages for r in rcpts) == sorted([*officers, *ADMINS])
+    (digest,) = server.to("dung@example.vn")
+    # (the subject's tail is left out: the stdlib's header folding may drop a space there)
+    assert "Tổng hợp ngày 03/03/2026: 2 cuộc cần gọi lại" in str(digest["Subject"])
+    text = _text(digest)
+    assert "Cuộc gọi chưa được gọi lại (2, trong đó 1 đã quá hạn):" in text
+    assert "Hồ sơ quá hạn xử lý (1):" in text
+    assert (
+        "- 091*****78: người gọi gác máy khi đang chờ, lúc 09:30 02/03; "
+        "hạn gọi lại 13:30 02/03 — QUÁ HẠN\n" in text
+    )
+    assert (
+        "- 098*****21: người gọi gác máy khi đang chờ, lúc 06:50 03/03; hạn gọi lại 11:30 03/03\n"
+        in text
+    )
+    assert "- Hồ sơ 42/2026 (Phản ánh, Đã chuyển): hạn 02/03/2026, quá 1 ngày" in text
+    assert "0912345678" not in _full_texts(server)
+
+    # Later the same day and after a restart: the day's digest is not sent again.
+    clock.at = tuesday + timedelta(hours=5)
+    assert await _scheduler(engine, port, clock, rota, **kinds).tick() == 0
+    assert len(server.messages) == 6
+    assert {r.kind for r in await _rows(engine)} == {"digest"}
