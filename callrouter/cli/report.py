@@ -72,8 +72,16 @@ async def _compute(
     engine: AsyncEngine, *, period: Period, settings: Settings, rs: ReportSettings,
     notes: str | None,
 ) -> Figures:  # fmt: skip
-    from callrouter.cases.setup import cases_config  # noqa: PLC0415 (imports the rota loader)
+    from callrouter.cases.setup import case_rules, cases_config  # noqa: PLC0415 (rota loader)
+    from callrouter.cases.workdays import WorkCalendar  # noqa: PLC0415 (holiday tables)
+    from callrouter.errors import RotaValidationError  # noqa: PLC0415
     from callrouter.report.queries import compute_figures  # noqa: PLC0415 (imports the store)
+
+    try:
+        # Call-backs are due in working hours of the rota's calendar (closed dates, make-up days).
+        calendar = case_rules(settings).calendar
+    except RotaValidationError:
+        calendar = WorkCalendar()  # no usable rota: the public holidays only
 
     return await compute_figures(
         engine,
@@ -85,6 +93,7 @@ async def _compute(
         cases_config=cases_config(settings),
         misdial_seconds=settings.misdial_seconds,
         notes=notes,
+        calendar=calendar,
     )
 
 

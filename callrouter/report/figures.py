@@ -50,6 +50,12 @@ JSON layout (version 3), every count an integer, every duration in seconds::
           "questions": [{"unit", "ref", "topic", "summary"}]  # the first 20 of them
         }
       },
+      "callbacks": {                         # the call-back list (version 3; null: not counted)
+        "created", "after_hours_message", "abandoned", "unanswered",   # entries made in the period
+        "made", "tries", "tries_reached", "tries_no_answer", "tries_wrong_number",
+        "closed", "closed_reached", "closed_wrong_number", "closed_by_call", "closed_other",
+        "open", "overdue", "as_of": "2026-12-01T00:00:00+07:00"
+      },
       "notes": "free text: difficulties and proposals" | null
     }
 
@@ -61,6 +67,15 @@ are read by :func:`upgrade_v1`, which ``callrouter report upgrade`` applies (see
 docs/operator-guide.md); ``report merge`` refuses them with that advice. Version 2 files (before
 the answer book) are read as they are: their ``cases.answers`` is null, "not counted", and a
 merge sums the units that counted.
+
+Call-back counts (``callbacks``) follow the entries put on the call-back list in the period
+(missed callers and message-leavers, by reason) to the period's end (``as_of``; the report's
+time for a period not yet ended): *made* = entries with at least one recorded try, *tries_**
+the tries by outcome; *closed_** how the closed ones were closed (reached, wrong number, by a
+later answered call from the number, or marked done another way); *open* = still open;
+*overdue* = open past their due time (working hours, :func:`callrouter.cases.due.due_at`) or
+closed after it. A file without them (version 2, or a version 3 file written before them)
+reads ``callbacks`` as null: not counted, never zero.
 
 Definitions: *offered* = received − after-hours (calls that arrived while the line was open);
 answer rate and service level are shares of offered calls; service level counts answered calls
@@ -83,7 +98,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 
 FORMAT: Final = "callrouter-report"
 VERSION: Final = 3
-#: A version 2 file is a version 3 one without ``cases.answers``: read as it is.
+#: A version 2 file is a version 3 one without ``cases.answers`` and ``callbacks``: read as it is.
 READABLE_VERSIONS: Final = (2, 3)
 #: The questions without an agreed answer listed by name (the rest are counted).
 QUESTIONS_LIMIT: Final = 20
@@ -357,6 +372,29 @@ class CaseFigures(_Model):
     answers: AnswerFigures | None = None  # None: a version 2 file, the book not counted
 
 
+class CallbackFigures(_Model):
+    """The call-back list's entries made in the period, followed to its end (sums: merging
+    adds them)."""
+
+    created: int = 0
+    after_hours_message: int = 0
+    abandoned: int = 0
+    unanswered: int = 0
+    made: int = 0  # entries with at least one try
+    tries: int = 0
+    tries_reached: int = 0
+    tries_no_answer: int = 0
+    tries_wrong_number: int = 0
+    closed: int = 0
+    closed_reached: int = 0
+    closed_wrong_number: int = 0
+    closed_by_call: int = 0
+    closed_other: int = 0
+    open: int = 0
+    overdue: int = 0
+    as_of: datetime | None = None  # a merge of units with different ends: the latest
+
+
 class UnitInfo(_Model):
     name: str
     governing_body: str = ""
@@ -394,6 +432,7 @@ class Figures(_Model):
     officers: list[OfficerRow] = Field(default_factory=list)
     numbers: list[NumberRow] = Field(default_factory=list)
     cases: CaseFigures = Field(default_factory=CaseFigures)
+    callbacks: CallbackFigures | None = None  # None: not counted (an older file)
     notes: str | None = None
 
     @property

@@ -24,6 +24,7 @@ from callrouter.report.figures import (
     VERSION,
     AnswerFigures,
     AnswerUse,
+    CallbackFigures,
     CaseCounts,
     CaseFigures,
     CountRow,
@@ -212,7 +213,22 @@ def merge_figures(
         numbers=numbers,
         misdial_seconds=first.misdial_seconds,
         cases=_sum_cases(reports),
+        callbacks=_sum_callbacks(reports),
         notes=notes,
+    )
+
+
+def _sum_callbacks(reports: Sequence[tuple[Path, Figures]]) -> CallbackFigures | None:
+    """The units' call-back counts added up; units whose file did not count them (null) are
+    left out, and none counted: None (not zero)."""
+    counted = [f.callbacks for _, f in reports if f.callbacks is not None]
+    if not counted:
+        return None
+    names = [n for n in CallbackFigures.model_fields if n != "as_of"]
+    ends = [c.as_of for c in counted if c.as_of is not None]
+    return CallbackFigures(
+        **{n: sum(getattr(c, n) for c in counted) for n in names},
+        as_of=max(ends) if ends else None,
     )
 
 

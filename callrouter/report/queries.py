@@ -1,6 +1,7 @@
 """The report's figures, computed in SQL (SQLAlchemy Core) on SQLite and PostgreSQL alike.
 
-No call row is loaded into Python: every query aggregates in the database and returns at most
+No call row is loaded into Python (only the period's call-back entries, whose due time in
+working hours is counted in Python): every query aggregates in the database and returns at most
 one row per day, hour, officer, number, case group or histogram second. Every expression used
 here means the same on both databases:
 
@@ -29,8 +30,11 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 
 from callrouter.cases.config import CasesConfig
+from callrouter.cases.due import due_at
+from callrouter.cases.workdays import WorkCalendar
 from callrouter.report.case_figures import case_figures
 from callrouter.report.figures import (
+    CallbackFigures,
     DayRow,
     Figures,
     HourRow,
@@ -41,7 +45,8 @@ from callrouter.report.figures import (
     UnitInfo,
     UnitSummary,
 )
-from callrouter.store.models import call_attempts, callbacks, calls
+from callrouter.store.missed import CLOSED_BY
+from callrouter.store.models import call_attempts, callback_attempts, callbacks, calls
 
 AnySelect = sa.Select[*tuple[Any, ...]]
 AnyRow = sa.Row[*tuple[Any, ...]]
@@ -188,6 +193,88 @@ def callbacks_query(period: Period, branch: int, tz: ZoneInfo) -> AnySelect:
     )
 
 
+def _callbacks_in_period(period: Period, branch: int, tz: ZoneInfo) -> ColumnElement[bool]:
+    start, end = _utc_bounds(period, tz)
+    cb = callbacks.c
+    return sa.and_(
+        cb.created_at >= start,
+        cb.created_at < end,
+        sa.or_(cb.call_id.is_(None), _c.branch == branch),
+    )
+
+
+def callback_entries_query(period: Period, branch: int, tz: ZoneInfo) -> AnySelect:
+    """The period's call-back entries (a month's missed callers: hundreds, not millions);
+    each one's due time is counted in Python on the unit's working-day calendar."""
+    cb = callbacks.c
+    return (
+        sa.select(cb.id, cb.reason, cb.created_at, cb.done_at, cb.done_by)
+        .select_from(callbacks.outerjoin(calls, cb.call_id == _c.id))
+        .where(_callbacks_in_period(period, branch, tz))
+    )
+
+
+def callback_tries_query(period: Period, branch: int, tz: ZoneInfo, as_of: datetime) -> AnySelect:
+    """Tries at the period's entries made before ``as_of``, per (entry, outcome)."""
+    a, cb = callback_attempts.c, callbacks.c
+    return (
+        sa.select(a.callback_id, a.outcome, sa.func.count().label("n"))
+        .select_from(
+            callback_attempts.join(callbacks, a.callback_id == cb.id).outerjoin(
+                calls, cb.call_id == _c.id
+            )
+        )
+        .where(_callbacks_in_period(period, branch, tz), a.at < as_of)
+        .group_by(a.callback_id, a.outcome)
+    )
+
+
+async def callback_figures(
+    conn: AsyncConnection,
+    *,
+    period: Period,
+    branch: int,
+    tz: ZoneInfo,
+    calendar: WorkCalendar,
+    now: datetime,
+) -> CallbackFigures:
+    """The call-back list's entries made in ``period``, as they stood at its end (or at
+    ``now`` for a period not yet ended)."""
+    as_of = min(now, _utc_bounds(period, tz)[1])
+    tries: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in await conn.execute(callback_tries_query(period, branch, tz, as_of)):
+        tries[row.callback_id][row.outcome] += int(row.n)
+    out = CallbackFigures(as_of=as_of.astimezone(tz))
+    for row in await conn.execute(callback_entries_query(period, branch, tz)):
+        out.created += 1
+        if row.reason in ("after_hours_message", "abandoned", "unanswered"):
+            setattr(out, row.reason, getattr(out, row.reason) + 1)
+        mine = tries.get(row.id, {})
+        if mine:
+            out.made += 1
+        for outcome in ("reached", "no_answer", "wrong_number"):
+            n = mine.get(outcome, 0)
+            out.tries += n
+            setattr(out, f"tries_{outcome}", getattr(out, f"tries_{outcome}") + n)
+        due = due_at(row.created_at, calendar, tz)
+        closed = row.done_at is not None and row.done_at < as_of
+        if not closed:
+            out.open += 1
+            out.overdue += due < as_of
+            continue
+        out.closed += 1
+        out.overdue += row.done_at > due
+        if row.done_by == CLOSED_BY:
+            out.closed_by_call += 1
+        elif mine.get("reached"):
+            out.closed_reached += 1
+        elif mine.get("wrong_number"):
+            out.closed_wrong_number += 1
+        else:
+            out.closed_other += 1
+    return out
+
+
 def answered_query(period: Period, branch: int) -> AnySelect:
     """Answered calls per (officer, number that answered): officers and numbers in one scan."""
     return (
@@ -263,12 +350,16 @@ async def compute_figures(
     misdial_seconds: int = 10,
     notes: str | None = None,
     now: datetime | None = None,
+    calendar: WorkCalendar | None = None,
 ) -> Figures:
     """Every figure of the report for ``period`` and ``branch``, from one database snapshot.
 
-    Nine aggregate queries; Python only adds up their few grouped rows (at most one per
-    day × hour, officer × number, kind × topic × status × agency, second of wait). Cases
-    are overdue as of the day the report is made (``now`` in the unit's time zone).
+    Ten aggregate queries and one read of the period's call-back entries (to count each
+    one's due time); Python only adds up their few grouped rows (at most one per
+    day × hour, officer × number, kind × topic × status × agency, second of wait), and the
+    period's call-back entries. Cases are overdue as of the day the report is made (``now``
+    in the unit's time zone); call-backs as of the period's end, their due time counted on
+    ``calendar`` (the rota's; None: public holidays only).
     """
     tz = ZoneInfo(timezone)
     now = now or datetime.now(UTC)
@@ -311,6 +402,14 @@ async def compute_figures(
                 as_of=now.astimezone(tz).date(),
                 conversations=sum(int(row.answered) for row in grid),
                 config=cases_config,
+            )
+            callback_figs = await callback_figures(
+                conn,
+                period=period,
+                branch=branch,
+                tz=tz,
+                calendar=calendar or WorkCalendar(),
+                now=now,
             )
             wait_count = sum(int(row.wait_count) for row in grid)
             p90 = None
@@ -405,5 +504,6 @@ async def compute_figures(
         officers=sorted(officers.values(), key=lambda o: (-o.answered, o.name, o.officer_id)),
         numbers=sorted(numbers.values(), key=lambda n: (-n.attempts, -n.answered_calls, n.number)),
         cases=case_figs,
+        callbacks=callback_figs,
         notes=notes,
     )

@@ -283,6 +283,7 @@ CASE_TABLES = (
     "cases_agencies",
     "cases_notable",
     "cases_answers",
+    "callbacks",
 )
 #: The most used agreed answers shown by name; the others are summed on one row.
 MOST_USED_ANSWERS = 10
@@ -418,7 +419,43 @@ def case_tables(f: Figures) -> list[Table]:
         )
     )
     tables.extend(answer_tables(f))
+    tables.extend(callback_tables(f))
     return tables
+
+
+def callback_tables(f: Figures) -> list[Table]:
+    """The call-back list: entries made in the period, tries and how they stood at its end."""
+    cb = f.callbacks
+    if cb is None:  # an older file: not counted
+        return []
+    rows = [
+        ("Lượt cần gọi lại", cb.created),
+        ("– Để lại lời nhắn ngoài giờ", cb.after_hours_message),
+        ("– Gác máy khi đang chờ", cb.abandoned),
+        ("– Không có cán bộ nghe máy", cb.unanswered),
+        ("Lượt đã gọi lại (ít nhất một lần)", cb.made),
+        ("Số lần gọi lại", cb.tries),
+        ("– Liên lạc được", cb.tries_reached),
+        ("– Không nghe máy", cb.tries_no_answer),
+        ("– Sai số", cb.tries_wrong_number),
+        ("Lượt đã xong", cb.closed),
+        ("– Đã liên lạc được", cb.closed_reached),
+        ("– Sai số", cb.closed_wrong_number),
+        ("– Người dân gọi lại và được trả lời", cb.closed_by_call),
+        ("– Đánh dấu xong (khác)", cb.closed_other),
+        ("Lượt chưa xong cuối kỳ", cb.open),
+        ("Lượt quá hạn gọi lại", cb.overdue),
+    ]
+    return [
+        Table(
+            "callbacks",
+            "Gọi lại",
+            "Gọi lại cho người dân",
+            ["Nội dung", "Số lượng"],
+            [[Cell(label), Cell(n, "int")] for label, n in rows],
+            [70, 30],
+        )
+    ]
 
 
 def answer_tables(f: Figures) -> list[Table]:

@@ -49,7 +49,39 @@ def _kinds(rows: list[CountRow]) -> str:
 
 
 def case_paragraphs(f: Figures) -> list[str]:
-    """Section II in words: received by kind, what became of them, over conversations."""
+    """Section II in words: received by kind, what became of them, over conversations; then
+    the call-backs (when counted)."""
+    callback = callback_sentence(f)
+    return [*_case_paragraphs(f), *([callback] if callback else [])]
+
+
+def callback_sentence(f: Figures) -> str | None:
+    """The call-back list in one sentence; None when the file did not count it."""
+    cb = f.callbacks
+    if cb is None:
+        return None
+    if not cb.created:
+        return "Gọi lại cho người dân: trong kỳ không phát sinh lượt cần gọi lại."
+    reasons = ", ".join(
+        f"{_n(n)} {label}"
+        for n, label in (
+            (cb.after_hours_message, "để lại lời nhắn ngoài giờ"),
+            (cb.abandoned, "gác máy khi đang chờ"),
+            (cb.unanswered, "không có cán bộ nghe máy"),
+        )
+        if n
+    )
+    return (
+        f"Gọi lại cho người dân: {_n(cb.created)} lượt cần gọi lại ({reasons}), đã gọi "
+        f"{_n(cb.made)} ({_n(cb.tries)} lần gọi, {_n(cb.tries_reached)} lần liên lạc được, "
+        f"{_n(cb.tries_no_answer)} lần không nghe máy, {_n(cb.tries_wrong_number)} lần sai "
+        f"số); đã xong {_n(cb.closed)} (trong đó {_n(cb.closed_by_call)} lượt người dân gọi "
+        f"lại và được trả lời), còn {_n(cb.open)} chưa xong; {_n(cb.overdue)} lượt quá hạn "
+        "gọi lại (quá thời hạn trong giờ làm việc)."
+    )
+
+
+def _case_paragraphs(f: Figures) -> list[str]:
     c = f.cases.counts
     who = f"{len(f.units)} đơn vị" if f.merged else "đơn vị"
     if not c.received:

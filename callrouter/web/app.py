@@ -735,6 +735,7 @@ class AdminWeb:
             unit=rs.unit_info(),
             cases_config=self.cases.rules.config,
             now=now,
+            calendar=self.cases.rules.calendar,
         )
         if len(self._figures_cache) > 32:
             self._figures_cache.clear()

@@ -14,6 +14,7 @@ from callrouter.errors import ReportError
 from callrouter.report.figures import (
     AnswerFigures,
     AnswerUse,
+    CallbackFigures,
     CaseCounts,
     CaseFigures,
     CountRow,
@@ -400,3 +401,76 @@ def test_a_version_2_file_merges_and_its_unit_is_left_out_of_the_book_counts(
     assert m.cases.answers is not None
     assert [(u.title, u.count) for u in m.cases.answers.used] == [("Thẻ BHYT", 4)]
     assert difficulties(m)[-1][0] != "Đề xuất bổ sung nội dung trả lời:"  # none unanswered
+
+
+def _with_callbacks(f: Figures, **counts: int) -> Figures:
+    end = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
+    return f.model_copy(update={"callbacks": CallbackFigures(as_of=end, **counts)})
+
+
+CALLBACKS_A = {
+    "created": 5, "after_hours_message": 2, "abandoned": 2, "unanswered": 1, "made": 3,
+    "tries": 4, "tries_reached": 2, "tries_no_answer": 2, "closed": 3, "closed_reached": 2,
+    "closed_by_call": 1, "open": 2, "overdue": 1,
+}  # fmt: skip
+CALLBACKS_B = {
+    "created": 2, "unanswered": 2, "made": 1, "tries": 1, "tries_wrong_number": 1,
+    "closed": 1, "closed_wrong_number": 1, "open": 1, "overdue": 1,
+}  # fmt: skip
+
+
+def test_merge_sums_the_units_call_back_counts_and_reports_them_in_section_ii(
+    tmp_path: Path,
+) -> None:
+    a = _with_callbacks(unit_figures("TTYT A", A), **CALLBACKS_A)
+    b = _with_callbacks(unit_figures("TTYT B", B), **CALLBACKS_B)
+    m = merge_files(
+        [write(tmp_path, "a.json", a), write(tmp_path, "b.json", b)], issuer=DISTRICT, now=NOW
+    )
+    assert m.callbacks is not None
+    got = m.callbacks.model_dump(exclude={"as_of"})
+    want = {k: CALLBACKS_A.get(k, 0) + CALLBACKS_B.get(k, 0) for k in got}
+    assert got == want
+    assert (got["created"], got["overdue"], got["tries_wrong_number"]) == (7, 2, 1)
+    again = load_figures(write(tmp_path, "m.json", m))  # the province merges it again
+    assert again.callbacks == m.callbacks
+    doc = Document(io.BytesIO(render(m, "docx")))
+    body = "\n".join(p.text for p in doc.paragraphs)
+    assert (
+        "Gọi lại cho người dân: 7 lượt cần gọi lại (2 để lại lời nhắn ngoài giờ, 2 gác máy khi "
+        "đang chờ, 3 không có cán bộ nghe máy), đã gọi 4 (5 lần gọi, 2 lần liên lạc được, 2 lần "
+        "không nghe máy, 1 lần sai số); đã xong 4 (trong đó 1 lượt người dân gọi lại và được "
+        "trả lời), còn 3 chưa xong; 2 lượt quá hạn gọi lại"
+    ) in body
+    table = next(t for t in report_tables(m) if t.key == "callbacks")
+    rows = {r[0].text(): r[1].text() for r in table.rows}
+    assert rows["Lượt cần gọi lại"] == "7"
+    assert rows["Lượt quá hạn gọi lại"] == "2"
+    assert json.loads(render(m, "json"))["callbacks"]["closed_wrong_number"] == 1
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_a_file_without_call_back_counts_reads_them_as_not_counted_not_zero(
+    tmp_path: Path, version: int
+) -> None:
+    """Version 2, or a version 3 file written before the call-back counts: null, and a merge
+    sums only the units that counted them."""
+    old = json.loads(unit_figures("TTYT A", A).to_json())
+    old["version"] = version
+    del old["callbacks"]
+    if version == 2:
+        del old["cases"]["answers"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old, ensure_ascii=False), encoding="utf-8")
+    assert load_figures(path).callbacks is None
+    only_old = merge_files([path], issuer=DISTRICT, now=NOW)
+    assert only_old.callbacks is None
+    assert json.loads(only_old.to_json())["callbacks"] is None
+    assert not [t for t in report_tables(only_old) if t.key == "callbacks"]
+    body = "\n".join(p.text for p in Document(io.BytesIO(render(only_old, "docx"))).paragraphs)
+    assert "Gọi lại cho người dân" not in body
+    b = write(tmp_path, "b.json", _with_callbacks(unit_figures("TTYT B", B), **CALLBACKS_B))
+    m = merge_files([path, b], issuer=DISTRICT, now=NOW)
+    assert m.callbacks is not None
+    assert m.callbacks.created == 2
+    assert m.callbacks.overdue == 1
