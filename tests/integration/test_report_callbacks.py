@@ -14,16 +14,13 @@ from docx import Document
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from callrouter.cases.config import CasesConfig
-from callrouter.report.figures import Figures, UnitInfo
-from callrouter.report.periods import month_period
-from callrouter.report.queries import compute_figures
 from callrouter.report.render import render
 from callrouter.report.sample import edge_month_rows, insert_rows
 from callrouter.store.callback_attempts import record_attempt
 from callrouter.store.migrate import upgrade
 from callrouter.store.missed import CLOSED_BY
 from callrouter.store.models import call_id_for, callbacks
+from tests.integration.test_report_cases import _figures as november_figures
 
 pytestmark = pytest.mark.integration
 
@@ -100,19 +97,6 @@ async def _seed(engine: AsyncEngine) -> None:
         )
 
 
-async def _figures(engine: AsyncEngine) -> Figures:
-    return await compute_figures(
-        engine,
-        period=month_period("2026-11"),
-        branch=3,
-        service_level_seconds=20,
-        timezone="Asia/Ho_Chi_Minh",
-        unit=UnitInfo(name="TTYT A"),
-        cases_config=CasesConfig(topics={"tiem_chung": "Tiêm chủng"}),
-        now=NOW,
-    )
-
-
 EXPECTED = {
     "created": 6,
     "after_hours_message": 2,
@@ -137,7 +121,7 @@ async def test_the_report_counts_call_backs_made_open_and_overdue_at_the_periods
     engine: AsyncEngine,
 ) -> None:
     await _seed(engine)
-    f = await _figures(engine)
+    f = await november_figures(engine, "TTYT A", "")
     data = json.loads(render(f, "json"))
     counted = data["callbacks"]
     assert datetime.fromisoformat(counted.pop("as_of")) == _at(1, 0, month=12)
