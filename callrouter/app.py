@@ -362,7 +362,11 @@ class Runtime:
             group.create_task(_reload_on_request(self.rota, self.options.reload_rota)),
         ]
         notify = scheduler_from_settings(
-            self.settings, self.engine, lambda: self.rota.rota, base_url=web_settings.base_url
+            self.settings,
+            self.engine,
+            lambda: self.rota.rota,
+            base_url=web_settings.base_url,
+            metrics=self.metrics,
         )
         self._tasks.append(group.create_task(notify.run(self.stop)))
 
