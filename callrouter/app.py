@@ -73,6 +73,13 @@ def _load_warm(path: Path) -> Rota:
     return rota
 
 
+def _warn_without_email(rota: Rota, path: Path) -> None:
+    """Officers no notification can reach (``rota check`` says the same, with the lines)."""
+    missing = [o.id for o in rota.without_email()]
+    if missing:
+        log.warning("rota.officers_without_email", path=str(path), officers=missing)
+
+
 class RotaSource:
     """The rota in force; reloaded when its file changes, an invalid file is refused."""
 
@@ -92,6 +99,7 @@ class RotaSource:
         self.on_reloaded: Callable[[Rota], Awaitable[None]] | None = None
         self.tracker.loaded(rota, datetime.now(UTC))
         self._stamp = self._stat()
+        _warn_without_email(rota, path)
 
     @classmethod
     async def load(
@@ -143,6 +151,7 @@ class RotaSource:
         if self.metrics is not None:
             self.metrics.rota_reloads.inc()
         log.info("rota.reloaded", path=str(self.path), version=rota.version)
+        _warn_without_email(rota, self.path)
         if self.on_reloaded is not None:
             await self.on_reloaded(rota)
         return True
@@ -362,7 +371,11 @@ class Runtime:
             group.create_task(_reload_on_request(self.rota, self.options.reload_rota)),
         ]
         notify = scheduler_from_settings(
-            self.settings, self.engine, lambda: self.rota.rota, base_url=web_settings.base_url
+            self.settings,
+            self.engine,
+            lambda: self.rota.rota,
+            base_url=web_settings.base_url,
+            metrics=self.metrics,
         )
         self._tasks.append(group.create_task(notify.run(self.stop)))
 

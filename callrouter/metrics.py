@@ -56,6 +56,8 @@ POST_DIAL_DELAY_BUCKETS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0,
 WAIT_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: the notice kinds addressed to officers (``callrouter_notify_skipped_total{kind}``)
+NOTIFY_OFFICER_KINDS = ("shift_reminder", "duty_changed", "missed_call", "digest")
 
 
 class _UnknownCauses(Collector):
@@ -149,6 +151,13 @@ class Metrics:
             "Calls not shown in the live view because it held its maximum.",
             registry=r,
         )
+        self.notify_skipped = Counter(
+            "callrouter_notify_skipped",
+            "Notices to an officer not queued, by kind and reason (no_email: the rota has no "
+            "e-mail address for the officer). Each notice counts once per process.",
+            ["kind", "reason"],
+            registry=r,
+        )
         self.unknown_causes = _UnknownCauses(dict)
         r.register(self.unknown_causes)
         self.build = Info("callrouter_build", "The running callrouter version.", registry=r)
@@ -165,6 +174,8 @@ class Metrics:
             self.attempts.labels(result=result)
         for reason in REFUSED_REASONS:
             self.agi_refused.labels(reason=reason)
+        for kind in NOTIFY_OFFICER_KINDS:
+            self.notify_skipped.labels(kind=kind, reason="no_email")
 
     # -- helpers the call flow calls ----------------------------------------------------
     def call_ended(self, outcome: str, wait_seconds: float | None) -> None:

@@ -93,6 +93,12 @@ def send_link(officer_id: str, rota_path: Path, database_url: str | None) -> Non
     officer = rota.officer(officer_id)
     if officer is None:
         raise click.ClickException(f"{rota_path}: không có cán bộ mã «{officer_id[:64]}»")
+    if officer.email is None:
+        raise click.ClickException(
+            f"{rota_path}: cán bộ «{officer_id}» chưa có e-mail hợp lệ trong lịch trực; "
+            "hãy thêm e-mail rồi gửi lại đường dẫn"
+        )
+    email = officer.email
     base = WebSettings().public_url.rstrip("/")
     if not base:
         raise click.ClickException("chưa đặt CALLROUTER_WEB_PUBLIC_URL: không tạo được đường dẫn")
@@ -106,7 +112,7 @@ def send_link(officer_id: str, rota_path: Path, database_url: str | None) -> Non
             raise click.ClickException(f"tài khoản «{officer_id}» đã bị khoá")
         msg = EmailMessage()
         msg["From"] = mail.mail_from
-        msg["To"] = str(officer.email)
+        msg["To"] = email
         msg["Subject"] = "Đặt mật khẩu đăng nhập đường dây 1022"
         msg.set_content(
             f"Chào {officer.name},\n\nMở đường dẫn sau trong 24 giờ để đặt mật khẩu đăng nhập "

@@ -103,9 +103,15 @@ def check(file: Path | None, from_day: datetime | None, weeks: int) -> None:
     path = file if file is not None else _default_rota_path()
     loaded = _load(path)
     first_day = from_day.date() if from_day else _now().astimezone(loaded.timezone).date()
-    warnings = rota_warnings(loaded, first_day, weeks)
+    warnings = [f"{path}: cảnh báo: {w}" for w in rota_warnings(loaded, first_day, weeks)]
+    for officer in loaded.without_email():
+        line = loaded.officer_line(officer.id)
+        warnings.append(
+            f"{path}{f':{line}' if line else ''}: cảnh báo: cán bộ {officer.id} ({officer.name}) "
+            "chưa có e-mail hợp lệ: sẽ không nhận được thông báo"
+        )
     for warning in warnings:
-        click.echo(f"{path}: cảnh báo: {warning}")
+        click.echo(warning)
     click.echo(
         f"{path}: hợp lệ — {len(loaded.officers)} cán bộ, {len(loaded.shifts)} ca trực, "
         f"{len(loaded.overrides)} thay đổi, {len(warnings)} cảnh báo (phiên bản {loaded.version})"
@@ -229,7 +235,9 @@ def _action_text(kind: str, payload: dict[str, Any]) -> str:
 def roster(rota_path: Path, as_csv: bool, output: Path | None) -> None:
     """Danh sách cán bộ trực: họ tên, số điện thoại, e-mail."""
     loaded = _load(rota_path)
-    rows = [(str(i), o.name, o.phone, o.email) for i, o in enumerate(loaded.officers, start=1)]
+    rows = [
+        (str(i), o.name, o.phone, o.email or "") for i, o in enumerate(loaded.officers, start=1)
+    ]
     header = ("STT", "Họ và tên", "Số điện thoại", "E-mail")
     if as_csv or output is not None:
         buffer = io.StringIO()

@@ -34,7 +34,7 @@ from callrouter.cases.due import due_at
 from callrouter.cases.lifecycle import CLOSED, KIND_LABELS, STATUS_LABELS
 from callrouter.cases.workdays import WorkCalendar
 from callrouter.logs import mask_number
-from callrouter.notify.plan import Notice, _after_quiet, unit_name
+from callrouter.notify.plan import Notice, Skipped, _after_quiet, unit_name
 from callrouter.notify.settings import NotifySettings
 from callrouter.notify.templates import Template
 from callrouter.rota.duty import who_is_on_duty
@@ -98,14 +98,25 @@ def missed_call_notices(
     now: datetime,
     *,
     base_url: str,
+    skipped: list[Skipped] | None = None,
 ) -> list[Notice]:
+    """Each missed call to the officers on duty at its start (the admins when the line was
+    closed); an officer on duty without an e-mail goes into ``skipped``."""
     notices: list[Notice] = []
     for call in missed:
         at = call.started_at.astimezone(rota.timezone)
-        on_duty = [rota.officer(a.officer_id) for a in who_is_on_duty(rota, at)]
-        people = [(o.name, o.email, _after_quiet(o, now, rota)) for o in on_duty if o is not None]
-        if not people:  # the line was closed: nobody on duty to tell
+        on_duty = [o for a in who_is_on_duty(rota, at) if (o := rota.officer(a.officer_id))]
+        people = [
+            (o.name, address, _after_quiet(o, now, rota))
+            for o in on_duty
+            if (address := o.email) is not None
+        ]
+        if not on_duty:  # the line was closed: nobody on duty to tell
             people = [("Quản trị viên", admin, now) for admin in settings.admins]
+        for officer in on_duty:
+            if officer.email is None and skipped is not None:
+                key = f"missed:{call.callback_id}|{officer.id}"
+                skipped.append(Skipped(key, "missed_call", officer.id))
         seen: set[str] = set()
         for name, email, not_before in people:
             if email in seen:
@@ -216,8 +227,11 @@ def digest_notices(
     template: Template,
     digest: Digest,
     now: datetime,
+    *,
+    skipped: list[Skipped] | None = None,
 ) -> list[Notice]:
-    """The day's digest to every officer of the rota and every admin; none when empty."""
+    """The day's digest to every officer of the rota and every admin; none when empty. An
+    officer without an e-mail goes into ``skipped``."""
     if not digest.callbacks and not digest.cases:
         return []
     local = now.astimezone(rota.timezone)
@@ -233,8 +247,17 @@ def digest_notices(
             "case_count": str(len(digest.cases)),
         }
     )
-    people = [(o.email, _after_quiet(o, now, rota)) for o in rota.officers]
+    people = [
+        (address, _after_quiet(o, now, rota))
+        for o in rota.officers
+        if (address := o.email) is not None
+    ]
     people += [(admin, now) for admin in settings.admins]
+    if skipped is not None:
+        skipped += [
+            Skipped(f"digest:{day.isoformat()}|{o.id}", "digest", o.id)
+            for o in rota.without_email()
+        ]
     notices: list[Notice] = []
     seen: set[str] = set()
     for email, not_before in people:

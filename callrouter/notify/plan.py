@@ -30,6 +30,20 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """A notice an officer would get but cannot: no e-mail address in the rota.
+
+    ``key`` names the event and the officer like a notice's key, so the scheduler counts each
+    skipped notice once however many rounds plan it again.
+    """
+
+    key: str
+    kind: str
+    officer_id: str
+    reason: str = "no_email"
+
+
+@dataclass(frozen=True)
 class DutyRun:
     """An officer's stretch of duty: neighbouring segments with the officer on duty."""
 
@@ -81,10 +95,16 @@ def _reminders(settings: NotifySettings, start: datetime) -> list[tuple[str, dat
 
 
 def shift_reminders(
-    rota: Rota, settings: NotifySettings, template: Template, now: datetime
+    rota: Rota,
+    settings: NotifySettings,
+    template: Template,
+    now: datetime,
+    *,
+    skipped: list[Skipped] | None = None,
 ) -> list[Notice]:
     """For each shift not yet begun, the latest reminder already due (an earlier one missed
-    while the service was down is not sent late on top of it)."""
+    while the service was down is not sent late on top of it). An officer without an e-mail
+    gets none: the reminder goes into ``skipped`` instead."""
     lead = max([*settings.remind_before_minutes, 0]) * 60 + 2 * 86400
     notices: list[Notice] = []
     window_start = now.astimezone(rota.timezone)
@@ -98,6 +118,11 @@ def shift_reminders(
         label, at = due[-1]
         officer = rota.officer(run.officer_id)
         if officer is None:
+            continue
+        event = f"shift:{officer.id}:{start.isoformat()}:{label}"
+        if officer.email is None:
+            if skipped is not None:
+                skipped.append(Skipped(f"{event}|{officer.id}", "shift_reminder", officer.id))
             continue
         when = "ngày mai" if start.date() > window_start.date() else "hôm nay"
         subject, body = template.render(
@@ -113,7 +138,7 @@ def shift_reminders(
         ics = shift_calendar(rota, run.segment, now=now).decode()
         notices.append(
             Notice(
-                key=f"shift:{officer.id}:{start.isoformat()}:{label}|{officer.email}",
+                key=f"{event}|{officer.email}",
                 kind="shift_reminder",
                 recipient=officer.email,
                 subject=subject,
@@ -176,8 +201,11 @@ def duty_changes(
     settings: NotifySettings,
     template: Template,
     now: datetime,
+    *,
+    skipped: list[Skipped] | None = None,
 ) -> list[Notice]:
-    """To each officer whose duty in the coming days differs between ``old`` and ``new``."""
+    """To each officer whose duty in the coming days differs between ``old`` and ``new``
+    (one without an e-mail goes into ``skipped`` instead)."""
     start = now.astimezone(new.timezone)
     end = start + timedelta(days=settings.changes_days)
 
@@ -195,6 +223,11 @@ def duty_changes(
         if not added and not removed:
             continue
         digest = hashlib.sha256(repr((sorted(added), sorted(removed))).encode()).hexdigest()[:16]
+        if officer.email is None:
+            if skipped is not None:
+                key = f"changed:{officer.id}:{digest}|{officer.id}"
+                skipped.append(Skipped(key, "duty_changed", officer.id))
+            continue
         subject, body = template.render(
             {
                 "unit": unit_name(new),

@@ -20,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.errors import CallrouterError
 from callrouter.logs import get_logger
+from callrouter.metrics import Metrics
 from callrouter.notify import alarm, follow_up, outbox, plan
 from callrouter.notify.email import DeliveryError, EmailNotifier, Notifier
-from callrouter.notify.plan import Notice
+from callrouter.notify.plan import Notice, Skipped
 from callrouter.notify.settings import NotifySettings
 from callrouter.notify.templates import Template, load_templates
 from callrouter.report.settings import ReportSettings
@@ -30,6 +31,9 @@ from callrouter.rota.model import Rota
 from callrouter.settings import Settings
 
 log = get_logger(__name__)
+
+#: skipped notices remembered so each counts once; past this many the memory starts over
+_SKIPS_REMEMBERED = 10_000
 
 
 def _utcnow() -> datetime:
@@ -48,6 +52,7 @@ class Scheduler:
         state_dir: Path | None = None,
         clock: Callable[[], datetime] = _utcnow,
         base_url: str = "",
+        metrics: Metrics | None = None,
     ) -> None:
         self.engine = engine
         self.notifier = notifier
@@ -60,14 +65,32 @@ class Scheduler:
         self.base_url = base_url
         self.gap_watch = plan.GapWatch()
         self._last_rota: Rota | None = None
+        self.metrics = metrics
+        #: keys of the skipped notices already counted (each round plans them again)
+        self._skips_counted: set[str] = set()
+
+    def _count_skips(self, skipped: list[Skipped]) -> None:
+        """Count and log each notice skipped for want of an e-mail, once (officer id only)."""
+        for skip in skipped:
+            if skip.key in self._skips_counted:
+                continue
+            if len(self._skips_counted) >= _SKIPS_REMEMBERED:
+                self._skips_counted.clear()
+            self._skips_counted.add(skip.key)
+            if self.metrics is not None:
+                self.metrics.notify_skipped.labels(kind=skip.kind, reason=skip.reason).inc()
+            log.warning(
+                "notify.skipped", kind=skip.kind, officer=skip.officer_id, reason=skip.reason
+            )
 
     def plan(self, now: datetime) -> list[Notice]:
         rota, s, t = self.rota(), self.settings, self.templates
         notices: list[Notice] = []
+        skipped: list[Skipped] = []
         if not s.enabled:
             return notices  # only the guard's alarms are recorded
         if s.shift_reminders:
-            notices += plan.shift_reminders(rota, s, t["shift_reminder"], now)
+            notices += plan.shift_reminders(rota, s, t["shift_reminder"], now, skipped=skipped)
         if s.uncovered_hours and s.admins:
             day = now.astimezone(rota.timezone).date()
             found = plan.gaps(rota, day, s.uncovered_days)
@@ -77,7 +100,8 @@ class Scheduler:
             )
         last, self._last_rota = self._last_rota, rota
         if s.duty_changes and last is not None and last is not rota:
-            notices += plan.duty_changes(last, rota, s, t["duty_changed"], now)
+            notices += plan.duty_changes(last, rota, s, t["duty_changed"], now, skipped=skipped)
+        self._count_skips(skipped)
         return notices
 
     async def missed_calls(self, now: datetime) -> list[Notice]:
@@ -86,16 +110,30 @@ class Scheduler:
             return []
         rota = self.rota()
         found = await follow_up.new_missed_calls(self.engine, rota, now)
-        return follow_up.missed_call_notices(
-            rota, s, self.templates["missed_call"], found, now, base_url=self.base_url
+        skipped: list[Skipped] = []
+        notices = follow_up.missed_call_notices(
+            rota,
+            s,
+            self.templates["missed_call"],
+            found,
+            now,
+            base_url=self.base_url,
+            skipped=skipped,
         )
+        self._count_skips(skipped)
+        return notices
 
     async def digest(self, now: datetime) -> list[Notice]:
         s, rota = self.settings, self.rota()
         if not (s.enabled and s.digest) or not follow_up.digest_due(s, rota, now):
             return []
         found = await follow_up.digest_of(self.engine, rota, now)
-        return follow_up.digest_notices(rota, s, self.templates["digest"], found, now)
+        skipped: list[Skipped] = []
+        notices = follow_up.digest_notices(
+            rota, s, self.templates["digest"], found, now, skipped=skipped
+        )
+        self._count_skips(skipped)
+        return notices
 
     async def tick(self) -> int:
         """One round: plan, queue, record the guard's alarms, deliver; how many were sent."""
@@ -158,7 +196,12 @@ class Scheduler:
 
 
 def scheduler_from_settings(
-    settings: Settings, engine: AsyncEngine, rota: Callable[[], Rota], *, base_url: str
+    settings: Settings,
+    engine: AsyncEngine,
+    rota: Callable[[], Rota],
+    *,
+    base_url: str,
+    metrics: Metrics | None = None,
 ) -> Scheduler:
     """The scheduler ``serve`` runs. With ``CALLROUTER_NOTIFY_ENABLED`` off it sends nothing
     and only records the guard's alarms. A template file with an unknown placeholder stops
@@ -177,4 +220,5 @@ def scheduler_from_settings(
         rota,
         state_dir=settings.state_dir,
         base_url=base_url,
+        metrics=metrics,
     )

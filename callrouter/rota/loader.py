@@ -520,6 +520,10 @@ def _validate(
         raise error(source, doc.formatted()) from None
     if doc.problems:
         raise error(source, doc.formatted())
+    if isinstance(value, Rota):
+        value._officer_lines = {
+            officer.id: doc.where(("officers", i))[0] for i, officer in enumerate(value.officers)
+        }
     return value
 
 

@@ -282,6 +282,16 @@ Days = Annotated[
 LocalDate = Annotated[date, BeforeValidator(parse_date)]
 Phone = Annotated[str, AfterValidator(normalise_phone)]
 Email = Annotated[str, AfterValidator(normalise_email)]
+
+
+def _blank_is_none(raw: Any) -> Any:
+    """An empty (or all-blank) e-mail is the same as none: ``email:`` or ``email: ""``."""
+    return None if isinstance(raw, str) and not raw.strip() else raw
+
+
+#: Missing or blank → None (``rota check`` warns, notifications skip the officer); a present
+#: but malformed address is still an error: a typo must be fixed, not silently unmailed.
+OptionalEmail = Annotated[Email | None, BeforeValidator(_blank_is_none)]
 ActionSpec = Annotated[str, BeforeValidator(parse_action)]
 Staffing = Annotated[str, BeforeValidator(parse_staffing)]
 Text = Annotated[str, AfterValidator(_check_text), Field(max_length=200)]
@@ -338,7 +348,8 @@ class Officer(_Frozen):
     id: Annotated[str, AfterValidator(_check_id)]
     name: Text
     phone: Phone
-    email: Email
+    #: None: the officer gets no notification (``rota check`` warns, the notifier counts it)
+    email: OptionalEmail = None
     #: "22:00-06:00": notifications wait until the end (the fallback alarm does not)
     quiet_hours: Annotated[str, AfterValidator(parse_quiet_hours)] | None = None
 
@@ -690,6 +701,8 @@ class Rota(_Frozen):
     policy: Policy = Policy()
 
     _ix: RotaIndex = PrivateAttr()
+    #: officer id → the line of its entry in the file (set by the loader, for warnings)
+    _officer_lines: dict[str, int] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Rota:
@@ -717,6 +730,14 @@ class Rota(_Frozen):
 
     def officer(self, officer_id: str) -> Officer | None:
         return self._ix.officers.get(officer_id)
+
+    def officer_line(self, officer_id: str) -> int | None:
+        """The line of the officer's entry in the rota file, when loaded from one."""
+        return self._officer_lines.get(officer_id)
+
+    def without_email(self) -> list[Officer]:
+        """Officers with no e-mail address: no notification can reach them."""
+        return [o for o in self.officers if o.email is None]
 
     def number(self, label: str) -> RegisteredNumber | None:
         return self._ix.numbers.get(label)

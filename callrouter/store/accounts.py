@@ -87,7 +87,7 @@ async def sync_with_rota(engine: AsyncEngine, rota: Rota, now: datetime) -> tupl
                         id=officer_id,
                         role="officer",
                         branch=rota.branch,
-                        email=str(officer.email),
+                        email=officer.email,
                         password_hash=None,
                         enabled=True,
                         created_at=now,
@@ -95,14 +95,14 @@ async def sync_with_rota(engine: AsyncEngine, rota: Rota, now: datetime) -> tupl
                     )
                 )
                 created += 1
-            elif not row.enabled or row.email != str(officer.email):
+            elif not row.enabled or row.email != officer.email:
                 await conn.execute(
                     update(accounts)
                     .where(accounts.c.id == officer_id)
                     .values(
                         enabled=True,
                         disabled_at=None,
-                        email=str(officer.email),
+                        email=officer.email,
                         branch=rota.branch,
                         updated_at=now,
                     )

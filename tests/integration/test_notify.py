@@ -15,10 +15,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import structlog
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callrouter.metrics import Metrics
 from callrouter.notify.alarm import GuardAlarms, record_guard_alarms
 from callrouter.notify.email import EmailNotifier
 from callrouter.notify.scheduler import Scheduler
@@ -118,7 +120,13 @@ def _settings(**kw: Any) -> NotifySettings:
 
 
 def _scheduler(
-    engine: AsyncEngine, port: int, clock: Clock, rota: list[Rota], **kw: Any
+    engine: AsyncEngine,
+    port: int,
+    clock: Clock,
+    rota: list[Rota],
+    *,
+    metrics: Metrics | None = None,
+    **kw: Any,
 ) -> Scheduler:
     mail = ReportSettings(
         _env_file=None, smtp_host="127.0.0.1", smtp_port=port, mail_from="callrouter@ttyt.example"
@@ -131,6 +139,7 @@ def _scheduler(
         lambda: rota[-1],
         clock=clock,
         base_url=BASE_URL,
+        metrics=metrics,
     )
 
 
@@ -486,3 +495,67 @@ async def test_the_daily_digest_goes_to_the_units_officers_and_admins_once_and_n
     assert await _scheduler(engine, port, clock, rota, **kinds).tick() == 0
     assert len(server.messages) == 6
     assert {r.kind for r in await _rows(engine)} == {"digest"}
+
+
+def _skipped(metrics: Metrics, kind: str) -> float:
+    value = metrics.registry.get_sample_value(
+        "callrouter_notify_skipped_total", {"kind": kind, "reason": "no_email"}
+    )
+    assert value is not None
+    return value
+
+
+async def test_an_officer_without_an_email_is_skipped_and_counted_the_others_get_theirs(
+    store_url: str, engine: AsyncEngine, server: Inbox, port: int, tmp_path: Path
+) -> None:
+    await upgrade(engine)
+    text = VALID.read_text(encoding="utf-8")
+    assert ", email: binh@example.vn }" in text
+    rota = [parse_rota(text.replace(", email: binh@example.vn }", " }"), str(VALID))]
+    assert rota[0].officer("binh") is not None
+    metrics = Metrics()
+    clock = Clock(FRIDAY_EVENING)
+    scheduler = _scheduler(engine, port, clock, rota, metrics=metrics)
+
+    # Shift reminders: Bình's (Saturday 08:00) is skipped, Chi's and the admins' gaps go out.
+    with structlog.testing.capture_logs() as logs:
+        assert await scheduler.tick() == 3
+    assert server.to("chi@example.vn")
+    assert all(a in ("chi@example.vn", *ADMINS) for rcpts, _ in server.messages for a in rcpts)
+    assert _skipped(metrics, "shift_reminder") == 1
+    (skip,) = [e for e in logs if e["event"] == "notify.skipped"]
+    assert skip == {
+        "event": "notify.skipped",
+        "log_level": "warning",
+        "kind": "shift_reminder",
+        "officer": "binh",
+        "reason": "no_email",
+    }
+    # the next round plans the same reminder again: nothing sent, nothing counted twice
+    clock.at += timedelta(minutes=1)
+    assert await scheduler.tick() == 0
+    assert _skipped(metrics, "shift_reminder") == 1
+    assert all(r.recipient != "None" and r.recipient for r in await _rows(engine))
+
+    # A missed call on Monday's day shift (An and Bình): An is told, Bình is counted.
+    monday = datetime(2026, 3, 2, 9, 30, tzinfo=HCM)
+    await _gave_up(store_url, tmp_path / "spool", ("gave-up", "0912345678", monday, 20))
+    clock.at = monday + timedelta(seconds=30)
+    missed = _scheduler(engine, port, clock, rota, metrics=metrics, **MISSED_ONLY)
+    assert await missed.quick() == 1
+    assert len(server.to("an@example.vn")) == 1
+    assert await missed.quick() == 0
+    assert _skipped(metrics, "missed_call") == 1
+
+    # The daily digest: every officer but Bình, and the admins.
+    clock.at = datetime(2026, 3, 3, 7, 5, tzinfo=HCM)
+    kinds = {**NO_ROTA_KINDS, "missed_calls": False, "digest_hour": 7}
+    before = len(server.messages)
+    assert await _scheduler(engine, port, clock, rota, metrics=metrics, **kinds).tick() == 5
+    digests = [rcpts for rcpts, m in server.messages[before:]]
+    assert sorted(r for rcpts in digests for r in rcpts) == sorted(
+        ["an@example.vn", "chi@example.vn", "dung@example.vn", *ADMINS]
+    )
+    assert _skipped(metrics, "digest") == 1
+    assert _skipped(metrics, "duty_changed") == 0
+    assert "binh" not in metrics.render().decode()

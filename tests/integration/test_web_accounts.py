@@ -142,3 +142,21 @@ async def test_a_one_time_link_sets_the_password_once_and_then_is_dead(web: WebE
     web.clock.advance(timedelta(hours=25))
     async with serving(web) as base, client_from(base, "127.0.0.3") as client:
         assert (await client.get(f"/dat-mat-khau/{late}")).status_code == 404
+
+
+@pytest.mark.parametrize("web_db_url", ["sqlite", "postgresql"], indirect=True)
+async def test_an_officer_without_an_email_has_an_account_with_no_address(web: WebEnv) -> None:
+    text = EXAMPLE_ROTA.read_text(encoding="utf-8")
+    assert "    email: lan.nt@ttytsonha.example.vn\n" in text
+    no_email = parse_rota(text.replace("    email: lan.nt@ttytsonha.example.vn\n", ""), "r.yaml")
+
+    async def address() -> str | None:
+        async with web.engine.connect() as conn:
+            query = sa.select(accounts.c.email).where(accounts.c.id == OFFICER)
+            value: str | None = (await conn.execute(query)).scalar_one()
+            return value
+
+    await store.sync_with_rota(web.engine, no_email, web.clock())
+    assert await address() is None  # NULL, not the text "None"
+    await store.sync_with_rota(web.engine, load_example_rota(), web.clock())
+    assert await address() == "lan.nt@ttytsonha.example.vn"

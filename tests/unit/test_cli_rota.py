@@ -337,3 +337,50 @@ def test_rota_dialplan_refuses_an_invalid_rota_and_writes_nothing(tmp_path: Path
     result = CliRunner().invoke(cli, ["rota", "dialplan", "--rota", str(bad), "-o", str(target)])
     assert result.exit_code == 1
     assert not target.exists()
+
+
+def _without_emails(tmp_path: Path) -> Path:
+    """valid.yaml with Bình's e-mail left out and Dũng's left blank."""
+    text = VALID.read_text(encoding="utf-8")
+    text = text.replace(", email: binh@example.vn }", " }")
+    text = text.replace("email: dung@example.vn", 'email: ""')
+    path = tmp_path / "rota.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_check_warns_with_the_line_about_officers_without_an_email(tmp_path: Path) -> None:
+    path = _without_emails(tmp_path)
+    result = run("check", str(path), "--from", "2026-03-02", "--weeks", "1")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if "e-mail" in line]
+    assert warnings == [
+        f"{path}:10: cảnh báo: cán bộ binh (Trần Thị Bình) chưa có e-mail hợp lệ: "
+        "sẽ không nhận được thông báo",
+        f"{path}:12: cảnh báo: cán bộ dung (Phạm Dũng) chưa có e-mail hợp lệ: "
+        "sẽ không nhận được thông báo",
+    ]
+    total = sum("cảnh báo:" in line for line in result.output.splitlines())
+    assert f"{total} cảnh báo" in result.output.splitlines()[-1]
+    assert "e-mail" not in run("check", str(VALID), "--from", "2026-03-02").output
+
+
+def test_check_still_refuses_a_malformed_email(tmp_path: Path) -> None:
+    path = tmp_path / "rota.yaml"
+    path.write_text(
+        VALID.read_text(encoding="utf-8").replace("binh@example.vn", "binh@"), encoding="utf-8"
+    )
+    result = run("check", str(path))
+    assert result.exit_code == 1
+    assert f"{path}:10:" in result.output
+    assert "'binh@' không phải địa chỉ e-mail hợp lệ" in result.output
+
+
+def test_roster_shows_an_empty_cell_for_an_officer_without_an_email(tmp_path: Path) -> None:
+    path = _without_emails(tmp_path)
+    rows = list(csv.reader(io.StringIO(run("roster", "--rota", str(path), "--csv").output)))
+    assert rows[2] == ["2", "Trần Thị Bình", "0912000102", ""]
+    assert rows[4] == ["4", "Phạm Dũng", "02435556666", ""]
+    table = run("roster", "--rota", str(path))
+    assert table.exit_code == 0
+    assert "None" not in table.output

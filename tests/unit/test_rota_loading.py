@@ -451,3 +451,31 @@ def test_edited_rota_gives_a_rota_or_located_errors(edits: list[tuple[int, str, 
         _, line, column, _ = problem.split(":", 3)
         assert 1 <= int(line) <= len(lines) + 1
         assert int(column) >= 1
+
+
+@pytest.mark.parametrize(
+    "email_line",
+    ["", "    email:\n", '    email: ""\n', "    email: '   '\n", "    email: null\n"],
+    ids=["absent", "empty", "blank-string", "spaces", "null"],
+)
+def test_an_officer_without_an_email_loads_with_none_and_its_line(email_line: str) -> None:
+    text = BASE.replace("    email: an@example.vn\n", email_line)
+    rota = parse_rota(text, "rota.yaml")
+    (officer,) = rota.officers
+    assert officer.email is None
+    assert rota.without_email() == [officer]
+    assert rota.officer_line("an") == 5  # the entry's first line: "  - id: an"
+
+
+def test_a_malformed_email_is_still_an_error_at_its_line_and_column() -> None:
+    with pytest.raises(RotaValidationError) as caught:
+        parse_rota(BASE.replace("email: an@example.vn", "email: an.example.vn"), "rota.yaml")
+    (problem,) = caught.value.problems
+    assert problem.startswith("rota.yaml:8:12: officers[0].email")
+    assert "không phải địa chỉ e-mail hợp lệ" in problem
+
+
+def test_an_officer_with_an_email_is_not_listed_as_without() -> None:
+    rota = parse_rota(BASE, "rota.yaml")
+    assert rota.without_email() == []
+    assert rota.officers[0].email == "an@example.vn"

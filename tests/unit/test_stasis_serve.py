@@ -86,6 +86,24 @@ async def test_a_changed_rota_that_does_not_validate_is_refused_and_the_old_one_
     assert metrics.value("callrouter_rota_reloads_total") == 1
 
 
+async def test_a_rota_with_an_officer_without_an_email_is_logged_at_load_and_reload(
+    tmp_path: Path,
+) -> None:
+    path = write_rota(tmp_path / "rota.yaml", ["0901100001"], ring_timeout=5)
+    with structlog.testing.capture_logs() as logs:
+        source = await RotaSource.load(path)
+    assert not [e for e in logs if e["event"] == "rota.officers_without_email"]
+    text = path.read_text(encoding="utf-8")
+    (line,) = [x for x in text.splitlines() if x.strip().startswith("email:")]
+    path.write_text(text.replace(line + "\n", ""), encoding="utf-8")
+    with structlog.testing.capture_logs() as logs:
+        assert await source.reload()
+    (warned,) = [e for e in logs if e["event"] == "rota.officers_without_email"]
+    assert warned["officers"] == [source.rota.officers[0].id]
+    assert warned["log_level"] == "warning"
+    assert source.rota.officers[0].email is None
+
+
 def test_call_monitor_feeds_the_live_view_and_the_metrics() -> None:
     from datetime import UTC, datetime
 
