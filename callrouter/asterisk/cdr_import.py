@@ -70,322 +70,102 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import os
-import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Final
+from typing import Final
 
 import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk import contract
-from callrouter.asterisk.cdr_lines import MAX_LINE_BYTES, CdrLine, CdrLineError, parse_line
-from callrouter.asterisk.fastagi import attempt_result
+from callrouter.asterisk.cdr_calls import (
+    ATTEMPT_CHANNEL_PREFIX,
+    INFERRED_ON_DUTY,
+    INFERRED_OWN_PHONE,
+    INFERRED_UNKNOWN,
+    OUTCOMES,
+    STATUS_BRIDGED,
+    STATUS_CANCEL,
+    UNKNOWN_OFFICER,
+    FallbackAttempt,
+    FallbackCall,
+    _label_for,
+    attempt_from_cdr,
+    fold,
+    infer_officer,
+    officer_for,
+)
+from callrouter.asterisk.cdr_files import (
+    ROTATED_SETTLE_SECONDS,
+    ReadResult,
+    ReadState,
+    Rejected,
+    _may_still_be_written,
+    _read_fh,
+    _rotated,
+    keep_rejected,
+)
 from callrouter.calls.vocabulary import (
     FORWARD_OFFICER_ID,
     FORWARD_OFFICER_NAME,
     LegResult,
-    leg_seq,
 )
 from callrouter.logs import mask_number
 from callrouter.rota import Rota
-from callrouter.routing import CallInfo, decide
 from callrouter.settings import Settings
 from callrouter.store.models import Call, CallAttempt
 from callrouter.store.writer import CallLog
 
 log = structlog.get_logger(__name__)
 
+#: Re-exported: the per-call accumulation is in :mod:`callrouter.asterisk.cdr_calls`, the file
+#: reading in :mod:`callrouter.asterisk.cdr_files`; callers keep importing them from here.
+__all__ = [
+    "ATTEMPT_CHANNEL_PREFIX",
+    "CDR_FILENAME",
+    "IMPORTER_SPOOL",
+    "INFERRED_ON_DUTY",
+    "INFERRED_OWN_PHONE",
+    "INFERRED_UNKNOWN",
+    "MANUAL_IMPORT_SPOOL",
+    "OUTCOMES",
+    "REJECTED_FILENAME",
+    "ROTATED_SETTLE_SECONDS",
+    "STATE_FILENAME",
+    "STATUS_BRIDGED",
+    "STATUS_CANCEL",
+    "UNKNOWN_OFFICER",
+    "FallbackAttempt",
+    "FallbackCall",
+    "ImportReport",
+    "ReadResult",
+    "ReadState",
+    "Rejected",
+    "_read_fh",
+    "attempt_from_cdr",
+    "cdr_file_from_env",
+    "fold",
+    "import_fallback",
+    "import_once",
+    "infer_officer",
+    "keep_rejected",
+    "load_rota_quietly",
+    "officer_for",
+    "read_new",
+    "run_importer",
+    "serve_importer",
+]
+
 CDR_FILENAME: Final = "callrouter-cdr.json"
 STATE_FILENAME: Final = "cdr-import.json"
 REJECTED_FILENAME: Final = "cdr-rejected.jsonl"
-# CALLROUTER_FALLBACK_RESULT → calls.outcome ("forwarded": nobody on the rota answered and the
-# forward number took the call — unanswered by the unit, as in ARI mode).
-OUTCOMES: Final = {
-    "answered": "answered",
-    "forwarded": "unanswered",
-    "abandoned": "abandoned",
-    "unanswered": "unanswered",
-    "failed": "failed",
-}
-UNKNOWN_OFFICER: Final = ("unknown", "Không rõ (cuộc gọi dự phòng)")
-ATTEMPT_CHANNEL_PREFIX: Final = "cdr:"
-# An attempt's status when the call ended during its Dial (written by the hang-up handler).
-STATUS_BRIDGED: Final = "BRIDGED"
-STATUS_CANCEL: Final = "CANCEL"
-
-
-@dataclass(frozen=True)
-class FallbackAttempt:
-    """One Dial of a fallback call, as it goes into ``call_attempts``."""
-
-    position: int  # 1-based, in the order the dialplan dialled
-    number: str
-    forward: bool
-    result: str
-    cause: int | None
-    started_at: datetime
-    ended_at: datetime
-    answered_at: datetime | None
-
-    def channel_id(self, linkedid: str) -> str:
-        return f"{ATTEMPT_CHANNEL_PREFIX}{linkedid}:{self.position}"
-
-
-def _epoch(value: int) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
-
-
-def attempt_from_cdr(position: int, raw: contract.CdrAttempt) -> FallbackAttempt:
-    """Map one dialplan entry to an attempt row, as FastAGI/ARI mode map a leg."""
-    answered_at = _epoch(raw.answered_at) if raw.answered_at is not None else None
-    cause = raw.cause
-    if raw.dialstatus == STATUS_BRIDGED:
-        result: str = LegResult.ANSWERED
-        answered_at = answered_at or _epoch(raw.dial_at)
-    elif raw.dialstatus == STATUS_CANCEL:
-        result = LegResult.CANCELLED
-    else:
-        leg, cause = attempt_result(raw.dialstatus, raw.cause, raw.digit)
-        result = str(leg)
-    started, ended = _epoch(raw.dial_at), _epoch(raw.end_at)
-    if answered_at is not None and not (started <= answered_at <= ended):
-        answered_at = None
-    return FallbackAttempt(
-        position=position,
-        number=raw.number,
-        forward=raw.index == contract.FALLBACK_ATTEMPT_FORWARD,
-        result=str(result),
-        cause=cause,
-        started_at=started,
-        ended_at=ended,
-        answered_at=answered_at,
-    )
-
-
-@dataclass
-class FallbackCall:
-    """What the CDR says about one fallback call (all its lines folded)."""
-
-    linkedid: str
-    uniqueid: str
-    caller: str | None
-    started_at: datetime
-    ended_at: datetime
-    result: str | None = None
-    answered_by: str | None = None
-    dial_answered_start: datetime | None = None
-    dial_at: datetime | None = None
-    rota_version: str | None = None
-    reason: str | None = None
-    attempts_raw: str = ""
-    #: the caller channel's hang-up cause the hang-up handler read (None: Asterisk gave none)
-    hangup_cause: int | None = None
-    #: the CDR lines of callrouter's own officer legs (a router killed mid-call), by seq
-    leg_lines: dict[int, CdrLine] = field(default_factory=dict)
-
-    def add(self, cdr: CdrLine) -> None:
-        seq = leg_seq(cdr.uniqueid)
-        if seq is not None and (seq not in self.leg_lines or cdr.end > self.leg_lines[seq].end):
-            self.leg_lines[seq] = cdr
-        self.started_at = min(self.started_at, cdr.start)
-        self.ended_at = max(self.ended_at, cdr.end)
-        self.caller = self.caller or cdr.src
-        # The Dial that was answered: its CDR starts when that phone began to ring, unless
-        # it is the call's first line (then it starts with the call); `dial_at` says better.
-        answered_dial = cdr.lastapp == "Dial" and cdr.dstchannel and cdr.disposition == "ANSWERED"
-        if answered_dial and (
-            self.dial_answered_start is None or cdr.start > self.dial_answered_start
-        ):
-            self.dial_answered_start = cdr.start
-        # The attempts list only grows: each later line of the call carries all of it.
-        if cdr.attempts.count("|") >= self.attempts_raw.count("|"):
-            self.attempts_raw = cdr.attempts or self.attempts_raw
-        mark = cdr.mark or {}
-        if mark.get("result"):
-            self.result = mark["result"]
-            self.answered_by = mark.get("answered_by") or None
-            dial_at = mark.get("dial_at", "")
-            if dial_at.isdigit():
-                self.dial_at = datetime.fromtimestamp(int(dial_at), UTC)
-            cause = mark.get("cause", "")
-            self.hangup_cause = int(cause) if cause.isdigit() and len(cause) <= 3 else None
-        self.rota_version = mark.get("rota") or self.rota_version
-        self.reason = mark.get("reason") or self.reason
-
-    @property
-    def outcome(self) -> str:
-        return OUTCOMES.get(self.result or "", "abandoned" if self.result is None else "failed")
-
-    def attempts(self) -> list[FallbackAttempt]:
-        entries, bad = contract.parse_cdr_attempts(self.attempts_raw)
-        for entry in bad:
-            log.warning("cdr.bad_attempt", linkedid=self.linkedid, entry=entry)
-        return [attempt_from_cdr(n, raw) for n, raw in enumerate(entries, start=1)]
-
-    def bridged_at(self) -> datetime | None:
-        """When the officer the caller talked to picked up (from the attempts), if known."""
-        for attempt in self.attempts():
-            if attempt.result == LegResult.ANSWERED and not attempt.forward:
-                return attempt.answered_at
-        return None
-
-
-def fold(lines: Iterable[CdrLine]) -> dict[str, FallbackCall]:
-    """The fallback calls among ``lines`` (calls with a marked line), by linkedid."""
-    marked = {c.linkedid for c in lines if c.mark is not None}
-    calls: dict[str, FallbackCall] = {}
-    for cdr in lines:
-        if cdr.linkedid not in marked:
-            continue
-        call = calls.get(cdr.linkedid)
-        if call is None:
-            call = calls[cdr.linkedid] = FallbackCall(
-                cdr.linkedid, cdr.uniqueid, cdr.src, cdr.start, cdr.end
-            )
-        call.add(cdr)
-    return calls
-
-
-# ----------------------------------------------------------------------------- reading
-
-
-@dataclass
-class ReadState:
-    inode: int | None = None
-    offset: int = 0
-    line: int | None = None  # number of the line at ``offset`` (1-based); None: count it
-
-    @classmethod
-    def load(cls, path: Path) -> ReadState:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            line = data.get("line")
-            return cls(
-                inode=data.get("inode"),
-                offset=int(data.get("offset", 0)),
-                line=int(line) if line is not None else None,
-            )
-        except FileNotFoundError:
-            return cls()
-        except (ValueError, TypeError, OSError, AttributeError) as exc:
-            log.warning("cdr.state_unreadable", path=str(path), error=str(exc))
-            return cls()
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps({"inode": self.inode, "offset": self.offset, "line": self.line}),
-            encoding="utf-8",
-        )
-        os.replace(tmp, path)
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A line that could not be read: kept in the rejected file with why."""
-
-    file: str
-    line: int
-    field: str
-    problem: str
-    text: str
-
-
-@dataclass
-class ReadResult:
-    lines: list[CdrLine] = field(default_factory=list)
-    bad: int = 0
-    repaired: int = 0
-    rejected: list[Rejected] = field(default_factory=list)
-    state: ReadState = field(default_factory=ReadState)
-
-
-def _read_fh(
-    fh: IO[bytes], path: Path, offset: int, first_line: int | None, out: ReadResult, *, final: bool
-) -> tuple[int, int]:
-    """Lines of the open file ``fh`` from ``offset`` (complete ones only, unless ``final``:
-    a rotated file nobody writes any more). Returns the offset and line number after them."""
-    if first_line is None:
-        fh.seek(0)
-        first_line = fh.read(offset).count(b"\n") + 1
-    fh.seek(offset)
-    data = fh.read()
-    end = len(data) if final else data.rfind(b"\n") + 1
-    n = first_line
-    for raw in data[:end].split(b"\n"):
-        if raw.strip():
-            text = raw.decode("utf-8", errors="replace")
-            try:
-                if len(raw) > MAX_LINE_BYTES:
-                    raise CdrLineError(path, n, "-", f"longer than {MAX_LINE_BYTES} bytes")
-                cdr = parse_line(text, path, n)
-            except CdrLineError as exc:
-                out.bad += 1
-                out.rejected.append(Rejected(str(path), n, exc.field, exc.problem, text))
-                log.warning(
-                    "cdr.bad_line",
-                    file=str(exc.path),
-                    line=exc.line,
-                    field=exc.field,
-                    problem=exc.problem,
-                )
-            else:
-                if cdr.repaired:
-                    out.repaired += 1
-                    log.warning(
-                        "cdr.repaired_line",
-                        file=str(path),
-                        line=n,
-                        problem="unescaped quotes inside a value",
-                    )
-                out.lines.append(cdr)
-        n += 1
-    consumed = data[:end]
-    return offset + end, first_line + consumed.count(b"\n")
-
-
-def _read_from(path: Path, offset: int, out: ReadResult, *, final: bool = False) -> int:
-    """Complete lines of ``path`` from ``offset``; returns the offset after the last one."""
-    with path.open("rb") as fh:
-        return _read_fh(fh, path, offset, None, out, final=final)[0]
-
-
-def _rotated(path: Path, inode: int) -> Path | None:
-    """The file in ``path``'s directory that is the rotated former ``path`` (same inode)."""
-    with contextlib.suppress(OSError):
-        for candidate in path.parent.iterdir():
-            if candidate != path and candidate.name.startswith(path.name):
-                with contextlib.suppress(OSError):
-                    if candidate.stat().st_ino == inode:
-                        return candidate
-    return None
-
-
-ROTATED_SETTLE_SECONDS: Final = 5.0
-
-
-def _may_still_be_written(path: Path) -> bool:
-    """A rotated file whose last line is unfinished and that changed a moment ago."""
-    with contextlib.suppress(OSError), path.open("rb") as fh:
-        st = os.fstat(fh.fileno())
-        if st.st_size == 0:
-            return False
-        fh.seek(st.st_size - 1)
-        unfinished = fh.read(1) != b"\n"
-        return unfinished and time.time() - st.st_mtime < ROTATED_SETTLE_SECONDS
-    return False
 
 
 def read_new(path: Path, state: ReadState) -> ReadResult:
-    """Lines written since ``state`` (blocking file I/O: run it in a thread)."""
+    """Lines written since ``state`` (blocking file I/O: run it in a thread). Here, not in
+    :mod:`~callrouter.asterisk.cdr_files`, so ``_read_fh`` is looked up in this module."""
     out = ReadResult(state=ReadState(state.inode, state.offset, state.line))
     try:
         fh = path.open("rb")
@@ -414,28 +194,6 @@ def read_new(path: Path, state: ReadState) -> ReadResult:
     return out
 
 
-def keep_rejected(path: Path, rejected: list[Rejected]) -> None:
-    """Append the lines that could not be read to ``path`` (JSON lines: file, line, field,
-    problem, the line itself), so an operator can see and replay them."""
-    if not rejected:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    at = datetime.now(UTC).isoformat(timespec="seconds")
-    with path.open("a", encoding="utf-8") as fh:
-        for r in rejected:
-            record = {
-                "at": at,
-                "file": r.file,
-                "line": r.line,
-                "field": r.field,
-                "problem": r.problem,
-                "text": r.text,
-            }
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 # ----------------------------------------------------------------------------- importing
 
 
@@ -456,45 +214,6 @@ class ImportReport:
     attempts: int = 0
     rejected_file: str | None = None  # where this run kept the lines it could not read
     linkedids: list[str] = field(default_factory=list)
-
-
-def officer_for(rota: Rota | None, number: str, at: datetime) -> tuple[str, str]:
-    """Who answered at ``number`` then: the officer on duty at that number, else the officer
-    whose own phone it is, else "unknown"."""
-    officer_id, officer_name, _how = infer_officer(rota, number, at)
-    return officer_id, officer_name
-
-
-#: how the import named the officer who answered a fallback call (event ``answerer_inferred``)
-INFERRED_ON_DUTY: Final = "on_duty_at_number"  # the rota had them on duty at that number then
-INFERRED_OWN_PHONE: Final = "own_phone"  # nobody on duty there; the number is their phone
-INFERRED_UNKNOWN: Final = "unknown"  # no rota, or the number is nobody's
-
-
-def infer_officer(rota: Rota | None, number: str, at: datetime) -> tuple[str, str, str]:
-    """:func:`officer_for` and how it knows: the fallback dialplan knows numbers, not
-    officers, so the answerer of a fallback call is always inferred from the rota."""
-    if rota is None:
-        return (*UNKNOWN_OFFICER, INFERRED_UNKNOWN)
-    with contextlib.suppress(Exception):
-        decision = decide(
-            rota, at, CallInfo(linkedid="cdr-import", caller=None, branch=rota.branch)
-        )
-        for target in decision.targets:
-            if target.number == number:
-                return target.officer_id, target.officer_name, INFERRED_ON_DUTY
-    for officer in rota.officers:
-        if officer.phone == number:
-            return officer.id, officer.name, INFERRED_OWN_PHONE
-    return (*UNKNOWN_OFFICER, INFERRED_UNKNOWN)
-
-
-def _label_for(rota: Rota | None, number: str) -> str | None:
-    if rota is not None:
-        for registered in rota.numbers:
-            if registered.number == number:
-                return registered.label
-    return None
 
 
 @dataclass
