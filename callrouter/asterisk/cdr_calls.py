@@ -113,6 +113,17 @@ class FallbackCall:
         self.started_at = min(self.started_at, cdr.start)
         self.ended_at = max(self.ended_at, cdr.end)
         self.caller = self.caller or cdr.src
+        self._add_answered_dial(cdr)
+        # The attempts list only grows: each later line of the call carries all of it.
+        if cdr.attempts.count("|") >= self.attempts_raw.count("|"):
+            self.attempts_raw = cdr.attempts or self.attempts_raw
+        mark = cdr.mark or {}
+        if mark.get("result"):
+            self._add_result(mark)
+        self.rota_version = mark.get("rota") or self.rota_version
+        self.reason = mark.get("reason") or self.reason
+
+    def _add_answered_dial(self, cdr: CdrLine) -> None:
         # The Dial that was answered: its CDR starts when that phone began to ring, unless
         # it is the call's first line (then it starts with the call); `dial_at` says better.
         answered_dial = cdr.lastapp == "Dial" and cdr.dstchannel and cdr.disposition == "ANSWERED"
@@ -120,20 +131,16 @@ class FallbackCall:
             self.dial_answered_start is None or cdr.start > self.dial_answered_start
         ):
             self.dial_answered_start = cdr.start
-        # The attempts list only grows: each later line of the call carries all of it.
-        if cdr.attempts.count("|") >= self.attempts_raw.count("|"):
-            self.attempts_raw = cdr.attempts or self.attempts_raw
-        mark = cdr.mark or {}
-        if mark.get("result"):
-            self.result = mark["result"]
-            self.answered_by = mark.get("answered_by") or None
-            dial_at = mark.get("dial_at", "")
-            if dial_at.isdigit():
-                self.dial_at = datetime.fromtimestamp(int(dial_at), UTC)
-            cause = mark.get("cause", "")
-            self.hangup_cause = int(cause) if cause.isdigit() and len(cause) <= 3 else None
-        self.rota_version = mark.get("rota") or self.rota_version
-        self.reason = mark.get("reason") or self.reason
+
+    def _add_result(self, mark: dict[str, str]) -> None:
+        """What the hang-up handler wrote: the result, who answered, the Dial, the cause."""
+        self.result = mark["result"]
+        self.answered_by = mark.get("answered_by") or None
+        dial_at = mark.get("dial_at", "")
+        if dial_at.isdigit():
+            self.dial_at = datetime.fromtimestamp(int(dial_at), UTC)
+        cause = mark.get("cause", "")
+        self.hangup_cause = int(cause) if cause.isdigit() and len(cause) <= 3 else None
 
     @property
     def outcome(self) -> str:

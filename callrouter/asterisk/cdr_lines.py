@@ -209,22 +209,57 @@ def repair_line(text: str) -> dict[str, Any] | None:
         raw = s[m.end() : stop].strip()
         if any(k.group(1) == "," for k in _KEY.finditer(raw)):
             return None  # a field whose name is not known: the layout is not known
-        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-            value: Any = _lenient_string(raw[1:-1])
-            if value is None:
-                return None
-        else:
-            try:
-                value = json.loads(raw)
-            except json.JSONDecodeError:
-                return None
+        value = _field_value(raw)
+        if value is _UNREADABLE:
+            return None
         out[name] = value
     return out
+
+
+_UNREADABLE: Any = object()
+
+
+def _field_value(raw: str) -> Any:
+    """One field's value as :func:`repair_line` reads it: a quoted string leniently, anything
+    else as plain JSON; :data:`_UNREADABLE` when it cannot be read."""
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        text = _lenient_string(raw[1:-1])
+        return _UNREADABLE if text is None else text
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return _UNREADABLE
 
 
 def parse_line(text: str, path: Path, line: int) -> CdrLine:
     """One JSON CDR line (repaired if its only fault is unescaped quotes); raises
     :class:`CdrLineError` naming file, line and field."""
+    data, repaired = _load(text, path, line)
+    linkedid = _token(path, line, "linkedid", data["linkedid"], required=True) or ""
+    uniqueid = _token(path, line, "uniqueid", data.get("uniqueid"), required=False)
+    userfield = str(data["userfield"])
+    start = _when(path, line, "start", data["start"])
+    end = _when(path, line, "end", data["end"]) if data["end"] else start
+    caller = _caller(path, line, data.get("src"))
+    return CdrLine(
+        linkedid=linkedid,
+        uniqueid=uniqueid or linkedid,
+        src=caller,
+        start=start,
+        end=end,
+        disposition=_short(data, "disposition"),
+        userfield=userfield,
+        mark=_check_mark(path, line, contract.parse_cdr_userfield(userfield)),
+        dstchannel=_short(data, "dstchannel"),
+        lastapp=_short(data, "lastapp"),
+        attempts=_check_attempts(path, line, str(data.get(contract.CDR_ATTEMPTS_VAR) or "")),
+        repaired=repaired,
+    )
+
+
+def _load(text: str, path: Path, line: int) -> tuple[dict[str, Any], bool]:
+    """The line's JSON object with every :data:`REQUIRED` field, and whether it had to be
+    repaired; raises :class:`CdrLineError` otherwise."""
     repaired = False
     try:
         data = json.loads(text)
@@ -238,28 +273,20 @@ def parse_line(text: str, path: Path, line: int) -> CdrLine:
     for name in REQUIRED:
         if name not in data or data[name] is None:
             raise CdrLineError(path, line, name, "missing")
-    linkedid = _token(path, line, "linkedid", data["linkedid"], required=True) or ""
-    uniqueid = _token(path, line, "uniqueid", data.get("uniqueid"), required=False)
-    userfield = str(data["userfield"])
-    start = _when(path, line, "start", data["start"])
-    end = _when(path, line, "end", data["end"]) if data["end"] else start
-    src = data.get("src")
+    return data, repaired
+
+
+def _caller(path: Path, line: int, src: Any) -> str | None:
+    """The caller's number from ``src`` (None when there is none); raises
+    :class:`CdrLineError` for digits that are not a phone number."""
     src_text = str(src) if src not in (None, "") else None
     caller = caller_number(src_text)
     if src_text is not None and caller is None and any(c.isdigit() for c in src_text):
         # Digits, but not a number (70 of them): kept in the rejected file, not cut short.
         raise CdrLineError(path, line, "src", f"not a phone number ({len(src_text)} characters)")
-    return CdrLine(
-        linkedid=linkedid,
-        uniqueid=uniqueid or linkedid,
-        src=caller,
-        start=start,
-        end=end,
-        disposition=str(data.get("disposition") or "")[: contract.LINKEDID_MAX],
-        userfield=userfield,
-        mark=_check_mark(path, line, contract.parse_cdr_userfield(userfield)),
-        dstchannel=str(data.get("dstchannel") or "")[: contract.LINKEDID_MAX],
-        lastapp=str(data.get("lastapp") or "")[: contract.LINKEDID_MAX],
-        attempts=_check_attempts(path, line, str(data.get(contract.CDR_ATTEMPTS_VAR) or "")),
-        repaired=repaired,
-    )
+    return caller
+
+
+def _short(data: dict[str, Any], name: str) -> str:
+    """A free field's text, cut to the longest the store keeps."""
+    return str(data.get(name) or "")[: contract.LINKEDID_MAX]
