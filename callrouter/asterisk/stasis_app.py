@@ -121,6 +121,12 @@ class StasisApp:
         except AsteriskError as exc:
             log.warning("ari.reconcile_failed", error=str(exc))
             return
+        self._reconcile_sessions(channels)
+        in_bridges = self._reconcile_bridges(bridges)
+        self._reconcile_channels(channels, in_bridges)
+
+    def _reconcile_sessions(self, channels: dict[str, Channel]) -> None:
+        """A session whose channel vanished ends; a leg answered unseen is started."""
         for channel_id, session in list(self.sessions.items()):
             channel = channels.get(channel_id)
             if channel is None:
@@ -129,6 +135,9 @@ class StasisApp:
                 # Answered while events did not flow: an originated leg enters Stasis
                 # when it answers. A session that already knows ignores the repeat.
                 session.deliver(_synthetic_event("StasisStart", channel_id))
+
+    def _reconcile_bridges(self, bridges: list[Bridge]) -> set[str]:
+        """Empty bridges of ours destroyed, unknown ones adopted; the channels in them."""
         in_bridges: set[str] = set()
         for bridge in bridges:
             if not bridge.name.startswith(BRIDGE_NAME_PREFIX):
@@ -149,6 +158,10 @@ class StasisApp:
             )
             if len(bridge.channels) < 2:
                 self._spawn(orphan.end(None))
+        return in_bridges
+
+    def _reconcile_channels(self, channels: dict[str, Channel], in_bridges: set[str]) -> None:
+        """A caller or officer leg of ours that nobody knows: to the fallback, or hung up."""
         for channel in channels.values():
             if channel.id in self.sessions or channel.id in in_bridges:
                 continue
