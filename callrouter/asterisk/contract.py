@@ -189,7 +189,7 @@ AGI_INCLUDE_FILENAME: Final = "extensions_callrouter_agi.conf"
 
 # FastAGI mode (extensions_callrouter_agi.conf). The scripts it calls over FastAGI
 # (``AGI(${CALLROUTER_AGI_URL}/<script>,…)``) are AgiCallFlow.routes() and the variables
-# callrouter sets for it (CALLROUTER_AGI_*) fastagi.decision_variables();
+# callrouter sets for it (CALLROUTER_AGI_*) agi_variables.decision_variables();
 # tests/unit/test_contract_agi.py holds the file to both and to these contexts.
 CONTEXT_AGI: Final = "callrouter-agi"
 CONTEXT_AGI_LEG: Final = "callrouter-agi-leg"

@@ -50,6 +50,7 @@ from callrouter.asterisk.agi_access import (
     MAX_ARG_CHARS,
     MAX_ARGS,
 )
+from callrouter.asterisk.agi_variables import VAR_PREFIX, decision_variables
 from callrouter.asterisk.contract import is_linkedid
 from callrouter.calls.ports import CallLogPort, CallObserver, NoObserver
 from callrouter.calls.recorder import CallRecorder
@@ -68,7 +69,8 @@ from callrouter.store.recordings import is_valid_recording_name
 
 log = structlog.get_logger(__name__)
 
-VAR_PREFIX: Final = "CALLROUTER_AGI_"
+__all__ = ["VAR_PREFIX", "AgiCallFlow", "AgiProtocolError", "attempt_result", "decision_variables"]
+
 FORWARD_GROUP: Final = "forward"
 """The attempt group of the rota's forward action (the dialplan rings it for 60 s)."""
 FORWARD_RING_SECONDS: Final = 60
@@ -432,12 +434,7 @@ class AgiCallFlow:
         if not is_caller_number(number):
             raise AgiProtocolError("answered: the number is not a phone number")
         now = self.clock()
-        legs = [call.legs[s] for s, _t in self._targets(call, seq, group) if s in call.legs]
-        winner: _Leg | None = next((leg for leg in legs if leg.target.number == number), None)
-        if winner is None and len(legs) == 1:
-            winner = legs[0]
-        if winner is None:
-            raise AgiProtocolError(f"answered: no leg rang {mask_number(number)}")
+        winner = self._winner(call, seq, group, number)
         if group != FORWARD_GROUP and (call.answered is not None or call.finished or winner.ended):
             log.info(
                 "agi.answer_too_late",
@@ -464,6 +461,16 @@ class AgiCallFlow:
         call.record.answered(target, at=now)
         self.last_officer[call.branch] = target.officer_id
         call.record.talking(target, at=now)
+
+    def _winner(self, call: _AgiCall, seq: int, group: str, number: str) -> _Leg:
+        """The leg of this Dial that rang ``number`` (or its only leg), else an error."""
+        legs = [call.legs[s] for s, _t in self._targets(call, seq, group) if s in call.legs]
+        winner: _Leg | None = next((leg for leg in legs if leg.target.number == number), None)
+        if winner is None and len(legs) == 1:
+            winner = legs[0]
+        if winner is None:
+            raise AgiProtocolError(f"answered: no leg rang {mask_number(number)}")
+        return winner
 
     # ---------------------------------------------------------------- end
 
@@ -545,28 +552,6 @@ class AgiCallFlow:
         call.record.written(str(outcome), at=at, cause=cause)
         answered_at = call.answered.answered_at if call.answered is not None else None
         call.record.ended(str(outcome), at=at, started_at=call.started_at, answered_at=answered_at)
-
-
-def decision_variables(decision: Decision) -> list[tuple[str, str]]:
-    """The channel variables that hand ``decision`` to the AGI dialplan, in setting order."""
-    targets = decision.targets if decision.open else ()
-    out = [
-        ("OPEN", "1" if decision.open and targets else "0"),
-        ("STRATEGY", str(decision.strategy)),
-        ("COUNT", str(len(targets))),
-        ("ROUNDS", str(max(1, decision.rounds))),
-        ("MAX_WAIT", str(decision.max_wait)),
-        ("CONFIRM_TIMEOUT", str(decision.confirm_timeout)),
-        ("ACTION", decision.action.kind),
-        ("FORWARD", decision.action.number or ""),
-    ]
-    for n, target in enumerate(targets, start=1):
-        out += [
-            (f"TARGET_{n}", target.number),
-            (f"CONFIRM_{n}", "1" if target.confirm else "0"),
-            (f"RING_{n}", str(target.ring_timeout)),
-        ]
-    return [(VAR_PREFIX + name, value) for name, value in out]
 
 
 MSET_CHUNK: Final = 1500
