@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import structlog
 
@@ -61,24 +62,8 @@ class RingingPhase(HoldPhase):
             legs = [(self._new_leg(target), ring) for target, ring in rings]
             originations = [self._originate(leg, ring) for leg, ring in legs]
             if first:
-                # gather() starts its tasks in order: each originate request is written to
-                # ARI's socket in its task's first step, then the bookkeeping runs. The caller
-                # is put on hold (greeting, music) once Asterisk has taken the requests, a few
-                # ms later: a playback starting at the same moment measurably slowed the
-                # officer's INVITE on a loaded 2-core box (bench/bench_native.py).
                 first = False
-
-                async def bookkeeping(legs: list[tuple[Leg, int]] = legs) -> None:
-                    write_down()
-                    for leg, ring in legs:
-                        self._log_leg(leg, ring)
-                    self.written_down.set()
-
-                results = await asyncio.gather(*originations, bookkeeping(), return_exceptions=True)
-                for result in results:
-                    if isinstance(result, BaseException):
-                        raise result
-                await self._hold_caller()
+                await self._originate_first(legs, originations, write_down)
             else:
                 for leg, ring in legs:
                     self._log_leg(leg, ring)
@@ -92,6 +77,31 @@ class RingingPhase(HoldPhase):
             if winner is not None:
                 return winner
         return None
+
+    async def _originate_first(
+        self,
+        legs: list[tuple[Leg, int]],
+        originations: list[Coroutine[Any, Any, None]],
+        write_down: Callable[[], None],
+    ) -> None:
+        """Originate the first group's legs, write the call down, then hold the caller."""
+
+        # gather() starts its tasks in order: each originate request is written to
+        # ARI's socket in its task's first step, then the bookkeeping runs. The caller
+        # is put on hold (greeting, music) once Asterisk has taken the requests, a few
+        # ms later: a playback starting at the same moment measurably slowed the
+        # officer's INVITE on a loaded 2-core box (bench/bench_native.py).
+        async def bookkeeping(legs: list[tuple[Leg, int]] = legs) -> None:
+            write_down()
+            for leg, ring in legs:
+                self._log_leg(leg, ring)
+            self.written_down.set()
+
+        results = await asyncio.gather(*originations, bookkeeping(), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        await self._hold_caller()
 
     def _new_leg(self, target: Target) -> Leg:
         self.seq += 1
