@@ -70,6 +70,32 @@ async def wait_bridges(harness: Harness, count: int, within: float = 20.0) -> li
         await asyncio.sleep(0.1)
 
 
+async def wait_guarded(
+    harness: Harness, bridges: list[dict[str, Any]], within: float = 5.0
+) -> None:
+    """Every channel of ``bridges`` carries the bridge guard's peer variable. callrouter sets
+    the guard just after bridging (peer variable, then the hang-up handler, on each leg), so a
+    kill the moment the bridge is seen can come before it: that window is #14's open finding;
+    this test is about what happens once the calls are bridged and guarded."""
+    channels = [c for b in bridges for c in b["channels"]]
+    deadline = time.monotonic() + within
+    for channel in channels:
+        while True:
+            try:
+                found = await harness.ari_get(
+                    "pbx", f"/channels/{channel}/variable?variable={contract.VAR_PEER}"
+                )
+                if found.get("value"):
+                    break
+            except aiohttp.ClientResponseError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"channel {channel} not guarded within {within} s")
+            await asyncio.sleep(0.05)
+    # The hang-up handler is the request right after each leg's peer variable.
+    await asyncio.sleep(0.2)
+
+
 async def officer_channel(harness: Harness, call: PlacedCall) -> dict[str, Any]:
     """The officer's phone channel on the pstn that carries ``call``."""
     for c in await harness.channels("pstn"):
@@ -139,6 +165,7 @@ async def test_given_callrouter_is_killed_mid_call_then_calls_go_on_and_rows_are
             call_a = await harness.place_call(digits="3", hold=90)
             call_c = await harness.place_call(digits="3", hold=90)
             bridges = await wait_bridges(harness, 2)
+            await wait_guarded(harness, bridges)
             first.proc.kill()
             assert await first.proc.wait() == -signal.SIGKILL
             async with engine.connect() as conn:
