@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -195,9 +195,15 @@ class CallRows:
 
 
 async def wait_for_call(
-    engine: AsyncEngine, caller: str, *, within: float = 30.0, outcome_set: bool = True
+    engine: AsyncEngine,
+    caller: str,
+    *,
+    within: float = 30.0,
+    outcome_set: bool = True,
+    until: Callable[[CallRows], bool] | None = None,
 ) -> CallRows:
-    """The ``calls`` row of ``caller`` (with its attempts) once its outcome is written."""
+    """The ``calls`` row of ``caller`` (with its attempts) once its outcome is written, and
+    once ``until`` holds for it when given (a later writer, e.g. the CDR import, finishing it)."""
     deadline = time.monotonic() + within
     last: CallRows | None = None
     while True:
@@ -221,7 +227,7 @@ async def wait_for_call(
                 )
                 if len(calls) > 1:
                     raise AssertionError(f"{len(calls)} calls rows for one caller: {calls}")
-                if complete or not outcome_set:
+                if (complete or not outcome_set) and (until is None or until(last)):
                     return last
         if time.monotonic() > deadline:
             raise TimeoutError(f"no finished calls row for {caller} within {within} s: {last}")

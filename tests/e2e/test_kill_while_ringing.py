@@ -68,13 +68,13 @@ async def test_given_a_kill_while_ringing_and_a_restart_then_no_attempt_is_left_
             )
             caller = await harness.wait_caller_hangup(call, within=60)
             # serve imports the fallback's CDR 5 s after start, then every 30 s
-            deadline = time.monotonic() + 60
-            while True:
-                rows = await wait_for_call(engine, call.caller_number, outcome_set=False)
-                if rows.call["outcome"] == "answered":
-                    break
-                assert time.monotonic() < deadline, (rows.call, rows.attempts)
-                await asyncio.sleep(0.5)  # poll the database (deadline above)
+            rows = await wait_for_call(
+                engine,
+                call.caller_number,
+                within=60,
+                outcome_set=False,
+                until=lambda r: r.call["outcome"] == "answered",
+            )
     finally:
         await engine.dispose()
 
@@ -166,15 +166,16 @@ async def test_given_a_kill_while_ringing_and_no_restart_then_the_guard_hands_ov
         ]
         # A router started later imports the call from the CDR and closes its attempts.
         async with serve_process(harness.info, rota, url, state):
-            deadline = time.monotonic() + 60
-            while True:
-                rows = await wait_for_call(engine, call.caller_number, outcome_set=False)
-                if rows.call["outcome"] == "answered" and all(
-                    a["result"] is not None for a in rows.attempts
-                ):
-                    break
-                assert time.monotonic() < deadline, (rows.call, rows.attempts)
-                await asyncio.sleep(0.5)  # poll the database (deadline above)
+            rows = await wait_for_call(
+                engine,
+                call.caller_number,
+                within=60,
+                outcome_set=False,
+                until=lambda r: (
+                    r.call["outcome"] == "answered"
+                    and all(a["result"] is not None for a in r.attempts)
+                ),
+            )
     finally:
         await engine.dispose()
 
