@@ -23,7 +23,11 @@ What it does, every ``interval`` seconds:
    * hangs up each officer leg of the router (``callrouter-leg-*``) in no bridge: ringing,
      or answered into the dead application (Asterisk would drop it anyway), so the phone does
      not ring on beside the fallback's call.
-   Bridged calls are left alone: media flows without the router, and the bridge guard's
+   * hangs up each channel of the dead application left alone in a bridge: its other side
+     hung up and nothing ended this one. The router guards a bridge (a hang-up handler on
+     each leg ends the other) just after bridging it, so a router killed in those
+     milliseconds leaves an unguarded pair; once one side hangs up, the other is here.
+   Bridged pairs are left alone: media flows without the router, and the bridge guard's
    hang-up handler ends the other side when one hangs up.
 
 AMI rights it needs: ``read = call,reporting`` and ``write = call,reporting`` (CoreShowChannels
@@ -47,8 +51,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
@@ -92,6 +97,8 @@ class Stranded:
 
     callers: list[str]
     legs: list[str]
+    #: channels of the application alone in a bridge (the other side hung up)
+    alone: list[str] = field(default_factory=list)
 
 
 def _field(msg: Mapping[str, Any], key: str) -> str:
@@ -102,22 +109,26 @@ def _field(msg: Mapping[str, Any], key: str) -> str:
 
 
 def stranded(channels: Iterable[Mapping[str, Any]], app: str = contract.APP_NAME) -> Stranded:
-    """From ``CoreShowChannel`` events: callers in ``Stasis(app…)`` outside any bridge, and
-    the router's officer legs outside any bridge."""
-    callers: list[str] = []
-    legs: list[str] = []
-    for c in channels:
-        if _field(c, "Event") != "CoreShowChannel" or _field(c, "BridgeId"):
-            continue
+    """From ``CoreShowChannel`` events: callers in ``Stasis(app…)`` outside any bridge, the
+    router's officer legs outside any bridge, and channels in ``Stasis(app…)`` alone in one."""
+    listed = [c for c in channels if _field(c, "Event") == "CoreShowChannel"]
+    in_bridge = Counter(_field(c, "BridgeId") for c in listed if _field(c, "BridgeId"))
+    found = Stranded([], [])
+    for c in listed:
         name = _field(c, "Channel")
-        if _field(c, "Uniqueid").startswith(LEG_ID_PREFIX):
-            legs.append(name)
-        elif (
+        in_app = (
             _field(c, "Application") == "Stasis"
             and _field(c, "ApplicationData").split(",", 1)[0].strip() == app
-        ):
-            callers.append(name)
-    return Stranded(callers, legs)
+        )
+        bridge = _field(c, "BridgeId")
+        if bridge:
+            if in_app and in_bridge[bridge] == 1:
+                found.alone.append(name)
+        elif _field(c, "Uniqueid").startswith(LEG_ID_PREFIX):
+            found.legs.append(name)
+        elif in_app:
+            found.callers.append(name)
+    return found
 
 
 def _problems(status: int, body: bytes) -> list[str]:
@@ -243,13 +254,19 @@ class Guard:
                 log.error("guard.alarm_failed", kind=kind, error=str(exc))
 
     async def sweep(self) -> Stranded:
-        """Move what the dead router left: callers to the fallback, lone legs hung up."""
+        """Move what the dead router left: callers to the fallback, lone legs and parties left
+        alone in a bridge hung up."""
         found = stranded(await self._channels(), self.config.app)
         for name in found.legs:
             await self._action(
                 {"Action": "Hangup", "Channel": name, "Cause": "16"}, "hang up a leg"
             )
             log.warning("guard.leg_hung_up", channel=name)
+        for name in found.alone:
+            await self._action(
+                {"Action": "Hangup", "Channel": name, "Cause": "16"}, "hang up a lone party"
+            )
+            log.warning("guard.alone_in_bridge_hung_up", channel=name)
         for name in found.callers:
             await self._action(
                 {

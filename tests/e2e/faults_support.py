@@ -1,6 +1,7 @@
 """callrouter as a real subprocess (``python -m callrouter serve``) for the fault tests and
 bench/bench_native.py: it can be SIGKILLed and SIGTERMed like in production, serves its admin
-web on a free port (``/healthz``), and is measured from outside (CPU, RSS)."""
+web on a free port (``/healthz``), and is measured from outside (CPU, RSS); and
+``callrouter guard`` beside it, as a subprocess too."""
 
 from __future__ import annotations
 
@@ -191,3 +192,52 @@ def cpu_and_rss(pid: int) -> tuple[float, int]:
     cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
     rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
     return cpu, rss
+
+
+async def wait_logged(
+    log: Path, what: str, within: float, proc: asyncio.subprocess.Process | None = None
+) -> None:
+    """Poll a subprocess's log file until ``what`` is in it (it has no other channel to say
+    so); fail at once if ``proc`` exits meanwhile."""
+    deadline = time.monotonic() + within
+    while what not in await asyncio.to_thread(log.read_text, errors="replace"):
+        assert proc is None or proc.returncode is None, f"exited before {what!r}: see {log}"
+        assert time.monotonic() < deadline, f"no {what!r} within {within} s: see {log}"
+        await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def guard_process(
+    info: SandboxInfo, health_url: str, log: Path, extra: dict[str, str] | None = None
+) -> AsyncIterator[None]:
+    """``python -m callrouter guard`` watching ``health_url``, on the pbx's AMI (``extra``:
+    further settings); yields once it has seen the router alive (armed)."""
+    env = {
+        **os.environ,
+        "CALLROUTER_AMI_HOST": "127.0.0.1",
+        "CALLROUTER_AMI_PORT": str(info.pbx.ami_port),
+        # The guard's own AMI user with the shipped rights (dialplan/manager.conf).
+        "CALLROUTER_AMI_USER": "callrouter-guard",
+        "CALLROUTER_AMI_PASSWORD": info.pbx.ami_secret,
+        **(extra or {}),
+    }
+    with log.open("ab") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "callrouter", "guard", "--health-url", health_url, "--json-logs"),
+            env=env,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    try:
+        await wait_logged(log, "guard.armed", within=30, proc=proc)
+        yield
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        assert proc.returncode == 0, f"callrouter guard exited {proc.returncode}: see {log}"

@@ -33,7 +33,13 @@ from tests.e2e.callflow_support import (
     wait_for_call,
     write_rota,
 )
-from tests.e2e.faults_support import health, serve_process, wait_health
+from tests.e2e.faults_support import (
+    guard_process,
+    health,
+    serve_process,
+    wait_health,
+    wait_logged,
+)
 from tests.e2e.harness import (
     ANSWERS,
     PRESSES_1,
@@ -75,8 +81,9 @@ async def wait_guarded(
 ) -> None:
     """Every channel of ``bridges`` carries the bridge guard's peer variable. callrouter sets
     the guard just after bridging (peer variable, then the hang-up handler, on each leg), so a
-    kill the moment the bridge is seen can come before it: that window is #14's open finding;
-    this test is about what happens once the calls are bridged and guarded."""
+    kill the moment the bridge is seen can come before it: that window is what
+    ``test_given_a_kill_between_bridging_and_guarding…`` covers; the callers waiting here
+    are about what happens once the calls are bridged and guarded."""
     channels = [c for b in bridges for c in b["channels"]]
     deadline = time.monotonic() + within
     for channel in channels:
@@ -229,6 +236,44 @@ async def test_given_callrouter_is_killed_mid_call_then_calls_go_on_and_rows_are
     # Call A ended while callrouter was down; its row's end is no earlier than the hang-up and
     # no later than the moment the second router found it gone.
     assert caller_a.hung_up_at - 1.0 <= rows_a.call["ended_at"].timestamp() <= restarted_at + 5
+
+
+async def test_given_a_kill_between_bridging_and_guarding_then_the_guard_ends_the_lone_caller(
+    harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    """The router guards a bridge just after making it; SIGKILLed in those milliseconds it
+    leaves caller and officer bridged with no hang-up handler. Reproduced here by taking the
+    guard's peer variables off both legs (the handler does nothing without them) before the
+    kill. When the officer then hangs up, ``callrouter guard`` finds the caller alone in the
+    dead application's bridge and hangs it up: not left in silence."""
+    answers = officer_number(ANSWERS, 0)
+    rota = write_rota(tmp_path / "rota.yaml", [answers], ring_timeout=5)
+    state = tmp_path / "state"
+    async with (
+        serve_process(harness.info, rota, sqlite_url, state) as router,
+        guard_process(harness.info, router.healthz, tmp_path / "guard.log"),
+    ):
+        call = await harness.place_call(digits="3", hold=90)
+        [bridge] = await wait_bridges(harness, 1)
+        await wait_guarded(harness, [bridge])
+        for channel in bridge["channels"]:
+            await harness.ari_post(
+                "pbx", f"/channels/{channel}/variable", {"variable": contract.VAR_PEER, "value": ""}
+            )
+        router.proc.kill()
+        assert await router.proc.wait() == -signal.SIGKILL
+        # the guard has seen the router dead (3 probes 0.5 s apart) before the officer leaves
+        await wait_logged(tmp_path / "guard.log", "guard.router_dead", within=5)
+        assert harness.caller(call).hung_up_at is None
+        officer = await officer_channel(harness, call)
+        hung_up_at = time.time()
+        await harness.ami("pstn").action("Hangup", Channel=officer["name"])
+        caller = await harness.wait_caller_hangup(call, within=10)
+    log = (tmp_path / "guard.log").read_text(errors="replace")
+    assert caller.hung_up_by == "network"
+    assert caller.hung_up_at is not None
+    assert caller.hung_up_at - hung_up_at < 3.0, caller.hung_up_at - hung_up_at
+    assert "guard.alone_in_bridge_hung_up" in log
 
 
 async def wait_row(engine: Any, caller: str, within: float = 20.0) -> Any:

@@ -17,9 +17,9 @@ from callrouter.asterisk import contract
 from callrouter.store.models import notifications
 from tests.e2e.agi_support import free_port
 from tests.e2e.callflow_support import engine_for, write_rota
-from tests.e2e.faults_support import serve_process
+from tests.e2e.faults_support import guard_process, serve_process
 from tests.e2e.harness import ANSWERS, Harness, officer_number
-from tests.e2e.test_kill_while_ringing import guard_process, pbx_event_of
+from tests.e2e.test_kill_while_ringing import pbx_event_of
 from tests.integration.test_notify import Inbox, Smtp
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180, func_only=True)]

@@ -11,26 +11,21 @@ row lies.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import signal
-import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from callrouter.asterisk import contract
 from tests.e2e.callflow_support import engine_for, wait_for_call, write_rota
-from tests.e2e.faults_support import serve_process
+from tests.e2e.faults_support import guard_process, serve_process
 from tests.e2e.harness import (
     ANSWERS,
     AmiEvent,
     Harness,
     PlacedCall,
-    SandboxInfo,
     officer_number,
 )
 
@@ -83,47 +78,6 @@ async def test_given_a_kill_while_ringing_and_a_restart_then_no_attempt_is_left_
     assert all(a["result"] is not None and a["ended_at"] is not None for a in rows.attempts), (
         rows.attempts
     )
-
-
-@contextlib.asynccontextmanager
-async def guard_process(
-    info: SandboxInfo, health_url: str, log: Path, extra: dict[str, str] | None = None
-) -> AsyncIterator[None]:
-    """``python -m callrouter guard`` watching ``health_url``, on the pbx's AMI (``extra``:
-    further settings); yields once it has seen the router alive (armed)."""
-    env = {
-        **os.environ,
-        "CALLROUTER_AMI_HOST": "127.0.0.1",
-        "CALLROUTER_AMI_PORT": str(info.pbx.ami_port),
-        # The guard's own AMI user with the shipped rights (dialplan/manager.conf).
-        "CALLROUTER_AMI_USER": "callrouter-guard",
-        "CALLROUTER_AMI_PASSWORD": info.pbx.ami_secret,
-        **(extra or {}),
-    }
-    with log.open("ab") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *("-m", "callrouter", "guard", "--health-url", health_url, "--json-logs"),
-            env=env,
-            stdout=out,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while "guard.armed" not in await asyncio.to_thread(log.read_text, errors="replace"):
-            assert proc.returncode is None, f"callrouter guard exited: see {log}"
-            assert time.monotonic() < deadline, f"callrouter guard never saw the router: {log}"
-            await asyncio.sleep(0.1)  # poll its log (deadline above)
-        yield
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        assert proc.returncode == 0, f"callrouter guard exited {proc.returncode}: see {log}"
 
 
 async def test_given_a_kill_while_ringing_and_no_restart_then_the_guard_hands_over_the_caller(
