@@ -168,6 +168,13 @@ class CasesPages:
             return self.web.error(request, 404, "Không tìm thấy cuộc gọi", "Cuộc gọi không có.")
         return await self._open(request, user, form, call_id=call_id, callback_id=None)
 
+    async def open_case_from(
+        self, request: Request, user: str, form: FormData, *, call_id: str, back: str
+    ) -> Response:
+        """Record the case of ``call_id`` from another page (the officer's screen) and go
+        back to ``back`` with the reference to read out."""
+        return await self._open(request, user, form, call_id=call_id, callback_id=None, back=back)
+
     async def _open(
         self,
         request: Request,
@@ -176,8 +183,10 @@ class CasesPages:
         *,
         call_id: str | None,
         callback_id: str | None,
+        back: str | None = None,
     ) -> Response:
-        """Record the case; back to the call's page (read the reference out) or to the case."""
+        """Record the case; back to ``back``, to the call's page (read the reference out)
+        or to the case."""
         try:
             case = await open_case(
                 self.web.ctx.engine,
@@ -199,6 +208,8 @@ class CasesPages:
             f"hạn xử lý {case.deadline:%d/%m/%Y}."
             + (" Hãy đọc số hồ sơ cho người gọi." if callback_id is None and call_id else "")
         )
+        if back is not None:
+            return RedirectResponse(back, status_code=303)
         if callback_id is None and call_id is not None:
             return RedirectResponse(f"/calls/{quote(call_id)}#cases", status_code=303)
         return RedirectResponse(f"/cases/{quote(case.id)}", status_code=303)
