@@ -195,6 +195,7 @@ class OfficerScreen:
                 "number": number,
                 "call_id": call_id,
                 "first_page": before is None,
+                "this_call": [c for c in past.cases if c.call_id == call_id] if past else [],
                 "next_url": _next_url(call_id, past),
                 **self._labels(),
             },

@@ -160,7 +160,7 @@
     entry.el.classList.add("ended");
     entry.el.querySelector(".ended").hidden = false;
     text(entry.el, ".state", "Đã kết thúc");
-    if (entry.talked) {
+    if (entry.talked && !entry.el.querySelector(".this-call-done")) {
       addToFinish(entry);
     }
   }
