@@ -47,13 +47,13 @@ from callrouter.cases.config import load_cases_config  # noqa: E402
 from callrouter.cases.edit import CaseInput, CaseRules  # noqa: E402
 from callrouter.cases.workdays import WorkCalendar  # noqa: E402
 from callrouter.metrics import Metrics  # noqa: E402
-from callrouter.report.sample import generated_rows, insert_rows  # noqa: E402
+from callrouter.report.sample import answered_call_row, generated_rows, insert_rows  # noqa: E402
 from callrouter.rota import load_rota  # noqa: E402
 from callrouter.store import history as h  # noqa: E402
 from callrouter.store.cases import open_case  # noqa: E402
 from callrouter.store.db import make_engine  # noqa: E402
 from callrouter.store.migrate import upgrade  # noqa: E402
-from callrouter.store.models import call_id_for, calls  # noqa: E402
+from callrouter.store.models import calls  # noqa: E402
 from callrouter.web import LiveCalls, RotaTracker, WebSettings, create_app  # noqa: E402
 from callrouter.web.security import hash_password  # noqa: E402
 
@@ -67,36 +67,16 @@ NOW = datetime(2026, 11, 28, 9, 30, tzinfo=TZ).astimezone(UTC)
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-def _call(linkedid: str, started: datetime, **values: Any) -> dict[str, Any]:
-    local = started.astimezone(TZ)
-    row: dict[str, Any] = {
-        "id": call_id_for(linkedid),
-        "linkedid": linkedid,
-        "uniqueid": linkedid,
-        "branch": 3,
-        "caller": NUMBER,
-        "started_at": started,
-        "local_day": local.date(),
-        "local_hour": local.hour,
-        "outcome": "answered",
-        "answered_at": started + timedelta(seconds=6),
-        "ended_at": started + timedelta(seconds=126),
-        "answered_officer_id": "lan",
-        "answered_officer_name": "Nguyễn Thị Lan",
-        "answered_number": "0226 3851 234",
-        "wait_seconds": 6.0,
-        "talk_seconds": 120.0,
-        "mode": "ari",
-    }
-    row.update(values)
-    return row
-
-
 async def _fill(engine: AsyncEngine, earlier: int, months: int) -> str:
     await upgrade(engine)
     await insert_rows(engine, generated_rows(date(2026, 8, 1), 30 * months, per_day=40))
-    mine = [_call(f"bench-{i}", NOW - timedelta(hours=6 * (i + 1))) for i in range(earlier)]
-    live = _call("bench-live", NOW, outcome=None, answered_at=None, ended_at=None)
+    mine = [
+        answered_call_row(f"bench-{i}", NUMBER, NOW - timedelta(hours=6 * (i + 1)))
+        for i in range(earlier)
+    ]
+    live = answered_call_row(
+        "bench-live", NUMBER, NOW, outcome=None, answered_at=None, ended_at=None
+    )
     async with engine.begin() as conn:
         await conn.execute(sa.insert(calls), [*mine, live])
     app_rules = _rules()

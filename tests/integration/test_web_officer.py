@@ -14,9 +14,10 @@ import pytest
 import sqlalchemy as sa
 
 from callrouter.cases.edit import CaseInput
+from callrouter.report.sample import answered_call_row
 from callrouter.store import accounts as store
 from callrouter.store.cases import open_case
-from callrouter.store.models import call_events, call_id_for, calls
+from callrouter.store.models import call_events, calls
 from tests.integration.web_harness import (
     PASSWORD_HASH,
     START,
@@ -43,29 +44,7 @@ CSP = (
 
 def call_row(linkedid: str, caller: str, minutes_ago: float, **values: Any) -> dict[str, Any]:
     """A ``calls`` row of ``caller`` that started ``minutes_ago`` before START."""
-    start = START - timedelta(minutes=minutes_ago)
-    local = start.astimezone(TZ)
-    row: dict[str, Any] = {
-        "id": call_id_for(linkedid),
-        "linkedid": linkedid,
-        "uniqueid": linkedid,
-        "branch": 3,
-        "caller": caller,
-        "started_at": start,
-        "local_day": local.date(),
-        "local_hour": local.hour,
-        "outcome": "answered",
-        "answered_at": start + timedelta(seconds=5),
-        "ended_at": start + timedelta(seconds=65),
-        "answered_officer_id": OFFICER,
-        "answered_officer_name": "Nguyễn Thị Lan",
-        "answered_number": "0226 3851 234",
-        "wait_seconds": 5.0,
-        "talk_seconds": 60.0,
-        "mode": "ari",
-    }
-    row.update(values)
-    return row
+    return answered_call_row(linkedid, caller, START - timedelta(minutes=minutes_ago), **values)
 
 
 async def _officer(web: WebEnv) -> None:
