@@ -227,6 +227,7 @@ class AdminWeb:
         self.links = PasswordLinks(self)
         self.outcomes = CallbackOutcomes(self)
         self.api = JsonApi(self)
+        self.officer = OfficerScreen(self)
         env = self.templates.env
         env.filters["mask"] = mask_number
         env.filters["local"] = self._local
@@ -1088,7 +1089,7 @@ def create_app(
         Route("/cases/{case_id}", web.cases.detail, methods=["GET"]),
         Route("/cases/{case_id}", web.cases.update, methods=["POST"]),
         *AnswersPages(web).routes(),
-        *OfficerScreen(web).routes(),
+        *web.officer.routes(),
         Route("/callbacks", web.callbacks),
         Route("/callbacks/{callback_id}/dial", web.dial_callback, methods=["POST"]),
         Route("/callbacks/{callback_id}/done", web.close_callback, methods=["POST"]),

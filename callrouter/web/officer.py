@@ -58,6 +58,8 @@ class OfficerScreen:
 
     def __init__(self, web: AdminWeb) -> None:
         self.web = web
+        #: seconds of quiet before a heartbeat, when the log-in is also checked again
+        self.heartbeat = HEARTBEAT_SECONDS
 
     def routes(self) -> list[Route]:
         return [
@@ -133,8 +135,10 @@ class OfficerScreen:
         yield f"retry: {RETRY_MS}\n\n"
         seen, last = -1, ""
         while not live.closed and time.monotonic() < ends:
-            version = await live.wait_change(seen, HEARTBEAT_SECONDS)
+            version = await live.wait_change(seen, self.heartbeat)
             if version == seen:
+                if not isinstance(await self.web._user(request), str):
+                    return  # logged out, expired or disabled meanwhile: the reconnect gets 401
                 yield ": ping\n\n"
                 continue
             seen = version

@@ -179,3 +179,19 @@ async def test_a_number_with_many_calls_is_shown_a_page_at_a_time(web: WebEnv) -
         await web.scalar(sa.select(sa.func.count()).where(call_events.c.type == "history_viewed"))
         == 3
     )
+
+
+@pytest.mark.parametrize("web_db_url", ["sqlite"], indirect=True)
+async def test_an_officer_disabled_meanwhile_loses_the_open_event_stream(web: WebEnv) -> None:
+    await _officer(web)
+    web.app.state.web.officer.heartbeat = 0.05
+    async with serving(web) as base, client_from(base, "127.0.0.2", timeout=10) as client:
+        assert (await login(client, user=OFFICER)).status_code == 303
+        async with client.stream("GET", "/tiep-nhan/su-kien") as stream:
+            lines = stream.aiter_lines()
+            assert (await _next_calls(lines))["calls"] == []
+            await store.disable_account(web.engine, OFFICER, web.clock())
+            rest = [line async for line in lines]  # the server ends the stream
+        assert all(not line.startswith("data: ") for line in rest)
+        again = await client.get("/tiep-nhan/su-kien")
+        assert again.status_code == 401
