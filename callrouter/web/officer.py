@@ -191,7 +191,8 @@ class OfficerScreen:
             if not audited:  # the call is not in the log yet: nothing shown unaudited
                 return PlainTextResponse("Cuộc gọi chưa vào nhật ký, thử lại.", status_code=409)
             log.info("web.history_viewed", call_id=call_id, user=user, number=mask_number(number))
-        return self.web.page(
+        # A fragment, not a page: rendered without taking the session's flash message.
+        return self.web.templates.TemplateResponse(
             request,
             "_history.html",
             {
@@ -203,7 +204,6 @@ class OfficerScreen:
                 "next_url": _next_url(call_id, past),
                 **self._labels(),
             },
-            user=user,
         )
 
     # -- the case form ---------------------------------------------------------------
