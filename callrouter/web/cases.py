@@ -164,7 +164,8 @@ class CasesPages:
             return guarded
         user, form = guarded
         call_id = request.path_params["call_id"]
-        if await q.get_call(self.web.ctx.engine, call_id) is None:
+        call = await q.get_call(self.web.ctx.engine, call_id)
+        if call is None or not self.web.may_see(request, call.branch):  # another unit's: 404
             return self.web.error(request, 404, "Không tìm thấy cuộc gọi", "Cuộc gọi không có.")
         return await self._open(request, user, form, call_id=call_id, callback_id=None)
 

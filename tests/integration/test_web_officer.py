@@ -17,13 +17,14 @@ from callrouter.cases.edit import CaseInput
 from callrouter.report.sample import answered_call_row
 from callrouter.store import accounts as store
 from callrouter.store.cases import open_case
-from callrouter.store.models import call_events, calls
+from callrouter.store.models import call_events, calls, cases
 from tests.integration.web_harness import (
     PASSWORD_HASH,
     START,
     TZ,
     WebEnv,
     client_from,
+    form_token,
     load_example_rota,
     login,
     serving,
@@ -195,3 +196,18 @@ async def test_an_officer_disabled_meanwhile_loses_the_open_event_stream(web: We
         assert all(not line.startswith("data: ") for line in rest)
         again = await client.get("/tiep-nhan/su-kien")
         assert again.status_code == 401
+
+
+@pytest.mark.parametrize("web_db_url", ["sqlite"], indirect=True)
+async def test_an_officer_cannot_record_a_case_on_another_units_call(web: WebEnv) -> None:
+    await _officer(web)
+    other = call_row("unit5-2", "0988000556", 30, branch=5)
+    async with web.engine.begin() as conn:
+        await conn.execute(sa.insert(calls), [other])
+    async with web.client() as client:
+        assert (await login(client, user=OFFICER)).status_code == 303
+        token = await form_token(client, "/tiep-nhan")
+        form = {"csrf": token, "kind": "hoi_dap", "summary": "Không được ghi"}
+        for path in (f"/calls/{other['id']}/cases", f"/tiep-nhan/ho-so/{other['id']}"):
+            assert (await client.post(path, data=form)).status_code == 404, path
+    assert await web.scalar(sa.select(sa.func.count()).select_from(cases)) == len(web.rows.cases)
