@@ -158,7 +158,9 @@ class CasesPages:
         """How many cases each of these calls has (the dashboard's content column)."""
         return await cases_per_call(self.web.ctx.engine, call_ids)
 
-    async def open_for_call(self, request: Request) -> Response:
+    async def open_for_call(self, request: Request, *, back: str | None = None) -> Response:
+        """Record a case for the call of the path (``back``: the page to return to, e.g.
+        the officer's screen; default the call's page)."""
         guarded = await self.web._guard_post(request)
         if isinstance(guarded, Response):
             return guarded
@@ -167,13 +169,6 @@ class CasesPages:
         call = await q.get_call(self.web.ctx.engine, call_id)
         if call is None or not self.web.may_see(request, call.branch):  # another unit's: 404
             return self.web.error(request, 404, "Không tìm thấy cuộc gọi", "Cuộc gọi không có.")
-        return await self._open(request, user, form, call_id=call_id, callback_id=None)
-
-    async def open_case_from(
-        self, request: Request, user: str, form: FormData, *, call_id: str, back: str
-    ) -> Response:
-        """Record the case of ``call_id`` from another page (the officer's screen) and go
-        back to ``back`` with the reference to read out."""
         return await self._open(request, user, form, call_id=call_id, callback_id=None, back=back)
 
     async def _open(

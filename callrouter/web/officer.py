@@ -208,17 +208,9 @@ class OfficerScreen:
 
     # -- the case form ---------------------------------------------------------------
     async def record_case(self, request: Request) -> Response:
-        guarded = await self.web._guard_post(request)
-        if isinstance(guarded, Response):
-            return guarded
-        user, form = guarded
-        call_id = request.path_params["call_id"]
-        call = await q.get_call(self.web.ctx.engine, call_id)
-        if call is None or not self.web.may_see(request, call.branch):
-            return self.web.error(request, 404, "Không tìm thấy cuộc gọi", "Cuộc gọi không có.")
-        return await self.web.cases.open_case_from(
-            request, user, form, call_id=call_id, back="/tiep-nhan"
-        )
+        """The case form of a call card: recorded as from the call's page (same checks),
+        then back to this screen with the reference to read out."""
+        return await self.web.cases.open_for_call(request, back="/tiep-nhan")
 
 
 def _call_json(call: LiveCall, leg: LiveLeg | None) -> dict[str, Any]:
