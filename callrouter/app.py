@@ -234,6 +234,8 @@ class CallMonitor:
         at: datetime,
         officer_name: str | None = None,
         number: str | None = None,
+        officer_id: str | None = None,
+        number_label: str | None = None,
     ) -> None:
         live_state = _LIVE_STATES.get(state)
         if live_state is not None:
@@ -243,13 +245,24 @@ class CallMonitor:
                 at=at,
                 officer_name=officer_name,
                 number=number,
+                officer_id=officer_id,
+                number_label=number_label,
             )
 
     def leg_ringing(self, *, post_dial_delay: float) -> None:
         self.metrics.observe_post_dial_delay(post_dial_delay)
 
-    def leg_ended(self, *, result: str) -> None:
+    def leg_ended(
+        self,
+        *,
+        result: str,
+        linkedid: str | None = None,
+        officer_id: str | None = None,
+        number: str | None = None,
+    ) -> None:
         self.metrics.attempt_ended(result)
+        if linkedid is not None and officer_id is not None:
+            self.live.leg_ended(linkedid=linkedid, officer_id=officer_id, number=number)
 
     def call_ended(self, *, linkedid: str, outcome: str, wait_seconds: float | None) -> None:
         self.live.ended(linkedid=linkedid)
@@ -383,6 +396,7 @@ class Runtime:
         """Stop what :meth:`start` started (the web server ends its requests cleanly)."""
         for task in self._tasks:
             task.cancel()
+        self.options.live.close()  # the officer screens' event streams end now
         if self._server is not None:
             self._server.stop()
 

@@ -415,7 +415,7 @@ class AgiCallFlow:
         call.record.leg_written(
             leg.seq, result=str(result), cause=cause, at=at, answered_at=leg.answered_at
         )
-        call.record.leg_over(str(result))
+        call.record.leg_over(str(result), leg.target)
 
     async def answered(self, request: Request) -> None:
         """An officer's leg took the call (pre-bridge subroutine, after press 1 where asked).

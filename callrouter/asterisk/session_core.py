@@ -115,7 +115,7 @@ class SessionCore:
         if leg.ended:
             return
         leg.ended = True
-        self.record.leg_over(str(result))
+        self.record.leg_over(str(result), leg.target)
         ended = at or self.host.clock()
         if leg.channel_id in self.destroyed:
             self._write_leg_end(leg, result, ended)

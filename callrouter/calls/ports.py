@@ -103,13 +103,22 @@ class CallObserver(Protocol):
         at: datetime,
         officer_name: str | None = None,
         number: str | None = None,
+        officer_id: str | None = None,
+        number_label: str | None = None,
     ) -> None:
         return None
 
     def leg_ringing(self, *, post_dial_delay: float) -> None:
         return None
 
-    def leg_ended(self, *, result: str) -> None:
+    def leg_ended(
+        self,
+        *,
+        result: str,
+        linkedid: str | None = None,
+        officer_id: str | None = None,
+        number: str | None = None,
+    ) -> None:
         return None
 
     def call_ended(self, *, linkedid: str, outcome: str, wait_seconds: float | None) -> None:

@@ -129,6 +129,8 @@ class CallRecorder:
             at=at,
             officer_name=target.officer_name,
             number=target.number,
+            officer_id=target.officer_id,
+            number_label=target.number_label,
         )
         self._log(
             "leg.ringing",
@@ -138,9 +140,17 @@ class CallRecorder:
             ring_timeout=ring,
         )
 
-    def leg_over(self, result: str) -> None:
+    def leg_over(self, result: str, target: Target | None = None) -> None:
         """An attempt ended (the moment; its row may wait for the cause)."""
-        self.observer.leg_ended(result=result)
+        if target is None:
+            self.observer.leg_ended(result=result)
+            return
+        self.observer.leg_ended(
+            result=result,
+            linkedid=self.linkedid,
+            officer_id=target.officer_id,
+            number=target.number,
+        )
 
     def leg_written(
         self,
@@ -183,6 +193,8 @@ class CallRecorder:
             at=at,
             officer_name=target.officer_name,
             number=target.number,
+            officer_id=target.officer_id,
+            number_label=target.number_label,
         )
         self._log("call.answered", officer=target.officer_id)
 

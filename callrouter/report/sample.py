@@ -410,6 +410,36 @@ def generated_rows(
     return r
 
 
+def answered_call_row(
+    linkedid: str, caller: str, started: datetime, **values: Any
+) -> dict[str, Any]:
+    """One ``calls`` row: ``caller``'s call answered by the example rota's ``lan`` at the
+    landline after 5 s, 60 s of talk; ``values`` override columns (e.g. ``outcome=None``
+    for a call still up, ``branch=5``)."""
+    local = started.astimezone(TZ)
+    row: dict[str, Any] = {
+        "id": call_id_for(linkedid),
+        "linkedid": linkedid,
+        "uniqueid": linkedid,
+        "branch": 3,
+        "caller": caller,
+        "started_at": started,
+        "local_day": local.date(),
+        "local_hour": local.hour,
+        "outcome": "answered",
+        "answered_at": started + timedelta(seconds=5),
+        "ended_at": started + timedelta(seconds=65),
+        "answered_officer_id": "lan",
+        "answered_officer_name": "Nguyễn Thị Lan",
+        "answered_number": "0226 3851 234",
+        "wait_seconds": 5.0,
+        "talk_seconds": 60.0,
+        "mode": "ari",
+    }
+    row.update(values)
+    return row
+
+
 async def insert_rows(engine: AsyncEngine, rows: SampleRows) -> None:
     async with engine.begin() as conn:
         for table, data in (

@@ -70,6 +70,7 @@ from callrouter.web.cases import CasesPages, default_rules
 from callrouter.web.feeds import ALL, duty_calendar
 from callrouter.web.live import STATE_LABELS, LiveCalls
 from callrouter.web.notifications import NotificationsPage
+from callrouter.web.officer import OfficerScreen
 from callrouter.web.rotastatus import RotaInfo
 from callrouter.web.security import (
     MAX_USER_NAME,
@@ -158,7 +159,7 @@ class SecurityHeaders:
         (
             b"content-security-policy",
             b"default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; "
-            b"script-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            b"script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     )
 
@@ -226,6 +227,7 @@ class AdminWeb:
         self.links = PasswordLinks(self)
         self.outcomes = CallbackOutcomes(self)
         self.api = JsonApi(self)
+        self.officer = OfficerScreen(self)
         env = self.templates.env
         env.filters["mask"] = mask_number
         env.filters["local"] = self._local
@@ -1087,6 +1089,7 @@ def create_app(
         Route("/cases/{case_id}", web.cases.detail, methods=["GET"]),
         Route("/cases/{case_id}", web.cases.update, methods=["POST"]),
         *AnswersPages(web).routes(),
+        *web.officer.routes(),
         Route("/callbacks", web.callbacks),
         Route("/callbacks/{callback_id}/dial", web.dial_callback, methods=["POST"]),
         Route("/callbacks/{callback_id}/done", web.close_callback, methods=["POST"]),

@@ -158,15 +158,18 @@ class CasesPages:
         """How many cases each of these calls has (the dashboard's content column)."""
         return await cases_per_call(self.web.ctx.engine, call_ids)
 
-    async def open_for_call(self, request: Request) -> Response:
+    async def open_for_call(self, request: Request, *, back: str | None = None) -> Response:
+        """Record a case for the call of the path (``back``: the page to return to, e.g.
+        the officer's screen; default the call's page)."""
         guarded = await self.web._guard_post(request)
         if isinstance(guarded, Response):
             return guarded
         user, form = guarded
         call_id = request.path_params["call_id"]
-        if await q.get_call(self.web.ctx.engine, call_id) is None:
+        call = await q.get_call(self.web.ctx.engine, call_id)
+        if call is None or not self.web.may_see(request, call.branch):  # another unit's: 404
             return self.web.error(request, 404, "Không tìm thấy cuộc gọi", "Cuộc gọi không có.")
-        return await self._open(request, user, form, call_id=call_id, callback_id=None)
+        return await self._open(request, user, form, call_id=call_id, callback_id=None, back=back)
 
     async def _open(
         self,
@@ -176,8 +179,10 @@ class CasesPages:
         *,
         call_id: str | None,
         callback_id: str | None,
+        back: str | None = None,
     ) -> Response:
-        """Record the case; back to the call's page (read the reference out) or to the case."""
+        """Record the case; back to ``back``, to the call's page (read the reference out)
+        or to the case."""
         try:
             case = await open_case(
                 self.web.ctx.engine,
@@ -199,6 +204,8 @@ class CasesPages:
             f"hạn xử lý {case.deadline:%d/%m/%Y}."
             + (" Hãy đọc số hồ sơ cho người gọi." if callback_id is None and call_id else "")
         )
+        if back is not None:
+            return RedirectResponse(back, status_code=303)
         if callback_id is None and call_id is not None:
             return RedirectResponse(f"/calls/{quote(call_id)}#cases", status_code=303)
         return RedirectResponse(f"/cases/{quote(case.id)}", status_code=303)

@@ -166,10 +166,10 @@ async def running_router(
     await asyncio.to_thread(state_dir.mkdir, parents=True, exist_ok=True)
     stop = asyncio.Event()
     started = asyncio.Event()
-    # The admin web has its own tests; here it would only compete for a port.
-    options = ServeOptions(
-        drain_seconds=drain_seconds, web=WebSettings(enabled=False), **serve_options
-    )
+    # The admin web has its own tests; here it would only compete for a port (a test of
+    # the web beside real calls passes its own ``web=WebSettings(...)``).
+    serve_options.setdefault("web", WebSettings(enabled=False))
+    options = ServeOptions(drain_seconds=drain_seconds, **serve_options)
     task = asyncio.create_task(serve(settings, stop, options=options, started=started))
     waiter = asyncio.create_task(started.wait())
     done, _ = await asyncio.wait({task, waiter}, timeout=20, return_when=asyncio.FIRST_COMPLETED)

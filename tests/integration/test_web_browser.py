@@ -10,9 +10,10 @@ blank, and the key Vietnamese texts present in the DOM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -55,26 +56,51 @@ WAIT = 20.0
 T = TypeVar("T")
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Any:
+PHONE = (360, 740)  # a common Android phone's CSS viewport
+
+
+@contextlib.contextmanager
+def chromium(tmp_path: Path, *, phone: bool = False) -> Iterator[Any]:
+    """A headless Chromium driven by chromedriver; ``phone``: a 360x740 touch phone
+    (Chromium's mobile emulation: viewport, device pixel ratio, mobile user agent)."""
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
         require_service("Chromium", "install Debian's chromium and chromium-driver packages")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    profile = tmp_path / "chromium-profile"
+    profile = tmp_path / ("chromium-phone" if phone else "chromium-profile")
     profile.mkdir()
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
+    if phone:
+        width, height = PHONE
+        metrics = {"width": width, "height": height, "pixelRatio": 2.0, "touch": True}
+        options.add_experimental_option(
+            "mobileEmulation",
+            {"deviceMetrics": metrics, "clientHints": {"platform": "Android", "mobile": True}},
+        )
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(WAIT)
     try:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    with chromium(tmp_path) as driver:
+        yield driver
+
+
+@pytest.fixture
+def phone(tmp_path: Path) -> Iterator[Any]:
+    """Chromium as a 360x740 phone."""
+    with chromium(tmp_path, phone=True) as driver:
+        yield driver
 
 
 @pytest.fixture

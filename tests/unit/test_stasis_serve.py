@@ -111,11 +111,16 @@ def test_call_monitor_feeds_the_live_view_and_the_metrics() -> None:
     monitor = CallMonitor(live, metrics)
     at = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
     monitor.call_started(linkedid="l1", caller="0912345678", branch=3, at=at)
-    monitor.call_state(linkedid="l1", state="ringing", at=at, officer_name="An", number="09")
+    monitor.call_state(
+        linkedid="l1", state="ringing", at=at, officer_name="An", number="09",
+        officer_id="an", number_label="so-1",
+    )  # fmt: skip
     [call] = live.snapshot()
     assert (call.state, call.officer_name) == ("ringing", "An")
+    assert call.leg_of("an") is not None
     monitor.leg_ringing(post_dial_delay=0.01)
-    monitor.leg_ended(result="busy")
+    monitor.leg_ended(result="busy", linkedid="l1", officer_id="an", number="09")
+    assert live.snapshot()[0].legs == ()
     monitor.call_ended(linkedid="l1", outcome="unanswered", wait_seconds=12.0)
     assert live.snapshot() == []
     assert metrics.value("callrouter_calls_total", {"outcome": "unanswered"}) == 1

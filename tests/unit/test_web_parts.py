@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,6 +37,45 @@ def test_live_calls_track_a_call_from_start_to_end() -> None:
     live.ended(linkedid="b")
     live.ended(linkedid="b")  # twice is harmless
     assert len(live) == 1
+
+
+def test_live_calls_keep_every_officer_rung_in_parallel_and_then_only_the_one_who_talks() -> None:
+    live = LiveCalls()
+    live.started(linkedid="c", caller="0911", branch=3, started_at=NOW)
+    for officer, number in (("lan", "0226"), ("dung", "0912")):
+        live.updated(
+            linkedid="c", state="ringing", at=NOW, officer_id=officer, number=number,
+            number_label="co-dinh" if number == "0226" else None,
+        )  # fmt: skip
+    (call,) = live.snapshot()
+    assert [(g.officer_id, g.number, g.state) for g in call.legs] == [
+        ("lan", "0226", "ringing"),
+        ("dung", "0912", "ringing"),
+    ]
+    live.leg_ended(linkedid="c", officer_id="dung", number="0912")  # busy
+    assert live.snapshot()[0].leg_of("dung") is None
+    later = NOW + timedelta(seconds=7)
+    live.updated(linkedid="c", state="talking", at=later, officer_id="lan", number="0226")
+    live.leg_ended(linkedid="c", officer_id="lan", number="0226")  # the answered leg's end
+    (leg,) = live.snapshot()[0].legs
+    assert (leg.officer_id, leg.state, leg.since) == ("lan", "talking", later)
+
+
+async def test_live_calls_wake_a_waiter_at_each_change_and_on_close() -> None:
+    live = LiveCalls()
+    seen = live.version
+    assert await live.wait_change(seen, 0.01) == seen  # nothing happened: the heartbeat
+    waiting = asyncio.create_task(live.wait_change(seen, 5))
+    await asyncio.sleep(0)
+    live.started(linkedid="c", caller="0911", branch=3, started_at=NOW)
+    assert await waiting == seen + 1
+    live.updated(linkedid="gone", state="ringing", at=NOW)  # unknown call: no change
+    assert live.version == seen + 1
+    waiting = asyncio.create_task(live.wait_change(live.version, 5))
+    await asyncio.sleep(0)
+    live.close()
+    assert await waiting == seen + 2
+    assert live.closed
 
 
 def test_metrics_expose_every_required_family_with_zeroes_from_the_start() -> None:
