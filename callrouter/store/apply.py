@@ -282,7 +282,7 @@ async def apply_plan(
     missed-caller rule (:mod:`callrouter.store.missed`)."""
     dialect = conn.dialect.name
     await _apply_calls(conn, plan, dialect)
-    await _apply_late_ends(conn, plan)
+    late_ended = await _apply_late_ends(conn, plan)
     await _apply_attempts(conn, plan)
     if plan.events:
         rows = [{k: v for k, v in e.items() if k != "linkedid"} for e in plan.events]
@@ -293,7 +293,9 @@ async def apply_plan(
         stmt = _insert(conn, callbacks).on_conflict_do_nothing(index_elements=["id"])
         await conn.execute(stmt, rows)
         await withdraw_missed(conn, {c["call_id"]: c["id"] for c in rows if c["call_id"]})
+    # the fallback's calls (CDR import) end late: the rule holds for them too
     ended = [linkedid for linkedid, patch in plan.calls.items() if "outcome" in patch]
+    ended += late_ended
     if ended:
         messages = {c["call_id"] for c in plan.callbacks if c["call_id"] is not None}
         await apply_missed(conn, ended, messages, misdial_seconds, _insert(conn, callbacks))
@@ -331,10 +333,12 @@ async def _apply_calls(conn: AsyncConnection, plan: Plan, dialect: str) -> None:
         )
 
 
-async def _apply_late_ends(conn: AsyncConnection, plan: Plan) -> None:
+async def _apply_late_ends(conn: AsyncConnection, plan: Plan) -> list[str]:
     """A late writer's end (records.LATE_WRITERS_MAY_AMEND) lands only on a call whose outcome
-    is still open or ``failed``: a final outcome another door wrote stays as it is."""
+    is still open or ``failed``: a final outcome another door wrote stays as it is. Returns
+    the linkedids whose end was written."""
     c = calls.c
+    written: list[str] = []
     amendable = or_(c.outcome.is_(None), c.outcome.in_(r.LATE_WRITERS_MAY_AMEND))
     for end in plan.late_ends:
         where = and_(c.linkedid == end["linkedid"], amendable)
@@ -357,6 +361,8 @@ async def _apply_late_ends(conn: AsyncConnection, plan: Plan) -> None:
         _timings(values)
         del values["started_at"]
         await conn.execute(update(calls).where(where).values(**values))
+        written.append(end["linkedid"])
+    return written
 
 
 def _timing_exprs(dialect: str, excluded: Any, columns: frozenset[str]) -> dict[str, Any]:

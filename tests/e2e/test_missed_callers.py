@@ -95,6 +95,7 @@ async def test_through_the_fallback_the_import_lists_a_caller_who_gave_up_not_a_
         "abandoned",
     )
     assert rows[long.caller_number]["outcome"] == "abandoned"
+    assert rows[long.caller_number]["wait_seconds"] >= 14, rows[long.caller_number]
     [entry] = found
     assert entry["reason"] == "abandoned"
     assert entry["call_id"] == rows[long.caller_number]["id"]
