@@ -1,13 +1,16 @@
 """What issue 16's input validation costs, counted in instructions (callgrind), not timed.
 
-    nice -n 10 .venv/bin/python bench/bench_validation.py [--calls 100] [--paths agi,store,cdr]
+    nice -n 10 .venv/bin/python bench/bench_validation.py [--calls 100] [--paths agi,store,...]
+        [--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/callrouter_bench]
+
+Needs ``valgrind`` (Debian package). Takes ~8 minutes (two callgrind processes per path).
 
 Wall-clock benches on this shared 2-core machine vary by ±20-30 % from run to run
 (``bench/bench_trees.py``), so they cannot show whether validation stays within the issue's
-5 %. Instructions executed are repeatable: each figure here is the number of instructions
+5 %. Instructions executed repeat: each figure here is the number of instructions
 (callgrind's ``Ir``: user space, every thread of the process; the kernel's share of a socket
 or an fsync is not counted) that one stretch of the real code took, divided by the calls or
-lines it handled. Three paths, all in-process (no sandbox, no sockets):
+lines it handled. All in-process (no sandbox, no sockets):
 
 * ``agi``: one FastAGI call, the six requests the dialplan sends for a call whose first
   officer is busy and whose second answers (``route``, ``attempt`` start/end, ``attempt``
@@ -18,26 +21,30 @@ lines it handled. Three paths, all in-process (no sandbox, no sockets):
   (``AgiAccess.check_peer``/``script``), the bounded arguments (``AgiCallFlow.args``, with the
   linkedid check), ``_seq``/``_dialstatus``/``_cause``, the caller-number normaliser, the
   linkedid and answered-number checks.
-* ``store``: ``bench_store.py``'s call (7 records: started, 2 x attempt started/ended,
-  answered, ended) handed to ``CallLog`` and flushed into SQLite. Validators: every record
-  field check of ``store/records.py`` (``text``/``integer``/``choice``/``when``/``cause``...;
-  most predate issue 16, which only added the cause rule and the late-writer flag).
-* ``cdr``: one fallback CDR line (caller's leg with two attempts and the fallback mark)
+* ``store`` / ``store-pg``: ``bench_store.py``'s call (7 records: started, 2 x attempt
+  started/ended, answered, ended) handed to ``CallLog`` and flushed into SQLite / PostgreSQL
+  (a schema of its own in ``--pg-url``'s database; the server's work is another process and
+  not counted, so the ratio is higher than SQLite's). Validators: every record field check of
+  ``store/records.py`` (``text``/``integer``/``choice``/``when``/``cause``...; most predate
+  issue 16, which added the cause rule and the late-writer flag).
+* ``cdr``: one fallback CDR line (the caller's leg with two attempts and the fallback mark)
   imported by ``import_fallback`` into SQLite. Validators: the line's bounds
   (``cdr_lines._token``/``_when``/``_caller``/``_check_attempts``/``_check_mark``).
 
-Each path runs in its own ``valgrind --tool=callgrind`` process per mode, after a warm-up:
+Each path runs in its own ``valgrind --tool=callgrind`` process per mode; a warm-up, then the
+heap is frozen (``gc.freeze``, see :func:`start_measuring`) and ``--calls`` units measured:
 
 * **on**: the code as it is;
-* **off**: the validators listed above replaced by what the path needs without checking (the
-  pre-issue-16 code: raw strip of the caller number, ``int()`` of a number, no access check);
-  the inputs are valid, so both modes store the same rows;
-* **alone** (measured in the ``on`` process): the very validator calls one call (or line)
-  made, recorded during the warm-up and replayed ``--calls`` times on their own. It counts the
-  whole functions, including the parsing some wrap (``_when`` parses the timestamp,
-  ``args`` collects the arguments), so it is an upper bound of what checking adds.
+* **off**: the validators listed above replaced by stand-ins doing what the path needs
+  without checking (the pre-issue-16 code: the caller number stripped, ``int()`` of a
+  number, no access check, the script name the last path segment); the inputs are valid, so
+  both modes store the same rows.
 
-``(on - off) / off`` is the cost of validation on that path; ``alone / off`` its upper bound.
+``(on - off) / off`` is what validation adds to the path. Two cross-checks, in the ``on``
+process: the validator calls one unit made (recorded during the warm-up) replayed alone,
+``--calls`` times, each validator and then its stand-in with the same arguments: **checks** =
+the sum of (validator - stand-in), which should match on - off; **alone** = the validators'
+whole cost (the parsing some wrap included, ``_when``'s ``strptime``): an upper bound.
 """
 
 from __future__ import annotations
@@ -60,7 +67,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_store import write_call  # noqa: E402
+from bench.bench_store import DEFAULT_PG, fresh_pg, write_call  # noqa: E402
 from callrouter import logs  # noqa: E402
 from callrouter.asterisk import cdr_lines, fastagi  # noqa: E402
 from callrouter.asterisk.agi_access import AgiAccess  # noqa: E402
@@ -80,8 +87,14 @@ from tests.integration.test_fastagi_server import headers  # noqa: E402
 #: callgrind dumps its counters before each call (``--dump-before``), so the dumps split the
 #: run into its stretches (startup and warm-up, the path, the validators alone)
 MARKER = "os_getloadavg*"
-PATHS = ("agi", "store", "cdr")
-UNITS = {"agi": "call (6 AGI requests)", "store": "call (7 records)", "cdr": "CDR line"}
+PATHS = ("agi", "store", "store-pg", "cdr")
+UNITS = {
+    "agi": "call (6 AGI requests)",
+    "store": "call (7 records)",
+    "store-pg": "call (7 records)",
+    "cdr": "CDR line",
+}
+PG_ROLE = "callrouter_bench_validation"
 SECRET = "bench-secret-0123456789abcdef"  # noqa: S105  # a bench, not a credential
 NUMBERS = ["0901100001", "0902100002"]
 
@@ -110,11 +123,11 @@ def start_measuring() -> None:
 
 def agi_validators() -> Validators:
     def args(request: Any) -> list[str]:  # the pre-issue-16 collection: no bounds
-        headers: dict[str, str] = request.headers
+        given: dict[str, str] = request.headers
         out: list[str] = []
         n = 1
-        while f"agi_arg_{n}" in headers:
-            out.append(headers[f"agi_arg_{n}"].strip())
+        while f"agi_arg_{n}" in given:
+            out.append(given[f"agi_arg_{n}"].strip())
             n += 1
         return out
 
@@ -164,6 +177,14 @@ def cdr_validators() -> Validators:
         (cdr_lines, "_check_attempts", lambda path, line, raw: raw),
         (cdr_lines, "_check_mark", lambda path, line, mark: mark),
     ]
+
+
+VALIDATORS = {
+    "agi": agi_validators,
+    "store": store_validators,
+    "store-pg": store_validators,
+    "cdr": cdr_validators,
+}
 
 
 def _raw(owner: Any, name: str) -> Any:
@@ -337,9 +358,10 @@ async def _warm_and_measure(
     return made
 
 
-async def store_path(tmp: Path, on: bool, calls: int, warm: int) -> Replay:
+async def store_path(tmp: Path, on: bool, calls: int, warm: int, url: str = "") -> Replay:
     start = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
-    async with CallLog(f"sqlite+aiosqlite:///{tmp / 'store.sqlite3'}", tmp / "spool") as log:
+    url = url or f"sqlite+aiosqlite:///{tmp / 'store.sqlite3'}"
+    async with CallLog(url, tmp / "spool") as log:
         validators = store_validators()
         if not on:
             switch_off(validators)
@@ -399,10 +421,13 @@ async def cdr_path(tmp: Path, on: bool, lines: int, warm: int) -> Replay:
 async def inner(path: str, on: bool, calls: int, warm: int) -> None:
     logs.configure(json=True, level="WARNING")
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-validation-{path}-"))
-    run = {"agi": agi_path, "store": store_path, "cdr": cdr_path}[path]
-    made = await run(tmp, on, calls, warm)
-    validators = {"agi": agi_validators, "store": store_validators, "cdr": cdr_validators}
-    names = replay_alone(made, calls, validators[path]()) if on else []
+    if path == "store-pg":  # the PostgreSQL server's own work is another process: not counted
+        url = await fresh_pg(os.environ.get("CALLROUTER_BENCH_PG_URL", DEFAULT_PG), PG_ROLE)
+        made = await store_path(tmp, on, calls, warm, url)
+    else:
+        run = {"agi": agi_path, "store": store_path, "cdr": cdr_path}[path]
+        made = await run(tmp, on, calls, warm)
+    names = replay_alone(made, calls, VALIDATORS[path]()) if on else []
     counts = {name: sum(1 for f, _, _ in made if _name(f) == name) for name in names}
     print("validators: " + ",".join(f"{name}={count}" for name, count in counts.items()))
 
@@ -422,6 +447,11 @@ class Validator:
     @property
     def check(self) -> float:
         return self.whole - self.stand_in
+
+    def cells(self, path: str, off: float) -> list[str]:
+        whole, stand_in, check = f"{self.whole:,.0f}", f"{self.stand_in:,.0f}", self.check
+        share = f"{check / off * 100:+.2f} %"
+        return [path, self.name, str(self.calls), whole, stand_in, f"{check:+,.0f}", share]
 
 
 @dataclass
@@ -509,18 +539,9 @@ def measure(path: str, calls: int, warm: int, out: Path) -> Counted:
     )
 
 
-HEADER = [
-    "path",
-    "per",
-    "off (Ir)",
-    "on (Ir)",
-    "on - off",
-    "(on-off)/off",
-    "checks (Ir)",
-    "checks/off",
-    "alone (Ir)",
-    "alone/off",
-]
+HEADER = (
+    "path|per|off (Ir)|on (Ir)|on - off|(on-off)/off|checks (Ir)|checks/off|alone (Ir)|alone/off"
+)
 
 
 def table(rows: list[list[str]], left: int = 2) -> None:
@@ -538,6 +559,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100, help="calls (CDR lines) measured")
     parser.add_argument("--warm", type=int, default=5, help="calls (lines) before measuring")
     parser.add_argument("--paths", default=",".join(PATHS))
+    parser.add_argument(
+        "--pg-url",
+        default=DEFAULT_PG,
+        help="PostgreSQL database for store-pg (a schema of its own)",
+    )
     parser.add_argument("--inner", nargs=2, metavar=("PATH", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
@@ -548,6 +574,7 @@ def main() -> None:
     unknown = set(paths) - set(PATHS)
     if unknown:
         parser.error(f"unknown path(s) {sorted(unknown)}; choose from {PATHS}")
+    os.environ["CALLROUTER_BENCH_PG_URL"] = args.pg_url
     out = Path(tempfile.mkdtemp(prefix="bench-validation-cg-"))
     print(
         f"Instructions (callgrind Ir) per unit: {args.calls} units measured after {args.warm} "
@@ -558,25 +585,13 @@ def main() -> None:
         results.append(measure(path, args.calls, args.warm, out))
         print(f"  ({path} done)", flush=True)
     print()
-    table([HEADER, *(c.cells() for c in results)])
+    table([HEADER.split("|"), *(c.cells() for c in results)])
     print(
         "\nEach validator replayed alone with the arguments one unit gave it, and what `off` "
         "runs instead;\ncheck = the difference (the replay loop's own cost cancels out)"
     )
     rows = [["path", "validator", "calls", "whole (Ir)", "stand-in (Ir)", "check (Ir)", "of off"]]
-    for c in results:
-        for v in c.validators:
-            rows.append(
-                [
-                    c.path,
-                    v.name,
-                    str(v.calls),
-                    f"{v.whole:,.0f}",
-                    f"{v.stand_in:,.0f}",
-                    f"{v.check:+,.0f}",
-                    f"{v.check / c.off * 100:+.2f} %",
-                ]
-            )
+    rows += [v.cells(c.path, c.off) for c in results for v in c.validators]
     table(rows)
 
 
