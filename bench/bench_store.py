@@ -150,9 +150,8 @@ async def _admin(url: str, *statements: str) -> None:
         await engine.dispose()
 
 
-async def fresh_pg(admin_url: str) -> str:
+async def fresh_pg(admin_url: str, role: str = BENCH_ROLE) -> str:
     """A URL for an empty schema owned by the bench role in the bench database."""
-    role = BENCH_ROLE
     await _admin(
         admin_url,
         f"DROP SCHEMA IF EXISTS {role} CASCADE",
