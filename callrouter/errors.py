@@ -23,7 +23,7 @@
     │   └── CaseConflict            the case was changed by someone else meanwhile
     └── NoticeError                 a health notice refused
         ├── NoticeFileError         a notices file that is not valid (every problem, file:line)
-        └── NoticeSoundError        a notice's sound Asterisk could not play (format, length, silence)
+        └── NoticeSoundError        a notice's sound Asterisk cannot play (format, length, silence)
 """
 
 from __future__ import annotations

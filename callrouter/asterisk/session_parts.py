@@ -95,6 +95,9 @@ class FlowConfig:
     message_terminate_on: str = "#"
     #: seconds the ``forward:<number>`` number rings before the caller is told nobody answered
     forward_ring_seconds: int = 30
+    #: the health notices a waiting caller hears at a time: sound names, played after the
+    #: greeting while the officers ring (callrouter.notices.board.NoticeBoard.sounds)
+    notices: Callable[[datetime], Sequence[str]] = field(default=lambda _at: ())
 
 
 @dataclass

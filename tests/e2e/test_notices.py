@@ -1,0 +1,109 @@
+"""Health notices heard by a caller while the officer's phone rings, end to end (issue 21).
+
+Real pbx + pstn, the real ``callrouter serve`` in ARI and FastAGI mode, the notice spoken by
+espeak-ng on this machine into the pbx's sounds directory. What the caller heard comes from
+the pbx's own log (:mod:`tests.e2e.caller_support`): ARI mode plays the notice as a sound
+after the greeting; FastAGI mode (and the dialplan fallback) dial with the notice's music
+class, whose announcement is the notice. An expired notice in the same file is never heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from callrouter.notices.board import NoticeBoard, music_class, sound_name
+from tests.e2e.caller_support import (
+    heard,
+    missing_sound_warnings,
+    moh_classes,
+    pbx_channel,
+    rootfs,
+)
+from tests.e2e.callflow_support import write_rota
+from tests.e2e.harness import ANSWERS, Harness, Sandbox, officer_number
+from tests.e2e.router_modes import RouterMode
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120, func_only=True)]
+
+NOTICE = "Thông báo của TTYT: từ 15/12 tiêm chủng miễn phí cho trẻ em, mang theo thẻ BHYT."
+EXPIRED = "Thông báo cũ: lịch tiêm ngày 1/6 đã kết thúc."
+
+
+def write_notices(path: Path) -> None:
+    """One notice valid for the hour around now, one that expired yesterday (UTC dates)."""
+    now = datetime.now(UTC)
+    fmt = "%Y-%m-%d %H:%M"
+    path.write_text(
+        "timezone: UTC\n"
+        "notices:\n"
+        "  - id: cu\n"
+        f"    text: {json.dumps(EXPIRED, ensure_ascii=False)}\n"
+        f"    valid_from: {now - timedelta(days=3):{fmt}}\n"
+        f"    valid_until: {now - timedelta(days=1):{fmt}}\n"
+        "  - id: tiem-chung\n"
+        f"    text: {json.dumps(NOTICE, ensure_ascii=False)}\n"
+        f"    valid_from: {now - timedelta(hours=1):{fmt}}\n"
+        f"    valid_until: {now + timedelta(hours=1):{fmt}}\n",
+        encoding="utf-8",
+    )
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+
+
+async def test_given_a_notice_valid_now_then_the_caller_hears_it_while_the_officer_rings(
+    router_mode: RouterMode,
+    sandbox: Sandbox,
+    harness: Harness,
+    tmp_path: Path,
+    sqlite_url: str,
+) -> None:
+    """The officer's phone rings 8 s, then answers: the caller hears the greeting, then
+    the notice (ARI: a sound; FastAGI: the Dial's music class with the notice as its
+    announcement) after the officer's phone began to ring, and is bridged with the officer;
+    the expired notice of the same file is never heard."""
+    info = harness.info
+    board = NoticeBoard(
+        tmp_path / "notices.yaml",
+        sounds_dir=rootfs(info) / "usr/share/asterisk/sounds",
+        etc_dir=info.pbx.etc_dir,
+    )
+    write_notices(board.path)
+    assert await asyncio.to_thread(board.reload)
+    assert board.current_set is not None
+    assert board.current_set.problems == ()
+    [current] = [r for r in board.current_set.ready if r.notice.id == "tiem-chung"]
+    [expired] = [r for r in board.current_set.ready if r.notice.id == "cu"]
+    sandbox.cli("pbx", "dialplan reload")
+    sandbox.cli("pbx", "moh reload")
+    await router_mode.dialplan_reloaded()
+    officer = officer_number(ANSWERS, 8)
+    rota = write_rota(tmp_path / "rota.yaml", [officer], ring_timeout=30, max_wait=60)
+    async with router_mode.running(rota, sqlite_url, tmp_path / "state", notices=board):
+        call = await harness.place_call(digits="3", hold=16)
+        ringing = await harness.wait_user_event(
+            "OfficerRinging", source="pstn", Number=officer, within=15
+        )
+        await harness.wait_user_event("OfficerAnswered", source="pstn", Number=officer, within=20)
+        channel = pbx_channel(harness, call)
+        await harness.wait_caller_hangup(call, within=30)
+
+    log = heard(info, channel)
+    names = [h.what for h in log]
+    if router_mode.name == "ari":
+        notice = next(h for h in log if h.what == sound_name(current.key))
+        assert names.index("callrouter/greeting") < names.index(notice.what)
+    else:
+        notice = next(h for h in moh_classes(info, channel) if h.what == music_class(current.key))
+    assert notice.at >= ringing.timestamp - 0.5  # the officer's phone was already ringing
+    assert sound_name(expired.key) not in names
+    assert music_class(expired.key) not in [h.what for h in moh_classes(info, channel)]
+    # Asterisk found the notice's sound (a missing announcement logs "Unable to open file").
+    assert missing_sound_warnings(info, current.key) == []
