@@ -129,7 +129,9 @@ class HoldPhase(SessionCore):
     async def _stop_hold(self) -> None:
         await self._stop_reminders()
         playing, self.hold_prompts = self.hold_prompts, []
-        for playback in playing:
+        # Queued ones first: stopping the playing one first made Asterisk open each queued
+        # sound in turn for a few ms (a notice "heard" by a caller bridged at once).
+        for playback in reversed(playing):
             with contextlib.suppress(AriNotFound):
                 await self.ari.stop_playback(playback)
         if self.moh:

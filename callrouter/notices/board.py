@@ -212,6 +212,9 @@ class NoticeBoard:
     def current(self, audience: Audience, at: datetime | None = None) -> list[ReadyNotice]:
         return [] if self.current_set is None else self.current_set.current(audience, at)
 
+    def ready(self) -> tuple[ReadyNotice, ...]:
+        return () if self.current_set is None else self.current_set.ready
+
     def sounds(self, at: datetime) -> list[str]:
         """The sound names a caller waiting at ``at`` hears (ARI mode), in file order."""
         return [sound_name(r.key, self.folder) for r in self.current(Audience.WAITING, at)]

@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from callrouter.asterisk import contract
+from callrouter.asterisk.fallback import write_fallback_include
 from callrouter.notices.board import NoticeBoard, music_class, sound_name
+from callrouter.rota import parse_rota
 from tests.e2e.caller_support import (
     heard,
     missing_sound_warnings,
@@ -24,7 +27,7 @@ from tests.e2e.caller_support import (
     pbx_channel,
     rootfs,
 )
-from tests.e2e.callflow_support import write_rota
+from tests.e2e.callflow_support import running_router, write_rota
 from tests.e2e.harness import ANSWERS, Harness, Sandbox, officer_number
 from tests.e2e.router_modes import RouterMode
 
@@ -54,21 +57,9 @@ def write_notices(path: Path) -> None:
 
 
 @pytest.fixture
-async def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
-
-
-async def test_given_a_notice_valid_now_then_the_caller_hears_it_while_the_officer_rings(
-    router_mode: RouterMode,
-    sandbox: Sandbox,
-    harness: Harness,
-    tmp_path: Path,
-    sqlite_url: str,
-) -> None:
-    """The officer's phone rings 8 s, then answers: the caller hears the greeting, then
-    the notice (ARI: a sound; FastAGI: the Dial's music class with the notice as its
-    announcement) after the officer's phone began to ring, and is bridged with the officer;
-    the expired notice of the same file is never heard."""
+async def notice_board(sandbox: Sandbox, harness: Harness, tmp_path: Path) -> NoticeBoard:
+    """What `callrouter notices install` does on a server: the notices spoken into the pbx's
+    sounds directory, both include files written, the dialplan and music classes reloaded."""
     info = harness.info
     board = NoticeBoard(
         tmp_path / "notices.yaml",
@@ -79,10 +70,31 @@ async def test_given_a_notice_valid_now_then_the_caller_hears_it_while_the_offic
     assert await asyncio.to_thread(board.reload)
     assert board.current_set is not None
     assert board.current_set.problems == ()
-    [current] = [r for r in board.current_set.ready if r.notice.id == "tiem-chung"]
-    [expired] = [r for r in board.current_set.ready if r.notice.id == "cu"]
     sandbox.cli("pbx", "dialplan reload")
     sandbox.cli("pbx", "moh reload")
+    return board
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+
+
+async def test_given_a_notice_valid_now_then_the_caller_hears_it_while_the_officer_rings(
+    router_mode: RouterMode,
+    notice_board: NoticeBoard,
+    harness: Harness,
+    tmp_path: Path,
+    sqlite_url: str,
+) -> None:
+    """The officer's phone rings 8 s, then answers: the caller hears the greeting, then
+    the notice (ARI: a sound; FastAGI: the Dial's music class with the notice as its
+    announcement) after the officer's phone began to ring, and is bridged with the officer;
+    the expired notice of the same file is never heard."""
+    info = harness.info
+    board = notice_board
+    [current] = [r for r in board.ready() if r.notice.id == "tiem-chung"]
+    [expired] = [r for r in board.ready() if r.notice.id == "cu"]
     await router_mode.dialplan_reloaded()
     officer = officer_number(ANSWERS, 8)
     rota = write_rota(tmp_path / "rota.yaml", [officer], ring_timeout=30, max_wait=60)
@@ -106,4 +118,52 @@ async def test_given_a_notice_valid_now_then_the_caller_hears_it_while_the_offic
     assert sound_name(expired.key) not in names
     assert music_class(expired.key) not in [h.what for h in moh_classes(info, channel)]
     # Asterisk found the notice's sound (a missing announcement logs "Unable to open file").
+    assert missing_sound_warnings(info, current.key) == []
+
+
+async def test_given_the_officer_answers_at_once_then_the_caller_hears_no_notice(
+    notice_board: NoticeBoard, harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    """ARI mode: an officer who answers as soon as the phone rings is bridged before the
+    notice's turn; the bridge stops the greeting and the queued notice is never played."""
+    info = harness.info
+    [current] = [r for r in notice_board.ready() if r.notice.id == "tiem-chung"]
+    officer = officer_number(ANSWERS, 0)
+    rota = write_rota(tmp_path / "rota.yaml", [officer], ring_timeout=30, max_wait=60)
+    async with running_router(info, rota, sqlite_url, tmp_path / "state", notices=notice_board):
+        call = await harness.place_call(digits="3", hold=6)
+        await harness.wait_user_event("OfficerAnswered", source="pstn", Number=officer, within=20)
+        channel = pbx_channel(harness, call)
+        await harness.wait_caller_hangup(call, within=30)
+    assert sound_name(current.key) not in [h.what for h in heard(info, channel)]
+
+
+async def test_given_the_router_is_down_then_the_fallback_plays_the_notice_while_it_rings(
+    notice_board: NoticeBoard, sandbox: Sandbox, harness: Harness, tmp_path: Path
+) -> None:
+    """No router: Stasis fails, the dialplan fallback checks the notices' dates itself and
+    dials with the valid notice's music class; the expired one is not used."""
+    info = harness.info
+    [current] = [r for r in notice_board.ready() if r.notice.id == "tiem-chung"]
+    [expired] = [r for r in notice_board.ready() if r.notice.id == "cu"]
+    officer = officer_number(ANSWERS, 6)
+    rota = parse_rota(
+        write_rota(tmp_path / "rota.yaml", [officer], ring_timeout=30, max_wait=60).read_text(
+            encoding="utf-8"
+        ),
+        "rota.yaml",
+    )
+    write_fallback_include(rota, info.pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME)
+    sandbox.cli("pbx", "dialplan reload")
+    call = await harness.place_call(digits="3", hold=12)
+    ringing = await harness.wait_user_event(
+        "OfficerRinging", source="pstn", Number=officer, within=15
+    )
+    await harness.wait_user_event("OfficerAnswered", source="pstn", Number=officer, within=20)
+    channel = pbx_channel(harness, call)
+    await harness.wait_caller_hangup(call, within=30)
+    classes = moh_classes(info, channel)
+    notice = next(h for h in classes if h.what == music_class(current.key))
+    assert notice.at >= ringing.timestamp - 0.5
+    assert music_class(expired.key) not in [h.what for h in classes]
     assert missing_sound_warnings(info, current.key) == []
