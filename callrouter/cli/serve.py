@@ -102,7 +102,7 @@ def notice_board(settings: Settings) -> NoticeBoard | None:
         return None
     return NoticeBoard(
         settings.notices_path,
-        sounds_dir=settings.sounds_dir or DEFAULT_SOUNDS_DIR,
+        sounds_dir=settings.notices_sounds_dir or settings.sounds_dir or DEFAULT_SOUNDS_DIR,
         folder=settings.prompt_folder,
         etc_dir=settings.dialplan_include.parent,
     )

@@ -74,7 +74,7 @@ def install_command(path: Path | None) -> None:
         notices_file = load_notices(source)
     except NoticeError as exc:
         raise click.ClickException(str(exc)) from None
-    sounds = settings.sounds_dir or DEFAULT_SOUNDS_DIR
+    sounds = settings.notices_sounds_dir or settings.sounds_dir or DEFAULT_SOUNDS_DIR
     ready = prepare(notices_file, source.parent, sounds, settings.prompt_folder)
     etc = settings.dialplan_include.parent
     write_includes(ready, etc, folder=settings.prompt_folder)
