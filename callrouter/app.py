@@ -305,7 +305,7 @@ class ServeOptions:
     notices: NoticeBoard | None = None
 
 
-def _no_notices(_at: datetime) -> list[str]:
+def _no_notices(_at: datetime, _audience: str) -> list[str]:
     return []
 
 

@@ -64,15 +64,19 @@ class HoldPhase(SessionCore):
                 raise CallerGone(None) from exc
             except AriConflict:
                 pass  # answered meanwhile
-        notices = [
-            PromptChoice("notice", "sound:" + name, None)
-            for name in self.config.notices(self.host.clock())
-        ]
-        if notices:
-            log.info("call.notices", count=len(notices))
-        await self._play_while_waiting("greeting", *notices, "please_hold")
+        await self._play_while_waiting("greeting", *self._notices("waiting"), "please_hold")
         if self.config.hold_reminder_seconds > 0 and self.reminder is None:
             self.reminder = asyncio.get_running_loop().create_task(self._remind())
+
+    def _notices(self, audience: str) -> list[PromptChoice]:
+        """The health notices valid now for ``audience``, as sounds to play."""
+        notices = [
+            PromptChoice("notice", "sound:" + name, None)
+            for name in self.config.notices(self.host.clock(), audience)
+        ]
+        if notices:
+            log.info("call.notices", count=len(notices), audience=audience)
+        return notices
 
     async def _play_while_waiting(self, *keys: str | PromptChoice) -> None:
         """Queue prompts (or notices, chosen already) to the waiting caller (ARI plays a

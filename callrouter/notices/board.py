@@ -15,8 +15,6 @@ refused whole: :meth:`NoticeBoard.reload` keeps the running set.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +22,7 @@ from pathlib import Path
 import structlog
 
 from callrouter.asterisk import contract
+from callrouter.asterisk.fallback import write_config_atomically
 from callrouter.errors import NoticeError, NoticeSoundError
 from callrouter.notices.config import Audience, Notice, NoticesFile, load_notices
 from callrouter.notices.normalise import Normaliser
@@ -150,25 +149,14 @@ def render_notices_include(ready: NoticeSet) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def write_includes(ready: NoticeSet, etc_dir: Path, *, folder: str = "callrouter") -> None:
     """Blocking: both include files into Asterisk's configuration directory."""
-    _write_atomically(
+    write_config_atomically(
         etc_dir / contract.NOTICES_MOH_FILENAME, render_moh_include(ready, folder=folder)
     )
-    _write_atomically(etc_dir / contract.NOTICES_INCLUDE_FILENAME, render_notices_include(ready))
+    write_config_atomically(
+        etc_dir / contract.NOTICES_INCLUDE_FILENAME, render_notices_include(ready)
+    )
 
 
 @dataclass
@@ -215,6 +203,6 @@ class NoticeBoard:
     def ready(self) -> tuple[ReadyNotice, ...]:
         return () if self.current_set is None else self.current_set.ready
 
-    def sounds(self, at: datetime) -> list[str]:
-        """The sound names a caller waiting at ``at`` hears (ARI mode), in file order."""
-        return [sound_name(r.key, self.folder) for r in self.current(Audience.WAITING, at)]
+    def sounds(self, at: datetime, audience: str = Audience.WAITING) -> list[str]:
+        """The sound names ``audience`` hears at ``at`` (ARI mode), in file order."""
+        return [sound_name(r.key, self.folder) for r in self.current(Audience(audience), at)]

@@ -184,6 +184,7 @@ def test_a_bad_file_keeps_the_running_set(tmp_path: Path) -> None:
     assert board.reload()
     assert (tmp_path / contract.NOTICES_INCLUDE_FILENAME).exists()
     assert board.sounds(NOW) == [sound_name(board.ready()[1].key)]
+    assert board.sounds(NOW, "after_hours") == [sound_name(board.ready()[2].key)]
     path.write_text(GOOD.replace("audience: after_hours", "audience: nobody"), encoding="utf-8")
     assert not board.reload()
     assert board.sounds(NOW) == [sound_name(board.ready()[1].key)]
