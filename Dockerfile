@@ -50,8 +50,10 @@ COPY dialplan/extensions_callrouter.conf dialplan/modules.conf dialplan/cdr_cust
 # file, no start.
 COPY dialplan/manager.conf /usr/share/callrouter/manager.conf.in
 COPY scripts/asterisk-entrypoint /usr/local/bin/asterisk-entrypoint
-# callrouter writes the fallback include (the registered numbers from the rota) into a volume
-# both containers share; the shipped dialplan #tryincludes it next to extensions.conf.
+# callrouter writes the fallback include (the registered numbers from the rota) and the health
+# notices' includes (dialplan + music classes) into a volume both containers share; the shipped
+# dialplan and musiconhold.conf #tryinclude them. The notices' sounds come through another
+# shared volume (compose.yaml `notice-sounds`).
 # /var/run/asterisk (the control socket) is made here: no systemd-tmpfiles in a container.
 # The recordings and CDR directories are group-writable for the asterisk group, which the
 # callrouter container joins (compose.yaml group_add): db purge / privacy erase delete there.
@@ -65,6 +67,12 @@ RUN printf '[general]\n\n[globals]\n\n#include extensions_callrouter.conf\n' \
  && chmod 2770 /var/log/asterisk/cdr-custom /var/spool/asterisk/recording \
  && ln -sf /var/lib/callrouter-dialplan/callrouter_fallback.conf \
       /etc/asterisk/callrouter_fallback.conf \
+ && ln -sf /var/lib/callrouter-dialplan/callrouter_notices.conf \
+      /etc/asterisk/callrouter_notices.conf \
+ && ln -sf /var/lib/callrouter-dialplan/musiconhold_callrouter.conf \
+      /etc/asterisk/musiconhold_callrouter.conf \
+ && printf '\n#tryinclude musiconhold_callrouter.conf\n' >> /etc/asterisk/musiconhold.conf \
+ && mkdir -p /usr/share/asterisk/sounds/vi/callrouter/notices \
  && chown -R asterisk:asterisk /etc/asterisk
 USER 10023:10023
 EXPOSE 5060/udp 8088/tcp
@@ -75,20 +83,26 @@ CMD ["asterisk", "-f", "-vvv"]
 
 # --------------------------------------------------------------------------- callrouter
 FROM python:3.11.11-slim-bookworm AS callrouter
+# espeak-ng + sox: health notices are spoken here, where callrouter runs (nothing downloaded).
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends espeak-ng sox \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10022 callrouter \
  && useradd --system --uid 10022 --gid 10022 --home-dir /var/lib/callrouter --create-home \
       callrouter \
- && mkdir -p /var/lib/callrouter-dialplan \
- && chown 10022:10022 /var/lib/callrouter-dialplan
+ && mkdir -p /var/lib/callrouter-dialplan /usr/share/asterisk/sounds/vi/callrouter/notices \
+ && chown 10022:10022 /var/lib/callrouter-dialplan /usr/share/asterisk/sounds/vi/callrouter/notices
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links /wheels /wheels/*.whl \
  && rm -rf /wheels
 # callrouter.store.migrate looks for the Alembic scripts beside the installed package.
 COPY migrations /usr/local/lib/python3.11/site-packages/migrations
 COPY dialplan /opt/callrouter/dialplan
-COPY config/rota.example.yaml /opt/callrouter/config/rota.example.yaml
+COPY config/rota.example.yaml config/notices.example.yaml /opt/callrouter/config/
 ENV CALLROUTER_STATE_DIR=/var/lib/callrouter \
     CALLROUTER_DIALPLAN_INCLUDE=/var/lib/callrouter-dialplan/callrouter_fallback.conf \
+    CALLROUTER_NOTICES_SOUNDS_DIR=/usr/share/asterisk/sounds \
     CALLROUTER_WEB_HOST=127.0.0.1 \
     CALLROUTER_WEB_PORT=8080 \
     PYTHONUNBUFFERED=1

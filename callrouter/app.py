@@ -37,6 +37,8 @@ from callrouter.calls.plan import Clock, utc_now
 from callrouter.errors import AsteriskError, ConfigError, RotaError, RotaValidationError
 from callrouter.logs import mask_url
 from callrouter.metrics import Metrics
+from callrouter.notices.board import NoticeBoard
+from callrouter.notices.watch import ModuleReload, watch_notices
 from callrouter.notify.scheduler import scheduler_from_settings
 from callrouter.rota import Rota, load_rota
 from callrouter.routing import CallInfo, Decision, decide
@@ -312,6 +314,12 @@ class ServeOptions:
     #: a caller's message: longest, and the silence that ends it (seconds)
     message_max_seconds: int = 120
     message_max_silence: int = 5
+    #: health notices played to waiting callers (None: none; the file is watched)
+    notices: NoticeBoard | None = None
+
+
+def _no_notices(_at: datetime, _audience: str) -> list[str]:
+    return []
 
 
 def ari_client(settings: Settings) -> AriClient:
@@ -357,6 +365,7 @@ class Runtime:
         link: str,
         link_ready: Callable[[], bool],
         calls_in_progress: Callable[[], float],
+        reload_module: ModuleReload | None = None,
     ) -> None:
         """Start the rota watcher, the reload-on-request loop and (when enabled) the admin
         web, whose ``/healthz`` also checks ``link`` (``ari`` connected / ``agi`` listening)
@@ -383,6 +392,14 @@ class Runtime:
             group.create_task(self.rota.watch(self.options.rota_poll_seconds)),
             group.create_task(_reload_on_request(self.rota, self.options.reload_rota)),
         ]
+        if self.options.notices is not None:
+            self._tasks.append(
+                group.create_task(
+                    watch_notices(
+                        self.options.notices, reload_module, self.options.rota_poll_seconds
+                    )
+                )
+            )
         notify = scheduler_from_settings(
             self.settings,
             self.engine,
@@ -484,6 +501,7 @@ async def serve(
                 hold_reminder_seconds=options.hold_reminder_seconds,
                 message_max_seconds=options.message_max_seconds,
                 message_max_silence=options.message_max_silence,
+                notices=options.notices.sounds if options.notices is not None else _no_notices,
             ),
             clock=clock,
             observer=rt.monitor(),
@@ -496,6 +514,7 @@ async def serve(
                 link="ari",
                 link_ready=lambda: ari.ready,
                 calls_in_progress=lambda: app.active_calls,
+                reload_module=ari.reload_module,
             )
             app_task = group.create_task(app.run())
             ready_task = group.create_task(
@@ -573,6 +592,7 @@ async def serve_agi(
                 link="agi",
                 link_ready=lambda: server.listening,
                 calls_in_progress=lambda: flow.active_calls,
+                reload_module=rt.dialer.reload_module if rt.dialer is not None else None,
             )
             extra: asyncio.Task[None] | None = (
                 group.create_task(background()) if background is not None else None

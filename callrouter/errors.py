@@ -16,11 +16,14 @@
     │       ├── AriNotFound         404: the channel/bridge is gone (often: the caller hung up)
     │       └── AriConflict         409: the resource is in the wrong state
     ├── ReportError                 a report that cannot be produced or merged
-    └── CaseError                   a citizen's case (hỏi đáp, phản ánh, kiến nghị) refused
-        ├── CaseConfigError         a topics/agencies file that is not valid (every problem)
-        ├── CaseInputError          a value outside the configured lists or over its bound
-        ├── CaseTransitionError     a status change the lifecycle forbids
-        └── CaseConflict            the case was changed by someone else meanwhile
+    ├── CaseError                   a citizen's case (hỏi đáp, phản ánh, kiến nghị) refused
+    │   ├── CaseConfigError         a topics/agencies file that is not valid (every problem)
+    │   ├── CaseInputError          a value outside the configured lists or over its bound
+    │   ├── CaseTransitionError     a status change the lifecycle forbids
+    │   └── CaseConflict            the case was changed by someone else meanwhile
+    └── NoticeError                 a health notice refused
+        ├── NoticeFileError         a notices file that is not valid (every problem, file:line)
+        └── NoticeSoundError        a notice's sound Asterisk cannot play (format, length, silence)
 """
 
 from __future__ import annotations
@@ -126,3 +129,21 @@ class AnswerFileError(CallrouterError):
         self.path = path
         self.problems = list(problems)
         super().__init__(f"{path}: {len(self.problems)} problem(s)\n" + "\n".join(self.problems))
+
+
+class NoticeError(CallrouterError):
+    """A health notice for callers that cannot be used."""
+
+
+class NoticeFileError(NoticeError):
+    """A notices file that failed validation; ``problems`` lists every one (file:line)."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = list(problems)
+        super().__init__(f"{path}: {len(self.problems)} problem(s)\n" + "\n".join(self.problems))
+
+
+class NoticeSoundError(NoticeError):
+    """A notice's sound that Asterisk could not play as it is (the message says what it needs),
+    or text the speech engine could not say."""

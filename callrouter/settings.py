@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     #: is then played in English explicitly and logged (unset: Asterisk's own fallback only)
     sounds_dir: Path | None = None
     prompt_folder: str = "callrouter"
+    #: health notices for waiting callers (YAML, ``config/notices.example.yaml``); unset: none.
+    #: Their speech is written under ``sounds_dir`` (default /usr/share/asterisk/sounds), the
+    #: include files beside ``dialplan_include``
+    notices_path: Path | None = None
+    #: where the notices' speech is written (Asterisk's sounds directory; unset: ``sounds_dir``,
+    #: else /usr/share/asterisk/sounds) — apart from ``sounds_dir``, which turns on prompt checks
+    notices_sounds_dir: Path | None = None
     hold_reminder_seconds: float = Field(default=30.0, ge=0)
     message_max_seconds: int = Field(default=120, ge=5, le=600)
     message_max_silence: int = Field(default=5, ge=1, le=60)

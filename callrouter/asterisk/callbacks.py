@@ -175,15 +175,17 @@ class AmiCallbackDialer:
         """Reload Asterisk's dialplan over this AMI connection (FastAGI mode has no ARI):
         the ``Reload`` action on ``pbx_config.so``, which the shipped AMI user may run
         (``write = system``; a ``Command`` action would need ``command`` rights too)."""
+        await self.reload_module("pbx_config.so")
+
+    async def reload_module(self, module: str) -> None:
+        """The AMI ``Reload`` action on ``module`` (e.g. ``res_musiconhold.so``)."""
         try:
             async with asyncio.timeout(5.0):
-                reply = await self.manager.send_action(
-                    {"Action": "Reload", "Module": "pbx_config.so"}
-                )
+                reply = await self.manager.send_action({"Action": "Reload", "Module": module})
         except (OSError, TimeoutError) as exc:
-            raise AsteriskError(f"AMI dialplan reload: {exc or 'timeout'}") from None
+            raise AsteriskError(f"AMI reload {module}: {exc or 'timeout'}") from None
         if not getattr(reply, "success", False):
-            raise AsteriskError(f"AMI dialplan reload refused: {field_of(reply, 'Message')}")
+            raise AsteriskError(f"AMI reload {module} refused: {field_of(reply, 'Message')}")
 
     # ------------------------------------------------------------- CallbackDialer protocol
 

@@ -66,6 +66,12 @@ CONTEXT_FALLBACK_ATTEMPT: Final = "callrouter-fallback-attempt"
 :data:`CDR_ATTEMPTS_VAR` (see :func:`parse_cdr_attempts`)."""
 CONTEXT_FALLBACK_HANGUP: Final = "callrouter-fallback-hangup"
 CONTEXT_PEER_HANGUP: Final = "callrouter-peer-hangup"
+CONTEXT_NOTICE_PICK: Final = "callrouter-notice-pick"
+"""Subroutine (ARG1 = waiting | after_hours): sets ``CALLROUTER_NOTICE_CLASS`` to the music
+class of the first notice of :data:`NOTICES_INCLUDE_FILENAME` valid now (EPOCH) for that
+audience, or empty; Dial's ``m(...)`` then plays it (class ``announcement``) while ringing."""
+CONTEXT_NOTICES: Final = "callrouter-notices"
+"""Defined by the include file callrouter writes from the notices file."""
 """Bridge guard: hang-up handler that hangs up ``CALLROUTER_PEER`` (see :func:`peer_guard`)."""
 CONTEXTS: Final = (
     CONTEXT_INBOUND,
@@ -78,6 +84,7 @@ CONTEXTS: Final = (
     CONTEXT_FALLBACK_ATTEMPT,
     CONTEXT_FALLBACK_HANGUP,
     CONTEXT_PEER_HANGUP,
+    CONTEXT_NOTICE_PICK,
 )
 
 # ------------------------------------------------------------------------------- dial strings
@@ -238,6 +245,23 @@ VAR_FALLBACK_FORWARD: Final = "CALLROUTER_FALLBACK_FORWARD"  # nobody-answered f
 VAR_FALLBACK_NUMBER_N: Final = "CALLROUTER_FALLBACK_NUMBER_{n}"
 VAR_FALLBACK_CONFIRM_N: Final = "CALLROUTER_FALLBACK_CONFIRM_{n}"
 
+# ------------------------------------------------------------------------ notices include files
+NOTICES_INCLUDE_FILENAME: Final = "callrouter_notices.conf"
+"""Written by callrouter from the notices file next to extensions.conf; ``#tryinclude``'d."""
+NOTICES_MOH_FILENAME: Final = "musiconhold_callrouter.conf"
+"""One music class per notice (``announcement`` = the notice); ``#tryinclude``'d by the
+operator's musiconhold.conf."""
+NOTICE_CLASS_PREFIX: Final = "callrouter-notice-"
+# Variables the include sets (Gosub(callrouter-notices,s,1)); FROM/UNTIL are epoch seconds.
+VAR_NOTICE_COUNT: Final = "CALLROUTER_NOTICE_COUNT"
+VAR_NOTICE_CLASS_N: Final = "CALLROUTER_NOTICE_CLASS_{n}"
+VAR_NOTICE_FROM_N: Final = "CALLROUTER_NOTICE_FROM_{n}"
+VAR_NOTICE_UNTIL_N: Final = "CALLROUTER_NOTICE_UNTIL_{n}"
+VAR_NOTICE_AUDIENCE_N: Final = "CALLROUTER_NOTICE_AUDIENCE_{n}"
+VAR_NOTICE_INDEX: Final = "CALLROUTER_NOTICE_INDEX"
+VAR_NOTICE_CLASS: Final = "CALLROUTER_NOTICE_CLASS"
+"""Set by :data:`CONTEXT_NOTICE_PICK`: the class Dial's ``m()`` plays (empty: default music)."""
+
 CHANNEL_VARIABLES: Final = (
     VAR_BRANCH,
     VAR_MODE,
@@ -269,6 +293,13 @@ CHANNEL_VARIABLES: Final = (
     VAR_FALLBACK_FORWARD,
     VAR_FALLBACK_NUMBER_N,
     VAR_FALLBACK_CONFIRM_N,
+    VAR_NOTICE_COUNT,
+    VAR_NOTICE_CLASS_N,
+    VAR_NOTICE_FROM_N,
+    VAR_NOTICE_UNTIL_N,
+    VAR_NOTICE_AUDIENCE_N,
+    VAR_NOTICE_INDEX,
+    VAR_NOTICE_CLASS,
 )
 GLOBAL_VARIABLES: Final = (
     GLOBAL_TRUNK,

@@ -69,10 +69,14 @@ def render_fallback_include(rota: Rota) -> str:
 
 
 def write_fallback_include(rota: Rota, path: Path) -> None:
-    """Write the include file atomically (temporary file, fsync, rename): Asterisk reloading
-    the dialplan at any moment sees the old file or the new one, never half of one."""
-    text = render_fallback_include(rota)
-    fd, tmp = tempfile.mkstemp(prefix=".callrouter_fallback.", dir=path.parent)
+    """Write the include file atomically (see :func:`write_config_atomically`)."""
+    write_config_atomically(path, render_fallback_include(rota))
+
+
+def write_config_atomically(path: Path, text: str) -> None:
+    """Write an Asterisk configuration file atomically (temporary file, fsync, rename):
+    Asterisk reloading at any moment sees the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

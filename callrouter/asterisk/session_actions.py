@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import structlog
 
 from callrouter.asterisk import contract
+from callrouter.asterisk.prompts import PromptChoice
 from callrouter.asterisk.session_parts import (
     CallerGone,
 )
@@ -69,8 +70,9 @@ class ActionsPhase(RingingPhase):
             log.info("call.caller_left_during_action", action=action.kind)
         self._end(outcome, at=self.action_at)
 
-    async def _say(self, keys: Sequence[str]) -> None:
-        """Play prompts to the caller and wait until the last one has ended."""
+    async def _say(self, keys: Sequence[str | PromptChoice]) -> None:
+        """Play prompts (or notices, chosen already) to the caller and wait until the last
+        one has ended."""
         self.record.observer.call_state(
             linkedid=self.linkedid, state="announcing", at=self.host.clock()
         )
@@ -78,7 +80,7 @@ class ActionsPhase(RingingPhase):
             await self.ari.answer(self.caller.id)
         last = ""
         for key in keys:
-            choice = await self.config.prompts.choose(key)
+            choice = key if isinstance(key, PromptChoice) else await self.config.prompts.choose(key)
             last = "callrouter-prompt-" + self.host.new_id()
             try:
                 await self.ari.play(
@@ -87,7 +89,7 @@ class ActionsPhase(RingingPhase):
             except AriNotFound as exc:
                 raise CallerGone(None) from exc
             except AriRequestError as exc:
-                log.warning("call.prompt_failed", prompt=key, error=str(exc))
+                log.warning("call.prompt_failed", prompt=choice.media, error=str(exc))
         deadline = asyncio.get_running_loop().time() + self.config.prompt_limit * len(keys)
         while last:
             event = await self._next_event(deadline)
@@ -102,7 +104,8 @@ class ActionsPhase(RingingPhase):
         the call-back entry). A caller who hangs up while speaking still leaves the message
         recorded so far; one who hangs up before the beep leaves a call-back without one.
         """
-        await self._say((first_prompt, "leave_message"))
+        after_hours = self._notices("after_hours") if outcome is Outcome.AFTER_HOURS else []
+        await self._say((first_prompt, *after_hours, "leave_message"))
         name = f"callrouter-message-{_safe(self.linkedid)}-{self.host.new_id()[:8]}"
         recorded: str | None = None
         try:
@@ -165,7 +168,9 @@ class ActionsPhase(RingingPhase):
         leg = self._new_leg(target)
         self._log_leg(leg, target.ring_timeout)
         self.written_down.set()
-        prompts = (first_prompt, "forwarding") if first_prompt == "closed" else ("forwarding",)
+        prompts: tuple[str | PromptChoice, ...] = ("forwarding",)
+        if first_prompt == "closed":
+            prompts = (first_prompt, *self._notices("after_hours"), "forwarding")
         await self._play_while_waiting(*prompts)
         await self._originate(leg, target.ring_timeout)
         loop = asyncio.get_running_loop()

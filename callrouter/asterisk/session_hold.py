@@ -9,6 +9,7 @@ import contextlib
 import structlog
 
 from callrouter.asterisk.ari import Event
+from callrouter.asterisk.prompts import PromptChoice
 from callrouter.asterisk.session_core import SessionCore
 from callrouter.asterisk.session_parts import (
     GONE_EVENTS,
@@ -63,15 +64,26 @@ class HoldPhase(SessionCore):
                 raise CallerGone(None) from exc
             except AriConflict:
                 pass  # answered meanwhile
-        await self._play_while_waiting("greeting", "please_hold")
+        await self._play_while_waiting("greeting", *self._notices("waiting"), "please_hold")
         if self.config.hold_reminder_seconds > 0 and self.reminder is None:
             self.reminder = asyncio.get_running_loop().create_task(self._remind())
 
-    async def _play_while_waiting(self, *keys: str) -> None:
-        """Queue prompts to the waiting caller (ARI plays a channel's playbacks in turn);
-        music starts once the last has ended. No such prompt: straight to music."""
+    def _notices(self, audience: str) -> list[PromptChoice]:
+        """The health notices valid now for ``audience``, as sounds to play."""
+        notices = [
+            PromptChoice("notice", "sound:" + name, None)
+            for name in self.config.notices(self.host.clock(), audience)
+        ]
+        if notices:
+            log.info("call.notices", count=len(notices), audience=audience)
+        return notices
+
+    async def _play_while_waiting(self, *keys: str | PromptChoice) -> None:
+        """Queue prompts (or notices, chosen already) to the waiting caller (ARI plays a
+        channel's playbacks in turn); music starts once the last has ended. No such prompt:
+        straight to music. The bridge stops whatever is still playing (:meth:`_stop_hold`)."""
         for key in keys:
-            choice = await self.config.prompts.choose(key)
+            choice = key if isinstance(key, PromptChoice) else await self.config.prompts.choose(key)
             playback = "callrouter-prompt-" + self.host.new_id()
             self.hold_prompts.append(playback)
             try:
@@ -81,7 +93,7 @@ class HoldPhase(SessionCore):
             except AriNotFound as exc:
                 raise CallerGone(None) from exc
             except AriRequestError as exc:
-                log.warning("call.prompt_failed", prompt=key, error=str(exc))
+                log.warning("call.prompt_failed", prompt=choice.media, error=str(exc))
                 self.hold_prompts.remove(playback)
         if not self.hold_prompts and not self.moh:
             await self._start_moh()
@@ -121,7 +133,9 @@ class HoldPhase(SessionCore):
     async def _stop_hold(self) -> None:
         await self._stop_reminders()
         playing, self.hold_prompts = self.hold_prompts, []
-        for playback in playing:
+        # Queued ones first: stopping the playing one first made Asterisk open each queued
+        # sound in turn for a few ms (a notice "heard" by a caller bridged at once).
+        for playback in reversed(playing):
             with contextlib.suppress(AriNotFound):
                 await self.ari.stop_playback(playback)
         if self.moh:

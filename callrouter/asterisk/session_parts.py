@@ -95,6 +95,10 @@ class FlowConfig:
     message_terminate_on: str = "#"
     #: seconds the ``forward:<number>`` number rings before the caller is told nobody answered
     forward_ring_seconds: int = 30
+    #: the health notices a caller hears at a time, by audience (``waiting``: after the
+    #: greeting while the officers ring; ``after_hours``: after the closed message): sound
+    #: names (callrouter.notices.board.NoticeBoard.sounds)
+    notices: Callable[[datetime, str], Sequence[str]] = field(default=lambda _at, _who: ())
 
 
 @dataclass

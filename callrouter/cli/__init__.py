@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "callbacks": ("callrouter.cli.calls", "callbacks"),
     "cases": ("callrouter.cli.cases", "cases"),
     "answers": ("callrouter.answers.cli", "answers"),
+    "notices": ("callrouter.notices.cli", "notices"),
     "accounts": ("callrouter.cli.accounts", "accounts"),
     "api-tokens": ("callrouter.cli.api_tokens", "api_tokens"),
     "report": ("callrouter.cli.report", "report"),

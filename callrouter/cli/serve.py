@@ -18,7 +18,9 @@ from callrouter import logs
 from callrouter.app import ServeOptions, serve_agi
 from callrouter.app import serve as run_serve
 from callrouter.asterisk.cdr_import import serve_importer
+from callrouter.asterisk.prompts import DEFAULT_SOUNDS_DIR
 from callrouter.errors import CallrouterError, ConfigError
+from callrouter.notices.board import NoticeBoard
 from callrouter.settings import Settings
 from callrouter.store.revision import prepare_in_child
 
@@ -85,12 +87,25 @@ def serve(  # noqa: PLR0917 -- click passes every option as a parameter
                     hold_reminder_seconds=settings.hold_reminder_seconds,
                     message_max_seconds=settings.message_max_seconds,
                     message_max_silence=settings.message_max_silence,
+                    notices=notice_board(settings),
                 ),
                 mode=mode,
             )
         )
     except CallrouterError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def notice_board(settings: Settings) -> NoticeBoard | None:
+    """The notices serve plays and watches (CALLROUTER_NOTICES_PATH), or None."""
+    if settings.notices_path is None:
+        return None
+    return NoticeBoard(
+        settings.notices_path,
+        sounds_dir=settings.notices_sounds_dir or settings.sounds_dir or DEFAULT_SOUNDS_DIR,
+        folder=settings.prompt_folder,
+        etc_dir=settings.dialplan_include.parent,
+    )
 
 
 async def _main(settings: Settings, options: ServeOptions, *, mode: str = "ari") -> None:

@@ -755,8 +755,15 @@ class AdminWeb:
             period = self._period(request)
         except ReportError as exc:
             return self._bad_period(request, exc)
-        from callrouter.report.tables import summary_rows  # noqa: PLC0415 (report pages only)
-        from callrouter.report.words import empty_sentence, summary_paragraphs  # noqa: PLC0415
+        from callrouter.report.tables import (  # noqa: PLC0415 (report pages only)
+            answer_tables,
+            summary_rows,
+        )
+        from callrouter.report.words import (  # noqa: PLC0415
+            answer_proposal,
+            empty_sentence,
+            summary_paragraphs,
+        )
 
         f = await self._figures(period)
         query = f"month={period.month}" + (
@@ -770,6 +777,9 @@ class AdminWeb:
                 "f": f,
                 "period": period,
                 "rows": summary_rows(f),
+                # the answer book, as in the DOCX: most used answers, questions without one
+                "answer_tables": answer_tables(f),
+                "proposal": answer_proposal(f),
                 "paragraphs": [empty_sentence(f)] if f.empty else summary_paragraphs(f),
                 "query": query,
                 "downloads": DOWNLOADS,

@@ -22,7 +22,7 @@ _LINE = re.compile(r"^\[(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})\] (?P<leve
 _PLAYING = re.compile(
     r"<(?P<chan>[^>]+)> Playing '(?P<sound>[^']+?)\.[a-z0-9]+' \(language '(?P<lang>[^']*)'\)"
 )
-_MOH = re.compile(r"Started music on hold, class '[^']*', on channel '(?P<chan>[^']+)'")
+_MOH = re.compile(r"Started music on hold, class '(?P<cls>[^']*)', on channel '(?P<chan>[^']+)'")
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,25 @@ def heard(info: SandboxInfo, channel: str) -> list[Heard]:
     return out
 
 
+def moh_classes(info: SandboxInfo, channel: str) -> list[Heard]:
+    """Music-on-hold starts on ``channel``, in order, ``what`` = the music class."""
+    out: list[Heard] = []
+    for line in log_lines(info):
+        head = _LINE.match(line)
+        if head is not None and (m := _MOH.search(line)) and m["chan"] == channel:
+            at = datetime.strptime(head["at"], "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            out.append(Heard(at, m["cls"], None))
+    return out
+
+
 def missing_sound_warnings(info: SandboxInfo, sound: str) -> list[str]:
     """WARNING lines saying ``sound`` exists in no language Asterisk tried."""
     return [
         line
         for line in log_lines(info)
-        if "WARNING" in line and "does not exist in any format" in line and sound in line
+        if "WARNING" in line
+        and ("does not exist in any format" in line or "Unable to open file" in line)
+        and sound in line
     ]
 
 

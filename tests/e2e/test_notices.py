@@ -1,0 +1,247 @@
+"""Health notices heard by a caller while the officer's phone rings, end to end (issue 21).
+
+Real pbx + pstn, the real ``callrouter serve`` in ARI and FastAGI mode, the notice spoken by
+espeak-ng on this machine into the pbx's sounds directory. What the caller heard comes from
+the pbx's own log (:mod:`tests.e2e.caller_support`): ARI mode plays the notice as a sound
+after the greeting; FastAGI mode (and the dialplan fallback) dial with the notice's music
+class, whose announcement is the notice. An expired notice in the same file is never heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from callrouter.asterisk import contract
+from callrouter.asterisk.fallback import write_fallback_include
+from callrouter.notices.board import NoticeBoard, music_class, sound_name
+from callrouter.rota import parse_rota
+from tests.e2e.caller_support import (
+    heard,
+    missing_sound_warnings,
+    moh_classes,
+    pbx_channel,
+    rootfs,
+    wait_heard,
+)
+from tests.e2e.callflow_support import running_router, write_rota
+from tests.e2e.harness import (
+    ANSWERS,
+    RINGS_FOREVER,
+    AmiEvent,
+    Harness,
+    Sandbox,
+    officer_number,
+)
+from tests.e2e.router_modes import RouterMode
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120, func_only=True)]
+
+NOTICE = "Thông báo của TTYT: từ 15/12 tiêm chủng miễn phí cho trẻ em, mang theo thẻ BHYT."
+EXPIRED = "Thông báo cũ: lịch tiêm ngày 1/6 đã kết thúc."
+AFTER_HOURS = "Ngoài giờ làm việc, cấp cứu xin gọi 115."
+
+
+def write_notices(path: Path) -> None:
+    """One notice valid for the hour around now, one that expired yesterday, one for callers
+    after hours (UTC dates)."""
+    now = datetime.now(UTC)
+    fmt = "%Y-%m-%d %H:%M"
+    path.write_text(
+        "timezone: UTC\n"
+        "notices:\n"
+        "  - id: cu\n"
+        f"    text: {json.dumps(EXPIRED, ensure_ascii=False)}\n"
+        f"    valid_from: {now - timedelta(days=3):{fmt}}\n"
+        f"    valid_until: {now - timedelta(days=1):{fmt}}\n"
+        "  - id: tiem-chung\n"
+        f"    text: {json.dumps(NOTICE, ensure_ascii=False)}\n"
+        f"    valid_from: {now - timedelta(hours=1):{fmt}}\n"
+        f"    valid_until: {now + timedelta(hours=1):{fmt}}\n"
+        "  - id: ngoai-gio\n"
+        f"    text: {json.dumps(AFTER_HOURS, ensure_ascii=False)}\n"
+        f"    valid_from: {now - timedelta(hours=1):{fmt}}\n"
+        f"    valid_until: {now + timedelta(hours=1):{fmt}}\n"
+        "    audience: after_hours\n",
+        encoding="utf-8",
+    )
+
+
+@pytest.fixture
+async def notice_board(sandbox: Sandbox, harness: Harness, tmp_path: Path) -> NoticeBoard:
+    """What `callrouter notices install` does on a server: the notices spoken into the pbx's
+    sounds directory, both include files written, the dialplan and music classes reloaded."""
+    info = harness.info
+    board = NoticeBoard(
+        tmp_path / "notices.yaml",
+        sounds_dir=rootfs(info) / "usr/share/asterisk/sounds",
+        etc_dir=info.pbx.etc_dir,
+    )
+    write_notices(board.path)
+    assert await asyncio.to_thread(board.reload)
+    assert board.current_set is not None
+    assert board.current_set.problems == ()
+    sandbox.cli("pbx", "dialplan reload")
+    sandbox.cli("pbx", "moh reload")
+    return board
+
+
+async def answered_call(harness: Harness, officer: str, *, hold: float) -> tuple[str, AmiEvent]:
+    """A branch-3 call the officer's phone answers: the caller's pbx channel and the
+    officer's OfficerRinging event, once the caller has hung up."""
+    call = await harness.place_call(digits="3", hold=hold)
+    ringing = await harness.wait_user_event(
+        "OfficerRinging", source="pstn", Number=officer, within=15
+    )
+    await harness.wait_user_event("OfficerAnswered", source="pstn", Number=officer, within=20)
+    channel = pbx_channel(harness, call)
+    await harness.wait_caller_hangup(call, within=30)
+    return channel, ringing
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
+
+
+async def test_given_a_notice_valid_now_then_the_caller_hears_it_while_the_officer_rings(
+    router_mode: RouterMode,
+    notice_board: NoticeBoard,
+    harness: Harness,
+    tmp_path: Path,
+    sqlite_url: str,
+) -> None:
+    """The officer's phone rings 8 s, then answers: the caller hears the greeting, then
+    the notice (ARI: a sound; FastAGI: the Dial's music class with the notice as its
+    announcement) after the officer's phone began to ring, and is bridged with the officer;
+    the expired notice of the same file is never heard."""
+    info = harness.info
+    board = notice_board
+    [current] = [r for r in board.ready() if r.notice.id == "tiem-chung"]
+    [expired] = [r for r in board.ready() if r.notice.id == "cu"]
+    await router_mode.dialplan_reloaded()
+    officer = officer_number(ANSWERS, 8)
+    rota = write_rota(tmp_path / "rota.yaml", [officer], ring_timeout=30, max_wait=60)
+    async with router_mode.running(rota, sqlite_url, tmp_path / "state", notices=board):
+        channel, ringing = await answered_call(harness, officer, hold=16)
+
+    log = heard(info, channel)
+    names = [h.what for h in log]
+    if router_mode.name == "ari":
+        notice = next(h for h in log if h.what == sound_name(current.key))
+        assert names.index("callrouter/greeting") < names.index(notice.what)
+        assert "callrouter/please-hold" not in names  # the bridge cut the notice short
+    else:
+        notice = next(h for h in moh_classes(info, channel) if h.what == music_class(current.key))
+    assert notice.at >= ringing.timestamp - 0.5  # the officer's phone was already ringing
+    assert sound_name(expired.key) not in names
+    [after_hours] = [r for r in board.ready() if r.notice.id == "ngoai-gio"]
+    assert sound_name(after_hours.key) not in names
+    assert music_class(expired.key) not in [h.what for h in moh_classes(info, channel)]
+    # Asterisk found the notice's sound (a missing announcement logs "Unable to open file").
+    assert missing_sound_warnings(info, current.key) == []
+
+
+async def test_given_the_officer_answers_at_once_then_the_caller_hears_no_notice(
+    notice_board: NoticeBoard, harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    """ARI mode: an officer who answers as soon as the phone rings is bridged before the
+    notice's turn; the bridge stops the greeting and the queued notice is never played."""
+    info = harness.info
+    [current] = [r for r in notice_board.ready() if r.notice.id == "tiem-chung"]
+    officer = officer_number(ANSWERS, 0)
+    rota = write_rota(tmp_path / "rota.yaml", [officer], ring_timeout=30, max_wait=60)
+    async with running_router(info, rota, sqlite_url, tmp_path / "state", notices=notice_board):
+        call = await harness.place_call(digits="3", hold=6)
+        await harness.wait_user_event("OfficerAnswered", source="pstn", Number=officer, within=20)
+        channel = pbx_channel(harness, call)
+        await harness.wait_caller_hangup(call, within=30)
+    assert sound_name(current.key) not in [h.what for h in heard(info, channel)]
+
+
+async def test_given_the_router_is_down_then_the_fallback_plays_the_notice_while_it_rings(
+    notice_board: NoticeBoard, sandbox: Sandbox, harness: Harness, tmp_path: Path
+) -> None:
+    """No router: Stasis fails, the dialplan fallback checks the notices' dates itself and
+    dials with the valid notice's music class; the expired one is not used."""
+    info = harness.info
+    [current] = [r for r in notice_board.ready() if r.notice.id == "tiem-chung"]
+    [expired] = [r for r in notice_board.ready() if r.notice.id == "cu"]
+    officer = officer_number(ANSWERS, 6)
+    rota = parse_rota(
+        write_rota(tmp_path / "rota.yaml", [officer], ring_timeout=30, max_wait=60).read_text(
+            encoding="utf-8"
+        ),
+        "rota.yaml",
+    )
+    write_fallback_include(rota, info.pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME)
+    sandbox.cli("pbx", "dialplan reload")
+    channel, ringing = await answered_call(harness, officer, hold=12)
+    classes = moh_classes(info, channel)
+    notice = next(h for h in classes if h.what == music_class(current.key))
+    assert notice.at >= ringing.timestamp - 0.5
+    assert music_class(expired.key) not in [h.what for h in classes]
+    assert missing_sound_warnings(info, current.key) == []
+
+
+async def test_given_closed_then_the_caller_hears_the_after_hours_notice_after_the_closed_message(
+    notice_board: NoticeBoard, harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    """ARI mode, closed, after-hours action message: "closed", the after-hours notice, then
+    "leave a message"; the notice for waiting callers is not played."""
+    info = harness.info
+    [waiting] = [r for r in notice_board.ready() if r.notice.id == "tiem-chung"]
+    [after_hours] = [r for r in notice_board.ready() if r.notice.id == "ngoai-gio"]
+    officer = officer_number(ANSWERS, 0)
+    rota = write_rota(tmp_path / "rota.yaml", [officer], closed=True, after_hours="message")
+    async with running_router(info, rota, sqlite_url, tmp_path / "state", notices=notice_board):
+        call = await harness.place_call(digits="3", hold=14)
+        await harness.wait_user_event("CallerSentDigits", source="pstn", Tag=call.tag, within=15)
+        channel = pbx_channel(harness, call)
+        await wait_heard(info, channel, "callrouter/leave-message", within=30)
+        await harness.wait_caller_hangup(call, within=40)
+    names = [h.what for h in heard(info, channel)]
+    start = names.index("callrouter/closed")
+    assert names[start : start + 3] == [
+        "callrouter/closed",
+        sound_name(after_hours.key),
+        "callrouter/leave-message",
+    ]
+    assert sound_name(waiting.key) not in names
+
+
+async def test_a_notice_edited_while_a_caller_listens_plays_on_to_its_end(
+    notice_board: NoticeBoard, harness: Harness, tmp_path: Path, sqlite_url: str
+) -> None:
+    """ARI mode: while the caller hears the notice, a clerk changes its text; serve reloads
+    the file (a new text is a new sound file, the old one stays), and the caller's notice
+    plays to its end before "please hold"."""
+    info = harness.info
+    [current] = [r for r in notice_board.ready() if r.notice.id == "tiem-chung"]
+    officer = officer_number(RINGS_FOREVER, 0)
+    rota = write_rota(tmp_path / "rota.yaml", [officer], ring_timeout=40, max_wait=40)
+    async with running_router(info, rota, sqlite_url, tmp_path / "state", notices=notice_board):
+        call = await harness.place_call(digits="3", hold=25)
+        await harness.wait_user_event("OfficerRinging", source="pstn", Number=officer, within=15)
+        channel = pbx_channel(harness, call)
+        [notice] = await wait_heard(info, channel, sound_name(current.key), within=20)
+        text = notice_board.path.read_text(encoding="utf-8")
+        notice_board.path.write_text(text.replace("trẻ em", "người cao tuổi"), encoding="utf-8")
+        deadline = time.monotonic() + 10
+        while not any("người cao tuổi" in r.notice.text for r in notice_board.ready()):
+            assert time.monotonic() < deadline, "serve did not reload the notices file"
+            await asyncio.sleep(0.1)
+        assert time.time() < notice.at + current.seconds  # edited while it played
+        [hold] = await wait_heard(info, channel, "callrouter/please-hold", within=20)
+        await harness.wait_caller_hangup(call, within=40)
+    assert hold.at - notice.at >= current.seconds - 0.3
+    assert (
+        (rootfs(info) / "usr/share/asterisk/sounds/vi/callrouter/notices")
+        .joinpath(current.key + ".wav")
+        .exists()
+    )
