@@ -55,11 +55,16 @@ def pbx_channel(harness: Harness, call: PlacedCall) -> str:
 
 
 def log_lines(info: SandboxInfo) -> list[str]:
-    return (
+    """The pbx's log since it last started: Asterisk numbers channels from 1 again after a
+    restart (tests/e2e/test_faults.py restarts it), so an earlier call's lines could carry
+    the same channel name as the call a test looks at."""
+    lines = (
         (info.pbx.log_dir / "messages.log")
         .read_text(encoding="utf-8", errors="replace")
         .splitlines()
     )
+    starts = [i for i, line in enumerate(lines) if line.endswith("Asterisk Ready.")]
+    return lines[starts[-1] + 1 :] if starts else lines
 
 
 def heard(info: SandboxInfo, channel: str) -> list[Heard]:

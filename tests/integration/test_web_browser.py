@@ -277,6 +277,8 @@ async def test_call_back_report_and_rota_pages_work_in_chromium(
         browser.execute_async_script,
         "const done = arguments[arguments.length - 1];"
         "const imgs = [...document.querySelectorAll('.charts img')];"
+        # lazy images load once a reader scrolls to them (the answer book's section is above)
+        "document.querySelector('.charts').scrollIntoView();"
         "const wait = i => new Promise(r => { i.onload = r; i.onerror = r; });"
         "Promise.all(imgs.map(i => (i.complete ? null : wait(i))))"
         ".then(() => done(imgs.map(i => i.naturalWidth)));",
