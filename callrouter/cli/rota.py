@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from datetime import UTC, datetime, time, timedelta
@@ -11,16 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import click
-from icalendar import Calendar, Event
+from icalendar import Calendar
 from pydantic import ValidationError
 
 from callrouter.asterisk.fallback import render_fallback_include, write_fallback_include
 from callrouter.errors import ConfigError, RotaValidationError
 from callrouter.exports import csv_row
 from callrouter.rota import Rota, duty_status, load_rota
+from callrouter.rota.ics import duty_event
 from callrouter.rota.model import DAY_NAMES_VI
 from callrouter.rota.text import STRATEGY_VI, reason_vi
-from callrouter.rota.timeline import Segment, rota_warnings, timeline
+from callrouter.rota.timeline import rota_warnings, timeline
 from callrouter.settings import Settings
 
 
@@ -258,26 +258,6 @@ def roster(rota_path: Path, as_csv: bool, output: Path | None) -> None:
         click.echo("  ".join(cells).rstrip())
 
 
-def _event(loaded: Rota, segment: Segment, stamp: datetime) -> Event:
-    status = segment.status
-    names = ", ".join(dict.fromkeys(a.officer_name for a in status.assignments))
-    lines = [reason_vi(status.reason), ""]
-    for i, a in enumerate(status.assignments, start=1):
-        lines.append(f"{i}. {a.officer_name} – {a.number} ({a.number_label or 'số riêng'})")
-    event = Event()
-    digest = hashlib.sha256(
-        f"{loaded.branch}|{segment.start.isoformat()}|{segment.end.isoformat()}|{names}".encode()
-    ).hexdigest()[:24]
-    event.add("uid", f"{digest}@callrouter")
-    event.add("dtstamp", stamp)
-    event.add("dtstart", segment.start.astimezone(UTC))
-    event.add("dtend", segment.end.astimezone(UTC))
-    event.add("summary", f"Trực 1022 nhánh {loaded.branch}: {names}")
-    event.add("description", "\n".join(lines))
-    event.add("categories", ["1022"])
-    return event
-
-
 @rota.command("ics")
 @_rota_option
 @click.option("--weeks", type=click.IntRange(1, 104), default=4, show_default=True)
@@ -326,7 +306,11 @@ def ics(
             a.officer_id != officer_id for a in segment.status.assignments
         ):
             continue
-        calendar.add_component(_event(loaded, segment, now.astimezone(UTC)))
+        calendar.add_component(
+            duty_event(
+                loaded, segment, now.astimezone(UTC), reason=reason_vi(segment.status.reason)
+            )
+        )
     data = calendar.to_ical()
     if output is not None:
         output.write_bytes(data)

@@ -6,11 +6,11 @@ same lookup the router uses); a feed is either the whole line ("all") or one off
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from callrouter.rota import Rota
+from callrouter.rota.ics import duty_event
 from callrouter.rota.timeline import Segment, timeline
 
 if TYPE_CHECKING:
@@ -20,25 +20,7 @@ ALL = "all"
 
 
 def _event(rota: Rota, segment: Segment, stamp: datetime) -> Event:
-    status = segment.status
-    names = ", ".join(dict.fromkeys(a.officer_name for a in status.assignments))
-    lines = [status.reason, ""]
-    for i, a in enumerate(status.assignments, start=1):
-        lines.append(f"{i}. {a.officer_name} – {a.number} ({a.number_label or 'số riêng'})")
-    digest = hashlib.sha256(
-        f"{rota.branch}|{segment.start.isoformat()}|{segment.end.isoformat()}|{names}".encode()
-    ).hexdigest()[:24]
-    from icalendar import Event  # noqa: PLC0415 (~4 MB the router only needs for this feed)
-
-    event = Event()
-    event.add("uid", f"{digest}@callrouter")
-    event.add("dtstamp", stamp)
-    event.add("dtstart", segment.start.astimezone(UTC))
-    event.add("dtend", segment.end.astimezone(UTC))
-    event.add("summary", f"Trực 1022 nhánh {rota.branch}: {names}")
-    event.add("description", "\n".join(lines))
-    event.add("categories", ["1022"])
-    return event
+    return duty_event(rota, segment, stamp, reason=segment.status.reason)
 
 
 def duty_calendar(rota: Rota, *, feed: str, now: datetime, weeks: int) -> bytes:
