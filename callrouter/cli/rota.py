@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from icalendar import Calendar
 from pydantic import ValidationError
 
 from callrouter.asterisk.fallback import render_fallback_include, write_fallback_include
 from callrouter.errors import ConfigError, RotaValidationError
 from callrouter.exports import csv_row
 from callrouter.rota import Rota, duty_status, load_rota
-from callrouter.rota.ics import duty_event
+from callrouter.rota.ics import duty_calendar_head, duty_event
 from callrouter.rota.model import DAY_NAMES_VI
 from callrouter.rota.text import STRATEGY_VI, reason_vi
 from callrouter.rota.timeline import rota_warnings, timeline
@@ -292,13 +291,9 @@ def ics(
         raise click.BadParameter(f"không có cán bộ mã {officer_id!r}", param_hint="--officer")
     start = datetime.combine(first, time(), tz)
     end = start + timedelta(weeks=weeks)
-    calendar = Calendar()
-    calendar.add("prodid", "-//callrouter//rota 1022//VI")
-    calendar.add("version", "2.0")
-    calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", "PUBLISH")
-    calendar.add("x-wr-calname", f"Trực 1022 nhánh {loaded.branch} – {loaded.unit or 'lịch trực'}")
-    calendar.add("x-wr-timezone", str(tz))
+    calendar = duty_calendar_head(
+        f"Trực 1022 nhánh {loaded.branch} – {loaded.unit or 'lịch trực'}", tz
+    )
     for segment in timeline(loaded, start, end):
         if not segment.status.open:
             continue

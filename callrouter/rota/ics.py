@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from icalendar import Event
+    from zoneinfo import ZoneInfo
+
+    from icalendar import Calendar, Event
 
     from callrouter.rota import Rota
     from callrouter.rota.timeline import Segment
@@ -34,3 +36,17 @@ def duty_event(rota: Rota, segment: Segment, stamp: datetime, *, reason: str) ->
     event.add("description", "\n".join(lines))
     event.add("categories", ["1022"])
     return event
+
+
+def duty_calendar_head(name: str, tz: ZoneInfo) -> Calendar:
+    """An empty duty calendar called ``name`` (the header both duty calendars share)."""
+    from icalendar import Calendar  # noqa: PLC0415 (see duty_event)
+
+    calendar = Calendar()
+    calendar.add("prodid", "-//callrouter//rota 1022//VI")
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    calendar.add("x-wr-calname", name)
+    calendar.add("x-wr-timezone", str(tz))
+    return calendar

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from callrouter.rota import Rota
-from callrouter.rota.ics import duty_event
+from callrouter.rota.ics import duty_calendar_head, duty_event
 from callrouter.rota.timeline import Segment, timeline
 
 if TYPE_CHECKING:
@@ -28,16 +28,8 @@ def duty_calendar(rota: Rota, *, feed: str, now: datetime, weeks: int) -> bytes:
     tz = rota.timezone
     start = datetime.combine(now.astimezone(tz).date(), time(), tz)
     end = start + timedelta(weeks=weeks)
-    from icalendar import Calendar  # noqa: PLC0415 (see _event)
-
-    calendar = Calendar()
-    calendar.add("prodid", "-//callrouter//rota 1022//VI")
-    calendar.add("version", "2.0")
-    calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", "PUBLISH")
     who = "" if feed == ALL else f" – {feed}"
-    calendar.add("x-wr-calname", f"Trực 1022 nhánh {rota.branch}{who}")
-    calendar.add("x-wr-timezone", str(tz))
+    calendar = duty_calendar_head(f"Trực 1022 nhánh {rota.branch}{who}", tz)
     calendar.add("refresh-interval;value=duration", "PT6H")
     for segment in timeline(rota, start, end):
         if not segment.status.open:
