@@ -21,9 +21,9 @@ DEFAULT_STATE_DIR = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local"
 )
 
 
-def _read_secret_files(values: dict[str, Any]) -> dict[str, Any]:
-    """For every ``CALLROUTER_X_FILE`` in the environment, read the file into ``x``."""
-    prefix, suffix = "CALLROUTER_", "_FILE"
+def read_secret_files(values: dict[str, Any], prefix: str = "CALLROUTER_") -> dict[str, Any]:
+    """For every ``<prefix>X_FILE`` in the environment, read the file into ``x`` (unless set)."""
+    suffix = "_FILE"
     for key, path in os.environ.items():
         if key.startswith(prefix) and key.endswith(suffix):
             field = key[len(prefix) : -len(suffix)].lower()
@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     @classmethod
     def _secret_files(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return _read_secret_files(data)
+            return read_secret_files(data)
         return data
 
     def effective_database_url(self) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from datetime import UTC, datetime, time, timedelta
@@ -11,16 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-from icalendar import Calendar, Event
 from pydantic import ValidationError
 
 from callrouter.asterisk.fallback import render_fallback_include, write_fallback_include
 from callrouter.errors import ConfigError, RotaValidationError
 from callrouter.exports import csv_row
 from callrouter.rota import Rota, duty_status, load_rota
+from callrouter.rota.ics import duty_calendar_head, duty_event
 from callrouter.rota.model import DAY_NAMES_VI
 from callrouter.rota.text import STRATEGY_VI, reason_vi
-from callrouter.rota.timeline import Segment, rota_warnings, timeline
+from callrouter.rota.timeline import rota_warnings, timeline
 from callrouter.settings import Settings
 
 
@@ -258,26 +257,6 @@ def roster(rota_path: Path, as_csv: bool, output: Path | None) -> None:
         click.echo("  ".join(cells).rstrip())
 
 
-def _event(loaded: Rota, segment: Segment, stamp: datetime) -> Event:
-    status = segment.status
-    names = ", ".join(dict.fromkeys(a.officer_name for a in status.assignments))
-    lines = [reason_vi(status.reason), ""]
-    for i, a in enumerate(status.assignments, start=1):
-        lines.append(f"{i}. {a.officer_name} – {a.number} ({a.number_label or 'số riêng'})")
-    event = Event()
-    digest = hashlib.sha256(
-        f"{loaded.branch}|{segment.start.isoformat()}|{segment.end.isoformat()}|{names}".encode()
-    ).hexdigest()[:24]
-    event.add("uid", f"{digest}@callrouter")
-    event.add("dtstamp", stamp)
-    event.add("dtstart", segment.start.astimezone(UTC))
-    event.add("dtend", segment.end.astimezone(UTC))
-    event.add("summary", f"Trực 1022 nhánh {loaded.branch}: {names}")
-    event.add("description", "\n".join(lines))
-    event.add("categories", ["1022"])
-    return event
-
-
 @rota.command("ics")
 @_rota_option
 @click.option("--weeks", type=click.IntRange(1, 104), default=4, show_default=True)
@@ -312,13 +291,9 @@ def ics(
         raise click.BadParameter(f"không có cán bộ mã {officer_id!r}", param_hint="--officer")
     start = datetime.combine(first, time(), tz)
     end = start + timedelta(weeks=weeks)
-    calendar = Calendar()
-    calendar.add("prodid", "-//callrouter//rota 1022//VI")
-    calendar.add("version", "2.0")
-    calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", "PUBLISH")
-    calendar.add("x-wr-calname", f"Trực 1022 nhánh {loaded.branch} – {loaded.unit or 'lịch trực'}")
-    calendar.add("x-wr-timezone", str(tz))
+    calendar = duty_calendar_head(
+        f"Trực 1022 nhánh {loaded.branch} – {loaded.unit or 'lịch trực'}", tz
+    )
     for segment in timeline(loaded, start, end):
         if not segment.status.open:
             continue
@@ -326,7 +301,11 @@ def ics(
             a.officer_id != officer_id for a in segment.status.assignments
         ):
             continue
-        calendar.add_component(_event(loaded, segment, now.astimezone(UTC)))
+        calendar.add_component(
+            duty_event(
+                loaded, segment, now.astimezone(UTC), reason=reason_vi(segment.status.reason)
+            )
+        )
     data = calendar.to_ical()
     if output is not None:
         output.write_bytes(data)

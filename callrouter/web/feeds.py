@@ -6,11 +6,11 @@ same lookup the router uses); a feed is either the whole line ("all") or one off
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from callrouter.rota import Rota
+from callrouter.rota.ics import duty_calendar_head, duty_event
 from callrouter.rota.timeline import Segment, timeline
 
 if TYPE_CHECKING:
@@ -20,25 +20,7 @@ ALL = "all"
 
 
 def _event(rota: Rota, segment: Segment, stamp: datetime) -> Event:
-    status = segment.status
-    names = ", ".join(dict.fromkeys(a.officer_name for a in status.assignments))
-    lines = [status.reason, ""]
-    for i, a in enumerate(status.assignments, start=1):
-        lines.append(f"{i}. {a.officer_name} – {a.number} ({a.number_label or 'số riêng'})")
-    digest = hashlib.sha256(
-        f"{rota.branch}|{segment.start.isoformat()}|{segment.end.isoformat()}|{names}".encode()
-    ).hexdigest()[:24]
-    from icalendar import Event  # noqa: PLC0415 (~4 MB the router only needs for this feed)
-
-    event = Event()
-    event.add("uid", f"{digest}@callrouter")
-    event.add("dtstamp", stamp)
-    event.add("dtstart", segment.start.astimezone(UTC))
-    event.add("dtend", segment.end.astimezone(UTC))
-    event.add("summary", f"Trực 1022 nhánh {rota.branch}: {names}")
-    event.add("description", "\n".join(lines))
-    event.add("categories", ["1022"])
-    return event
+    return duty_event(rota, segment, stamp, reason=segment.status.reason)
 
 
 def duty_calendar(rota: Rota, *, feed: str, now: datetime, weeks: int) -> bytes:
@@ -46,16 +28,8 @@ def duty_calendar(rota: Rota, *, feed: str, now: datetime, weeks: int) -> bytes:
     tz = rota.timezone
     start = datetime.combine(now.astimezone(tz).date(), time(), tz)
     end = start + timedelta(weeks=weeks)
-    from icalendar import Calendar  # noqa: PLC0415 (see _event)
-
-    calendar = Calendar()
-    calendar.add("prodid", "-//callrouter//rota 1022//VI")
-    calendar.add("version", "2.0")
-    calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", "PUBLISH")
     who = "" if feed == ALL else f" – {feed}"
-    calendar.add("x-wr-calname", f"Trực 1022 nhánh {rota.branch}{who}")
-    calendar.add("x-wr-timezone", str(tz))
+    calendar = duty_calendar_head(f"Trực 1022 nhánh {rota.branch}{who}", tz)
     calendar.add("refresh-interval;value=duration", "PT6H")
     for segment in timeline(rota, start, end):
         if not segment.status.open:

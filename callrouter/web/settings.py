@@ -14,31 +14,16 @@ Secrets may come from files (``CALLROUTER_WEB_<NAME>_FILE``) and are never logge
 from __future__ import annotations
 
 import ipaddress
-import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from callrouter.errors import ConfigError
-from callrouter.settings import is_loopback_host
+from callrouter.settings import is_loopback_host, read_secret_files
 from callrouter.web.security import MAX_USER_NAME
 
 ENV_PREFIX = "CALLROUTER_WEB_"
-
-
-def _read_secret_files(values: dict[str, Any]) -> dict[str, Any]:
-    for key, path in os.environ.items():
-        if key.startswith(ENV_PREFIX) and key.endswith("_FILE"):
-            field = key[len(ENV_PREFIX) : -len("_FILE")].lower()
-            if values.get(field) is not None:
-                continue
-            try:
-                values[field] = Path(path).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"{key}: cannot read secret file {path}: {exc.strerror}") from exc
-    return values
 
 
 class WebSettings(BaseSettings):
@@ -95,7 +80,7 @@ class WebSettings(BaseSettings):
     @classmethod
     def _secret_files(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return _read_secret_files(data)
+            return read_secret_files(data, ENV_PREFIX)
         return data
 
     @model_validator(mode="after")
