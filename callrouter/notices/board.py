@@ -24,6 +24,7 @@ import structlog
 from callrouter.asterisk import contract
 from callrouter.asterisk.fallback import write_config_atomically
 from callrouter.errors import NoticeError, NoticeSoundError
+from callrouter.filestamp import FileStamp, file_stamp
 from callrouter.notices.config import Audience, Notice, NoticesFile, load_notices
 from callrouter.notices.normalise import Normaliser
 from callrouter.notices.speech import check_wav, install_recording, recording_key, sound_key, speak
@@ -169,16 +170,12 @@ class NoticeBoard:
     folder: str = "callrouter"
     etc_dir: Path | None = None
     current_set: NoticeSet | None = None
-    _stamp: tuple[int, int] | None = field(default=None, repr=False)
+    _stamp: FileStamp | None = field(default=None, repr=False)
 
     def reload(self) -> bool:
         """Blocking: read the file again if it changed; True when a new set is in use."""
-        try:
-            st = self.path.stat()
-        except OSError:
-            return False
-        stamp = (st.st_mtime_ns, st.st_size)
-        if stamp == self._stamp:
+        stamp = file_stamp(self.path)
+        if stamp is None or stamp == self._stamp:
             return False
         self._stamp = stamp
         try:

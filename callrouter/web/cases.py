@@ -39,6 +39,7 @@ from callrouter.cases.lifecycle import (
 )
 from callrouter.cases.workdays import WorkCalendar
 from callrouter.errors import CaseConflict, CaseError
+from callrouter.filestamp import file_stamp
 from callrouter.rota import Rota
 from callrouter.store.cases import (
     CaseFilter,
@@ -72,17 +73,6 @@ def default_rules(categories: Mapping[str, str], rota: Rota | None, timezone: st
     )
 
 
-def _stamp(path: Path | None) -> tuple[int, int] | None:
-    """What tells a changed file (modification time and size), None when unreadable."""
-    if path is None:
-        return None
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
-
-
 def _form_text(form: FormData, name: str) -> str | None:
     value = form.get(name)
     return value if isinstance(value, str) else None
@@ -108,12 +98,12 @@ class CasesPages:
         self.web = web
         self._rules = rules
         self._holder = CasesConfigHolder(path, rules.config)
-        self._stamp = _stamp(path)
+        self._stamp = file_stamp(path)
         self._rota_version: str | None = None
 
     @property
     def rules(self) -> CaseRules:
-        stamp = _stamp(self._holder.path)
+        stamp = file_stamp(self._holder.path)
         if stamp != self._stamp:
             self._stamp = stamp
             problems = self._holder.reload()

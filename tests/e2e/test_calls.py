@@ -28,11 +28,11 @@ import pytest
 import structlog
 from sqlalchemy import select
 
-from callrouter.app import RotaSource
 from callrouter.asterisk import contract
 from callrouter.asterisk.fallback import write_fallback_include
 from callrouter.calls.vocabulary import FORWARD_OFFICER_ID
 from callrouter.rota import load_rota
+from callrouter.rota_source import RotaSource
 from callrouter.store.models import callbacks
 from tests.e2e.agi_support import AGI_SECRET, agi_mode, agi_url, free_port, running_agi_router
 from tests.e2e.caller_support import heard, pbx_channel, recordings_dir

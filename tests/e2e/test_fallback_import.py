@@ -27,7 +27,6 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from callrouter.app import RotaSource
 from callrouter.asterisk import contract
 from callrouter.asterisk.cdr_import import (
     CDR_FILENAME,
@@ -38,6 +37,7 @@ from callrouter.asterisk.cdr_import import (
 )
 from callrouter.asterisk.fallback import write_fallback_include
 from callrouter.rota import load_rota
+from callrouter.rota_source import RotaSource
 from callrouter.settings import Settings
 from tests.e2e.agi_support import agi_mode, agi_url, free_port, running_agi_router
 from tests.e2e.callflow_support import (

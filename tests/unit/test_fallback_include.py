@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import structlog
 
-from callrouter.app import FallbackInclude
 from callrouter.asterisk import contract
 from callrouter.asterisk.fallback import render_fallback_include, write_fallback_include
 from callrouter.errors import AsteriskError
 from callrouter.rota import RegisteredNumber, Rota, parse_rota
+from callrouter.rota_source import FallbackInclude
 
 pytestmark = pytest.mark.unit
 
