@@ -46,13 +46,9 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callrouter.cases.edit import CaseRules
-from callrouter.errors import ConfigError, ReportError
+from callrouter.errors import ConfigError
 from callrouter.logs import mask_number
 from callrouter.metrics import CONTENT_TYPE, Metrics
-from callrouter.report import drafts
-from callrouter.report.figures import Figures, Period
-from callrouter.report.periods import month_period, parse_month
-from callrouter.report.send import period_stem
 from callrouter.report.settings import ReportSettings
 from callrouter.rota import DutyAssignment, Rota, duty_status
 from callrouter.rota.timeline import Segment, timeline
@@ -71,6 +67,7 @@ from callrouter.web.feeds import ALL, duty_calendar
 from callrouter.web.live import STATE_LABELS, LiveCalls
 from callrouter.web.notifications import NotificationsPage
 from callrouter.web.officer import OfficerScreen
+from callrouter.web.report_pages import ReportPages
 from callrouter.web.rotastatus import RotaInfo
 from callrouter.web.security import (
     MAX_USER_NAME,
@@ -91,7 +88,6 @@ HERE = Path(__file__).resolve().parent
 Clock = Callable[[], datetime]
 ReadinessCheck = Callable[[], Awaitable[bool]]
 READINESS_TIMEOUT = 2.0
-FIGURES_TTL = timedelta(seconds=60)
 
 OUTCOME_LABELS: dict[str | None, str] = {
     "answered": "Đã trả lời",
@@ -116,14 +112,11 @@ REASON_LABELS: dict[str, str] = {
     "unanswered": "Không cán bộ nào nghe máy",
 }
 MODE_LABELS = {"ari": "Bộ định tuyến", "agi": "AGI", "fallback": "Dự phòng (dialplan)"}
-DOWNLOADS = {"xlsx": "Excel (XLSX)", "docx": "Word (DOCX)", "csv": "CSV", "json": "JSON"}
-CHARTS = {"by_day": "Theo ngày", "by_hour": "Theo giờ", "outcomes": "Kết quả"}
 AUDIO_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".oga": "audio/ogg"}
 
 SESSION_COOKIE = "callrouter_session"  # signed: CSRF token and flash messages only
 SID_COOKIE = "callrouter_sid"  # the server-side log-in session's random token
 TOUCH_EVERY = timedelta(seconds=60)  # a session's last-seen time is written at most this often
-MIN_YEAR, MAX_YEAR = 2000, 2100  # months the report pages accept
 
 
 def utc_now() -> datetime:
@@ -219,15 +212,12 @@ class AdminWeb:
             global_max_failures=s.login_global_max_failures,
         )
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
-        # The report page and its three charts ask for the same figures within a second:
-        # computed once per period for FIGURES_TTL (the clock is the injected one).
-        self._figures_cache: dict[tuple[object, ...], tuple[datetime, Figures]] = {}
-        self._charts_cache: dict[str, tuple[Figures, bytes]] = {}
         self.cases = CasesPages(self, ctx.case_rules, ctx.cases_path)
         self.links = PasswordLinks(self)
         self.outcomes = CallbackOutcomes(self)
         self.api = JsonApi(self)
         self.officer = OfficerScreen(self)
+        self.reports = ReportPages(self)
         env = self.templates.env
         env.filters["mask"] = mask_number
         env.filters["local"] = self._local
@@ -699,170 +689,6 @@ class AdminWeb:
             )
         return FileResponse(path, media_type=AUDIO_TYPES[path.suffix.lower()])
 
-    # -- report ---------------------------------------------------------------------------
-    def _period(self, request: Request) -> Period:
-        month = request.query_params.get("month") or self._now().astimezone(self.tz).strftime(
-            "%Y-%m"
-        )
-        cutoff_text = request.query_params.get("cutoff") or ""
-        if len(month) > 7 or len(cutoff_text) > 2:
-            raise ReportError("Tháng phải có dạng NNNN-TT (ví dụ 2026-11), ngày chốt 1–28.")
-        try:
-            cutoff = int(cutoff_text) if cutoff_text else None
-        except ValueError:
-            raise ReportError(f"--cutoff {cutoff_text!r}: expected a day number") from None
-        year, _ = parse_month(month)
-        if not MIN_YEAR <= year <= MAX_YEAR:
-            raise ReportError(
-                f"Tháng {month}: chỉ có báo cáo từ năm {MIN_YEAR} đến năm {MAX_YEAR}."
-            )
-        return month_period(month, cutoff)
-
-    async def _figures(self, period: Period) -> Figures:
-        from callrouter.report.queries import compute_figures  # noqa: PLC0415 (heavy import, report pages only)
-
-        now = self._now()
-        key = (period.kind, period.start, period.end, period.month, period.cutoff_day)
-        cached = self._figures_cache.get(key)
-        if cached is not None and timedelta(0) <= now - cached[0] < FIGURES_TTL:
-            return cached[1]
-        rs = self.ctx.report_settings
-        figures = await compute_figures(
-            self.ctx.engine,
-            period=period,
-            branch=self.ctx.branch,
-            service_level_seconds=self.ctx.service_level_seconds,
-            misdial_seconds=self.ctx.misdial_seconds,
-            timezone=str(self.tz),
-            unit=rs.unit_info(),
-            cases_config=self.cases.rules.config,
-            now=now,
-            calendar=self.cases.rules.calendar,
-        )
-        if len(self._figures_cache) > 32:
-            self._figures_cache.clear()
-        self._figures_cache[key] = (now, figures)
-        return figures
-
-    def _bad_period(self, request: Request, exc: ReportError) -> Response:
-        return self.error(request, 400, "Kỳ báo cáo không hợp lệ", str(exc).replace("--", ""))
-
-    async def report(self, request: Request) -> Response:
-        user = await self._guard_get(request)
-        if isinstance(user, Response):
-            return user
-        try:
-            period = self._period(request)
-        except ReportError as exc:
-            return self._bad_period(request, exc)
-        from callrouter.report.tables import (  # noqa: PLC0415 (report pages only)
-            answer_tables,
-            summary_rows,
-        )
-        from callrouter.report.words import (  # noqa: PLC0415
-            answer_proposal,
-            empty_sentence,
-            summary_paragraphs,
-        )
-
-        f = await self._figures(period)
-        query = f"month={period.month}" + (
-            f"&cutoff={period.cutoff_day}" if period.cutoff_day else ""
-        )
-        draft = await drafts.get(self.ctx.engine, period_stem(period))
-        return self.page(
-            request,
-            "report.html",
-            {
-                "f": f,
-                "period": period,
-                "rows": summary_rows(f),
-                # the answer book, as in the DOCX: most used answers, questions without one
-                "answer_tables": answer_tables(f),
-                "proposal": answer_proposal(f),
-                "paragraphs": [empty_sentence(f)] if f.empty else summary_paragraphs(f),
-                "query": query,
-                "downloads": DOWNLOADS,
-                "charts": CHARTS,
-                "draft": draft,
-                "draft_when": lambda at: drafts.when(at, str(self.tz)),
-            },
-            user=user,
-        )
-
-    async def report_approve(self, request: Request) -> Response:
-        """The approve button: the logged-in account approves the period's draft."""
-        guarded = await self._guard_post(request)
-        if isinstance(guarded, Response):
-            return guarded
-        user, form = guarded
-        month, cutoff = str(form.get("month") or ""), str(form.get("cutoff") or "")
-        try:
-            period = month_period(month, int(cutoff) if cutoff.isdigit() else None)
-            await drafts.approve(
-                self.ctx.engine, period_stem(period), user, now=self._now(), tz=str(self.tz)
-            )
-        except ReportError as exc:
-            return self.error(request, 400, "Chưa duyệt được báo cáo", str(exc))
-        log.info("web.report_approved", user=user, stem=period_stem(period))
-        request.session["flash"] = f"Đã duyệt báo cáo {period.title_vi}; báo cáo sẽ được gửi đi."
-        query = f"month={period.month}" + (f"&cutoff={cutoff}" if cutoff.isdigit() else "")
-        return RedirectResponse(f"/report?{query}", status_code=303)
-
-    async def report_chart(self, request: Request) -> Response:
-        user = await self._guard_get(request)
-        if isinstance(user, Response):
-            return user
-        name = request.path_params["name"]
-        if name not in CHARTS:
-            raise HTTPException(404)
-        try:
-            period = self._period(request)
-        except ReportError as exc:
-            return self._bad_period(request, exc)
-        from callrouter.report import charts  # noqa: PLC0415 (matplotlib loads only when needed)
-
-        f = await self._figures(period)
-        draw = {
-            "by_day": charts.by_day_chart,
-            "by_hour": charts.by_hour_chart,
-            "outcomes": charts.outcomes_chart,
-        }[name]
-        # Drawing takes most of a second (matplotlib): once per figures object and chart.
-        cached = self._charts_cache.get(name)
-        if cached is not None and cached[0] is f:
-            png = cached[1]
-        else:
-            png = await asyncio.to_thread(draw, f)
-            self._charts_cache[name] = (f, png)
-        return Response(png, media_type="image/png")
-
-    async def report_download(self, request: Request) -> Response:
-        user = await self._guard_get(request)
-        if isinstance(user, Response):
-            return user
-        fmt = request.path_params["fmt"]
-        if fmt not in DOWNLOADS:
-            raise HTTPException(404)
-        try:
-            period = self._period(request)
-        except ReportError as exc:
-            return self._bad_period(request, exc)
-        from callrouter.report.render import SUFFIX, render_async  # noqa: PLC0415
-        from callrouter.report.send import attachment_stem  # noqa: PLC0415
-
-        f = await self._figures(period)
-        data = await render_async(f, fmt, self.ctx.report_settings)
-        media = {
-            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-            "csv": "text/csv; charset=utf-8",
-            "json": "application/json",
-        }[fmt]
-        filename = f"{attachment_stem(f)}.{SUFFIX[fmt]}"
-        disposition = f"attachment; filename*=UTF-8''{quote(filename)}"
-        return Response(data, media_type=media, headers={"content-disposition": disposition})
-
     # -- rota -----------------------------------------------------------------------------
     async def rota_page(self, request: Request) -> Response:
         user = await self._guard_get(request)
@@ -1105,10 +931,10 @@ def create_app(
         Route("/callbacks/{callback_id}/done", web.close_callback, methods=["POST"]),
         Route("/callbacks/{callback_id}/attempt", web.outcomes.record, methods=["POST"]),
         Route("/callbacks/{callback_id}/recording", web.recording),
-        Route("/report", web.report),
-        Route("/report/approve", web.report_approve, methods=["POST"]),
-        Route("/report/chart/{name}.png", web.report_chart),
-        Route("/report/download/{fmt}", web.report_download),
+        Route("/report", web.reports.page),
+        Route("/report/approve", web.reports.approve, methods=["POST"]),
+        Route("/report/chart/{name}.png", web.reports.chart),
+        Route("/report/download/{fmt}", web.reports.download),
         Route("/rota", web.rota_page),
         Route("/thong-bao", NotificationsPage(web).listing),
         Route("/lich/{feed}.ics", web.feed),
