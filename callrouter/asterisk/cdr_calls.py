@@ -13,7 +13,7 @@ from typing import Final
 import structlog
 
 from callrouter.asterisk import contract
-from callrouter.asterisk.cdr_lines import CdrLine
+from callrouter.asterisk.cdr_lines import CdrLine, routed_epoch
 from callrouter.asterisk.fastagi import attempt_result
 from callrouter.calls.vocabulary import LegResult, leg_seq
 from callrouter.rota import Rota
@@ -100,6 +100,8 @@ class FallbackCall:
     dial_at: datetime | None = None
     rota_version: str | None = None
     reason: str | None = None
+    #: when the caller chose branch 3 (the dialplan's ``routed_at``; None on older lines)
+    routed_at: datetime | None = None
     attempts_raw: str = ""
     #: the caller channel's hang-up cause the hang-up handler read (None: Asterisk gave none)
     hangup_cause: int | None = None
@@ -122,6 +124,9 @@ class FallbackCall:
             self._add_result(mark)
         self.rota_version = mark.get("rota") or self.rota_version
         self.reason = mark.get("reason") or self.reason
+        routed = routed_epoch(mark.get("routed_at", ""))
+        if routed is not None:
+            self.routed_at = datetime.fromtimestamp(routed, UTC)
 
     def _add_answered_dial(self, cdr: CdrLine) -> None:
         # The Dial that was answered: its CDR starts when that phone began to ring, unless
@@ -141,6 +146,16 @@ class FallbackCall:
             self.dial_at = datetime.fromtimestamp(int(dial_at), UTC)
         cause = mark.get("cause", "")
         self.hangup_cause = int(cause) if cause.isdigit() and len(cause) <= 3 else None
+
+    def row_start(self) -> datetime:
+        """Where the call's row starts: when the caller chose branch 3, as in ARI and FastAGI
+        mode (so the wait counts neither greeting nor menu). Lines of an older dialplan have no
+        ``routed_at``: the CDR's start then (the caller's arrival, the menu counted). Never
+        after the first Dial, whose time the dialplan writes in whole seconds."""
+        if self.routed_at is None:
+            return self.started_at
+        dials = [a.started_at for a in self.attempts()]
+        return min([self.routed_at, *dials])
 
     @property
     def outcome(self) -> str:

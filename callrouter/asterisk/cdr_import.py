@@ -22,6 +22,10 @@ Rules:
 * A call is a fallback call when one of its CDR lines has a ``userfield`` starting with
   ``callrouter=fallback`` (set by ``[callrouter-fallback]``). The hang-up handler adds the
   outcome Asterisk saw (``result=``), the number that answered and the talk seconds.
+* **Start**: the row starts where callrouter's own rows start, when the caller chose branch 3
+  (the marker's ``routed_at``, set by ``[callrouter-branch3]`` with milliseconds), so the wait
+  counts neither greeting nor menu (see :mod:`callrouter.calls.recorder`). Lines of an older
+  dialplan have no ``routed_at``: the CDR's ``start`` (the caller's arrival) then.
 * **Attempts: recorded by the dialplan**, not taken from the per-leg CDRs of the outbound
   legs. Every Dial of the fallback appends ``<index>:<number>:<status>:<cause>:<dial>:<end>:
   <answered>:<key>`` to the CDR variable ``callrouter_attempts`` (cdr_custom field
@@ -271,12 +275,13 @@ async def _existing(engine: AsyncEngine, linkedids: list[str]) -> dict[str, _Exi
 
 
 def _write(call_log: CallLog, call: FallbackCall, rota: Rota | None, branch: int) -> None:
+    started_at = call.row_start()
     call_log.call_started(
         linkedid=call.linkedid,
         uniqueid=call.uniqueid,
         branch=branch,
         caller=call.caller,
-        started_at=call.started_at,
+        started_at=started_at,
         mode=contract.MODE_FALLBACK,
         rota_version=call.rota_version,
     )
@@ -286,9 +291,7 @@ def _write(call_log: CallLog, call: FallbackCall, rota: Rota | None, branch: int
         # Dial's start — when that phone began to ring — is used (Asterisk's CDR answer time
         # is the caller's, at the menu), so the wait is a lower bound and the talk time an
         # upper bound by the ring time.
-        answered_at = (
-            call.bridged_at() or call.dial_at or call.dial_answered_start or call.started_at
-        )
+        answered_at = call.bridged_at() or call.dial_at or call.dial_answered_start or started_at
         officer_id, officer_name, how = infer_officer(rota, call.answered_by, answered_at)
         call_log.call_answered(
             linkedid=call.linkedid,

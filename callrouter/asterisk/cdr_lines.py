@@ -163,10 +163,24 @@ def _check_mark(path: Path, line: int, mark: dict[str, str] | None) -> dict[str,
     dial_at = mark.get("dial_at", "")
     if dial_at and not (dial_at.isascii() and dial_at.isdigit() and _epoch_ok(int(dial_at))):
         raise CdrLineError(path, line, "userfield", f"dial_at out of range: {dial_at[:20]!r}")
+    routed_at = mark.get("routed_at", "")
+    if routed_at and routed_epoch(routed_at) is None:
+        raise CdrLineError(path, line, "userfield", f"routed_at out of range: {routed_at[:20]!r}")
     answered_by = mark.get("answered_by", "")
     if answered_by and not is_caller_number(answered_by):
         raise CdrLineError(path, line, "userfield", "answered_by is not a phone number")
     return mark
+
+
+_ROUTED_AT = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?")
+
+
+def routed_epoch(raw: str) -> float | None:
+    """The marker's ``routed_at`` (epoch seconds, ``1764900000.123``) when it is one, in range."""
+    if not _ROUTED_AT.fullmatch(raw):
+        return None
+    value = float(raw)
+    return value if EARLIEST.timestamp() <= value < LATEST.timestamp() else None
 
 
 _KEY = re.compile(r'([{,])\s*"([A-Za-z_][A-Za-z0-9_]*)"\s*:')

@@ -142,6 +142,8 @@ def branch_of(args: Sequence[str]) -> int:
 # ---------------------------------------------------------------------------- channel variables
 # Set by the dialplan, readable by callrouter (GET /channels/{id}/variable).
 VAR_BRANCH: Final = "CALLROUTER_BRANCH"
+#: epoch seconds (with milliseconds) the caller chose branch 3: where every door's row starts
+VAR_ROUTED_AT: Final = "CALLROUTER_ROUTED_AT"
 VAR_MODE: Final = "CALLROUTER_MODE"  # "fallback" on calls the dialplan fallback handles
 VAR_FALLBACK_REASON: Final = "CALLROUTER_FALLBACK_REASON"
 VAR_FALLBACK_RESULT: Final = "CALLROUTER_FALLBACK_RESULT"
@@ -264,6 +266,7 @@ VAR_NOTICE_CLASS: Final = "CALLROUTER_NOTICE_CLASS"
 
 CHANNEL_VARIABLES: Final = (
     VAR_BRANCH,
+    VAR_ROUTED_AT,
     VAR_MODE,
     VAR_ACTION,
     VAR_PEER,
@@ -312,7 +315,9 @@ GLOBAL_VARIABLES: Final = (
 # -------------------------------------------------------------------------------------------- CDR
 CDR_USERFIELD_MARK: Final = "callrouter=fallback"
 """A fallback call's CDR ``userfield`` starts with this; the rest is ``;key=value`` pairs:
-``linkedid``, ``reason``, ``rota`` (rota version), ``result``, ``answered_by`` (number),
+``linkedid``, ``reason``, ``routed_at`` (epoch seconds with milliseconds the caller chose
+branch 3: the row's start, as in ARI and FastAGI mode; absent on lines of an older dialplan),
+``rota`` (rota version), ``result``, ``answered_by`` (number),
 ``dial_at`` (epoch seconds the answered number began to ring; the CDR's own answer time is the
 caller's, at the menu) and ``cause`` (the caller channel's ``HANGUPCAUSE``; empty: unknown)."""
 

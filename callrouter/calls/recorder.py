@@ -7,10 +7,14 @@ lines carry the same event names whichever door (``call.received``, ``leg.ringin
 ``leg.ended``, ``call.answered``, ``call.ended``, ``call.written``, ``call.message_left``,
 see docs/operator-guide.md) with ``door`` telling which.
 
-What the rows mean, the same for every door:
+What the rows mean, the same for every door (the dialplan fallback's rows, written by the CDR
+import in :mod:`callrouter.asterisk.cdr_import`, included; docs/operator-guide.md, "What the
+times mean"):
 
-- **start** (``calls.started_at``): the moment the router was asked to route the call (ARI:
-  the caller's StasisStart; FastAGI: the ``route`` request) — after the greeting and menu;
+- **start** (``calls.started_at``): the moment the caller chose branch 3, i.e. the router was
+  asked to route the call (ARI: the caller's StasisStart; FastAGI: the ``route`` request;
+  fallback: the dialplan's ``CALLROUTER_ROUTED_AT``, set as branch 3 is entered and written
+  into the CDR userfield as ``routed_at``) — after the greeting and menu, which count nowhere;
 - **wait**: from start to the officer's answer (``answered_at``), or to the end for a call
   nobody on the rota answered;
 - **talk**: from the officer's answer to the end (``ended_at``).

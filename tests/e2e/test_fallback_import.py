@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import wave
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,13 @@ from callrouter.rota import load_rota
 from callrouter.rota_source import RotaSource
 from callrouter.settings import Settings
 from tests.e2e.agi_support import agi_mode, agi_url, free_port, running_agi_router
+from tests.e2e.caller_support import rootfs
 from tests.e2e.callflow_support import (
     ATTEMPTS,
     CALLS,
     call_events,
     engine_for,
+    running_router,
     wait_for_call,
     write_rota,
 )
@@ -407,3 +410,52 @@ async def test_a_call_callrouter_handed_to_the_fallback_keeps_its_one_row_comple
     assert len(after.attempts) == len(own) + len(imported)
     assert [(x["number"], x["result"]) for x in imported] == [(answers, "answered")]
     assert imported[0]["seq"] == len(own) + 1
+
+
+async def test_the_same_phone_through_callrouter_and_the_fallback_starts_and_waits_alike(
+    harness: Harness, sandbox: Sandbox, tmp_path: Path, sqlite_url: str, cdr_file: Path
+) -> None:
+    """One definition of start and wait for every door (callrouter/calls/recorder.py): a row
+    starts when the caller chose branch 3. The same phone (answers after 1 s of ringing) takes
+    one call routed by callrouter (ARI) and one rung by the fallback: both rows start within
+    moments of the caller's key, and the waits differ by the "please hold" the fallback plays
+    before it rings (callrouter rings while it plays), not by the greeting and menu."""
+    answers = officer_number(ANSWERS, 1)
+    rota = write_rota(tmp_path / "rota.yaml", [answers])
+    engine = engine_for(sqlite_url)
+    try:
+        async with running_router(harness.info, rota, sqlite_url, tmp_path / "state"):
+            routed = await harness.place_call(digits="3", hold=6)
+            await harness.wait_caller_hangup(routed, within=30)
+            ari = (await wait_for_call(engine, routed.caller_number)).call
+        fell_back = await fallback_call(harness, sandbox, rota, hold=9)
+        await import_once(settings_for(tmp_path, sqlite_url, rota), cdr_path=cdr_file)
+        fallback = (await wait_for_call(engine, fell_back.caller_number)).call
+    finally:
+        await engine.dispose()
+
+    assert (ari["mode"], ari["outcome"]) == ("ari", "answered")
+    assert (fallback["mode"], fallback["outcome"]) == ("fallback", "answered")
+    # Both rows start at the caller's key 3 (the pbx hears it a moment after the pstn sent it).
+    keys: dict[str, float] = {}
+    for name, call, row in (("ari", routed, ari), ("fallback", fell_back, fallback)):
+        sent = harness.caller(call).digits_sent_at
+        assert sent is not None
+        start = row["started_at"]
+        keys[name] = start.replace(tzinfo=start.tzinfo or UTC).timestamp() - sent
+    # The waits: the fallback's counts its "please hold" (played before the first Dial) and
+    # the dialplan's whole-second pick-up time; nothing of the menu.
+    hold_path = rootfs(harness.info) / "usr/share/asterisk/sounds/vi/callrouter/please-hold.wav"
+    with wave.open(str(hold_path)) as w:
+        please_hold = w.getnframes() / w.getframerate()
+    assert ari["wait_seconds"] is not None
+    assert fallback["wait_seconds"] is not None
+    extra = fallback["wait_seconds"] - ari["wait_seconds"]
+    print(
+        f"wait: ari {ari['wait_seconds']:.2f} s, fallback {fallback['wait_seconds']:.2f} s "
+        f"(please-hold {please_hold:.2f} s); row start after the key: {keys}"
+    )
+    for name, after_key in keys.items():
+        assert -0.2 <= after_key <= 0.8, (name, keys)
+    assert abs(keys["fallback"] - keys["ari"]) < 0.5, keys
+    assert please_hold - 1.2 <= extra <= please_hold + 0.8, (extra, please_hold)

@@ -44,6 +44,16 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
         "userfield",
     ),
     ("uniqueid-100", {"uniqueid": "u" * 100}, "uniqueid"),
+    (
+        "routed-at",
+        {"userfield": "callrouter=fallback;routed_at=999999999999.5;result=abandoned"},
+        "userfield",
+    ),
+    (
+        "routed-at-text",
+        {"userfield": "callrouter=fallback;routed_at=1e9;result=abandoned"},
+        "userfield",
+    ),
 ]
 
 

@@ -120,6 +120,27 @@ async def test_a_fallback_call_is_imported_once_with_the_outcome_asterisk_saw(en
     assert len(await env.rows()) == 2
 
 
+async def test_a_fallback_row_starts_when_the_caller_chose_branch_3_as_callrouter_rows_do(
+    env: Env,
+) -> None:
+    # The dialplan notes with milliseconds when the caller chose branch 3 (routed_at): the
+    # row starts there, as a row callrouter writes starts at StasisStart, so the wait counts
+    # neither greeting nor menu. The CDR's start (arrival, whole seconds) is 3.4 s earlier.
+    start = T0 + timedelta(minutes=1)
+    routed = start.timestamp() + 3.4
+    mark = f"callrouter=fallback;linkedid=pbx-2.1;reason=stasis-failed;routed_at={routed:.3f}"
+    line = cdr("pbx-2.1", 1, userfield=f"{mark};rota=abc;result=answered;answered_by=0901100001;"
+               f"dial_at={int(start.timestamp()) + 5}")  # fmt: skip
+    # An older dialplan's line (no routed_at): the CDR's start, as before.
+    append(env.cdr, line + cdr("pbx-2.2", 2))
+    await env.run()
+    rows = await env.rows()
+    new, old = rows["pbx-2.1"], rows["pbx-2.2"]
+    assert new["started_at"].replace(tzinfo=UTC).timestamp() == pytest.approx(routed, abs=0.001)
+    assert new["wait_seconds"] == pytest.approx(5 - 3.4, abs=0.001)  # not 5: no menu in it
+    assert old["wait_seconds"] == pytest.approx(5.0)
+
+
 async def test_lines_with_missing_fields_are_named_and_skipped(env: Env) -> None:
     good = cdr("pbx-2.1", 1)
     bad = [
