@@ -28,152 +28,71 @@ Nothing is mocked: real SIP between two Asterisks, real ARI, a real database.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import itertools
-import json
 import os
 import shutil
 import signal
 import sys
 import time
 import wave
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self, TextIO
+from typing import Any, TextIO
 
-import aiohttp
-import structlog
 from pydantic import SecretStr
-from sqlalchemy import select
 
-from callrouter.app import ServeOptions, serve
+from callrouter.app import ServeOptions
 from callrouter.asterisk import contract
-from callrouter.asterisk.cdr_import import CDR_FILENAME, STATE_FILENAME, serve_importer
-from callrouter.errors import CallrouterError, ConfigError
-from callrouter.rota import Rota, load_rota, parse_rota
+from callrouter.asterisk.cdr_import import CDR_FILENAME, STATE_FILENAME
+from callrouter.demo_scenes import SCENES, Scene, narrate, phone_names, scene_rota_text
+from callrouter.errors import CallrouterError
+from callrouter.rota import load_rota, parse_rota
+from callrouter.sandbox import (
+    SANDBOX_SCRIPT,
+    Event,
+    EventLog,
+    Harness,
+    InstanceInfo,
+    PlacedCall,
+    Sandbox,
+)
+from callrouter.sandbox.router import Router, router_logs
 from callrouter.settings import DEFAULT_STATE_DIR, Settings
 from callrouter.store.db import make_engine
-from callrouter.store.models import Call, CallAttempt, Callback
+from callrouter.store.readback import CallReadback, call_of_caller
 from callrouter.web.settings import WebSettings
 
 REPO = Path(__file__).resolve().parents[1]
-SANDBOX_SCRIPT = REPO / "scripts" / "asterisk-sandbox"
 DEMO_ROTA = REPO / "config" / "rota.demo.yaml"
 DEFAULT_DEMO_DIR = DEFAULT_STATE_DIR / "demo"
 
-CALLS = Call.__table__
-ATTEMPTS = CallAttempt.__table__
-CALLBACKS = Callback.__table__
+__all__ = [
+    "DEFAULT_DEMO_DIR",
+    "DEMO_ROTA",
+    "SANDBOX_SCRIPT",
+    "SCENES",
+    "Console",
+    "DemoError",
+    "DemoOptions",
+    "DemoResult",
+    "Scene",
+    "SceneResult",
+    "run_demo",
+    "summary_lines",
+]
 
 
 class DemoError(CallrouterError):
     """The demo could not run (sandbox, router or an unexpected call result)."""
 
 
-# ---------------------------------------------------------------------------------- scenes
-
-
-@dataclass(frozen=True)
-class Scene:
-    """One call of the demo: who is on duty, what the caller does, what the log must say."""
-
-    title: str
-    duty: tuple[tuple[str, str], ...] = ()  # (officer id, at) in ring order
-    closed: bool = False  # an override closing the line (after-hours)
-    router_up: bool = True  # False: callrouter is stopped, the dialplan fallback works
-    talk: float | None = 3.0  # seconds the caller talks once put through
-    abandon_after: float | None = None  # caller hangs up this long after the first ring
-    leaves_message: bool = False  # after the beep the caller speaks, then presses #
-    outcome: str | None = None  # expected calls.outcome (None: no row expected)
-    mode: str = "ari"  # expected calls.mode (fallback: imported from Asterisk's CDR)
-    results: tuple[str, ...] = ()  # expected call_attempts.result, in order
-    answered_by: str | None = None  # expected answered_officer_id
-    callback: str | None = None  # expected callbacks.reason of a call-back entry
-
-
-SCENES: tuple[Scene, ...] = (
-    Scene(
-        "Cán bộ trực nhấc máy ngay / answered at once",
-        duty=(("lan", "may-co-quan"), ("thao", "di-dong-truc")),
-        outcome="answered",
-        results=("answered",),
-        answered_by="lan",
-    ),
-    Scene(
-        "Máy bận → chuyển người tiếp theo / busy → next officer",
-        duty=(("dung", "own"), ("lan", "may-co-quan")),
-        outcome="answered",
-        results=("busy", "answered"),
-        answered_by="lan",
-    ),
-    Scene(
-        "Không nghe máy → hết 5 giây chuyển tiếp / no answer → next after the ring timeout",
-        duty=(("huong", "own"), ("lan", "may-co-quan")),
-        outcome="answered",
-        results=("no_answer", "answered"),
-        answered_by="lan",
-    ),
-    Scene(
-        "Di động trực: bấm phím 1 để nhận / a mobile accepts by pressing 1",
-        duty=(("thao", "di-dong-truc"), ("lan", "may-co-quan")),
-        outcome="answered",
-        results=("answered",),
-        answered_by="thao",
-    ),
-    Scene(
-        "Hộp thư thoại nhấc máy: bị từ chối / voicemail picks up: refused, next officer",
-        duty=(("minh", "own"), ("lan", "may-co-quan")),
-        outcome="answered",
-        results=("no_answer", "answered"),
-        answered_by="lan",
-    ),
-    Scene(
-        "Người gọi gác máy khi đang chờ / caller hangs up while it rings (abandoned)",
-        duty=(("huong", "own"), ("lan", "may-co-quan")),
-        talk=None,
-        abandon_after=2.0,
-        outcome="abandoned",
-        results=("cancelled",),
-    ),
-    Scene(
-        "Ngoài giờ trực: để lại lời nhắn / after hours: the caller leaves a message",
-        closed=True,
-        talk=None,
-        leaves_message=True,
-        outcome="after_hours",
-        callback="after_hours_message",
-    ),
-    Scene(
-        "callrouter đang dừng → dialplan dự phòng / router stopped → dialplan fallback",
-        router_up=False,
-        outcome="answered",
-        mode="fallback",
-    ),
-)
-
-
-def scene_rota_text(base: str, scene: Scene, today: date) -> str:
-    """The base rota plus one override for today and tomorrow: the scene's duty, or closed."""
-    if "\noverrides:" in "\n" + base:
-        raise ConfigError("the demo rota must not have an 'overrides' section (the demo adds one)")
-    lines = [
-        "",
-        "# --- added by callrouter demo for this scene ---",
-        "overrides:",
-        f"  - from: {today.isoformat()}",
-        f"    to: {(today + timedelta(days=1)).isoformat()}",
-        f'    reason: "Demo: {scene.title}"',
-    ]
-    if scene.closed:
-        lines.append("    closed: true")
-    else:
-        lines.append("    duty:")
-        lines += [f"      - {{ officer: {who}, at: {at} }}" for who, at in scene.duty]
-    return base.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+def serve_options() -> ServeOptions:
+    """The router's options for one start: the rota file is watched as in production, only
+    more often, so a scene's rota is in force half a second after the demo saves it; the
+    admin web is not started."""
+    return ServeOptions(drain_seconds=10, rota_poll_seconds=0.5, web=WebSettings(enabled=False))
 
 
 # -------------------------------------------------------------------------------- printing
@@ -202,453 +121,6 @@ class Console:
     def event(self, who: str, text: str) -> None:
         stamp = f"+{time.monotonic() - self.t0:5.1f}s" if self.t0 is not None else " " * 7
         self.line(f"  {stamp}  {who:<10} {text}")
-
-
-# ----------------------------------------------------------------------------- event board
-
-
-@dataclass(frozen=True)
-class Seen:
-    source: str  # "callrouter" (its log) or "pstn" (AMI)
-    fields: dict[str, Any]
-
-    def get(self, key: str, default: str = "") -> str:
-        value = self.fields.get(key, default)
-        return default if value is None else str(value)
-
-
-class Board:
-    """Everything seen during the demo, in order, with waiting by predicate."""
-
-    def __init__(self) -> None:
-        self.items: list[Seen] = []
-        self._arrived: asyncio.Event = asyncio.Event()
-        #: called with each item as it arrives (the demo prints progress lines from it)
-        self.listener: Callable[[Seen], None] | None = None
-
-    def add(self, item: Seen) -> None:
-        self.items.append(item)
-        self._arrived.set()
-        if self.listener is not None:
-            self.listener(item)
-
-    def mark(self) -> int:
-        return len(self.items)
-
-    async def wait_for(
-        self, pred: Callable[[Seen], bool], *, since: int, within: float, what: str
-    ) -> Seen:
-        deadline = time.monotonic() + within
-        checked = since
-        while True:
-            for item in self.items[checked:]:
-                if pred(item):
-                    return item
-            checked = len(self.items)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise DemoError(f"{what}: not seen within {within:.0f} s")
-            self._arrived.clear()
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-            # that arrives as the event is set, and the waiter would never end.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(remaining):
-                    await self._arrived.wait()
-
-
-# --------------------------------------------------------------------------------- sandbox
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    ami_port: int
-    ami_user: str
-    ami_secret: str
-    ari_url: str
-    ari_user: str
-    ari_password: str
-    etc_dir: Path
-    log_dir: Path
-
-    @property
-    def rootfs(self) -> Path:
-        """The sandbox's root filesystem (``etc_dir`` is ``<root>/srv/sandbox/slotN/pbx/etc``)."""
-        return self.etc_dir.parents[4]
-
-
-class Sandbox:
-    """``scripts/asterisk-sandbox`` on one slot, driven without blocking the loop."""
-
-    def __init__(self, script: Path, slot: int, console: Console) -> None:
-        self.script = script
-        self.slot = slot
-        self.console = console
-        self.env = {**os.environ, "CALLROUTER_SANDBOX_SLOT": str(slot)}
-        self.started = False
-
-    async def run(self, *args: str, echo: bool = False, limit: float = 900) -> str:
-        proc = await asyncio.create_subprocess_exec(
-            str(self.script),
-            *args,
-            env=self.env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        assert proc.stdout is not None  # noqa: S101 - PIPE requested above
-        lines: list[str] = []
-        try:
-            async with asyncio.timeout(limit):
-                while raw := await proc.stdout.readline():
-                    text = raw.decode("utf-8", "replace").rstrip()
-                    lines.append(text)
-                    if echo and text:
-                        self.console.line(f"    {text}")
-                rc = await proc.wait()
-        except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            raise
-        output = "\n".join(lines)
-        if rc != 0:
-            raise DemoError(f"{self.script.name} {' '.join(args)} failed ({rc}):\n{output}")
-        return output
-
-    async def start(self) -> tuple[Endpoint, Endpoint]:
-        if os.geteuid() != 0:
-            raise DemoError("the Asterisk sandbox needs root (chroot, mounts): run as root")
-        if not self.script.exists():
-            raise DemoError(f"{self.script} is missing (run the demo from a source checkout)")
-        self.started = True
-        await self.run("start", echo=True)
-        raw = json.loads(await self.run("env", limit=60))
-
-        def endpoint(d: dict[str, Any]) -> Endpoint:
-            return Endpoint(
-                ami_port=int(d["ami_port"]),
-                ami_user=d["ami_user"],
-                ami_secret=d["ami_secret"],
-                ari_url=d["ari_url"],
-                ari_user=d["ari_user"],
-                ari_password=d["ari_password"],
-                etc_dir=Path(d["etc_dir"]),
-                log_dir=Path(d["log_dir"]),
-            )
-
-        return endpoint(raw["pbx"]), endpoint(raw["pstn"])
-
-    async def stop(self) -> None:
-        if self.started:
-            self.started = False
-            await self.run("stop", limit=120)
-
-
-# ------------------------------------------------------------------------- the phone network
-
-
-class Pstn:
-    """The simulated telephone network: AMI (place calls, see what phones do) and ARI (end
-    a caller's call when the scene says the caller hangs up)."""
-
-    def __init__(self, ep: Endpoint, board: Board) -> None:
-        self.ep = ep
-        self.board = board
-        self._ids = itertools.count(1)
-        self._pending: dict[str, asyncio.Future[dict[str, str]]] = {}
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._http: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> Self:
-        reader, self._writer = await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", self.ep.ami_port), 10
-        )
-        self._reader = reader
-        await asyncio.wait_for(reader.readline(), 10)  # "Asterisk Call Manager/…"
-        self._task = asyncio.create_task(self._read_loop())
-        res = await self.action("Login", Username=self.ep.ami_user, Secret=self.ep.ami_secret)
-        if res.get("Response") != "Success":
-            raise DemoError(f"pstn AMI login refused: {res.get('Message')}")
-        token = base64.b64encode(f"{self.ep.ari_user}:{self.ep.ari_password}".encode()).decode()
-        self._http = aiohttp.ClientSession(
-            headers={"Authorization": f"Basic {token}"},
-            timeout=aiohttp.ClientTimeout(total=10),
-        )
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._http is not None:
-            await self._http.close()
-        if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(OSError):
-                await self._writer.wait_closed()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _read_loop(self) -> None:
-        assert self._reader is not None  # noqa: S101 - set before the task starts
-        try:
-            while True:
-                raw = await self._reader.readuntil(b"\r\n\r\n")
-                msg: dict[str, str] = {}
-                for line in raw.decode("utf-8", "replace").split("\r\n"):
-                    key, sep, value = line.partition(": ")
-                    if sep:
-                        msg[key] = value
-                action_id = msg.get("ActionID", "")
-                if "Response" in msg and action_id in self._pending:
-                    fut = self._pending.pop(action_id)
-                    if not fut.done():
-                        fut.set_result(msg)
-                elif msg.get("Event") in ("UserEvent", "OriginateResponse"):
-                    self.board.add(Seen("pstn", dict(msg)))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            for fut in self._pending.values():
-                if not fut.done():
-                    fut.set_exception(DemoError("pstn AMI connection closed"))
-
-    async def action(
-        self, name: str, variables: dict[str, str] | None = None, **fields: str
-    ) -> dict[str, str]:
-        assert self._writer is not None  # noqa: S101 - connected in __aenter__
-        action_id = f"demo{next(self._ids)}"
-        lines = [f"Action: {name}", f"ActionID: {action_id}"]
-        lines += [f"{k}: {v}" for k, v in fields.items()]
-        lines += [f"Variable: {k}={v}" for k, v in (variables or {}).items()]
-        fut: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
-        self._pending[action_id] = fut
-        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-        await self._writer.drain()
-        async with asyncio.timeout(10):
-            return await fut
-
-    async def call_1022(
-        self, tag: str, caller: str, *, hold: float, message_after: float | None = None
-    ) -> None:
-        """A citizen dials 1022 and presses 3 (health) once the menu answers; with
-        ``message_after``, that many seconds later they speak (the pstn plays a recorded
-        voice into the call) and press #."""
-        res = await self.action(
-            "Originate",
-            variables={
-                "CALLER_TAG": tag,
-                "CALLER_DIGITS": "3",
-                "CALLER_DIGIT_DELAY": "0.5",
-                "CALLER_HOLD": str(hold),
-                "CALLER_SAY": "vm-intro" if message_after is not None else "",
-                "CALLER_SAY_AFTER": f"{message_after or 0:.1f}",
-                "CALLER_THEN_DIGITS": "#" if message_after is not None else "",
-            },
-            Channel="PJSIP/1022@pbx",
-            Context="caller",
-            Exten="s",
-            Priority="1",
-            CallerID=f'"{caller}" <{caller}>',
-            Timeout="15000",
-            Async="true",
-            ChannelId=tag,
-        )
-        if res.get("Response") != "Success":
-            raise DemoError(f"pstn refused to place the call: {res.get('Message')}")
-
-    async def caller_hangs_up(self, tag: str) -> None:
-        """The caller puts the phone down (their channel on the pstn ends)."""
-        assert self._http is not None  # noqa: S101 - connected in __aenter__
-        with contextlib.suppress(aiohttp.ClientError):
-            async with self._http.delete(f"{self.ep.ari_url}/channels/{tag}"):
-                pass
-
-
-# ---------------------------------------------------------------------------------- router
-
-
-class LogTap:
-    """A structlog processor: every router log event also goes on the board."""
-
-    def __init__(self, board: Board) -> None:
-        self.board = board
-
-    def __call__(
-        self, logger: Any, method: str, event_dict: MutableMapping[str, Any]
-    ) -> MutableMapping[str, Any]:
-        self.board.add(Seen("callrouter", dict(event_dict)))
-        return event_dict
-
-
-@contextlib.contextmanager
-def router_logs(path: Path, board: Board) -> Iterator[None]:
-    """The router logs JSON lines to ``path`` (as in production); the demo taps them."""
-    previous = structlog.get_config()
-    with path.open("a", encoding="utf-8") as sink:
-        structlog.configure(
-            processors=[
-                structlog.contextvars.merge_contextvars,
-                structlog.processors.add_log_level,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-                LogTap(board),
-                structlog.processors.format_exc_info,
-                structlog.processors.JSONRenderer(ensure_ascii=False),
-            ],
-            logger_factory=structlog.PrintLoggerFactory(file=sink),
-            cache_logger_on_first_use=False,
-        )
-        try:
-            yield
-        finally:
-            structlog.configure(**previous)
-
-
-class Router:
-    """What ``callrouter serve`` runs, in this event loop, started and stopped on demand:
-    :func:`callrouter.app.serve` and, beside it, the importer of the calls the dialplan
-    fallback handled (from Asterisk's CDR file)."""
-
-    def __init__(self, settings: Settings, cdr_file: Path) -> None:
-        self.settings = settings
-        self.cdr_file = cdr_file
-        self.options = self._options()
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._importer: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None
-
-    async def start(self) -> None:
-        self._stop = asyncio.Event()
-        self.options = self._options()
-        started = asyncio.Event()
-        task = asyncio.create_task(
-            serve(self.settings, self._stop, options=self.options, started=started)
-        )
-        waiter = asyncio.create_task(started.wait())
-        done, _ = await asyncio.wait(
-            {task, waiter}, timeout=30, return_when=asyncio.FIRST_COMPLETED
-        )
-        if task in done:
-            waiter.cancel()
-            task.result()
-            raise DemoError("callrouter serve stopped before it was ready")
-        if waiter not in done:
-            waiter.cancel()
-            task.cancel()
-            await asyncio.wait({task}, timeout=10)
-            raise DemoError("callrouter serve did not connect to the pbx's ARI within 30 s")
-        self._task = task
-        # As `callrouter serve` does (every 30 s there; every 2 s here, for a short demo).
-        self._importer = asyncio.create_task(
-            serve_importer(self.settings, cdr_path=self.cdr_file, interval=2, first_delay=0.5)
-        )
-
-    @staticmethod
-    def _options() -> ServeOptions:
-        # The rota file is watched as in production, only more often, so a scene's rota is
-        # in force half a second after the demo saves it; the admin web is not started.
-        return ServeOptions(drain_seconds=10, rota_poll_seconds=0.5, web=WebSettings(enabled=False))
-
-    async def stop(self) -> None:
-        importer, self._importer = self._importer, None
-        if importer is not None:
-            importer.cancel()
-            await asyncio.wait({importer}, timeout=10)
-        task, self._task = self._task, None
-        if task is None:
-            return
-        self._stop.set()
-        done, _ = await asyncio.wait({task}, timeout=30)  # it drains calls in progress
-        if not done:
-            task.cancel()
-            await asyncio.wait({task}, timeout=10)
-        elif not task.cancelled() and task.exception() is not None:
-            raise DemoError(f"callrouter serve failed: {task.exception()}")
-
-
-# ------------------------------------------------------------------------------ narration
-
-
-def _phone_names(rota: Rota) -> dict[str, str]:
-    names: dict[str, str] = {}
-    for number in rota.numbers:
-        names[number.number] = f"máy {number.label}"
-    for officer in rota.officers:
-        names.setdefault(officer.phone, officer.name)
-    return names
-
-
-def narrate(
-    item: Seen, phones: dict[str, str], caller: str, tag: str | None = None
-) -> tuple[str, str] | None:
-    """The progress line for one event of the current call (the caller's number, and the
-    caller's channel ``tag`` on the pstn), or None to stay quiet."""
-    f = item.fields
-    if item.source == "pstn":
-        ue = f.get("UserEvent") or ""
-        number = f.get("Number", "")
-        who = f"{phones.get(number, number)} ({number})"
-        if ue.startswith("Officer") and f.get("Caller") != caller:
-            return None
-        if ue.startswith("Caller") and tag is not None and f.get("Tag") != tag:
-            return None
-        match ue:
-            case "CallerAnswered":
-                return "người gọi", "tổng đài 1022 nhấc máy, nghe lời chào / menu answers"
-            case "CallerSentDigits":
-                return "người gọi", f"đã bấm phím {f.get('Digits')} (y tế / health)"
-            case "CallerSaid":
-                return "người gọi", "(đã nói lời nhắn, bấm # để kết thúc) / said it, pressed #"
-            case "CallerHangup":
-                return (
-                    "người gọi",
-                    f"máy người gọi đã ngắt / caller's line closed (cause {f.get('Cause')})",
-                )
-            case "OfficerRinging":
-                return "điện thoại", f"{who} đổ chuông / ringing"
-            case "OfficerAnswered":
-                return "điện thoại", f"{who} nhấc máy / picked up"
-            case "OfficerPressed":
-                return "điện thoại", f"{who} bấm phím {f.get('Digit')} / pressed"
-            case "OfficerHangup":
-                return "điện thoại", f"{who} kết thúc / hung up (cause {f.get('Cause')})"
-        return None
-    event = f.get("event")
-    match event:
-        case "call.received":
-            state = "mở / open" if f.get("open") else "đóng / closed"
-            reason = str(f.get("reason"))
-            if reason.startswith("override: Demo:"):
-                reason = "theo lịch trực hôm nay / today's override"
-            return "callrouter", f"nhận cuộc gọi: {state} — {reason}"
-        case "leg.confirming":
-            return "callrouter", f"hỏi {f.get('officer')}: bấm 1 để nhận / asks to press 1"
-        case "leg.not_confirmed":
-            return "callrouter", "không bấm phím 1 (hộp thư?) → coi như không nghe / not confirmed"
-        case "leg.declined":
-            return "callrouter", f"cán bộ từ chối (phím {f.get('digit')}) / declined"
-        case "leg.ended":
-            return "callrouter", f"lượt gọi {f.get('seq')} kết thúc: {f.get('result')}"
-        case "call.bridged":
-            return "callrouter", f"nối máy người gọi với {f.get('officer')} / bridged"
-        case "call.ended":
-            return "callrouter", f"cuộc gọi kết thúc: {f.get('outcome')}"
-        case "call.message_left":
-            return "callrouter", "đã ghi lời nhắn, tạo yêu cầu gọi lại / message saved"
-        case "cdr.fallback_call":
-            return "callrouter", f"nhập cuộc gọi dự phòng từ CDR: {f.get('outcome')} / imported"
-        case "call.handed_to_dialplan":
-            return "callrouter", f"trả cuộc gọi về dialplan ({f.get('action')})"
-    return None
 
 
 # ------------------------------------------------------------------------------------ demo
@@ -694,15 +166,15 @@ class Demo:
     def __init__(self, options: DemoOptions, console: Console) -> None:
         self.o = options
         self.c = console
-        self.board = Board()
+        self.events = EventLog()
         self.state = options.state_dir
         self.database_url = f"sqlite+aiosqlite:///{self.state / 'callrouter.sqlite3'}"
         self.rota_path = self.state / "rota.yaml"
         self.base_rota = options.rota.read_text(encoding="utf-8")
         self.rota = load_rota(options.rota)
-        self.phones = _phone_names(self.rota)
+        self.phones = phone_names(self.rota)
         self.run_id = int(time.time()) % 100000
-        self.pbx: Endpoint | None = None
+        self.pbx: InstanceInfo | None = None
 
     def _fresh_state(self) -> None:
         """A fresh folder: the previous run's database, spool and reports go."""
@@ -754,13 +226,14 @@ class Demo:
     async def run(self) -> DemoResult:
         started = time.monotonic()
         self._fresh_state()
-        sandbox = Sandbox(self.o.sandbox_script, self.o.slot, self.c)
+        sandbox = Sandbox(self.o.slot, self.o.sandbox_script)
+        sandbox.check()
         self.c.heading(
             f"1. Khởi động Asterisk mới (pbx + pstn, slot {self.o.slot}) / fresh sandbox"
         )
         try:
-            pbx, pstn_ep = await sandbox.start()
-            self.pbx = pbx
+            info = await sandbox.start_async(echo=lambda text: self.c.line(f"    {text}"))
+            self.pbx = pbx = info.pbx
             self.c.heading("2. Cơ sở dữ liệu SQLite / embedded database")
             await self.cli("db", "upgrade", "--database-url", self.database_url)
             self.rota_path.write_text(self.base_rota, encoding="utf-8")
@@ -775,8 +248,10 @@ class Demo:
                 dialplan_include=pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME,
             )
             results: list[SceneResult] = []
-            with router_logs(self.state / "callrouter.log", self.board):
-                router = Router(settings, pbx.log_dir / "cdr-custom" / CDR_FILENAME)
+            with router_logs(self.state / "callrouter.log", self.events):
+                router = Router(
+                    settings, serve_options, cdr_file=pbx.log_dir / "cdr-custom" / CDR_FILENAME
+                )
                 self.c.heading("3. Chạy callrouter (ARI) / start the router")
                 await router.start()
                 self.c.line(
@@ -784,9 +259,9 @@ class Demo:
                     f"{self.state / 'callrouter.log'}"
                 )
                 try:
-                    async with Pstn(pstn_ep, self.board) as pstn:
+                    async with Harness(info, self.events) as phones:
                         for number, scene in enumerate(self.o.scenes, start=1):
-                            results.append(await self.scene(number, scene, router, pstn))
+                            results.append(await self.scene(number, scene, router, phones))
                 finally:
                     await router.stop()
             reports = await self.report()
@@ -794,7 +269,7 @@ class Demo:
             await self.cli("callbacks", "list", "--database-url", self.database_url)
         finally:
             self.c.heading("Dừng Asterisk sandbox / stopping the sandbox")
-            await sandbox.stop()
+            await sandbox.stop_async()
         return DemoResult(
             state_dir=self.state,
             database_url=self.database_url,
@@ -812,18 +287,9 @@ class Demo:
         today = datetime.now(self.rota.timezone).date()
         text = scene_rota_text(self.base_rota, scene, today)
         version = (await asyncio.to_thread(parse_rota, text, str(self.rota_path))).version
-        mark = self.board.mark()
+        mark = self.events.mark()
         self.rota_path.write_text(text, encoding="utf-8")  # the router notices it by itself
-        await self.board.wait_for(
-            lambda s: (
-                s.source == "callrouter"
-                and s.get("event") == "rota.reloaded"
-                and s.get("version") == version
-            ),
-            since=mark,
-            within=15,
-            what=f"rota {version} reloaded",
-        )
+        await self._router_said("rota.reloaded", mark, 15, version=version)
         if scene.closed:
             self.c.line(
                 "  lịch trực: thêm 'closed: true' cho hôm nay → đóng máy "
@@ -836,7 +302,9 @@ class Demo:
                 f"(rota {version}, callrouter tự nạp lại / reloaded live)"
             )
 
-    async def scene(self, number: int, scene: Scene, router: Router, pstn: Pstn) -> SceneResult:
+    async def scene(
+        self, number: int, scene: Scene, router: Router, phones: Harness
+    ) -> SceneResult:
         self.c.heading(f"Cảnh {number}: {scene.title}")
         if scene.router_up:
             await self.apply_rota(scene)
@@ -846,55 +314,48 @@ class Demo:
         caller = f"0988{self.run_id % 100:02d}{number:04d}"
         tag = f"demo-{self.run_id}-{number}"
         self.c.t0 = time.monotonic()
-        mark = self.board.mark()
-        self.board.listener = self._narrator(caller, tag)
+        mark = self.events.mark()
+        self.events.listener = self._narrator(caller, tag)
         try:
-            message_after = self._message_after() if scene.leaves_message else None
-            await pstn.call_1022(tag, caller, hold=90, message_after=message_after)
-            self.c.event("người gọi", f"{caller} gọi 1022 / dials 1022")
-            await self._act(scene, caller, tag, mark, pstn)
-            end = await self.board.wait_for(
-                lambda s: (
-                    (s.get("UserEvent") == "CallerHangup" and s.get("Tag") == tag)
-                    or (
-                        s.get("Event") == "OriginateResponse"
-                        and s.get("Uniqueid") == tag
-                        and s.get("Response") == "Failure"
-                    )
-                ),
-                since=mark,
-                within=90,
-                what="the caller's call to end",
+            # The caller presses 3 (health) once the menu answers; leaving a message, they
+            # speak after the beep (the pstn plays a recorded voice) and press #.
+            message = scene.leaves_message
+            call = await phones.place_call(
+                digits="3",
+                hold=90,
+                caller_number=caller,
+                tag=tag,
+                say="vm-intro" if message else None,
+                say_after=self._message_after() if message else 0.0,
+                then_digits="#" if message else "",
             )
-            if end.get("Response") == "Failure":
-                raise DemoError(f"the pbx did not answer 1022 ({end.get('Reason')})")
+            self.c.event("người gọi", f"{caller} gọi 1022 / dials 1022")
+            await self._act(scene, call, mark, phones)
+            ended = await phones.wait_caller_hangup(call, within=90)
+            if ended.failed is not None:
+                raise DemoError(f"the pbx did not answer 1022 ({ended.failed})")
             if scene.router_up:
-                await self.board.wait_for(
-                    lambda s: s.get("event") == "call.ended",
-                    since=mark,
-                    within=30,
-                    what="callrouter ending the call",
+                await self._router_said("call.ended", mark, 30)
+            rung = phones.officers_rung(call)
+            for phone in set(rung):  # every phone that rang has hung up: the next call starts clean
+                await phones.wait_user_event(
+                    "OfficerHangup", within=20, Number=phone, Caller=caller
                 )
-            await self._officers_done(mark, caller)
             if not router.running:
                 await router.start()
                 self.c.event(
                     "callrouter", "chạy lại, nhập cuộc gọi dự phòng từ CDR / back, imports the CDR"
                 )
-            rung = [
-                s.get("Number")
-                for s in self.board.items[mark:]
-                if s.get("UserEvent") == "OfficerRinging" and s.get("Caller") == caller
-            ]
             return await self.check(scene, caller, rung)
         finally:
-            self.board.listener = None
+            self.events.listener = None
             self.c.t0 = None
 
     def _message_after(self) -> float:
         """Seconds from the caller's key 3 to the beep: the closed and leave-a-message
         prompts (their real length in the sandbox), plus a little."""
-        assert self.pbx is not None  # noqa: S101 - set once the sandbox started
+        if self.pbx is None:
+            raise DemoError("the sandbox is not started")
         folder = self.pbx.rootfs / "usr/share/asterisk/sounds/vi/callrouter"
         total = 0.0
         for name in ("closed", "leave-message"):
@@ -905,101 +366,63 @@ class Demo:
                 return 12.0  # no such prompt file: a generous guess
         return total + 2.0
 
-    async def _act(self, scene: Scene, caller: str, tag: str, mark: int, pstn: Pstn) -> None:
+    async def _act(self, scene: Scene, call: PlacedCall, mark: int, phones: Harness) -> None:
         """What the caller does: talk a little once put through, or give up while waiting."""
+        caller = call.caller_number
         if scene.abandon_after is not None:
-            await self.board.wait_for(
-                lambda s: s.get("UserEvent") == "OfficerRinging" and s.get("Caller") == caller,
-                since=mark,
-                within=30,
-                what="an officer's phone ringing",
-            )
+            await phones.wait_user_event("OfficerRinging", within=30, Caller=caller)
             await asyncio.sleep(scene.abandon_after)  # the caller's patience, not a test wait
             self.c.event("người gọi", "chán chờ, gác máy / gives up")
-            await pstn.caller_hangs_up(tag)
+            await phones.hang_up(call)
             return
         if scene.talk is None:
             return
         if scene.router_up:
-            await self.board.wait_for(
-                lambda s: s.get("event") == "call.bridged",
-                since=mark,
-                within=60,
-                what="callrouter putting the caller through",
-            )
+            await self._router_said("call.bridged", mark, 60)
         else:
-            await self.board.wait_for(
-                lambda s: s.get("UserEvent") == "OfficerAnswered" and s.get("Caller") == caller,
-                since=mark,
-                within=60,
-                what="the fallback reaching an officer",
-            )
+            await phones.wait_user_event("OfficerAnswered", within=60, Caller=caller)
         await asyncio.sleep(scene.talk)  # the conversation
         self.c.event("người gọi", f"nói chuyện {scene.talk:.0f} giây rồi gác máy / hangs up")
-        await pstn.caller_hangs_up(tag)
+        await phones.hang_up(call)
 
-    async def _officers_done(self, mark: int, caller: str) -> None:
-        """Every officer phone that rang for this call has hung up (the next call starts clean)."""
-        rang = {
-            s.get("Number")
-            for s in self.board.items[mark:]
-            if s.get("UserEvent") == "OfficerRinging" and s.get("Caller") == caller
-        }
-        for number in rang:
-            await self.board.wait_for(
-                lambda s, n=number: (
-                    s.get("UserEvent") == "OfficerHangup"  # type: ignore[misc]
-                    and s.get("Number") == n
-                    and s.get("Caller") == caller
-                ),
-                since=mark,
-                within=20,
-                what=f"phone {number} hanging up",
+    async def _router_said(self, event: str, mark: int, within: float, **fields: str) -> None:
+        """Wait for the router's log event ``event`` (with those ``fields``) after ``mark``."""
+
+        def said(item: Event) -> bool:
+            return (
+                item.source == "callrouter"
+                and item.get("event") == event
+                and all(item.get(k) == v for k, v in fields.items())
             )
 
-    def _narrator(self, caller: str, tag: str) -> Callable[[Seen], None]:
-        def show(item: Seen) -> None:
+        await self.events.wait_for(said, within, f"callrouter's {event} {fields}", since=mark)
+
+    def _narrator(self, caller: str, tag: str) -> Callable[[Event], None]:
+        def show(item: Event) -> None:
             line = narrate(item, self.phones, caller, tag)
             if line is not None:
                 self.c.event(*line)
 
         return show
 
-    async def _rows(self, caller: str, *, within: float) -> tuple[dict[str, Any] | None, list[Any]]:
-        """The call's row (once its outcome and every attempt's end are written)."""
+    async def _rows(self, caller: str, *, within: float) -> CallReadback:
+        """The call's rows, once its outcome and every attempt's end are written (or as they
+        are after ``within`` seconds)."""
         engine = make_engine(self.database_url)
         deadline = time.monotonic() + within
         try:
             while True:
-                async with engine.connect() as conn:
-                    row = (
-                        await conn.execute(select(CALLS).where(CALLS.c.caller == caller))
-                    ).first()
-                    attempts: list[Any] = []
-                    if row is not None:
-                        attempts = [
-                            dict(a._mapping)
-                            for a in (
-                                await conn.execute(
-                                    select(ATTEMPTS)
-                                    .where(ATTEMPTS.c.call_id == row.id)
-                                    .order_by(ATTEMPTS.c.seq)
-                                )
-                            ).all()
-                        ]
-                call = dict(row._mapping) if row is not None else None
-                done = call is not None and call["outcome"] is not None
-                if done and all(a["ended_at"] is not None for a in attempts):
-                    return call, attempts
-                if time.monotonic() > deadline:
-                    return call, attempts
+                rows = await call_of_caller(engine, caller)
+                if rows.finished or time.monotonic() > deadline:
+                    return rows
                 await asyncio.sleep(0.2)
         finally:
             await engine.dispose()
 
     async def check(self, scene: Scene, caller: str, rung: list[str]) -> SceneResult:
         """Read the call's rows back and compare them with what the scene stands for."""
-        call, attempts = await self._rows(caller, within=20)
+        rows = await self._rows(caller, within=20)
+        call, attempts, reasons = rows.call, rows.attempts, rows.callbacks
         result = SceneResult(scene, caller, call, attempts, rung)
         problems = result.problems
         if not scene.router_up and not rung:
@@ -1019,7 +442,6 @@ class Demo:
             problems.append(
                 f"answered by {call['answered_officer_id']}, expected {scene.answered_by}"
             )
-        reasons = await self._callbacks(str(call["id"]))
         if scene.callback is not None and scene.callback not in reasons:
             problems.append(f"no {scene.callback} call-back (found {reasons})")
         parts = [f"outcome={call['outcome']}", f"mode={call['mode']}"]
@@ -1033,17 +455,6 @@ class Demo:
         mark = "✓ khớp / as expected" if result.ok else "✗ " + "; ".join(problems)
         self.c.line(f"  nhật ký / log row: {', '.join(parts)}  {mark}")
         return result
-
-    async def _callbacks(self, call_id: str) -> list[str]:
-        engine = make_engine(self.database_url)
-        try:
-            async with engine.connect() as conn:
-                rows = await conn.execute(
-                    select(CALLBACKS.c.reason).where(CALLBACKS.c.call_id == call_id)
-                )
-                return [str(r) for r in rows.scalars()]
-        finally:
-            await engine.dispose()
 
     async def report(self) -> dict[str, Path]:
         month = datetime.now(self.rota.timezone).strftime("%Y-%m")
@@ -1106,7 +517,3 @@ async def run_demo(options: DemoOptions, console: Console | None = None) -> Demo
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGTERM)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -24,8 +24,9 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from callrouter.app import ServeOptions, serve
+from callrouter.app import ServeOptions
 from callrouter.calls.vocabulary import LEG_ID_PREFIX
+from callrouter.sandbox.router import Router
 from callrouter.settings import Settings
 from callrouter.store.db import make_engine
 from callrouter.store.models import Call, CallAttempt, CallEvent
@@ -126,14 +127,6 @@ def officer_id_at(index: int) -> str:
     return OFFICERS[index][0]
 
 
-@dataclass
-class Router:
-    settings: Settings
-    task: asyncio.Task[None]
-    stop: asyncio.Event
-    options: ServeOptions
-
-
 @contextlib.asynccontextmanager
 async def running_router(
     info: SandboxInfo,
@@ -145,7 +138,8 @@ async def running_router(
     dialplan_include: Path | None = None,
     **serve_options: Any,
 ) -> AsyncIterator[Router]:
-    """``callrouter serve`` in this loop; yields once its ARI events flow, stops after.
+    """``callrouter serve`` in this loop (the demo's :class:`~callrouter.sandbox.router.Router`);
+    yields once its ARI events flow, stops after.
 
     ``drain_seconds=0`` stops it without letting calls in progress finish (what Asterisk
     sees when the router dies: the events socket closes, channels and bridges stay).
@@ -164,28 +158,19 @@ async def running_router(
         dialplan_include=dialplan_include or state_dir / "callrouter_fallback.conf",
     )
     await asyncio.to_thread(state_dir.mkdir, parents=True, exist_ok=True)
-    stop = asyncio.Event()
-    started = asyncio.Event()
     # The admin web has its own tests; here it would only compete for a port (a test of
     # the web beside real calls passes its own ``web=WebSettings(...)``).
     serve_options.setdefault("web", WebSettings(enabled=False))
-    options = ServeOptions(drain_seconds=drain_seconds, **serve_options)
-    task = asyncio.create_task(serve(settings, stop, options=options, started=started))
-    waiter = asyncio.create_task(started.wait())
-    done, _ = await asyncio.wait({task, waiter}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        waiter.cancel()
-        task.result()  # raises what stopped it
-        raise RuntimeError("callrouter serve returned before it was ready")
-    if waiter not in done:
-        waiter.cancel()
-        task.cancel()
-        raise TimeoutError("callrouter serve did not connect to ARI within 20 s")
+    router = Router(
+        settings,
+        lambda: ServeOptions(drain_seconds=drain_seconds, **serve_options),
+        ready_within=20,
+    )
+    await router.start()
     try:
-        yield Router(settings, task, stop, options)
+        yield router
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
+        await router.stop()
 
 
 @dataclass

@@ -25,9 +25,9 @@ from sqlalchemy import select
 from callrouter.asterisk import contract
 from callrouter.asterisk.ari import AriClient
 from callrouter.errors import AriConflict, AriNotFound, AriRequestError
+from callrouter.sandbox.router import Router
 from callrouter.store.models import Call
 from tests.e2e.callflow_support import (
-    Router,
     engine_for,
     running_router,
     wait_for_call,

@@ -7,10 +7,12 @@ from datetime import datetime, time
 
 import pytest
 
-from callrouter.demo import DEMO_ROTA, SCENES, Scene, Seen, narrate, scene_rota_text
+from callrouter.demo import DEMO_ROTA
+from callrouter.demo_scenes import SCENES, Scene, narrate, scene_rota_text
 from callrouter.errors import ConfigError
 from callrouter.rota import load_rota, parse_rota
 from callrouter.routing import CallInfo, decide
+from callrouter.sandbox import Event
 
 pytestmark = pytest.mark.unit
 
@@ -73,14 +75,14 @@ def test_every_kind_of_call_the_brief_asks_for_is_a_scene() -> None:
 
 def test_narration_ignores_other_callers_phones_and_reads_router_events() -> None:
     phones = {"0901100001": "máy may-co-quan"}
-    mine = Seen("pstn", {"UserEvent": "OfficerRinging", "Number": "0901100001", "Caller": "1"})
-    other = Seen("pstn", {"UserEvent": "OfficerRinging", "Number": "0901100001", "Caller": "2"})
+    mine = Event("pstn", {"UserEvent": "OfficerRinging", "Number": "0901100001", "Caller": "1"})
+    other = Event("pstn", {"UserEvent": "OfficerRinging", "Number": "0901100001", "Caller": "2"})
     line = narrate(mine, phones, "1")
     assert line is not None
     assert "máy may-co-quan (0901100001)" in line[1]
     assert narrate(other, phones, "1") is None
-    received = Seen("callrouter", {"event": "call.received", "open": False, "reason": "x"})
+    received = Event("callrouter", {"event": "call.received", "open": False, "reason": "x"})
     assert narrate(received, phones, "1") == ("callrouter", "nhận cuộc gọi: đóng / closed — x")
-    theirs = Seen("pstn", {"UserEvent": "CallerAnswered", "Tag": "t2"})
+    theirs = Event("pstn", {"UserEvent": "CallerAnswered", "Tag": "t2"})
     assert narrate(theirs, phones, "1", "t1") is None
-    assert narrate(Seen("pstn", {"UserEvent": "CallerAnswered", "Tag": "t1"}), phones, "1", "t1")
+    assert narrate(Event("pstn", {"UserEvent": "CallerAnswered", "Tag": "t1"}), phones, "1", "t1")
