@@ -13,7 +13,7 @@ from typing import Final
 import structlog
 
 from callrouter.asterisk import contract
-from callrouter.asterisk.cdr_lines import CdrLine, routed_epoch
+from callrouter.asterisk.cdr_lines import CdrLine, epoch_of
 from callrouter.asterisk.fastagi import attempt_result
 from callrouter.calls.vocabulary import LegResult, leg_seq
 from callrouter.rota import Rota
@@ -54,7 +54,7 @@ class FallbackAttempt:
         return f"{ATTEMPT_CHANNEL_PREFIX}{linkedid}:{self.position}"
 
 
-def _epoch(value: int) -> datetime:
+def _epoch(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
@@ -124,9 +124,9 @@ class FallbackCall:
             self._add_result(mark)
         self.rota_version = mark.get("rota") or self.rota_version
         self.reason = mark.get("reason") or self.reason
-        routed = routed_epoch(mark.get("routed_at", ""))
+        routed = epoch_of(mark.get("routed_at", ""))
         if routed is not None:
-            self.routed_at = datetime.fromtimestamp(routed, UTC)
+            self.routed_at = _epoch(routed)
 
     def _add_answered_dial(self, cdr: CdrLine) -> None:
         # The Dial that was answered: its CDR starts when that phone began to ring, unless
@@ -141,9 +141,9 @@ class FallbackCall:
         """What the hang-up handler wrote: the result, who answered, the Dial, the cause."""
         self.result = mark["result"]
         self.answered_by = mark.get("answered_by") or None
-        dial_at = mark.get("dial_at", "")
-        if dial_at.isdigit():
-            self.dial_at = datetime.fromtimestamp(int(dial_at), UTC)
+        dial_at = epoch_of(mark.get("dial_at", ""))
+        if dial_at is not None:
+            self.dial_at = _epoch(dial_at)
         cause = mark.get("cause", "")
         self.hangup_cause = int(cause) if cause.isdigit() and len(cause) <= 3 else None
 

@@ -127,7 +127,7 @@ def _token(path: Path, line: int, name: str, raw: Any, *, required: bool) -> str
     return text
 
 
-def _epoch_ok(value: int) -> bool:
+def _epoch_ok(value: float) -> bool:
     return EARLIEST.timestamp() <= value < LATEST.timestamp()
 
 
@@ -160,27 +160,26 @@ def _check_mark(path: Path, line: int, mark: dict[str, str] | None) -> dict[str,
             raise CdrLineError(
                 path, line, "userfield", f"{key[:20]!r} longer than {MAX_MARK_VALUE_CHARS}"
             )
-    dial_at = mark.get("dial_at", "")
-    if dial_at and not (dial_at.isascii() and dial_at.isdigit() and _epoch_ok(int(dial_at))):
-        raise CdrLineError(path, line, "userfield", f"dial_at out of range: {dial_at[:20]!r}")
-    routed_at = mark.get("routed_at", "")
-    if routed_at and routed_epoch(routed_at) is None:
-        raise CdrLineError(path, line, "userfield", f"routed_at out of range: {routed_at[:20]!r}")
+    for key in ("dial_at", "routed_at"):
+        value = mark.get(key, "")
+        if value and epoch_of(value) is None:
+            raise CdrLineError(path, line, "userfield", f"{key} out of range: {value[:20]!r}")
     answered_by = mark.get("answered_by", "")
     if answered_by and not is_caller_number(answered_by):
         raise CdrLineError(path, line, "userfield", "answered_by is not a phone number")
     return mark
 
 
-_ROUTED_AT = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?")
+_EPOCH_TEXT = re.compile(contract.EPOCH_TEXT)
 
 
-def routed_epoch(raw: str) -> float | None:
-    """The marker's ``routed_at`` (epoch seconds, ``1764900000.123``) when it is one, in range."""
-    if not _ROUTED_AT.fullmatch(raw):
+def epoch_of(raw: str) -> float | None:
+    """A marker's time (``dial_at``, ``routed_at``: epoch seconds as the dialplan writes them,
+    ``1764900000`` or ``1764900000.123``) when it is one, in range; None otherwise."""
+    if not _EPOCH_TEXT.fullmatch(raw):
         return None
     value = float(raw)
-    return value if EARLIEST.timestamp() <= value < LATEST.timestamp() else None
+    return value if _epoch_ok(value) else None
 
 
 _KEY = re.compile(r'([{,])\s*"([A-Za-z_][A-Za-z0-9_]*)"\s*:')

@@ -151,7 +151,7 @@ VAR_FALLBACK_TARGET: Final = "CALLROUTER_FALLBACK_TARGET"
 VAR_FALLBACK_ROUND: Final = "CALLROUTER_FALLBACK_ROUND"
 VAR_FALLBACK_INDEX: Final = "CALLROUTER_FALLBACK_INDEX"
 VAR_FALLBACK_IN_DIAL: Final = "CALLROUTER_FALLBACK_IN_DIAL"
-VAR_FALLBACK_DIAL_AT: Final = "CALLROUTER_FALLBACK_DIAL_AT"  # epoch seconds the last Dial began
+VAR_FALLBACK_DIAL_AT: Final = "CALLROUTER_FALLBACK_DIAL_AT"  # epoch (ms) the last Dial began
 VAR_FALLBACK_DEADLINE: Final = "CALLROUTER_FALLBACK_DEADLINE"  # epoch seconds: stop ringing
 VAR_FALLBACK_LEFT: Final = "CALLROUTER_FALLBACK_LEFT"  # seconds left before the deadline
 VAR_FALLBACK_RING: Final = "CALLROUTER_FALLBACK_RING"  # this attempt's ring seconds
@@ -381,22 +381,25 @@ FALLBACK_ATTEMPT_FORWARD: Final = "f"
 
 @dataclass(frozen=True)
 class CdrAttempt:
-    """One entry of :data:`CDR_ATTEMPTS_VAR`, as the dialplan wrote it (times: epoch seconds)."""
+    """One entry of :data:`CDR_ATTEMPTS_VAR`, as the dialplan wrote it (times: epoch seconds,
+    with milliseconds from the dialplan that notes them, whole seconds before)."""
 
     index: str
     number: str
     dialstatus: str
     cause: int | None
-    dial_at: int
-    end_at: int
-    answered_at: int | None
+    dial_at: float
+    end_at: float
+    answered_at: float | None
     digit: str
 
 
+#: an epoch time as the dialplan writes it: ``${EPOCH}`` or ``${STRFTIME(,,%s.%3q)}``
+EPOCH_TEXT: Final = r"[0-9]{1,12}(?:\.[0-9]{1,6})?"
 _ATTEMPT_ENTRY = re.compile(
     r"(?P<index>[0-9]{1,4}|f):(?P<number>\+?[0-9]{1,32}):(?P<status>[A-Z]{0,20}):"
-    r"(?P<cause>[0-9]{0,4}):(?P<dial>[0-9]{1,12}):(?P<end>[0-9]{1,12}):"
-    r"(?P<answered>[0-9]{0,12}):(?P<digit>[0-9*#-]?)"
+    rf"(?P<cause>[0-9]{{0,4}}):(?P<dial>{EPOCH_TEXT}):(?P<end>{EPOCH_TEXT}):"
+    rf"(?P<answered>(?:{EPOCH_TEXT})?):(?P<digit>[0-9*#-]?)"
 )
 
 
@@ -417,9 +420,9 @@ def parse_cdr_attempts(raw: str) -> tuple[list[CdrAttempt], list[str]]:
                 number=m["number"],
                 dialstatus=m["status"],
                 cause=int(m["cause"]) if m["cause"] else None,
-                dial_at=int(m["dial"]),
-                end_at=max(int(m["end"]), int(m["dial"])),
-                answered_at=int(m["answered"]) if m["answered"] else None,
+                dial_at=float(m["dial"]),
+                end_at=max(float(m["end"]), float(m["dial"])),
+                answered_at=float(m["answered"]) if m["answered"] else None,
                 digit=m["digit"],
             )
         )

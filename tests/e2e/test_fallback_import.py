@@ -443,8 +443,8 @@ async def test_the_same_phone_through_callrouter_and_the_fallback_starts_and_wai
         assert sent is not None
         start = row["started_at"]
         keys[name] = start.replace(tzinfo=start.tzinfo or UTC).timestamp() - sent
-    # The waits: the fallback's counts its "please hold" (played before the first Dial) and
-    # the dialplan's whole-second pick-up time; nothing of the menu.
+    # The waits (the officer's pick-up noted to the millisecond by both): the fallback's counts
+    # its "please hold", played before the first Dial; nothing of the menu.
     hold_path = rootfs(harness.info) / "usr/share/asterisk/sounds/vi/callrouter/please-hold.wav"
     with wave.open(str(hold_path)) as w:
         please_hold = w.getnframes() / w.getframerate()
@@ -458,4 +458,4 @@ async def test_the_same_phone_through_callrouter_and_the_fallback_starts_and_wai
     for name, after_key in keys.items():
         assert -0.6 <= after_key <= 0.8, (name, keys)
     assert abs(keys["fallback"] - keys["ari"]) < 0.5, keys
-    assert please_hold - 1.2 <= extra <= please_hold + 0.8, (extra, please_hold)
+    assert abs(extra - please_hold) < 0.3, (extra, please_hold)

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from callrouter.asterisk import cdr_import
+from callrouter.asterisk import cdr_import, contract
 from callrouter.asterisk.cdr_import import ImportReport, import_fallback
 from callrouter.asterisk.cdr_lines import parse_line
 from callrouter.cases.config import CasesConfig
@@ -129,16 +129,27 @@ async def test_a_fallback_row_starts_when_the_caller_chose_branch_3_as_callroute
     start = T0 + timedelta(minutes=1)
     routed = start.timestamp() + 3.4
     mark = f"callrouter=fallback;linkedid=pbx-2.1;reason=stasis-failed;routed_at={routed:.3f}"
-    line = cdr("pbx-2.1", 1, userfield=f"{mark};rota=abc;result=answered;answered_by=0901100001;"
-               f"dial_at={int(start.timestamp()) + 5}")  # fmt: skip
+    dial_at = int(start.timestamp()) + 5
+    answered = f";rota=abc;result=answered;answered_by=0901100001;dial_at={dial_at}"
+    line = cdr("pbx-2.1", 1, userfield=mark + answered)
+    # The officer's pick-up, noted by the dialplan to the millisecond: the wait is exact.
+    dial, picked = start.timestamp() + 4.5, start.timestamp() + 6.125
+    attempts = f"|1:0901100001:BRIDGED:16:{dial:.3f}:{picked + 20:.3f}:{picked:.3f}:"
+    exact = cdr(
+        "pbx-2.3",
+        3,
+        userfield=mark.replace("pbx-2.1", "pbx-2.3") + ";result=answered;answered_by=0901100001",
+        **{contract.CDR_ATTEMPTS_VAR: attempts},
+    )
     # An older dialplan's line (no routed_at): the CDR's start, as before.
-    append(env.cdr, line + cdr("pbx-2.2", 2))
+    append(env.cdr, line + cdr("pbx-2.2", 2) + exact)
     await env.run()
     rows = await env.rows()
     new, old = rows["pbx-2.1"], rows["pbx-2.2"]
     assert new["started_at"].replace(tzinfo=UTC).timestamp() == pytest.approx(routed, abs=0.001)
     assert new["wait_seconds"] == pytest.approx(5 - 3.4, abs=0.001)  # not 5: no menu in it
     assert old["wait_seconds"] == pytest.approx(5.0)
+    assert rows["pbx-2.3"]["wait_seconds"] == pytest.approx(6.125 - 3.4, abs=0.001)
 
 
 async def test_lines_with_missing_fields_are_named_and_skipped(env: Env) -> None:

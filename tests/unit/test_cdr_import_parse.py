@@ -104,6 +104,19 @@ def test_the_attempts_variable_is_parsed_in_order_and_bad_entries_are_named() ->
     assert contract.parse_cdr_attempts("") == ([], [])
 
 
+def test_attempt_times_with_milliseconds_are_read_to_the_millisecond() -> None:
+    # The dialplan writes STRFTIME(,,%s.%3q) since routed_at; an older one wrote whole seconds.
+    [entry], bad = contract.parse_cdr_attempts("|1:0901:BRIDGED:16:100.250:160.5:101.875:")
+    assert bad == []
+    assert (entry.dial_at, entry.end_at, entry.answered_at) == (100.25, 160.5, 101.875)
+    attempt = attempt_from_cdr(1, entry)
+    assert attempt.answered_at == datetime.fromtimestamp(101.875, UTC)
+    assert (attempt.answered_at - attempt.started_at).total_seconds() == pytest.approx(1.625)
+    for dial in ("100.", "1.2.3", ".5", "100.1234567"):
+        broken = f"1:0901:BUSY:17:{dial}:101::"
+        assert contract.parse_cdr_attempts(broken)[1] == [broken]
+
+
 def _at(second: int) -> datetime:
     return datetime.fromtimestamp(second, UTC)
 
