@@ -157,6 +157,12 @@ class FallbackCall:
         dials = [a.started_at for a in self.attempts()]
         return min([self.routed_at, *dials])
 
+    def row_end(self) -> datetime:
+        """Where the call's row ends: the CDR's end (whole seconds), or the end of its last Dial
+        when that is later (the dialplan notes it with milliseconds; a call that ended during a
+        Dial ended then)."""
+        return max([self.ended_at, *(a.ended_at for a in self.attempts())])
+
     @property
     def outcome(self) -> str:
         return OUTCOMES.get(self.result or "", "abandoned" if self.result is None else "failed")

@@ -275,7 +275,7 @@ async def _existing(engine: AsyncEngine, linkedids: list[str]) -> dict[str, _Exi
 
 
 def _write(call_log: CallLog, call: FallbackCall, rota: Rota | None, branch: int) -> None:
-    started_at = call.row_start()
+    started_at, ended_at = call.row_start(), call.row_end()
     call_log.call_started(
         linkedid=call.linkedid,
         uniqueid=call.uniqueid,
@@ -309,14 +309,14 @@ def _write(call_log: CallLog, call: FallbackCall, rota: Rota | None, branch: int
         )
     call_log.call_ended(
         linkedid=call.linkedid,
-        ended_at=call.ended_at,
+        ended_at=ended_at,
         outcome=call.outcome,
         hangup_cause=call.hangup_cause,
         late=True,  # fills a NULL outcome or corrects `failed`, never more (store/records.py)
     )
     call_log.event(
         linkedid=call.linkedid,
-        at=call.ended_at,
+        at=ended_at,
         type="fallback_imported",
         data={
             "result": call.result,

@@ -132,12 +132,14 @@ async def test_a_fallback_row_starts_when_the_caller_chose_branch_3_as_callroute
     dial_at = int(start.timestamp()) + 5
     answered = f";rota=abc;result=answered;answered_by=0901100001;dial_at={dial_at}"
     line = cdr("pbx-2.1", 1, userfield=mark + answered)
-    # The officer's pick-up, noted by the dialplan to the millisecond: the wait is exact.
+    # The Dial's times, noted by the dialplan to the millisecond: wait and talk are exact (the
+    # call ended during the Dial, 0.6 s after the CDR's whole-second end).
     dial, picked = start.timestamp() + 4.5, start.timestamp() + 6.125
-    attempts = f"|1:0901100001:BRIDGED:16:{dial:.3f}:{picked + 20:.3f}:{picked:.3f}:"
+    attempts = f"|1:0901100001:BRIDGED:16:{dial:.3f}:{start.timestamp() + 30.6:.3f}:{picked:.3f}:"
     exact = cdr(
         "pbx-2.3",
-        3,
+        1,  # the same minute as pbx-2.1, another caller
+        src="0987000013",
         userfield=mark.replace("pbx-2.1", "pbx-2.3") + ";result=answered;answered_by=0901100001",
         **{contract.CDR_ATTEMPTS_VAR: attempts},
     )
@@ -150,6 +152,7 @@ async def test_a_fallback_row_starts_when_the_caller_chose_branch_3_as_callroute
     assert new["wait_seconds"] == pytest.approx(5 - 3.4, abs=0.001)  # not 5: no menu in it
     assert old["wait_seconds"] == pytest.approx(5.0)
     assert rows["pbx-2.3"]["wait_seconds"] == pytest.approx(6.125 - 3.4, abs=0.001)
+    assert rows["pbx-2.3"]["talk_seconds"] == pytest.approx(30.6 - 6.125, abs=0.001)
 
 
 async def test_lines_with_missing_fields_are_named_and_skipped(env: Env) -> None:
