@@ -228,6 +228,7 @@ class Runtime:
                 link_ready=link_ready,
                 accepting_calls=lambda: not self.stop.is_set(),  # 503 while draining
                 dialer=self.dialer,
+                notices=self.options.notices,
             )
             self._server = WebServer(web_app, web_settings.host, web_settings.port)
             log.info("serve.web", host=web_settings.host, port=self._server.port)

@@ -27,7 +27,15 @@ from callrouter.errors import NoticeError, NoticeSoundError
 from callrouter.filestamp import FileStamp, file_stamp
 from callrouter.notices.config import Audience, Notice, NoticesFile, load_notices
 from callrouter.notices.normalise import Normaliser
-from callrouter.notices.speech import check_wav, install_recording, recording_key, sound_key, speak
+from callrouter.notices.speech import (
+    check_wav,
+    describe_unsayable,
+    install_recording,
+    recording_key,
+    sound_key,
+    speak,
+    unsayable,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -95,6 +103,11 @@ def _prepare_one(
         info = install_recording(source, out_dir / f"{key}.wav", max_seconds)
         return ReadyNotice(notice, key, info.seconds, None)
     spoken = say(notice.text)
+    strange = unsayable(spoken)
+    if strange:
+        raise NoticeSoundError(
+            f"giọng đọc không đọc được {describe_unsayable(strange)}; hãy viết bằng chữ"
+        )
     key = sound_key(spoken)
     path = out_dir / f"{key}.wav"
     if not path.exists():
@@ -170,7 +183,14 @@ class NoticeBoard:
     folder: str = "callrouter"
     etc_dir: Path | None = None
     current_set: NoticeSet | None = None
+    #: why the file as it is now was refused (None: the set in use is the file's)
+    refused: str | None = None
     _stamp: FileStamp | None = field(default=None, repr=False)
+
+    def up_to_date(self) -> bool:
+        """True when the file has not changed since it was last read (kept or refused)."""
+        stamp = file_stamp(self.path)
+        return stamp is not None and stamp == self._stamp
 
     def reload(self) -> bool:
         """Blocking: read the file again if it changed; True when a new set is in use."""
@@ -182,7 +202,9 @@ class NoticeBoard:
             notices = load_notices(self.path)
         except NoticeError as exc:
             log.error("notices.refused", path=str(self.path), problems=str(exc))
+            self.refused = str(exc)
             return False
+        self.refused = None
         self.current_set = prepare(notices, self.path.parent, self.sounds_dir, self.folder)
         if self.etc_dir is not None:
             write_includes(self.current_set, self.etc_dir, folder=self.folder)

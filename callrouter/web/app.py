@@ -49,6 +49,7 @@ from callrouter.cases.edit import CaseRules
 from callrouter.errors import ConfigError
 from callrouter.logs import mask_number
 from callrouter.metrics import CONTENT_TYPE, Metrics
+from callrouter.notices.board import NoticeBoard
 from callrouter.report.settings import ReportSettings
 from callrouter.rota import DutyAssignment, Rota, duty_status
 from callrouter.rota.timeline import Segment, timeline
@@ -65,6 +66,7 @@ from callrouter.web.callback_outcomes import CallbackOutcomes
 from callrouter.web.cases import CasesPages, default_rules
 from callrouter.web.feeds import ALL, duty_calendar
 from callrouter.web.live import STATE_LABELS, LiveCalls
+from callrouter.web.notices import NoticesPages
 from callrouter.web.notifications import NotificationsPage
 from callrouter.web.officer import OfficerScreen
 from callrouter.web.report_pages import ReportPages
@@ -876,6 +878,7 @@ def create_app(
     case_rules: CaseRules | None = None,
     cases_path: Path | None = None,
     misdial_seconds: int = 10,
+    notices: NoticeBoard | None = None,
 ) -> Starlette:
     """The admin web ASGI app; every dependency is passed in (see the module docstring)."""
     from callrouter.settings import Settings  # noqa: PLC0415 (only for the default categories)
@@ -925,6 +928,7 @@ def create_app(
         Route("/cases/{case_id}", web.cases.detail, methods=["GET"]),
         Route("/cases/{case_id}", web.cases.update, methods=["POST"]),
         *AnswersPages(web).routes(),
+        *NoticesPages(web, notices).routes(),
         *web.officer.routes(),
         Route("/callbacks", web.callbacks),
         Route("/callbacks/{callback_id}/dial", web.dial_callback, methods=["POST"]),
