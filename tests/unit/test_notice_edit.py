@@ -91,7 +91,7 @@ def test_splice_removes_a_notice_and_the_last_one_leaves_an_empty_list() -> None
         "notices:\n",
         "notices: []\n",
         "notices:   # none yet\n",
-        'notices: [{"id": "a", "text": "A", "valid_from": "2026-12-01", "valid_until": "2026-12-02"}]\n',
+        "notices: [{id: a, text: A, valid_from: 2026-12-01, valid_until: 2026-12-02}]\n",
         "notices:\n-\n  id: a\n  text: A\n  valid_from: 2026-12-01\n  valid_until: 2026-12-02\n",
     ],
 )
