@@ -215,7 +215,7 @@ async def test_officers_may_not_write_notices_and_a_form_without_its_token_is_re
                 "valid_from": "2026-11-10T07:00",
                 "valid_until": "2026-11-11T07:00",
                 "digest": "",
-            },  # fmt: skip
+            },
         )
         assert posted.status_code == 403
     assert notices.board.path.read_text(encoding="utf-8") == FILE
