@@ -190,16 +190,23 @@ async def test_given_the_router_is_down_then_the_fallback_plays_the_notice_while
 
 
 async def test_given_closed_then_the_caller_hears_the_after_hours_notice_after_the_closed_message(
-    notice_board: NoticeBoard, harness: Harness, tmp_path: Path, sqlite_url: str
+    router_mode: RouterMode,
+    notice_board: NoticeBoard,
+    harness: Harness,
+    tmp_path: Path,
+    sqlite_url: str,
 ) -> None:
-    """ARI mode, closed, after-hours action message: "closed", the after-hours notice, then
-    "leave a message"; the notice for waiting callers is not played."""
+    """Closed, after-hours action message: "closed", the after-hours notice, then "leave a
+    message"; the notice for waiting callers is not played. ARI mode plays the notice
+    itself; FastAGI mode's dialplan picks it from the include (dates checked against EPOCH)
+    and plays it between the two prompts."""
     info = harness.info
     [waiting] = [r for r in notice_board.ready() if r.notice.id == "tiem-chung"]
     [after_hours] = [r for r in notice_board.ready() if r.notice.id == "ngoai-gio"]
+    await router_mode.dialplan_reloaded()
     officer = officer_number(ANSWERS, 0)
     rota = write_rota(tmp_path / "rota.yaml", [officer], closed=True, after_hours="message")
-    async with running_router(info, rota, sqlite_url, tmp_path / "state", notices=notice_board):
+    async with router_mode.running(rota, sqlite_url, tmp_path / "state", notices=notice_board):
         call = await harness.place_call(digits="3", hold=14)
         await harness.wait_user_event("CallerSentDigits", source="pstn", Tag=call.tag, within=15)
         channel = pbx_channel(harness, call)
