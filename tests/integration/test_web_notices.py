@@ -12,15 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from callrouter.metrics import Metrics
 from callrouter.notices.board import NoticeBoard
 from callrouter.notices.edit import journal_path, read_journal
 from callrouter.store import accounts as store
-from callrouter.web import create_app
 from tests.integration.web_harness import (
     PASSWORD,
     PASSWORD_HASH,
     WebEnv,
+    app_with,
     csrf_of,
     load_example_rota,
     login,
@@ -80,16 +79,7 @@ async def notices(web: WebEnv, tmp_path: Path) -> AsyncIterator[Notices]:
     path.write_text(FILE, encoding="utf-8")
     board = NoticeBoard(path, sounds_dir=tmp_path / "sounds")
     assert board.reload()
-    web.app = create_app(
-        web.settings,
-        engine=web.engine,
-        rota=web.tracker,
-        live=web.live,
-        metrics=Metrics(),
-        readiness={},
-        clock=web.clock,
-        notices=board,
-    )
+    web.app = app_with(web, notices=board)
     async with web.client() as client:
         assert (await login(client)).status_code == 303
         yield Notices(web, board, client)

@@ -14,11 +14,9 @@ from typing import Any
 
 import pytest
 
-from callrouter.metrics import Metrics
 from callrouter.notices.board import NoticeBoard
 from callrouter.notices.edit import read_journal
 from callrouter.notices.watch import watch_notices
-from callrouter.web import WebServer, create_app
 from tests.integration.test_web_browser import (
     WAIT,
     _check_screenshot,
@@ -27,7 +25,7 @@ from tests.integration.test_web_browser import (
     log_in,
     run,
 )
-from tests.integration.web_harness import WebEnv, web, web_db_url
+from tests.integration.web_harness import WebEnv, app_with, serving, web, web_db_url
 
 pytestmark = pytest.mark.integration
 __all__ = ["browser", "web", "web_db_url"]
@@ -56,26 +54,8 @@ async def board(tmp_path: Path) -> AsyncIterator[NoticeBoard]:
 
 @pytest.fixture
 async def notices_server(web: WebEnv, board: NoticeBoard) -> AsyncIterator[str]:
-    app = create_app(
-        web.settings,
-        engine=web.engine,
-        rota=web.tracker,
-        live=web.live,
-        metrics=Metrics(),
-        readiness={},
-        clock=web.clock,
-        notices=board,
-    )
-    srv = WebServer(app, "127.0.0.1", 0)
-    task = asyncio.create_task(srv.run())
-    async with asyncio.timeout(WAIT):
-        await srv.wait_started()
-    try:
-        yield f"http://127.0.0.1:{srv.port}"
-    finally:
-        srv.stop()
-        async with asyncio.timeout(WAIT):
-            await task
+    async with serving(web, app_with(web, notices=board)) as base:
+        yield base
 
 
 def _type_datetime(browser: Any, element_id: str, keys: tuple[str, str], expected: str) -> None:
