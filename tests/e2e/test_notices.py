@@ -14,6 +14,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,8 @@ from callrouter.asterisk import contract
 from callrouter.asterisk.fallback import write_fallback_include
 from callrouter.notices.board import NoticeBoard, music_class, sound_name
 from callrouter.rota import parse_rota
+from callrouter.web import WebSettings
+from tests.e2e.agi_support import free_port
 from tests.e2e.caller_support import (
     heard,
     missing_sound_warnings,
@@ -39,12 +42,17 @@ from tests.e2e.harness import (
     officer_number,
 )
 from tests.e2e.router_modes import RouterMode
+from tests.integration.test_web_browser import _wait_for_text, browser, log_in, run
+from tests.integration.test_web_notices_browser import _type_datetime
+from tests.integration.web_harness import PASSWORD_HASH, USER
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120, func_only=True)]
+__all__ = ["browser"]
 
 NOTICE = "Thông báo của TTYT: từ 15/12 tiêm chủng miễn phí cho trẻ em, mang theo thẻ BHYT."
 EXPIRED = "Thông báo cũ: lịch tiêm ngày 1/6 đã kết thúc."
 AFTER_HOURS = "Ngoài giờ làm việc, cấp cứu xin gọi 115."
+WEB_NOTICE = "Trạm Y tế xã tiêm chủng miễn phí cho trẻ em vào ngày 25 hằng tháng."
 
 
 def write_notices(path: Path) -> None:
@@ -252,3 +260,80 @@ async def test_a_notice_edited_while_a_caller_listens_plays_on_to_its_end(
         .joinpath(current.key + ".wav")
         .exists()
     )
+
+
+async def test_a_notice_an_admin_writes_on_the_web_is_heard_by_the_next_caller(
+    sandbox: Sandbox, harness: Harness, tmp_path: Path, sqlite_url: str, browser: Any
+) -> None:
+    """ARI mode, serve with its admin web: an admin writes a notice for waiting callers in
+    Chromium; serve's watcher takes the file, and the next caller hears it after the greeting
+    while the officer's phone rings."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    info = harness.info
+    board = NoticeBoard(
+        tmp_path / "notices" / "notices.yaml",
+        sounds_dir=rootfs(info) / "usr/share/asterisk/sounds",
+        etc_dir=info.pbx.etc_dir,
+    )
+    board.path.parent.mkdir()
+    board.path.write_text("timezone: UTC\nmax_seconds: 20\nnotices:\n", encoding="utf-8")
+    officer = officer_number(ANSWERS, 12)
+    rota = write_rota(tmp_path / "rota.yaml", [officer], ring_timeout=30, max_wait=60)
+    port = free_port()
+    web = WebSettings(
+        port=port, users={USER: PASSWORD_HASH}, session_secret="s" * 40, plain_http=True
+    )
+    server = f"http://127.0.0.1:{port}"
+    now = datetime.now(UTC)
+    start, end = now - timedelta(hours=1), now + timedelta(hours=1)
+    async with running_router(
+        info, rota, sqlite_url, tmp_path / "state", notices=board, web=web, rota_poll_seconds=0.5
+    ):
+        await log_in(browser, server)
+        await run(browser.get, f"{server}/notices")
+        await run(lambda: browser.find_element(By.ID, "notice-text").send_keys(WEB_NOTICE))
+        await run(
+            _type_datetime,
+            browser,
+            "notice-from",
+            (f"{start:%m%d%Y}", f"{start:%I%M%p}"[:5]),
+            f"{start:%Y-%m-%dT%H:%M}",
+        )
+        await run(
+            _type_datetime,
+            browser,
+            "notice-until",
+            (f"{end:%m%d%Y}", f"{end:%I%M%p}"[:5]),
+            f"{end:%Y-%m-%dT%H:%M}",
+        )
+        await run(
+            lambda: Select(browser.find_element(By.ID, "notice-audience")).select_by_value(
+                "waiting"
+            )
+        )
+        await run(lambda: browser.find_element(By.ID, "notice-save").click())
+        await run(_wait_for_text, browser, ".flash", "Đã thêm thông báo")
+        deadline = time.monotonic() + 20
+        while not board.ready():
+            assert time.monotonic() < deadline, "serve did not take the notices file"
+            await asyncio.sleep(0.1)
+        [ready] = board.ready()
+        assert ready.notice.text == WEB_NOTICE
+        await includes_carry(board)
+        channel, ringing = await answered_call(harness, officer, hold=20)
+    log = heard(info, channel)
+    names = [h.what for h in log]
+    notice = next(h for h in log if h.what == sound_name(ready.key))
+    assert names.index("callrouter/greeting") < names.index(notice.what)
+    assert notice.at >= ringing.timestamp - 0.5
+    assert missing_sound_warnings(info, ready.key) == []
+
+
+async def includes_carry(board: NoticeBoard) -> None:
+    """serve rewrote the dialplan include from the file the web wrote (what FastAGI mode and
+    the fallback would play)."""
+    assert board.etc_dir is not None
+    include = (board.etc_dir / contract.NOTICES_INCLUDE_FILENAME).read_text(encoding="utf-8")
+    assert sound_name(board.ready()[0].key) in include
