@@ -279,7 +279,7 @@ async def test_a_notice_an_admin_writes_on_the_web_is_heard_by_the_next_caller(
     )
     board.path.parent.mkdir()
     board.path.write_text("timezone: UTC\nmax_seconds: 20\nnotices:\n", encoding="utf-8")
-    officer = officer_number(ANSWERS, 12)
+    officer = officer_number(ANSWERS, 9)
     rota = write_rota(tmp_path / "rota.yaml", [officer], ring_timeout=30, max_wait=60)
     port = free_port()
     web = WebSettings(
