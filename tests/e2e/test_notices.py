@@ -230,6 +230,38 @@ async def test_given_closed_then_the_caller_hears_the_after_hours_notice_after_t
     assert sound_name(waiting.key) not in names
 
 
+@pytest.mark.parametrize("router_mode", ["agi"], indirect=True)
+async def test_given_closed_and_forward_then_agi_mode_plays_the_after_hours_notice_first(
+    router_mode: RouterMode,
+    notice_board: NoticeBoard,
+    harness: Harness,
+    tmp_path: Path,
+    sqlite_url: str,
+) -> None:
+    """FastAGI mode, closed, after-hours action forward: "closed", the after-hours notice,
+    "forwarding", then the forward number rings (the dialplan plays all three before its
+    Dial, so the forward number's ring time does not cut them)."""
+    info = harness.info
+    [after_hours] = [r for r in notice_board.ready() if r.notice.id == "ngoai-gio"]
+    await router_mode.dialplan_reloaded()
+    officer, forward = officer_number(ANSWERS, 0), officer_number(ANSWERS, 1)
+    rota = write_rota(
+        tmp_path / "rota.yaml", [officer], closed=True, after_hours=f"forward:{forward}"
+    )
+    async with router_mode.running(rota, sqlite_url, tmp_path / "state", notices=notice_board):
+        call = await harness.place_call(digits="3", hold=25)
+        await harness.wait_user_event("OfficerAnswered", source="pstn", Number=forward, within=40)
+        channel = pbx_channel(harness, call)
+        await harness.wait_caller_hangup(call, within=40)
+    names = [h.what for h in heard(info, channel)]
+    start = names.index("callrouter/closed")
+    assert names[start : start + 3] == [
+        "callrouter/closed",
+        sound_name(after_hours.key),
+        "callrouter/forwarding",
+    ]
+
+
 async def test_a_notice_edited_while_a_caller_listens_plays_on_to_its_end(
     notice_board: NoticeBoard, harness: Harness, tmp_path: Path, sqlite_url: str
 ) -> None:
