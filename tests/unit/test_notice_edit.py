@@ -270,3 +270,17 @@ def test_the_journal_skips_lines_it_cannot_read(editor: NoticesEditor) -> None:
     with journal_path(editor.path).open("a", encoding="utf-8") as f:
         f.write("not json\n")
     assert [c.notice_id for c in read_journal(editor.path)] == ["moi"]
+
+
+def test_the_shipped_example_takes_a_notice_from_the_web_and_keeps_its_comments(
+    tmp_path: Path,
+) -> None:
+    example = Path(__file__).resolve().parents[2] / "config" / "notices.example.yaml"
+    text = example.read_text(encoding="utf-8")
+    editor = NoticesEditor(tmp_path / "notices.yaml")
+    editor.path.write_text(text, encoding="utf-8")
+    editor.save("add", draft(), expected=digest(text), account="admin", now=NOW)
+    out = editor.path.read_text(encoding="utf-8")
+    assert ids(out) == ["tiem-chung-thang-12", "moi"]
+    comments = [line for line in text.splitlines() if line.lstrip().startswith("#")]
+    assert comments == [line for line in out.splitlines() if line.lstrip().startswith("#")]
