@@ -204,19 +204,12 @@ def _check_images(stack: Stack) -> None:
         history = podman("history", "--no-trunc", "--format", "{{.CreatedBy}}", image)
         _assert_no_secret(stack, history, f"{image} history")
         assert "secret" not in history.lower().replace("secrets", ""), history
-    # The Asterisk image's AMI configuration: a template without any secret, no manager.conf.
-    template = podman(
-        "run", "--rm", "--entrypoint", "cat", "callrouter-asterisk:local",
-        "/usr/share/callrouter/manager.conf.in",
-    )  # fmt: skip
-    assert "[callrouter]" in template
-    assert not [line for line in template.splitlines() if line.strip().startswith("secret")]
-    absent = subprocess.run(
-        ["podman", "run", "--rm", "--entrypoint", "test", "callrouter-asterisk:local",
-         "-e", "/etc/asterisk/manager.conf"],
-        env=_env(), capture_output=True, check=False, timeout=60,
-    )  # fmt: skip
-    assert absent.returncode == 1, "the image carries an /etc/asterisk/manager.conf"
+    # The Asterisk image's AMI configuration: the template the entrypoint fills and the
+    # package's sample manager.conf (replaced at every start) carry no secret.
+    for path in ("/usr/share/callrouter/manager.conf.in", "/etc/asterisk/manager.conf"):
+        conf = podman("run", "--rm", "--entrypoint", "cat", "callrouter-asterisk:local", path)
+        active = [line.split(";")[0].strip() for line in conf.splitlines()]
+        assert not [line for line in active if line.startswith("secret")], (path, conf)
     refused = subprocess.run(
         ["podman", "run", "--rm", "callrouter-asterisk:local"],
         env=_env(), capture_output=True, text=True, check=False, timeout=60,
