@@ -29,6 +29,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -86,7 +87,14 @@ class Stack:
         """scripts/containers of the clone; its output is echoed (times, sizes)."""
         cmd = [str(self.clone / "scripts/containers"), *args, "--dir", str(self.clone)]
         cmd += ["--project", PROJECT, "--file", str(self.clone / "local/compose.ci.yaml")]
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        # The clone has no .venv: podman-compose (>= 1.1) from the one running the tests.
+        env = {
+            **os.environ,
+            "CALLROUTER_PODMAN_COMPOSE": str(Path(sys.executable).parent / "podman-compose"),
+        }
+        res = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env
+        )
         print(res.stdout + res.stderr)  # the stage's measurements, shown with -s
         assert res.returncode == 0, f"{' '.join(args)}: exit {res.returncode}\n{res.stderr}"
         return res.stdout
