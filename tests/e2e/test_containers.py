@@ -311,10 +311,16 @@ async def test_images_build_and_the_stack_answers_a_real_call(
     count = f"SELECT count(*) FROM calls WHERE caller = '{caller}' AND outcome = 'answered'"  # noqa: S608
     assert _scalar(stack, count) == "1"
 
+    # This calendar month so far (it holds the call just made): --cutoff 0, --partial.
     month = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%Y-%m")
     router = stack.container("callrouter")
+    period = ["--month", month, "--cutoff", "0", "--partial"]
+    figures = json.loads(
+        podman("exec", router, "callrouter", "report", "monthly", *period, "--format", "json")
+    )
+    assert figures["totals"]["answered"] == 1, figures["totals"]
     podman(
-        "exec", router, "callrouter", "report", "monthly", "--month", month,
+        "exec", router, "callrouter", "report", "monthly", *period,
         "--format", "docx", "--out", "/var/lib/callrouter/bao-cao.docx",
     )  # fmt: skip
     out = stack.clone / "bao-cao.docx"
