@@ -30,8 +30,8 @@ Measures, for each path and rate:
 
 ``--results DIR`` writes the raw numbers (JSON) and ``core show taskprocessors`` of the pbx
 before the sweep and under the 30/s callrouter batch; ``--profile`` adds a py-spy profile of
-``serve`` at the highest rate (py-spy must be installed). Not part of the test suite; run it
-on a quiet machine.
+``serve`` at the highest rate (collapsed stacks; py-spy must be installed). Not part of the
+test suite; run it on a quiet machine.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ from tests.e2e.harness import (
 )
 
 PATHS = ("native", "floor", "ari", "agi")
+PROFILE = "py-spy-serve.collapsed.txt"
 HOLD = 2.0  # seconds the caller stays after the routing step's digits (or the answer)
 MB = 1024 * 1024
 SANDBOX_ROOT = Path(
@@ -292,7 +293,7 @@ async def profiled(pid: int, out: Path, seconds: float) -> AsyncIterator[None]:
         "-o",
         str(out),
         "-f",
-        "flamegraph",
+        "raw",  # collapsed stacks: any flamegraph tool draws them
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
@@ -304,6 +305,7 @@ async def profiled(pid: int, out: Path, seconds: float) -> AsyncIterator[None]:
 
 async def sweep(args: argparse.Namespace) -> None:
     rates = [float(r) for r in args.rates.split(",")]
+    paths = [p for p in args.paths.split(",") if p in PATHS]
     sustained_rates = [float(r) for r in args.sustained_rates.split(",") if r]
     sandbox = Sandbox(args.slot)
     info = sandbox.start()
@@ -339,10 +341,10 @@ async def sweep(args: argparse.Namespace) -> None:
                     await taskprocessors(rig, "quiet")
                 print(f"\nshort calls ({HOLD:.0f} s), {args.seconds:.0f} s of offers a batch")
                 for rate in rates:
-                    for path in PATHS:
+                    for path in paths:
                         top = rate == max(rates) and path == "ari" and args.profile and results
                         async with (
-                            profiled(router.proc.pid, results / "py-spy-serve.svg", args.seconds)
+                            profiled(router.proc.pid, results / PROFILE, args.seconds)
                             if top and results
                             else contextlib.nullcontext()
                         ):
@@ -360,7 +362,7 @@ async def sweep(args: argparse.Namespace) -> None:
                 print(f"\ncallers hanging up while the officer rings ({args.abandon_rate}/s)")
                 write_rota(rota, [ringing], ring_timeout=30, max_wait=60)
                 await asyncio.sleep(4)  # the routers poll the rota every 2 s
-                for path in PATHS:
+                for path in paths:
                     batches.append(
                         await run_batch(
                             rig,
@@ -377,7 +379,7 @@ async def sweep(args: argparse.Namespace) -> None:
                 if sustained_rates:
                     print(f"\nsustained: 10 s calls, {args.sustained_seconds:.0f} s of offers")
                 for rate in sustained_rates:
-                    for path in PATHS:
+                    for path in paths:
                         batches.append(
                             await run_batch(
                                 rig,
@@ -411,6 +413,7 @@ def main() -> None:
     parser.add_argument("--sustained-seconds", type=float, default=15.0)
     parser.add_argument("--results", default="", help="folder for raw numbers and snapshots")
     parser.add_argument("--profile", action="store_true", help="py-spy profile at the top rate")
+    parser.add_argument("--paths", default=",".join(PATHS), help="which paths to run")
     args = parser.parse_args()
     print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     asyncio.run(sweep(args))
