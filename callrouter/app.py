@@ -32,6 +32,7 @@ from callrouter.asterisk.prompts import PromptCatalog
 from callrouter.asterisk.session_parts import FlowConfig
 from callrouter.asterisk.stale import Reconnections
 from callrouter.asterisk.stasis_app import StasisApp
+from callrouter.calls.live import LiveCalls, LiveState
 from callrouter.calls.plan import Clock, utc_now
 from callrouter.errors import AsteriskError, ConfigError
 from callrouter.logs import mask_url
@@ -40,13 +41,12 @@ from callrouter.notices.board import NoticeBoard
 from callrouter.notices.watch import ModuleReload, watch_notices
 from callrouter.notify.scheduler import scheduler_from_settings
 from callrouter.rota import Rota
+from callrouter.rota.status import RotaTracker
 from callrouter.rota_source import FallbackInclude, RotaSource
 from callrouter.settings import Settings
 from callrouter.store.db import make_engine
 from callrouter.store.models import Call
 from callrouter.store.writer import CallLog
-from callrouter.web.live import LiveCalls, LiveState
-from callrouter.web.rotastatus import RotaTracker
 from callrouter.web.server import WebServer
 from callrouter.web.settings import WebSettings
 from callrouter.web.wiring import build_app

@@ -45,12 +45,15 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from callrouter.calls.live import STATE_LABELS, LiveCalls
 from callrouter.cases.edit import CaseRules
 from callrouter.errors import ConfigError
 from callrouter.logs import mask_number
 from callrouter.metrics import CONTENT_TYPE, Metrics
 from callrouter.report.settings import ReportSettings
 from callrouter.rota import DutyAssignment, Rota, duty_status
+from callrouter.rota.ics import ALL, feed_calendar
+from callrouter.rota.status import RotaInfo
 from callrouter.rota.timeline import Segment, timeline
 from callrouter.store import accounts as account_store
 from callrouter.store import sessions
@@ -63,12 +66,9 @@ from callrouter.web.bodylimit import BodyLimit
 from callrouter.web.callback_outcomes import OUTCOME_LABELS as TRY_LABELS
 from callrouter.web.callback_outcomes import CallbackOutcomes
 from callrouter.web.cases import CasesPages, default_rules
-from callrouter.web.feeds import ALL, duty_calendar
-from callrouter.web.live import STATE_LABELS, LiveCalls
 from callrouter.web.notifications import NotificationsPage
 from callrouter.web.officer import OfficerScreen
 from callrouter.web.report_pages import ReportPages
-from callrouter.web.rotastatus import RotaInfo
 from callrouter.web.security import (
     MAX_USER_NAME,
     BadHash,
@@ -735,7 +735,7 @@ class AdminWeb:
         if name != ALL and rota.officer(name) is None:
             return PlainTextResponse("Không tìm thấy lịch.", status_code=404)
         data = await asyncio.to_thread(
-            duty_calendar, rota, feed=name, now=self._now(), weeks=self.ctx.settings.feed_weeks
+            feed_calendar, rota, feed=name, now=self._now(), weeks=self.ctx.settings.feed_weeks
         )
         return Response(
             data,

@@ -11,10 +11,10 @@ import structlog
 from click.testing import CliRunner
 
 from callrouter.app import CallMonitor
+from callrouter.calls.live import LiveCalls
 from callrouter.cli import cli
 from callrouter.metrics import Metrics
 from callrouter.rota_source import RotaSource
-from callrouter.web.live import LiveCalls
 from tests.e2e.callflow_support import write_rota
 
 pytestmark = pytest.mark.unit
