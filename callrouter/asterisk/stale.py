@@ -18,17 +18,22 @@ import contextlib
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import structlog
-from sqlalchemy import Row, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk.ari import AriClient
 from callrouter.asterisk.cdr_lines import CdrLineError, parse_line
 from callrouter.errors import AsteriskError, CallrouterError
-from callrouter.store.models import Call, CallAttempt
+from callrouter.store.unfinished import (
+    OpenAttempt,
+    OpenCall,
+    ari_calls_finished_between,
+    open_ari_calls_started_before,
+    open_attempts_of_calls,
+)
 from callrouter.store.writer import CallLog
 
 log = structlog.get_logger(__name__)
@@ -39,9 +44,6 @@ CUT_WINDOW: Final = timedelta(seconds=3)
 """Calls that ended this long before the events socket closed on a restart were cut by it."""
 GRACE: Final = timedelta(seconds=5)
 """Rows younger than this are left alone (their call may not be in Asterisk's lists yet)."""
-
-CALLS = Call.__table__
-ATTEMPTS = CallAttempt.__table__
 
 
 def cdr_ends(path: Path, linkedids: Collection[str]) -> dict[str, datetime]:
@@ -80,32 +82,14 @@ async def close_stale_calls(
     cutoff = now() - GRACE
     await call_log.flush()  # ends this router wrote a moment ago are rows, not stale
     try:
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(
-                        CALLS.c.id, CALLS.c.linkedid, CALLS.c.answered_at, CALLS.c.answered_number
-                    ).where(
-                        CALLS.c.outcome.is_(None),
-                        CALLS.c.mode == "ari",
-                        CALLS.c.started_at < cutoff,
-                    )
-                )
-            ).all()
-            if not rows:
-                return 0
-            alive = await _alive(ari, live)
-            stale = [r for r in rows if r.linkedid not in alive]
-            if not stale:
-                return 0
-            open_attempts = (
-                await conn.execute(
-                    select(ATTEMPTS.c.call_id, ATTEMPTS.c.seq, ATTEMPTS.c.number).where(
-                        ATTEMPTS.c.call_id.in_([r.id for r in stale]),
-                        ATTEMPTS.c.ended_at.is_(None),
-                    )
-                )
-            ).all()
+        rows = await open_ari_calls_started_before(engine, cutoff)
+        if not rows:
+            return 0
+        alive = await _alive(ari, live)
+        stale = [r for r in rows if r.linkedid not in alive]
+        if not stale:
+            return 0
+        open_attempts = await open_attempts_of_calls(engine, [r.id for r in stale])
     except (SQLAlchemyError, OSError, AsteriskError) as exc:
         log.warning("calls.stale_check_failed", error=f"{type(exc).__name__}: {exc}")
         return 0
@@ -129,7 +113,7 @@ async def _alive(ari: AriClient, live: Callable[[], Collection[str]]) -> set[str
     return alive
 
 
-def _cdr_end(row: Row[*tuple[Any, ...]], found: datetime | None) -> datetime | None:
+def _cdr_end(row: OpenCall, found: datetime | None) -> datetime | None:
     """The call's end from the CDR, unless only the pre-bridge segment's CDR was written
     (Asterisk writes no record for the bridged segment of a Stasis call hung up while no app
     was connected)."""
@@ -140,8 +124,8 @@ def _cdr_end(row: Row[*tuple[Any, ...]], found: datetime | None) -> datetime | N
 
 def _close_stale(
     call_log: CallLog,
-    row: Row[*tuple[Any, ...]],
-    open_attempts: list[Row[*tuple[Any, ...]]],
+    row: OpenCall,
+    open_attempts: list[OpenAttempt],
     found: datetime | None,
     now: Callable[[], datetime],
 ) -> None:
@@ -190,17 +174,7 @@ async def mark_cut_calls(
     their rows become ``failed``, keeping the cause Asterisk gave."""
     await call_log.flush()
     try:
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(CALLS.c.linkedid, CALLS.c.ended_at, CALLS.c.hangup_cause).where(
-                        CALLS.c.mode == "ari",
-                        CALLS.c.outcome.in_(("answered", "abandoned", "unanswered")),
-                        CALLS.c.ended_at >= since,
-                        CALLS.c.ended_at <= until,
-                    )
-                )
-            ).all()
+        rows = await ari_calls_finished_between(engine, since, until)
     except (SQLAlchemyError, OSError) as exc:
         log.warning("calls.cut_check_failed", error=f"{type(exc).__name__}: {exc}")
         return 0

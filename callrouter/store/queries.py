@@ -115,6 +115,44 @@ async def mark_callback_done(
         )
 
 
+@dataclass(frozen=True, slots=True)
+class CallbackToDial:
+    """What calling a caller back needs: the number, whether it is done, the missed call."""
+
+    id: str
+    number: str | None  # None: erased on a privacy request
+    done_at: datetime | None
+    call_id: str | None
+    linkedid: str | None  # the missed call's (None: the call row was purged)
+
+
+async def callback_to_dial(engine: AsyncEngine, callback_id: str) -> CallbackToDial:
+    """The call-back ``callback_id`` with its missed call's linkedid; :class:`NotFound` if none."""
+    cb = callbacks.c
+    stmt = (
+        select(cb.id, cb.number, cb.done_at, cb.call_id, calls.c.linkedid)
+        .select_from(callbacks.outerjoin(calls, calls.c.id == cb.call_id))
+        .where(cb.id == callback_id)
+    )
+    async with engine.connect() as conn:
+        row = (await conn.execute(stmt)).one_or_none()
+    if row is None:
+        raise NotFound(f"không tìm thấy yêu cầu gọi lại {callback_id!r}")
+    return CallbackToDial(*row)
+
+
+async def note_callback_try(engine: AsyncEngine, callback_id: str, outbound_linkedid: str) -> None:
+    """The open call-back ``callback_id`` was tried by the call ``outbound_linkedid`` (not
+    reached: it stays open; a closed call-back keeps the call that closed it)."""
+    cb = callbacks.c
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(callbacks)
+            .where(cb.id == callback_id, cb.done_at.is_(None))
+            .values(outbound_linkedid=outbound_linkedid)
+        )
+
+
 async def last_answering_officer(engine: AsyncEngine, branch: int) -> str | None:
     """The officer who answered the branch's most recent answered call (rotation state)."""
     c = calls.c
