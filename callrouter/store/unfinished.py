@@ -15,9 +15,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callrouter.calls.outcomes import Outcome
 from callrouter.store.models import call_attempts, calls
 
-_FINISHED_OUTCOMES = ("answered", "abandoned", "unanswered")
+_FINISHED_OUTCOMES = (Outcome.ANSWERED, Outcome.ABANDONED, Outcome.UNANSWERED)
 """Outcomes of calls that ended normally (``after_hours`` and ``failed`` are not touched)."""
 
 
