@@ -481,7 +481,7 @@ async def _when_ready(
             started.set()
         seen = ari.connects
         while True:
-            await asyncio.sleep(1.0)
+            await ari.changed()
             if ari.connects > seen:
                 metrics.ari_reconnects.inc(ari.connects - seen)
                 seen = ari.connects

@@ -142,7 +142,9 @@ class AriClient:
         self._heartbeat = heartbeat
         self._session: aiohttp.ClientSession | None = None
         self._ready = asyncio.Event()
+        self._change = asyncio.Event()  # replaced and set on every change below
         self.connects = 0  # how many times the events socket was (re)opened
+        self.settled = 0  # of those, how many have run ``on_connected`` to its end
         self.dropped_events = 0  # events dropped by the client-side allow-list
 
     def __repr__(self) -> str:  # never show the password
@@ -155,7 +157,7 @@ class AriClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._ready.clear()
+        self._set_ready(False)
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -176,6 +178,22 @@ class AriClient:
     async def wait_ready(self) -> None:
         """Wait until events flow (bound it with ``asyncio.timeout``)."""
         await self._ready.wait()
+
+    async def changed(self) -> None:
+        """Wait for the next change of :attr:`ready`, :attr:`connects` or :attr:`settled`
+        (watchers of the connection wait here instead of polling it)."""
+        await self._change.wait()
+
+    def _signal(self) -> None:
+        change, self._change = self._change, asyncio.Event()
+        change.set()
+
+    def _set_ready(self, ready: bool) -> None:
+        if ready:
+            self._ready.set()
+        else:
+            self._ready.clear()
+        self._signal()
 
     # ------------------------------------------------------------------ REST core
 
@@ -436,13 +454,13 @@ class AriClient:
                 await self._session_once(on_event, on_connected)
                 log.warning("ari.events.closed", app=self.app)
             except asyncio.CancelledError:
-                self._ready.clear()
+                self._set_ready(False)
                 raise
             except (aiohttp.ClientError, AsteriskUnavailable, AriRequestError, OSError) as exc:
                 log.warning("ari.events.unavailable", app=self.app, error=_describe(exc))
             except TimeoutError:
                 log.warning("ari.events.unavailable", app=self.app, error="timeout")
-            self._ready.clear()
+            self._set_ready(False)
             delay = self._backoff.next_delay()
             log.info("ari.events.reconnect", app=self.app, in_seconds=round(delay, 3))
             await asyncio.sleep(delay)
@@ -455,7 +473,7 @@ class AriClient:
         async with self.session.ws_connect(url, params=params, heartbeat=self._heartbeat) as ws:
             self.connects += 1
             await self.set_event_filter()
-            self._ready.set()
+            self._set_ready(True)
             self._backoff.reset()
             log.info("ari.events.connected", app=self.app, connects=self.connects)
             if on_connected is not None:
@@ -465,6 +483,8 @@ class AriClient:
                     raise
                 except Exception:
                     log.exception("ari.events.on_connected_failed", app=self.app)
+            self.settled = self.connects
+            self._signal()
             async for message in ws:
                 if message.type == aiohttp.WSMsgType.TEXT:
                     self._dispatch(message.data, on_event)

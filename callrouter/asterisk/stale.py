@@ -69,37 +69,6 @@ def cdr_ends(path: Path, linkedids: Collection[str]) -> dict[str, datetime]:
     return ends
 
 
-async def close_stale_calls(
-    engine: AsyncEngine,
-    call_log: CallLog,
-    ari: AriClient,
-    *,
-    live: Callable[[], Collection[str]],
-    cdr_path: Path,
-    now: Callable[[], datetime],
-) -> int:
-    """Close open ARI rows whose call Asterisk no longer has; how many were closed."""
-    cutoff = now() - GRACE
-    await call_log.flush()  # ends this router wrote a moment ago are rows, not stale
-    try:
-        rows = await open_ari_calls_started_before(engine, cutoff)
-        if not rows:
-            return 0
-        alive = await _alive(ari, live)
-        stale = [r for r in rows if r.linkedid not in alive]
-        if not stale:
-            return 0
-        open_attempts = await open_attempts_of_calls(engine, [r.id for r in stale])
-    except (SQLAlchemyError, OSError, AsteriskError) as exc:
-        log.warning("calls.stale_check_failed", error=f"{type(exc).__name__}: {exc}")
-        return 0
-    ends = await asyncio.to_thread(cdr_ends, cdr_path, [r.linkedid for r in stale])
-    for row in stale:
-        attempts = [a for a in open_attempts if a.call_id == row.id]
-        _close_stale(call_log, row, attempts, _cdr_end(row, ends.get(row.linkedid)), now)
-    return len(stale)
-
-
 async def _alive(ari: AriClient, live: Callable[[], Collection[str]]) -> set[str]:
     """The linkedids (and channel ids) of the calls Asterisk or this router still has."""
     channels = await ari.list_channels()
@@ -210,7 +179,6 @@ class Reconnections:
         live: Callable[[], Collection[str]],
         cdr_path: Path,
         now: Callable[[], datetime],
-        poll: float = 0.2,
     ) -> None:
         self.engine = engine
         self.call_log = call_log
@@ -218,7 +186,30 @@ class Reconnections:
         self.live = live
         self.cdr_path = cdr_path
         self.now = now
-        self.poll = poll
+
+    async def close_stale(self) -> int:
+        """Close open ARI rows whose call Asterisk no longer has; how many were closed."""
+        cutoff = self.now() - GRACE
+        await self.call_log.flush()  # ends this router wrote a moment ago are rows, not stale
+        try:
+            rows = await open_ari_calls_started_before(self.engine, cutoff)
+            if not rows:
+                return 0
+            alive = await _alive(self.ari, self.live)
+            stale = [r for r in rows if r.linkedid not in alive]
+            if not stale:
+                return 0
+            open_attempts = await open_attempts_of_calls(self.engine, [r.id for r in stale])
+        except (SQLAlchemyError, OSError, AsteriskError) as exc:
+            log.warning("calls.stale_check_failed", error=f"{type(exc).__name__}: {exc}")
+            return 0
+        ends = await asyncio.to_thread(cdr_ends, self.cdr_path, [r.linkedid for r in stale])
+        for row in stale:
+            attempts = [a for a in open_attempts if a.call_id == row.id]
+            _close_stale(
+                self.call_log, row, attempts, _cdr_end(row, ends.get(row.linkedid)), self.now
+            )
+        return len(stale)
 
     async def _startup_time(self) -> str | None:
         try:
@@ -233,30 +224,26 @@ class Reconnections:
         seen = 0
         startup: str | None = None
         lost_at: datetime | None = None
+        ari = self.ari
         while True:
-            if not self.ari.ready:
+            while ari.ready and ari.connects == seen:
+                await ari.changed()
+            if ari.connects == seen:  # the connection was lost: note when, wait for the next
                 if seen and lost_at is None:
                     lost_at = self.now()
-                await self.ari.wait_ready()
-            if self.ari.connects > seen:
-                first = seen == 0
-                seen = self.ari.connects
-                started = await self._startup_time()
-                if not first and started is not None and started != startup:
-                    lost = lost_at or self.now()
-                    log.warning("ari.asterisk_restarted", startup_time=started)
-                    await mark_cut_calls(
-                        self.engine, self.call_log, lost - CUT_WINDOW, lost, self.now
-                    )
-                startup = started or startup
-                lost_at = None
-                await asyncio.sleep(1.0)  # let on_connected's reconciliation run first
-                await close_stale_calls(
-                    self.engine,
-                    self.call_log,
-                    self.ari,
-                    live=self.live,
-                    cdr_path=self.cdr_path,
-                    now=self.now,
-                )
-            await asyncio.sleep(self.poll)
+                while ari.connects == seen:
+                    await ari.changed()
+            first = seen == 0
+            seen = ari.connects
+            started = await self._startup_time()
+            if not first and started is not None and started != startup:
+                lost = lost_at or self.now()
+                log.warning("ari.asterisk_restarted", startup_time=started)
+                await mark_cut_calls(self.engine, self.call_log, lost - CUT_WINDOW, lost, self.now)
+            startup = started or startup
+            lost_at = None
+            # The application's own reconciliation (on_connected: sessions whose channel
+            # vanished end, unknown bridges are watched) runs first; what is left is stale.
+            while ari.settled < seen and ari.connects == seen:
+                await ari.changed()
+            await self.close_stale()
