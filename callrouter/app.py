@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -45,7 +44,7 @@ from callrouter.rota.status import RotaTracker
 from callrouter.rota_source import FallbackInclude, RotaSource
 from callrouter.settings import Settings
 from callrouter.store.db import make_engine
-from callrouter.store.models import Call
+from callrouter.store.queries import last_answering_officers
 from callrouter.store.writer import CallLog
 from callrouter.web.server import WebServer
 from callrouter.web.settings import WebSettings
@@ -118,23 +117,11 @@ class CallMonitor:
 async def last_answered_officers(engine: AsyncEngine) -> dict[int, str]:
     """Who answered the last answered call of each branch (the rotation state), from the
     call log, so a restart does not reset ``rotate``. Empty when the log cannot be read."""
-    calls = Call.__table__
-    latest = (
-        select(calls.c.branch, func.max(calls.c.answered_at).label("at"))
-        .where(calls.c.outcome == "answered", calls.c.answered_officer_id.is_not(None))
-        .group_by(calls.c.branch)
-        .subquery()
-    )
-    query = select(calls.c.branch, calls.c.answered_officer_id).join(
-        latest, (calls.c.branch == latest.c.branch) & (calls.c.answered_at == latest.c.at)
-    )
     try:
-        async with engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        return await last_answering_officers(engine)
     except (SQLAlchemyError, OSError) as exc:
         log.warning("serve.rotation_state_unavailable", error=type(exc).__name__)
         return {}
-    return {int(branch): str(officer) for branch, officer in rows}
 
 
 @dataclass

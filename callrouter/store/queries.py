@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import desc, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.errors import StoreError
@@ -153,15 +153,18 @@ async def note_callback_try(engine: AsyncEngine, callback_id: str, outbound_link
         )
 
 
-async def last_answering_officer(engine: AsyncEngine, branch: int) -> str | None:
-    """The officer who answered the branch's most recent answered call (rotation state)."""
+async def last_answering_officers(engine: AsyncEngine) -> dict[int, str]:
+    """Who answered the last answered call of each branch (the rotation state)."""
     c = calls.c
-    stmt = (
-        select(c.answered_officer_id)
-        .where(c.branch == branch, c.answered_officer_id.is_not(None))
-        .order_by(desc(c.started_at))
-        .limit(1)
+    latest = (
+        select(c.branch, func.max(c.answered_at).label("at"))
+        .where(c.outcome == "answered", c.answered_officer_id.is_not(None))
+        .group_by(c.branch)
+        .subquery()
+    )
+    query = select(c.branch, c.answered_officer_id).join(
+        latest, (c.branch == latest.c.branch) & (c.answered_at == latest.c.at)
     )
     async with engine.connect() as conn:
-        value = (await conn.execute(stmt)).scalar_one_or_none()
-    return None if value is None else str(value)
+        rows = (await conn.execute(query)).all()
+    return {int(branch): str(officer) for branch, officer in rows}
