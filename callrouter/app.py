@@ -42,6 +42,7 @@ from callrouter.notify.scheduler import scheduler_from_settings
 from callrouter.rota import Rota
 from callrouter.rota.status import RotaTracker
 from callrouter.rota_source import FallbackInclude, RotaSource
+from callrouter.routing import Target
 from callrouter.settings import Settings
 from callrouter.store.db import make_engine
 from callrouter.store.queries import last_answering_officers
@@ -72,42 +73,35 @@ class CallMonitor:
             self.metrics.live_refused.inc()
 
     def call_state(
-        self,
-        *,
-        linkedid: str,
-        state: str,
-        at: datetime,
-        officer_name: str | None = None,
-        number: str | None = None,
-        officer_id: str | None = None,
-        number_label: str | None = None,
+        self, *, linkedid: str, state: str, at: datetime, target: Target | None = None
     ) -> None:
         live_state = _LIVE_STATES.get(state)
-        if live_state is not None:
-            self.live.updated(
-                linkedid=linkedid,
-                state=live_state,
-                at=at,
-                officer_name=officer_name,
-                number=number,
-                officer_id=officer_id,
-                number_label=number_label,
-            )
+        if live_state is None:
+            return
+        if target is None:
+            self.live.updated(linkedid=linkedid, state=live_state, at=at)
+            return
+        self.live.updated(
+            linkedid=linkedid,
+            state=live_state,
+            at=at,
+            officer_name=target.officer_name,
+            number=target.number,
+            officer_id=target.officer_id,
+            number_label=target.number_label,
+        )
 
     def leg_ringing(self, *, post_dial_delay: float) -> None:
         self.metrics.observe_post_dial_delay(post_dial_delay)
 
     def leg_ended(
-        self,
-        *,
-        result: str,
-        linkedid: str | None = None,
-        officer_id: str | None = None,
-        number: str | None = None,
+        self, *, result: str, linkedid: str | None = None, target: Target | None = None
     ) -> None:
         self.metrics.attempt_ended(result)
-        if linkedid is not None and officer_id is not None:
-            self.live.leg_ended(linkedid=linkedid, officer_id=officer_id, number=number)
+        if linkedid is not None and target is not None:
+            self.live.leg_ended(
+                linkedid=linkedid, officer_id=target.officer_id, number=target.number
+            )
 
     def call_ended(self, *, linkedid: str, outcome: str, wait_seconds: float | None) -> None:
         self.live.ended(linkedid=linkedid)

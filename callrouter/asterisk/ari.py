@@ -27,7 +27,7 @@ import json
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 from urllib.parse import quote
 
 import aiohttp
@@ -206,10 +206,21 @@ class AriClient:
         body: Mapping[str, Any] | None = None,
     ) -> Any:
         """One REST call; returns the decoded JSON (or None for 204)."""
-        url = self._base + path
         clean = {k: str(v) for k, v in (params or {}).items()}
+        status, text, reason = await self._exchange(method, path, clean, body)
+        if status >= 400:
+            cls = _ERRORS_BY_STATUS.get(status, AriRequestError)
+            raise cls(method, path, status, _error_message(text) or reason)
+        return json.loads(text) if text else None
+
+    async def _exchange(
+        self, method: str, path: str, params: dict[str, str], body: Mapping[str, Any] | None
+    ) -> tuple[int, str, str]:
+        """The transport (a replay replaces it): send one request; its status, text, reason."""
         try:
-            async with self.session.request(method, url, params=clean, json=body) as resp:
+            async with self.session.request(
+                method, self._base + path, params=params, json=body
+            ) as resp:
                 text = await resp.text()
                 if AriClient.tracer is not None:
                     AriClient.tracer(
@@ -217,25 +228,13 @@ class AriClient:
                         {
                             "rest": method,
                             "path": path,
-                            "params": clean,
+                            "params": params,
                             "body": body,
                             "status": resp.status,
                             "text": text,
                         },
                     )
-                if resp.status >= 400:
-                    message = _error_message(text) or resp.reason or ""
-                    cls: type[AriRequestError]
-                    if resp.status == 404:
-                        cls = AriNotFound
-                    elif resp.status == 409:
-                        cls = AriConflict
-                    else:
-                        cls = AriRequestError
-                    raise cls(method, path, resp.status, message)
-                if not text:
-                    return None
-                return json.loads(text)
+                return resp.status, text, resp.reason or ""
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise AsteriskUnavailable(f"ARI {method} {path}: {type(exc).__name__}") from exc
 
@@ -517,6 +516,12 @@ def _basic_auth(user: str, password: str) -> str:
         raise ValueError("an ARI user name cannot contain ':'")
     token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
     return f"Basic {token}"
+
+
+_ERRORS_BY_STATUS: Final[dict[int, type[AriRequestError]]] = {
+    404: AriNotFound,
+    409: AriConflict,
+}
 
 
 def _error_message(text: str) -> str:
