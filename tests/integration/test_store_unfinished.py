@@ -18,41 +18,18 @@ from callrouter.store.unfinished import (
     open_attempts_of_calls,
 )
 from callrouter.store.writer import CallLog
-from tests.integration.conftest import T0, write_call
+from tests.integration.conftest import T0, open_call, write_call
 
 pytestmark = pytest.mark.integration
-
-
-def _open_call(log: CallLog, linkedid: str, *, mode: str = "ari", minutes: int = 0) -> None:
-    start = T0 + timedelta(minutes=minutes)
-    log.call_started(
-        linkedid=linkedid,
-        uniqueid=linkedid,
-        branch=3,
-        caller="0912345678",
-        started_at=start,
-        mode=mode,
-        rota_version=None,
-    )
-    log.attempt_started(
-        linkedid=linkedid,
-        seq=1,
-        officer_id="o1",
-        officer_name="Nguyễn Văn An",
-        number="0911111111",
-        number_label=None,
-        channel_id=f"{linkedid}-1",
-        started_at=start + timedelta(seconds=2),
-    )
 
 
 async def test_open_ari_calls_their_open_attempts_and_the_calls_a_restart_cut(
     store_url: str, engine: AsyncEngine, tmp_path: Path
 ) -> None:
     async with CallLog(store_url, tmp_path / "spool") as log:
-        _open_call(log, "open-old")
-        _open_call(log, "open-young", minutes=10)
-        _open_call(log, "open-agi", mode="agi")
+        open_call(log, "open-old")
+        open_call(log, "open-young", start=T0 + timedelta(minutes=10))
+        open_call(log, "open-agi", mode="agi")
         write_call(log, "finished", start=T0 - timedelta(minutes=5))
         await log.flush()
 
