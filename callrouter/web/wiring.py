@@ -25,17 +25,17 @@ from dataclasses import replace
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
+from callrouter.calls.live import LiveCalls
 from callrouter.cases.edit import CaseRules
 from callrouter.cases.setup import cases_config
 from callrouter.metrics import Metrics
 from callrouter.notices.board import NoticeBoard
 from callrouter.report.settings import ReportSettings
+from callrouter.rota.status import RotaInfo
 from callrouter.settings import Settings
 from callrouter.web.app import CallbackDialer, Clock, ReadinessCheck, create_app, utc_now
 from callrouter.web.cases import default_rules
-from callrouter.web.live import LiveCalls
 from callrouter.web.queries import database_answers
-from callrouter.web.rotastatus import RotaInfo
 from callrouter.web.settings import WebSettings
 
 

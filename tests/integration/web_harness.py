@@ -27,16 +27,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.applications import Starlette
 
+from callrouter.calls.live import LiveCalls
 from callrouter.cases.config import load_cases_config
 from callrouter.cases.edit import CaseRules
 from callrouter.cases.workdays import WorkCalendar
 from callrouter.metrics import Metrics
 from callrouter.report.sample import SampleRows, generated_rows, insert_rows
 from callrouter.rota import Rota, load_rota
+from callrouter.rota.status import RotaTracker
 from callrouter.store.db import make_engine
 from callrouter.store.migrate import upgrade
 from callrouter.store.models import call_attempts, call_events, callbacks, calls, cases
-from callrouter.web import LiveCalls, RotaTracker, WebServer, WebSettings, create_app
+from callrouter.web import WebServer, WebSettings, create_app
 from callrouter.web.security import hash_password
 from tests.conftest import WORKER
 
