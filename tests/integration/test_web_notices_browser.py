@@ -9,6 +9,7 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,20 +59,31 @@ async def notices_server(web: WebEnv, board: NoticeBoard) -> AsyncIterator[str]:
         yield base
 
 
-def _type_datetime(browser: Any, element_id: str, keys: tuple[str, str], expected: str) -> None:
-    """Type into a ``datetime-local`` field as a person does (headless Chromium shows it
-    as en-US: month, day, year, then → to the time, hour, minute, AM/PM) and check what the
-    field holds."""
+def _type_datetime(browser: Any, element_id: str, at: datetime) -> None:
+    """Type ``at`` into a ``datetime-local`` field as a person does (headless Chromium shows
+    it as en-US: month, day, year, then → to the time, hour, minute, AM/PM) and check what
+    the field holds."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     field = browser.find_element(By.ID, element_id)
-    day, time = keys
-    field.send_keys(day)
+    field.send_keys(f"{at:%m%d%Y}")
     field.send_keys(Keys.ARROW_RIGHT)
-    field.send_keys(time)
+    field.send_keys(f"{at:%I%M%p}"[:5])  # 0700A, 0500P
     value = field.get_property("value")
-    assert value == expected, f"{element_id}: typed {keys}, field holds {value!r}"
+    assert value == f"{at:%Y-%m-%dT%H:%M}", f"{element_id}: typed {at}, field holds {value!r}"
+
+
+def write_notice(browser: Any, text: str, start: datetime, end: datetime, audience: str) -> None:
+    """Blocking: fill in the page's "Thêm thông báo" form and save it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    browser.find_element(By.ID, "notice-text").send_keys(text)
+    _type_datetime(browser, "notice-from", start)
+    _type_datetime(browser, "notice-until", end)
+    Select(browser.find_element(By.ID, "notice-audience")).select_by_value(audience)
+    browser.find_element(By.ID, "notice-save").click()
 
 
 @pytest.mark.parametrize("web_db_url", ["sqlite"], indirect=True)
@@ -79,7 +91,6 @@ async def test_an_admin_writes_a_notice_in_chromium_and_it_becomes_the_running_s
     web: WebEnv, notices_server: str, board: NoticeBoard, browser: Any, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
 
     server = notices_server
     shots = Path(os.environ.get("CALLROUTER_WEB_SCREENSHOTS", tmp_path))
@@ -89,11 +100,8 @@ async def test_an_admin_writes_a_notice_in_chromium_and_it_becomes_the_running_s
     await run(link.click)
     await run(_wait_for_text, browser, "h1", "Thông báo y tế cho người gọi")
     await run(_wait_for_text, browser, "#notices-running", "Không có thông báo nào đang dùng")
-    await run(lambda: browser.find_element(By.ID, "notice-text").send_keys(TEXT))
-    await run(_type_datetime, browser, "notice-from", ("11102026", "0700A"), "2026-11-10T07:00")
-    await run(_type_datetime, browser, "notice-until", ("11302026", "0500P"), "2026-11-30T17:00")
-    await run(lambda: Select(browser.find_element(By.ID, "notice-audience")).select_by_value("all"))
-    await run(lambda: browser.find_element(By.ID, "notice-save").click())
+    start, end = datetime(2026, 11, 10, 7, 0), datetime(2026, 11, 30, 17, 0)
+    await run(write_notice, browser, TEXT, start, end, "all")
     await run(_wait_for_text, browser, ".flash", "Đã thêm thông báo tu-15-11-ttyt-huyen-tiem")
 
     # serve's watcher reads the file within its period: the notice is in the running set
