@@ -6,9 +6,15 @@
 #                           packages, prompts rendered with espeak-ng + sox, 8 kHz mono WAV)
 # compose.yaml builds both: `docker compose build`.
 # The lint test (tests/unit/test_ops_files.py) runs hadolint on this file.
+#
+# The base images are build arguments, today's registry names by default; a machine without a
+# registry builds them locally (debootstrap + podman import) and passes their names:
+# scripts/containers does both (docs/operator-guide.md, section "Containers").
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+ARG ASTERISK_BASE_IMAGE=debian:sid-slim
 
 # --------------------------------------------------------------------------- build (wheel)
-FROM python:3.11.11-slim-bookworm AS build
+FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md constraints.txt ./
 COPY callrouter ./callrouter
@@ -17,7 +23,7 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
 # --------------------------------------------------------------------------- asterisk
 # Asterisk 22 is packaged in Debian sid only (like the sandbox's debootstrap of sid), and sid
 # moves daily: there are no package versions worth pinning here.
-FROM debian:sid-slim AS asterisk
+FROM ${ASTERISK_BASE_IMAGE} AS asterisk
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # A fixed uid/gid for the asterisk user (the package keeps an existing one), so files in the
 # volumes shared with callrouter have stable owners.
@@ -82,7 +88,7 @@ ENTRYPOINT ["/usr/local/bin/asterisk-entrypoint"]
 CMD ["asterisk", "-f", "-vvv"]
 
 # --------------------------------------------------------------------------- callrouter
-FROM python:3.11.11-slim-bookworm AS callrouter
+FROM ${PYTHON_IMAGE} AS callrouter
 # espeak-ng + sox: health notices are spoken here, where callrouter runs (nothing downloaded).
 # hadolint ignore=DL3008
 RUN apt-get update \
@@ -96,8 +102,12 @@ RUN groupadd --system --gid 10022 callrouter \
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links /wheels /wheels/*.whl \
  && rm -rf /wheels
-# callrouter.store.migrate looks for the Alembic scripts beside the installed package.
-COPY migrations /usr/local/lib/python3.11/site-packages/migrations
+# callrouter.store.migrate looks for the Alembic scripts beside the installed package, whose
+# directory depends on the base (site-packages on python:*, dist-packages on Debian's python3).
+COPY migrations /opt/callrouter/migrations
+RUN ln -s /opt/callrouter/migrations \
+      "$(python -c 'import callrouter, pathlib; print(pathlib.Path(callrouter.__file__).parents[1])')/migrations" \
+ && python -c 'from callrouter.store import migrate; assert (migrate.MIGRATIONS_DIR / "env.py").is_file()'
 COPY dialplan /opt/callrouter/dialplan
 COPY config/rota.example.yaml config/notices.example.yaml /opt/callrouter/config/
 ENV CALLROUTER_STATE_DIR=/var/lib/callrouter \

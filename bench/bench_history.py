@@ -43,18 +43,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from callrouter.calls.live import LiveCalls  # noqa: E402
 from callrouter.cases.config import load_cases_config  # noqa: E402
 from callrouter.cases.edit import CaseInput, CaseRules  # noqa: E402
 from callrouter.cases.workdays import WorkCalendar  # noqa: E402
 from callrouter.metrics import Metrics  # noqa: E402
 from callrouter.report.sample import answered_call_row, generated_rows, insert_rows  # noqa: E402
 from callrouter.rota import load_rota  # noqa: E402
+from callrouter.rota.status import RotaTracker  # noqa: E402
 from callrouter.store import history as h  # noqa: E402
 from callrouter.store.cases import open_case  # noqa: E402
 from callrouter.store.db import make_engine  # noqa: E402
 from callrouter.store.migrate import upgrade  # noqa: E402
 from callrouter.store.models import calls  # noqa: E402
-from callrouter.web import LiveCalls, RotaTracker, WebSettings, create_app  # noqa: E402
+from callrouter.web import WebSettings, create_app  # noqa: E402
 from callrouter.web.security import hash_password  # noqa: E402
 
 DEFAULT_PG = os.environ.get(

@@ -218,8 +218,9 @@ def ratio_line(what: str, value: float, target: str, ok: bool) -> str:
 
 
 @contextlib.asynccontextmanager
-async def ari_floor(info: SandboxInfo) -> AsyncIterator[None]:
-    """bench/ari_floor.py in its own process (as callrouter runs in its own), until exit."""
+async def ari_floor(info: SandboxInfo) -> AsyncIterator[int]:
+    """bench/ari_floor.py in its own process (as callrouter runs in its own), until exit;
+    yields its pid."""
     pbx = info.pbx
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -234,7 +235,7 @@ async def ari_floor(info: SandboxInfo) -> AsyncIterator[None]:
         line = await asyncio.wait_for(proc.stdout.readline(), 10)
         if line.strip() != b"ready":
             raise RuntimeError(f"bench/ari_floor.py did not start: {line!r}")
-        yield
+        yield proc.pid
     finally:
         proc.terminate()
         await proc.wait()

@@ -27,12 +27,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from callrouter.calls.live import LiveCalls
 from callrouter.metrics import Metrics
 from callrouter.report.sample import generated_rows, insert_rows
 from callrouter.rota import load_rota
+from callrouter.rota.status import RotaTracker
 from callrouter.store.db import make_engine
 from callrouter.store.migrate import upgrade
-from callrouter.web import LiveCalls, RotaTracker, WebServer, WebSettings, create_app
+from callrouter.web import WebServer, WebSettings, create_app
 from callrouter.web.security import hash_password
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,6 +31,7 @@ from callrouter.asterisk.prompts import PromptCatalog
 from callrouter.asterisk.session_parts import FlowConfig
 from callrouter.asterisk.stale import Reconnections
 from callrouter.asterisk.stasis_app import StasisApp
+from callrouter.calls.live import LiveCalls, LiveState
 from callrouter.calls.plan import Clock, utc_now
 from callrouter.errors import AsteriskError, ConfigError
 from callrouter.logs import mask_url
@@ -40,13 +40,13 @@ from callrouter.notices.board import NoticeBoard
 from callrouter.notices.watch import ModuleReload, watch_notices
 from callrouter.notify.scheduler import scheduler_from_settings
 from callrouter.rota import Rota
+from callrouter.rota.status import RotaTracker
 from callrouter.rota_source import FallbackInclude, RotaSource
+from callrouter.routing import Target
 from callrouter.settings import Settings
 from callrouter.store.db import make_engine
-from callrouter.store.models import Call
+from callrouter.store.queries import last_answering_officers
 from callrouter.store.writer import CallLog
-from callrouter.web.live import LiveCalls, LiveState
-from callrouter.web.rotastatus import RotaTracker
 from callrouter.web.server import WebServer
 from callrouter.web.settings import WebSettings
 from callrouter.web.wiring import build_app
@@ -73,42 +73,35 @@ class CallMonitor:
             self.metrics.live_refused.inc()
 
     def call_state(
-        self,
-        *,
-        linkedid: str,
-        state: str,
-        at: datetime,
-        officer_name: str | None = None,
-        number: str | None = None,
-        officer_id: str | None = None,
-        number_label: str | None = None,
+        self, *, linkedid: str, state: str, at: datetime, target: Target | None = None
     ) -> None:
         live_state = _LIVE_STATES.get(state)
-        if live_state is not None:
-            self.live.updated(
-                linkedid=linkedid,
-                state=live_state,
-                at=at,
-                officer_name=officer_name,
-                number=number,
-                officer_id=officer_id,
-                number_label=number_label,
-            )
+        if live_state is None:
+            return
+        if target is None:
+            self.live.updated(linkedid=linkedid, state=live_state, at=at)
+            return
+        self.live.updated(
+            linkedid=linkedid,
+            state=live_state,
+            at=at,
+            officer_name=target.officer_name,
+            number=target.number,
+            officer_id=target.officer_id,
+            number_label=target.number_label,
+        )
 
     def leg_ringing(self, *, post_dial_delay: float) -> None:
         self.metrics.observe_post_dial_delay(post_dial_delay)
 
     def leg_ended(
-        self,
-        *,
-        result: str,
-        linkedid: str | None = None,
-        officer_id: str | None = None,
-        number: str | None = None,
+        self, *, result: str, linkedid: str | None = None, target: Target | None = None
     ) -> None:
         self.metrics.attempt_ended(result)
-        if linkedid is not None and officer_id is not None:
-            self.live.leg_ended(linkedid=linkedid, officer_id=officer_id, number=number)
+        if linkedid is not None and target is not None:
+            self.live.leg_ended(
+                linkedid=linkedid, officer_id=target.officer_id, number=target.number
+            )
 
     def call_ended(self, *, linkedid: str, outcome: str, wait_seconds: float | None) -> None:
         self.live.ended(linkedid=linkedid)
@@ -118,23 +111,11 @@ class CallMonitor:
 async def last_answered_officers(engine: AsyncEngine) -> dict[int, str]:
     """Who answered the last answered call of each branch (the rotation state), from the
     call log, so a restart does not reset ``rotate``. Empty when the log cannot be read."""
-    calls = Call.__table__
-    latest = (
-        select(calls.c.branch, func.max(calls.c.answered_at).label("at"))
-        .where(calls.c.outcome == "answered", calls.c.answered_officer_id.is_not(None))
-        .group_by(calls.c.branch)
-        .subquery()
-    )
-    query = select(calls.c.branch, calls.c.answered_officer_id).join(
-        latest, (calls.c.branch == latest.c.branch) & (calls.c.answered_at == latest.c.at)
-    )
     try:
-        async with engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        return await last_answering_officers(engine)
     except (SQLAlchemyError, OSError) as exc:
         log.warning("serve.rotation_state_unavailable", error=type(exc).__name__)
         return {}
-    return {int(branch): str(officer) for branch, officer in rows}
 
 
 @dataclass
@@ -228,6 +209,7 @@ class Runtime:
                 link_ready=link_ready,
                 accepting_calls=lambda: not self.stop.is_set(),  # 503 while draining
                 dialer=self.dialer,
+                notices=self.options.notices,
             )
             self._server = WebServer(web_app, web_settings.host, web_settings.port)
             log.info("serve.web", host=web_settings.host, port=self._server.port)
@@ -481,7 +463,7 @@ async def _when_ready(
             started.set()
         seen = ari.connects
         while True:
-            await asyncio.sleep(1.0)
+            await ari.changed()
             if ari.connects > seen:
                 metrics.ari_reconnects.inc(ari.connects - seen)
                 seen = ari.connects

@@ -16,8 +16,8 @@ from callrouter.errors import AsteriskError, RotaError, RotaValidationError
 from callrouter.filestamp import file_stamp
 from callrouter.metrics import Metrics
 from callrouter.rota import Rota, load_rota
+from callrouter.rota.status import RotaTracker
 from callrouter.routing import CallInfo, Decision, decide
-from callrouter.web.rotastatus import RotaTracker
 
 log = structlog.get_logger(__name__)
 

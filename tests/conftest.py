@@ -77,6 +77,12 @@ def where() -> str:
     return f"worker {WORKER or 'main'}, sandbox slot {SLOT}"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The container stage last: under scripts/test its images are still being built in the
+    background while the rest of the suite runs (tests/e2e/test_containers.py waits for them)."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/e2e/test_containers.py"))
+
+
 def require_service(what: str, reason: str) -> None:
     """Fail under CI (a missing service is a broken build), skip on a developer's laptop."""
     message = f"{what} is not available: {reason}"

@@ -201,6 +201,28 @@ async def _bump(
     return expected_version + 1
 
 
+async def _new_version(
+    conn: AsyncConnection,
+    answer_id: int,
+    expected_version: int,
+    changes: dict[str, object],
+    *,
+    account: str,
+    now: datetime,
+) -> StoredAnswer:
+    """The answer's next version with ``changes``, kept in ``answer_versions`` too."""
+    version = await _bump(
+        conn, answer_id, expected_version, {"updated_at": now, "updated_by": account, **changes}
+    )
+    row = (await conn.execute(select(answers).where(answers.c.id == answer_id))).mappings().one()
+    saved = _stored(row)
+    retired = saved.retired_at is not None
+    await _add_version(
+        conn, answer_id, version, saved.draft, retired=retired, account=account, now=now
+    )
+    return saved
+
+
 async def edit_answer(
     engine: AsyncEngine,
     answer_id: int,
@@ -212,21 +234,12 @@ async def edit_answer(
 ) -> int:
     """Save a new version; the old one stays in ``answer_versions``. The new version number."""
     async with engine.begin() as conn:
-        version = await _bump(
-            conn,
-            answer_id,
-            expected_version,
-            {"updated_at": now, "updated_by": account, **_fields(draft)},
+        saved = await _new_version(
+            conn, answer_id, expected_version, _fields(draft), account=account, now=now
         )
-        retired = (
-            await conn.execute(select(answers.c.retired_at).where(answers.c.id == answer_id))
-        ).scalar_one() is not None
-        await _add_version(
-            conn, answer_id, version, draft, retired=retired, account=account, now=now
-        )
-        if not retired:
+        if saved.retired_at is None:
             await _index(conn, answer_id, draft)
-    return version
+    return saved.version
 
 
 async def retire_answer(
@@ -234,20 +247,11 @@ async def retire_answer(
 ) -> int:
     """Take an answer out of search (kept, with the cases that used it); the new version."""
     async with engine.begin() as conn:
-        version = await _bump(
-            conn,
-            answer_id,
-            expected_version,
-            {"retired_at": now, "updated_at": now, "updated_by": account},
-        )
-        row = (
-            (await conn.execute(select(answers).where(answers.c.id == answer_id))).mappings().one()
-        )
-        await _add_version(
-            conn, answer_id, version, _stored(row).draft, retired=True, account=account, now=now
+        saved = await _new_version(
+            conn, answer_id, expected_version, {"retired_at": now}, account=account, now=now
         )
         await _unindex(conn, answer_id)
-    return version
+    return saved.version
 
 
 async def get_answer(engine: AsyncEngine, answer_id: int) -> StoredAnswer | None:

@@ -27,7 +27,7 @@ import json
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 from urllib.parse import quote
 
 import aiohttp
@@ -142,7 +142,9 @@ class AriClient:
         self._heartbeat = heartbeat
         self._session: aiohttp.ClientSession | None = None
         self._ready = asyncio.Event()
+        self._change = asyncio.Event()  # replaced and set on every change below
         self.connects = 0  # how many times the events socket was (re)opened
+        self.settled = 0  # of those, how many have run ``on_connected`` to its end
         self.dropped_events = 0  # events dropped by the client-side allow-list
 
     def __repr__(self) -> str:  # never show the password
@@ -155,7 +157,7 @@ class AriClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._ready.clear()
+        self._set_ready(False)
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -177,6 +179,22 @@ class AriClient:
         """Wait until events flow (bound it with ``asyncio.timeout``)."""
         await self._ready.wait()
 
+    async def changed(self) -> None:
+        """Wait for the next change of :attr:`ready`, :attr:`connects` or :attr:`settled`
+        (watchers of the connection wait here instead of polling it)."""
+        await self._change.wait()
+
+    def _signal(self) -> None:
+        change, self._change = self._change, asyncio.Event()
+        change.set()
+
+    def _set_ready(self, ready: bool) -> None:
+        if ready:
+            self._ready.set()
+        else:
+            self._ready.clear()
+        self._signal()
+
     # ------------------------------------------------------------------ REST core
 
     async def request(
@@ -188,10 +206,21 @@ class AriClient:
         body: Mapping[str, Any] | None = None,
     ) -> Any:
         """One REST call; returns the decoded JSON (or None for 204)."""
-        url = self._base + path
         clean = {k: str(v) for k, v in (params or {}).items()}
+        status, text, reason = await self._exchange(method, path, clean, body)
+        if status >= 400:
+            cls = _ERRORS_BY_STATUS.get(status, AriRequestError)
+            raise cls(method, path, status, _error_message(text) or reason)
+        return json.loads(text) if text else None
+
+    async def _exchange(
+        self, method: str, path: str, params: dict[str, str], body: Mapping[str, Any] | None
+    ) -> tuple[int, str, str]:
+        """The transport (a replay replaces it): send one request; its status, text, reason."""
         try:
-            async with self.session.request(method, url, params=clean, json=body) as resp:
+            async with self.session.request(
+                method, self._base + path, params=params, json=body
+            ) as resp:
                 text = await resp.text()
                 if AriClient.tracer is not None:
                     AriClient.tracer(
@@ -199,25 +228,13 @@ class AriClient:
                         {
                             "rest": method,
                             "path": path,
-                            "params": clean,
+                            "params": params,
                             "body": body,
                             "status": resp.status,
                             "text": text,
                         },
                     )
-                if resp.status >= 400:
-                    message = _error_message(text) or resp.reason or ""
-                    cls: type[AriRequestError]
-                    if resp.status == 404:
-                        cls = AriNotFound
-                    elif resp.status == 409:
-                        cls = AriConflict
-                    else:
-                        cls = AriRequestError
-                    raise cls(method, path, resp.status, message)
-                if not text:
-                    return None
-                return json.loads(text)
+                return resp.status, text, resp.reason or ""
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise AsteriskUnavailable(f"ARI {method} {path}: {type(exc).__name__}") from exc
 
@@ -436,13 +453,13 @@ class AriClient:
                 await self._session_once(on_event, on_connected)
                 log.warning("ari.events.closed", app=self.app)
             except asyncio.CancelledError:
-                self._ready.clear()
+                self._set_ready(False)
                 raise
             except (aiohttp.ClientError, AsteriskUnavailable, AriRequestError, OSError) as exc:
                 log.warning("ari.events.unavailable", app=self.app, error=_describe(exc))
             except TimeoutError:
                 log.warning("ari.events.unavailable", app=self.app, error="timeout")
-            self._ready.clear()
+            self._set_ready(False)
             delay = self._backoff.next_delay()
             log.info("ari.events.reconnect", app=self.app, in_seconds=round(delay, 3))
             await asyncio.sleep(delay)
@@ -455,7 +472,7 @@ class AriClient:
         async with self.session.ws_connect(url, params=params, heartbeat=self._heartbeat) as ws:
             self.connects += 1
             await self.set_event_filter()
-            self._ready.set()
+            self._set_ready(True)
             self._backoff.reset()
             log.info("ari.events.connected", app=self.app, connects=self.connects)
             if on_connected is not None:
@@ -465,6 +482,8 @@ class AriClient:
                     raise
                 except Exception:
                     log.exception("ari.events.on_connected_failed", app=self.app)
+            self.settled = self.connects
+            self._signal()
             async for message in ws:
                 if message.type == aiohttp.WSMsgType.TEXT:
                     self._dispatch(message.data, on_event)
@@ -497,6 +516,12 @@ def _basic_auth(user: str, password: str) -> str:
         raise ValueError("an ARI user name cannot contain ':'")
     token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
     return f"Basic {token}"
+
+
+_ERRORS_BY_STATUS: Final[dict[int, type[AriRequestError]]] = {
+    404: AriNotFound,
+    409: AriConflict,
+}
 
 
 def _error_message(text: str) -> str:

@@ -33,7 +33,6 @@ from typing import Any, Final, Literal
 
 import structlog
 from panoramisk import Manager
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk import contract
@@ -43,8 +42,13 @@ from callrouter.logs import mask_number
 from callrouter.rota import Rota
 from callrouter.routing import CallInfo, decide
 from callrouter.settings import Settings
-from callrouter.store.models import callbacks, calls
-from callrouter.store.queries import mark_callback_done
+from callrouter.store.queries import (
+    CallbackToDial,
+    NotFound,
+    callback_to_dial,
+    mark_callback_done,
+    note_callback_try,
+)
 from callrouter.store.writer import CallLog
 
 log = structlog.get_logger(__name__)
@@ -209,9 +213,9 @@ class AmiCallbackDialer:
     ) -> Outcome:
         """Ring the officer for call-back ``callback_id``; returns once Asterisk took it."""
         row = await self._callback(callback_id)
-        if row["done_at"] is not None:
+        if row.done_at is not None:
             raise CallbackError(f"yêu cầu gọi lại {callback_id} đã được xử lý")
-        number = number or row["number"]
+        number = number or row.number
         if not number:
             raise CallbackError(f"yêu cầu gọi lại {callback_id} không còn số điện thoại")
         officer = pick_officer(self.rota(), officer_id, self.clock())
@@ -359,19 +363,11 @@ class AmiCallbackDialer:
 
     # ------------------------------------------------------------------------ database
 
-    async def _callback(self, callback_id: str) -> dict[str, Any]:
-        cb = callbacks.c
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(cb.id, cb.number, cb.done_at, cb.call_id, calls.c.linkedid)
-                    .select_from(callbacks.outerjoin(calls, calls.c.id == cb.call_id))
-                    .where(cb.id == callback_id)
-                )
-            ).one_or_none()
-        if row is None:
-            raise CallbackError(f"không tìm thấy yêu cầu gọi lại {callback_id!r}")
-        return dict(row._mapping)
+    async def _callback(self, callback_id: str) -> CallbackToDial:
+        try:
+            return await callback_to_dial(self.engine, callback_id)
+        except NotFound as exc:
+            raise CallbackError(str(exc)) from None
 
     async def _recorded(self, outcome: Outcome) -> None:
         """Write the outcome once (idempotent: a second call does nothing)."""
@@ -388,16 +384,11 @@ class AmiCallbackDialer:
                 outbound_linkedid=outcome.linkedid,
             )
         elif outcome.record_outbound:
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    update(callbacks)
-                    .where(callbacks.c.id == outcome.callback_id, callbacks.c.done_at.is_(None))
-                    .values(outbound_linkedid=outcome.linkedid)
-                )
+            await note_callback_try(self.engine, outcome.callback_id, outcome.linkedid)
         row = await self._callback(outcome.callback_id)
-        if self.call_log is not None and row["linkedid"] is not None:
+        if self.call_log is not None and row.linkedid is not None:
             self.call_log.event(
-                linkedid=row["linkedid"],
+                linkedid=row.linkedid,
                 at=at,
                 type="callback_attempt",
                 data={

@@ -74,6 +74,11 @@ class SessionCore:
         self._caller_left = False
         self._subscribed: asyncio.Task[None] | None = None
         self.answered_at: datetime | None = None
+        #: officer legs Asterisk reported answered (their channel went Up), and when it was
+        #: seen: a leg whose answer crossed the caller's hang-up was answered all the same
+        self._legs_up: dict[str, datetime] = {}
+        #: legs cancelled because the caller had hung up
+        self._cancelled_for_caller: set[str] = set()
         #: set once the call, its decision and the first attempts are in the call log
         self.written_down = asyncio.Event()
 
@@ -95,8 +100,11 @@ class SessionCore:
         channel_id = event.channel_id
         if channel_id is None:
             return
-        if channel_id == self.caller.id and event.type in GONE_EVENTS:
-            self._caller_left = True  # seen on arrival, before the flow reads it
+        if channel_id == self.caller.id:
+            if event.type in GONE_EVENTS:
+                self._caller_left = True  # seen on arrival, before the flow reads it
+        elif event.channel is not None and event.channel.state == "Up":
+            self._legs_up.setdefault(channel_id, self.host.clock())  # an officer leg answered
         if event.type == "ChannelDestroyed":
             if event.cause:  # 0 is Asterisk's "not defined": unknown
                 self.causes[channel_id] = event.cause
@@ -115,6 +123,8 @@ class SessionCore:
         if leg.ended:
             return
         leg.ended = True
+        if result is LegResult.CANCELLED and self._caller_left:
+            self._cancelled_for_caller.add(leg.channel_id)
         self.record.leg_over(str(result), leg.target)
         ended = at or self.host.clock()
         if leg.channel_id in self.destroyed:
@@ -123,12 +133,18 @@ class SessionCore:
             self._unsettled[leg.channel_id] = (leg, result, ended)
 
     def _write_leg_end(self, leg: Leg, result: LegResult, ended: datetime) -> None:
+        answered_at = leg.answered_at
+        up_at = self._legs_up.get(leg.channel_id)
+        if up_at is not None and leg.channel_id in self._cancelled_for_caller:
+            # the officer answered as the caller hung up: the pbx took the answer after the
+            # flow had cancelled the leg for the caller's hang-up; the officer did answer
+            result, answered_at = LegResult.ANSWERED, answered_at or min(up_at, ended)
         self.record.leg_written(
             leg.seq,
             result=str(result),
             cause=self.causes.get(leg.channel_id),
             at=ended,
-            answered_at=leg.answered_at,
+            answered_at=answered_at,
         )
 
     async def _hangup_leg(self, leg: Leg, reason: str) -> None:

@@ -18,17 +18,22 @@ import contextlib
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import structlog
-from sqlalchemy import Row, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk.ari import AriClient
 from callrouter.asterisk.cdr_lines import CdrLineError, parse_line
 from callrouter.errors import AsteriskError, CallrouterError
-from callrouter.store.models import Call, CallAttempt
+from callrouter.store.unfinished import (
+    OpenAttempt,
+    OpenCall,
+    ari_calls_finished_between,
+    open_ari_calls_started_before,
+    open_attempts_of_calls,
+)
 from callrouter.store.writer import CallLog
 
 log = structlog.get_logger(__name__)
@@ -39,9 +44,6 @@ CUT_WINDOW: Final = timedelta(seconds=3)
 """Calls that ended this long before the events socket closed on a restart were cut by it."""
 GRACE: Final = timedelta(seconds=5)
 """Rows younger than this are left alone (their call may not be in Asterisk's lists yet)."""
-
-CALLS = Call.__table__
-ATTEMPTS = CallAttempt.__table__
 
 
 def cdr_ends(path: Path, linkedids: Collection[str]) -> dict[str, datetime]:
@@ -67,55 +69,6 @@ def cdr_ends(path: Path, linkedids: Collection[str]) -> dict[str, datetime]:
     return ends
 
 
-async def close_stale_calls(
-    engine: AsyncEngine,
-    call_log: CallLog,
-    ari: AriClient,
-    *,
-    live: Callable[[], Collection[str]],
-    cdr_path: Path,
-    now: Callable[[], datetime],
-) -> int:
-    """Close open ARI rows whose call Asterisk no longer has; how many were closed."""
-    cutoff = now() - GRACE
-    await call_log.flush()  # ends this router wrote a moment ago are rows, not stale
-    try:
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(
-                        CALLS.c.id, CALLS.c.linkedid, CALLS.c.answered_at, CALLS.c.answered_number
-                    ).where(
-                        CALLS.c.outcome.is_(None),
-                        CALLS.c.mode == "ari",
-                        CALLS.c.started_at < cutoff,
-                    )
-                )
-            ).all()
-            if not rows:
-                return 0
-            alive = await _alive(ari, live)
-            stale = [r for r in rows if r.linkedid not in alive]
-            if not stale:
-                return 0
-            open_attempts = (
-                await conn.execute(
-                    select(ATTEMPTS.c.call_id, ATTEMPTS.c.seq, ATTEMPTS.c.number).where(
-                        ATTEMPTS.c.call_id.in_([r.id for r in stale]),
-                        ATTEMPTS.c.ended_at.is_(None),
-                    )
-                )
-            ).all()
-    except (SQLAlchemyError, OSError, AsteriskError) as exc:
-        log.warning("calls.stale_check_failed", error=f"{type(exc).__name__}: {exc}")
-        return 0
-    ends = await asyncio.to_thread(cdr_ends, cdr_path, [r.linkedid for r in stale])
-    for row in stale:
-        attempts = [a for a in open_attempts if a.call_id == row.id]
-        _close_stale(call_log, row, attempts, _cdr_end(row, ends.get(row.linkedid)), now)
-    return len(stale)
-
-
 async def _alive(ari: AriClient, live: Callable[[], Collection[str]]) -> set[str]:
     """The linkedids (and channel ids) of the calls Asterisk or this router still has."""
     channels = await ari.list_channels()
@@ -129,7 +82,7 @@ async def _alive(ari: AriClient, live: Callable[[], Collection[str]]) -> set[str
     return alive
 
 
-def _cdr_end(row: Row[*tuple[Any, ...]], found: datetime | None) -> datetime | None:
+def _cdr_end(row: OpenCall, found: datetime | None) -> datetime | None:
     """The call's end from the CDR, unless only the pre-bridge segment's CDR was written
     (Asterisk writes no record for the bridged segment of a Stasis call hung up while no app
     was connected)."""
@@ -140,8 +93,8 @@ def _cdr_end(row: Row[*tuple[Any, ...]], found: datetime | None) -> datetime | N
 
 def _close_stale(
     call_log: CallLog,
-    row: Row[*tuple[Any, ...]],
-    open_attempts: list[Row[*tuple[Any, ...]]],
+    row: OpenCall,
+    open_attempts: list[OpenAttempt],
     found: datetime | None,
     now: Callable[[], datetime],
 ) -> None:
@@ -190,17 +143,7 @@ async def mark_cut_calls(
     their rows become ``failed``, keeping the cause Asterisk gave."""
     await call_log.flush()
     try:
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(CALLS.c.linkedid, CALLS.c.ended_at, CALLS.c.hangup_cause).where(
-                        CALLS.c.mode == "ari",
-                        CALLS.c.outcome.in_(("answered", "abandoned", "unanswered")),
-                        CALLS.c.ended_at >= since,
-                        CALLS.c.ended_at <= until,
-                    )
-                )
-            ).all()
+        rows = await ari_calls_finished_between(engine, since, until)
     except (SQLAlchemyError, OSError) as exc:
         log.warning("calls.cut_check_failed", error=f"{type(exc).__name__}: {exc}")
         return 0
@@ -236,7 +179,6 @@ class Reconnections:
         live: Callable[[], Collection[str]],
         cdr_path: Path,
         now: Callable[[], datetime],
-        poll: float = 0.2,
     ) -> None:
         self.engine = engine
         self.call_log = call_log
@@ -244,7 +186,30 @@ class Reconnections:
         self.live = live
         self.cdr_path = cdr_path
         self.now = now
-        self.poll = poll
+
+    async def close_stale(self) -> int:
+        """Close open ARI rows whose call Asterisk no longer has; how many were closed."""
+        cutoff = self.now() - GRACE
+        await self.call_log.flush()  # ends this router wrote a moment ago are rows, not stale
+        try:
+            rows = await open_ari_calls_started_before(self.engine, cutoff)
+            if not rows:
+                return 0
+            alive = await _alive(self.ari, self.live)
+            stale = [r for r in rows if r.linkedid not in alive]
+            if not stale:
+                return 0
+            open_attempts = await open_attempts_of_calls(self.engine, [r.id for r in stale])
+        except (SQLAlchemyError, OSError, AsteriskError) as exc:
+            log.warning("calls.stale_check_failed", error=f"{type(exc).__name__}: {exc}")
+            return 0
+        ends = await asyncio.to_thread(cdr_ends, self.cdr_path, [r.linkedid for r in stale])
+        for row in stale:
+            attempts = [a for a in open_attempts if a.call_id == row.id]
+            _close_stale(
+                self.call_log, row, attempts, _cdr_end(row, ends.get(row.linkedid)), self.now
+            )
+        return len(stale)
 
     async def _startup_time(self) -> str | None:
         try:
@@ -259,30 +224,26 @@ class Reconnections:
         seen = 0
         startup: str | None = None
         lost_at: datetime | None = None
+        ari = self.ari
         while True:
-            if not self.ari.ready:
+            while ari.ready and ari.connects == seen:
+                await ari.changed()
+            if ari.connects == seen:  # the connection was lost: note when, wait for the next
                 if seen and lost_at is None:
                     lost_at = self.now()
-                await self.ari.wait_ready()
-            if self.ari.connects > seen:
-                first = seen == 0
-                seen = self.ari.connects
-                started = await self._startup_time()
-                if not first and started is not None and started != startup:
-                    lost = lost_at or self.now()
-                    log.warning("ari.asterisk_restarted", startup_time=started)
-                    await mark_cut_calls(
-                        self.engine, self.call_log, lost - CUT_WINDOW, lost, self.now
-                    )
-                startup = started or startup
-                lost_at = None
-                await asyncio.sleep(1.0)  # let on_connected's reconciliation run first
-                await close_stale_calls(
-                    self.engine,
-                    self.call_log,
-                    self.ari,
-                    live=self.live,
-                    cdr_path=self.cdr_path,
-                    now=self.now,
-                )
-            await asyncio.sleep(self.poll)
+                while ari.connects == seen:
+                    await ari.changed()
+            first = seen == 0
+            seen = ari.connects
+            started = await self._startup_time()
+            if not first and started is not None and started != startup:
+                lost = lost_at or self.now()
+                log.warning("ari.asterisk_restarted", startup_time=started)
+                await mark_cut_calls(self.engine, self.call_log, lost - CUT_WINDOW, lost, self.now)
+            startup = started or startup
+            lost_at = None
+            # The application's own reconciliation (on_connected: sessions whose channel
+            # vanished end, unknown bridges are watched) runs first; what is left is stale.
+            while ari.settled < seen and ari.connects == seen:
+                await ari.changed()
+            await self.close_stale()

@@ -2,10 +2,11 @@
 
 In the spirit of httpx's ``MockTransport``: :class:`FakeAri` is the real
 :class:`~callrouter.asterisk.ari.AriClient` with its transport replaced — every typed command
-(``originate``, ``play``…) goes through :meth:`FakeAri.request`, which answers from the
-trace, and :meth:`FakeAri.run_events` feeds the trace's events to the application. So the
-ARI call flow (:class:`~callrouter.asterisk.stasis_app.StasisApp`) runs unchanged, in
-milliseconds, against what Asterisk really sent.
+(``originate``, ``play``…) goes through the client's own ``request`` (errors by status, JSON)
+down to ``_exchange``, which here answers from the trace instead of the network, and
+:meth:`FakeAri.run_events` feeds the trace's events to the application. So the ARI call flow
+(:class:`~callrouter.asterisk.stasis_app.StasisApp`) runs unchanged, in milliseconds, against
+what Asterisk really sent.
 
 A trace is JSON lines, in the order the router saw them: ``{"rest": METHOD, "path", "params",
 "body", "status", "text"}`` for each REST exchange and ``{"event": {…}}`` for each event of
@@ -43,7 +44,6 @@ from callrouter.asterisk.ari import (
     ConnectedHandler,
     EventHandler,
 )
-from callrouter.errors import AriConflict, AriNotFound, AriRequestError
 
 Step = dict[str, Any]
 
@@ -136,33 +136,20 @@ class FakeAri(AriClient):
 
     # ------------------------------------------------------------------ REST
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str | int] | None = None,
-        body: Mapping[str, Any] | None = None,
-    ) -> Any:
-        clean = {k: str(v) for k, v in (params or {}).items()}
-        self.issued.append((method, path, clean))
+    async def _exchange(
+        self, method: str, path: str, params: dict[str, str], body: Mapping[str, Any] | None
+    ) -> tuple[int, str, str]:
+        self.issued.append((method, path, params))
         await asyncio.sleep(0)  # a real request always yields to the loop
         index = self._match(method, path)
         if index is None:
             self.unexpected.append((method, path))
-            return None
+            return 200, "", ""
         step = self.steps[index]
         self._used.add(index)
-        self._pair_ids(step, path, clean)
+        self._pair_ids(step, path, params)
         self._progress.set()
-        status = int(step.get("status", 200))
-        text = self._mapped(str(step.get("text") or ""))
-        if status >= 400:
-            cls: type[AriRequestError] = {404: AriNotFound, 409: AriConflict}.get(
-                status, AriRequestError
-            )
-            raise cls(method, path, status, "replayed")
-        return json.loads(text) if text else None
+        return int(step.get("status", 200)), self._mapped(str(step.get("text") or "")), "replayed"
 
     def _match(self, method: str, path: str) -> int | None:
         shape = path_shape(path)

@@ -8,7 +8,10 @@ by the live view and the metrics. Both are written to only through
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from callrouter.routing import Target
 
 
 class CallLogPort(Protocol):
@@ -96,29 +99,18 @@ class CallObserver(Protocol):
         return None
 
     def call_state(
-        self,
-        *,
-        linkedid: str,
-        state: str,
-        at: datetime,
-        officer_name: str | None = None,
-        number: str | None = None,
-        officer_id: str | None = None,
-        number_label: str | None = None,
+        self, *, linkedid: str, state: str, at: datetime, target: Target | None = None
     ) -> None:
+        """The call is ``state`` now; ``target``: the officer rung (``ringing``) or talking."""
         return None
 
     def leg_ringing(self, *, post_dial_delay: float) -> None:
         return None
 
     def leg_ended(
-        self,
-        *,
-        result: str,
-        linkedid: str | None = None,
-        officer_id: str | None = None,
-        number: str | None = None,
+        self, *, result: str, linkedid: str | None = None, target: Target | None = None
     ) -> None:
+        """An officer leg ended with ``result`` (``target``: whose, when the flow knows)."""
         return None
 
     def call_ended(self, *, linkedid: str, outcome: str, wait_seconds: float | None) -> None:

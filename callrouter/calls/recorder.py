@@ -131,10 +131,7 @@ class CallRecorder:
             linkedid=self.linkedid,
             state="ringing",
             at=at,
-            officer_name=target.officer_name,
-            number=target.number,
-            officer_id=target.officer_id,
-            number_label=target.number_label,
+            target=target,
         )
         self._log(
             "leg.ringing",
@@ -146,15 +143,7 @@ class CallRecorder:
 
     def leg_over(self, result: str, target: Target | None = None) -> None:
         """An attempt ended (the moment; its row may wait for the cause)."""
-        if target is None:
-            self.observer.leg_ended(result=result)
-            return
-        self.observer.leg_ended(
-            result=result,
-            linkedid=self.linkedid,
-            officer_id=target.officer_id,
-            number=target.number,
-        )
+        self.observer.leg_ended(result=result, linkedid=self.linkedid, target=target)
 
     def leg_written(
         self,
@@ -195,10 +184,7 @@ class CallRecorder:
             linkedid=self.linkedid,
             state="talking",
             at=at,
-            officer_name=target.officer_name,
-            number=target.number,
-            officer_id=target.officer_id,
-            number_label=target.number_label,
+            target=target,
         )
         self._log("call.answered", officer=target.officer_id)
 

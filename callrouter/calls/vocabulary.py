@@ -1,16 +1,17 @@
 """The words every door of the call flow shares (ARI, FastAGI, the CDR import).
 
-What a call and an officer leg end as, what a Q.850 hang-up cause means for a leg,
-how this router names its officer legs, and the caller-number normaliser (one home:
-:mod:`callrouter.rota.phones`, re-exported here so a door needs only this package).
+What a call and an officer leg end as, what a Q.850 hang-up cause means for a leg, how this
+router names its officer legs, and the caller-number normaliser. The outcome names (home:
+:mod:`callrouter.calls.outcomes`) and the normaliser (home: :mod:`callrouter.rota.phones`) are
+re-exported here so a door needs only this module.
 No door-specific code lives here: nothing imports back from :mod:`callrouter.asterisk`.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Final
 
+from callrouter.calls.outcomes import LegResult, Outcome
 from callrouter.rota.phones import caller_number, is_caller_number
 
 __all__ = [
@@ -28,27 +29,6 @@ __all__ = [
     "leg_seq",
     "result_for_cause",
 ]
-
-
-class LegResult(StrEnum):
-    """``call_attempts.result``."""
-
-    ANSWERED = "answered"
-    BUSY = "busy"
-    NO_ANSWER = "no_answer"
-    DECLINED = "declined"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-class Outcome(StrEnum):
-    """``calls.outcome``."""
-
-    ANSWERED = "answered"
-    ABANDONED = "abandoned"
-    UNANSWERED = "unanswered"
-    AFTER_HOURS = "after_hours"
-    FAILED = "failed"
 
 
 # Q.850 cause codes Asterisk reports in ChannelDestroyed / ChannelHangupRequest / DIALSTATUS.

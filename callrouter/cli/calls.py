@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from callrouter.calls.outcomes import CALLBACK_REASON_SHORT, OUTCOME_SHORT
 from callrouter.cli.db import database_url_option, resolve_url, run_store_command, run_with_engine
 from callrouter.exports import csv_row
 from callrouter.settings import Settings
@@ -28,20 +29,6 @@ from callrouter.store.queries import (
     list_calls,
     mark_callback_done,
 )
-
-OUTCOME_LABELS = {
-    "answered": "đã trả lời",
-    "abandoned": "người gọi gác máy",
-    "unanswered": "không ai nghe",
-    "after_hours": "ngoài giờ",
-    "failed": "lỗi",
-}
-REASON_LABELS = {
-    "after_hours_message": "tin nhắn ngoài giờ",
-    "abandoned": "gác máy khi chờ",
-    "unanswered": "không ai nghe",
-}
-
 
 HEADERS = {
     "id": "mã",
@@ -163,7 +150,7 @@ def list_command(
     rows = run_with_engine(resolve_url(database_url), lambda engine: list_calls(engine, flt))
     if fmt == "table":
         rows = _local_times(rows, "started_at")
-        rows = [{**r, "outcome": OUTCOME_LABELS.get(r["outcome"], r["outcome"])} for r in rows]
+        rows = [{**r, "outcome": OUTCOME_SHORT.get(r["outcome"], r["outcome"])} for r in rows]
     _emit(
         rows,
         CALL_COLUMNS,
@@ -215,7 +202,7 @@ def callbacks_list(include_done: bool, fmt: str, database_url: str | None) -> No
     )
     if fmt == "table":
         rows = _local_times(rows, "created_at")
-        rows = [{**r, "reason": REASON_LABELS.get(r["reason"], r["reason"])} for r in rows]
+        rows = [{**r, "reason": CALLBACK_REASON_SHORT.get(r["reason"], r["reason"])} for r in rows]
     _emit(
         rows,
         CALLBACK_COLUMNS,

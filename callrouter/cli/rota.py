@@ -16,7 +16,7 @@ from callrouter.asterisk.fallback import render_fallback_include, write_fallback
 from callrouter.errors import ConfigError, RotaValidationError
 from callrouter.exports import csv_row
 from callrouter.rota import Rota, duty_status, load_rota
-from callrouter.rota.ics import duty_calendar_head, duty_event
+from callrouter.rota.ics import duty_calendar
 from callrouter.rota.model import DAY_NAMES_VI
 from callrouter.rota.text import STRATEGY_VI, reason_vi
 from callrouter.rota.timeline import rota_warnings, timeline
@@ -290,22 +290,14 @@ def ics(
     if officer_id is not None and loaded.officer(officer_id) is None:
         raise click.BadParameter(f"không có cán bộ mã {officer_id!r}", param_hint="--officer")
     start = datetime.combine(first, time(), tz)
-    end = start + timedelta(weeks=weeks)
-    calendar = duty_calendar_head(
-        f"Trực 1022 nhánh {loaded.branch} – {loaded.unit or 'lịch trực'}", tz
+    calendar = duty_calendar(
+        loaded,
+        name=f"Trực 1022 nhánh {loaded.branch} – {loaded.unit or 'lịch trực'}",
+        start=start,
+        end=start + timedelta(weeks=weeks),
+        now=now,
+        officer_id=officer_id,
     )
-    for segment in timeline(loaded, start, end):
-        if not segment.status.open:
-            continue
-        if officer_id is not None and all(
-            a.officer_id != officer_id for a in segment.status.assignments
-        ):
-            continue
-        calendar.add_component(
-            duty_event(
-                loaded, segment, now.astimezone(UTC), reason=reason_vi(segment.status.reason)
-            )
-        )
     data = calendar.to_ical()
     if output is not None:
         output.write_bytes(data)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import getpass
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-import yaml
 
 from callrouter.asterisk import contract
 from callrouter.asterisk.prompts import DEFAULT_SOUNDS_DIR
 from callrouter.errors import NoticeError
 from callrouter.notices.board import NoticeSet, prepare, write_includes
-from callrouter.notices.config import Audience, load_notices, parse_notices
+from callrouter.notices.config import Audience, load_notices
+from callrouter.notices.edit import NoticeDraft, NoticesEditor
 from callrouter.notices.normalise import Normaliser
 from callrouter.notices.speech import check_wav, speak
 from callrouter.settings import Settings
@@ -108,36 +109,24 @@ def add_command(  # noqa: PLR0917 - one parameter per click option
     audience: str,
     path: Path | None,
 ) -> None:
-    """Thêm một thông báo vào tệp; tệp chỉ được ghi khi cả tệp mới hợp lệ và đọc được."""
+    """Thêm một thông báo vào tệp; tệp chỉ được ghi khi cả tệp mới hợp lệ và đọc được
+    (cùng cách kiểm tra với trang web; thay đổi được ghi vào nhật ký bên cạnh tệp)."""
+    settings = Settings()
     target = _file(path)
-    old = target.read_text(encoding="utf-8") if target.exists() else "notices:\n"
-    if "notices:" not in old:
-        old = old.rstrip("\n") + "\nnotices:\n"
-    entry = yaml.safe_dump(
-        [
-            {
-                "id": notice_id,
-                "text": text,
-                "valid_from": valid_from,
-                "valid_until": valid_until,
-                "audience": audience,
-            }
-        ],
-        allow_unicode=True,
-        sort_keys=False,
-        width=1000,
+    editor = NoticesEditor(
+        target,
+        sounds_dir=settings.notices_sounds_dir or settings.sounds_dir,
+        folder=settings.prompt_folder,
     )
-    new = old.rstrip("\n") + "\n" + "".join("  " + line + "\n" for line in entry.splitlines())
+    draft = NoticeDraft(notice_id, text, valid_from, valid_until, audience)
     try:
-        parsed = parse_notices(new, str(target))
+        saved = editor.save(
+            "add", draft, expected=None, account=f"cli:{getpass.getuser()}", now=datetime.now(UTC)
+        )
     except NoticeError as exc:
         raise click.ClickException(str(exc)) from None
-    with tempfile.TemporaryDirectory(prefix="callrouter-notices-") as tmp:
-        ready = prepare(parsed, target.parent, Path(tmp))
-    mine = [p for p in ready.problems if p.startswith(f"thông báo {notice_id}:")]
-    if mine:
-        raise click.ClickException("; ".join(mine))
-    target.write_text(new, encoding="utf-8")
+    for warning in saved.checked.warnings:
+        click.echo(f"CẢNH BÁO: {warning}", err=True)
     click.echo(f"Đã thêm thông báo {notice_id} vào {target}; serve sẽ nạp lại trong vài giây.")
 
 

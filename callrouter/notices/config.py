@@ -112,6 +112,11 @@ class NoticesFile(BaseModel):
             raise ValueError(f"múi giờ không tồn tại: {value!r}") from None
         return value
 
+    @field_validator("notices", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value  # ``notices:`` with nothing under it
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import unicodedata
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,31 @@ def check_wav(path: Path, max_seconds: float) -> WavInfo:
     if info.rms < SILENCE_RMS:
         raise NoticeSoundError(f"{path}: gần như im lặng (RMS {info.rms:.0f}); không phát")
     return info
+
+
+#: punctuation espeak-ng reads as a pause (or skips) in running Vietnamese text
+SAYABLE_PUNCTUATION: Final = frozenset(" .,;:!?'\"()[]-–—/…“”‘’«»")
+
+
+def unsayable(spoken: str) -> list[str]:
+    """The characters of ``spoken`` (normalised text) the Vietnamese voice cannot read as
+    words, in order of first appearance: letters of other scripts (Chinese, Thai, Cyrillic …),
+    emoji and symbols (``@ # & * = + < > ~ ^ | \\ _``). Latin letters with any Vietnamese
+    marks, digits and ordinary punctuation are fine. espeak-ng skips the others, says their
+    Unicode names in English, or says nothing, so such a notice is not played."""
+    found: list[str] = []
+    for char in spoken:
+        if char in found or char.isspace() or char in SAYABLE_PUNCTUATION or char.isdigit():
+            continue
+        if char.isalpha() and "LATIN" in unicodedata.name(char, ""):
+            continue
+        found.append(char)
+    return found
+
+
+def describe_unsayable(chars: list[str]) -> str:
+    """``chars`` for a person: each with its Unicode name (a symbol may look like nothing)."""
+    return ", ".join(f"«{c}» ({unicodedata.name(c, f'U+{ord(c):04X}').lower()})" for c in chars)
 
 
 def sound_key(spoken: str, *, voice: str = VOICE, speed: int = SPEED) -> str:

@@ -30,6 +30,7 @@ from typing import Any, Final
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callrouter.calls.outcomes import CALLBACK_REASON_LABELS, in_sentence
 from callrouter.cases.due import due_at
 from callrouter.cases.lifecycle import CLOSED, KIND_LABELS, STATUS_LABELS
 from callrouter.cases.workdays import WorkCalendar
@@ -45,11 +46,12 @@ from callrouter.store.models import callbacks, calls, cases
 
 #: how far back the poll looks for missed calls not yet told (a longer outage: the digest)
 LOOKBACK: Final = timedelta(days=1)
-REASON_TEXT: Final = {
-    "abandoned": "người gọi gác máy khi đang chờ",
-    "unanswered": "không có cán bộ nào nghe máy",
-}
 _MAX_LINES = 60
+
+
+def _reason_text(reason: str) -> str:
+    """Why the caller is on the call-back list, inside a sentence."""
+    return in_sentence(CALLBACK_REASON_LABELS.get(reason, reason))
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def missed_call_notices(
                     "officer": name,
                     "number": mask_number(call.number),
                     "at": _stamp(at, rota),
-                    "reason": REASON_TEXT.get(call.reason, call.reason),
+                    "reason": _reason_text(call.reason),
                     "wait": str(round(call.wait_seconds or 0)),
                     "link": callback_link(base_url, call.callback_id),
                 }
@@ -203,7 +205,7 @@ async def digest_of(engine: AsyncEngine, rota: Rota, now: datetime) -> Digest:
         late = due < now
         overdue += late
         lines.append(
-            f"- {mask_number(number)}: {REASON_TEXT.get(reason, 'để lại lời nhắn')}, "
+            f"- {mask_number(number)}: {_reason_text(reason)}, "
             f"lúc {created.astimezone(tz):%H:%M %d/%m}; hạn gọi lại {due:%H:%M %d/%m}"
             + (" — QUÁ HẠN" if late else "")
         )

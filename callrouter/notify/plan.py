@@ -13,9 +13,9 @@ from datetime import date, datetime, time, timedelta
 
 from callrouter.notify.settings import NotifySettings
 from callrouter.notify.templates import Template
+from callrouter.rota.ics import shift_calendar
 from callrouter.rota.model import Officer, Rota, parse_clock
 from callrouter.rota.timeline import Segment, timeline, when_text
-from callrouter.web.feeds import shift_calendar
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ is blocking CPU work: call these from a worker thread (``asyncio.to_thread``) or
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, Final
 
 import matplotlib as mpl
 
@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from matplotlib.typing import RcKeyType
 
+from callrouter.calls.outcomes import OUTCOME_LABELS as CALL_OUTCOME_LABELS
 from callrouter.report.figures import Figures
 
 FONT_FAMILY = "DejaVu Sans"
@@ -40,13 +41,9 @@ BLUE, GREEN, ORANGE, RED, GREY, PURPLE = (
 TITLE_BY_DAY = "Số cuộc gọi theo ngày"
 TITLE_BY_HOUR = "Số cuộc gọi theo giờ trong ngày"
 TITLE_OUTCOMES = "Cơ cấu cuộc gọi theo tình trạng tiếp nhận"
-OUTCOME_LABELS = {
-    "answered": "Đã trả lời",
-    "abandoned": "Người gọi gác máy khi chờ",
-    "unanswered": "Không cán bộ nào nghe máy",
-    "after_hours": "Ngoài giờ trực",
-    "failed": "Lỗi kỹ thuật",
-    "in_progress": "Đang diễn ra",
+OUTCOME_LABELS: Final[dict[str, str]] = {
+    **{str(k): label for k, label in CALL_OUTCOME_LABELS.items() if k is not None},
+    "in_progress": CALL_OUTCOME_LABELS[None],
 }
 ALL_CHART_TEXT = (TITLE_BY_DAY, TITLE_BY_HOUR, TITLE_OUTCOMES, *OUTCOME_LABELS.values())
 

@@ -46,7 +46,15 @@ from callrouter.report.figures import (
     UnitSummary,
 )
 from callrouter.store.missed import CLOSED_BY
-from callrouter.store.models import call_attempts, callback_attempts, callbacks, calls
+from callrouter.store.models import (
+    ATTEMPT_RESULTS,
+    CALLBACK_OUTCOMES,
+    CALLBACK_REASONS,
+    call_attempts,
+    callback_attempts,
+    callbacks,
+    calls,
+)
 
 AnySelect = sa.Select[*tuple[Any, ...]]
 AnyRow = sa.Row[*tuple[Any, ...]]
@@ -247,12 +255,12 @@ async def callback_figures(
     out = CallbackFigures(as_of=as_of.astimezone(tz))
     for row in await conn.execute(callback_entries_query(period, branch, tz)):
         out.created += 1
-        if row.reason in ("after_hours_message", "abandoned", "unanswered"):
+        if row.reason in CALLBACK_REASONS:
             setattr(out, row.reason, getattr(out, row.reason) + 1)
         mine = tries.get(row.id, {})
         if mine:
             out.made += 1
-        for outcome in ("reached", "no_answer", "wrong_number"):
+        for outcome in CALLBACK_OUTCOMES:
             n = mine.get(outcome, 0)
             out.tries += n
             setattr(out, f"tries_{outcome}", getattr(out, f"tries_{outcome}") + n)
@@ -335,7 +343,7 @@ POSTGRESQL_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'")
 
 _DAY_KEYS = ("received", "answered", "abandoned", "unanswered", "after_hours")
 _HOUR_KEYS = ("received", "answered", "abandoned")
-_RESULTS = ("answered", "busy", "no_answer", "declined", "failed", "cancelled")
+_RESULTS = ATTEMPT_RESULTS
 
 
 async def compute_figures(

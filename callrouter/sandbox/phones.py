@@ -153,6 +153,7 @@ class Harness:
         then_digits: str = "",
         caller_name: str | None = None,
         tag: str | None = None,
+        pbx_uri: str | None = None,
     ) -> PlacedCall:
         """The pstn dials ``exten`` on the pbx; once answered it sends ``digits`` after
         ``digit_delay`` seconds, stays ``hold`` seconds and hangs up (unless the pbx does).
@@ -160,7 +161,9 @@ class Harness:
         ``vm-intro``) into the call and presses ``then_digits`` (UserEvent CallerSaid),
         before the ``hold``. ``caller_name``: the caller ID name sent (default: the number;
         quotes in it are escaped as in a SIP display name). ``tag``: the caller channel's id on
-        the pstn (default: made from the number and the time)."""
+        the pstn (default: made from the number and the time). ``pbx_uri``: send the call to
+        this SIP URI over the pstn's trunk instead of the sandbox's pbx (e.g. a containerised
+        one)."""
         number = caller_number or f"0987{next(_caller_numbers) % 1_000_000:06d}"
         name = (caller_name if caller_name is not None else number).replace('"', '\\"')
         tag = tag or f"call-{number}-{int(time.time() * 1000) % 100000}"
@@ -176,7 +179,7 @@ class Harness:
                 "CALLER_SAY_AFTER": str(say_after),
                 "CALLER_THEN_DIGITS": then_digits,
             },
-            Channel=f"PJSIP/{exten}@pbx",
+            Channel=f"PJSIP/pbx/{pbx_uri}" if pbx_uri else f"PJSIP/{exten}@pbx",
             Context="caller",
             Exten="s",
             Priority="1",

@@ -13,9 +13,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callrouter.calls.outcomes import CallbackTry
 from callrouter.store.models import CALLBACK_OUTCOMES, callback_attempts, callbacks
 
-CLOSING_OUTCOMES = frozenset({"reached", "wrong_number"})
+CLOSING_OUTCOMES = frozenset({CallbackTry.REACHED, CallbackTry.WRONG_NUMBER})
 
 
 @dataclass(frozen=True)

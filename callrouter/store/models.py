@@ -41,15 +41,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-OUTCOMES: Final = ("answered", "abandoned", "unanswered", "after_hours", "failed")
-ATTEMPT_RESULTS: Final = ("answered", "busy", "no_answer", "declined", "failed", "cancelled")
+from callrouter.calls.outcomes import CallbackReason, CallbackTry, LegResult, Outcome
+
+OUTCOMES: Final = tuple(o.value for o in Outcome)
+ATTEMPT_RESULTS: Final = tuple(r.value for r in LegResult)
 MODES: Final = ("ari", "agi", "fallback")
 # The old fixed classification of a call (before cases, migration 0004); no longer a CHECK.
 RESOLUTIONS: Final = ("answered_on_phone", "forwarded_to_agency", "needs_callback", "other")
-CALLBACK_REASONS: Final = ("after_hours_message", "abandoned", "unanswered")
+CALLBACK_REASONS: Final = tuple(r.value for r in CallbackReason)
 PRIVACY_ACTIONS: Final = ("export", "erase")
 ROLES: Final = ("officer", "admin")
-CALLBACK_OUTCOMES: Final = ("reached", "no_answer", "wrong_number")
+CALLBACK_OUTCOMES: Final = tuple(t.value for t in CallbackTry)
 
 # Vietnamese labels of the fixed resolution set (what officers and the report show).
 RESOLUTION_LABELS: Final[dict[str, str]] = {

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import desc, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.errors import StoreError
@@ -115,15 +115,56 @@ async def mark_callback_done(
         )
 
 
-async def last_answering_officer(engine: AsyncEngine, branch: int) -> str | None:
-    """The officer who answered the branch's most recent answered call (rotation state)."""
-    c = calls.c
+@dataclass(frozen=True, slots=True)
+class CallbackToDial:
+    """What calling a caller back needs: the number, whether it is done, the missed call."""
+
+    id: str
+    number: str | None  # None: erased on a privacy request
+    done_at: datetime | None
+    call_id: str | None
+    linkedid: str | None  # the missed call's (None: the call row was purged)
+
+
+async def callback_to_dial(engine: AsyncEngine, callback_id: str) -> CallbackToDial:
+    """The call-back ``callback_id`` with its missed call's linkedid; :class:`NotFound` if none."""
+    cb = callbacks.c
     stmt = (
-        select(c.answered_officer_id)
-        .where(c.branch == branch, c.answered_officer_id.is_not(None))
-        .order_by(desc(c.started_at))
-        .limit(1)
+        select(cb.id, cb.number, cb.done_at, cb.call_id, calls.c.linkedid)
+        .select_from(callbacks.outerjoin(calls, calls.c.id == cb.call_id))
+        .where(cb.id == callback_id)
     )
     async with engine.connect() as conn:
-        value = (await conn.execute(stmt)).scalar_one_or_none()
-    return None if value is None else str(value)
+        row = (await conn.execute(stmt)).one_or_none()
+    if row is None:
+        raise NotFound(f"không tìm thấy yêu cầu gọi lại {callback_id!r}")
+    return CallbackToDial(*row)
+
+
+async def note_callback_try(engine: AsyncEngine, callback_id: str, outbound_linkedid: str) -> None:
+    """The open call-back ``callback_id`` was tried by the call ``outbound_linkedid`` (not
+    reached: it stays open; a closed call-back keeps the call that closed it)."""
+    cb = callbacks.c
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(callbacks)
+            .where(cb.id == callback_id, cb.done_at.is_(None))
+            .values(outbound_linkedid=outbound_linkedid)
+        )
+
+
+async def last_answering_officers(engine: AsyncEngine) -> dict[int, str]:
+    """Who answered the last answered call of each branch (the rotation state)."""
+    c = calls.c
+    latest = (
+        select(c.branch, func.max(c.answered_at).label("at"))
+        .where(c.outcome == "answered", c.answered_officer_id.is_not(None))
+        .group_by(c.branch)
+        .subquery()
+    )
+    query = select(c.branch, c.answered_officer_id).join(
+        latest, (c.branch == latest.c.branch) & (c.answered_at == latest.c.at)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return {int(branch): str(officer) for branch, officer in rows}

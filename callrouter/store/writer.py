@@ -72,6 +72,9 @@ def _upgrade_lock() -> asyncio.Lock:
 
 _KNOWN_CALLS = 20_000  # linkedids remembered as present in the database
 _RECENT_MAX = 10_000  # records kept in memory for the applier
+SPOOL_RETRY_SECONDS = 1.0
+"""A back-off, not a wait for something: after the spool failed to read or to fsync (or reads
+shorter than written), the loop tries again this much later instead of spinning on the error."""
 
 
 @dataclass(frozen=True)
@@ -503,7 +506,7 @@ class CallLog:
                 # The lines are in the page cache (safe from a process crash, not from a
                 # power cut): say so loudly and go on rather than stop logging calls.
                 log.error("spool_fsync_failed", error=str(exc))
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(SPOOL_RETRY_SECONDS)
             self._durable = position
             self._durable_event.set()
 
@@ -574,7 +577,7 @@ class CallLog:
                             )
                         except OSError as exc:
                             log.error("spool_read_failed", error=str(exc))
-                            await asyncio.sleep(1.0)
+                            await asyncio.sleep(SPOOL_RETRY_SECONDS)
                             continue
                     self._report_corrupt(prepared.corrupt)
                     if not prepared.records and prepared.end == self._read_from:
@@ -582,7 +585,7 @@ class CallLog:
                         # short behind our back): do not spin, look again later.
                         log.error("spool_shorter_than_written", at=str(self._read_from))
                         prepared = None
-                        await asyncio.sleep(1.0)
+                        await asyncio.sleep(SPOOL_RETRY_SECONDS)
                         continue
                 if prefetch is None and prepared.end < self._durable:
                     prefetch = asyncio.create_task(

@@ -7,19 +7,13 @@ uvicorn inside the caller's event loop. See ``callrouter/web/app.py``.
 from __future__ import annotations
 
 from callrouter.web.app import CallbackDialer, ReadinessCheck, create_app
-from callrouter.web.live import LiveCall, LiveCalls
-from callrouter.web.rotastatus import RotaInfo, RotaTracker
 from callrouter.web.server import WebServer
 from callrouter.web.settings import WebSettings
 from callrouter.web.wiring import build_app, readiness_checks
 
 __all__ = [
     "CallbackDialer",
-    "LiveCall",
-    "LiveCalls",
     "ReadinessCheck",
-    "RotaInfo",
-    "RotaTracker",
     "WebServer",
     "WebSettings",
     "build_app",

@@ -45,12 +45,22 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from callrouter.calls.live import STATE_LABELS, LiveCalls
+from callrouter.calls.outcomes import (
+    CALLBACK_REASON_LABELS,
+    CALLBACK_TRY_LABELS,
+    OUTCOME_LABELS,
+    RESULT_LABELS,
+)
 from callrouter.cases.edit import CaseRules
 from callrouter.errors import ConfigError
 from callrouter.logs import mask_number
 from callrouter.metrics import CONTENT_TYPE, Metrics
+from callrouter.notices.board import NoticeBoard
 from callrouter.report.settings import ReportSettings
 from callrouter.rota import DutyAssignment, Rota, duty_status
+from callrouter.rota.ics import ALL, feed_calendar
+from callrouter.rota.status import RotaInfo
 from callrouter.rota.timeline import Segment, timeline
 from callrouter.store import accounts as account_store
 from callrouter.store import sessions
@@ -60,15 +70,12 @@ from callrouter.web.accounts import PasswordLinks
 from callrouter.web.answers import AnswersPages
 from callrouter.web.api import JsonApi
 from callrouter.web.bodylimit import BodyLimit
-from callrouter.web.callback_outcomes import OUTCOME_LABELS as TRY_LABELS
 from callrouter.web.callback_outcomes import CallbackOutcomes
 from callrouter.web.cases import CasesPages, default_rules
-from callrouter.web.feeds import ALL, duty_calendar
-from callrouter.web.live import STATE_LABELS, LiveCalls
+from callrouter.web.notices import NoticesPages
 from callrouter.web.notifications import NotificationsPage
 from callrouter.web.officer import OfficerScreen
 from callrouter.web.report_pages import ReportPages
-from callrouter.web.rotastatus import RotaInfo
 from callrouter.web.security import (
     MAX_USER_NAME,
     BadHash,
@@ -89,28 +96,6 @@ Clock = Callable[[], datetime]
 ReadinessCheck = Callable[[], Awaitable[bool]]
 READINESS_TIMEOUT = 2.0
 
-OUTCOME_LABELS: dict[str | None, str] = {
-    "answered": "Đã trả lời",
-    "abandoned": "Người gọi gác máy khi chờ",
-    "unanswered": "Không cán bộ nào nghe máy",
-    "after_hours": "Ngoài giờ trực",
-    "failed": "Lỗi kỹ thuật",
-    None: "Đang diễn ra",
-}
-RESULT_LABELS: dict[str | None, str] = {
-    "answered": "Nghe máy",
-    "busy": "Máy bận",
-    "no_answer": "Không nghe máy",
-    "declined": "Từ chối",
-    "failed": "Lỗi",
-    "cancelled": "Đã hủy",
-    None: "Đang đổ chuông",
-}
-REASON_LABELS: dict[str, str] = {
-    "after_hours_message": "Để lại lời nhắn ngoài giờ",
-    "abandoned": "Gác máy khi đang chờ",
-    "unanswered": "Không cán bộ nào nghe máy",
-}
 MODE_LABELS = {"ari": "Bộ định tuyến", "agi": "AGI", "fallback": "Dự phòng (dialplan)"}
 AUDIO_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".oga": "audio/ogg"}
 
@@ -226,10 +211,10 @@ class AdminWeb:
         env.globals.update(
             OUTCOME_LABELS=OUTCOME_LABELS,
             RESULT_LABELS=RESULT_LABELS,
-            REASON_LABELS=REASON_LABELS,
+            REASON_LABELS=CALLBACK_REASON_LABELS,
             STATE_LABELS=STATE_LABELS,
             MODE_LABELS=MODE_LABELS,
-            TRY_LABELS=TRY_LABELS,
+            TRY_LABELS=CALLBACK_TRY_LABELS,
         )
 
     # -- helpers --------------------------------------------------------------------------
@@ -735,7 +720,7 @@ class AdminWeb:
         if name != ALL and rota.officer(name) is None:
             return PlainTextResponse("Không tìm thấy lịch.", status_code=404)
         data = await asyncio.to_thread(
-            duty_calendar, rota, feed=name, now=self._now(), weeks=self.ctx.settings.feed_weeks
+            feed_calendar, rota, feed=name, now=self._now(), weeks=self.ctx.settings.feed_weeks
         )
         return Response(
             data,
@@ -876,6 +861,7 @@ def create_app(
     case_rules: CaseRules | None = None,
     cases_path: Path | None = None,
     misdial_seconds: int = 10,
+    notices: NoticeBoard | None = None,
 ) -> Starlette:
     """The admin web ASGI app; every dependency is passed in (see the module docstring)."""
     from callrouter.settings import Settings  # noqa: PLC0415 (only for the default categories)
@@ -925,6 +911,7 @@ def create_app(
         Route("/cases/{case_id}", web.cases.detail, methods=["GET"]),
         Route("/cases/{case_id}", web.cases.update, methods=["POST"]),
         *AnswersPages(web).routes(),
+        *NoticesPages(web, notices).routes(),
         *web.officer.routes(),
         Route("/callbacks", web.callbacks),
         Route("/callbacks/{callback_id}/dial", web.dial_callback, methods=["POST"]),

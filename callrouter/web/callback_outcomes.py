@@ -8,12 +8,13 @@ answer or wrong number (``POST /callbacks/<id>/attempt``); reached and wrong num
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from callrouter.calls.outcomes import CALLBACK_TRY_LABELS
 from callrouter.cases.due import due_at
 from callrouter.store.callback_attempts import attempts_of, record_attempt
 from callrouter.store.models import CALLBACK_OUTCOMES
@@ -23,12 +24,6 @@ if TYPE_CHECKING:
     from callrouter.web.queries import CallbackRow
 
 log = structlog.get_logger(__name__)
-
-OUTCOME_LABELS: Final = {
-    "reached": "Đã liên lạc được",
-    "no_answer": "Không nghe máy",
-    "wrong_number": "Nhầm số",
-}
 
 
 def age_text(seconds: float) -> str:
@@ -78,5 +73,5 @@ class CallbackOutcomes:
         ):
             return self.web._no_callback(request, callback_id)
         log.info("web.callback_attempt", callback=callback_id, outcome=outcome, user=user)
-        request.session["flash"] = f"Đã ghi kết quả gọi lại: {OUTCOME_LABELS[outcome]}."
+        request.session["flash"] = f"Đã ghi kết quả gọi lại: {CALLBACK_TRY_LABELS[outcome]}."
         return RedirectResponse("/callbacks", status_code=303)

@@ -10,7 +10,7 @@ Routes::
     POST /tiep-nhan/ho-so/{call_id}     record a case for the call, then back to the screen
 
 The live part comes from the same in-memory registry the dashboard reads
-(:class:`~callrouter.web.live.LiveCalls`, fed by the call flow's observer): the event stream
+(:class:`~callrouter.calls.live.LiveCalls`, fed by the call flow's observer): the event stream
 waits on :meth:`LiveCalls.wait_change`, it never polls. One same-origin script
 (``/static/officer.js``) draws the calls from the events and never touches a form the
 officer is typing in; a call that ended keeps its card and form, and stays on the "to
@@ -35,11 +35,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from callrouter.calls.live import STATE_LABELS, LiveCall, LiveLeg
 from callrouter.logs import mask_number
 from callrouter.store import history as h
 from callrouter.store.models import call_id_for
 from callrouter.web import queries as q
-from callrouter.web.live import STATE_LABELS, LiveCall, LiveLeg
 
 if TYPE_CHECKING:
     from callrouter.web.app import AdminWeb

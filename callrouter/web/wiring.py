@@ -25,16 +25,17 @@ from dataclasses import replace
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
+from callrouter.calls.live import LiveCalls
 from callrouter.cases.edit import CaseRules
 from callrouter.cases.setup import cases_config
 from callrouter.metrics import Metrics
+from callrouter.notices.board import NoticeBoard
 from callrouter.report.settings import ReportSettings
+from callrouter.rota.status import RotaInfo
 from callrouter.settings import Settings
 from callrouter.web.app import CallbackDialer, Clock, ReadinessCheck, create_app, utc_now
 from callrouter.web.cases import default_rules
-from callrouter.web.live import LiveCalls
 from callrouter.web.queries import database_answers
-from callrouter.web.rotastatus import RotaInfo
 from callrouter.web.settings import WebSettings
 
 
@@ -92,9 +93,11 @@ def build_app(
     dialer: CallbackDialer | None = None,
     report_settings: ReportSettings | None = None,
     clock: Clock = utc_now,
+    notices: NoticeBoard | None = None,
 ) -> Starlette:
     """The admin web for these settings, with the standard readiness checks (``link``/
-    ``link_ready``: see :func:`readiness_checks`; ``ari_ready`` is ARI mode's shorthand)."""
+    ``link_ready``: see :func:`readiness_checks`; ``ari_ready`` is ARI mode's shorthand;
+    ``notices``: serve's notice board, edited on ``/notices``)."""
     return create_app(
         web_settings,
         engine=engine,
@@ -119,6 +122,7 @@ def build_app(
         case_rules=_case_rules(settings, rota),
         cases_path=settings.cases_path,
         misdial_seconds=settings.misdial_seconds,
+        notices=notices,
     )
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from callrouter.asterisk import contract
+from callrouter.calls.live import LiveCalls
 from callrouter.calls.vocabulary import LEG_ID_PREFIX
 from callrouter.metrics import Metrics
-from callrouter.web.live import LiveCalls
 from tests.e2e.agi_support import agi_url, running_agi_router
 from tests.e2e.callflow_support import running_router
 from tests.e2e.harness import AmiEvent, Harness, PlacedCall

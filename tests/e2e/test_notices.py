@@ -14,6 +14,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,8 @@ from callrouter.asterisk import contract
 from callrouter.asterisk.fallback import write_fallback_include
 from callrouter.notices.board import NoticeBoard, music_class, sound_name
 from callrouter.rota import parse_rota
+from callrouter.web import WebSettings
+from tests.e2e.agi_support import free_port
 from tests.e2e.caller_support import (
     heard,
     missing_sound_warnings,
@@ -39,12 +42,17 @@ from tests.e2e.harness import (
     officer_number,
 )
 from tests.e2e.router_modes import RouterMode
+from tests.integration.test_web_browser import _wait_for_text, browser, log_in, run
+from tests.integration.test_web_notices_browser import write_notice
+from tests.integration.web_harness import PASSWORD_HASH, USER
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120, func_only=True)]
+__all__ = ["browser"]
 
 NOTICE = "Thông báo của TTYT: từ 15/12 tiêm chủng miễn phí cho trẻ em, mang theo thẻ BHYT."
 EXPIRED = "Thông báo cũ: lịch tiêm ngày 1/6 đã kết thúc."
 AFTER_HOURS = "Ngoài giờ làm việc, cấp cứu xin gọi 115."
+WEB_NOTICE = "Trạm Y tế xã tiêm chủng miễn phí cho trẻ em vào ngày 25 hằng tháng."
 
 
 def write_notices(path: Path) -> None:
@@ -190,29 +198,64 @@ async def test_given_the_router_is_down_then_the_fallback_plays_the_notice_while
 
 
 async def test_given_closed_then_the_caller_hears_the_after_hours_notice_after_the_closed_message(
-    notice_board: NoticeBoard, harness: Harness, tmp_path: Path, sqlite_url: str
+    router_mode: RouterMode,
+    notice_board: NoticeBoard,
+    harness: Harness,
+    tmp_path: Path,
+    sqlite_url: str,
 ) -> None:
-    """ARI mode, closed, after-hours action message: "closed", the after-hours notice, then
-    "leave a message"; the notice for waiting callers is not played."""
+    """Closed, after-hours action message: "closed", the after-hours notice, then "leave a
+    message"; the notice for waiting callers is not played. ARI mode plays the notice
+    itself; FastAGI mode's dialplan picks it from the include (dates checked against EPOCH)
+    and plays it between the two prompts."""
     info = harness.info
     [waiting] = [r for r in notice_board.ready() if r.notice.id == "tiem-chung"]
     [after_hours] = [r for r in notice_board.ready() if r.notice.id == "ngoai-gio"]
+    await router_mode.dialplan_reloaded()
     officer = officer_number(ANSWERS, 0)
     rota = write_rota(tmp_path / "rota.yaml", [officer], closed=True, after_hours="message")
-    async with running_router(info, rota, sqlite_url, tmp_path / "state", notices=notice_board):
+    async with router_mode.running(rota, sqlite_url, tmp_path / "state", notices=notice_board):
         call = await harness.place_call(digits="3", hold=14)
         await harness.wait_user_event("CallerSentDigits", source="pstn", Tag=call.tag, within=15)
         channel = pbx_channel(harness, call)
         await wait_heard(info, channel, "callrouter/leave-message", within=30)
         await harness.wait_caller_hangup(call, within=40)
     names = [h.what for h in heard(info, channel)]
-    start = names.index("callrouter/closed")
-    assert names[start : start + 3] == [
-        "callrouter/closed",
-        sound_name(after_hours.key),
-        "callrouter/leave-message",
-    ]
+    assert after_closed(names) == [sound_name(after_hours.key), "callrouter/leave-message"]
     assert sound_name(waiting.key) not in names
+
+
+def after_closed(names: list[str]) -> list[str]:
+    """The two sounds the caller heard after "closed"."""
+    start = names.index("callrouter/closed")
+    return names[start + 1 : start + 3]
+
+
+@pytest.mark.parametrize("router_mode", ["agi"], indirect=True)
+async def test_given_closed_and_forward_then_agi_mode_plays_the_after_hours_notice_first(
+    router_mode: RouterMode,
+    notice_board: NoticeBoard,
+    harness: Harness,
+    tmp_path: Path,
+    sqlite_url: str,
+) -> None:
+    """FastAGI mode, closed, after-hours action forward: "closed", the after-hours notice,
+    "forwarding", then the forward number rings (the dialplan plays all three before its
+    Dial, so the forward number's ring time does not cut them)."""
+    info = harness.info
+    [after_hours] = [r for r in notice_board.ready() if r.notice.id == "ngoai-gio"]
+    await router_mode.dialplan_reloaded()
+    officer, forward = officer_number(ANSWERS, 0), officer_number(ANSWERS, 1)
+    rota = write_rota(
+        tmp_path / "rota.yaml", [officer], closed=True, after_hours=f"forward:{forward}"
+    )
+    async with router_mode.running(rota, sqlite_url, tmp_path / "state", notices=notice_board):
+        call = await harness.place_call(digits="3", hold=25)
+        await harness.wait_user_event("OfficerAnswered", source="pstn", Number=forward, within=40)
+        channel = pbx_channel(harness, call)
+        await harness.wait_caller_hangup(call, within=40)
+    names = [h.what for h in heard(info, channel)]
+    assert after_closed(names) == [sound_name(after_hours.key), "callrouter/forwarding"]
 
 
 async def test_a_notice_edited_while_a_caller_listens_plays_on_to_its_end(
@@ -245,3 +288,57 @@ async def test_a_notice_edited_while_a_caller_listens_plays_on_to_its_end(
         .joinpath(current.key + ".wav")
         .exists()
     )
+
+
+async def test_a_notice_an_admin_writes_on_the_web_is_heard_by_the_next_caller(
+    sandbox: Sandbox, harness: Harness, tmp_path: Path, sqlite_url: str, browser: Any
+) -> None:
+    """ARI mode, serve with its admin web: an admin writes a notice for waiting callers in
+    Chromium; serve's watcher takes the file, and the next caller hears it after the greeting
+    while the officer's phone rings."""
+    info = harness.info
+    board = NoticeBoard(
+        tmp_path / "notices" / "notices.yaml",
+        sounds_dir=rootfs(info) / "usr/share/asterisk/sounds",
+        etc_dir=info.pbx.etc_dir,
+    )
+    board.path.parent.mkdir()
+    board.path.write_text("timezone: UTC\nmax_seconds: 20\nnotices:\n", encoding="utf-8")
+    officer = officer_number(ANSWERS, 9)
+    rota = write_rota(tmp_path / "rota.yaml", [officer], ring_timeout=30, max_wait=60)
+    port = free_port()
+    web = WebSettings(
+        port=port, users={USER: PASSWORD_HASH}, session_secret="s" * 40, plain_http=True
+    )
+    server = f"http://127.0.0.1:{port}"
+    now = datetime.now(UTC).replace(tzinfo=None)  # the file's time zone is UTC
+    start, end = now - timedelta(hours=1), now + timedelta(hours=1)
+    async with running_router(
+        info, rota, sqlite_url, tmp_path / "state", notices=board, web=web, rota_poll_seconds=0.5
+    ):
+        await log_in(browser, server)
+        await run(browser.get, f"{server}/notices")
+        await run(write_notice, browser, WEB_NOTICE, start, end, "waiting")
+        await run(_wait_for_text, browser, ".flash", "Đã thêm thông báo")
+        deadline = time.monotonic() + 20
+        while not board.ready():
+            assert time.monotonic() < deadline, "serve did not take the notices file"
+            await asyncio.sleep(0.1)
+        [ready] = board.ready()
+        assert ready.notice.text == WEB_NOTICE
+        await includes_carry(board)
+        channel, ringing = await answered_call(harness, officer, hold=20)
+    log = heard(info, channel)
+    names = [h.what for h in log]
+    notice = next(h for h in log if h.what == sound_name(ready.key))
+    assert names.index("callrouter/greeting") < names.index(notice.what)
+    assert notice.at >= ringing.timestamp - 0.5
+    assert missing_sound_warnings(info, ready.key) == []
+
+
+async def includes_carry(board: NoticeBoard) -> None:
+    """serve rewrote the dialplan include from the file the web wrote (what FastAGI mode and
+    the fallback would play)."""
+    assert board.etc_dir is not None
+    include = (board.etc_dir / contract.NOTICES_INCLUDE_FILENAME).read_text(encoding="utf-8")
+    assert sound_name(board.ready()[0].key) in include

@@ -16,11 +16,13 @@ import httpx
 import pytest
 
 from callrouter.asterisk.callbacks import AmiCallbackDialer, pick_officer
+from callrouter.calls.live import LiveCalls
 from callrouter.metrics import Metrics
 from callrouter.rota import load_rota
+from callrouter.rota.status import RotaTracker
 from callrouter.store.db import make_engine
 from callrouter.store.migrate import upgrade
-from callrouter.web import LiveCalls, RotaTracker, WebSettings, create_app
+from callrouter.web import WebSettings, create_app
 from callrouter.web.security import hash_password
 from tests.e2e.faults_support import agi_serve_process, free_port
 from tests.e2e.harness import ANSWERS, Harness, Sandbox, officer_number

@@ -16,6 +16,7 @@ import pytest
 from docx import Document
 from sqlalchemy import select
 
+from callrouter.calls.live import LiveCalls
 from callrouter.cases.config import load_cases_config
 from callrouter.cases.edit import CaseRules
 from callrouter.cases.workdays import WorkCalendar
@@ -25,8 +26,9 @@ from callrouter.report.periods import month_period
 from callrouter.report.queries import compute_figures
 from callrouter.report.render import render
 from callrouter.rota import load_rota
+from callrouter.rota.status import RotaTracker
 from callrouter.store.models import cases
-from callrouter.web import LiveCalls, RotaTracker, WebServer, WebSettings, create_app
+from callrouter.web import WebServer, WebSettings, create_app
 from callrouter.web.security import hash_password
 from tests.e2e.callflow_support import engine_for, running_router, wait_for_call, write_rota
 from tests.e2e.harness import ANSWERS, Harness, Sandbox, officer_number

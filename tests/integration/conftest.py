@@ -95,22 +95,22 @@ async def engine(store_url: str) -> AsyncIterator[AsyncEngine]:
 T0 = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)  # 06:30 on 2 March in Asia/Ho_Chi_Minh
 
 
-def write_call(
+def open_call(
     log: CallLog,
     linkedid: str,
     *,
     start: datetime = T0,
     caller: str | None = "0912345678",
-    answered: bool = True,
+    mode: str = "ari",
 ) -> None:
-    """Hand over the records of one call with two attempts (the first is not answered)."""
+    """Hand over the start of a call and of its first attempt (both still open)."""
     log.call_started(
         linkedid=linkedid,
         uniqueid=linkedid,
         branch=3,
         caller=caller,
         started_at=start,
-        mode="ari",
+        mode=mode,
         rota_version="abc123def456",
     )
     log.attempt_started(
@@ -123,6 +123,18 @@ def write_call(
         channel_id=f"{linkedid}-1",
         started_at=start + timedelta(seconds=2),
     )
+
+
+def write_call(
+    log: CallLog,
+    linkedid: str,
+    *,
+    start: datetime = T0,
+    caller: str | None = "0912345678",
+    answered: bool = True,
+) -> None:
+    """Hand over the records of one call with two attempts (the first is not answered)."""
+    open_call(log, linkedid, start=start, caller=caller)
     log.attempt_ended(
         linkedid=linkedid,
         seq=1,

@@ -20,13 +20,13 @@ from callrouter.app import CallMonitor
 from callrouter.asterisk.agi_access import AgiAccess, parse_allow
 from callrouter.asterisk.fastagi import AgiCallFlow
 from callrouter.asterisk.fastagi_server import FastAgiServer
+from callrouter.calls.live import LiveCalls
 from callrouter.metrics import Metrics
 from callrouter.rota import load_rota
 from callrouter.routing import CallInfo, Decision, decide
 from callrouter.store.db import make_engine
 from callrouter.store.models import Call, callbacks
 from callrouter.store.writer import CallLog
-from callrouter.web.live import LiveCalls
 from tests.e2e.callflow_support import write_rota
 from tests.integration.test_fastagi_server import exchange, headers, variables
 

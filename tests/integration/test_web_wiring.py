@@ -7,12 +7,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from callrouter.calls.live import LiveCalls
 from callrouter.errors import ConfigError
 from callrouter.metrics import Metrics
+from callrouter.rota.status import RotaTracker
 from callrouter.settings import Settings
 from callrouter.store.db import make_engine
 from callrouter.store.migrate import upgrade
-from callrouter.web import LiveCalls, RotaTracker, WebSettings, build_app
+from callrouter.web import WebSettings, build_app
 from callrouter.web.app import SID_COOKIE
 from tests.integration.web_harness import (
     EXAMPLE_ROTA,

@@ -27,16 +27,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.applications import Starlette
 
+from callrouter.calls.live import LiveCalls
 from callrouter.cases.config import load_cases_config
 from callrouter.cases.edit import CaseRules
 from callrouter.cases.workdays import WorkCalendar
 from callrouter.metrics import Metrics
 from callrouter.report.sample import SampleRows, generated_rows, insert_rows
 from callrouter.rota import Rota, load_rota
+from callrouter.rota.status import RotaTracker
 from callrouter.store.db import make_engine
 from callrouter.store.migrate import upgrade
 from callrouter.store.models import call_attempts, call_events, callbacks, calls, cases
-from callrouter.web import LiveCalls, RotaTracker, WebServer, WebSettings, create_app
+from callrouter.web import WebServer, WebSettings, create_app
 from callrouter.web.security import hash_password
 from tests.conftest import WORKER
 
@@ -284,25 +286,30 @@ def _wav(samples: int) -> bytes:
     return header + b"data" + struct.pack("<I", len(data)) + data
 
 
-@asynccontextmanager
-async def serving(web: WebEnv, **changes: Any) -> AsyncIterator[str]:
-    """A real server (its own app over ``web``'s database, settings changed by ``changes``)
-    on a free port; yields its base URL and stops it afterwards."""
-    settings = WebSettings(**{**web.settings.model_dump(), **changes})
-    app = (
-        create_app(
-            settings,
-            engine=web.engine,
-            rota=web.tracker,
-            live=web.live,
-            metrics=Metrics(),
-            readiness={},
-            dialer=web.dialer,
-            clock=web.clock,
-        )
-        if changes
-        else web.app
+def app_with(web: WebEnv, settings: WebSettings | None = None, **parts: Any) -> Starlette:
+    """Another app over ``web``'s database, rota, live calls and clock (its settings, or
+    ``settings``), with ``parts`` handed to create_app too (e.g. ``notices=`` a board)."""
+    return create_app(
+        settings or web.settings,
+        engine=web.engine,
+        rota=web.tracker,
+        live=web.live,
+        metrics=Metrics(),
+        readiness={},
+        dialer=web.dialer,
+        clock=web.clock,
+        **parts,
     )
+
+
+@asynccontextmanager
+async def serving(web: WebEnv, app: Starlette | None = None, **changes: Any) -> AsyncIterator[str]:
+    """A real server on a free port for ``app`` (default: ``web``'s app, or its own app
+    over ``web``'s database with settings changed by ``changes``); yields its base URL and
+    stops it afterwards."""
+    if app is None:
+        settings = WebSettings(**{**web.settings.model_dump(), **changes})
+        app = app_with(web, settings) if changes else web.app
     server = WebServer(app, "127.0.0.1", 0)
     task = asyncio.create_task(server.run())
     try:

@@ -282,6 +282,37 @@ async def test_events_socket_reconnects_after_503_and_after_a_drop(
     assert len(state.event_filters) == 2  # filter set again after the reconnect
 
 
+async def test_watchers_wake_on_each_change_and_settled_waits_for_on_connected(
+    fake: tuple[FakeAri, str],
+) -> None:
+    """The restart repair waits on these changes (no polling, no sleep): ``settled`` counts a
+    connection only once the application's own reconciliation (``on_connected``) has run."""
+    state, url = fake
+    state.events_per_connection = [[]]
+    gate = asyncio.Event()
+
+    async def on_connected() -> None:
+        await gate.wait()
+
+    async with AriClient(url, USER, PASSWORD, "callrouter", backoff=fast_backoff()) as ari:
+        task = asyncio.create_task(ari.run_events(lambda _event: None, on_connected))
+        while not ari.ready:
+            await asyncio.wait_for(ari.changed(), 5)
+        assert (ari.connects, ari.settled) == (1, 0)
+        waiter = asyncio.create_task(ari.changed())
+        await asyncio.sleep(0.05)
+        assert not waiter.done()  # nothing changed while on_connected runs
+        gate.set()
+        await asyncio.wait_for(waiter, 5)
+        assert ari.settled == 1
+        lost = asyncio.create_task(ari.changed())
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.wait_for(lost, 5)
+        assert not ari.ready
+
+
 async def test_a_failing_handler_does_not_stop_the_event_stream(
     fake: tuple[FakeAri, str],
 ) -> None:

@@ -318,3 +318,49 @@ async def test_nothing_after_the_caller_left_still_closes_the_row() -> None:
     call = the_call(call_log)
     assert call["outcome"] == "abandoned"
     assert [r for _s, r, _c in call_log.results()] == ["cancelled"]
+
+
+def officer_answers_as_the_caller_leaves(steps: list[Step]) -> list[Step]:
+    """The officer's answer reaches the pbx just after the caller's hang-up (ci8: the caller
+    hung up the moment the officer's phone answered): the leg the router cancels for the
+    caller's hang-up goes Up before it is hung up."""
+    out: list[Step] = []
+    leg: str | None = None
+    for step in steps:
+        event = step.get("event", {})
+        channel = event.get("channel") or {}
+        if event.get("type") == "ChannelStateChange" and channel.get("state") == "Ringing":
+            leg = channel["id"]
+        if (
+            leg is not None
+            and channel.get("id") == leg
+            and event.get("type")
+            in (
+                "ChannelHangupRequest",
+                "ChannelDestroyed",
+            )
+        ):
+            if event["type"] == "ChannelHangupRequest":
+                up = {**event, "type": "ChannelStateChange", "channel": {**channel}}
+                up.pop("cause", None)
+                up["channel"]["state"] = "Up"
+                out.append({"event": up})
+            out.append({"event": {**event, "channel": {**channel, "state": "Up"}}})
+            continue
+        out.append(step)
+    return out
+
+
+async def test_an_answer_crossing_the_callers_hang_up_is_still_an_answered_attempt() -> None:
+    call_log, ari = await replay(
+        "test_given_caller_hangs_up_while_ringing_then_call_is_abandoned_with_its_wait_ari",
+        lambda numbers: decision_for(numbers, ring=20),
+        officer_answers_as_the_caller_leaves,
+    )
+    call = the_call(call_log)
+    assert (call["outcome"], call["answered"]) == ("abandoned", None)
+    [attempt] = call_log.attempts.values()
+    assert attempt["result"] == "answered"
+    assert attempt["answered_at"] is not None
+    assert attempt["answered_at"] <= attempt["ended_at"]
+    assert ari.unexpected == []

@@ -172,6 +172,8 @@ def test_the_include_files_carry_each_notice_with_its_dates_as_epoch(tmp_path: P
     start = int(datetime(2026, 12, 1, 7, 0, tzinfo=UTC).timestamp())
     assert f"Set(CALLROUTER_NOTICE_FROM_2={start})" in include
     assert "Set(CALLROUTER_NOTICE_AUDIENCE_3=after_hours)" in include
+    after_hours = ready.ready[2]
+    assert f"Set(CALLROUTER_NOTICE_SOUND_3={sound_name(after_hours.key)})" in include
     moh = render_moh_include(ready)
     assert f"[{music_class(tcmr.key)}]\nmode = files\ndirectory = moh\n" in moh
     assert f"announcement = {sound_name(tcmr.key)}" in moh

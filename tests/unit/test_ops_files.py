@@ -42,6 +42,9 @@ def _tool(name: str) -> str:
 
 
 # ---------------------------------------------------------------------------- Dockerfile
+BASE_ARGS: dict[str, str] = {}  # the Dockerfile's base-image arguments and their defaults
+
+
 def _stages() -> list[dict[str, Any]]:
     """FROM lines and the instructions under each (continuations joined)."""
     text = DOCKERFILE.read_text(encoding="utf-8")
@@ -59,10 +62,14 @@ def _stages() -> list[dict[str, Any]]:
     stages: list[dict[str, Any]] = []
     for line in logical:
         word, _, rest = line.strip().partition(" ")
-        if word.upper() == "FROM":
-            m = re.fullmatch(r"(\S+)(?:\s+AS\s+(\S+))?", rest.strip(), re.IGNORECASE)
-            assert m is not None, line
-            stages.append({"image": m.group(1), "name": m.group(2), "lines": []})
+        if word.upper() == "ARG" and not stages:  # a base image's build argument: its default
+            name, _, default = rest.strip().partition("=")
+            BASE_ARGS[name] = default
+        elif word.upper() == "FROM":
+            m = re.fullmatch(r"\$\{(\w+)\}(?:\s+AS\s+(\S+))?", rest.strip(), re.IGNORECASE)
+            assert m is not None, f"{line}: the base image must be a build argument"
+            image = BASE_ARGS[m.group(1)]
+            stages.append({"image": image, "arg": m.group(1), "name": m.group(2), "lines": []})
         else:
             stages[-1]["lines"].append((word.upper(), " ".join(rest.split())))
     return stages
@@ -145,8 +152,12 @@ def test_migrations_land_where_the_installed_package_looks_for_them() -> None:
     final = _stages()[-1]
     python = re.match(r"python:(\d+\.\d+)", final["image"])
     assert python is not None
-    site = f"/usr/local/lib/python{python.group(1)}/site-packages/migrations"
-    assert ("COPY", f"migrations {site}") in final["lines"]
+    # The install directory depends on the base (site-packages, or Debian's dist-packages):
+    # the image links the copied scripts next to the package and checks that migrate finds them.
+    assert ("COPY", "migrations /opt/callrouter/migrations") in final["lines"]
+    runs = " ".join(rest for word, rest in final["lines"] if word == "RUN")
+    assert "ln -s /opt/callrouter/migrations" in runs
+    assert "migrate.MIGRATIONS_DIR" in runs
 
 
 def test_asterisk_image_installs_what_the_test_sandbox_installs() -> None:
@@ -223,7 +234,14 @@ def test_compose_runs_asterisk_callrouter_and_postgresql_from_this_dockerfile() 
     depends = services["callrouter"]["depends_on"]
     assert depends["postgres"]["condition"] == "service_healthy"
     assert depends["asterisk"]["condition"] == "service_healthy"
-    assert re.fullmatch(r"postgres:\d+\.\d+-\w+", services["postgres"]["image"])
+    image = re.fullmatch(
+        r"\$\{CALLROUTER_POSTGRES_IMAGE:-(postgres:\d+\.\d+-\w+)\}", services["postgres"]["image"]
+    )
+    assert image is not None, services["postgres"]["image"]
+    # The bases are build arguments (defaults in the Dockerfile) a local build overrides.
+    assert services["asterisk"]["build"]["args"] == ["ASTERISK_BASE_IMAGE"]
+    assert services["callrouter"]["build"]["args"] == ["PYTHON_IMAGE"]
+    assert {s["arg"] for s in _stages()} == {"ASTERISK_BASE_IMAGE", "PYTHON_IMAGE"}
     assert "healthcheck" in services["postgres"]
     assert "healthcheck" in services["asterisk"]
 

@@ -11,10 +11,11 @@ import structlog
 from click.testing import CliRunner
 
 from callrouter.app import CallMonitor
+from callrouter.calls.live import LiveCalls
 from callrouter.cli import cli
 from callrouter.metrics import Metrics
 from callrouter.rota_source import RotaSource
-from callrouter.web.live import LiveCalls
+from callrouter.routing import Target
 from tests.e2e.callflow_support import write_rota
 
 pytestmark = pytest.mark.unit
@@ -112,15 +113,13 @@ def test_call_monitor_feeds_the_live_view_and_the_metrics() -> None:
     monitor = CallMonitor(live, metrics)
     at = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
     monitor.call_started(linkedid="l1", caller="0912345678", branch=3, at=at)
-    monitor.call_state(
-        linkedid="l1", state="ringing", at=at, officer_name="An", number="09",
-        officer_id="an", number_label="so-1",
-    )  # fmt: skip
+    an = Target("an", "An", "09", "so-1", confirm=False, ring_timeout=20)
+    monitor.call_state(linkedid="l1", state="ringing", at=at, target=an)
     [call] = live.snapshot()
     assert (call.state, call.officer_name) == ("ringing", "An")
     assert call.leg_of("an") is not None
     monitor.leg_ringing(post_dial_delay=0.01)
-    monitor.leg_ended(result="busy", linkedid="l1", officer_id="an", number="09")
+    monitor.leg_ended(result="busy", linkedid="l1", target=an)
     assert live.snapshot()[0].legs == ()
     monitor.call_ended(linkedid="l1", outcome="unanswered", wait_seconds=12.0)
     assert live.snapshot() == []

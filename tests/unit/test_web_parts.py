@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 from icalendar import Calendar
 
+from callrouter.calls.live import LiveCalls
 from callrouter.metrics import Metrics
 from callrouter.rota import load_rota
+from callrouter.rota.ics import feed_calendar
+from callrouter.rota.status import RotaTracker
 from callrouter.web.cli import web as web_cli
-from callrouter.web.feeds import duty_calendar
-from callrouter.web.live import LiveCalls
-from callrouter.web.rotastatus import RotaTracker
 from callrouter.web.security import verify_password
 from callrouter.web.settings import WebSettings
 
@@ -155,13 +155,21 @@ def test_rota_tracker_counts_reloads_and_clears_a_refusal_on_the_next_good_file(
 
 def test_officer_feed_holds_only_that_officers_duty() -> None:
     rota = load_rota(ROTA)
-    everyone = Calendar.from_ical(duty_calendar(rota, feed="all", now=NOW, weeks=2))
-    lan = Calendar.from_ical(duty_calendar(rota, feed="lan", now=NOW, weeks=2))
+    everyone = Calendar.from_ical(feed_calendar(rota, feed="all", now=NOW, weeks=2))
+    lan = Calendar.from_ical(feed_calendar(rota, feed="lan", now=NOW, weeks=2))
     all_events = everyone.walk("VEVENT")
     lan_events = lan.walk("VEVENT")
     assert 0 < len(lan_events) < len(all_events)
     assert all("Nguyễn Thị Lan" in str(e["DESCRIPTION"]) for e in lan_events)
     assert all(e.decoded("DTSTART") >= NOW - timedelta(days=1) for e in all_events)
+
+
+def test_the_subscribed_feed_describes_each_duty_in_vietnamese_like_the_cli() -> None:
+    rota = load_rota(ROTA)
+    feed = Calendar.from_ical(feed_calendar(rota, feed="all", now=NOW, weeks=2))
+    for event in feed.walk("VEVENT"):
+        reason = str(event["DESCRIPTION"]).splitlines()[0]
+        assert reason.startswith(("ca ", "ngày lễ: ", "thay đổi lịch trực: ")), reason
 
 
 def test_hash_password_command_prints_a_hash_that_verifies() -> None:

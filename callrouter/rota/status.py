@@ -1,9 +1,9 @@
 """What the admin page knows about the rota in force: file, version, reloads, refusals.
 
-The rota watcher (``app.py``) reports to a :class:`RotaTracker`: :meth:`RotaTracker.loaded`
-when a file validated and was swapped in, :meth:`RotaTracker.refused` when a changed file
-was refused (the running rota stays). The web app reads it through :class:`RotaInfo`, so
-anything with the same attributes works.
+The rota watcher (:mod:`callrouter.rota_source`) reports to a :class:`RotaTracker`:
+:meth:`RotaTracker.loaded` when a file validated and was swapped in,
+:meth:`RotaTracker.refused` when a changed file was refused (the running rota stays). The web
+app reads it through :class:`RotaInfo`, so anything with the same attributes works.
 """
 
 from __future__ import annotations

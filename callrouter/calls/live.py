@@ -1,4 +1,4 @@
-"""Calls in progress, as the admin page shows them: a small in-memory registry.
+"""Calls in progress, as the admin page and officer screens show them: an in-memory registry.
 
 The call flow feeds it (``started`` when a call enters, ``updated`` as it rings officers
 or is bridged, ``ended`` when it is over); the page reads :meth:`LiveCalls.snapshot`. It
