@@ -80,7 +80,6 @@ from pathlib import Path
 from typing import Final
 
 import structlog
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk import contract
@@ -119,7 +118,7 @@ from callrouter.calls.vocabulary import (
 from callrouter.logs import mask_number
 from callrouter.rota import Rota
 from callrouter.settings import Settings
-from callrouter.store.models import Call, CallAttempt
+from callrouter.store.imported import LoggedCall, logged_calls
 from callrouter.store.writer import CallLog
 
 log = structlog.get_logger(__name__)
@@ -220,60 +219,6 @@ class ImportReport:
     linkedids: list[str] = field(default_factory=list)
 
 
-@dataclass
-class _Existing:
-    mode: str
-    outcome: str | None
-    max_seq: int = 0
-    channel_ids: set[str] = field(default_factory=set)
-    #: callrouter's attempts of the call still without a result (the router was killed)
-    open_seqs: set[int] = field(default_factory=set)
-
-
-async def _existing(engine: AsyncEngine, linkedids: list[str]) -> dict[str, _Existing]:
-    """The calls rows of ``linkedids`` that exist, with their attempts' seq and channel ids."""
-    out: dict[str, _Existing] = {}
-    table = Call.__table__
-    attempts = CallAttempt.__table__
-    async with engine.connect() as conn:
-        for i in range(0, len(linkedids), 500):
-            chunk = linkedids[i : i + 500]
-            rows = await conn.execute(
-                select(table.c.id, table.c.linkedid, table.c.mode, table.c.outcome).where(
-                    table.c.linkedid.in_(chunk)
-                )
-            )
-            by_id: dict[str, _Existing] = {}
-            for call_id, linkedid, mode, outcome in rows.all():
-                by_id[call_id] = out[linkedid] = _Existing(mode, outcome)
-            if not by_id:
-                continue
-            seqs = await conn.execute(
-                select(attempts.c.call_id, func.max(attempts.c.seq))
-                .where(attempts.c.call_id.in_(list(by_id)))
-                .group_by(attempts.c.call_id)
-            )
-            for call_id, max_seq in seqs.all():
-                by_id[call_id].max_seq = int(max_seq or 0)
-            ours = await conn.execute(
-                select(attempts.c.call_id, attempts.c.channel_id).where(
-                    attempts.c.call_id.in_(list(by_id)),
-                    attempts.c.channel_id.startswith(ATTEMPT_CHANNEL_PREFIX),
-                )
-            )
-            for call_id, channel_id in ours.all():
-                by_id[call_id].channel_ids.add(channel_id)
-            open_ = await conn.execute(
-                select(attempts.c.call_id, attempts.c.seq).where(
-                    attempts.c.call_id.in_(list(by_id)),
-                    attempts.c.result.is_(None) | attempts.c.ended_at.is_(None),
-                )
-            )
-            for call_id, seq in open_.all():
-                by_id[call_id].open_seqs.add(int(seq))
-    return out
-
-
 def _write(call_log: CallLog, call: FallbackCall, rota: Rota | None, branch: int) -> None:
     started_at, ended_at = call.row_start(), call.row_end()
     call_log.call_started(
@@ -337,7 +282,7 @@ _LEG_DISPOSITION: Final[dict[str, str]] = {
 }
 
 
-def _close_open_attempts(call_log: CallLog, call: FallbackCall, existing: _Existing) -> int:
+def _close_open_attempts(call_log: CallLog, call: FallbackCall, existing: LoggedCall) -> int:
     """A router killed while officers rang left their attempts without a result: close them
     from what Asterisk's CDR says of each leg (its disposition and end); a leg with no line
     of its own ended, as far as Asterisk tells, when the fallback's call did (``cancelled``)."""
@@ -355,7 +300,7 @@ def _close_open_attempts(call_log: CallLog, call: FallbackCall, existing: _Exist
 
 
 def _write_attempts(
-    call_log: CallLog, call: FallbackCall, existing: _Existing | None, rota: Rota | None
+    call_log: CallLog, call: FallbackCall, existing: LoggedCall | None, rota: Rota | None
 ) -> int:
     """The call's fallback attempts it does not have yet, numbered after its attempts."""
     seq = existing.max_seq if existing is not None else 0
@@ -407,7 +352,7 @@ async def import_fallback(
     read = await asyncio.to_thread(read_new, cdr_path, state)
     report = ImportReport(bad_lines=read.bad, repaired_lines=read.repaired)
     calls = fold(read.lines)
-    existing = await _existing(engine, list(calls))
+    existing = await logged_calls(engine, list(calls), ATTEMPT_CHANNEL_PREFIX)
     for linkedid, call in calls.items():
         found = existing.get(linkedid)
         write_call = True
