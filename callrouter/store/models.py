@@ -17,7 +17,7 @@ import functools
 import hashlib
 import uuid
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar, Final, cast
+from typing import Annotated, Any, ClassVar, Final, cast
 
 from sqlalchemy import (
     JSON,
@@ -110,6 +110,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # BIGINT on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+#: a table's own numbered id (64-bit; SQLite's INTEGER PRIMARY KEY is its rowid)
+RowId = Annotated[int, mapped_column(BigIntPK, primary_key=True, autoincrement=True)]
+#: the call a row belongs to (gone with the call)
+CallRef = Annotated[str, mapped_column(String(36), ForeignKey("calls.id", ondelete="CASCADE"))]
 
 NAMING_CONVENTION: Final[dict[str, str]] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -169,8 +173,8 @@ class CallAttempt(Base):
 
     __tablename__ = "call_attempts"
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    call_id: Mapped[str] = mapped_column(String(36), ForeignKey("calls.id", ondelete="CASCADE"))
+    id: Mapped[RowId]
+    call_id: Mapped[CallRef]
     seq: Mapped[int] = mapped_column(SmallInteger)
     officer_id: Mapped[str] = mapped_column(String(64))
     officer_name: Mapped[str] = mapped_column(String(200))
@@ -198,8 +202,8 @@ class CallEvent(Base):
 
     __tablename__ = "call_events"
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    call_id: Mapped[str] = mapped_column(String(36), ForeignKey("calls.id", ondelete="CASCADE"))
+    id: Mapped[RowId]
+    call_id: Mapped[CallRef]
     at: Mapped[datetime]
     type: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, Any]]
@@ -243,7 +247,7 @@ class PrivacyRequest(Base):
 
     __tablename__ = "privacy_requests"
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    id: Mapped[RowId]
     at: Mapped[datetime]
     action: Mapped[str] = mapped_column(String(16))
     requested_by: Mapped[str] = mapped_column(String(100))
@@ -317,7 +321,7 @@ class CaseHistory(Base):
 
     __tablename__ = "case_history"
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    id: Mapped[RowId]
     case_id: Mapped[str] = mapped_column(String(36), ForeignKey("cases.id", ondelete="CASCADE"))
     at: Mapped[datetime]
     account: Mapped[str] = mapped_column(String(100))
@@ -356,7 +360,7 @@ class ReportDraft(Base):
 
     __tablename__ = "report_drafts"
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    id: Mapped[RowId]
     stem: Mapped[str] = mapped_column(String(64), unique=True)  # bao-cao-1022-2026-12
     period_start: Mapped[date]
     period_end: Mapped[date]
@@ -396,7 +400,19 @@ class Notification(Base):
     __table_args__ = (Index(None, "status", "not_before"), Index(None, "created_at"))
 
 
-class Answer(Base):
+class _AnswerText:
+    """What an agreed answer says and where it comes from: the answer and each of its saved
+    versions carry the same columns."""
+
+    title: Mapped[str] = mapped_column(String(300))
+    topic: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(300))
+    agreed_on: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+
+
+class Answer(_AnswerText, Base):
     """An agreed answer of the answer book (migration 0008): its current version.
 
     Every saved version is also in ``answer_versions``; ``retired_at`` hides it from new use
@@ -407,13 +423,7 @@ class Answer(Base):
 
     __tablename__ = "answers"
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    title: Mapped[str] = mapped_column(String(300))
-    topic: Mapped[str] = mapped_column(String(64))
-    body: Mapped[str] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(String(300))
-    agreed_on: Mapped[date] = mapped_column(Date)
-    valid_until: Mapped[date | None] = mapped_column(Date)
+    id: Mapped[RowId]
     retired_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime]
@@ -422,7 +432,7 @@ class Answer(Base):
     __table_args__ = (Index(None, "topic"),)
 
 
-class AnswerVersion(Base):
+class AnswerVersion(_AnswerText, Base):
     """Every version of an answer, with the account and time that saved it."""
 
     __tablename__ = "answer_versions"
@@ -431,12 +441,6 @@ class AnswerVersion(Base):
         BigIntPK, ForeignKey("answers.id", ondelete="CASCADE"), primary_key=True
     )
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    title: Mapped[str] = mapped_column(String(300))
-    topic: Mapped[str] = mapped_column(String(64))
-    body: Mapped[str] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(String(300))
-    agreed_on: Mapped[date] = mapped_column(Date)
-    valid_until: Mapped[date | None] = mapped_column(Date)
     retired: Mapped[bool] = mapped_column(Boolean)
     saved_at: Mapped[datetime]
     saved_by: Mapped[str] = mapped_column(String(100))
@@ -493,7 +497,7 @@ class CallbackAttempt(Base):
 
     __tablename__ = "callback_attempts"
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    id: Mapped[RowId]
     callback_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("callbacks.id", ondelete="CASCADE")
     )
