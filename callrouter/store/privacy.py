@@ -121,10 +121,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: the order an export lists each table's rows in (oldest first; ties by id or seq)
+_EXPORT_ORDER: Final[dict[str, tuple[str, ...]]] = {
+    "calls": ("started_at",),
+    "call_attempts": ("call_id", "seq"),
+    "call_events": ("at", "id"),
+    "callbacks": ("created_at",),
+    "cases": ("opened_at",),
+    "case_history": ("at", "id"),
+}
+
+
 async def _rows(
-    conn: AsyncConnection, table: Table, where: ColumnElement[bool], *order: Any
+    conn: AsyncConnection, table: Table, where: ColumnElement[bool]
 ) -> list[dict[str, Any]]:
-    """The rows of ``table`` matching ``where``, as JSON-ready dicts."""
+    """The rows of ``table`` matching ``where``, as JSON-ready dicts, in export order."""
+    order = [table.c[name] for name in _EXPORT_ORDER[table.name]]
     result = await conn.execute(select(table).where(where).order_by(*order))
     return [{k: _plain(v) for k, v in r._mapping.items()} for r in result]
 
@@ -207,34 +219,13 @@ async def export_number(
     file_lines = await asyncio.to_thread(files.lines, quoting(forms))
     async with engine.begin() as conn:
         subject = await _subject(conn, forms)
-        call_rows = await _rows(conn, calls, calls.c.id.in_(subject.call_ids), calls.c.started_at)
-        attempts = await _rows(
-            conn,
-            call_attempts,
-            call_attempts.c.call_id.in_(subject.call_ids),
-            call_attempts.c.call_id,
-            call_attempts.c.seq,
-        )
-        events = await _rows(
-            conn,
-            call_events,
-            call_events.c.id.in_(subject.event_ids),
-            call_events.c.at,
-            call_events.c.id,
-        )
-        cb_rows = await _rows(
-            conn, callbacks, callbacks.c.id.in_(subject.callback_ids), callbacks.c.created_at
-        )
-        case_rows = await _rows(
-            conn, cases, cases_of(subject.call_ids, subject.callback_ids), cases.c.opened_at
-        )
-        history = await _rows(
-            conn,
-            case_history,
-            case_history.c.case_id.in_([c["id"] for c in case_rows]),
-            case_history.c.at,
-            case_history.c.id,
-        )
+        call_rows = await _rows(conn, calls, calls.c.id.in_(subject.call_ids))
+        attempts = await _rows(conn, call_attempts, call_attempts.c.call_id.in_(subject.call_ids))
+        events = await _rows(conn, call_events, call_events.c.id.in_(subject.event_ids))
+        cb_rows = await _rows(conn, callbacks, callbacks.c.id.in_(subject.callback_ids))
+        case_rows = await _rows(conn, cases, cases_of(subject.call_ids, subject.callback_ids))
+        case_ids = [c["id"] for c in case_rows]
+        history = await _rows(conn, case_history, case_history.c.case_id.in_(case_ids))
         for case in case_rows:
             case["history"] = [h for h in history if h["case_id"] == case["id"]]
         recordings = [
