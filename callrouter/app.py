@@ -31,6 +31,7 @@ from callrouter.asterisk.prompts import PromptCatalog
 from callrouter.asterisk.session_parts import FlowConfig
 from callrouter.asterisk.stale import Reconnections
 from callrouter.asterisk.stasis_app import StasisApp
+from callrouter.calls.caller_times import DEFAULT_CALLER_TIMES, CallerTimes
 from callrouter.calls.live import LiveCalls, LiveState
 from callrouter.calls.plan import Clock, utc_now
 from callrouter.errors import AsteriskError, ConfigError
@@ -134,11 +135,8 @@ class ServeOptions:
     sounds_dir: Path | None = None
     #: folder under sounds/<language>/ that holds the prompts
     prompt_folder: str = "callrouter"
-    #: "please stay on the line" every this many seconds while officers are rung (0: never)
-    hold_reminder_seconds: float = 30.0
-    #: a caller's message: longest, and the silence that ends it (seconds)
-    message_max_seconds: int = 120
-    message_max_silence: int = 5
+    #: what a waiting caller is given (hold reminder, message limits), for both modes
+    caller: CallerTimes = DEFAULT_CALLER_TIMES
     #: health notices played to waiting callers (None: none; the file is watched)
     notices: NoticeBoard | None = None
 
@@ -324,9 +322,7 @@ async def serve(
                 app=settings.ari_app,
                 moh_class=options.moh_class,
                 prompts=prompts,
-                hold_reminder_seconds=options.hold_reminder_seconds,
-                message_max_seconds=options.message_max_seconds,
-                message_max_silence=options.message_max_silence,
+                caller=options.caller,
                 notices=options.notices.sounds if options.notices is not None else _no_notices,
             ),
             clock=clock,
@@ -399,8 +395,7 @@ async def serve_agi(
             rt.rota.decide,
             clock=clock,
             observer=rt.monitor(),
-            message_max_seconds=options.message_max_seconds,
-            message_max_silence=options.message_max_silence,
+            caller=options.caller,
         )
         # The rotation state comes from the call log, as in ARI mode: a restart keeps
         # `rotate` fair (read once the call log has made sure the tables exist).

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from callrouter.calls.caller_times import DEFAULT_CALLER_TIMES, CallerTimes
 from callrouter.errors import ConfigError
 
 DEFAULT_STATE_DIR = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / (
@@ -78,9 +79,10 @@ class Settings(BaseSettings):
     #: where the notices' speech is written (Asterisk's sounds directory; unset: ``sounds_dir``,
     #: else /usr/share/asterisk/sounds) — apart from ``sounds_dir``, which turns on prompt checks
     notices_sounds_dir: Path | None = None
-    hold_reminder_seconds: float = Field(default=30.0, ge=0)
-    message_max_seconds: int = Field(default=120, ge=5, le=600)
-    message_max_silence: int = Field(default=5, ge=1, le=60)
+    #: what a waiting caller is given (callrouter.calls.caller_times): read here, with bounds
+    hold_reminder_seconds: float = Field(default=DEFAULT_CALLER_TIMES.hold_reminder_seconds, ge=0)
+    message_max_seconds: int = Field(default=DEFAULT_CALLER_TIMES.message_max_seconds, ge=5, le=600)
+    message_max_silence: int = Field(default=DEFAULT_CALLER_TIMES.message_max_silence, ge=1, le=60)
 
     # Store
     retention_days: int = Field(default=365, ge=1)
@@ -123,6 +125,14 @@ class Settings(BaseSettings):
 
     def effective_spool_dir(self) -> Path:
         return self.spool_dir if self.spool_dir is not None else self.state_dir / "spool"
+
+    def caller_times(self) -> CallerTimes:
+        """What a waiting caller is given, for both doors."""
+        return CallerTimes(
+            hold_reminder_seconds=self.hold_reminder_seconds,
+            message_max_seconds=self.message_max_seconds,
+            message_max_silence=self.message_max_silence,
+        )
 
 
 def is_loopback_host(host: str) -> bool:

@@ -52,6 +52,7 @@ from callrouter.asterisk.agi_access import (
 )
 from callrouter.asterisk.agi_variables import VAR_PREFIX, decision_variables
 from callrouter.asterisk.contract import is_linkedid
+from callrouter.calls.caller_times import DEFAULT_CALLER_TIMES, CallerTimes
 from callrouter.calls.ports import CallLogPort, CallObserver, NoObserver
 from callrouter.calls.recorder import CallRecorder
 from callrouter.calls.vocabulary import (
@@ -194,13 +195,11 @@ class AgiCallFlow:
         clock: Clock = utc_now,
         observer: CallObserver | None = None,
         max_calls: int = 10_000,
-        message_max_seconds: int = 120,
-        message_max_silence: int = 5,
+        caller: CallerTimes = DEFAULT_CALLER_TIMES,
     ) -> None:
         self.log = call_log
         #: a caller's message: longest, and the silence that ends it (seconds), as in ARI mode
-        self.message_max_seconds = message_max_seconds
-        self.message_max_silence = message_max_silence
+        self.caller = caller
         self.decide = decide
         self.clock = clock
         self.observer = observer or NoObserver()
@@ -312,8 +311,8 @@ class AgiCallFlow:
             self._start_attempts(call, 1, group, now)
             variables.append((VAR_PREFIX + "PRESTARTED", "1"))
         variables += [
-            (VAR_PREFIX + "MESSAGE_MAX", str(self.message_max_seconds)),
-            (VAR_PREFIX + "MESSAGE_SILENCE", str(self.message_max_silence)),
+            (VAR_PREFIX + "MESSAGE_MAX", str(self.caller.message_max_seconds)),
+            (VAR_PREFIX + "MESSAGE_SILENCE", str(self.caller.message_max_silence)),
         ]
         await set_variables(request, [*variables, (VAR_PREFIX + "OK", "1")])
 

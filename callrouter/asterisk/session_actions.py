@@ -113,15 +113,15 @@ class ActionsPhase(RingingPhase):
                 self.caller.id,
                 name,
                 fmt="wav",
-                max_duration=self.config.message_max_seconds,
-                max_silence=self.config.message_max_silence,
+                max_duration=self.config.caller.message_max_seconds,
+                max_silence=self.config.caller.message_max_silence,
                 beep=True,
                 terminate_on=self.config.message_terminate_on,
             )
             recorded = name + ".wav"
             deadline = (
                 asyncio.get_running_loop().time()
-                + self.config.message_max_seconds
+                + self.config.caller.message_max_seconds
                 + self.config.prompt_limit
             )
             while True:

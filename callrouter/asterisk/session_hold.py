@@ -65,7 +65,7 @@ class HoldPhase(SessionCore):
             except AriConflict:
                 pass  # answered meanwhile
         await self._play_while_waiting("greeting", *self._notices("waiting"), "please_hold")
-        if self.config.hold_reminder_seconds > 0 and self.reminder is None:
+        if self.config.caller.hold_reminder_seconds > 0 and self.reminder is None:
             self.reminder = asyncio.get_running_loop().create_task(self._remind())
 
     def _notices(self, audience: str) -> list[PromptChoice]:
@@ -100,7 +100,7 @@ class HoldPhase(SessionCore):
 
     async def _remind(self) -> None:
         """Every ``hold_reminder_seconds`` while ringing: music off, reminder, music on."""
-        period = self.config.hold_reminder_seconds
+        period = self.config.caller.hold_reminder_seconds
         try:
             while True:
                 await asyncio.sleep(period)

@@ -13,6 +13,7 @@ from callrouter.asterisk import contract
 from callrouter.asterisk.ari import Event
 from callrouter.asterisk.prompts import PromptCatalog
 from callrouter.calls.ari_port import AriPort
+from callrouter.calls.caller_times import DEFAULT_CALLER_TIMES, CallerTimes
 from callrouter.calls.plan import Clock, utc_now
 from callrouter.calls.ports import CallLogPort, CallObserver, NoObserver
 from callrouter.routing import CallInfo, Decision, Target
@@ -86,11 +87,8 @@ class FlowConfig:
     officer_caller_id: str | None = None
     #: which sound files are played, and the English fallback (callrouter.asterisk.prompts)
     prompts: PromptCatalog = field(default_factory=PromptCatalog)
-    #: while officers are rung, "please stay on the line" every this many seconds (0: never)
-    hold_reminder_seconds: float = 30.0
-    #: a caller's message (``message`` action): longest, and silence that ends it, in seconds
-    message_max_seconds: int = 120
-    message_max_silence: int = 5
+    #: hold reminder and message limits (callrouter.calls.caller_times)
+    caller: CallerTimes = DEFAULT_CALLER_TIMES
     #: key that ends the message early
     message_terminate_on: str = "#"
     #: seconds the ``forward:<number>`` number rings before the caller is told nobody answered

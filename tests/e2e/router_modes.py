@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from callrouter.asterisk import contract
+from callrouter.calls.caller_times import CallerTimes
 from callrouter.calls.live import LiveCalls
 from callrouter.calls.vocabulary import LEG_ID_PREFIX
 from callrouter.metrics import Metrics
@@ -75,7 +76,7 @@ class RouterMode:
                 dialplan_include=dialplan_include,
                 live=live,
                 metrics=metrics,
-                message_max_seconds=message_max_seconds,
+                caller=CallerTimes(message_max_seconds=message_max_seconds),
                 **ari_options,
             ) as router:
                 yield RunningRouter(live, metrics, router)
@@ -91,7 +92,7 @@ class RouterMode:
                 ami=(pbx.ami_port, pbx.ami_user, pbx.ami_secret) if dialplan_include else None,
                 live=live,
                 metrics=metrics,
-                message_max_seconds=message_max_seconds,
+                caller=CallerTimes(message_max_seconds=message_max_seconds),
                 **ari_options,
             ) as agi_router:
                 if dialplan_include is not None:  # it reloaded the pbx dialplan at start

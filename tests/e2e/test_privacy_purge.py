@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select, update
 
+from callrouter.calls.caller_times import CallerTimes
 from callrouter.store.models import call_events, callbacks, calls
 from tests.e2e.caller_support import recordings_dir, rootfs
 from tests.e2e.callflow_support import engine_for, running_router, wait_for_call, write_rota
@@ -50,7 +51,11 @@ async def test_an_aged_message_is_purged_from_elsewhere_and_planted_paths_are_un
     planted_up = recordings.parent / f"precious-{uuid.uuid4().hex[:8]}.wav"
     try:
         async with running_router(
-            harness.info, rota, sqlite_url, tmp_path / "state", message_max_seconds=30
+            harness.info,
+            rota,
+            sqlite_url,
+            tmp_path / "state",
+            caller=CallerTimes(message_max_seconds=30),
         ):
             call = await harness.place_call(
                 digits="3", hold=30, say="vm-intro", say_after=before_beep + 2, then_digits="#"

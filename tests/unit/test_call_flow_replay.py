@@ -24,6 +24,7 @@ import pytest
 
 from callrouter.asterisk.session_parts import FlowConfig
 from callrouter.asterisk.stasis_app import StasisApp
+from callrouter.calls.caller_times import CallerTimes
 from callrouter.calls.fake_ari import FakeAri, Step, load_trace
 from callrouter.routing import Action, CallInfo, Decision, Strategy, Target
 
@@ -135,7 +136,10 @@ async def replay(
         return decision
 
     app = StasisApp(
-        ari, call_log, decide_fn, FlowConfig(message_max_seconds=2, cause_wait=cause_wait)
+        ari,
+        call_log,
+        decide_fn,
+        FlowConfig(caller=CallerTimes(message_max_seconds=2), cause_wait=cause_wait),
     )
     task = asyncio.create_task(app.run())
     deadline = time.monotonic() + 15
