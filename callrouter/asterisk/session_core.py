@@ -77,7 +77,8 @@ class SessionCore:
         #: officer legs Asterisk reported answered (their channel went Up), and when it was
         #: seen: a leg whose answer crossed the caller's hang-up was answered all the same
         self._legs_up: dict[str, datetime] = {}
-        #: legs cancelled because the caller had hung up
+        #: legs cancelled because the caller had hung up before the flow saw them picked up
+        #: (a press-1 leg excepted: picked up but unconfirmed stays cancelled)
         self._cancelled_for_caller: set[str] = set()
         #: set once the call, its decision and the first attempts are in the call log
         self.written_down = asyncio.Event()
@@ -123,7 +124,12 @@ class SessionCore:
         if leg.ended:
             return
         leg.ended = True
-        if result is LegResult.CANCELLED and self._caller_left:
+        if (
+            result is LegResult.CANCELLED
+            and self._caller_left
+            and leg.picked_up_at is None  # the flow had not seen the pick-up
+            and not leg.target.confirm  # an unconfirmed pick-up is not an answer
+        ):
             self._cancelled_for_caller.add(leg.channel_id)
         self.record.leg_over(str(result), leg.target)
         ended = at or self.host.clock()
