@@ -34,7 +34,6 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import (
-    FileResponse,
     JSONResponse,
     PlainTextResponse,
     RedirectResponse,
@@ -64,13 +63,13 @@ from callrouter.rota.status import RotaInfo
 from callrouter.rota.timeline import Segment, timeline
 from callrouter.store import accounts as account_store
 from callrouter.store import sessions
-from callrouter.store.recordings import RecordingRefused, resolve_recording
 from callrouter.web import queries as q
 from callrouter.web.accounts import PasswordLinks
 from callrouter.web.answers import AnswersPages
 from callrouter.web.api import JsonApi
 from callrouter.web.bodylimit import BodyLimit
 from callrouter.web.callback_outcomes import CallbackOutcomes
+from callrouter.web.callback_pages import CallbackPages
 from callrouter.web.cases import CasesPages, default_rules
 from callrouter.web.notices import NoticesPages
 from callrouter.web.notifications import NotificationsPage
@@ -97,7 +96,6 @@ ReadinessCheck = Callable[[], Awaitable[bool]]
 READINESS_TIMEOUT = 2.0
 
 MODE_LABELS = {"ari": "Bộ định tuyến", "agi": "AGI", "fallback": "Dự phòng (dialplan)"}
-AUDIO_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".oga": "audio/ogg"}
 
 SESSION_COOKIE = "callrouter_session"  # signed: CSRF token and flash messages only
 SID_COOKIE = "callrouter_sid"  # the server-side log-in session's random token
@@ -200,6 +198,7 @@ class AdminWeb:
         self.cases = CasesPages(self, ctx.case_rules, ctx.cases_path)
         self.links = PasswordLinks(self)
         self.outcomes = CallbackOutcomes(self)
+        self.callback_pages = CallbackPages(self)
         self.api = JsonApi(self)
         self.officer = OfficerScreen(self)
         self.reports = ReportPages(self)
@@ -530,150 +529,6 @@ class AdminWeb:
             "Có thể đường dẫn sai hoặc cuộc gọi đã bị xóa theo thời hạn lưu trữ.",
         )
 
-    # -- call-backs -----------------------------------------------------------------------
-    async def callbacks(self, request: Request) -> Response:
-        user = await self._guard_get(request)
-        if isinstance(user, Response):
-            return user
-        rows = await q.open_callbacks(self.ctx.engine)
-        now = self._now()
-        columns = await self.outcomes.columns(rows, now)
-        items = [
-            {
-                "cb": cb,
-                "busy": self._dial_in_progress(cb.outbound_linkedid, now),
-                "audio": self._recording_path(cb.recording) is not None,
-                **columns[cb.id],
-            }
-            for cb in rows
-        ]
-        return self.page(
-            request,
-            "callbacks.html",
-            {"items": items, "can_dial": self.ctx.dialer is not None},
-            user=user,
-        )
-
-    def _dial_in_progress(self, outbound: str | None, now: datetime) -> bool:
-        if outbound is None:
-            return False
-        if outbound.startswith(q.PENDING_PREFIX):
-            return q.claim_is_fresh(outbound, now)
-        dialer = self.ctx.dialer
-        return dialer is not None and dialer.in_progress(outbound)
-
-    async def dial_callback(self, request: Request) -> Response:
-        guarded = await self._guard_post(request)
-        if isinstance(guarded, Response):
-            return guarded
-        user, _form = guarded
-        callback_id = request.path_params["callback_id"]
-        cb = await q.get_callback(self.ctx.engine, callback_id)
-        if cb is None or cb.number is None:
-            return self._no_callback(request, callback_id)
-        if cb.done_at is not None:
-            return self.error(
-                request, 409, "Đã xử lý", "Yêu cầu gọi lại này đã được đánh dấu là đã xử lý."
-            )
-        dialer = self.ctx.dialer
-        if dialer is None:
-            return self.error(
-                request,
-                503,
-                "Chưa thể gọi lại",
-                "Bộ định tuyến chưa kết nối tổng đài nên chưa gọi lại được. Hãy thử lại sau.",
-            )
-        now = self._now()
-        refused = self.error(
-            request,
-            409,
-            "Đang gọi lại",
-            f"Đang có một cuộc gọi lại tới {cb.number}. Không tạo thêm cuộc gọi thứ hai.",
-        )
-        if self._dial_in_progress(cb.outbound_linkedid, now):
-            self.ctx.metrics.callbacks_dialed.labels(result="refused").inc()
-            return refused
-        claim = q.pending_claim(secrets.token_hex(8), now)
-        if not await q.swap_outbound(
-            self.ctx.engine, callback_id, expected=cb.outbound_linkedid, new=claim
-        ):
-            # Someone else claimed it between our read and our write.
-            self.ctx.metrics.callbacks_dialed.labels(result="refused").inc()
-            return refused
-        try:
-            linkedid = await dialer.call_back(callback_id=callback_id, number=cb.number)
-        except Exception as exc:  # the dialer's failure is shown, never a traceback
-            await q.swap_outbound(
-                self.ctx.engine, callback_id, expected=claim, new=cb.outbound_linkedid
-            )
-            self.ctx.metrics.callbacks_dialed.labels(result="failed").inc()
-            log.error(
-                "web.callback_failed",
-                callback_id=callback_id,
-                number=mask_number(cb.number),
-                error=str(exc),
-            )
-            return self.error(
-                request,
-                502,
-                "Không gọi lại được",
-                f"Tổng đài không thực hiện được cuộc gọi lại tới {cb.number}. Hãy thử lại sau.",
-            )
-        await q.swap_outbound(self.ctx.engine, callback_id, expected=claim, new=linkedid)
-        self.ctx.metrics.callbacks_dialed.labels(result="started").inc()
-        log.info(
-            "web.callback_started",
-            callback_id=callback_id,
-            number=mask_number(cb.number),
-            user=user,
-        )
-        request.session["flash"] = f"Đang gọi lại số {cb.number}."
-        return RedirectResponse("/callbacks", status_code=303)
-
-    def _no_callback(self, request: Request, callback_id: str) -> Response:
-        return self.error(
-            request,
-            404,
-            "Không tìm thấy yêu cầu gọi lại",
-            f"Không có yêu cầu gọi lại mã «{callback_id[:64]}».",
-        )
-
-    async def close_callback(self, request: Request) -> Response:
-        guarded = await self._guard_post(request)
-        if isinstance(guarded, Response):
-            return guarded
-        user, _form = guarded
-        callback_id = request.path_params["callback_id"]
-        cb = await q.get_callback(self.ctx.engine, callback_id)
-        if cb is None:
-            return self._no_callback(request, callback_id)
-        if await q.close_callback(self.ctx.engine, callback_id, by=user, at=self._now()):
-            request.session["flash"] = "Đã đánh dấu yêu cầu gọi lại là đã xử lý."
-        return RedirectResponse("/callbacks", status_code=303)
-
-    def _recording_path(self, recording: str | None) -> Path | None:
-        """The recording file, only when it exists inside ``recordings_dir``."""
-        if not recording:
-            return None
-        try:
-            path = resolve_recording(self.ctx.settings.recordings_dir, recording)
-        except RecordingRefused:
-            return None
-        return path if path.is_file() else None
-
-    async def recording(self, request: Request) -> Response:
-        user = await self._guard_get(request)
-        if isinstance(user, Response):
-            return user
-        callback_id = request.path_params["callback_id"]
-        cb = await q.get_callback(self.ctx.engine, callback_id)
-        path = self._recording_path(cb.recording if cb is not None else None)
-        if path is None:
-            return self.error(
-                request, 404, "Không có bản ghi âm", "Yêu cầu gọi lại này không có lời nhắn."
-            )
-        return FileResponse(path, media_type=AUDIO_TYPES[path.suffix.lower()])
-
     # -- rota -----------------------------------------------------------------------------
     async def rota_page(self, request: Request) -> Response:
         user = await self._guard_get(request)
@@ -913,11 +768,7 @@ def create_app(
         *AnswersPages(web).routes(),
         *NoticesPages(web, notices).routes(),
         *web.officer.routes(),
-        Route("/callbacks", web.callbacks),
-        Route("/callbacks/{callback_id}/dial", web.dial_callback, methods=["POST"]),
-        Route("/callbacks/{callback_id}/done", web.close_callback, methods=["POST"]),
-        Route("/callbacks/{callback_id}/attempt", web.outcomes.record, methods=["POST"]),
-        Route("/callbacks/{callback_id}/recording", web.recording),
+        *web.callback_pages.routes(),
         Route("/report", web.reports.page),
         Route("/report/approve", web.reports.approve, methods=["POST"]),
         Route("/report/chart/{name}.png", web.reports.chart),

@@ -71,7 +71,7 @@ class CallbackOutcomes:
         if not await record_attempt(
             engine, callback_id, outcome=outcome, by=user, at=self.web._now()
         ):
-            return self.web._no_callback(request, callback_id)
+            return self.web.callback_pages.no_callback(request, callback_id)
         log.info("web.callback_attempt", callback=callback_id, outcome=outcome, user=user)
         request.session["flash"] = f"Đã ghi kết quả gọi lại: {CALLBACK_TRY_LABELS[outcome]}."
         return RedirectResponse("/callbacks", status_code=303)
