@@ -206,9 +206,12 @@ class NoticeBoard:
             self.refused = str(exc)
             return False
         self.refused = None
-        self.current_set = prepare(notices, self.path.parent, self.sounds_dir, self.folder)
+        prepared = prepare(notices, self.path.parent, self.sounds_dir, self.folder)
         if self.etc_dir is not None:
-            write_includes(self.current_set, self.etc_dir, folder=self.folder)
+            # the dialplan's includes first: once the set is in use here (ARI mode, the web
+            # page), FastAGI mode and the fallback already play the same notices
+            write_includes(prepared, self.etc_dir, folder=self.folder)
+        self.current_set = prepared
         log.info(
             "notices.loaded",
             path=str(self.path),

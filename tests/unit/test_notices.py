@@ -192,6 +192,20 @@ def test_a_bad_file_keeps_the_running_set(tmp_path: Path) -> None:
     assert board.sounds(NOW) == [sound_name(board.ready()[1].key)]
 
 
+def test_a_set_is_in_use_only_once_the_dialplan_includes_carry_it(tmp_path: Path) -> None:
+    """ci10: the web showed a notice in use while the include for FastAGI and the fallback
+    still held the old set; the includes are written before the set is published, so a
+    failed write leaves the old set in use everywhere."""
+    path = tmp_path / "notices.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    etc = tmp_path / "etc"
+    etc.write_text("not a directory", encoding="utf-8")  # the includes cannot be written
+    board = NoticeBoard(path, sounds_dir=tmp_path / "sounds", etc_dir=etc)
+    with pytest.raises(NotADirectoryError):
+        board.reload()
+    assert board.ready() == ()
+
+
 def test_cli_add_writes_only_a_valid_speakable_notice(tmp_path: Path) -> None:
     path = tmp_path / "notices.yaml"
     path.write_text(GOOD, encoding="utf-8")
