@@ -428,6 +428,9 @@ async def serve_agi(
             flow.stop_accepting()
             if not await flow.drain(options.drain_seconds):
                 log.warning("serve.drain_timeout", mode="agi", calls_in_progress=flow.active_calls)
+            # Requests already accepted (a hang-up handler's `end`) finish or are cut, and
+            # their sockets closed, before serve returns: no channel waits on a router gone.
+            await server.close()
             for task in (serve_task, extra):
                 if task is not None:
                     task.cancel()

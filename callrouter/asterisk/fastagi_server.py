@@ -31,6 +31,9 @@ MAX_HEADER_BYTES: Final = 64 * 1024
 """A real AGI header block is ~1 KB; anything past this is refused."""
 HEADER_TIMEOUT: Final = 5.0
 CONNECTION_TIMEOUT: Final = 10.0
+CLOSE_GRACE: Final = 2.0
+"""Seconds a request already accepted when the server closes gets to finish (an ``end`` from
+a hang-up handler takes milliseconds); then it is cancelled and its socket closed."""
 
 
 class FastAgiServer(Application):  # type: ignore[misc]  # panoramisk is untyped
@@ -60,11 +63,12 @@ class FastAgiServer(Application):  # type: ignore[misc]  # panoramisk is untyped
         self.requests = 0
         self.refused = 0
         self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         # The stream limit bounds readuntil(): a longer header block raises LimitOverrunError.
         self._server = await asyncio.start_server(
-            self.handler, host, port, limit=self.max_header_bytes, backlog=512
+            self._accepted, host, port, limit=self.max_header_bytes, backlog=512
         )
         return self._server
 
@@ -84,12 +88,36 @@ class FastAgiServer(Application):  # type: ignore[misc]  # panoramisk is untyped
         log.info("agi.listening", host=host, port=self.port)
         if ready is not None:
             ready.set()
-        async with server:
+        try:
             await server.serve_forever()
+        finally:
+            await self.close()
 
-    async def close(self) -> None:
+    def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Each accepted connection's handler is a task the server holds from the moment
+        of the accept, so :meth:`close` can see every one (asyncio's own ``Server.close``
+        leaves accepted connections running, or orphaned once their loop stops)."""
+        task = asyncio.get_running_loop().create_task(self.handler(reader, writer))
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
+
+    async def close(self, grace: float = CLOSE_GRACE) -> None:
+        """Stop listening (a new request is refused: Asterisk's AGI fails at once and the
+        dialplan goes on), give the requests already accepted ``grace`` seconds to finish,
+        then cancel the rest; every accepted socket is closed when this returns, so no
+        channel waits on a router that is gone (a hang-up handler's ``end`` arriving as
+        ``serve`` stops)."""
         if self._server is not None:
             self._server.close()
+        pending = set(self._handlers)
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("agi.requests_cut_at_close", requests=len(late), grace=grace)
+                await asyncio.wait(late, timeout=grace)
+        if self._server is not None:
             await self._server.wait_closed()
 
     def _refuse(self, reason: str, peer: str, detail: str, event: str = "agi.refused") -> None:
@@ -113,7 +141,7 @@ class FastAgiServer(Application):  # type: ignore[misc]  # panoramisk is untyped
             self._refuse(exc.reason, peer_text, str(exc), exc.event)
         finally:
             writer.close()
-            with contextlib.suppress(OSError, asyncio.CancelledError, TimeoutError):
+            with contextlib.suppress(OSError, TimeoutError):
                 async with asyncio.timeout(1.0):
                     await writer.wait_closed()
 

@@ -352,6 +352,85 @@ async def test_while_stopping_a_new_call_gets_no_decision_and_calls_in_progress_
     assert (call["linkedid"], call["outcome"]) == ("pbx-11.1", "abandoned")
 
 
+class HeldRoute:
+    """A route that takes as long as the test says: ``entered`` once it runs, then waits
+    for ``release``."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self.finished = False
+
+    async def __call__(self, request: Any) -> None:
+        self.entered.set()
+        await self.release.wait()
+        self.finished = True
+
+
+async def held_request(port: int, script: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(headers(script, "pbx-12.1", "forward", "0"))
+    await writer.drain()
+    return reader, writer
+
+
+async def closed_by_server(reader: asyncio.StreamReader, within: float) -> bool:
+    """True if the server closes the connection within ``within`` seconds."""
+    try:
+        async with asyncio.timeout(within):
+            return await reader.read() == b""
+    except TimeoutError:
+        return False
+
+
+async def test_a_request_accepted_as_the_server_closes_finishes_and_its_socket_is_closed() -> None:
+    """ci11: a hang-up handler's `end` reached the router as `serve --mode agi` stopped; the
+    accepted connection outlived the server and the caller's channel stayed up on it.
+    close() lets such a request finish, and no accepted socket outlives it."""
+    held = HeldRoute()
+
+    async def end(request: Any) -> None:
+        await held(request)
+
+    server = FastAgiServer({"end": end}, header_timeout=0.5, connection_timeout=30.0)
+    await server.start("127.0.0.1", 0)
+    reader, writer = await held_request(server.port, "end")
+    try:
+        await asyncio.wait_for(held.entered.wait(), 5)
+        closing = asyncio.create_task(server.close(grace=5.0))
+        await asyncio.sleep(0.2)
+        assert not closing.done(), "close() returned while an accepted request still ran"
+        held.release.set()
+        await asyncio.wait_for(closing, 5)
+        assert held.finished
+        assert await closed_by_server(reader, within=1.0)
+    finally:
+        writer.close()
+
+
+async def test_a_request_still_running_after_the_grace_is_cut_and_its_socket_closed() -> None:
+    held = HeldRoute()
+
+    async def end(request: Any) -> None:
+        await held(request)
+
+    server = FastAgiServer({"end": end}, header_timeout=0.5, connection_timeout=30.0)
+    await server.start("127.0.0.1", 0)
+    port = server.port
+    reader, writer = await held_request(port, "end")
+    try:
+        await asyncio.wait_for(held.entered.wait(), 5)
+        started = time.monotonic()
+        await server.close(grace=0.3)
+        assert time.monotonic() - started < 2.0
+        assert not held.finished
+        assert await closed_by_server(reader, within=1.0), "the accepted socket outlived close()"
+        with pytest.raises(ConnectionRefusedError):  # nothing listens: Asterisk's AGI fails at once
+            await asyncio.open_connection("127.0.0.1", port)
+    finally:
+        writer.close()
+
+
 async def test_a_message_becomes_a_call_back_entry_or_an_event_without_a_caller_number(
     running: Running,
 ) -> None:
