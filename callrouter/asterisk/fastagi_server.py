@@ -64,8 +64,10 @@ class FastAgiServer(Application):  # type: ignore[misc]  # panoramisk is untyped
         self.refused = 0
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     async def start(self, host: str, port: int) -> asyncio.Server:
+        self._closing = False
         # The stream limit bounds readuntil(): a longer header block raises LimitOverrunError.
         self._server = await asyncio.start_server(
             self._accepted, host, port, limit=self.max_header_bytes, backlog=512
@@ -96,7 +98,11 @@ class FastAgiServer(Application):  # type: ignore[misc]  # panoramisk is untyped
     def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Each accepted connection's handler is a task the server holds from the moment
         of the accept, so :meth:`close` can see every one (asyncio's own ``Server.close``
-        leaves accepted connections running, or orphaned once their loop stops)."""
+        leaves accepted connections running, or orphaned once their loop stops). One whose
+        accept completes after :meth:`close` began is closed unread."""
+        if self._closing:
+            writer.close()
+            return
         task = asyncio.get_running_loop().create_task(self.handler(reader, writer))
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)
@@ -107,6 +113,7 @@ class FastAgiServer(Application):  # type: ignore[misc]  # panoramisk is untyped
         then cancel the rest; every accepted socket is closed when this returns, so no
         channel waits on a router that is gone (a hang-up handler's ``end`` arriving as
         ``serve`` stops)."""
+        self._closing = True
         if self._server is not None:
             self._server.close()
         pending = set(self._handlers)

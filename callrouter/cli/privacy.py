@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.cli.db import (
     cdr_file_option,
@@ -24,7 +25,7 @@ from callrouter.cli.db import (
     run_with_engine,
 )
 from callrouter.settings import Settings
-from callrouter.store.privacy import erase_number, export_number, number_forms
+from callrouter.store.privacy import SubjectRequest, erase_number, export_number, number_forms
 
 T = TypeVar("T")
 
@@ -51,7 +52,7 @@ def _requester(by: str | None) -> str:
 
 
 def _serve(  # noqa: PLR0917 -- the command's options, passed on
-    request: Callable[..., Awaitable[T]],
+    request: Callable[[AsyncEngine, SubjectRequest], Awaitable[T]],
     number: str,
     recordings_dir: Path | None,
     cdr_file: Path | None,
@@ -61,17 +62,8 @@ def _serve(  # noqa: PLR0917 -- the command's options, passed on
     """Run ``export_number`` or ``erase_number`` for ``number`` with the command's options."""
     base = resolve_recordings_dir(recordings_dir)
     files = personal_files(Settings(), cdr_file)
-    return run_with_engine(
-        resolve_url(database_url),
-        lambda engine: request(
-            engine,
-            number,
-            recordings_dir=base,
-            files=files,
-            now=datetime.now(UTC),
-            by=_requester(by),
-        ),
-    )
+    subject = SubjectRequest(number, base, files, datetime.now(UTC), _requester(by))
+    return run_with_engine(resolve_url(database_url), lambda engine: request(engine, subject))
 
 
 def by_option(func: Any) -> Any:

@@ -205,18 +205,29 @@ def _recording_entry(base: Path, callback_id: str, name: str) -> dict[str, Any]:
     return entry
 
 
-async def export_number(
-    engine: AsyncEngine,
-    number: str,
-    *,
-    recordings_dir: Path,
-    files: PersonalFiles,
-    now: datetime,
-    by: str,
-) -> dict[str, Any]:
-    """Everything held about ``number``, as a JSON-ready dict (and an audit row)."""
+@dataclass(frozen=True)
+class SubjectRequest:
+    """A citizen's request about the data held on one number: the number, where the
+    recordings and personal files are, when it is served and who served it (the audit
+    row's ``by``)."""
+
+    number: str
+    recordings_dir: Path
+    files: PersonalFiles
+    now: datetime
+    by: str
+
+
+async def export_number(engine: AsyncEngine, request: SubjectRequest) -> dict[str, Any]:
+    """Everything held about the number, as a JSON-ready dict (and an audit row)."""
+    number, recordings_dir, now, by = (
+        request.number,
+        request.recordings_dir,
+        request.now,
+        request.by,
+    )
     forms = number_forms(number)
-    file_lines = await asyncio.to_thread(files.lines, quoting(forms))
+    file_lines = await asyncio.to_thread(request.files.lines, quoting(forms))
     async with engine.begin() as conn:
         subject = await _subject(conn, forms)
         call_rows = await _rows(conn, calls, calls.c.id.in_(subject.call_ids))
@@ -267,19 +278,12 @@ class EraseResult:
     files: tuple[FilePurge, ...]
 
 
-async def erase_number(
-    engine: AsyncEngine,
-    number: str,
-    *,
-    recordings_dir: Path,
-    files: PersonalFiles,
-    now: datetime,
-    by: str,
-) -> EraseResult:
-    """Remove ``number`` and its recordings from every table in :data:`PERSONAL_DATA`, and
+async def erase_number(engine: AsyncEngine, request: SubjectRequest) -> EraseResult:
+    """Remove the number and its recordings from every table in :data:`PERSONAL_DATA`, and
     its lines from the CDR and rejected-lines files."""
-    forms = number_forms(number)
-    file_results = await asyncio.to_thread(files.apply, quoting(forms), now=now)
+    recordings_dir, now, by = request.recordings_dir, request.now, request.by
+    forms = number_forms(request.number)
+    file_results = await asyncio.to_thread(request.files.apply, quoting(forms), now=now)
     lines_removed = sum(f.lines_removed for f in file_results)
     async with engine.begin() as conn:
         subject = await _subject(conn, forms)

@@ -1,0 +1,192 @@
+"""Memory soak: many short calls through callrouter (ARI) at a sustained rate, the router's and
+the pbx's RSS sampled every minute (issue "Performance under load", item 4).
+
+    .venv/bin/python bench/bench_soak.py [--slot N] [--calls 20000] [--rate 5] [--hold 2]
+        [--chunk 1000] [--results bench/results]
+
+A bench run by hand, not part of the test suite (20,000 calls at 5/s is about 70 minutes);
+run it on a quiet machine. Calls are offered in chunks of ``--chunk`` at ``--rate`` per
+second; between chunks the bench waits for the chunk's calls to end, judges them (answered,
+lost, post-dial delay) and forgets their events, so its own memory stays flat. Every minute
+it samples the RSS of ``callrouter serve`` and of the pbx Asterisk; at the end it prints the
+router's growth after the first ``--warm-up`` calls (target ≤ 5 MB: no per-call leak in
+callrouter) and the pbx's growth separately (Asterisk's own). ``--results DIR`` writes the
+samples and the chunks as JSON (``soak.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_load import MB, Batch, judge, pbx_pid
+
+from tests.e2e.callflow_support import write_rota
+from tests.e2e.faults_support import cpu_and_rss, serve_process
+from tests.e2e.harness import ANSWERS, Harness, PlacedCall, Sandbox, officer_number
+
+
+@dataclass
+class Sample:
+    seconds: float  # since the first call
+    calls: int  # offered so far
+    router_rss_mb: float
+    pbx_rss_mb: float
+
+
+@dataclass
+class Chunk:
+    first_call: int
+    offered: int
+    ok: int
+    lost: int
+    pdd_p50_ms: float | None
+    pdd_p99_ms: float | None
+
+
+async def sample_every(
+    seconds: float, pids: tuple[int, int], offered: list[int], out: list[Sample]
+) -> None:
+    t0 = time.monotonic()
+    while True:
+        router, pbx = (cpu_and_rss(pid)[1] / MB for pid in pids)
+        out.append(Sample(round(time.monotonic() - t0, 1), offered[0], router, pbx))
+        s = out[-1]
+        print(
+            f"  {s.seconds:7.0f} s  {s.calls:6d} calls  router RSS {s.router_rss_mb:6.1f} MB"
+            f"  pbx RSS {s.pbx_rss_mb:6.1f} MB",
+            flush=True,
+        )
+        await asyncio.sleep(seconds)
+
+
+async def run_chunk(
+    harness: Harness, first: int, count: int, *, rate: float, hold: float, number: str
+) -> Chunk:
+    start_index = len(harness.events.events)
+    calls: list[PlacedCall] = []
+    t0 = time.monotonic()
+    for i in range(count):
+        delay = t0 + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        calls.append(await harness.place_call(exten="1022", digits="3", hold=hold, digit_delay=0.2))
+    for call in calls:
+        try:
+            await harness.wait_caller_hangup(call, within=hold + 60)
+        except TimeoutError:
+            print(f"  call {call.tag} did not end within {hold + 60:.0f} s", flush=True)
+    await harness.wait_idle(within=60)
+    batch = Batch(path="ari", flow="soak", rate=rate)
+    judge(batch, harness.events.events[start_index:], calls, number)
+    # Nothing waits on the log between chunks: forget what was judged (flat bench memory).
+    del harness.events.events[:]
+    return Chunk(first, count, batch.ok, batch.lost, batch.p(0.5), batch.p(0.99))
+
+
+def write_json(path: Path, raw: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(raw, indent=1), encoding="utf-8")
+
+
+def growth(samples: list[Sample], warm_up: int, attr: str) -> tuple[float, float, float]:
+    """(RSS at the first sample past ``warm_up`` calls, at the end, growth) in MB."""
+    after = [s for s in samples if s.calls >= warm_up] or samples
+    first, last = getattr(after[0], attr), getattr(samples[-1], attr)
+    return first, last, last - first
+
+
+async def soak(args: argparse.Namespace) -> None:
+    sandbox = Sandbox(args.slot)
+    info = sandbox.start()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-soak-"))
+    number = officer_number(ANSWERS, 0)
+    samples: list[Sample] = []
+    chunks: list[Chunk] = []
+    offered = [0]
+    try:
+        async with Harness(info) as harness:
+            rota = write_rota(tmp / "rota.yaml", [number], ring_timeout=30, max_wait=60)
+            url = f"sqlite+aiosqlite:///{tmp / 'calls.sqlite3'}"
+            async with serve_process(info, rota, url, tmp / "state", drain=5) as router:
+                pids = (router.proc.pid, pbx_pid(args.slot))
+                sampler = asyncio.create_task(sample_every(args.every, pids, offered, samples))
+                try:
+                    while offered[0] < args.calls:
+                        count = min(args.chunk, args.calls - offered[0])
+                        chunk = await run_chunk(
+                            harness,
+                            offered[0],
+                            count,
+                            rate=args.rate,
+                            hold=args.hold,
+                            number=number,
+                        )
+                        offered[0] += count
+                        chunks.append(chunk)
+                        print(
+                            f"chunk from call {chunk.first_call}: offered {chunk.offered} "
+                            f"ok {chunk.ok} lost {chunk.lost} PDD p50 {chunk.pdd_p50_ms} "
+                            f"p99 {chunk.pdd_p99_ms} ms",
+                            flush=True,
+                        )
+                    await asyncio.sleep(args.every)  # one idle sample after the last call
+                finally:
+                    sampler.cancel()
+        router0, router1, router_growth = growth(samples, args.warm_up, "router_rss_mb")
+        pbx0, pbx1, pbx_growth = growth(samples, args.warm_up, "pbx_rss_mb")
+        lost = sum(c.lost for c in chunks)
+        print(f"\n{offered[0]} calls offered, {lost} lost")
+        verdict = "OK" if router_growth <= 5.0 else "MISSED"
+        print(
+            f"callrouter RSS after {args.warm_up} calls {router0:.1f} MB -> end {router1:.1f} MB:"
+            f" growth {router_growth:+.1f} MB (target <= 5 MB) {verdict}"
+        )
+        print(
+            f"pbx Asterisk RSS after {args.warm_up} calls {pbx0:.1f} MB -> end {pbx1:.1f} MB:"
+            f" growth {pbx_growth:+.1f} MB ({1024 * pbx_growth / max(1, offered[0]):.1f} KB/call)"
+        )
+        if args.results:
+            out = Path(args.results)
+            raw = {
+                "calls": offered[0],
+                "rate": args.rate,
+                "hold": args.hold,
+                "samples": [asdict(s) for s in samples],
+                "chunks": [asdict(c) for c in chunks],
+            }
+            await asyncio.to_thread(write_json, out / "soak.json", raw)
+            print(f"samples in {out / 'soak.json'}")
+    finally:
+        sandbox.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--slot", type=int, default=int(os.environ.get("CALLROUTER_SANDBOX_SLOT", "0"))
+    )
+    parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=5.0)
+    parser.add_argument("--hold", type=float, default=2.0)
+    parser.add_argument("--chunk", type=int, default=1000)
+    parser.add_argument("--warm-up", type=int, default=1000)
+    parser.add_argument("--every", type=float, default=60.0, help="seconds between samples")
+    parser.add_argument("--results", default="", help="folder for the samples (soak.json)")
+    args = parser.parse_args()
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    asyncio.run(soak(args))
+
+
+if __name__ == "__main__":
+    main()
