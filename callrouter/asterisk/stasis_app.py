@@ -31,9 +31,7 @@ from callrouter.calls.vocabulary import (
     Outcome,
     leg_seq,
 )
-from callrouter.errors import (
-    AsteriskError,
-)
+from callrouter.errors import AriNotFound, AsteriskError
 
 log = structlog.get_logger(__name__)
 
@@ -205,11 +203,34 @@ class StasisApp:
         task.add_done_callback(self._tasks.discard)
 
     async def _refuse(self, channel: Channel) -> None:
-        """Hand a caller nobody handles to the dialplan fallback."""
-        with contextlib.suppress(AsteriskError):
-            await self.ari.set_variable(channel.id, contract.VAR_ACTION, contract.ACTION_FALLBACK)
-            await self.ari.continue_in_dialplan(channel.id)
-        log.info("call.handed_to_fallback", channel=channel.id)
+        """Hand a caller nobody handles to the dialplan fallback.
+
+        Asterisk runs a channel's commands in turn, after what the channel is playing: a
+        caller a killed router left in Stasis still hears the prompts it queued (greeting,
+        notices, "please hold"), so either request may time out here while Asterisk still
+        holds it in that queue and runs it once they end. The continue is therefore sent even
+        when setting the variable timed out (it queues behind it); only a caller already gone
+        stops the hand-back. (ci12: the continue was skipped and the caller stayed in Stasis,
+        in silence once the prompts ended.)"""
+        action = self.ari.set_variable(channel.id, contract.VAR_ACTION, contract.ACTION_FALLBACK)
+        if await self._queued("set_variable", channel.id, action):
+            await self._queued("continue", channel.id, self.ari.continue_in_dialplan(channel.id))
+            log.info("call.handed_to_fallback", channel=channel.id)
+
+    @staticmethod
+    async def _queued(step: str, channel_id: str, request: Awaitable[None]) -> bool:
+        """Await one request of a hand-back; False if the channel is gone. A failure (a
+        timeout behind the channel's playbacks) is logged: Asterisk may still run it."""
+        try:
+            await request
+        except AriNotFound:
+            log.info("call.gone_before_fallback", channel=channel_id)
+            return False
+        except AsteriskError as exc:
+            log.warning(
+                "call.fallback_request_failed", channel=channel_id, step=step, error=str(exc)
+            )
+        return True
 
     def _register(self, channel_id: str, session: EventSink) -> None:
         self.sessions[channel_id] = session
