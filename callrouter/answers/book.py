@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -11,6 +12,9 @@ from callrouter.errors import ConfigError
 MAX_TITLE = 300
 MAX_SOURCE = 300
 MAX_BODY = 20_000
+# Control characters other than tab and line breaks: PostgreSQL refuses NUL in text, and
+# none of them is meant to be in an answer (a file saved by a broken editor).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,10 @@ def check_draft(draft: AnswerDraft, topics: Mapping[str, str]) -> list[tuple[str
             problems.append((field, "không được để trống"))
         elif len(value) > limit:
             problems.append((field, f"dài {len(value)} ký tự, tối đa {limit}"))
+        elif (bad := _CONTROL.search(value)) is not None:
+            problems.append(
+                (field, f"có ký tự điều khiển U+{ord(bad.group()):04X} ở vị trí {bad.start() + 1}")
+            )
     if draft.topic not in topics:
         choices = ", ".join(f"{code} ({label})" for code, label in topics.items())
         problems.append(("topic", f"lĩnh vực {draft.topic!r} không có trong danh sách: {choices}"))

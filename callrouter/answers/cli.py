@@ -1,7 +1,9 @@
-"""``callrouter answers``: search the answer book, count the answers the cases used."""
+"""``callrouter answers``: search the answer book, count the answers the cases used, import
+and export it as Markdown files."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from callrouter.settings import Settings
 
 @click.group("answers")
 def answers() -> None:
-    """Sổ câu trả lời thống nhất với Sở Y tế: tìm kiếm, thống kê sử dụng."""
+    """Sổ câu trả lời thống nhất với Sở Y tế: tìm kiếm, thống kê sử dụng, nhập/xuất Markdown."""
 
 
 @answers.command("search")
@@ -93,3 +95,56 @@ def export_docx_command(output: Path, database_url: str | None) -> None:
     except OSError as exc:
         raise click.ClickException(f"{output}: không ghi được: {exc.strerror}") from None
     click.echo(f"Đã ghi {len(book)} câu trả lời vào {output}")
+
+
+_ACCOUNT = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
+
+
+@answers.command("import")
+@click.argument(
+    "directory", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="THƯ_MỤC"
+)
+@click.option("--by", "account", required=True, metavar="TÀI_KHOẢN", help="Người nhập sổ.")
+@database_url_option
+def import_command(directory: Path, account: str, database_url: str | None) -> None:
+    """Nhập các tệp *.md của THƯ_MỤC vào sổ câu trả lời.
+
+    Mọi tệp được kiểm tra trước (lỗi ghi rõ tệp:dòng); chỉ khi tất cả đều đúng mới ghi, trong
+    một giao dịch: có lỗi giữa chừng thì không tệp nào được ghi. Tệp không có id là câu trả
+    lời mới; tệp có id tạo phiên bản mới nếu nội dung khác (phiên bản cũ vẫn được giữ).
+    """
+    from callrouter.answers.markdown import import_book  # noqa: PLC0415 (the YAML checks load only here)
+
+    if not _ACCOUNT.match(account):
+        raise click.BadParameter("tên tài khoản từ 1 đến 100 ký tự in được", param_hint="--by")
+    try:
+        topics = cases_config(Settings()).topics
+    except CallrouterError as exc:
+        raise click.ClickException(str(exc)) from None
+    now = datetime.now(UTC)
+    created, edited, unchanged = run_with_engine(
+        resolve_url(database_url),
+        lambda e: import_book(e, directory, topics, account=account, now=now),
+    )
+    click.echo(
+        f"Đã nhập {directory}: {created} câu trả lời mới, {edited} phiên bản mới, "
+        f"{unchanged} không đổi."
+    )
+
+
+@answers.command("export")
+@click.argument("directory", type=click.Path(path_type=Path), metavar="THƯ_MỤC")
+@database_url_option
+def export_command(directory: Path, database_url: str | None) -> None:
+    """Xuất các câu trả lời đang dùng thành tệp Markdown (UTF-8) vào THƯ_MỤC (trống hoặc chưa
+    có), mỗi câu một tệp; sửa rồi nhập lại bằng "callrouter answers import"."""
+    from callrouter.answers.markdown import export_book  # noqa: PLC0415 (see import_command)
+
+    book = run_with_engine(resolve_url(database_url), list_answers)
+    try:
+        written = export_book(book, directory)
+    except CallrouterError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"{directory}: không ghi được: {exc.strerror}") from None
+    click.echo(f"Đã ghi {len(written)} câu trả lời vào {directory}")

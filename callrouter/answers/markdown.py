@@ -4,6 +4,7 @@ One file per answer::
 
     ---
     id: 12                      # absent for a new answer
+    version: 3                  # optional: the version the file was exported from
     title: Lịch tiêm chủng mở rộng
     topic: tiem_chung           # a code of the topics list
     source: Công văn số 123/SYT-NVY ngày 01/11/2026
@@ -14,7 +15,9 @@ One file per answer::
 
 The front matter is validated like the rota (``file:line:column: field: message``, every
 problem of every file at once); files must be UTF-8. Nothing is written unless every file
-is right: a bad file never replaces the running book.
+is right: a bad file never replaces the running book. The import then writes in one
+database transaction: a file whose answer changed since it was exported (its ``version``),
+or any failure half-way, rolls every file back.
 """
 
 from __future__ import annotations
@@ -32,7 +35,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.answers.book import MAX_BODY, MAX_SOURCE, MAX_TITLE, AnswerDraft, check_draft
 from callrouter.answers.fold import fold
-from callrouter.answers.store import StoredAnswer, create_answer, edit_answer, get_answer
+from callrouter.answers.store import (
+    AnswerConflict,
+    StoredAnswer,
+    answer_on,
+    edit_on,
+    insert_answer,
+)
 from callrouter.errors import AnswerFileError
 from callrouter.rota.loader import parse_config_model, read_config_file
 
@@ -44,6 +53,7 @@ class FrontMatter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1)
     title: Annotated[str, Field(min_length=1, max_length=MAX_TITLE)]
     topic: str
     source: Annotated[str, Field(min_length=1, max_length=MAX_SOURCE)]
@@ -56,6 +66,7 @@ class AnswerFile:
     path: Path
     answer_id: int | None
     draft: AnswerDraft
+    version: int | None = None
 
 
 def parse_answer_file(path: Path, topics: Mapping[str, str]) -> AnswerFile:
@@ -115,7 +126,11 @@ def parse_answer_file(path: Path, topics: Mapping[str, str]) -> AnswerFile:
     ]
     if problems:
         raise AnswerFileError(source, problems)
-    return AnswerFile(path=path, answer_id=front.id, draft=draft)
+    if front.version is not None and front.id is None:
+        raise AnswerFileError(
+            source, [f"{source}:2:1: version: chỉ dùng cùng với id (câu trả lời đã có)"]
+        )
+    return AnswerFile(path=path, answer_id=front.id, draft=draft, version=front.version)
 
 
 def read_book(directory: Path, topics: Mapping[str, str]) -> list[AnswerFile]:
@@ -156,35 +171,54 @@ async def import_book(
     account: str,
     now: datetime,
 ) -> tuple[int, int, int]:
-    """Check every file, then save: (created, new versions, unchanged)."""
+    """Check every file, then save them all in one transaction: (created, new versions,
+    unchanged). Any problem leaves the book as it was."""
     files = read_book(directory, topics)
-    current: dict[int, StoredAnswer] = {}
-    missing: list[str] = []
-    for item in files:
-        if item.answer_id is not None:
-            stored = await get_answer(engine, item.answer_id)
+    async with engine.begin() as conn:
+        current: dict[int, StoredAnswer] = {}
+        problems: list[str] = []
+        for item in files:
+            if item.answer_id is None:
+                continue
+            stored = await answer_on(conn, item.answer_id)
             if stored is None:
-                missing.append(f"{item.path}:2:1: id: không có câu trả lời số {item.answer_id}")
-            else:
-                current[item.answer_id] = stored
-    if missing:
-        raise AnswerFileError(str(directory), missing)
-    created = edited = unchanged = 0
-    for item in files:
-        if item.answer_id is None:
-            await create_answer(engine, item.draft, account=account, now=now)
-            created += 1
-        elif current[item.answer_id].draft == item.draft:
-            unchanged += 1
-        else:
-            await edit_answer(
-                engine,
-                item.answer_id,
-                item.draft,
-                expected_version=current[item.answer_id].version,
-                account=account,
-                now=now,
-            )
+                problems.append(f"{item.path}:2:1: id: không có câu trả lời số {item.answer_id}")
+                continue
+            current[item.answer_id] = stored
+            if (
+                item.version is not None
+                and item.version != stored.version
+                and stored.draft != item.draft
+            ):
+                problems.append(
+                    f"{item.path}:2:1: version: tệp được xuất từ phiên bản {item.version} nhưng "
+                    f"câu trả lời số {item.answer_id} đã có phiên bản {stored.version} "
+                    f"(do {stored.updated_by} lưu); hãy xuất lại rồi sửa"
+                )
+        if problems:
+            raise AnswerFileError(str(directory), problems)
+        created = edited = unchanged = 0
+        for item in files:
+            if item.answer_id is None:
+                await insert_answer(conn, item.draft, account=account, now=now)
+                created += 1
+                continue
+            before = current[item.answer_id]
+            if before.draft == item.draft:
+                unchanged += 1
+                continue
+            try:
+                await edit_on(
+                    conn,
+                    item.answer_id,
+                    item.draft,
+                    expected_version=before.version,
+                    account=account,
+                    now=now,
+                )
+            except AnswerConflict as exc:
+                # Someone saved it between the read above and this write: all is rolled back.
+                raise AnswerFileError(str(directory), [f"{item.path}:2:1: id: {exc}"]) from None
             edited += 1
     return created, edited, unchanged
 
@@ -204,6 +238,7 @@ def render_answer(answer: StoredAnswer) -> str:
     lines = [
         _FENCE,
         f"id: {answer.id}",
+        f"version: {answer.version}",
         f"title: {_yaml_text(d.title)}",
         f"topic: {d.topic}",
         f"source: {_yaml_text(d.source)}",
@@ -215,7 +250,17 @@ def render_answer(answer: StoredAnswer) -> str:
 
 
 def export_book(answers: list[StoredAnswer], directory: Path) -> list[Path]:
-    """One UTF-8 file per answer (``0012-lich-tiem-chung.md``); the paths written."""
+    """One UTF-8 file per answer (``0012-lich-tiem-chung.md``); the paths written.
+
+    ``directory`` must hold no ``*.md`` file yet: an older export's file for a renamed
+    answer would otherwise sit beside the new one and the next import would refuse both."""
+    if directory.exists() and not directory.is_dir():
+        raise AnswerFileError(str(directory), [f"{directory}: không phải một thư mục"])
+    if directory.is_dir() and any(directory.glob("*.md")):
+        raise AnswerFileError(
+            str(directory),
+            [f"{directory}: thư mục đã có tệp .md; hãy xuất vào một thư mục trống"],
+        )
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for answer in answers:

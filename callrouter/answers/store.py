@@ -170,11 +170,13 @@ async def create_answer(
 ) -> int:
     """Save a new answer (version 1); its id. ``draft`` is checked by the caller."""
     async with engine.begin() as conn:
-        answer_id = await _insert(conn, draft, account=account, now=now)
+        answer_id = await insert_answer(conn, draft, account=account, now=now)
     return answer_id
 
 
-async def _insert(conn: AsyncConnection, draft: AnswerDraft, *, account: str, now: datetime) -> int:
+async def insert_answer(
+    conn: AsyncConnection, draft: AnswerDraft, *, account: str, now: datetime
+) -> int:
     result = await conn.execute(
         answers.insert()
         .values(version=1, updated_at=now, updated_by=account, **_fields(draft))
@@ -234,11 +236,26 @@ async def edit_answer(
 ) -> int:
     """Save a new version; the old one stays in ``answer_versions``. The new version number."""
     async with engine.begin() as conn:
-        saved = await _new_version(
-            conn, answer_id, expected_version, _fields(draft), account=account, now=now
+        return await edit_on(
+            conn, answer_id, draft, expected_version=expected_version, account=account, now=now
         )
-        if saved.retired_at is None:
-            await _index(conn, answer_id, draft)
+
+
+async def edit_on(
+    conn: AsyncConnection,
+    answer_id: int,
+    draft: AnswerDraft,
+    *,
+    expected_version: int,
+    account: str,
+    now: datetime,
+) -> int:
+    """:func:`edit_answer` inside the caller's transaction (the Markdown import's one)."""
+    saved = await _new_version(
+        conn, answer_id, expected_version, _fields(draft), account=account, now=now
+    )
+    if saved.retired_at is None:
+        await _index(conn, answer_id, draft)
     return saved.version
 
 
@@ -256,11 +273,15 @@ async def retire_answer(
 
 async def get_answer(engine: AsyncEngine, answer_id: int) -> StoredAnswer | None:
     async with engine.connect() as conn:
-        row = (
-            (await conn.execute(select(answers).where(answers.c.id == answer_id)))
-            .mappings()
-            .one_or_none()
-        )
+        return await answer_on(conn, answer_id)
+
+
+async def answer_on(conn: AsyncConnection, answer_id: int) -> StoredAnswer | None:
+    row = (
+        (await conn.execute(select(answers).where(answers.c.id == answer_id)))
+        .mappings()
+        .one_or_none()
+    )
     return None if row is None else _stored(row)
 
 

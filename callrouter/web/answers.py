@@ -1,5 +1,9 @@
 """The web's answer book: clerks create, edit and retire answers; officers search and attach.
 
+Clerks are the admin web's users (``CALLROUTER_WEB_USERS``); an officer's own account may
+read and search the book and attach an answer to a case of their unit, and gets 403 on the
+new-answer form, on saving and on retiring.
+
 Routes::
 
     GET  /answers                 search box (``?q=``; ``?case=ID`` offers "attach to the case")
@@ -44,6 +48,8 @@ if TYPE_CHECKING:
     from callrouter.web.app import AdminWeb
 
 log = structlog.get_logger(__name__)
+
+CLERKS_ONLY = "Chỉ văn thư và quản trị viên được thêm, sửa hoặc thôi dùng câu trả lời trong sổ."
 
 
 def _text(form: FormData, name: str) -> str:
@@ -108,6 +114,8 @@ class AnswersPages:
         query = request.query_params.get("q", "")[:MAX_QUERY]
         case_id = request.query_params.get("case") or None
         case = await get_case(self.web.ctx.engine, case_id) if case_id else None
+        if case is not None and not self.web.may_see(request, case.branch):
+            case = None  # another unit's: no "attach" button, as if it did not exist
         engine = self.web.ctx.engine
         hits = await search(engine, query) if query.strip() else []
         book = [] if query.strip() else await list_answers(engine)
@@ -119,7 +127,7 @@ class AnswersPages:
         )
 
     async def new_form(self, request: Request) -> Response:
-        user = await self.web._guard_get(request)
+        user = await self.web.admin_get(request, CLERKS_ONLY)
         if isinstance(user, Response):
             return user
         return self._form(request, user, None, None, [])
@@ -147,6 +155,7 @@ class AnswersPages:
                 "version": version,
                 "versions": kept or [],
                 "retired": retired,
+                "may_edit": self.web.is_admin(request),
                 **self._context(),
             },
             status=status,
@@ -154,7 +163,7 @@ class AnswersPages:
         )
 
     async def create(self, request: Request) -> Response:
-        guarded = await self.web._guard_post(request)
+        guarded = await self.web.admin_post(request, CLERKS_ONLY)
         if isinstance(guarded, Response):
             return guarded
         user, form = guarded
@@ -218,7 +227,7 @@ class AnswersPages:
             return None
 
     async def update(self, request: Request) -> Response:
-        guarded = await self.web._guard_post(request)
+        guarded = await self.web.admin_post(request, CLERKS_ONLY)
         if isinstance(guarded, Response):
             return guarded
         user, form = guarded
@@ -249,7 +258,7 @@ class AnswersPages:
         return RedirectResponse(f"/answers/{answer_id}", status_code=303)
 
     async def retire(self, request: Request) -> Response:
-        guarded = await self.web._guard_post(request)
+        guarded = await self.web.admin_post(request, CLERKS_ONLY)
         if isinstance(guarded, Response):
             return guarded
         user, form = guarded
@@ -283,6 +292,8 @@ class AnswersPages:
         except ValueError:
             answer_id = 0
         stored = await get_answer(engine, answer_id) if answer_id > 0 else None
+        if case is not None and not self.web.may_see(request, case.branch):
+            case = None  # another unit's case: 404, as on the case pages
         if case is None or stored is None or stored.retired_at is not None:
             return self.web.error(
                 request, 404, "Không tìm thấy", "Không có hồ sơ hoặc câu trả lời đang dùng này."

@@ -291,6 +291,32 @@ class AdminWeb:
             return None
         return account
 
+    def is_admin(self, request: Request) -> bool:
+        """True for an admin (a configured web user: the unit's clerks and administrators);
+        False for an officer's own account."""
+        return getattr(request.state, "account", None) is None
+
+    def not_admin(self, request: Request, why: str) -> Response | None:
+        """``None`` for an admin; for an officer, the 403 page saying ``why``."""
+        if self.is_admin(request):
+            return None
+        log.info("web.not_admin", path=request.url.path, user=getattr(request.state, "user", None))
+        return self.error(request, 403, "Không có quyền", why)
+
+    async def admin_get(self, request: Request, why: str) -> str | Response:
+        """:meth:`_guard_get` for the pages only admins may open (officers: 403, ``why``)."""
+        user = await self._guard_get(request)
+        if isinstance(user, Response):
+            return user
+        return self.not_admin(request, why) or user
+
+    async def admin_post(self, request: Request, why: str) -> tuple[str, FormData] | Response:
+        """:meth:`_guard_post` for the changes only admins may make (officers: 403, ``why``)."""
+        guarded = await self._guard_post(request)
+        if isinstance(guarded, Response):
+            return guarded
+        return self.not_admin(request, why) or guarded
+
     def may_see(self, request: Request, branch: int) -> bool:
         """True when the logged-in user may see a call or case of ``branch`` (admins: all;
         an officer: their own unit's)."""

@@ -101,27 +101,13 @@ class NoticesPages:
         ]
 
     # -- guards -----------------------------------------------------------------------------
-    def _not_admin(self, request: Request) -> Response | None:
-        if getattr(request.state, "account", None) is None:
-            return None
-        return self.web.error(
-            request,
-            403,
-            "Không có quyền",
-            "Chỉ quản trị viên được viết thông báo phát cho người gọi.",
-        )
+    _WHY = "Chỉ quản trị viên được viết thông báo phát cho người gọi."
 
     async def _admin_get(self, request: Request) -> str | Response:
-        user = await self.web._guard_get(request)
-        if isinstance(user, Response):
-            return user
-        return self._not_admin(request) or user
+        return await self.web.admin_get(request, self._WHY)
 
     async def _admin_post(self, request: Request) -> tuple[str, FormData] | Response:
-        guarded = await self.web._guard_post(request)
-        if isinstance(guarded, Response):
-            return guarded
-        return self._not_admin(request) or guarded
+        return await self.web.admin_post(request, self._WHY)
 
     # -- pages ------------------------------------------------------------------------------
     async def _snapshot(self) -> Snapshot | None:

@@ -10,13 +10,18 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from callrouter.answers.store import usage
+from callrouter.answers.store import answers_of_case, usage
+from callrouter.cases.edit import CaseInput
+from callrouter.store import accounts as account_store
+from callrouter.store.cases import open_case
 from callrouter.store.models import answer_versions, answers, cases
 from tests.integration.web_harness import (
+    PASSWORD_HASH,
     START,
     WebEnv,
     csrf_of,
     form_token,
+    load_example_rota,
     login,
     web,
     web_db_url,
@@ -157,3 +162,83 @@ async def _a_question(web: WebEnv) -> tuple[str, str]:
             )
         ).one()
     return case_id, f"{seq}/{year}"
+
+
+OFFICER = "lan"  # an officer of unit 3 in the example rota
+
+
+async def _officer(web: WebEnv) -> None:
+    await account_store.sync_with_rota(web.engine, load_example_rota(), web.clock())
+    assert await account_store.set_password(web.engine, OFFICER, PASSWORD_HASH, web.clock())
+
+
+async def test_an_officer_may_not_create_edit_or_retire_answers(web: WebEnv) -> None:
+    await _officer(web)
+    async with web.client() as clerk:
+        await login(clerk)
+        answer_id = _answer_id(await _create(clerk))
+    async with web.client() as officer:
+        assert (await login(officer, user=OFFICER)).status_code == 303
+        listing = await officer.get("/answers")
+        assert listing.status_code == 200
+        assert 'id="answer-new"' not in listing.text
+        assert (await officer.get("/answers/new")).status_code == 403
+        page = await officer.get(f"/answers/{answer_id}")
+        assert page.status_code == 200  # officers read the answer ...
+        assert SCHEDULE["body"] in page.text
+        assert 'id="answer-form"' not in page.text  # ... without the forms to change it
+        assert 'id="answer-retire"' not in page.text
+        token = csrf_of(page.text)
+        created = await officer.post("/answers", data={"csrf": token, **SCHEDULE})
+        edited = await officer.post(
+            f"/answers/{answer_id}",
+            data={**SCHEDULE, "csrf": token, "version": "1", "body": "Sửa bởi cán bộ."},
+        )
+        retired = await officer.post(
+            f"/answers/{answer_id}/retire", data={"csrf": token, "version": "1"}
+        )
+    assert (created.status_code, edited.status_code, retired.status_code) == (403, 403, 403)
+    assert "Chỉ văn thư và quản trị viên" in edited.text
+    assert await web.scalar(sa.select(sa.func.count()).select_from(answers)) == 1
+    assert await web.scalar(sa.select(sa.func.count()).select_from(answer_versions)) == 1
+    assert await web.scalar(sa.select(answers.c.retired_at)) is None
+
+
+async def test_an_officer_attaches_an_answer_only_to_a_case_of_their_unit(web: WebEnv) -> None:
+    await _officer(web)
+    rules = web.app.state.web.cases.rules
+    own = await open_case(
+        web.engine,
+        rules,
+        CaseInput(kind="hoi_dap", topic="tiem_chung"),
+        branch=3,
+        by="an",
+        at=START,
+    )
+    other = await open_case(
+        web.engine, rules, CaseInput(kind="hoi_dap", topic="tiem_chung"), branch=5, by="x", at=START
+    )
+    async with web.client() as clerk:
+        await login(clerk)
+        answer_id = _answer_id(await _create(clerk))
+    async with web.client() as officer:
+        assert (await login(officer, user=OFFICER)).status_code == 303
+        found = await officer.get("/answers", params={"q": "tiem chung", "case": own.id})
+        assert 'class="attach"' in found.text
+        attached = await officer.post(
+            f"/cases/{own.id}/answers",
+            data={"csrf": csrf_of(found.text), "answer_id": str(answer_id)},
+        )
+        # Another unit's case: no "attach" button offered, and the post is refused as unknown.
+        offered = await officer.get("/answers", params={"q": "tiem chung", "case": other.id})
+        assert 'class="attach"' not in offered.text
+        assert 'id="answers-for-case"' not in offered.text
+        assert other.id not in offered.text
+        refused = await officer.post(
+            f"/cases/{other.id}/answers",
+            data={"csrf": csrf_of(offered.text), "answer_id": str(answer_id)},
+        )
+    assert attached.status_code == 303
+    assert refused.status_code == 404
+    assert [a.id for a in await answers_of_case(web.engine, own.id)] == [answer_id]
+    assert await answers_of_case(web.engine, other.id) == []

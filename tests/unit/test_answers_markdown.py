@@ -90,3 +90,22 @@ def test_missing_field_and_missing_fence_name_the_file(tmp_path: Path) -> None:
     problems = caught.value.problems
     assert any(p.startswith(f"{no_title}:") and "title" in p for p in problems), problems
     assert f"{no_fence}:1:1: tệp phải bắt đầu bằng dòng '---'" in problems
+
+
+def test_a_control_character_in_the_body_is_refused_naming_the_file_and_line(
+    tmp_path: Path,
+) -> None:
+    # PostgreSQL refuses NUL in text: the import would fail half-way instead of up front.
+    path = _write(tmp_path, GOOD.replace("xã.", "xã.\x00"))
+    with pytest.raises(AnswerFileError) as caught:
+        parse_answer_file(path, TOPICS)
+    assert caught.value.problems == [f"{path}:8:1: body: có ký tự điều khiển U+0000 ở vị trí 39"]
+
+
+def test_a_version_without_an_id_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD.replace("title:", "version: 2\ntitle:"))
+    with pytest.raises(AnswerFileError) as caught:
+        parse_answer_file(path, TOPICS)
+    assert caught.value.problems == [
+        f"{path}:2:1: version: chỉ dùng cùng với id (câu trả lời đã có)"
+    ]
