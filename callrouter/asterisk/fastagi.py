@@ -538,10 +538,10 @@ class AgiCallFlow:
         else:
             outcome = Outcome.FAILED
         log.warning("agi.end_of_unknown_call", linkedid=linkedid, outcome=str(outcome))
-        # A late writer: never overwrites a final outcome (store/records.py).
-        self.log.call_ended(
-            linkedid=linkedid, ended_at=at, outcome=str(outcome), hangup_cause=cause, late=True
-        )
+        # A late writer: never overwrites a final outcome (store/records.py). A refused write
+        # reaches the server, which logs it (agi.script_failed).
+        record = CallRecorder(self.log, linkedid, "agi", self.observer, raise_refused=True)
+        record.written(str(outcome), at=at, cause=cause, late=True)
 
     def _finish(self, call: _AgiCall, outcome: Outcome, cause: int | None, at: datetime) -> None:
         if call.finished:
