@@ -280,9 +280,19 @@ class CallRecorder:
             else waited_until.timestamp() - started_at.timestamp(),
         )
 
-    def written(self, outcome: str, *, at: datetime, cause: int | None, late: bool = False) -> None:
-        """The call's row gets its end and hang-up cause. ``late``: this writer did not see the
-        call through (the CDR import, FastAGI's end of a call it did not route): the store
+    def written(
+        self,
+        outcome: str,
+        *,
+        at: datetime,
+        cause: int | None,
+        late: bool = False,
+        line: str = "call.written",
+        level: str = "info",
+    ) -> None:
+        """The call's row gets its end and hang-up cause, and its log line (``line``: a door
+        whose end is worth a warning of its own names it). ``late``: this writer did not see
+        the call through (the CDR import, FastAGI's end of a call it did not route): the store
         then only fills a missing outcome or corrects ``failed`` (store/records.py)."""
         with self._refusable():
             self.call_log.call_ended(
@@ -291,4 +301,4 @@ class CallRecorder:
         fields: dict[str, Any] = {"outcome": outcome, "cause": cause}
         if late:
             fields["late"] = True
-        self._log("call.written", **fields)
+        self._log(line, level=level, **fields)
