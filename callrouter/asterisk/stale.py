@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk.ari import AriClient
 from callrouter.asterisk.cdr_lines import CdrLineError, parse_line
+from callrouter.calls.ports import CallLogPort
 from callrouter.calls.recorder import CallRecorder
 from callrouter.errors import AsteriskError, CallrouterError
 from callrouter.store.unfinished import (
@@ -93,7 +94,7 @@ def _cdr_end(row: OpenCall, found: datetime | None) -> datetime | None:
 
 
 def _close_stale(
-    call_log: CallLog,
+    call_log: CallLogPort,
     row: OpenCall,
     open_attempts: list[OpenAttempt],
     found: datetime | None,

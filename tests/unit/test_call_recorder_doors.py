@@ -17,10 +17,12 @@ import structlog
 from callrouter.asterisk.cdr_import import import_fallback
 from callrouter.asterisk.fastagi import AgiCallFlow
 from callrouter.asterisk.fastagi_server import FastAgiServer
+from callrouter.asterisk.stale import _close_stale
 from callrouter.calls.recorder import CallRecorder
 from callrouter.errors import SpoolError
 from callrouter.routing import CallInfo, Decision
 from callrouter.store.db import make_engine
+from callrouter.store.unfinished import OpenAttempt, OpenCall
 from callrouter.store.writer import CallLog
 from tests.integration.test_fastagi_cdr_import import cdr
 from tests.integration.test_fastagi_server import exchange, headers
@@ -142,6 +144,30 @@ async def test_a_late_end_from_fastagi_goes_through_the_recorder_too() -> None:
         True,
     )
     assert call_log.calls["pbx-9.1"]["outcome"] == "abandoned"
+
+
+def test_the_stale_closer_ends_an_ari_row_through_the_ari_doors_recorder() -> None:
+    # callrouter was killed mid-call; back, it closes the row Asterisk no longer has.
+    call_log = MemoryCallLog()
+    call_log.call_started(linkedid="pbx-6.1", caller=None, uniqueid="pbx-6.1", mode="ari")
+    call_log.attempt_started(linkedid="pbx-6.1", seq=1, number=NUMBERS[0])
+    answered = datetime(2026, 11, 2, 8, 0, 10, tzinfo=UTC)
+    row = OpenCall("c1", "pbx-6.1", answered, NUMBERS[0])
+    with structlog.testing.capture_logs() as logs:
+        _close_stale(
+            call_log,
+            row,
+            [OpenAttempt("c1", 1, NUMBERS[0])],
+            answered + timedelta(seconds=50),
+            lambda: answered + timedelta(minutes=5),
+        )
+    assert recorded(logs, "ari") == {
+        "legs": [(1, "answered")],
+        "outcome": "answered",
+        "fields": ["cause", "door", "event", "linkedid", "log_level", "outcome"],
+        "late": False,
+    }
+    assert call_log.results() == [(1, "answered", None)]
 
 
 def test_a_writer_that_must_not_move_on_gets_the_refusal(tmp_path: Path) -> None:
