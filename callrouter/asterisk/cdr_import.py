@@ -50,11 +50,12 @@ Rules:
 * Matching is by **linkedid**: no ``calls`` row → a new row with ``mode=fallback``; a row
   callrouter started and then handed to the fallback (outcome still empty or ``failed``) is
   completed from the CDR and keeps its one row; any other existing row is left alone. All
-  writes go through :class:`~callrouter.store.writer.CallLog` (upserts keyed by linkedid), so
-  importing the same lines twice changes nothing: once and only once. Each attempt has the
-  channel id ``cdr:<linkedid>:<position>``; an attempt whose id the call already has is not
-  written again, new ones get ``seq`` numbers after the call's existing attempts (a call
-  callrouter started keeps its own attempts 1..n, the fallback's follow).
+  writes go through :class:`~callrouter.calls.recorder.CallRecorder` (door ``fallback``, as
+  the other doors' rows do) to :class:`~callrouter.store.writer.CallLog` (upserts keyed by
+  linkedid), so importing the same lines twice changes nothing: once and only once. Each
+  attempt has the channel id ``cdr:<linkedid>:<position>``; an attempt whose id the call
+  already has is not written again, new ones get ``seq`` numbers after the call's existing
+  attempts (a call callrouter started keeps its own attempts 1..n, the fallback's follow).
 * Reading resumes at the byte offset saved in a small state file (with the file's inode and
   the line number). The file is opened once per run and its inode taken from the open file,
   so a rotation during the run cannot mix two files. If the file was rotated (new inode, or
@@ -110,6 +111,7 @@ from callrouter.asterisk.cdr_files import (
     _rotated,
     keep_rejected,
 )
+from callrouter.calls.recorder import CallRecorder, Officer
 from callrouter.calls.vocabulary import (
     FORWARD_OFFICER_ID,
     FORWARD_OFFICER_NAME,
@@ -219,17 +221,9 @@ class ImportReport:
     linkedids: list[str] = field(default_factory=list)
 
 
-def _write(call_log: CallLog, call: FallbackCall, rota: Rota | None, branch: int) -> None:
+def _write(record: CallRecorder, call: FallbackCall, rota: Rota | None, branch: int) -> None:
     started_at, ended_at = call.row_start(), call.row_end()
-    call_log.call_started(
-        linkedid=call.linkedid,
-        uniqueid=call.uniqueid,
-        branch=branch,
-        caller=call.caller,
-        started_at=started_at,
-        mode=contract.MODE_FALLBACK,
-        rota_version=call.rota_version,
-    )
+    record.started(call.uniqueid, branch, call.caller, started_at, call.rota_version)
     if call.outcome == "answered" and call.answered_by:
         # The officer's pick-up time, noted by the dialplan's pre-bridge subroutine (the
         # attempt's answered time). Lines of an older dialplan have none: then the answered
@@ -238,37 +232,24 @@ def _write(call_log: CallLog, call: FallbackCall, rota: Rota | None, branch: int
         # upper bound by the ring time.
         answered_at = call.bridged_at() or call.dial_at or call.dial_answered_start or started_at
         officer_id, officer_name, how = infer_officer(rota, call.answered_by, answered_at)
-        call_log.call_answered(
-            linkedid=call.linkedid,
-            answered_at=answered_at,
-            officer_id=officer_id,
-            officer_name=officer_name,
-            number=call.answered_by,
-        )
+        record.answered(Officer(officer_id, officer_name, call.answered_by), at=answered_at)
         # The answerer is the rota's, not Asterisk's word: marked as inferred.
-        call_log.event(
-            linkedid=call.linkedid,
+        record.event(
+            "answerer_inferred",
             at=answered_at,
-            type="answerer_inferred",
-            data={"officer_id": officer_id, "how": how, "rota": call.rota_version},
+            officer_id=officer_id,
+            how=how,
+            rota=call.rota_version,
         )
-    call_log.call_ended(
-        linkedid=call.linkedid,
-        ended_at=ended_at,
-        outcome=call.outcome,
-        hangup_cause=call.hangup_cause,
-        late=True,  # fills a NULL outcome or corrects `failed`, never more (store/records.py)
-    )
-    call_log.event(
-        linkedid=call.linkedid,
+    # late: fills a NULL outcome or corrects `failed`, never more (store/records.py)
+    record.written(call.outcome, at=ended_at, cause=call.hangup_cause, late=True)
+    record.event(
+        "fallback_imported",
         at=ended_at,
-        type="fallback_imported",
-        data={
-            "result": call.result,
-            "reason": call.reason,
-            "rota": call.rota_version,
-            "source": "cdr",
-        },
+        result=call.result,
+        reason=call.reason,
+        rota=call.rota_version,
+        source="cdr",
     )
 
 
@@ -282,25 +263,24 @@ _LEG_DISPOSITION: Final[dict[str, str]] = {
 }
 
 
-def _close_open_attempts(call_log: CallLog, call: FallbackCall, existing: LoggedCall) -> int:
+def _close_open_attempts(record: CallRecorder, call: FallbackCall, existing: LoggedCall) -> int:
     """A router killed while officers rang left their attempts without a result: close them
     from what Asterisk's CDR says of each leg (its disposition and end); a leg with no line
     of its own ended, as far as Asterisk tells, when the fallback's call did (``cancelled``)."""
     for seq in sorted(existing.open_seqs):
         line = call.leg_lines.get(seq)
         result = _LEG_DISPOSITION.get(line.disposition, LegResult.CANCELLED) if line else None
-        call_log.attempt_ended(
-            linkedid=call.linkedid,
-            seq=seq,
+        record.leg_written(
+            seq,
             result=str(result or LegResult.CANCELLED),
             cause=None,
-            ended_at=line.end if line is not None else call.ended_at,
+            at=line.end if line is not None else call.ended_at,
         )
     return len(existing.open_seqs)
 
 
 def _write_attempts(
-    call_log: CallLog, call: FallbackCall, existing: LoggedCall | None, rota: Rota | None
+    record: CallRecorder, call: FallbackCall, existing: LoggedCall | None, rota: Rota | None
 ) -> int:
     """The call's fallback attempts it does not have yet, numbered after its attempts."""
     seq = existing.max_seq if existing is not None else 0
@@ -315,22 +295,14 @@ def _write_attempts(
             officer_id, officer_name = FORWARD_OFFICER_ID, FORWARD_OFFICER_NAME
         else:
             officer_id, officer_name = officer_for(rota, attempt.number, attempt.started_at)
-        call_log.attempt_started(
-            linkedid=call.linkedid,
-            seq=seq,
-            officer_id=officer_id,
-            officer_name=officer_name,
-            number=attempt.number,
-            number_label=None if attempt.forward else _label_for(rota, attempt.number),
-            channel_id=channel_id,
-            started_at=attempt.started_at,
-        )
-        call_log.attempt_ended(
-            linkedid=call.linkedid,
-            seq=seq,
+        label = None if attempt.forward else _label_for(rota, attempt.number)
+        rung = Officer(officer_id, officer_name, attempt.number, label)
+        record.leg_opened(seq, rung, channel_id=channel_id, at=attempt.started_at)
+        record.leg_written(
+            seq,
             result=attempt.result,
             cause=attempt.cause,
-            ended_at=attempt.ended_at,
+            at=attempt.ended_at,
             answered_at=attempt.answered_at,
         )
         written += 1
@@ -355,6 +327,8 @@ async def import_fallback(
     existing = await logged_calls(engine, list(calls), ATTEMPT_CHANNEL_PREFIX)
     for linkedid, call in calls.items():
         found = existing.get(linkedid)
+        # A refused write raises: the offset is then not saved and the lines are read again.
+        record = CallRecorder(call_log, linkedid, contract.MODE_FALLBACK, raise_refused=True)
         write_call = True
         if found is not None:
             if found.mode == contract.MODE_FALLBACK or found.outcome not in (None, "failed"):
@@ -365,11 +339,11 @@ async def import_fallback(
         else:
             report.imported += 1
         if write_call:
-            _write(call_log, call, rota, branch)
+            _write(record, call, rota, branch)
             report.linkedids.append(linkedid)
-        attempts = _write_attempts(call_log, call, found, rota)
+        attempts = _write_attempts(record, call, found, rota)
         if found is not None and found.mode != contract.MODE_FALLBACK:
-            attempts += _close_open_attempts(call_log, call, found)
+            attempts += _close_open_attempts(record, call, found)
         report.attempts += attempts
         if write_call or attempts:
             log.info(

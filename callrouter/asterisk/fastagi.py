@@ -537,10 +537,16 @@ class AgiCallFlow:
             outcome = Outcome.ABANDONED
         else:
             outcome = Outcome.FAILED
-        log.warning("agi.end_of_unknown_call", linkedid=linkedid, outcome=str(outcome))
-        # A late writer: never overwrites a final outcome (store/records.py).
-        self.log.call_ended(
-            linkedid=linkedid, ended_at=at, outcome=str(outcome), hangup_cause=cause, late=True
+        # A late writer: never overwrites a final outcome (store/records.py); its line is a
+        # warning of its own. A refused write reaches the server (agi.script_failed).
+        record = CallRecorder(self.log, linkedid, "agi", self.observer, raise_refused=True)
+        record.written(
+            str(outcome),
+            at=at,
+            cause=cause,
+            late=True,
+            line="agi.end_of_unknown_call",
+            level="warning",
         )
 
     def _finish(self, call: _AgiCall, outcome: Outcome, cause: int | None, at: datetime) -> None:

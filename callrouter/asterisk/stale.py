@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.asterisk.ari import AriClient
 from callrouter.asterisk.cdr_lines import CdrLineError, parse_line
+from callrouter.calls.ports import CallLogPort
+from callrouter.calls.recorder import CallRecorder
 from callrouter.errors import AsteriskError, CallrouterError
 from callrouter.store.unfinished import (
     OpenAttempt,
@@ -92,7 +94,7 @@ def _cdr_end(row: OpenCall, found: datetime | None) -> datetime | None:
 
 
 def _close_stale(
-    call_log: CallLog,
+    call_log: CallLogPort,
     row: OpenCall,
     open_attempts: list[OpenAttempt],
     found: datetime | None,
@@ -100,28 +102,25 @@ def _close_stale(
 ) -> None:
     ended = found or now()
     answered = row.answered_at is not None
+    # Through the ARI door's recorder: the rows are ARI rows (open_ari_calls_started_before).
+    # A refused write stops this call's writes (raise_refused), the next call is still closed.
+    record = CallRecorder(call_log, row.linkedid, "ari", raise_refused=True)
     with contextlib.suppress(CallrouterError):
         for attempt in open_attempts:
             took_it = answered and attempt.number == row.answered_number
-            call_log.attempt_ended(
-                linkedid=row.linkedid,
-                seq=attempt.seq,
+            record.leg_written(
+                attempt.seq,
                 result="answered" if took_it else "cancelled",
                 cause=None,
-                ended_at=ended,
+                at=ended,
                 answered_at=row.answered_at if took_it else None,
             )
-        call_log.call_ended(
-            linkedid=row.linkedid,
-            ended_at=ended,
-            outcome="answered" if answered else "failed",
-            hangup_cause=None,
-        )
-        call_log.event(
-            linkedid=row.linkedid,
+        record.written("answered" if answered else "failed", at=ended, cause=None)
+        record.event(
+            "closed_after_restart",
             at=now(),
-            type="closed_after_restart",
-            data={"end_from": "cdr" if found else "router", "answered": answered},
+            end_from="cdr" if found else "router",
+            answered=answered,
         )
     log.warning(
         "calls.stale_closed",
@@ -148,19 +147,10 @@ async def mark_cut_calls(
         log.warning("calls.cut_check_failed", error=f"{type(exc).__name__}: {exc}")
         return 0
     for row in rows:
+        record = CallRecorder(call_log, row.linkedid, "ari", raise_refused=True)
         with contextlib.suppress(CallrouterError):
-            call_log.call_ended(
-                linkedid=row.linkedid,
-                ended_at=row.ended_at,
-                outcome="failed",
-                hangup_cause=row.hangup_cause,
-            )
-            call_log.event(
-                linkedid=row.linkedid,
-                at=now(),
-                type="cut_by_asterisk_restart",
-                data={"cause": row.hangup_cause},
-            )
+            record.written("failed", at=row.ended_at, cause=row.hangup_cause)
+            record.event("cut_by_asterisk_restart", at=now(), cause=row.hangup_cause)
         log.warning("calls.cut_by_asterisk_restart", linkedid=row.linkedid, cause=row.hangup_cause)
     return len(rows)
 

@@ -277,9 +277,7 @@ class OrphanCall:
                     )
             record.written(str(Outcome.ANSWERED), at=ended, cause=cause)
             # its start is not known here: no wait to count
-            record.observer.call_ended(
-                linkedid=self.linkedid, outcome=str(Outcome.ANSWERED), wait_seconds=None
-            )
+            record.ended(str(Outcome.ANSWERED), at=ended, started_at=None, answered_at=None)
         log.info("ari.orphan_call_ended", bridge=self.bridge.id, cause=cause)
 
 

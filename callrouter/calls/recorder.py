@@ -1,4 +1,9 @@
-"""One way to record a call, whichever door it came in by (ARI, FastAGI).
+"""One way to record a call, whichever door it came in by (ARI, FastAGI, the dialplan fallback).
+
+Every writer of the call log goes through it: the ARI session, the FastAGI flow, the CDR
+import of the fallback's calls (:mod:`callrouter.asterisk.cdr_import`, door ``fallback``) and
+the late writers that close a call the router did not see through (FastAGI's ``end`` of a call
+this process did not route; the stale closer of :mod:`callrouter.asterisk.stale`, door ``ari``).
 
 A :class:`CallRecorder` is bound to one call (its linkedid and its door) and writes the
 three records of each step together: the call log row (:class:`CallLogPort`), what the live
@@ -21,15 +26,20 @@ times mean"):
 
 A step a door cannot tell apart (FastAGI learns the hang-up cause with the end; ARI waits
 for each channel's ChannelDestroyed) is split in two methods: the moment (observer and
-log) and the row (written once the cause is known).
+log) and the row (written once the cause is known). A writer that learns of a call after the
+fact (the CDR import, the stale closer) writes only the rows: :meth:`CallRecorder.leg_opened`,
+:meth:`~CallRecorder.leg_written`, :meth:`~CallRecorder.answered`,
+:meth:`~CallRecorder.written` (``late=True`` where the store must not overwrite a final outcome,
+store/records.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 
@@ -40,20 +50,59 @@ from callrouter.routing import Decision, Target
 
 log = structlog.get_logger(__name__)
 
-Door = Literal["ari", "agi"]
+#: The door a call came in by; also its ``calls.mode`` (store/models.py: ``MODES``).
+Door = Literal["ari", "agi", "fallback"]
 
 #: Longest raw caller id kept with the decision event (a peer can send anything).
 RAW_CALLER_CHARS = 128
 
 
+class Rung(Protocol):
+    """Who a leg rang or who answered, as the rows keep it: a :class:`Target`, or what the CDR
+    import makes of a number (:class:`Officer`)."""
+
+    @property
+    def officer_id(self) -> str: ...
+    @property
+    def officer_name(self) -> str: ...
+    @property
+    def number(self) -> str: ...
+    @property
+    def number_label(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Officer:
+    """A :class:`Rung` known only from its number after the fact (no ring time, no confirm)."""
+
+    officer_id: str
+    officer_name: str
+    number: str
+    number_label: str | None = None
+
+
 @dataclass
 class CallRecorder:
-    """Records one call. Never blocks (the call log queues its writes)."""
+    """Records one call. Never blocks (the call log queues its writes).
+
+    ``raise_refused``: a write the call log refuses (:class:`CallrouterError`: bad record, full
+    spool) raises instead of being dropped — for a writer that must not move on past a call it
+    could not write (the CDR import keeps its offset and retries; the stale closer and
+    FastAGI's end of an unknown call leave the error to their caller)."""
 
     call_log: CallLogPort
     linkedid: str
     door: Door
     observer: CallObserver = field(default_factory=NoObserver)
+    raise_refused: bool = False
+
+    @contextlib.contextmanager
+    def _refusable(self) -> Iterator[None]:
+        if self.raise_refused:
+            yield
+            return
+        with contextlib.suppress(CallrouterError):
+            yield
 
     def _log(self, event: str, *, level: str = "info", **fields: Any) -> None:
         getattr(log, level)(event, door=self.door, linkedid=self.linkedid, **fields)
@@ -117,16 +166,7 @@ class CallRecorder:
         self, seq: int, target: Target, *, channel_id: str, at: datetime, ring: int
     ) -> None:
         """An officer (or the forward number) is rung: its attempt row, the live state."""
-        self.call_log.attempt_started(
-            linkedid=self.linkedid,
-            seq=seq,
-            officer_id=target.officer_id,
-            officer_name=target.officer_name,
-            number=target.number,
-            number_label=target.number_label,
-            channel_id=channel_id,
-            started_at=at,
-        )
+        self.leg_opened(seq, target, channel_id=channel_id, at=at)
         self.observer.call_state(
             linkedid=self.linkedid,
             state="ringing",
@@ -141,6 +181,19 @@ class CallRecorder:
             ring_timeout=ring,
         )
 
+    def leg_opened(self, seq: int, rung: Rung, *, channel_id: str, at: datetime) -> None:
+        """The attempt's row (the row of :meth:`leg_started`, without the moment)."""
+        self.call_log.attempt_started(
+            linkedid=self.linkedid,
+            seq=seq,
+            officer_id=rung.officer_id,
+            officer_name=rung.officer_name,
+            number=rung.number,
+            number_label=rung.number_label,
+            channel_id=channel_id,
+            started_at=at,
+        )
+
     def leg_over(self, result: str, target: Target | None = None) -> None:
         """An attempt ended (the moment; its row may wait for the cause)."""
         self.observer.leg_ended(result=result, linkedid=self.linkedid, target=target)
@@ -152,10 +205,11 @@ class CallRecorder:
         result: str,
         cause: int | None,
         at: datetime,
-        answered_at: datetime | None,
+        answered_at: datetime | None = None,
     ) -> None:
-        """The attempt's row gets its end (a store that refuses it is logged by the store)."""
-        with contextlib.suppress(CallrouterError):
+        """The attempt's row gets its end (a write the store refuses is dropped, unless
+        ``raise_refused``)."""
+        with self._refusable():
             self.call_log.attempt_ended(
                 linkedid=self.linkedid,
                 seq=seq,
@@ -168,14 +222,14 @@ class CallRecorder:
 
     # ------------------------------------------------------------------ answer
 
-    def answered(self, target: Target, *, at: datetime) -> None:
+    def answered(self, who: Rung, *, at: datetime) -> None:
         """An officer of the rota took the call (the row says who, before the bridge)."""
         self.call_log.call_answered(
             linkedid=self.linkedid,
             answered_at=at,
-            officer_id=target.officer_id,
-            officer_name=target.officer_name,
-            number=target.number,
+            officer_id=who.officer_id,
+            officer_name=who.officer_name,
+            number=who.number,
         )
 
     def talking(self, target: Target, *, at: datetime) -> None:
@@ -207,21 +261,44 @@ class CallRecorder:
     # ------------------------------------------------------------------ end
 
     def ended(
-        self, outcome: str, *, at: datetime, started_at: datetime, answered_at: datetime | None
+        self,
+        outcome: str,
+        *,
+        at: datetime,
+        started_at: datetime | None,
+        answered_at: datetime | None,
     ) -> None:
         """The call is over (the moment; its row may wait for the cause). Its wait runs
-        to the answer of an answered call, else to its end."""
+        to the answer of an answered call, else to its end; none when its start is not known
+        (ARI: a bridge of a call this process did not route)."""
         waited_until = answered_at if outcome == "answered" and answered_at else at
         self.observer.call_ended(
             linkedid=self.linkedid,
             outcome=outcome,
-            wait_seconds=waited_until.timestamp() - started_at.timestamp(),
+            wait_seconds=None
+            if started_at is None
+            else waited_until.timestamp() - started_at.timestamp(),
         )
 
-    def written(self, outcome: str, *, at: datetime, cause: int | None) -> None:
-        """The call's row gets its end and hang-up cause."""
-        with contextlib.suppress(CallrouterError):
+    def written(
+        self,
+        outcome: str,
+        *,
+        at: datetime,
+        cause: int | None,
+        late: bool = False,
+        line: str = "call.written",
+        level: str = "info",
+    ) -> None:
+        """The call's row gets its end and hang-up cause, and its log line (``line``: a door
+        whose end is worth a warning of its own names it). ``late``: this writer did not see
+        the call through (the CDR import, FastAGI's end of a call it did not route): the store
+        then only fills a missing outcome or corrects ``failed`` (store/records.py)."""
+        with self._refusable():
             self.call_log.call_ended(
-                linkedid=self.linkedid, ended_at=at, outcome=outcome, hangup_cause=cause
+                linkedid=self.linkedid, ended_at=at, outcome=outcome, hangup_cause=cause, late=late
             )
-        self._log("call.written", outcome=outcome, cause=cause)
+        fields: dict[str, Any] = {"outcome": outcome, "cause": cause}
+        if late:
+            fields["late"] = True
+        self._log(line, level=level, **fields)
