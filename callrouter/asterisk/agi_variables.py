@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from callrouter.asterisk.contract import FORWARD_RING_SECONDS
 from callrouter.routing import Decision
 
 VAR_PREFIX: Final = "CALLROUTER_AGI_"
@@ -22,6 +23,7 @@ def decision_variables(decision: Decision) -> list[tuple[str, str]]:
         ("CONFIRM_TIMEOUT", str(decision.confirm_timeout)),
         ("ACTION", decision.action.kind),
         ("FORWARD", decision.action.number or ""),
+        ("FORWARD_RING", str(FORWARD_RING_SECONDS)),
     ]
     for n, target in enumerate(targets, start=1):
         out += [

@@ -232,6 +232,12 @@ REASON_GUARD: Final = "guard"
 # forwarded: nobody answered and the rota's forward number took the call.
 FALLBACK_RESULTS: Final = ("answered", "forwarded", "abandoned", "unanswered", "failed")
 
+FORWARD_RING_SECONDS: Final = 30
+"""Seconds the rota's ``forward:<number>`` rings before the caller is told nobody answered,
+whichever door the call came through: ARI mode's flow, FastAGI mode's dialplan
+(``CALLROUTER_AGI_FORWARD_RING``) and the dialplan fallback (``CALLROUTER_FALLBACK_FORWARD_RING``
+in the include; 30 when an older include lacks it)."""
+
 # ----------------------------------------------------------------------- fallback include file
 FALLBACK_INCLUDE_FILENAME: Final = "callrouter_fallback.conf"
 """Written by ``callrouter rota dialplan`` next to extensions.conf; ``#tryinclude``'d."""
@@ -244,6 +250,7 @@ VAR_FALLBACK_RING_TIMEOUT: Final = "CALLROUTER_FALLBACK_RING_TIMEOUT"
 VAR_FALLBACK_CONFIRM_TIMEOUT: Final = "CALLROUTER_FALLBACK_CONFIRM_TIMEOUT"
 VAR_FALLBACK_MAX_WAIT: Final = "CALLROUTER_FALLBACK_MAX_WAIT"
 VAR_FALLBACK_FORWARD: Final = "CALLROUTER_FALLBACK_FORWARD"  # nobody-answered forward number or ""
+VAR_FALLBACK_FORWARD_RING: Final = "CALLROUTER_FALLBACK_FORWARD_RING"  # FORWARD_RING_SECONDS
 VAR_FALLBACK_NUMBER_N: Final = "CALLROUTER_FALLBACK_NUMBER_{n}"
 VAR_FALLBACK_CONFIRM_N: Final = "CALLROUTER_FALLBACK_CONFIRM_{n}"
 
@@ -298,6 +305,7 @@ CHANNEL_VARIABLES: Final = (
     VAR_FALLBACK_CONFIRM_TIMEOUT,
     VAR_FALLBACK_MAX_WAIT,
     VAR_FALLBACK_FORWARD,
+    VAR_FALLBACK_FORWARD_RING,
     VAR_FALLBACK_NUMBER_N,
     VAR_FALLBACK_CONFIRM_N,
     VAR_NOTICE_COUNT,

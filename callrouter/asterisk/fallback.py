@@ -51,6 +51,7 @@ def render_fallback_include(rota: Rota) -> str:
         (contract.VAR_FALLBACK_CONFIRM_TIMEOUT, str(policy.confirm_timeout)),
         (contract.VAR_FALLBACK_MAX_WAIT, str(policy.max_wait)),
         (contract.VAR_FALLBACK_FORWARD, forward),
+        (contract.VAR_FALLBACK_FORWARD_RING, str(contract.FORWARD_RING_SECONDS)),
     ]
     if not re.fullmatch(r"[0-9A-Za-z_-]*", rota.version):
         raise ValueError(f"rota version {rota.version!r} is not a plain token")

@@ -5,7 +5,7 @@
 * ``route,<linkedid>,<branch>`` — callrouter runs the same :func:`callrouter.routing.decide`
   as ARI mode, writes the ``calls`` row (``mode=agi``) and sets the decision as channel
   variables (one ``EXEC MSet``): ``CALLROUTER_AGI_OK``, ``_OPEN``, ``_STRATEGY``, ``_COUNT``,
-  ``_ROUNDS``, ``_MAX_WAIT``, ``_CONFIRM_TIMEOUT``, ``_ACTION``, ``_FORWARD``,
+  ``_ROUNDS``, ``_MAX_WAIT``, ``_CONFIRM_TIMEOUT``, ``_ACTION``, ``_FORWARD``, ``_FORWARD_RING``,
   ``_MESSAGE_MAX``, ``_MESSAGE_SILENCE`` and per target n (ring order) ``_TARGET_<n>``,
   ``_CONFIRM_<n>``, ``_RING_<n>``.
 * ``attempt,<linkedid>,start,<seq>,<index|all>`` / ``attempt,<linkedid>,end,<seq>,<index|all>,
@@ -51,7 +51,7 @@ from callrouter.asterisk.agi_access import (
     MAX_ARGS,
 )
 from callrouter.asterisk.agi_variables import VAR_PREFIX, decision_variables
-from callrouter.asterisk.contract import is_linkedid
+from callrouter.asterisk.contract import FORWARD_RING_SECONDS, is_linkedid
 from callrouter.calls.caller_times import DEFAULT_CALLER_TIMES, CallerTimes
 from callrouter.calls.ports import CallLogPort, CallObserver, NoObserver
 from callrouter.calls.recorder import CallRecorder
@@ -73,8 +73,8 @@ log = structlog.get_logger(__name__)
 __all__ = ["VAR_PREFIX", "AgiCallFlow", "AgiProtocolError", "attempt_result", "decision_variables"]
 
 FORWARD_GROUP: Final = "forward"
-"""The attempt group of the rota's forward action (the dialplan rings it for 60 s)."""
-FORWARD_RING_SECONDS: Final = 60
+"""The attempt group of the rota's forward action (the dialplan rings it for
+``CALLROUTER_AGI_FORWARD_RING`` = :data:`~callrouter.asterisk.contract.FORWARD_RING_SECONDS`)."""
 
 Decide = Callable[[datetime, CallInfo], Decision]
 Clock = Callable[[], datetime]

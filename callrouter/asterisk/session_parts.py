@@ -92,7 +92,7 @@ class FlowConfig:
     #: key that ends the message early
     message_terminate_on: str = "#"
     #: seconds the ``forward:<number>`` number rings before the caller is told nobody answered
-    forward_ring_seconds: int = 30
+    forward_ring_seconds: int = contract.FORWARD_RING_SECONDS
     #: the health notices a caller hears at a time, by audience (``waiting``: after the
     #: greeting while the officers ring; ``after_hours``: after the closed message): sound
     #: names (callrouter.notices.board.NoticeBoard.sounds)

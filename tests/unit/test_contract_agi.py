@@ -98,3 +98,15 @@ def test_simultaneous_ringing_dials_one_optimisable_local_leg_per_target() -> No
     # A leg is answered only once its officer was accepted: until then Dial drops it.
     answer = CODE[CODE.index(f"[{contract.CONTEXT_AGI_ANSWER}]") :]
     assert answer.index("Set(GOSUB_RESULT=CONTINUE)") < answer.index("Gosub(callrouter-confirm")
+
+
+def test_the_forward_number_rings_as_long_in_ari_and_fastagi_mode() -> None:
+    """ARI mode's flow and FastAGI mode's dialplan ring the rota's ``forward:<number>`` for
+    the one FORWARD_RING_SECONDS (FastAGI once rang it 60 s, ARI mode 30 s; the fallback:
+    tests/unit/test_fallback_include.py)."""
+    from callrouter.asterisk.session_parts import FlowConfig
+
+    seconds = str(contract.FORWARD_RING_SECONDS)
+    assert FlowConfig().forward_ring_seconds == contract.FORWARD_RING_SECONDS
+    assert (VAR_PREFIX + "FORWARD_RING", seconds) in decision_variables(decision())
+    assert "@${CALLROUTER_TRUNK},${CALLROUTER_AGI_FORWARD_RING},mU(" in CODE

@@ -98,6 +98,7 @@ def test_every_variable_set_is_in_the_contract(rota: Rota) -> None:
         contract.VAR_FALLBACK_CONFIRM_TIMEOUT,
         contract.VAR_FALLBACK_MAX_WAIT,
         contract.VAR_FALLBACK_FORWARD,
+        contract.VAR_FALLBACK_FORWARD_RING,
     }
     indexed = {n for n in names if re.fullmatch(r"CALLROUTER_FALLBACK_(NUMBER|CONFIRM)_\d+", n)}
     assert names - indexed == known
@@ -132,6 +133,22 @@ def test_forward_action_gives_the_forward_number() -> None:
     rota = parse_rota(text, "rota.yaml")
     assert (
         assignments(render_fallback_include(rota))[contract.VAR_FALLBACK_FORWARD] == "02263852115"
+    )
+
+
+def test_the_forward_number_rings_as_long_as_in_ari_and_fastagi_mode() -> None:
+    """The fallback rings the forward number FORWARD_RING_SECONDS (it once rang it for the
+    rota's per-officer ring time); an include written before the variable existed: 30 s."""
+    text = ROTA.replace(
+        "  max_wait: 50\n", "  max_wait: 50\n  nobody_answered_action: forward:0226 3852 115\n"
+    )
+    include = render_fallback_include(parse_rota(text, "rota.yaml"))
+    ring = assignments(include)[contract.VAR_FALLBACK_FORWARD_RING]
+    assert ring == str(contract.FORWARD_RING_SECONDS) != str(7)
+    dialplan = Path(__file__).resolve().parents[2] / "dialplan" / "extensions_callrouter.conf"
+    forward_dial = '${IF($["${CALLROUTER_FALLBACK_FORWARD_RING}" != ""]?${CALLROUTER_FALLBACK_FORWARD_RING}:30)}'
+    assert f"@${{CALLROUTER_TRUNK}},{forward_dial},U(callrouter-fallback-answered)" in (
+        dialplan.read_text(encoding="utf-8")
     )
 
 

@@ -77,6 +77,7 @@ def test_an_open_decision_becomes_variables_in_ring_order() -> None:
         "CALLROUTER_AGI_CONFIRM_TIMEOUT": "3",
         "CALLROUTER_AGI_ACTION": "forward",
         "CALLROUTER_AGI_FORWARD": "02433334444",
+        "CALLROUTER_AGI_FORWARD_RING": "30",
         "CALLROUTER_AGI_TARGET_1": "0901100001",
         "CALLROUTER_AGI_CONFIRM_1": "1",
         "CALLROUTER_AGI_RING_1": "6",
