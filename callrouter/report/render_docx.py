@@ -49,9 +49,11 @@ from callrouter.report.figures import Figures, PeriodKind
 from callrouter.report.settings import ReportSettings
 from callrouter.report.tables import CASE_TABLES, Cell, Table, report_tables
 from callrouter.report.words import (
+    GLOSSARY_HEADING,
     PROPOSAL_HEADING,
     answer_proposal,
     case_paragraphs,
+    glossary_lines,
     subject,
     telephony_paragraph,
 )
@@ -307,6 +309,11 @@ def _annex(doc: object, f: Figures, tables: dict[str, Table]) -> None:
         para(doc, "Không có cuộc gọi trong kỳ báo cáo.", size=14)
         return
     _numbered_tables(doc, tables, ANNEX_TABLES)
+    para(doc, f"Ghi chú – {GLOSSARY_HEADING.lower()}:", size=13, bold=True, italic=True,
+         space_after=2, keep_next=True)  # fmt: skip
+    for line in glossary_lines():
+        para(doc, f"– {line}", size=13, italic=True, space_after=2)
+    para(doc, "", size=8)
     for n, (caption, png) in enumerate(all_charts(f), start=1):
         doc.add_picture(io.BytesIO(png), width=Cm(15.5))  # type: ignore[attr-defined]
         picture = doc.paragraphs[-1]  # type: ignore[attr-defined]

@@ -5,6 +5,31 @@ from __future__ import annotations
 from callrouter.report.figures import CountRow, Figures, PeriodKind, percent
 
 
+TIME_GLOSSARY: tuple[tuple[str, str], ...] = (
+    (
+        "Thời điểm bắt đầu cuộc gọi",
+        "lúc người gọi chọn nhánh (sau lời chào và phần chọn nhánh của tổng đài; phần này "
+        "không tính vào thời gian chờ).",
+    ),
+    (
+        "Thời gian chờ",
+        "từ thời điểm bắt đầu đến khi cán bộ trực nhận cuộc gọi; cuộc gọi không ai nhận "
+        "tính đến khi kết thúc.",
+    ),
+    ("Thời gian đàm thoại", "từ khi cán bộ trực nhận cuộc gọi đến khi cuộc gọi kết thúc."),
+)
+"""What the report's times mean (its glossary, "Cách tính thời gian"): one definition for
+every call, whether callrouter routed it (ARI or FastAGI) or the exchange's fallback did
+(callrouter.calls.recorder; docs/operator-guide.md, "What the times mean")."""
+GLOSSARY_HEADING = "Cách tính thời gian"
+"""The glossary's heading, in the DOCX annex and on the report page."""
+
+
+def glossary_lines() -> list[str]:
+    """The glossary as sentences: ``<term>: <meaning>``."""
+    return [f"{term}: {meaning}" for term, meaning in TIME_GLOSSARY]
+
+
 def _n(value: int) -> str:
     return f"{value:,}".replace(",", ".")
 

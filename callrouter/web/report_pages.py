@@ -98,8 +98,10 @@ class ReportPages:
             summary_rows,
         )
         from callrouter.report.words import (  # noqa: PLC0415
+            GLOSSARY_HEADING,
             answer_proposal,
             empty_sentence,
+            glossary_lines,
             summary_paragraphs,
         )
 
@@ -115,6 +117,7 @@ class ReportPages:
                 "f": f,
                 "period": period,
                 "rows": summary_rows(f),
+                "glossary": (GLOSSARY_HEADING, glossary_lines()),
                 # the answer book, as in the DOCX: most used answers, questions without one
                 "answer_tables": answer_tables(f),
                 "proposal": answer_proposal(f),

@@ -566,6 +566,9 @@ async def test_report_page_shows_figures_charts_and_download_links(web: WebEnv) 
         assert f'<tr data-key="received"><th>Tổng số cuộc gọi đến</th><td>{received}</td>' in (
             page.text
         )
+        # the times' glossary, the same words as the DOCX annex (issue 18 item 4)
+        assert "<h3>Cách tính thời gian</h3>" in page.text
+        assert "<li>Thời gian chờ: từ thời điểm bắt đầu đến khi cán bộ trực nhận" in page.text
         for link in (
             "/report/download/xlsx?month=2026-11",
             "/report/chart/by_day.png?month=2026-11",

@@ -405,3 +405,19 @@ def test_ad_hoc_and_partial_reports_say_what_they_are() -> None:
     )
     assert "tháng 12 năm 2026 (số liệu tính đến ngày 03/12/2026)" in body
     assert "thường là gọi nhầm" not in render(figures(), "table").decode()
+
+
+def test_the_docx_annex_says_how_start_wait_and_talk_are_counted() -> None:
+    """Issue 18 item 4: one definition of start, wait and talk for every door, in the
+    report's glossary (annex, after the tables) — the start is the branch choice, so the
+    greeting and menu count in no wait, the fallback's calls included."""
+    texts = [p.text for p in Document(io.BytesIO(render(figures(), "docx"))).paragraphs]
+    at = texts.index("Ghi chú – cách tính thời gian:")
+    assert texts.index("PHỤ LỤC") < at
+    assert texts[at + 1 : at + 4] == [
+        "– Thời điểm bắt đầu cuộc gọi: lúc người gọi chọn nhánh (sau lời chào và phần chọn "
+        "nhánh của tổng đài; phần này không tính vào thời gian chờ).",
+        "– Thời gian chờ: từ thời điểm bắt đầu đến khi cán bộ trực nhận cuộc gọi; cuộc gọi "
+        "không ai nhận tính đến khi kết thúc.",
+        "– Thời gian đàm thoại: từ khi cán bộ trực nhận cuộc gọi đến khi cuộc gọi kết thúc.",
+    ]
