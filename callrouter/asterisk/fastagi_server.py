@@ -107,14 +107,31 @@ class FastAgiServer(Application):  # type: ignore[misc]  # panoramisk is untyped
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)
 
+    def stop_listening(self) -> None:
+        """Accept nothing more from now on (the first step of :meth:`close`): connections
+        still in the kernel's queue are reset when the socket closes (Asterisk's AGI fails
+        at once, the dialplan goes on); one accepted already is closed unread."""
+        self._closing = True
+        if self._server is not None:
+            loop = asyncio.get_running_loop()
+            for sock in self._server.sockets:
+                loop.remove_reader(sock.fileno())
+
     async def close(self, grace: float = CLOSE_GRACE) -> None:
         """Stop listening (a new request is refused: Asterisk's AGI fails at once and the
         dialplan goes on), give the requests already accepted ``grace`` seconds to finish,
         then cancel the rest; every accepted socket is closed when this returns, so no
         channel waits on a router that is gone (a hang-up handler's ``end`` arriving as
         ``serve`` stops)."""
-        self._closing = True
+        self.stop_listening()
         if self._server is not None:
+            # A connection accepted in the turn the stop came in is handed to its transport
+            # on the loop's next turn; asyncio's Server.close() before that hand-over leaks
+            # the socket (the transport's Server._attach asserts, asyncio swallows it, the
+            # socket waits for the garbage collector and Asterisk's AGI on it). One turn
+            # lets every accept already made become a connection, closed unread below.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
             self._server.close()
         pending = set(self._handlers)
         if pending:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from callrouter.report.figures import CountRow, Figures, PeriodKind, percent
 
-
 TIME_GLOSSARY: tuple[tuple[str, str], ...] = (
     (
         "Thời điểm bắt đầu cuộc gọi",

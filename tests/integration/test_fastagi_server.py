@@ -457,3 +457,37 @@ async def test_a_message_becomes_a_call_back_entry_or_an_event_without_a_caller_
     ]
     [without] = [e for e in events if e["type"] == "message_without_number"]
     assert without["data"] == {"recording": None, "reason": "after_hours_message"}
+
+
+async def test_a_connection_accepted_in_the_turn_the_server_stops_is_closed_not_leaked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ci14, ci15: a hang-up handler's `end` was accepted in the very turn of the event loop
+    in which serve stopped listening. asyncio hands an accepted socket to its transport one
+    turn later; ``asyncio.Server.close()`` in between makes that hand-over fail (its
+    ``_attach`` asserts, the error is swallowed) and leaves the socket to the garbage
+    collector — the caller's pbx channel waited 15 s on it. Here the stop comes right after
+    the accept, in the same turn; the socket must be closed within a second."""
+    loop = asyncio.get_running_loop()
+
+    async def end(request: Any) -> None:
+        return None
+
+    server = FastAgiServer({"end": end}, header_timeout=5.0)
+    original = loop._accept_connection  # type: ignore[attr-defined]  # asyncio internals
+    closing: list[asyncio.Task[None]] = []
+
+    def accept_then_stop(*args: Any, **kwargs: Any) -> None:
+        original(*args, **kwargs)
+        if not closing:  # serve's stop arrives in the same turn, after this accept
+            server.stop_listening()
+            closing.append(loop.create_task(server.close(grace=0.5)))
+
+    monkeypatch.setattr(loop, "_accept_connection", accept_then_stop)
+    await server.start("127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        assert await closed_by_server(reader, within=1.0), "the accepted socket was leaked"
+        await asyncio.wait_for(closing[0], 5)
+    finally:
+        writer.close()

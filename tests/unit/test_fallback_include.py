@@ -146,7 +146,8 @@ def test_the_forward_number_rings_as_long_as_in_ari_and_fastagi_mode() -> None:
     ring = assignments(include)[contract.VAR_FALLBACK_FORWARD_RING]
     assert ring == str(contract.FORWARD_RING_SECONDS) != str(7)
     dialplan = Path(__file__).resolve().parents[2] / "dialplan" / "extensions_callrouter.conf"
-    forward_dial = '${IF($["${CALLROUTER_FALLBACK_FORWARD_RING}" != ""]?${CALLROUTER_FALLBACK_FORWARD_RING}:30)}'
+    ring_var = "${CALLROUTER_FALLBACK_FORWARD_RING}"
+    forward_dial = f'${{IF($["{ring_var}" != ""]?{ring_var}:30)}}'
     assert f"@${{CALLROUTER_TRUNK}},{forward_dial},U(callrouter-fallback-answered)" in (
         dialplan.read_text(encoding="utf-8")
     )
