@@ -13,9 +13,11 @@ A trace is JSON lines, in the order the router saw them: ``{"rest": METHOD, "pat
 the router's Stasis application. Record them again (after an Asterisk upgrade or a change of
 the flow) with::
 
-    CALLROUTER_ARI_TRACES=tests/unit/ari_traces CALLROUTER_SANDBOX_SLOT=4 \\
-        flock /tmp/callrouter-slot4.lock .venv/bin/pytest tests/e2e/test_calls.py -q \\
-        -k "ari and (busy or never_answers or simultaneous or message)"
+    CALLROUTER_ARI_TRACES=tests/unit/ari_traces CALLROUTER_SANDBOX_SLOT=4 .venv/bin/pytest -n 0 \\
+      tests/e2e/test_calls.py -k "ari and not postgresql and (busy or never_answers or \\
+      simultaneous or message or forward or caller_hangs_up)"
+
+(the one command, also in the README's "Tests" section.)
 
 (tests/e2e/conftest.py installs :class:`TraceWriter` for each test; one file per test.)
 
