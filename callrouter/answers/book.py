@@ -12,6 +12,7 @@ from callrouter.errors import ConfigError
 MAX_TITLE = 300
 MAX_SOURCE = 300
 MAX_BODY = 20_000
+MAX_PER_CASE = 10  # agreed answers one case may carry from the recording form
 # Control characters other than tab and line breaks: PostgreSQL refuses NUL in text, and
 # none of them is meant to be in an answer (a file saved by a broken editor).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from callrouter.answers.book import AnswerDraft
 from callrouter.answers.fold import fold, highlight, terms
 from callrouter.errors import CallrouterError
-from callrouter.store.cases import format_ref
+from callrouter.store.cases import attach_answers, format_ref
 from callrouter.store.models import answer_versions, answers, case_answers, cases
 
 MAX_RESULTS = 50
@@ -369,21 +369,7 @@ async def attach(
 ) -> bool:
     """Record that a case used an answer; False when it was already attached."""
     async with engine.begin() as conn:
-        already = (
-            await conn.execute(
-                select(case_answers.c.case_id).where(
-                    case_answers.c.case_id == case_id, case_answers.c.answer_id == answer_id
-                )
-            )
-        ).first()
-        if already is not None:
-            return False
-        await conn.execute(
-            case_answers.insert().values(
-                case_id=case_id, answer_id=answer_id, attached_at=now, attached_by=account
-            )
-        )
-    return True
+        return await attach_answers(conn, case_id, [answer_id], by=account, at=now) == 1
 
 
 async def answers_of_case(engine: AsyncEngine, case_id: str) -> list[StoredAnswer]:

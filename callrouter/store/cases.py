@@ -5,7 +5,9 @@ Invariants:
 - an update names the ``version`` it read; if another save came first, nothing is written and
   :class:`~callrouter.errors.CaseConflict` says so (the caller still holds the input);
 - a reference (``ref_seq/ref_year``) is unique per branch and year: the next number is taken
-  in the inserting transaction and a collision with a concurrent insert is retried.
+  in the inserting transaction and a collision with a concurrent insert is retried;
+- the agreed answers an officer chose while recording (``answer_ids``) are attached in the
+  case's own transaction: a case is never saved without the answers the officer picked.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callrouter.cases.edit import CaseInput, CaseRules, is_overdue, plan_open, plan_update
 from callrouter.errors import CaseConflict, CaseInputError
-from callrouter.store.models import case_history, cases
+from callrouter.store.models import case_answers, case_history, cases
 
 CHANGED_MEANWHILE = (
     "Hồ sơ {ref} đã bị thay đổi trong lúc bạn sửa (bởi {by} lúc {at}); "
@@ -148,8 +150,10 @@ async def open_case(
     at: datetime,
     call_id: str | None = None,
     callback_id: str | None = None,
+    answer_ids: Sequence[int] = (),
 ) -> CaseRow:
-    """Record a new case (its first history row with it); returns it with its reference."""
+    """Record a new case (its first history row with it, and the agreed answers of
+    ``answer_ids`` attached by ``by``); returns it with its reference."""
     plan = plan_open(rules, given, by=by, at=at)
     case_id = str(uuid.uuid4())
     year = plan.values["local_day"].year
@@ -173,6 +177,7 @@ async def open_case(
                     )
                 )
                 await _history(conn, case_id, at, plan.values["opened_by"], plan)
+                await attach_answers(conn, case_id, answer_ids, by=by, at=at)
             break
         except IntegrityError:
             if attempt == _REF_RETRIES - 1:
@@ -180,6 +185,33 @@ async def open_case(
     found = await get_case(engine, case_id)
     assert found is not None  # noqa: S101 (just written in a committed transaction)
     return found
+
+
+async def attach_answers(
+    conn: AsyncConnection, case_id: str, answer_ids: Sequence[int], *, by: str, at: datetime
+) -> int:
+    """Attach the answers of ``answer_ids`` to the case (those not attached yet, each once);
+    returns how many were added. The caller has checked the answers are in use."""
+    wanted = list(dict.fromkeys(answer_ids))
+    if not wanted:
+        return 0
+    there = set(
+        (
+            await conn.execute(
+                select(case_answers.c.answer_id).where(
+                    case_answers.c.case_id == case_id, case_answers.c.answer_id.in_(wanted)
+                )
+            )
+        ).scalars()
+    )
+    added = [
+        {"case_id": case_id, "answer_id": a, "attached_at": at, "attached_by": by}
+        for a in wanted
+        if a not in there
+    ]
+    if added:
+        await conn.execute(insert(case_answers), added)
+    return len(added)
 
 
 async def update_case(

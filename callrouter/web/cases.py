@@ -26,7 +26,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from callrouter.answers.store import answers_of_case
+from callrouter.answers.book import MAX_PER_CASE
+from callrouter.answers.store import answers_of_case, get_answer
 from callrouter.cases.config import CasesConfig, CasesConfigHolder, default_cases_config
 from callrouter.cases.edit import CaseInput, CaseRules
 from callrouter.cases.lifecycle import (
@@ -84,6 +85,21 @@ def _input(form: FormData) -> CaseInput:
         given["status"] = None
     given["notable"] = form.get("notable") == "1" if "notable_shown" in form else None
     return CaseInput(**given)
+
+
+def _answer_ids(form: FormData) -> list[int] | str:
+    """The agreed answers picked on the recording form (``answer_id``, repeated), or why
+    they are refused."""
+    raw = form.getlist("answer_id")
+    if len(raw) > MAX_PER_CASE:
+        return f"Chỉ gắn được tối đa {MAX_PER_CASE} câu trả lời vào một hồ sơ."
+    ids: list[int] = []
+    for value in raw:
+        text = value.strip() if isinstance(value, str) else ""
+        if not (text.isascii() and text.isdigit() and 0 < len(text) <= 9):
+            return f"Mã câu trả lời {text[:20]!r} không hợp lệ."
+        ids.append(int(text))
+    return list(dict.fromkeys(ids))
 
 
 class CasesPages:
@@ -171,8 +187,13 @@ class CasesPages:
         callback_id: str | None,
         back: str | None = None,
     ) -> Response:
-        """Record the case; back to ``back``, to the call's page (read the reference out)
-        or to the case."""
+        """Record the case (with the agreed answers picked on the form); back to ``back``,
+        to the call's page (read the reference out) or to the case."""
+        answer_ids = await self._answers_in_use(form)
+        if isinstance(answer_ids, str):
+            return self.web.error(
+                request, 400, "Chưa ghi nhận được hồ sơ", f"{answer_ids} Hồ sơ chưa được lưu."
+            )
         try:
             case = await open_case(
                 self.web.ctx.engine,
@@ -183,15 +204,23 @@ class CasesPages:
                 at=self.web._now(),
                 call_id=call_id,
                 callback_id=callback_id,
+                answer_ids=answer_ids,
             )
         except CaseError as exc:
             return self.web.error(
                 request, 400, "Chưa ghi nhận được hồ sơ", f"{exc} Hồ sơ chưa được lưu."
             )
-        log.info("web.case_opened", case_id=case.id, call_id=call_id, user=user)
+        log.info(
+            "web.case_opened",
+            case_id=case.id,
+            call_id=call_id,
+            user=user,
+            answers=answer_ids,
+        )
         request.session["flash"] = (
             f"Đã ghi nhận hồ sơ số {case.ref} ({KIND_LABELS[Kind(case.kind)]}), "
             f"hạn xử lý {case.deadline:%d/%m/%Y}."
+            + (f" Đã gắn {len(answer_ids)} câu trả lời thống nhất." if answer_ids else "")
             + (" Hãy đọc số hồ sơ cho người gọi." if callback_id is None and call_id else "")
         )
         if back is not None:
@@ -199,6 +228,17 @@ class CasesPages:
         if callback_id is None and call_id is not None:
             return RedirectResponse(f"/calls/{quote(call_id)}#cases", status_code=303)
         return RedirectResponse(f"/cases/{quote(case.id)}", status_code=303)
+
+    async def _answers_in_use(self, form: FormData) -> list[int] | str:
+        """The form's picked answers when each is in the book and in use, else why not."""
+        ids = _answer_ids(form)
+        if isinstance(ids, str):
+            return ids
+        for answer_id in ids:
+            stored = await get_answer(self.web.ctx.engine, answer_id)
+            if stored is None or stored.retired_at is not None:
+                return f"Câu trả lời số {answer_id} không có trong sổ hoặc đã thôi dùng."
+        return ids
 
     async def new_form(self, request: Request) -> Response:
         """A case without a call in the log: from a call-back (``?callback=ID``) or by hand."""

@@ -7,7 +7,10 @@ Routes::
     GET  /tiep-nhan/su-kien             server-sent events: my live calls, at every change
     GET  /tiep-nhan/lich-su/{call_id}   the caller's history (earlier calls and cases from
                                         that number, most recent first; ``?truoc=`` pages)
-    POST /tiep-nhan/ho-so/{call_id}     record a case for the call, then back to the screen
+    GET  /tiep-nhan/cau-tra-loi?q=      the answer book searched beside the call (a fragment:
+                                        ranked hits, matches highlighted, expired struck through)
+    POST /tiep-nhan/ho-so/{call_id}     record a case for the call (with the agreed answers
+                                        picked from that search), then back to the screen
 
 The live part comes from the same in-memory registry the dashboard reads
 (:class:`~callrouter.calls.live.LiveCalls`, fed by the call flow's observer): the event stream
@@ -35,6 +38,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from callrouter.answers.fold import MAX_QUERY
+from callrouter.answers.store import search
 from callrouter.calls.live import STATE_LABELS, LiveCall, LiveLeg
 from callrouter.logs import mask_number
 from callrouter.store import history as h
@@ -50,6 +55,7 @@ HEARTBEAT_SECONDS = 15.0  # a comment line keeps proxies from closing an idle st
 STREAM_SECONDS = 300.0  # then the browser reconnects (and the session is checked again)
 RETRY_MS = 2000
 TO_FINISH_DAYS = 7
+PICK_RESULTS = 8  # answers offered beside a call: the officer reads them on a phone
 LEG_LABELS = {"ringing": "Đang đổ chuông máy của bạn", "talking": "Đang nối máy với bạn"}
 
 
@@ -66,6 +72,7 @@ class OfficerScreen:
             Route("/tiep-nhan", self.screen, methods=["GET"]),
             Route("/tiep-nhan/su-kien", self.events, methods=["GET"]),
             Route("/tiep-nhan/lich-su/{call_id}", self.history, methods=["GET"]),
+            Route("/tiep-nhan/cau-tra-loi", self.find_answers, methods=["GET"]),
             Route("/tiep-nhan/ho-so/{call_id}", self.record_case, methods=["POST"]),
         ]
 
@@ -115,7 +122,7 @@ class OfficerScreen:
         )
 
     def _labels(self) -> dict[str, Any]:
-        return self.web.cases.labels()
+        return {**self.web.cases.labels(), "answer_query_max": MAX_QUERY}
 
     # -- server-sent events ----------------------------------------------------------
     async def events(self, request: Request) -> Response:
@@ -203,6 +210,25 @@ class OfficerScreen:
                 "this_call": [c for c in past.cases if c.call_id == call_id] if past else [],
                 "next_url": _next_url(call_id, past),
                 **self._labels(),
+            },
+        )
+
+    # -- the answer book beside the call ---------------------------------------------
+    async def find_answers(self, request: Request) -> Response:
+        """The book's answers matching ``q``, as the card's picker shows them (a fragment)."""
+        user = await self.web._user(request)
+        if not isinstance(user, str):
+            return PlainTextResponse("Chưa đăng nhập.", status_code=401)
+        query = request.query_params.get("q", "")[:MAX_QUERY]
+        hits = await search(self.web.ctx.engine, query, limit=PICK_RESULTS)
+        return self.web.templates.TemplateResponse(
+            request,
+            "_answer_pick.html",
+            {
+                "q": query,
+                "hits": hits,
+                "topics": self.web.cases.config.topics,
+                "today": self.web.cases._today(),
             },
         )
 

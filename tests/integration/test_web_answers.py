@@ -12,9 +12,10 @@ import sqlalchemy as sa
 
 from callrouter.answers.store import answers_of_case, usage
 from callrouter.cases.edit import CaseInput
+from callrouter.report.sample import answered_call_row
 from callrouter.store import accounts as account_store
 from callrouter.store.cases import open_case
-from callrouter.store.models import answer_versions, answers, cases
+from callrouter.store.models import answer_versions, answers, calls, case_answers, cases
 from tests.integration.web_harness import (
     PASSWORD_HASH,
     START,
@@ -242,3 +243,71 @@ async def test_an_officer_attaches_an_answer_only_to_a_case_of_their_unit(web: W
     assert refused.status_code == 404
     assert [a.id for a in await answers_of_case(web.engine, own.id)] == [answer_id]
     assert await answers_of_case(web.engine, other.id) == []
+
+
+@pytest.mark.parametrize("web_db_url", ["sqlite", "postgresql"], indirect=True)
+async def test_an_officer_picks_an_answer_beside_the_call_and_it_goes_with_the_case(
+    web: WebEnv,
+) -> None:
+    await _officer(web)
+    row = answered_call_row("pick-1", "0912000888", START)
+    async with web.engine.begin() as conn:
+        await conn.execute(sa.insert(calls), [row])
+    async with web.client() as clerk:
+        await login(clerk)
+        answer_id = _answer_id(await _create(clerk))
+        gone = _answer_id(await _create(clerk, title="Tiêm chủng đợt cũ"))
+        page = await clerk.get(f"/answers/{gone}")
+        retired = await clerk.post(
+            f"/answers/{gone}/retire", data={"csrf": csrf_of(page.text), "version": "1"}
+        )
+        assert retired.status_code == 303
+    async with web.client() as stranger:
+        assert (await stranger.get("/tiep-nhan/cau-tra-loi?q=tiem")).status_code == 401
+    async with web.client() as officer:
+        assert (await login(officer, user=OFFICER)).status_code == 303
+        screen = await officer.get("/tiep-nhan")
+        assert 'class="answer-q"' in screen.text  # the card's picker, in the card template
+        found = await officer.get("/tiep-nhan/cau-tra-loi", params={"q": "TIEM CHUNG"})
+        assert found.status_code == 200
+        assert "<mark>tiêm</mark> <mark>chủng</mark>" in found.text
+        assert f'class="use-answer" data-answer="{answer_id}"' in found.text
+        assert f'data-answer="{gone}"' not in found.text  # retired: out of search
+        nothing = await officer.get("/tiep-nhan/cau-tra-loi", params={"q": "xo so"})
+        assert "Không có câu trả lời nào khớp «xo so»" in nothing.text
+        token = csrf_of(screen.text)
+        case = {"csrf": token, "kind": "hoi_dap", "topic": "tiem_chung", "summary": "Lịch tiêm"}
+        path = f"/tiep-nhan/ho-so/{row['id']}"
+        refused = [
+            await officer.post(path, data={**case, "answer_id": bad})
+            for bad in ("x", "-1", "99999", str(gone), [str(answer_id)] * 11)
+        ]
+        assert not await web.scalar(sa.select(sa.func.count()).where(cases.c.call_id == row["id"]))
+        local = START.date()
+        month = (local.replace(day=1), local.replace(day=28))
+        _, unanswered_before = await usage(web.engine, *month)
+        recorded = await officer.post(path, data={**case, "answer_id": [str(answer_id)] * 2})
+        assert recorded.status_code == 303
+        assert recorded.headers["location"] == "/tiep-nhan"
+        back = await officer.get("/tiep-nhan")
+    assert [r.status_code for r in refused] == [400] * 5
+    assert "không có trong sổ hoặc đã thôi dùng" in refused[3].text
+    assert "tối đa 10 câu trả lời" in refused[4].text
+    assert all("Hồ sơ chưa được lưu" in r.text for r in refused)
+    assert "Đã gắn 1 câu trả lời thống nhất." in back.text
+    async with web.engine.connect() as conn:
+        (case_id,) = (
+            await conn.execute(sa.select(cases.c.id).where(cases.c.call_id == row["id"]))
+        ).one()
+        attached = (
+            await conn.execute(
+                sa.select(case_answers.c.answer_id, case_answers.c.attached_by).where(
+                    case_answers.c.case_id == case_id
+                )
+            )
+        ).all()
+    assert [tuple(a) for a in attached] == [(answer_id, OFFICER)]
+    assert [a.id for a in await answers_of_case(web.engine, case_id)] == [answer_id]
+    used, unanswered = await usage(web.engine, *month)
+    assert [(u.answer_id, u.cases) for u in used] == [(answer_id, 1)]
+    assert unanswered == unanswered_before  # the question carries its agreed answer

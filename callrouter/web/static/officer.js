@@ -1,7 +1,8 @@
 // The officer's screen (/tiep-nhan): calls ringing or bridged to me, drawn from the
 // server-sent events of /tiep-nhan/su-kien. Each call gets a card (caller, how long, which
 // registered number, the caller's history, the case form). An update only rewrites the
-// card's status texts: a form being typed in is never replaced. A call that was bridged to
+// card's status texts: a form being typed in is never replaced. The card's answer picker
+// searches the agreed answer book as the officer types; a picked answer goes with the case. A call that was bridged to
 // me keeps its card and form after it ends (and joins the "to finish" list); a call that
 // only rang me goes away unless something was typed into its form.
 (function () {
@@ -78,6 +79,102 @@
       });
   }
 
+  // The answer book beside the call: what is typed in the card's search box is looked up a
+  // quarter second after the last key (only the latest answer is shown); "Dùng" puts the
+  // answer on the form as a hidden answer_id, attached with the case when it is recorded.
+  function answerPicker(entry) {
+    var el = entry.el;
+    var box = el.querySelector(".answer-q");
+    var hits = el.querySelector(".answer-hits");
+    var chosen = el.querySelector(".answer-chosen");
+    if (!box || !hits || !chosen) {
+      return;
+    }
+    var timer = null;
+    var asked = 0;
+
+    function look() {
+      var q = box.value.trim();
+      var mine = ++asked;
+      if (!q) {
+        hits.textContent = "";
+        return;
+      }
+      fetch("/tiep-nhan/cau-tra-loi?q=" + encodeURIComponent(q), {
+        credentials: "same-origin",
+        headers: { Accept: "text/html" }
+      })
+        .then(function (response) {
+          if (!response.ok) {
+            throw new Error(String(response.status));
+          }
+          return response.text();
+        })
+        .then(function (html) {
+          if (mine === asked) {
+            hits.innerHTML = html;
+          }
+        })
+        .catch(function () {
+          if (mine === asked) {
+            hits.textContent = "";
+            var p = document.createElement("p");
+            p.className = "error-text";
+            p.textContent = "Không tìm được trong sổ câu trả lời, thử lại.";
+            hits.appendChild(p);
+          }
+        });
+    }
+
+    box.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        event.preventDefault(); // Enter searches; it never sends the half-written case
+        window.clearTimeout(timer);
+        look();
+      }
+    });
+    box.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(look, 250);
+    });
+    hits.addEventListener("click", function (event) {
+      var button = event.target.closest("button.use-answer");
+      if (!button) {
+        return;
+      }
+      var id = button.getAttribute("data-answer");
+      var already = Array.prototype.some.call(chosen.children, function (li) {
+        return li.getAttribute("data-answer") === id;
+      });
+      if (already) {
+        return;
+      }
+      var li = document.createElement("li");
+      li.setAttribute("data-answer", id);
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "answer_id";
+      input.value = id;
+      var title = document.createElement("span");
+      title.textContent = button.getAttribute("data-title");
+      var drop = document.createElement("button");
+      drop.type = "button";
+      drop.className = "unuse";
+      drop.textContent = "Bỏ";
+      li.appendChild(input);
+      li.appendChild(title);
+      li.appendChild(drop);
+      chosen.appendChild(li);
+      entry.dirty = true;
+    });
+    chosen.addEventListener("click", function (event) {
+      var drop = event.target.closest("button.unuse");
+      if (drop) {
+        drop.parentNode.remove();
+      }
+    });
+  }
+
   function newCard(call) {
     var el = template.content.firstElementChild.cloneNode(true);
     el.setAttribute("data-call-id", call.call_id);
@@ -97,6 +194,7 @@
         loadHistory(entry, link.getAttribute("href"), true, 0);
       }
     });
+    answerPicker(entry);
     container.insertBefore(el, container.firstChild);
     loadHistory(entry, "/tiep-nhan/lich-su/" + encodeURIComponent(call.call_id), false, 0);
     return entry;
