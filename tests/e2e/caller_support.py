@@ -3,8 +3,9 @@
 The sandbox pbx logs verbose level 3 to ``messages.log``; Asterisk writes one line per sound
 it opens on a channel (``file.c: <PJSIP/…> Playing 'callrouter/greeting.slin' (language
 'vi')``), per music-on-hold start (``Started music on hold, class 'default', on channel
-'PJSIP/…'``) and a WARNING when a sound exists in no language. These are Asterisk's view of
-what the caller heard, with Asterisk's own times.
+'PJSIP/…'``) and stop (``Stopped music on hold on PJSIP/…``), and a WARNING when a sound
+exists in no language. These are Asterisk's view of what the caller heard, with Asterisk's
+own times.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ _PLAYING = re.compile(
     r"<(?P<chan>[^>]+)> Playing '(?P<sound>[^']+?)\.[a-z0-9]+' \(language '(?P<lang>[^']*)'\)"
 )
 _MOH = re.compile(r"Started music on hold, class '(?P<cls>[^']*)', on channel '(?P<chan>[^']+)'")
+_MOH_STOP = re.compile(r"Stopped music on hold on (?P<chan>\S+)$")
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,16 @@ def moh_classes(info: SandboxInfo, channel: str) -> list[Heard]:
         if head is not None and (m := _MOH.search(line)) and m["chan"] == channel:
             at = datetime.strptime(head["at"], "%Y-%m-%d %H:%M:%S.%f").timestamp()
             out.append(Heard(at, m["cls"], None))
+    return out
+
+
+def moh_stops(info: SandboxInfo, channel: str) -> list[float]:
+    """When music on hold (a notice's class included) stopped on ``channel``, in order."""
+    out: list[float] = []
+    for line in log_lines(info):
+        head = _LINE.match(line)
+        if head is not None and (m := _MOH_STOP.search(line)) and m["chan"] == channel:
+            out.append(datetime.strptime(head["at"], "%Y-%m-%d %H:%M:%S.%f").timestamp())
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from tests.e2e.caller_support import (
     heard,
     missing_sound_warnings,
     moh_classes,
+    moh_stops,
     pbx_channel,
     rootfs,
     wait_heard,
@@ -39,6 +41,7 @@ from tests.e2e.harness import (
     AmiEvent,
     Harness,
     Sandbox,
+    SandboxInfo,
     officer_number,
 )
 from tests.e2e.router_modes import RouterMode
@@ -49,7 +52,12 @@ from tests.integration.web_harness import PASSWORD_HASH, USER
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120, func_only=True)]
 __all__ = ["browser"]
 
-NOTICE = "Thông báo của TTYT: từ 15/12 tiêm chủng miễn phí cho trẻ em, mang theo thẻ BHYT."
+# Longer once spoken (about 13 s) than the 8 s the officer's phone rings before answering:
+# the bridge must cut it in every mode.
+NOTICE = (
+    "Thông báo của TTYT: từ 15/12 tiêm chủng miễn phí cho trẻ em dưới 5 tuổi tại trạm y tế"
+    " xã, phường; khi đi tiêm xin mang theo thẻ BHYT và sổ tiêm chủng của trẻ."
+)
 EXPIRED = "Thông báo cũ: lịch tiêm ngày 1/6 đã kết thúc."
 AFTER_HOURS = "Ngoài giờ làm việc, cấp cứu xin gọi 115."
 WEB_NOTICE = "Trạm Y tế xã tiêm chủng miễn phí cho trẻ em vào ngày 25 hằng tháng."
@@ -99,17 +107,40 @@ async def notice_board(sandbox: Sandbox, harness: Harness, tmp_path: Path) -> No
     return board
 
 
-async def answered_call(harness: Harness, officer: str, *, hold: float) -> tuple[str, AmiEvent]:
-    """A branch-3 call the officer's phone answers: the caller's pbx channel and the
-    officer's OfficerRinging event, once the caller has hung up."""
+@dataclass(frozen=True)
+class AnsweredCall:
+    """A branch-3 call the officer's phone answered: the caller's pbx channel and the
+    officer's OfficerRinging and OfficerAnswered events."""
+
+    channel: str
+    ringing: AmiEvent
+    answered: AmiEvent
+
+
+async def answered_call(harness: Harness, officer: str, *, hold: float) -> AnsweredCall:
+    """Place a branch-3 call the officer's phone answers; returns once the caller hung up."""
     call = await harness.place_call(digits="3", hold=hold)
     ringing = await harness.wait_user_event(
         "OfficerRinging", source="pstn", Number=officer, within=15
     )
-    await harness.wait_user_event("OfficerAnswered", source="pstn", Number=officer, within=20)
+    answered = await harness.wait_user_event(
+        "OfficerAnswered", source="pstn", Number=officer, within=20
+    )
     channel = pbx_channel(harness, call)
     await harness.wait_caller_hangup(call, within=30)
-    return channel, ringing
+    return AnsweredCall(channel, ringing, answered)
+
+
+def assert_the_bridge_cut_the_notice(
+    info: SandboxInfo, call: AnsweredCall, started: float, seconds: float
+) -> None:
+    """The notice's music class (started at ``started``, ``seconds`` long) stopped when the
+    officer answered, before it would have ended by itself."""
+    answered = call.answered.timestamp
+    assert answered < started + seconds - 1.0, "the notice ends before the answer: no proof"
+    stops = [t for t in moh_stops(info, call.channel) if t >= started]
+    assert stops, "the notice's music was never stopped"
+    assert answered - 0.5 <= stops[0] <= answered + 1.5, (stops[0], answered)
 
 
 @pytest.fixture
@@ -136,7 +167,8 @@ async def test_given_a_notice_valid_now_then_the_caller_hears_it_while_the_offic
     officer = officer_number(ANSWERS, 8)
     rota = write_rota(tmp_path / "rota.yaml", [officer], ring_timeout=30, max_wait=60)
     async with router_mode.running(rota, sqlite_url, tmp_path / "state", notices=board):
-        channel, ringing = await answered_call(harness, officer, hold=16)
+        call = await answered_call(harness, officer, hold=16)
+    channel, ringing = call.channel, call.ringing
 
     log = heard(info, channel)
     names = [h.what for h in log]
@@ -146,6 +178,7 @@ async def test_given_a_notice_valid_now_then_the_caller_hears_it_while_the_offic
         assert "callrouter/please-hold" not in names  # the bridge cut the notice short
     else:
         notice = next(h for h in moh_classes(info, channel) if h.what == music_class(current.key))
+        assert_the_bridge_cut_the_notice(info, call, notice.at, current.seconds)
     assert notice.at >= ringing.timestamp - 0.5  # the officer's phone was already ringing
     assert sound_name(expired.key) not in names
     [after_hours] = [r for r in board.ready() if r.notice.id == "ngoai-gio"]
@@ -189,10 +222,11 @@ async def test_given_the_router_is_down_then_the_fallback_plays_the_notice_while
     )
     write_fallback_include(rota, info.pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME)
     sandbox.cli("pbx", "dialplan reload")
-    channel, ringing = await answered_call(harness, officer, hold=12)
-    classes = moh_classes(info, channel)
+    call = await answered_call(harness, officer, hold=12)
+    classes = moh_classes(info, call.channel)
     notice = next(h for h in classes if h.what == music_class(current.key))
-    assert notice.at >= ringing.timestamp - 0.5
+    assert notice.at >= call.ringing.timestamp - 0.5
+    assert_the_bridge_cut_the_notice(info, call, notice.at, current.seconds)
     assert music_class(expired.key) not in [h.what for h in classes]
     assert missing_sound_warnings(info, current.key) == []
 
@@ -327,12 +361,12 @@ async def test_a_notice_an_admin_writes_on_the_web_is_heard_by_the_next_caller(
         [ready] = board.ready()
         assert ready.notice.text == WEB_NOTICE
         await includes_carry(board)
-        channel, ringing = await answered_call(harness, officer, hold=20)
-    log = heard(info, channel)
+        call = await answered_call(harness, officer, hold=20)
+    log = heard(info, call.channel)
     names = [h.what for h in log]
     notice = next(h for h in log if h.what == sound_name(ready.key))
     assert names.index("callrouter/greeting") < names.index(notice.what)
-    assert notice.at >= ringing.timestamp - 0.5
+    assert notice.at >= call.ringing.timestamp - 0.5
     assert missing_sound_warnings(info, ready.key) == []
 
 
