@@ -34,7 +34,7 @@ from tests.e2e.caller_support import (
     rootfs,
     wait_heard,
 )
-from tests.e2e.callflow_support import running_router, write_rota
+from tests.e2e.callflow_support import engine_for, running_router, wait_for_call, write_rota
 from tests.e2e.harness import (
     ANSWERS,
     RINGS_FOREVER,
@@ -186,6 +186,51 @@ async def test_given_a_notice_valid_now_then_the_caller_hears_it_while_the_offic
     assert music_class(expired.key) not in [h.what for h in moh_classes(info, channel)]
     # Asterisk found the notice's sound (a missing announcement logs "Unable to open file").
     assert missing_sound_warnings(info, current.key) == []
+
+
+async def test_a_notice_counts_inside_max_wait_and_is_cut_when_it_is_reached(
+    router_mode: RouterMode,
+    notice_board: NoticeBoard,
+    harness: Harness,
+    tmp_path: Path,
+    sqlite_url: str,
+) -> None:
+    """Nobody answers and max wait is 10 s (one 10 s round), shorter than greeting plus
+    notice: the notice does not stretch the wait; the caller stops hearing it at max wait
+    (ARI: the next sound starts before the notice would have ended; FastAGI: the Dial's
+    notice class stops)."""
+    info = harness.info
+    [current] = [r for r in notice_board.ready() if r.notice.id == "tiem-chung"]
+    await router_mode.dialplan_reloaded()
+    officer = officer_number(RINGS_FOREVER, 0)
+    rota = write_rota(tmp_path / "rota.yaml", [officer], ring_timeout=10, max_wait=10)
+    engine = engine_for(sqlite_url)
+    try:
+        async with router_mode.running(
+            rota, sqlite_url, tmp_path / "state", notices=notice_board, message_max_seconds=2
+        ):
+            call = await harness.place_call(digits="3", hold=40)
+            await harness.wait_user_event(
+                "OfficerRinging", source="pstn", Number=officer, within=15
+            )
+            channel = pbx_channel(harness, call)
+            await harness.wait_caller_hangup(call, within=60)
+            rows = await wait_for_call(engine, call.caller_number)
+    finally:
+        await engine.dispose()
+    assert rows.call["outcome"] == "unanswered"
+    assert rows.call["wait_seconds"] == pytest.approx(10, abs=1.5)
+    if router_mode.name == "ari":
+        log = heard(info, channel)
+        names = [h.what for h in log]
+        notice = log[names.index(sound_name(current.key))]
+        after = log[names.index(notice.what) + 1]  # what the caller heard next
+        assert after.at < notice.at + current.seconds - 1.0, (after, notice, current.seconds)
+    else:
+        notice = next(h for h in moh_classes(info, channel) if h.what == music_class(current.key))
+        stops = [t for t in moh_stops(info, channel) if t >= notice.at]
+        assert stops, "the notice's music was never stopped"
+        assert stops[0] < notice.at + current.seconds - 1.0, (stops[0], notice, current.seconds)
 
 
 async def test_given_the_officer_answers_at_once_then_the_caller_hears_no_notice(
