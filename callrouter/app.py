@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -31,7 +30,6 @@ from callrouter.asterisk.prompts import PromptCatalog
 from callrouter.asterisk.session_parts import FlowConfig
 from callrouter.asterisk.stale import Reconnections
 from callrouter.asterisk.stasis_app import StasisApp
-from callrouter.calls.caller_times import DEFAULT_CALLER_TIMES, CallerTimes
 from callrouter.calls.live import LiveCalls, LiveState
 from callrouter.calls.plan import Clock, utc_now
 from callrouter.errors import AsteriskError, ConfigError
@@ -121,6 +119,10 @@ async def last_answered_officers(engine: AsyncEngine) -> dict[int, str]:
 
 @dataclass
 class ServeOptions:
+    """What a running ``serve`` is given besides its :class:`~callrouter.settings.Settings`:
+    the command line's flags and the live objects it shares (metrics, live calls, the notice
+    board). Anything an operator configures is a setting, read from ``settings`` (one home)."""
+
     drain_seconds: float = 30.0
     rota_poll_seconds: float = 2.0
     moh_class: str | None = None
@@ -130,13 +132,6 @@ class ServeOptions:
     live: LiveCalls = field(default_factory=LiveCalls)
     #: set it (e.g. on SIGHUP) to reload the rota now instead of at the next poll
     reload_rota: asyncio.Event = field(default_factory=asyncio.Event)
-    #: Asterisk's sounds directory when it is on this machine: prompts missing in Vietnamese
-    #: are then played in English explicitly and logged (None: Asterisk's own fallback only)
-    sounds_dir: Path | None = None
-    #: folder under sounds/<language>/ that holds the prompts
-    prompt_folder: str = "callrouter"
-    #: what a waiting caller is given (hold reminder, message limits), for both modes
-    caller: CallerTimes = DEFAULT_CALLER_TIMES
     #: health notices played to waiting callers (None: none; the file is watched)
     notices: NoticeBoard | None = None
 
@@ -308,7 +303,7 @@ async def serve(
     metrics = options.metrics
     ari = ari_client(settings)  # fails fast on a missing password, before anything starts
     try:
-        prompts = PromptCatalog(options.sounds_dir, folder=options.prompt_folder)
+        prompts = PromptCatalog(settings.sounds_dir, folder=settings.prompt_folder)
     except ValueError as exc:
         raise ConfigError(f"prompts: {exc}") from exc
     async with router_runtime(settings, stop, options, mode="ari") as rt, ari:
@@ -322,7 +317,7 @@ async def serve(
                 app=settings.ari_app,
                 moh_class=options.moh_class,
                 prompts=prompts,
-                caller=options.caller,
+                caller=settings.caller_times(),
                 notices=options.notices.sounds if options.notices is not None else _no_notices,
             ),
             clock=clock,
@@ -395,7 +390,7 @@ async def serve_agi(
             rt.rota.decide,
             clock=clock,
             observer=rt.monitor(),
-            caller=options.caller,
+            caller=settings.caller_times(),
         )
         # The rotation state comes from the call log, as in ARI mode: a restart keeps
         # `rotate` fair (read once the call log has made sure the tables exist).

@@ -80,13 +80,7 @@ def serve(  # noqa: PLR0917 -- click passes every option as a parameter
         asyncio.run(
             _main(
                 settings,
-                ServeOptions(
-                    drain_seconds=drain,
-                    sounds_dir=settings.sounds_dir,
-                    prompt_folder=settings.prompt_folder,
-                    caller=settings.caller_times(),
-                    notices=notice_board(settings),
-                ),
+                ServeOptions(drain_seconds=drain, notices=notice_board(settings)),
                 mode=mode,
             )
         )

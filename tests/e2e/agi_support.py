@@ -19,6 +19,7 @@ from callrouter.app import ServeOptions, serve_agi
 from callrouter.asterisk import contract
 from callrouter.settings import Settings
 from callrouter.web.settings import WebSettings
+from tests.e2e.callflow_support import split_options
 from tests.e2e.harness import Sandbox
 
 AGI_SECRET = secrets.token_urlsafe(24)
@@ -67,13 +68,15 @@ async def running_agi_router(
     dialplan_include: Path | None = None,
     ami: tuple[int, str, str] | None = None,
     drain_seconds: float = 10.0,
-    **serve_options: Any,
+    **options: Any,
 ) -> AsyncIterator[AgiRouter]:
     """``callrouter serve --mode agi`` (:func:`callrouter.app.serve_agi`) in this loop;
     yields once it listens, stops after. ``dialplan_include``: where it writes the fallback
     include (default: in ``state_dir``, which no Asterisk reads); ``ami``: (port, user,
     secret) of the pbx's AMI, for call-backs and the dialplan reload after a rota change;
-    ``serve_options``: further ServeOptions fields (``live``, ``metrics``, ...)."""
+    ``options``: further Settings fields (e.g. ``message_max_seconds``) or ServeOptions
+    fields (``live``, ``metrics``, ...)."""
+    configured, serve_options = split_options(options)
     ami_settings: dict[str, Any] = {}
     if ami is not None:
         ami_settings = {"ami_port": ami[0], "ami_user": ami[1], "ami_password": SecretStr(ami[2])}
@@ -87,15 +90,16 @@ async def running_agi_router(
         agi_secret=SecretStr(AGI_SECRET),
         dialplan_include=dialplan_include or state_dir / "callrouter_fallback.conf",
         **ami_settings,
+        **configured,
     )
     await asyncio.to_thread(state_dir.mkdir, parents=True, exist_ok=True)
     stop, started = asyncio.Event(), asyncio.Event()
     # The admin web has its own tests; here it would only compete for a port.
-    options = ServeOptions(
+    serve = ServeOptions(
         drain_seconds=drain_seconds, web=WebSettings(enabled=False), **serve_options
     )
     task = asyncio.create_task(
-        serve_agi(settings, stop, options=options, started=started, background=background)
+        serve_agi(settings, stop, options=serve, started=started, background=background)
     )
     waiter = asyncio.create_task(started.wait())
     done, _ = await asyncio.wait({task, waiter}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
@@ -108,7 +112,7 @@ async def running_agi_router(
         task.cancel()
         raise TimeoutError("serve_agi did not listen within 20 s")
     try:
-        yield AgiRouter(settings, task, stop, options)
+        yield AgiRouter(settings, task, stop, serve)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)

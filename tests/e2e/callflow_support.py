@@ -127,6 +127,16 @@ def officer_id_at(index: int) -> str:
     return OFFICERS[index][0]
 
 
+def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A test's keyword options as (Settings fields, ServeOptions fields): a setting has one
+    home, so a test configures serve as an operator would."""
+    fields = Settings.model_fields
+    return (
+        {k: v for k, v in options.items() if k in fields},
+        {k: v for k, v in options.items() if k not in fields},
+    )
+
+
 @contextlib.asynccontextmanager
 async def running_router(
     info: SandboxInfo,
@@ -136,7 +146,7 @@ async def running_router(
     *,
     drain_seconds: float = 10.0,
     dialplan_include: Path | None = None,
-    **serve_options: Any,
+    **options: Any,
 ) -> AsyncIterator[Router]:
     """``callrouter serve`` in this loop (the demo's :class:`~callrouter.sandbox.router.Router`);
     yields once its ARI events flow, stops after.
@@ -144,9 +154,10 @@ async def running_router(
     ``drain_seconds=0`` stops it without letting calls in progress finish (what Asterisk
     sees when the router dies: the events socket closes, channels and bridges stay).
     ``dialplan_include``: where serve writes the fallback include (default: in
-    ``state_dir``, which no Asterisk reads). ``serve_options``: further ServeOptions
-    fields.
+    ``state_dir``, which no Asterisk reads). ``options``: further Settings fields (what an
+    operator configures, e.g. ``message_max_seconds``) or ServeOptions fields (the rest).
     """
+    configured, serve_options = split_options(options)
     settings = Settings(
         ari_url=info.pbx.ari_url,
         ari_user=info.pbx.ari_user,
@@ -156,6 +167,7 @@ async def running_router(
         state_dir=state_dir,
         spool_dir=state_dir / "spool",
         dialplan_include=dialplan_include or state_dir / "callrouter_fallback.conf",
+        **configured,
     )
     await asyncio.to_thread(state_dir.mkdir, parents=True, exist_ok=True)
     # The admin web has its own tests; here it would only compete for a port (a test of

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from callrouter.asterisk import contract
-from callrouter.calls.caller_times import CallerTimes
 from callrouter.calls.live import LiveCalls
 from callrouter.calls.vocabulary import LEG_ID_PREFIX
 from callrouter.metrics import Metrics
@@ -65,7 +64,7 @@ class RouterMode:
         message a caller may leave (both modes); ``dialplan_include``: where it writes the
         fallback include (default: in ``state_dir``, which no Asterisk reads; AGI mode then
         also gets the pbx's AMI, to reload the dialplan as ARI mode does over ARI);
-        ``ari_options``: further ServeOptions (e.g. ``drain_seconds``)."""
+        ``ari_options``: further Settings or ServeOptions fields (e.g. ``drain_seconds``)."""
         live, metrics = LiveCalls(), Metrics()
         if self.name == "ari":
             async with running_router(
@@ -76,7 +75,7 @@ class RouterMode:
                 dialplan_include=dialplan_include,
                 live=live,
                 metrics=metrics,
-                caller=CallerTimes(message_max_seconds=message_max_seconds),
+                message_max_seconds=message_max_seconds,
                 **ari_options,
             ) as router:
                 yield RunningRouter(live, metrics, router)
@@ -92,7 +91,7 @@ class RouterMode:
                 ami=(pbx.ami_port, pbx.ami_user, pbx.ami_secret) if dialplan_include else None,
                 live=live,
                 metrics=metrics,
-                caller=CallerTimes(message_max_seconds=message_max_seconds),
+                message_max_seconds=message_max_seconds,
                 **ari_options,
             ) as agi_router:
                 if dialplan_include is not None:  # it reloaded the pbx dialplan at start

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from callrouter.calls.caller_times import CallerTimes
 from callrouter.calls.vocabulary import FORWARD_OFFICER_ID
 from callrouter.store.models import callbacks
 from tests.e2e.caller_support import (
@@ -111,7 +110,7 @@ async def test_given_officers_ring_then_caller_hears_greeting_hold_music_and_per
             rota,
             sqlite_url,
             tmp_path / "state",
-            caller=CallerTimes(hold_reminder_seconds=4),
+            hold_reminder_seconds=4,
         ):
             call = await harness.place_call(digits="3", hold=19)
             await harness.wait_user_event("OfficerRinging", source="pstn", Number=silent, within=15)
@@ -161,7 +160,7 @@ async def test_given_closed_then_caller_hears_so_and_leaves_a_message_for_a_call
             rota,
             sqlite_url,
             tmp_path / "state",
-            caller=CallerTimes(message_max_seconds=30),
+            message_max_seconds=30,
         ):
             call = await harness.place_call(
                 digits="3", hold=30, say="vm-intro", say_after=before_beep + 2, then_digits="#"
@@ -362,7 +361,7 @@ async def test_given_nobody_answers_and_the_caller_hangs_up_while_speaking_then_
             rota,
             sqlite_url,
             tmp_path / "state",
-            caller=CallerTimes(message_max_seconds=30),
+            message_max_seconds=30,
         ):
             call = await harness.place_call(
                 digits="3", hold=0, say="vm-intro", say_after=before_beep + 2

@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select, update
 
-from callrouter.calls.caller_times import CallerTimes
 from callrouter.store.models import call_events, callbacks, calls
 from tests.e2e.caller_support import recordings_dir, rootfs
 from tests.e2e.callflow_support import engine_for, running_router, wait_for_call, write_rota
@@ -55,7 +54,7 @@ async def test_an_aged_message_is_purged_from_elsewhere_and_planted_paths_are_un
             rota,
             sqlite_url,
             tmp_path / "state",
-            caller=CallerTimes(message_max_seconds=30),
+            message_max_seconds=30,
         ):
             call = await harness.place_call(
                 digits="3", hold=30, say="vm-intro", say_after=before_beep + 2, then_digits="#"

@@ -124,6 +124,6 @@ def test_caller_number_keeps_the_dialable_form_or_none(raw: str | None, kept: st
 
 
 async def test_serve_refuses_a_bad_prompt_folder_with_a_config_error(tmp_path: Path) -> None:
-    settings = Settings(ari_password=SecretStr("x"), state_dir=tmp_path)
+    settings = Settings(ari_password=SecretStr("x"), state_dir=tmp_path, prompt_folder="../etc")
     with pytest.raises(ConfigError, match="prompt folder"):
-        await serve(settings, asyncio.Event(), options=ServeOptions(prompt_folder="../etc"))
+        await serve(settings, asyncio.Event(), options=ServeOptions())
