@@ -43,11 +43,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from callrouter.answers.book import AnswerDraft  # noqa: E402
-from callrouter.answers.store import create_answer, search  # noqa: E402
 from callrouter.calls.live import LiveCalls  # noqa: E402
 from callrouter.metrics import Metrics  # noqa: E402
 from callrouter.rota import load_rota  # noqa: E402
 from callrouter.rota.status import RotaTracker  # noqa: E402
+from callrouter.store.answers import create_answer, search  # noqa: E402
 from callrouter.store.db import make_engine  # noqa: E402
 from callrouter.store.migrate import upgrade  # noqa: E402
 from callrouter.web import WebSettings, create_app  # noqa: E402

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-from callrouter.answers.store import list_answers, search, usage
 from callrouter.cases.setup import cases_config
 from callrouter.cli.calls import _emit, _format_options
 from callrouter.cli.db import database_url_option, resolve_url, run_with_engine
@@ -17,6 +16,7 @@ from callrouter.errors import CallrouterError, ReportError
 from callrouter.report.periods import month_period
 from callrouter.report.settings import load_report_settings
 from callrouter.settings import Settings
+from callrouter.store.answers import list_answers, search, usage
 
 
 @click.group("answers")

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 
-from callrouter.answers.store import StoredAnswer
 from callrouter.errors import ReportError
 from callrouter.report.docx_parts import para, rule_below
 from callrouter.report.render_docx import TEXT_CM, decree_document, letterhead, save
 from callrouter.report.settings import ReportSettings
+from callrouter.store.answers import StoredAnswer
 
 TITLE = "SỔ CÂU TRẢ LỜI THỐNG NHẤT"
 _ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII",

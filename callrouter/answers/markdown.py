@@ -35,15 +35,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.answers.book import MAX_BODY, MAX_SOURCE, MAX_TITLE, AnswerDraft, check_draft
 from callrouter.answers.fold import fold
-from callrouter.answers.store import (
+from callrouter.errors import AnswerFileError
+from callrouter.rota.loader import parse_config_model, read_config_file
+from callrouter.store.answers import (
     AnswerConflict,
     StoredAnswer,
     answer_on,
     edit_on,
     insert_answer,
 )
-from callrouter.errors import AnswerFileError
-from callrouter.rota.loader import parse_config_model, read_config_file
 
 MAX_FILES = 5000
 _FENCE = "---"

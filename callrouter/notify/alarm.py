@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.logs import get_logger
-from callrouter.notify import outbox
 from callrouter.notify.email import DeliveryError, Notifier
 from callrouter.notify.templates import Template
+from callrouter.store import outbox
 
 log = get_logger(__name__)
 

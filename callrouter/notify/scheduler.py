@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callrouter.errors import CallrouterError
 from callrouter.logs import get_logger
 from callrouter.metrics import Metrics
-from callrouter.notify import alarm, follow_up, outbox, plan
+from callrouter.notify import alarm, follow_up, plan
 from callrouter.notify.email import DeliveryError, EmailNotifier, Notifier
 from callrouter.notify.plan import Notice, Skipped
 from callrouter.notify.settings import NotifySettings
@@ -29,6 +29,7 @@ from callrouter.notify.templates import Template, load_templates
 from callrouter.report.settings import ReportSettings
 from callrouter.rota.model import Rota
 from callrouter.settings import Settings
+from callrouter.store import outbox
 
 log = get_logger(__name__)
 

@@ -4,7 +4,7 @@ One grouped scan over the period's cases (``ix_cases_branch_local_day``) gives e
 kind, topic, status and agency; a second reads the few cases an admin marked notable. The
 overdue flag is the store's (:func:`callrouter.store.cases.overdue_clause`) on the day the
 report is made. The answer book's figures (answers used, questions without an agreed answer)
-come from the book's own query, :func:`callrouter.answers.store.usage_on`, on the same snapshot.
+come from the book's own query, :func:`callrouter.store.answers.usage_on`, on the same snapshot.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from callrouter.answers.store import usage_on
 from callrouter.cases.config import CasesConfig
 from callrouter.cases.lifecycle import KIND_LABELS, Kind, Status
 from callrouter.report.figures import (
@@ -31,6 +30,7 @@ from callrouter.report.figures import (
     OpenQuestion,
     Period,
 )
+from callrouter.store.answers import usage_on
 from callrouter.store.cases import format_ref, overdue_clause
 from callrouter.store.models import cases
 

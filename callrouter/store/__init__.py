@@ -1,4 +1,7 @@
-"""The call log store: tables, writes, the write-ahead spool, retention and privacy.
+"""The call log store: tables, writes, the write-ahead spool, retention and privacy, and
+every other query callrouter runs outside the report (the admin pages' reads in
+:mod:`.dashboard`, the answer book in :mod:`.answers`, the notifications outbox in
+:mod:`.outbox`): SQL lives here.
 
 **Personal data rule.** Every table that holds a caller's number or free text about a caller
 (today ``calls.caller``, ``callbacks.number``/``recording``, ``call_events.data``) is listed

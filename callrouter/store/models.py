@@ -418,7 +418,7 @@ class Answer(_AnswerText, Base):
     Every saved version is also in ``answer_versions``; ``retired_at`` hides it from new use
     while keeping it for the cases that used it. The full-text index (``answers_fts``: FTS5
     on SQLite, a ``tsvector`` table on PostgreSQL) lives outside these models and is kept by
-    :mod:`callrouter.answers.store`.
+    :mod:`callrouter.store.answers`.
     """
 
     __tablename__ = "answers"

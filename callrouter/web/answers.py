@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from callrouter.answers.book import AnswerDraft, check_draft
 from callrouter.answers.fold import MAX_QUERY
-from callrouter.answers.store import (
+from callrouter.store.answers import (
     AnswerConflict,
     attach,
     create_answer,

@@ -62,8 +62,8 @@ from callrouter.rota.ics import ALL, feed_calendar
 from callrouter.rota.status import RotaInfo
 from callrouter.rota.timeline import Segment, timeline
 from callrouter.store import accounts as account_store
+from callrouter.store import dashboard as q
 from callrouter.store import sessions
-from callrouter.web import queries as q
 from callrouter.web.accounts import PasswordLinks
 from callrouter.web.answers import AnswersPages
 from callrouter.web.api import JsonApi

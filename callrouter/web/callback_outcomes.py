@@ -20,8 +20,8 @@ from callrouter.store.callback_attempts import attempts_of, record_attempt
 from callrouter.store.models import CALLBACK_OUTCOMES
 
 if TYPE_CHECKING:
+    from callrouter.store.dashboard import CallbackRow
     from callrouter.web.app import AdminWeb
-    from callrouter.web.queries import CallbackRow
 
 log = structlog.get_logger(__name__)
 

@@ -15,8 +15,8 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from callrouter.logs import mask_number
+from callrouter.store import dashboard as q
 from callrouter.store.recordings import RecordingRefused, resolve_recording
-from callrouter.web import queries as q
 
 if TYPE_CHECKING:
     from callrouter.web.app import AdminWeb

@@ -27,7 +27,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from callrouter.answers.book import MAX_PER_CASE
-from callrouter.answers.store import answers_of_case, get_answer
 from callrouter.cases.config import CasesConfig, CasesConfigHolder, default_cases_config
 from callrouter.cases.edit import CaseInput, CaseRules
 from callrouter.cases.lifecycle import (
@@ -42,6 +41,8 @@ from callrouter.cases.workdays import WorkCalendar
 from callrouter.errors import CaseConflict, CaseError
 from callrouter.filestamp import file_stamp
 from callrouter.rota import Rota
+from callrouter.store import dashboard as q
+from callrouter.store.answers import answers_of_case, get_answer
 from callrouter.store.cases import (
     CaseFilter,
     CaseRow,
@@ -52,7 +53,6 @@ from callrouter.store.cases import (
     open_case,
     update_case,
 )
-from callrouter.web import queries as q
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from callrouter.store.models import notifications
+from callrouter.store import outbox
 
 if TYPE_CHECKING:
     from callrouter.web.app import AdminWeb
@@ -48,17 +47,9 @@ class NotificationsPage:
             return self.web.error(
                 request, 400, "Bộ lọc không hợp lệ", f"Không có trạng thái {status[:20]!r}."
             )
-        n = notifications.c
-        query = select(
-            n.id, n.kind, n.recipient, n.subject, n.status, n.attempts, n.created_at,
-            n.sent_at, n.not_before, n.error,
-        ).order_by(n.created_at.desc(), n.id.desc()).limit(PAGE_SIZE)  # fmt: skip
-        if status:
-            query = query.where(n.status == status)
-        async with self.web.ctx.engine.connect() as conn:
-            rows = list(await conn.execute(query))
-            by_status = await conn.execute(select(n.status, func.count()).group_by(n.status))
-            counts: dict[str, int] = {str(k): int(v) for k, v in by_status}
+        rows, counts = await outbox.listing(
+            self.web.ctx.engine, status=status or None, limit=PAGE_SIZE
+        )
         return self.web.page(
             request,
             "notifications.html",

@@ -39,12 +39,12 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from callrouter.answers.fold import MAX_QUERY
-from callrouter.answers.store import search
 from callrouter.calls.live import STATE_LABELS, LiveCall, LiveLeg
 from callrouter.logs import mask_number
+from callrouter.store import dashboard as q
 from callrouter.store import history as h
+from callrouter.store.answers import search
 from callrouter.store.models import call_id_for
-from callrouter.web import queries as q
 
 if TYPE_CHECKING:
     from callrouter.web.app import AdminWeb

@@ -33,9 +33,9 @@ from callrouter.notices.board import NoticeBoard
 from callrouter.report.settings import ReportSettings
 from callrouter.rota.status import RotaInfo
 from callrouter.settings import Settings
+from callrouter.store.dashboard import database_answers
 from callrouter.web.app import CallbackDialer, Clock, ReadinessCheck, create_app, utc_now
 from callrouter.web.cases import default_rules
-from callrouter.web.queries import database_answers
 from callrouter.web.settings import WebSettings
 
 

@@ -21,9 +21,9 @@ import pytest
 import sqlalchemy as sa
 
 from callrouter.answers.book import AnswerDraft
-from callrouter.answers.store import create_answer
 from callrouter.rota import load_rota
 from callrouter.store import accounts as account_store
+from callrouter.store.answers import create_answer
 from callrouter.store.models import call_events, calls, case_answers, cases
 from callrouter.web import WebSettings
 from callrouter.web.security import hash_password

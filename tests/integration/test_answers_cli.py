@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.answers.book import AnswerDraft
-from callrouter.answers.store import attach, create_answer
 from callrouter.cli import cli
+from callrouter.store.answers import attach, create_answer
 from callrouter.store.cases import open_case
 from callrouter.store.migrate import upgrade
 from tests.integration.test_answers_store import RULES, q

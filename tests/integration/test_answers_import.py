@@ -15,8 +15,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.answers.book import AnswerDraft
-from callrouter.answers.store import create_answer, edit_answer, get_answer, versions
 from callrouter.cli import cli
+from callrouter.store.answers import create_answer, edit_answer, get_answer, versions
 from callrouter.store.migrate import upgrade
 from callrouter.store.models import answer_versions, answers
 

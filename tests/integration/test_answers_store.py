@@ -9,7 +9,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.answers.book import AnswerDraft
-from callrouter.answers.store import (
+from callrouter.cases.config import CasesConfig
+from callrouter.cases.edit import CaseInput, CaseRules
+from callrouter.cases.workdays import WorkCalendar
+from callrouter.rota.model import HolidayPolicy
+from callrouter.store.answers import (
     AnswerConflict,
     answers_of_case,
     attach,
@@ -21,10 +25,6 @@ from callrouter.answers.store import (
     usage,
     versions,
 )
-from callrouter.cases.config import CasesConfig
-from callrouter.cases.edit import CaseInput, CaseRules
-from callrouter.cases.workdays import WorkCalendar
-from callrouter.rota.model import HolidayPolicy
 from callrouter.store.cases import open_case
 from callrouter.store.migrate import downgrade, schema_drift, upgrade
 

@@ -15,12 +15,12 @@ from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.answers.book import AnswerDraft
-from callrouter.answers.store import attach, create_answer, retire_answer
 from callrouter.cases.edit import CaseInput
 from callrouter.cli import cli
 from callrouter.report.merge import load_figures, merge_files
 from callrouter.report.render import render
 from callrouter.report.sample import edge_month_rows, insert_rows
+from callrouter.store.answers import attach, create_answer, retire_answer
 from callrouter.store.cases import open_case
 from callrouter.store.migrate import upgrade
 from tests.integration.test_report_cases import NOV_10, RULES, _figures, _table

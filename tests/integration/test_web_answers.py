@@ -10,10 +10,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from callrouter.answers.store import answers_of_case, usage
 from callrouter.cases.edit import CaseInput
 from callrouter.report.sample import answered_call_row
 from callrouter.store import accounts as account_store
+from callrouter.store.answers import answers_of_case, usage
 from callrouter.store.cases import open_case
 from callrouter.store.models import answer_versions, answers, calls, case_answers, cases
 from tests.integration.web_harness import (

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callrouter.answers.book import AnswerDraft
-from callrouter.answers.store import create_answer, usage
 from callrouter.cases.edit import CaseInput
 from callrouter.store import accounts as account_store
+from callrouter.store.answers import create_answer, usage
 from callrouter.store.cases import open_case
 from tests.integration.test_web_browser import (
     _check_screenshot,

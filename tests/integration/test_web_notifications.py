@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from callrouter.notify import outbox
 from callrouter.notify.plan import Notice
+from callrouter.store import outbox
 from callrouter.store.models import notifications
 from tests.integration.web_harness import START, WebEnv, login, web, web_db_url
 

@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from callrouter.answers.book import AnswerDraft
-from callrouter.answers.store import attach, create_answer
 from callrouter.cases.edit import CaseInput
+from callrouter.store.answers import attach, create_answer
 from callrouter.store.cases import open_case
 from tests.integration.test_report_cases import RULES
 from tests.integration.web_harness import WebEnv, login, web, web_db_url

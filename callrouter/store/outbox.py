@@ -12,14 +12,34 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from callrouter.notify.plan import Notice
 from callrouter.store.models import notifications
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
+
+
+class Notice(Protocol):
+    """What a notice to queue carries (:class:`callrouter.notify.plan.Notice`): the store
+    stays below the notify package and does not import it."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def not_before(self) -> datetime: ...
+    @property
+    def ics(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -140,3 +160,22 @@ async def mark_failed(
             )
         )
     return give_up
+
+
+async def listing(
+    engine: AsyncEngine, *, status: str | None, limit: int
+) -> tuple[list[Any], dict[str, int]]:
+    """The newest ``limit`` notifications (of ``status`` when given), and how many there are
+    in each state (the admin page ``/thong-bao``; rows of the selected columns)."""
+    n = notifications.c
+    query = select(
+        n.id, n.kind, n.recipient, n.subject, n.status, n.attempts, n.created_at,
+        n.sent_at, n.not_before, n.error,
+    ).order_by(n.created_at.desc(), n.id.desc()).limit(limit)  # fmt: skip
+    if status:
+        query = query.where(n.status == status)
+    async with engine.connect() as conn:
+        rows = list(await conn.execute(query))
+        by_status = await conn.execute(select(n.status, func.count()).group_by(n.status))
+        counts = {str(k): int(v) for k, v in by_status}
+    return rows, counts
