@@ -27,12 +27,11 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, Final
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.calls.outcomes import CALLBACK_REASON_LABELS, in_sentence
 from callrouter.cases.due import due_at
-from callrouter.cases.lifecycle import CLOSED, KIND_LABELS, STATUS_LABELS
+from callrouter.cases.lifecycle import KIND_LABELS, STATUS_LABELS
 from callrouter.cases.workdays import WorkCalendar
 from callrouter.logs import mask_number
 from callrouter.notify.plan import Notice, Skipped, _after_quiet, unit_name
@@ -40,9 +39,8 @@ from callrouter.notify.settings import NotifySettings
 from callrouter.notify.templates import Template
 from callrouter.rota.duty import who_is_on_duty
 from callrouter.rota.model import Rota
-from callrouter.store.cases import format_ref, overdue_clause
-from callrouter.store.missed import MISSED_REASONS
-from callrouter.store.models import callbacks, calls, cases
+from callrouter.store.cases import late_cases
+from callrouter.store.missed import MissedCall, open_callbacks, open_missed_calls
 
 #: how far back the poll looks for missed calls not yet told (a longer outage: the digest)
 LOOKBACK: Final = timedelta(days=1)
@@ -52,15 +50,6 @@ _MAX_LINES = 60
 def _reason_text(reason: str) -> str:
     """Why the caller is on the call-back list, inside a sentence."""
     return in_sentence(CALLBACK_REASON_LABELS.get(reason, reason))
-
-
-@dataclass(frozen=True)
-class MissedCall:
-    callback_id: str
-    number: str
-    reason: str
-    started_at: datetime
-    wait_seconds: float | None
 
 
 def _stamp(at: datetime, rota: Rota) -> str:
@@ -74,22 +63,7 @@ def callback_link(base_url: str, callback_id: str) -> str:
 
 async def new_missed_calls(engine: AsyncEngine, rota: Rota, now: datetime) -> list[MissedCall]:
     """The unit's open missed-call entries of the last day, with their call."""
-    cb, c = callbacks.c, calls.c
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(cb.id, cb.number, cb.reason, c.started_at, c.wait_seconds)
-            .join(calls, c.id == cb.call_id)
-            .where(
-                cb.reason.in_(MISSED_REASONS),
-                cb.created_at >= now - LOOKBACK,
-                cb.created_at <= now,
-                cb.done_at.is_(None),
-                cb.number.is_not(None),
-                c.branch == rota.branch,
-            )
-            .order_by(cb.created_at, cb.id)
-        )
-        return [MissedCall(*row) for row in rows]
+    return await open_missed_calls(engine, rota.branch, now - LOOKBACK, now)
 
 
 def missed_call_notices(
@@ -173,34 +147,10 @@ async def digest_of(engine: AsyncEngine, rota: Rota, now: datetime) -> Digest:
     tz = rota.timezone
     today = now.astimezone(tz).date()
     calendar = WorkCalendar.from_policy(rota.holidays)
-    cb, c, k = callbacks.c, calls.c, cases.c
-    async with engine.connect() as conn:
-        open_callbacks = (
-            await conn.execute(
-                select(cb.number, cb.reason, cb.created_at)
-                .outerjoin(calls, c.id == cb.call_id)
-                .where(
-                    cb.done_at.is_(None),
-                    cb.number.is_not(None),
-                    or_(cb.call_id.is_(None), c.branch == rota.branch),
-                )
-                .order_by(cb.created_at)
-            )
-        ).all()
-        late_cases = (
-            await conn.execute(
-                select(k.ref_seq, k.ref_year, k.kind, k.status, k.deadline)
-                .where(
-                    k.branch == rota.branch,
-                    and_(overdue_clause(today), k.closed_on.is_(None)),
-                    k.status.not_in([s.value for s in CLOSED]),
-                )
-                .order_by(k.deadline, k.ref_year, k.ref_seq)
-            )
-        ).all()
     lines: list[str] = []
     overdue = 0
-    for number, reason, created in open_callbacks:
+    for entry in await open_callbacks(engine, rota.branch):
+        number, reason, created = entry.number, entry.reason, entry.created_at
         due = due_at(created, calendar, tz)
         late = due < now
         overdue += late
@@ -210,10 +160,10 @@ async def digest_of(engine: AsyncEngine, rota: Rota, now: datetime) -> Digest:
             + (" — QUÁ HẠN" if late else "")
         )
     case_lines = [
-        f"- Hồ sơ {format_ref(seq, year)} ({_label(KIND_LABELS, kind)}, "
-        f"{_label(STATUS_LABELS, status)}): hạn {deadline:%d/%m/%Y}, "
-        f"quá {(today - deadline).days} ngày"
-        for seq, year, kind, status, deadline in late_cases
+        f"- Hồ sơ {k.ref} ({_label(KIND_LABELS, k.kind)}, "
+        f"{_label(STATUS_LABELS, k.status)}): hạn {k.deadline:%d/%m/%Y}, "
+        f"quá {(today - k.deadline).days} ngày"
+        for k in await late_cases(engine, rota.branch, today)
     ]
     return Digest(lines, overdue, case_lines)
 

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callrouter.cases.edit import CaseInput, CaseRules, is_overdue, plan_open, plan_update
+from callrouter.cases.lifecycle import CLOSED
 from callrouter.errors import CaseConflict, CaseInputError
 from callrouter.store.models import case_answers, case_history, cases
 
@@ -264,6 +265,21 @@ async def get_case(engine: AsyncEngine, key: str) -> CaseRow | None:
     async with engine.connect() as conn:
         raw = (await conn.execute(query.order_by(cases.c.branch).limit(1))).first()
     return _row(raw) if raw is not None else None
+
+
+async def late_cases(engine: AsyncEngine, branch: int, today: date) -> list[CaseRow]:
+    """The unit's cases past their deadline on ``today`` and not closed, most late first."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(cases)
+            .where(
+                cases.c.branch == branch,
+                and_(overdue_clause(today), cases.c.closed_on.is_(None)),
+                cases.c.status.not_in([s.value for s in CLOSED]),
+            )
+            .order_by(cases.c.deadline, cases.c.ref_year, cases.c.ref_seq)
+        )
+        return [_row(r) for r in rows]
 
 
 async def list_cases(

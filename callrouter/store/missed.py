@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import delete, exists, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callrouter.store.models import callback_attempts, callbacks, calls
 
@@ -144,3 +145,61 @@ async def withdraw_missed(conn: AsyncConnection, messages: dict[str, str]) -> No
                 ~exists().where(callback_attempts.c.callback_id == callbacks.c.id),
             )
         )
+
+
+@dataclass(frozen=True)
+class MissedCall:
+    """An open missed-call entry with its call."""
+
+    callback_id: str
+    number: str
+    reason: str
+    started_at: datetime
+    wait_seconds: float | None
+
+
+@dataclass(frozen=True)
+class OpenCallback:
+    number: str
+    reason: str
+    created_at: datetime
+
+
+async def open_missed_calls(
+    engine: AsyncEngine, branch: int, since: datetime, until: datetime
+) -> list[MissedCall]:
+    """The unit's open missed-call entries made from ``since`` to ``until``, oldest first."""
+    cb, c = callbacks.c, calls.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(cb.id, cb.number, cb.reason, c.started_at, c.wait_seconds)
+            .join(calls, c.id == cb.call_id)
+            .where(
+                cb.reason.in_(MISSED_REASONS),
+                cb.created_at >= since,
+                cb.created_at <= until,
+                cb.done_at.is_(None),
+                cb.number.is_not(None),
+                c.branch == branch,
+            )
+            .order_by(cb.created_at, cb.id)
+        )
+        return [MissedCall(*row) for row in rows]
+
+
+async def open_callbacks(engine: AsyncEngine, branch: int) -> list[OpenCallback]:
+    """The unit's call-backs not done yet (a number to call), oldest first; entries without a
+    call (made by hand) count for every unit."""
+    cb, c = callbacks.c, calls.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(cb.number, cb.reason, cb.created_at)
+            .outerjoin(calls, c.id == cb.call_id)
+            .where(
+                cb.done_at.is_(None),
+                cb.number.is_not(None),
+                or_(cb.call_id.is_(None), c.branch == branch),
+            )
+            .order_by(cb.created_at)
+        )
+        return [OpenCallback(*row) for row in rows]
