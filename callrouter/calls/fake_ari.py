@@ -14,8 +14,10 @@ the router's Stasis application. Record them again (after an Asterisk upgrade or
 the flow) with::
 
     CALLROUTER_ARI_TRACES=tests/unit/ari_traces CALLROUTER_SANDBOX_SLOT=4 .venv/bin/pytest -n 0 \\
-      tests/e2e/test_calls.py -k "ari and not postgresql and (busy or never_answers or \\
-      simultaneous or message or forward or caller_hangs_up)"
+      tests/e2e/test_calls.py tests/e2e/test_calls_confirm.py -k "ari and not postgresql and \\
+      (busy or never_answers or simultaneous or message or forward or \\
+      caller_hangs_up_while_ringing or max_wait or confirm_number or \\
+      sequential_ringing_and_an_officer)"
 
 (the one command, also in the README's "Tests" section.)
 
@@ -29,16 +31,26 @@ every response and event. An event is released once the recorded command just be
 has been matched — or once the router has issued nothing for :attr:`FakeAri.stall` seconds
 (a timer of the flow: the ring timeout, a reminder). A command the trace does not hold is
 answered ``None`` and kept in :attr:`FakeAri.unexpected`.
+
+Time. By default events follow each other as fast as the router takes them, which is right
+for a flow that only reacts. A flow whose own timers matter (max wait, the press-1 deadline,
+the hold reminder) is replayed ``paced=True``: each event is released no earlier than its
+recorded time after the first event (its ``timestamp``), on the loop's clock. Run that on
+:class:`VirtualClockLoop` (:func:`run_in_virtual_time`), whose clock jumps to the next timer
+whenever nothing is ready: a 30-second call replays in milliseconds with the flow's timers
+firing where they fired in the real run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable, Mapping
+import selectors
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from callrouter.asterisk import contract
 from callrouter.asterisk.ari import (
@@ -48,6 +60,7 @@ from callrouter.asterisk.ari import (
 )
 
 Step = dict[str, Any]
+T = TypeVar("T")
 
 #: the environment variable naming the folder the e2e tests record traces into
 TRACES_ENV: Final = "CALLROUTER_ARI_TRACES"
@@ -98,6 +111,58 @@ class TraceWriter:
             self.path.write_text("\n".join(self._lines) + "\n", encoding="utf-8")
 
 
+def recorded_at(event: Mapping[str, Any]) -> float | None:
+    """An ARI event's ``timestamp`` (``2026-12-03T20:21:57.943+0000``) as epoch seconds."""
+    text = event.get("timestamp")
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    except ValueError:
+        return None
+
+
+class _JumpingSelector(selectors.DefaultSelector):
+    """Polls without waiting; where the loop would sleep until its next timer, moves the
+    loop's clock there instead (real I/O, e.g. a thread waking the loop, still counts)."""
+
+    def __init__(self, loop: VirtualClockLoop) -> None:
+        super().__init__()
+        self._loop = loop
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = super().select(0)
+        if ready or (timeout is not None and timeout <= 0):
+            return ready
+        if timeout is None:  # no timer at all: only I/O can wake the loop
+            return super().select(None)
+        self._loop.now += timeout
+        return []
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop on virtual time: whenever no callback is ready, its clock jumps to the
+    next timer (``asyncio.sleep``, ``wait_for`` timeouts), so timers fire in order at their
+    own times without the wall clock waiting for them."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+        super().__init__(selector=_JumpingSelector(self))
+
+    def time(self) -> float:
+        return self.now
+
+
+def run_in_virtual_time(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to its end on a fresh :class:`VirtualClockLoop`."""
+    loop = VirtualClockLoop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
 def path_shape(path: str) -> tuple[str, ...]:
     """``/channels/<id>/play/<id>`` → ``("channels", "*", "play", "*")``."""
     parts = path.strip("/").split("/")
@@ -118,8 +183,11 @@ class FakeAri(AriClient):
         *,
         app: str = contract.APP_NAME,
         rewrite: Callable[[list[Step]], list[Step]] | None = None,
+        paced: bool = False,
     ) -> None:
         super().__init__("http://ari.invalid", "replay", "replay", app)
+        #: release each event no earlier than its recorded time (see the module's "Time")
+        self.paced = paced
         self.steps = list(steps) if rewrite is None else rewrite(list(steps))
         self._used: set[int] = set()
         self._ids: dict[str, str] = {}
@@ -200,6 +268,8 @@ class FakeAri(AriClient):
         self._ready.set()
         if on_connected is not None:
             await on_connected()
+        loop = asyncio.get_running_loop()
+        origin: tuple[float, float] | None = None  # (loop time, recorded time) of the first
         last_rest: int | None = None
         for index, step in enumerate(self.steps):
             if "rest" in step:
@@ -211,6 +281,14 @@ class FakeAri(AriClient):
                     await asyncio.wait_for(self._progress.wait(), self.stall)
                 except TimeoutError:
                     break
+            at = recorded_at(step["event"]) if self.paced else None
+            if at is not None:
+                # The clock starts when the first event is released (not before a stall).
+                if origin is None:
+                    origin = (loop.time(), at)
+                delay = origin[0] + (at - origin[1]) - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
             self._dispatch(self._mapped(json.dumps(step["event"])), on_event)
             await asyncio.sleep(0)
         self.replayed.set()

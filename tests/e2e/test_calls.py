@@ -131,8 +131,9 @@ async def route_one_call(
     rota_path = write_rota(tmp_path / "rota.yaml", numbers, **rota)
     engine = engine_for(url)
     try:
-        # message_max_seconds: the sandbox caller sends no audio, so no silence ends a message
-        async with mode.running(rota_path, url, tmp_path / "state", message_max_seconds=2):
+        # message_max_seconds (the shortest an operator may set): the sandbox caller sends no
+        # audio, so no silence ends a message
+        async with mode.running(rota_path, url, tmp_path / "state", message_max_seconds=5):
             call = await mode.harness.place_call(digits="3", hold=hold)
             await mode.harness.wait_caller_hangup(call, within=hold + 40)
             rows = await wait_for_call(engine, call.caller_number)
@@ -583,7 +584,7 @@ async def test_given_the_message_action_then_the_caller_leaves_a_message_for_a_c
 ) -> None:
     """The message action (nobody answered, or closed): "nobody answered"/"closed", "leave a
     message", beep, thanks, and a call-back entry for the caller with the recording. The
-    sandbox caller says nothing: the recording ends at message_max_seconds (2 s here)."""
+    sandbox caller says nothing: the recording ends at message_max_seconds (5 s here)."""
     harness, busy = router_mode.harness, officer_number(BUSY, 0)
     call, rows = await route_one_call(
         router_mode, tmp_path, sqlite_url, [busy], hold=NETWORK_ENDS, closed=closed

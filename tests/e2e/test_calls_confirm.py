@@ -127,8 +127,9 @@ async def confirm_call(
     engine = engine_for(url)
     bridge: list[str] | None = None
     try:
-        # message_max_seconds: the sandbox caller sends no audio, so no silence ends a message
-        async with mode.running(rota_path, url, tmp_path / "state", message_max_seconds=2):
+        # message_max_seconds (the shortest an operator may set): the sandbox caller sends no
+        # audio, so no silence ends a message
+        async with mode.running(rota_path, url, tmp_path / "state", message_max_seconds=5):
             if talk_after is None:
                 call = await mode.harness.place_call(digits="3", hold=hold)
             else:

@@ -207,7 +207,7 @@ async def test_a_notice_counts_inside_max_wait_and_is_cut_when_it_is_reached(
     engine = engine_for(sqlite_url)
     try:
         async with router_mode.running(
-            rota, sqlite_url, tmp_path / "state", notices=notice_board, message_max_seconds=2
+            rota, sqlite_url, tmp_path / "state", notices=notice_board, message_max_seconds=5
         ):
             call = await harness.place_call(digits="3", hold=40)
             await harness.wait_user_event(

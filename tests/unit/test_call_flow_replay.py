@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote
@@ -25,7 +25,8 @@ import pytest
 from callrouter.asterisk.session_parts import FlowConfig
 from callrouter.asterisk.stasis_app import StasisApp
 from callrouter.calls.caller_times import CallerTimes
-from callrouter.calls.fake_ari import FakeAri, Step, load_trace
+from callrouter.calls.fake_ari import FakeAri, Step, load_trace, run_in_virtual_time
+from callrouter.calls.plan import utc_now
 from callrouter.routing import Action, CallInfo, Decision, Strategy, Target
 
 pytestmark = pytest.mark.unit
@@ -93,6 +94,9 @@ def decision_for(
     is_open: bool = True,
     ring: int = RING_TIMEOUT,
     forward: str | None = None,
+    rounds: int = 1,
+    max_wait: int = 30,
+    confirm: tuple[bool, ...] = (),
 ) -> Decision:
     """What the e2e rota (tests/e2e/callflow_support.write_rota) decided for ``numbers``."""
     targets = tuple(
@@ -101,7 +105,7 @@ def decision_for(
             officer_name=f"Officer {i}",
             number=number,
             number_label=f"so-{i + 1}",
-            confirm=False,
+            confirm=i < len(confirm) and confirm[i],
             ring_timeout=ring,
         )
         for i, number in enumerate(numbers)
@@ -111,8 +115,8 @@ def decision_for(
         reason="replay",
         targets=targets if is_open else (),
         strategy=strategy,
-        rounds=1,
-        max_wait=30,
+        rounds=rounds,
+        max_wait=max_wait,
         confirm_timeout=2,
         action=Action(kind=action, number=forward),
         rota_version="replay",
@@ -125,10 +129,14 @@ async def replay(
     rewrite: Callable[[list[Step]], list[Step]] | None = None,
     *,
     cause_wait: float = 2.0,
+    paced: bool = False,
 ) -> tuple[MemoryCallLog, FakeAri]:
+    """Replay the trace ``name`` through the real StasisApp. ``paced``: events at their
+    recorded times, the flow's clock the loop's (run it in virtual time)."""
     path = TRACES / f"{name}.jsonl"
     steps = load_trace(path)
-    ari = FakeAri(steps, rewrite=rewrite)
+    ari = FakeAri(steps, rewrite=rewrite, paced=paced)
+    loop = asyncio.get_running_loop()
     call_log = MemoryCallLog()
     decision = decide(originated_numbers(steps))
 
@@ -140,16 +148,18 @@ async def replay(
         call_log,
         decide_fn,
         FlowConfig(caller=CallerTimes(message_max_seconds=2), cause_wait=cause_wait),
+        clock=(lambda: datetime.fromtimestamp(loop.time(), UTC)) if paced else utc_now,
     )
     task = asyncio.create_task(app.run())
-    deadline = time.monotonic() + 15
+    limit = 60 if paced else 15  # seconds on the loop's clock (virtual when paced)
+    deadline = loop.time() + limit
     try:
-        await asyncio.wait_for(ari.replayed.wait(), 15)
+        await asyncio.wait_for(ari.replayed.wait(), limit)
         while not call_log.calls or any(c["outcome"] is None for c in call_log.calls.values()):
-            assert time.monotonic() < deadline, f"{name}: a call row stayed open"
+            assert loop.time() < deadline, f"{name}: a call row stayed open"
             await asyncio.sleep(0.01)
         while app.active_calls:
-            assert time.monotonic() < deadline, f"{name}: a session did not end"
+            assert loop.time() < deadline, f"{name}: a session did not end"
             await asyncio.sleep(0.01)
     finally:
         task.cancel()
@@ -255,6 +265,83 @@ async def test_nobody_answers_and_the_caller_is_forwarded() -> None:
         ("forward", {"number": agency}),
         ("forward_answered", {"number": agency, "seq": 2}),
     ]
+    assert ari.unexpected == []
+
+
+def test_max_wait_stops_the_ringing_there_even_with_rounds_left() -> None:
+    """Virtual time: the flow's own max-wait clock decides, as in the real run (5 s + 5 s +
+    what is left of 12 s, then the message), and the replay takes milliseconds."""
+    started = time.monotonic()
+    call_log, ari = run_in_virtual_time(
+        replay(
+            "test_given_max_wait_then_ringing_stops_there_even_with_rounds_left_ari",
+            lambda numbers: decision_for(numbers, rounds=5, max_wait=12),
+            paced=True,
+        )
+    )
+    assert time.monotonic() - started < 2.0
+    call = the_call(call_log)
+    assert call["outcome"] == "unanswered"
+    assert [r for _s, r, _c in call_log.results()] == ["no_answer"] * 3  # not a 4th ring
+    rings = [
+        (a["ended_at"] - a["started_at"]).total_seconds()
+        for _k, a in sorted(call_log.attempts.items())
+    ]
+    assert rings == [pytest.approx(5, abs=0.5), pytest.approx(5, abs=0.5), pytest.approx(1, abs=1)]
+    assert ari.unexpected == []
+
+
+def paced_replay(
+    name: str, decide: Callable[[list[str]], Decision]
+) -> tuple[MemoryCallLog, FakeAri]:
+    """``replay`` paced, in virtual time; it must take well under a second of wall time."""
+    started = time.monotonic()
+    found = run_in_virtual_time(replay(name, decide, paced=True))
+    assert time.monotonic() - started < 2.0
+    return found
+
+
+def test_the_officer_must_press_1_before_the_caller_is_bridged() -> None:
+    call_log, ari = paced_replay(
+        "test_given_a_confirm_number_then_the_officer_must_press_1_before_being_bridged_ari",
+        lambda numbers: decision_for(numbers, ring=10, confirm=(True,)),
+    )
+    call = the_call(call_log)
+    assert (call["outcome"], call["answered"]) == ("answered", "officer-0")
+    [attempt] = call_log.attempts.values()
+    assert attempt["result"] == "answered"
+    # Answered counts from the key press, about a second after the pick-up.
+    assert (attempt["answered_at"] - attempt["started_at"]).total_seconds() >= 1.0
+    assert ari.unexpected == []
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "result"), [("voicemail", "no_answer"), ("presses-9", "declined")]
+)
+def test_a_leg_that_picks_up_without_pressing_1_is_dropped_and_the_next_gets_the_call(
+    behaviour: str, result: str
+) -> None:
+    call_log, ari = paced_replay(
+        "test_given_a_confirm_number_picks_up_without_pressing_1_then_the_next_number_gets_it"
+        f"_ari-{behaviour}",
+        lambda numbers: decision_for(numbers, ring=10, confirm=(True, False)),
+    )
+    call = the_call(call_log)
+    assert (call["outcome"], call["answered"]) == ("answered", "officer-1")
+    assert [r for _s, r, _c in call_log.results()] == [result, "answered"]
+    assert call_log.attempts[next(iter(call_log.calls)), 1]["answered_at"] is None
+    assert ari.unexpected == []
+
+
+def test_an_officer_gone_while_asked_is_not_bridged_and_the_next_takes_the_call() -> None:
+    call_log, ari = paced_replay(
+        "test_given_sequential_ringing_and_an_officer_hangs_up_while_asked_then_the_next_takes_it"
+        "_ari",
+        lambda numbers: decision_for(numbers, ring=15, confirm=(True, True), max_wait=60),
+    )
+    call = the_call(call_log)
+    assert (call["outcome"], call["answered"]) == ("answered", "officer-1")
+    assert call_log.results() == [(1, "declined", CAUSE_NORMAL), (2, "answered", CAUSE_NORMAL)]
     assert ari.unexpected == []
 
 
