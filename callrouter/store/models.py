@@ -64,7 +64,7 @@ RESOLUTION_LABELS: Final[dict[str, str]] = {
 _CALL_ID_NAMESPACE: Final = uuid.UUID("5f0c2a52-8f7e-4d7e-9a51-1022c0ffee03")
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=1024)  # the calls in progress: a small, soon-full cache
 def call_id_for(linkedid: str) -> str:
     """The ``calls.id`` of the call with this Asterisk linkedid (stable across writers).
 

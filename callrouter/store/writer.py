@@ -70,7 +70,10 @@ def _upgrade_lock() -> asyncio.Lock:
     return _UPGRADE_LOCKS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
-_KNOWN_CALLS = 20_000  # linkedids remembered as present in the database
+# Linkedids remembered as present in the database: the calls in progress and the last few
+# minutes' (a record about an older call costs one lookup). Kept small: the memory soak
+# (bench/bench_soak.py) counts every bounded cache that is still filling as growth.
+_KNOWN_CALLS = 2_000
 _RECENT_MAX = 10_000  # records kept in memory for the applier
 SPOOL_RETRY_SECONDS = 1.0
 """A back-off, not a wait for something: after the spool failed to read or to fsync (or reads
