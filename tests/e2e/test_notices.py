@@ -27,6 +27,7 @@ from callrouter.web import WebSettings
 from tests.e2e.agi_support import free_port
 from tests.e2e.caller_support import (
     heard,
+    log_lines,
     missing_sound_warnings,
     moh_classes,
     moh_stops,
@@ -367,6 +368,56 @@ async def test_a_notice_edited_while_a_caller_listens_plays_on_to_its_end(
         .joinpath(current.key + ".wav")
         .exists()
     )
+
+
+@pytest.mark.parametrize("router_mode", ["agi"], indirect=True)
+async def test_agi_a_notice_edited_while_a_caller_listens_plays_on_to_its_end(
+    router_mode: RouterMode,
+    notice_board: NoticeBoard,
+    harness: Harness,
+    tmp_path: Path,
+    sqlite_url: str,
+) -> None:
+    """FastAGI mode (the Dial's music class carries the notice): while the caller hears it a
+    clerk changes its text; serve rewrites the includes and has the pbx reload its music
+    classes (over AMI). The caller's class is neither stopped nor started again before the
+    notice's end: the edit does not cut that caller's playback."""
+    info = harness.info
+    [current] = [r for r in notice_board.ready() if r.notice.id == "tiem-chung"]
+    await router_mode.dialplan_reloaded()
+    officer = officer_number(RINGS_FOREVER, 0)
+    rota = write_rota(tmp_path / "rota.yaml", [officer], ring_timeout=40, max_wait=40)
+    reloads = "Reloading module 'res_musiconhold.so'"
+    async with router_mode.running(
+        rota,
+        sqlite_url,
+        tmp_path / "state",
+        notices=notice_board,
+        dialplan_include=info.pbx.etc_dir / contract.FALLBACK_INCLUDE_FILENAME,
+    ):
+        before = sum(reloads in line for line in log_lines(info))
+        call = await harness.place_call(digits="3", hold=25)
+        await harness.wait_user_event("OfficerRinging", source="pstn", Number=officer, within=15)
+        channel = pbx_channel(harness, call)
+        deadline = time.monotonic() + 10
+        while not (classes := moh_classes(info, channel)):
+            assert time.monotonic() < deadline, "the notice's music class never started"
+            await asyncio.sleep(0.1)
+        [notice] = classes
+        assert notice.what == music_class(current.key)
+        text = notice_board.path.read_text(encoding="utf-8")
+        notice_board.path.write_text(text.replace("trẻ em", "người cao tuổi"), encoding="utf-8")
+        deadline = time.monotonic() + 10
+        while sum(reloads in line for line in log_lines(info)) <= before:
+            assert time.monotonic() < deadline, "serve did not have the pbx reload music on hold"
+            await asyncio.sleep(0.1)
+        assert time.time() < notice.at + current.seconds - 1.0  # reloaded while it played
+        await harness.wait_caller_hangup(call, within=40)
+    starts = moh_classes(info, channel)
+    assert [h.what for h in starts] == [music_class(current.key)]  # never started again
+    stops = moh_stops(info, channel)
+    assert stops, "the caller's music was never stopped"
+    assert stops[0] >= notice.at + current.seconds  # not before the notice's end
 
 
 async def test_a_notice_an_admin_writes_on_the_web_is_heard_by_the_next_caller(
