@@ -47,6 +47,7 @@ import asyncio
 import json
 import selectors
 from collections.abc import Callable, Coroutine, Iterable, Mapping
+from concurrent.futures import Executor
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -124,7 +125,8 @@ def recorded_at(event: Mapping[str, Any]) -> float | None:
 
 class _JumpingSelector(selectors.DefaultSelector):
     """Polls without waiting; where the loop would sleep until its next timer, moves the
-    loop's clock there instead (real I/O, e.g. a thread waking the loop, still counts)."""
+    loop's clock there instead — unless a worker thread of the loop is still running, whose
+    end is real I/O the loop must wait for (a jump would fire every timeout meanwhile)."""
 
     def __init__(self, loop: VirtualClockLoop) -> None:
         super().__init__()
@@ -136,6 +138,8 @@ class _JumpingSelector(selectors.DefaultSelector):
             return ready
         if timeout is None:  # no timer at all: only I/O can wake the loop
             return super().select(None)
+        if self._loop.working:
+            return super().select(min(timeout, 0.01))  # real time for the thread's answer
         self._loop.now += timeout
         return []
 
@@ -147,20 +151,31 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
 
     def __init__(self, start: float = 1_000_000.0) -> None:
         self.now = start
+        #: executor jobs (``asyncio.to_thread``…) still running: the clock waits for them
+        self.working = 0
         super().__init__(selector=_JumpingSelector(self))
 
     def time(self) -> float:
         return self.now
 
+    def run_in_executor(  # type: ignore[override]  # typeshed's TypeVarTuple form
+        self, executor: Executor | None, func: Callable[..., T], *args: Any
+    ) -> asyncio.Future[T]:
+        future = super().run_in_executor(executor, func, *args)
+        self.working += 1
+
+        def done(_f: object) -> None:
+            self.working -= 1
+
+        future.add_done_callback(done)
+        return future
+
 
 def run_in_virtual_time(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to its end on a fresh :class:`VirtualClockLoop`."""
-    loop = VirtualClockLoop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
+    """Run ``coro`` to its end on a fresh :class:`VirtualClockLoop` (cleaned up as
+    ``asyncio.run`` does: leftover tasks cancelled, the default executor shut down)."""
+    with asyncio.Runner(loop_factory=VirtualClockLoop) as runner:
+        return runner.run(coro)
 
 
 def path_shape(path: str) -> tuple[str, ...]:

@@ -40,7 +40,7 @@ from callrouter.notify.templates import Template
 from callrouter.rota.duty import who_is_on_duty
 from callrouter.rota.model import Rota
 from callrouter.store.cases import late_cases
-from callrouter.store.missed import MissedCall, open_callbacks, open_missed_calls
+from callrouter.store.missed import MissedCall, open_callbacks_of_unit, open_missed_calls
 
 #: how far back the poll looks for missed calls not yet told (a longer outage: the digest)
 LOOKBACK: Final = timedelta(days=1)
@@ -149,7 +149,7 @@ async def digest_of(engine: AsyncEngine, rota: Rota, now: datetime) -> Digest:
     calendar = WorkCalendar.from_policy(rota.holidays)
     lines: list[str] = []
     overdue = 0
-    for entry in await open_callbacks(engine, rota.branch):
+    for entry in await open_callbacks_of_unit(engine, rota.branch):
         number, reason, created = entry.number, entry.reason, entry.created_at
         due = due_at(created, calendar, tz)
         late = due < now

@@ -187,7 +187,7 @@ async def open_missed_calls(
         return [MissedCall(*row) for row in rows]
 
 
-async def open_callbacks(engine: AsyncEngine, branch: int) -> list[OpenCallback]:
+async def open_callbacks_of_unit(engine: AsyncEngine, branch: int) -> list[OpenCallback]:
     """The unit's call-backs not done yet (a number to call), oldest first; entries without a
     call (made by hand) count for every unit."""
     cb, c = callbacks.c, calls.c

@@ -189,11 +189,12 @@ class CasesPages:
     ) -> Response:
         """Record the case (with the agreed answers picked on the form); back to ``back``,
         to the call's page (read the reference out) or to the case."""
-        answer_ids = await self._answers_in_use(form)
-        if isinstance(answer_ids, str):
+        picked = _answer_ids(form)
+        if isinstance(picked, str):  # a forged or broken form: nothing an officer typed
             return self.web.error(
-                request, 400, "Chưa ghi nhận được hồ sơ", f"{answer_ids} Hồ sơ chưa được lưu."
+                request, 400, "Chưa ghi nhận được hồ sơ", f"{picked} Hồ sơ chưa được lưu."
             )
+        answer_ids, gone = await self._in_use(picked)
         try:
             case = await open_case(
                 self.web.ctx.engine,
@@ -221,6 +222,12 @@ class CasesPages:
             f"Đã ghi nhận hồ sơ số {case.ref} ({KIND_LABELS[Kind(case.kind)]}), "
             f"hạn xử lý {case.deadline:%d/%m/%Y}."
             + (f" Đã gắn {len(answer_ids)} câu trả lời thống nhất." if answer_ids else "")
+            + (
+                f" Chưa gắn câu trả lời số {', '.join(map(str, gone))}: không còn trong sổ"
+                " (đã thôi dùng trong lúc bạn ghi)."
+                if gone
+                else ""
+            )
             + (" Hãy đọc số hồ sơ cho người gọi." if callback_id is None and call_id else "")
         )
         if back is not None:
@@ -229,16 +236,15 @@ class CasesPages:
             return RedirectResponse(f"/calls/{quote(call_id)}#cases", status_code=303)
         return RedirectResponse(f"/cases/{quote(case.id)}", status_code=303)
 
-    async def _answers_in_use(self, form: FormData) -> list[int] | str:
-        """The form's picked answers when each is in the book and in use, else why not."""
-        ids = _answer_ids(form)
-        if isinstance(ids, str):
-            return ids
+    async def _in_use(self, ids: list[int]) -> tuple[list[int], list[int]]:
+        """The picked answers still in the book and in use, and those not (retired while
+        the officer typed): the case is kept either way, the flash names the second."""
+        kept: list[int] = []
+        gone: list[int] = []
         for answer_id in ids:
             stored = await get_answer(self.web.ctx.engine, answer_id)
-            if stored is None or stored.retired_at is not None:
-                return f"Câu trả lời số {answer_id} không có trong sổ hoặc đã thôi dùng."
-        return ids
+            (gone if stored is None or stored.retired_at is not None else kept).append(answer_id)
+        return kept, gone
 
     async def new_form(self, request: Request) -> Response:
         """A case without a call in the log: from a call-back (``?callback=ID``) or by hand."""

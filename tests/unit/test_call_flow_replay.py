@@ -279,7 +279,7 @@ def test_max_wait_stops_the_ringing_there_even_with_rounds_left() -> None:
             paced=True,
         )
     )
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 10.0  # a 30 s call, replayed in milliseconds
     call = the_call(call_log)
     assert call["outcome"] == "unanswered"
     assert [r for _s, r, _c in call_log.results()] == ["no_answer"] * 3  # not a 4th ring
@@ -294,10 +294,11 @@ def test_max_wait_stops_the_ringing_there_even_with_rounds_left() -> None:
 def paced_replay(
     name: str, decide: Callable[[list[str]], Decision]
 ) -> tuple[MemoryCallLog, FakeAri]:
-    """``replay`` paced, in virtual time; it must take well under a second of wall time."""
+    """``replay`` paced, in virtual time: a call of tens of seconds in a blink of wall time
+    (bounded loosely here: a loaded CI machine is no reason to fail)."""
     started = time.monotonic()
     found = run_in_virtual_time(replay(name, decide, paced=True))
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 10.0
     return found
 
 
