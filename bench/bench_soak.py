@@ -2,7 +2,7 @@
 the pbx's RSS sampled every minute (issue "Performance under load", item 4).
 
     .venv/bin/python bench/bench_soak.py [--slot N] [--calls 20000] [--rate 5] [--hold 2]
-        [--chunk 1000] [--results bench/results]
+        [--chunk 1000] [--path ari|native] [--results bench/results]
 
 A bench run by hand, not part of the test suite (20,000 calls at 5/s is about 70 minutes);
 run it on a quiet machine. Calls are offered in chunks of ``--chunk`` at ``--rate`` per
@@ -11,7 +11,13 @@ lost, post-dial delay) and forgets their events, so its own memory stays flat. E
 it samples the RSS of ``callrouter serve`` and of the pbx Asterisk; at the end it prints the
 router's growth after the first ``--warm-up`` calls (target ≤ 5 MB: no per-call leak in
 callrouter) and the pbx's growth separately (Asterisk's own). ``--results DIR`` writes the
-samples and the chunks as JSON (``soak.json``).
+samples and the chunks as JSON (``soak.json``; ``soak-native.json`` for ``--path native``).
+
+``--path native`` offers the same calls to a native ``Dial()`` of the same officer (the pbx's
+test-only ``bench-native-media`` context: ``Dial()`` playing music on hold while the officer
+rings, as callrouter plays its hold) while ``callrouter serve`` stays up idle:
+the pbx's growth on that path is the yardstick for callrouter's path (target: ours ≤ native's
++ 10 %). Run both side by side on two slots for one machine's numbers.
 """
 
 from __future__ import annotations
@@ -102,6 +108,7 @@ async def run_chunk(
     rate: float,
     hold: float,
     number: str,
+    path: str,
 ) -> Chunk:
     start_index = len(harness.events.events)
     calls: list[PlacedCall] = []
@@ -110,11 +117,14 @@ async def run_chunk(
         delay = t0 + i / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        calls.append(await harness.place_call(exten="1022", digits="3", hold=hold, digit_delay=0.2))
+        exten, digits = ("6" + number, "") if path == "native" else ("1022", "3")
+        calls.append(
+            await harness.place_call(exten=exten, digits=digits, hold=hold, digit_delay=0.2)
+        )
         offered[0] += 1
     await wait_all_ended(harness, calls, start_index, within=hold + 60)
     await harness.wait_idle(within=60)
-    batch = Batch(path="ari", flow="soak", rate=rate)
+    batch = Batch(path=path, flow="soak", rate=rate)
     judge(batch, harness.events.events[start_index:], calls, number)
     # Nothing waits on the log between chunks: forget what was judged (flat bench memory).
     del harness.events.events[:]
@@ -159,6 +169,7 @@ async def soak(args: argparse.Namespace) -> None:
                             rate=args.rate,
                             hold=args.hold,
                             number=number,
+                            path=args.path,
                         )
                         chunks.append(chunk)
                         print(
@@ -173,7 +184,7 @@ async def soak(args: argparse.Namespace) -> None:
         router0, router1, router_growth = growth(samples, args.warm_up, "router_rss_mb")
         pbx0, pbx1, pbx_growth = growth(samples, args.warm_up, "pbx_rss_mb")
         lost = sum(c.lost for c in chunks)
-        print(f"\n{offered[0]} calls offered, {lost} lost")
+        print(f"\n{offered[0]} calls offered on the {args.path} path, {lost} lost")
         verdict = "OK" if router_growth <= 5.0 else "MISSED"
         print(
             f"callrouter RSS after {args.warm_up} calls {router0:.1f} MB -> end {router1:.1f} MB:"
@@ -185,15 +196,17 @@ async def soak(args: argparse.Namespace) -> None:
         )
         if args.results:
             out = Path(args.results)
+            name = "soak.json" if args.path == "ari" else f"soak-{args.path}.json"
             raw = {
+                "path": args.path,
                 "calls": offered[0],
                 "rate": args.rate,
                 "hold": args.hold,
                 "samples": [asdict(s) for s in samples],
                 "chunks": [asdict(c) for c in chunks],
             }
-            await asyncio.to_thread(write_json, out / "soak.json", raw)
-            print(f"samples in {out / 'soak.json'}")
+            await asyncio.to_thread(write_json, out / name, raw)
+            print(f"samples in {out / name}")
     finally:
         sandbox.stop()
 
@@ -207,6 +220,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5.0)
     parser.add_argument("--hold", type=float, default=2.0)
     parser.add_argument("--chunk", type=int, default=1000)
+    parser.add_argument("--path", choices=("ari", "native"), default="ari")
     parser.add_argument("--warm-up", type=int, default=1000)
     parser.add_argument("--every", type=float, default=60.0, help="seconds between samples")
     parser.add_argument("--results", default="", help="folder for the samples (soak.json)")
