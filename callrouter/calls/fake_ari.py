@@ -14,23 +14,30 @@ the router's Stasis application. Record them again (after an Asterisk upgrade or
 the flow) with::
 
     CALLROUTER_ARI_TRACES=tests/unit/ari_traces CALLROUTER_SANDBOX_SLOT=4 .venv/bin/pytest -n 0 \\
-      tests/e2e/test_calls.py tests/e2e/test_calls_confirm.py -k "ari and not postgresql and \\
-      (busy or never_answers or simultaneous or message or forward or \\
-      caller_hangs_up_while_ringing or max_wait or confirm_number or \\
-      sequential_ringing_and_an_officer)"
+      tests/e2e/test_calls.py tests/e2e/test_calls_confirm.py tests/e2e/test_caller_experience.py \\
+      tests/e2e/test_faults.py tests/e2e/test_hangup_at_answer.py \\
+      -k "not agi and not postgresql and not restarts and (busy_then_second or never_answers or \\
+      simultaneous or message_action or nobody_answers_and_a_forward or caller_hangs_up or \\
+      max_wait or confirm_number or officer_hangs_up or first_number_answers or every_moment or \\
+      as_the_officer_answers or hangs_up_while_speaking or closed_and_forward_then_forward or \\
+      rotate)"
 
 (the one command, also in the README's "Tests" section.)
 
 (tests/e2e/conftest.py installs :class:`TraceWriter` for each test; one file per test.)
 
 Replaying. The ids the router makes up (officer legs, playbacks, bridges, recordings) differ
-from run to run: a command is matched to the first unused recorded command of the same
-method and path shape (ids as ``*``), and the ids in the two paths (and a recording's
-``name``) are paired; from then on the recorded id is replaced by the router's own in
-every response and event. An event is released once the recorded command just before it
-has been matched — or once the router has issued nothing for :attr:`FakeAri.stall` seconds
-(a timer of the flow: the ring timeout, a reminder). A command the trace does not hold is
-answered ``None`` and kept in :attr:`FakeAri.unexpected`.
+from run to run: a command is matched to an unused recorded command of the same method and
+path shape (ids as ``*``) — of several, the one needing fewest new id pairs, then whose
+parameters agree best (with several calls at once, a leg's ``originator`` names its caller),
+then the first — and the ids in the two paths (and a recording's ``name``) are paired; from
+then on the recorded id is replaced by the router's own in every response and event. An id
+the trace itself holds (a caller's channel) is never paired with another. An event is
+released once the recorded command just before it has been matched — or once the router
+has issued nothing for :attr:`FakeAri.stall` seconds (a timer of the flow: the ring timeout,
+a reminder); a command's answer comes back once every event recorded before it is out, as
+the recorded router saw them (a caller's hang-up before the 400 of its ``addChannel``). A
+command the trace does not hold is answered ``None`` and kept in :attr:`FakeAri.unexpected`.
 
 Time. By default events follow each other as fast as the router takes them, which is right
 for a flow that only reacts. A flow whose own timers matter (max wait, the press-1 deadline,
@@ -178,6 +185,20 @@ def run_in_virtual_time(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(coro)
 
 
+def recorded_ids(steps: Iterable[Step]) -> frozenset[str]:
+    """The ids in the trace's REST paths and the channels of its events."""
+    ids: set[str] = set()
+    for step in steps:
+        if "rest" in step:
+            parts = str(step.get("path", "")).strip("/").split("/")
+            ids.update(
+                p for p, s in zip(parts, path_shape("/".join(parts)), strict=True) if s == "*"
+            )
+        elif channel := (step["event"].get("channel") or {}).get("id"):
+            ids.add(str(channel))
+    return frozenset(ids)
+
+
 def path_shape(path: str) -> tuple[str, ...]:
     """``/channels/<id>/play/<id>`` → ``("channels", "*", "play", "*")``."""
     parts = path.strip("/").split("/")
@@ -206,6 +227,13 @@ class FakeAri(AriClient):
         self.steps = list(steps) if rewrite is None else rewrite(list(steps))
         self._used: set[int] = set()
         self._ids: dict[str, str] = {}
+        #: ids the trace itself holds (Asterisk's channels, the recorded router's own): an id
+        #: the router sends that is one of these is that id, never a stand-in for another
+        self._recorded_ids = recorded_ids(self.steps)
+        #: the index of the next step run_events delivers (every event before it is out);
+        #: None until it delivers (the commands of its on_connected come back at once)
+        self._cursor: int | None = None
+        self._advanced = asyncio.Event()
         self._progress = asyncio.Event()
         #: (method, path) of the commands the trace does not hold
         self.unexpected: list[tuple[str, str]] = []
@@ -226,7 +254,7 @@ class FakeAri(AriClient):
     ) -> tuple[int, str, str]:
         self.issued.append((method, path, params))
         await asyncio.sleep(0)  # a real request always yields to the loop
-        index = self._match(method, path)
+        index = self._match(method, path, params)
         if index is None:
             self.unexpected.append((method, path))
             return 200, "", ""
@@ -234,28 +262,50 @@ class FakeAri(AriClient):
         self._used.add(index)
         self._pair_ids(step, path, params)
         self._progress.set()
+        # The recorded router had every event before this response when it came back
+        # (ci: a caller's hang-up reached the router before its addChannel's 400): answer
+        # once those are out, or the replay would reorder cause and effect.
+        while self._cursor is not None and any(
+            "event" in s for s in self.steps[self._cursor : index]
+        ):
+            self._advanced.clear()
+            await self._advanced.wait()
         return int(step.get("status", 200)), self._mapped(str(step.get("text") or "")), "replayed"
 
-    def _match(self, method: str, path: str) -> int | None:
+    def _match(self, method: str, path: str, params: Mapping[str, str]) -> int | None:
+        """The unused recorded command this one stands for: same method and path shape, ids
+        already paired agreeing, a new id pairing only with a recorded id not yet paired;
+        of those, the one needing fewest new pairs, then whose parameters agree best (with
+        several calls at once, an officer leg's ``originator`` and ``appArgs`` name its
+        caller), then the first."""
         shape = path_shape(path)
-        candidates = [
-            i
-            for i, step in enumerate(self.steps)
-            if i not in self._used
-            and step.get("rest") == method
-            and path_shape(str(step.get("path", ""))) == shape
-        ]
         wanted = path.strip("/").split("/")
         paired = set(self._ids.values())
-        for i in candidates:  # ids already paired must agree; new ones pair up
-            recorded = str(self.steps[i]["path"]).strip("/").split("/")
-            if all(
-                self._ids.get(old, old) == new
-                or (old not in self._ids and new not in paired and old != new)
-                for old, new in zip(recorded, wanted, strict=True)
+        best: tuple[int, int, int] | None = None  # (-new pairs, agreeing parameters, -index)
+        for i, step in enumerate(self.steps):
+            if (
+                i in self._used
+                or step.get("rest") != method
+                or path_shape(str(step.get("path", ""))) != shape
             ):
-                return i
-        return None
+                continue
+            recorded = str(step["path"]).strip("/").split("/")
+            new_pairs = 0
+            for old, new in zip(recorded, wanted, strict=True):
+                if self._ids.get(old, old) == new:
+                    continue
+                if old in self._ids or new in paired or new in self._recorded_ids:
+                    break
+                new_pairs += 1
+            else:
+                agree = sum(
+                    self._mapped(str(value)) == params.get(key)
+                    for key, value in (step.get("params") or {}).items()
+                )
+                rank = (-new_pairs, agree, -i)
+                if best is None or rank > best:
+                    best = rank
+        return None if best is None else -best[2]
 
     def _pair_ids(self, step: Step, path: str, params: Mapping[str, str]) -> None:
         recorded = str(step["path"]).strip("/").split("/")
@@ -287,6 +337,8 @@ class FakeAri(AriClient):
         origin: tuple[float, float] | None = None  # (loop time, recorded time) of the first
         last_rest: int | None = None
         for index, step in enumerate(self.steps):
+            self._cursor = index
+            self._advanced.set()
             if "rest" in step:
                 last_rest = index
                 continue
@@ -305,6 +357,10 @@ class FakeAri(AriClient):
                 if delay > 0:
                     await asyncio.sleep(delay)
             self._dispatch(self._mapped(json.dumps(step["event"])), on_event)
+            self._cursor = index + 1
+            self._advanced.set()
             await asyncio.sleep(0)
+        self._cursor = len(self.steps)
+        self._advanced.set()
         self.replayed.set()
         await asyncio.Event().wait()

@@ -49,6 +49,7 @@ from tests.e2e.harness import (
     ANSWERS,
     BUSY,
     FAILS,
+    HANGS_UP,
     PRESSES_1,
     PRESSES_9,
     RINGS_FOREVER,
@@ -288,6 +289,46 @@ async def test_given_first_number_never_answers_then_second_rings_after_the_ring
     assert seconds(rows.attempts[0]["started_at"], rows.attempts[0]["ended_at"]) == (
         pytest.approx(RING_TIMEOUT, abs=1.0)
     )
+
+
+@pytest.mark.parametrize("where", ["rota", "forward"])
+async def test_given_the_officer_hangs_up_while_bridged_then_the_caller_is_hung_up_too(
+    router_mode: RouterMode, harness: Harness, tmp_path: Path, sqlite_url: str, where: str
+) -> None:
+    """The officer on the rota (or the forward number after a busy rota) answers and hangs
+    up 1.5 s later: the pbx ends the caller's side with it (nobody left alone in a bridge
+    or on hold), and the call's row is closed: answered by the officer, or unanswered with
+    the forward as its answered attempt."""
+    gone = officer_number(HANGS_UP, 1)
+    busy = officer_number(BUSY, 0)
+    numbers, rota = (
+        ([gone], {}) if where == "rota" else ([busy], {"nobody_answered": f"forward:{gone}"})
+    )
+    call, rows = await route_one_call(
+        router_mode, tmp_path, sqlite_url, numbers, hold=NETWORK_ENDS, **rota
+    )
+
+    caller = harness.caller(call)
+    assert caller.hung_up_by == "network"
+    officer = harness.officer(gone, call)
+    assert officer.answered
+    assert officer.hung_up_at is not None
+    assert caller.hung_up_at is not None
+    assert abs(caller.hung_up_at - officer.hung_up_at) < 2.0
+    assert harness.bridged(call) is not None
+
+    c = rows.call
+    assert c["ended_at"] is not None
+    last = rows.attempts[-1]
+    assert (last["number"], last["result"]) == (gone, "answered")
+    assert last["answered_at"] is not None
+    assert seconds(last["answered_at"], last["ended_at"]) == pytest.approx(1.5, abs=1.5)
+    if where == "rota":
+        assert (c["outcome"], c["answered_officer_id"]) == ("answered", officer_id_at(0))
+        assert c["talk_seconds"] == pytest.approx(1.5, abs=1.5)
+    else:
+        assert (c["outcome"], c["answered_officer_id"]) == ("unanswered", None)
+        assert [a["officer_id"] for a in rows.attempts] == [officer_id_at(0), FORWARD_OFFICER_ID]
 
 
 async def test_given_every_number_fails_then_call_is_unanswered_and_caller_is_told(

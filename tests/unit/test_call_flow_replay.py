@@ -22,10 +22,11 @@ from urllib.parse import unquote
 
 import pytest
 
+from callrouter.asterisk import contract
 from callrouter.asterisk.session_parts import FlowConfig
 from callrouter.asterisk.stasis_app import StasisApp
 from callrouter.calls.caller_times import CallerTimes
-from callrouter.calls.fake_ari import FakeAri, Step, load_trace, run_in_virtual_time
+from callrouter.calls.fake_ari import FakeAri, Step, load_trace, path_shape, run_in_virtual_time
 from callrouter.calls.plan import utc_now
 from callrouter.routing import Action, CallInfo, Decision, Strategy, Target
 
@@ -74,13 +75,16 @@ class MemoryCallLog:
         return [(seq, a["result"], a["cause"]) for (_l, seq), a in sorted(self.attempts.items())]
 
 
-def originated_numbers(steps: list[Step]) -> list[str]:
-    """The officers' numbers in the order the recorded router first rang them."""
+def originated_numbers(steps: list[Step], call: str | None = None) -> list[str]:
+    """The officers' numbers in the order the recorded router first rang them (for the call
+    whose linkedid is ``call``: a trace of several calls at once holds each one's legs)."""
     numbers: list[str] = []
     for step in steps:
         if step.get("rest") == "POST" and str(step.get("path", "")).startswith("/channels/"):
-            endpoint = (step.get("params") or {}).get("endpoint", "")
-            number = unquote(endpoint).split("/", 1)[-1].split("@", 1)[0]
+            params = step.get("params") or {}
+            if call is not None and f"call={call}," not in params.get("appArgs", "") + ",":
+                continue
+            number = unquote(params.get("endpoint", "")).split("/", 1)[-1].split("@", 1)[0]
             if number and number not in numbers:
                 numbers.append(number)
     return numbers
@@ -138,10 +142,12 @@ async def replay(
     ari = FakeAri(steps, rewrite=rewrite, paced=paced)
     loop = asyncio.get_running_loop()
     call_log = MemoryCallLog()
-    decision = decide(originated_numbers(steps))
+    everyone = originated_numbers(steps)
 
-    def decide_fn(_now: datetime, _call: CallInfo) -> Decision:
-        return decision
+    def decide_fn(_now: datetime, call: CallInfo) -> Decision:
+        # What the e2e rota decided for this call: the numbers its legs rang (a call that
+        # left before any leg: the trace's numbers).
+        return decide(originated_numbers(steps, call.linkedid) or everyone)
 
     app = StasisApp(
         ari,
@@ -346,6 +352,158 @@ def test_an_officer_gone_while_asked_is_not_bridged_and_the_next_takes_the_call(
     assert ari.unexpected == []
 
 
+# ------------------------------------------------ the caller gone, the officer gone, at each step
+
+
+def closed_rows(call_log: MemoryCallLog) -> None:
+    """Every call row and every attempt row closed with a result."""
+    assert call_log.calls
+    assert all(c["outcome"] for c in call_log.calls.values()), call_log.calls
+    assert all(a["result"] and a["ended_at"] for a in call_log.attempts.values())
+
+
+def callers_in(name: str) -> int:
+    """How many callers entered the router's Stasis application in the trace ``name``."""
+    return sum(
+        1
+        for step in load_trace(TRACES / f"{name}.jsonl")
+        if step.get("event", {}).get("type") == "StasisStart"
+        and any(arg.startswith("branch=") for arg in step["event"].get("args", []))
+    )
+
+
+def test_caller_gone_while_bridged_the_call_is_answered_and_the_leg_ended() -> None:
+    call_log, ari = paced_replay(
+        "test_given_first_number_answers_then_caller_is_bridged_to_it_and_call_is_answered"
+        "_ari-sqlite",
+        decision_for,
+    )
+    call = the_call(call_log)
+    assert (call["outcome"], call["answered"], call["hangup_cause"]) == (
+        "answered",
+        "officer-0",
+        CAUSE_NORMAL,
+    )
+    assert call_log.results() == [(1, "answered", CAUSE_NORMAL)]
+    [attempt] = call_log.attempts.values()
+    talk = (attempt["ended_at"] - attempt["answered_at"]).total_seconds()
+    assert talk == pytest.approx(7, abs=1.5)  # the caller's 8 s hold less the ringing
+    assert ari.unexpected == []
+
+
+PRESSES_1_PREFIX = "0905"  # callrouter/sandbox/phones.py: the numbers that press 1
+
+
+def test_callers_gone_at_every_step_leave_one_closed_row_each() -> None:
+    """Nine callers on a press-1 number leave 0.9 s to 6 s after the pbx answered: in the
+    greeting, in the hold prompt, while the officer rings, in the press-1 prompt, around
+    the bridging, while bridged; a tenth call after the rota changed is answered."""
+    call_log, ari = paced_replay(
+        "test_given_callers_hang_up_at_every_moment_then_each_call_has_one_clean_row",
+        lambda numbers: decision_for(
+            numbers,
+            ring=8 if numbers[0].startswith(PRESSES_1_PREFIX) else RING_TIMEOUT,
+            confirm=(numbers[0].startswith(PRESSES_1_PREFIX),),
+        ),
+    )
+    closed_rows(call_log)
+    outcomes = [c["outcome"] for c in call_log.calls.values()]
+    assert len(outcomes) == callers_in(
+        "test_given_callers_hang_up_at_every_moment_then_each_call_has_one_clean_row"
+    )  # ten or eleven: the 0.3 s caller's "3" may or may not have reached Stasis
+    assert set(outcomes) == {"abandoned", "answered"}
+    last = list(call_log.calls.values())[-1]
+    assert last["outcome"] == "answered"
+    assert ari.unexpected == []
+
+
+def test_the_caller_gone_while_a_leg_is_asked_cancels_every_leg() -> None:
+    call_log, ari = paced_replay(
+        "test_given_the_caller_hangs_up_while_a_leg_is_asked_then_every_leg_is_cancelled_ari",
+        lambda numbers: decision_for(
+            numbers, strategy=Strategy.SIMULTANEOUS, ring=15, confirm=(True, True), max_wait=60
+        ),
+    )
+    call = the_call(call_log)
+    assert (call["outcome"], call["answered"]) == ("abandoned", None)
+    assert [r for _s, r, _c in call_log.results()] == ["cancelled", "cancelled"]
+    assert ari.unexpected == []
+
+
+def test_an_officer_gone_while_asked_leaves_the_other_ringing_leg_to_take_the_call() -> None:
+    call_log, ari = paced_replay(
+        "test_given_an_officer_hangs_up_while_asked_then_the_other_leg_still_takes_the_call_ari",
+        lambda numbers: decision_for(
+            numbers, strategy=Strategy.SIMULTANEOUS, ring=15, confirm=(True, True), max_wait=60
+        ),
+    )
+    call = the_call(call_log)
+    assert (call["outcome"], call["answered"]) == ("answered", "officer-1")
+    assert [r for _s, r, _c in call_log.results()] == ["declined", "answered"]
+    assert ari.unexpected == []
+
+
+def test_the_caller_gone_while_leaving_a_message_keeps_the_message() -> None:
+    call_log, ari = paced_replay(
+        "test_given_nobody_answers_and_the_caller_hangs_up_while_speaking_then_the_message_is_kept",
+        decision_for,
+    )
+    call = the_call(call_log)
+    assert call["outcome"] == "unanswered"
+    [callback] = call_log.callbacks
+    assert (callback["reason"], bool(callback["recording"])) == ("unanswered", True)
+    assert ari.unexpected == []
+
+
+def test_callers_gone_as_the_officer_answers_leave_no_failed_row() -> None:
+    """Six calls, each caller hanging up the moment the officer's phone answers: whichever
+    side of the race, the attempt is answered and the call abandoned or answered."""
+    call_log, ari = paced_replay(
+        "test_given_callers_hang_up_as_the_officer_answers_then_no_row_is_failed",
+        decision_for,
+    )
+    closed_rows(call_log)
+    assert len(call_log.calls) == 6
+    assert {c["outcome"] for c in call_log.calls.values()} <= {"abandoned", "answered"}
+    assert {a["result"] for a in call_log.attempts.values()} == {"answered"}
+    assert ari.unexpected == []
+
+
+def test_closed_line_forwards_and_the_call_is_after_hours() -> None:
+    call_log, ari = paced_replay(
+        "test_given_closed_and_forward_then_forward_number_rings_and_call_is_after_hours",
+        lambda numbers: decision_for([], is_open=False, action="forward", forward=numbers[0]),
+    )
+    call = the_call(call_log)
+    assert (call["outcome"], call["answered"]) == ("after_hours", None)
+    assert [(a["officer_id"], a["result"]) for a in call_log.attempts.values()] == [
+        ("forward", "answered")
+    ]
+    assert ari.unexpected == []
+
+
+@pytest.mark.parametrize(("where", "outcome"), [("rota", "answered"), ("forward", "unanswered")])
+def test_an_officer_gone_while_bridged_hangs_up_the_caller_and_closes_the_row(
+    where: str, outcome: str
+) -> None:
+    call_log, ari = paced_replay(
+        f"test_given_the_officer_hangs_up_while_bridged_then_the_caller_is_hung_up_too_ari-{where}",
+        decision_for
+        if where == "rota"
+        else (lambda numbers: decision_for(numbers[:1], action="forward", forward=numbers[1])),
+    )
+    call = the_call(call_log)
+    assert call["outcome"] == outcome
+    last = call_log.attempts[max(call_log.attempts)]
+    assert last["result"] == "answered"
+    assert (last["ended_at"] - last["answered_at"]).total_seconds() == pytest.approx(1.5, abs=1)
+    hangups = [
+        path for method, path, _p in ari.issued if method == "DELETE" and "/channels/pbx-" in path
+    ]
+    assert hangups, "the caller was not hung up after the officer left"
+    assert ari.unexpected == []
+
+
 # ------------------------------------------------------------------------ hostile sequences
 
 
@@ -382,6 +540,87 @@ async def test_hostile_events_still_write_the_same_rows(
     call = the_call(call_log)
     assert (call["outcome"], call["answered"]) == ("answered", "officer-1")
     assert [r for _s, r, _c in call_log.results()] == ["busy", "answered"]
+
+
+def out_of_order(steps: list[Step]) -> list[Step]:
+    """Each event swapped with the next one (Asterisk's events of different topics cross)."""
+    out = list(steps)
+    events = [i for i, step in enumerate(out) if "event" in step]
+    for a, b in zip(events[::2], events[1::2], strict=False):
+        out[a], out[b] = out[b], out[a]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "decide", "outcome", "results"),
+    [
+        (
+            "test_given_first_number_busy_then_second_answers_ari-sqlite",
+            decision_for,
+            "answered",
+            ["busy", "answered"],
+        ),
+        (
+            "test_given_caller_hangs_up_while_ringing_then_call_is_abandoned_with_its_wait_ari",
+            lambda numbers: decision_for(numbers, ring=20),
+            "abandoned",
+            ["cancelled"],
+        ),
+        (
+            "test_given_the_officer_hangs_up_while_bridged_then_the_caller_is_hung_up_too_ari-rota",
+            decision_for,
+            "answered",
+            ["answered"],
+        ),
+        (
+            "test_given_a_confirm_number_then_the_officer_must_press_1_before_being_bridged_ari",
+            lambda numbers: decision_for(numbers, ring=10, confirm=(True,)),
+            "answered",
+            ["answered"],
+        ),
+    ],
+    ids=["busy", "caller-gone-ringing", "officer-gone-bridged", "press-1"],
+)
+async def test_events_out_of_order_still_write_the_same_rows(
+    name: str, decide: Callable[[list[str]], Decision], outcome: str, results: list[str]
+) -> None:
+    call_log, _ari = await replay(name, decide, out_of_order, cause_wait=0.2)
+    closed_rows(call_log)
+    assert the_call(call_log)["outcome"] == outcome
+    assert [r for _s, r, _c in call_log.results()] == results
+
+
+def bridge_refused(steps: list[Step]) -> list[Step]:
+    """Asterisk answers 500 to the bridge the router makes for the answered officer."""
+    return [
+        {**step, "status": 500, "text": '{"message": "Allocation failed"}'}
+        if step.get("rest") == "POST" and path_shape(str(step["path"])) == ("bridges", "*")
+        else step
+        for step in steps
+    ]
+
+
+async def test_an_ari_failure_mid_flow_hands_the_caller_back_to_the_dialplan() -> None:
+    """The hand-back: a request of the flow fails; the caller is sent on in the dialplan
+    (its fallback rings the rota there) and the call's one row is closed as failed."""
+    call_log, ari = await replay(
+        "test_given_first_number_busy_then_second_answers_ari-sqlite",
+        decision_for,
+        bridge_refused,
+        cause_wait=0.2,
+    )
+    call = the_call(call_log)
+    assert call["outcome"] == "failed"
+    closed_rows(call_log)
+    caller = next(iter(call_log.calls))
+    issued = [(method, path) for method, path, _params in ari.issued]
+    assert ("POST", f"/channels/{caller}/continue") in issued
+    [action] = [
+        params["value"]
+        for method, path, params in ari.issued
+        if path == f"/channels/{caller}/variable" and params.get("variable") == contract.VAR_ACTION
+    ]
+    assert action == contract.ACTION_FALLBACK
 
 
 def silent_after_the_caller_left(steps: list[Step]) -> list[Step]:
