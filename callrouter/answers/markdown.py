@@ -41,7 +41,7 @@ from callrouter.store.answers import (
     AnswerConflict,
     StoredAnswer,
     answer_on,
-    edit_on,
+    edit_answer,
     insert_answer,
 )
 
@@ -208,7 +208,7 @@ async def import_book(
                 unchanged += 1
                 continue
             try:
-                await edit_on(
+                await edit_answer(
                     conn,
                     item.answer_id,
                     item.draft,

@@ -226,7 +226,7 @@ async def _new_version(
 
 
 async def edit_answer(
-    engine: AsyncEngine,
+    db: AsyncEngine | AsyncConnection,
     answer_id: int,
     draft: AnswerDraft,
     *,
@@ -234,28 +234,19 @@ async def edit_answer(
     account: str,
     now: datetime,
 ) -> int:
-    """Save a new version; the old one stays in ``answer_versions``. The new version number."""
-    async with engine.begin() as conn:
-        return await edit_on(
-            conn, answer_id, draft, expected_version=expected_version, account=account, now=now
-        )
-
-
-async def edit_on(
-    conn: AsyncConnection,
-    answer_id: int,
-    draft: AnswerDraft,
-    *,
-    expected_version: int,
-    account: str,
-    now: datetime,
-) -> int:
-    """:func:`edit_answer` inside the caller's transaction (the Markdown import's one)."""
+    """Save a new version; the old one stays in ``answer_versions``. The new version number.
+    Given an engine, in a transaction of its own; given a connection, inside the caller's
+    (the Markdown import's one)."""
+    if isinstance(db, AsyncEngine):
+        async with db.begin() as conn:
+            return await edit_answer(
+                conn, answer_id, draft, expected_version=expected_version, account=account, now=now
+            )
     saved = await _new_version(
-        conn, answer_id, expected_version, _fields(draft), account=account, now=now
+        db, answer_id, expected_version, _fields(draft), account=account, now=now
     )
     if saved.retired_at is None:
-        await _index(conn, answer_id, draft)
+        await _index(db, answer_id, draft)
     return saved.version
 
 
