@@ -289,23 +289,29 @@ class FakeAri(AriClient):
                 or path_shape(str(step.get("path", ""))) != shape
             ):
                 continue
-            recorded = str(step["path"]).strip("/").split("/")
-            new_pairs = 0
-            for old, new in zip(recorded, wanted, strict=True):
-                if self._ids.get(old, old) == new:
-                    continue
-                if old in self._ids or new in paired or new in self._recorded_ids:
-                    break
-                new_pairs += 1
-            else:
-                agree = sum(
-                    self._mapped(str(value)) == params.get(key)
-                    for key, value in (step.get("params") or {}).items()
-                )
-                rank = (-new_pairs, agree, -i)
-                if best is None or rank > best:
-                    best = rank
+            new_pairs = self._new_pairs(str(step["path"]).strip("/").split("/"), wanted, paired)
+            if new_pairs is None:
+                continue
+            agree = sum(
+                self._mapped(str(value)) == params.get(key)
+                for key, value in (step.get("params") or {}).items()
+            )
+            rank = (-new_pairs, agree, -i)
+            if best is None or rank > best:
+                best = rank
         return None if best is None else -best[2]
+
+    def _new_pairs(self, recorded: list[str], wanted: list[str], paired: set[str]) -> int | None:
+        """How many new id pairs the recorded path needs to stand for ``wanted``; None if an
+        id already paired disagrees or a new one may not pair (see :meth:`_match`)."""
+        count = 0
+        for old, new in zip(recorded, wanted, strict=True):
+            if self._ids.get(old, old) == new:
+                continue
+            if old in self._ids or new in paired or new in self._recorded_ids:
+                return None
+            count += 1
+        return count
 
     def _pair_ids(self, step: Step, path: str, params: Mapping[str, str]) -> None:
         recorded = str(step["path"]).strip("/").split("/")
