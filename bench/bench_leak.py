@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 import tempfile
@@ -25,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_soak import run_chunk
+from sqlalchemy.engine import Engine
 
 from tests.e2e.callflow_support import running_router, write_rota
 from tests.e2e.harness import ANSWERS, Harness, Sandbox, officer_number
@@ -59,6 +61,16 @@ def report(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, calls: int
         )
 
 
+def compiled_caches() -> list[int]:
+    """Entries in each engine's compiled-statement cache (an LRU of 500 by default): a cache
+    still filling grows the process while looking like a slow leak."""
+    return sorted(
+        len(obj._compiled_cache)
+        for obj in gc.get_objects()
+        if isinstance(obj, Engine) and obj._compiled_cache is not None
+    )
+
+
 async def leak(args: argparse.Namespace) -> None:
     sandbox = Sandbox(args.slot)
     info = sandbox.start()
@@ -85,7 +97,8 @@ async def leak(args: argparse.Namespace) -> None:
                         number=number,
                     )
                     print(
-                        f"chunk from call {chunk.first_call}: ok {chunk.ok} lost {chunk.lost}",
+                        f"chunk from call {chunk.first_call}: ok {chunk.ok} lost {chunk.lost}"
+                        f"  SQLAlchemy compiled-statement caches {compiled_caches()}",
                         flush=True,
                     )
                     if before is None and offered[0] >= args.warm_up:

@@ -108,7 +108,7 @@ async def run_chunk(
     rate: float,
     hold: float,
     number: str,
-    path: str,
+    path: str = "ari",
 ) -> Chunk:
     start_index = len(harness.events.events)
     calls: list[PlacedCall] = []

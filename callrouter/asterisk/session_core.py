@@ -51,7 +51,6 @@ class SessionCore:
         self.legs: dict[str, Leg] = {}
         self.seq = 0
         self.logged = False
-        self.finished = False
         self.moh = False
         #: prompts playing to the caller while waiting; music starts when the last one ends
         self.hold_prompts: list[str] = []
@@ -161,11 +160,12 @@ class SessionCore:
         """The call ended with ``outcome``. Its row gets the cause Asterisk reports for the
         caller's channel: written once that channel and every ended attempt have theirs
         (``_note_cause``), or by ``_settle`` with what is known."""
-        if self.finished or not self.logged:
-            if not self.logged:
-                log.warning("call.ended_unlogged", outcome=str(outcome), note=note)
+        if self.state is CallState.ENDED:
             return
-        self.finished = True
+        if not self.logged:
+            log.warning("call.ended_unlogged", outcome=str(outcome), note=note)
+            return
+        self._enter(CallState.ENDED)
         ended = at or self.host.clock()
         self._ending = (outcome, ended)
         self._write_end_if_settled()

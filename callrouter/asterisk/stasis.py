@@ -86,7 +86,8 @@ class CallSession(ActionsPhase):
                 await self._settle()
                 for channel_id in [self.caller.id, *self.legs]:
                     self.host.unregister(channel_id)
-                self.finished = True
+                if self.state is not CallState.ENDED:  # never logged: nothing written
+                    self._enter(CallState.ENDED)
 
     async def _run(self) -> None:
         # Asterisk sends the caller's ChannelDestroyed (its hang-up cause) only to an
@@ -154,11 +155,12 @@ class CallSession(ActionsPhase):
     async def _fail_to_dialplan(self, exc: BaseException) -> None:
         """Step 8: log, clean up our legs, and let the dialplan fallback take the caller."""
         state = self.state
-        self._enter(CallState.FAILED)
+        if state is not CallState.ENDED:  # (an end already written stays as written)
+            self._enter(CallState.FAILED)
         with contextlib.suppress(AsteriskError):
             await self._cleanup_legs()
             await self._stop_hold()
-        if self.logged and not self.finished:
+        if self.logged and state is not CallState.ENDED:
             with contextlib.suppress(CallrouterError):
                 self.record.event(
                     "handed_to_fallback",
@@ -184,7 +186,7 @@ class CallSession(ActionsPhase):
         if self.state is CallState.BRIDGED:
             log.warning("call.left_bridged_on_stop", bridge=self.bridge_id)
             return
-        if self.finished or self.state in PAST_RINGING:
+        if self.state in PAST_RINGING:
             return
         await self._fail_to_dialplan(RuntimeError("router stopping"))
 

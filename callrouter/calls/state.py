@@ -7,11 +7,13 @@
        │            ▼
        ├──────► UNANSWERED ──► FORWARDING ──► BRIDGED
        └──────► AFTER_HOURS ─┘
-    any state but FAILED ──► FAILED (handed to the dialplan fallback)
+    any state but FAILED and ENDED ──► FAILED (handed to the dialplan fallback)
+    any state but ENDED ──► ENDED (the call's end is written down; nothing follows)
 
-A caller who hangs up leaves the state as it is (the outcome says ``abandoned``); what the
-call ended as is :class:`~callrouter.calls.vocabulary.Outcome`, not a state. A transition
-missing from :data:`TRANSITIONS` is a bug in the flow and raises :class:`IllegalTransition`.
+A caller who hangs up ends the call from the state it was in (the outcome says
+``abandoned``); what the call ended as is :class:`~callrouter.calls.vocabulary.Outcome`, not
+a state. A transition missing from :data:`TRANSITIONS` is a bug in the flow and raises
+:class:`IllegalTransition`.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ class CallState(StrEnum):
     UNANSWERED = "unanswered"
     FORWARDING = "forwarding"
     FAILED = "failed"
+    ENDED = "ended"
 
 
-TRANSITIONS: Final[dict[CallState, frozenset[CallState]]] = {
+_TRANSITIONS_BEFORE_THE_END: Final[dict[CallState, frozenset[CallState]]] = {
     CallState.RECEIVED: frozenset(
         {CallState.RINGING, CallState.AFTER_HOURS, CallState.UNANSWERED, CallState.FAILED}
     ),
@@ -43,10 +46,22 @@ TRANSITIONS: Final[dict[CallState, frozenset[CallState]]] = {
     CallState.BRIDGED: frozenset({CallState.FAILED}),
     CallState.FAILED: frozenset(),
 }
+TRANSITIONS: Final[dict[CallState, frozenset[CallState]]] = {
+    **{
+        state: targets | {CallState.ENDED} for state, targets in _TRANSITIONS_BEFORE_THE_END.items()
+    },
+    CallState.ENDED: frozenset(),
+}
 
 #: States in which the caller no longer waits for an officer of the rota.
 PAST_RINGING: Final = frozenset(
-    {CallState.UNANSWERED, CallState.AFTER_HOURS, CallState.FORWARDING, CallState.FAILED}
+    {
+        CallState.UNANSWERED,
+        CallState.AFTER_HOURS,
+        CallState.FORWARDING,
+        CallState.FAILED,
+        CallState.ENDED,
+    }
 )
 #: States in which the caller hears the hold music between prompts.
 ON_HOLD: Final = frozenset({CallState.RINGING, CallState.FORWARDING})

@@ -26,6 +26,9 @@ def test_every_transition_of_the_table_is_allowed(old: CallState, new: CallState
         (CallState.FAILED, CallState.FAILED),
         (CallState.RECEIVED, CallState.BRIDGED),
         (CallState.UNANSWERED, CallState.RINGING),
+        (CallState.ENDED, CallState.FAILED),
+        (CallState.ENDED, CallState.ENDED),
+        (CallState.ENDED, CallState.BRIDGED),
     ],
 )
 def test_a_transition_the_table_does_not_hold_is_an_error(old: CallState, new: CallState) -> None:
@@ -36,4 +39,11 @@ def test_a_transition_the_table_does_not_hold_is_an_error(old: CallState, new: C
 def test_every_state_can_fail_except_failed_and_every_state_is_in_the_table() -> None:
     assert set(TRANSITIONS) == set(CallState)
     for state in CallState:
-        assert (CallState.FAILED in TRANSITIONS[state]) is (state is not CallState.FAILED)
+        can_fail = state not in (CallState.FAILED, CallState.ENDED)
+        assert (CallState.FAILED in TRANSITIONS[state]) is can_fail
+
+
+def test_every_state_ends_and_the_end_is_terminal() -> None:
+    for state in CallState:
+        assert (CallState.ENDED in TRANSITIONS[state]) is (state is not CallState.ENDED)
+    assert TRANSITIONS[CallState.ENDED] == frozenset()
