@@ -2,7 +2,7 @@
 the pbx's RSS sampled every minute (issue "Performance under load", item 4).
 
     .venv/bin/python bench/bench_soak.py [--slot N] [--calls 20000] [--rate 5] [--hold 2]
-        [--chunk 1000] [--path ari|native] [--results bench/results]
+        [--chunk 1000] [--path ari|native] [--database-url URL] [--results bench/results]
 
 A bench run by hand, not part of the test suite (20,000 calls at 5/s is about 70 minutes);
 run it on a quiet machine. Calls are offered in chunks of ``--chunk`` at ``--rate`` per
@@ -154,7 +154,7 @@ async def soak(args: argparse.Namespace) -> None:
     try:
         async with Harness(info) as harness:
             rota = write_rota(tmp / "rota.yaml", [number], ring_timeout=30, max_wait=60)
-            url = f"sqlite+aiosqlite:///{tmp / 'calls.sqlite3'}"
+            url = args.database_url or f"sqlite+aiosqlite:///{tmp / 'calls.sqlite3'}"
             async with serve_process(info, rota, url, tmp / "state", drain=5) as router:
                 pids = (router.proc.pid, pbx_pid(args.slot))
                 sampler = asyncio.create_task(sample_every(args.every, pids, offered, samples))
@@ -224,6 +224,11 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=1000)
     parser.add_argument("--every", type=float, default=60.0, help="seconds between samples")
     parser.add_argument("--results", default="", help="folder for the samples (soak.json)")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="the call log (default: a new SQLite file; e.g. an empty PostgreSQL database)",
+    )
     args = parser.parse_args()
     print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     asyncio.run(soak(args))
