@@ -268,6 +268,7 @@ async def router_runtime(
             settings.effective_spool_dir(),
             tz=rota.rota.timezone,
             misdial_seconds=settings.misdial_seconds,
+            batch_window=settings.batch_seconds,
         ) as call_log:
             options.metrics.track_spool_depth(lambda: call_log.stats().pending)
             options.metrics.track_unknown_causes(lambda: call_log.stats().unknown_causes)

@@ -502,3 +502,42 @@ async def test_a_late_writer_never_overwrites_a_final_outcome_and_corrects_only_
     assert (rows["L-failed"]["outcome"], rows["L-failed"]["hangup_cause"]) == ("answered", 19)
     assert rows["L-open"]["outcome"] == "unanswered"
     assert rows["L-open"]["wait_seconds"] == pytest.approx(99, abs=1e-3)
+
+
+async def test_flush_cuts_the_batch_window_short_for_whoever_waits(
+    store_url: str, tmp_path: Path
+) -> None:
+    async with CallLog(store_url, tmp_path / "spool", batch_window=30.0) as log:
+        await asyncio.sleep(0.1)  # the applier is idle, waiting for records
+        write_call(log, "L-hurry")
+        started = time.perf_counter()
+        await asyncio.wait_for(log.flush(), 10)
+        assert time.perf_counter() - started < 5.0  # not the 30 s window
+        write_call(log, "L-hurry-2")  # and the next window is a window again
+        await asyncio.sleep(0.3)
+        assert log.stats().pending > 0
+        await asyncio.wait_for(log.flush(), 10)
+        assert log.stats().pending == 0
+    assert (await table_counts(store_url))["calls"] == 2
+
+
+async def test_a_burst_of_calls_gathers_into_few_transactions(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    async with CallLog(store_url, tmp_path / "spool", batch_window=0.5) as log:
+        apply = log._apply
+
+        async def counted(prepared: Any) -> None:
+            batches.append(len(prepared.records))
+            await apply(prepared)
+
+        monkeypatch.setattr(log, "_apply", counted)
+        await asyncio.sleep(0.1)
+        for i in range(20):  # 20 calls over ~0.2 s, inside one window
+            write_call(log, f"L-burst-{i}")
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(1.0)  # the window passes without anyone flushing
+        assert log.stats().pending == 0
+    assert sum(batches) == 20 * 7
+    assert len(batches) <= 2, batches
