@@ -168,21 +168,25 @@ VAR_ACTION: Final = "CALLROUTER_ACTION"
 ACTION_FALLBACK: Final = "fallback"
 """``CALLROUTER_ACTION=fallback`` then continue: the dialplan rings the fallback numbers."""
 
-# Set by callrouter on both legs when it bridges them (bridge guard, see peer_guard()):
+# Bridge guard (see peer_guard()): the hang-up handler is on each leg from its start (the
+# dialplan pushes it on the caller before Stasis(), callrouter on each officer leg it
+# originates, GUARD_HANDLER); it does nothing until callrouter names the peer on bridging.
 VAR_PEER: Final = "CALLROUTER_PEER"
 HANGUP_HANDLER_PUSH: Final = "CHANNEL(hangup_handler_push)"
+GUARD_HANDLER: Final = {HANGUP_HANDLER_PUSH: f"{CONTEXT_PEER_HANGUP},s,1"}
+"""Channel variables an originated officer leg starts with (ARI originate ``variables``): the
+bridge guard's hang-up handler, idle while :data:`VAR_PEER` is empty (a leg that fails while
+ringing hangs up nobody)."""
 
 
-def peer_guard(peer_channel_name: str) -> list[tuple[str, str]]:
-    """Channel variables to set (in this order, ``POST /channels/{id}/variable``) on a bridged
-    leg so that, if it hangs up while callrouter is down, Asterisk hangs up ``peer_channel_name``
-    (the other leg's channel *name*, e.g. ``PJSIP/pstn-trunk-0000002a``) too."""
+def peer_guard(peer_channel_name: str) -> tuple[str, str]:
+    """The channel variable to set (``POST /channels/{id}/variable``) on a bridged leg so that,
+    if it hangs up while callrouter is down, its hang-up handler (:data:`GUARD_HANDLER`)
+    hangs up ``peer_channel_name`` (the other leg's channel *name*, e.g.
+    ``PJSIP/pstn-trunk-0000002a``) too. One request a leg: the handler is there already."""
     if not re.fullmatch(r"[A-Za-z]+/[A-Za-z0-9_.@:;-]+", peer_channel_name):
         raise ValueError(f"not a channel name: {peer_channel_name!r}")
-    return [
-        (VAR_PEER, peer_channel_name),
-        (HANGUP_HANDLER_PUSH, f"{CONTEXT_PEER_HANGUP},s,1"),
-    ]
+    return (VAR_PEER, peer_channel_name)
 
 
 # Global variables (shipped defaults in the dialplan's [globals]).

@@ -79,21 +79,27 @@ class HoldPhase(SessionCore):
         return notices
 
     async def _play_while_waiting(self, *keys: str | PromptChoice) -> None:
-        """Queue prompts (or notices, chosen already) to the waiting caller (ARI plays a
-        channel's playbacks in turn); music starts once the last has ended. No such prompt:
-        straight to music. The bridge stops whatever is still playing (:meth:`_stop_hold`)."""
+        """Play prompts (or notices, chosen already) to the waiting caller, those in one
+        language as one playback (ARI plays its media in turn: one request and one stop for
+        greeting, notices and "please hold", not one each); music starts once the last has
+        ended. No such prompt: straight to music. The bridge stops whatever is still
+        playing (:meth:`_stop_hold`); stopping a playback ends its whole list."""
+        runs: list[tuple[str | None, list[str]]] = []
         for key in keys:
             choice = key if isinstance(key, PromptChoice) else await self.config.prompts.choose(key)
+            if runs and runs[-1][0] == choice.lang:
+                runs[-1][1].append(choice.media)
+            else:
+                runs.append((choice.lang, [choice.media]))
+        for lang, media in runs:
             playback = "callrouter-prompt-" + self.host.new_id()
             self.hold_prompts.append(playback)
             try:
-                await self.ari.play(
-                    self.caller.id, choice.media, playback_id=playback, lang=choice.lang
-                )
+                await self.ari.play(self.caller.id, media, playback_id=playback, lang=lang)
             except AriNotFound as exc:
                 raise CallerGone(None) from exc
             except AriRequestError as exc:
-                log.warning("call.prompt_failed", prompt=choice.media, error=str(exc))
+                log.warning("call.prompt_failed", prompt=",".join(media), error=str(exc))
                 self.hold_prompts.remove(playback)
         if not self.hold_prompts and not self.moh:
             await self._start_moh()

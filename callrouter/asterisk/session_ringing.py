@@ -132,6 +132,7 @@ class RingingPhase(HoldPhase):
                 originator=self.caller.id,
                 ring_timeout=ring,
                 caller_id=self.config.officer_caller_id,
+                variables=contract.GUARD_HANDLER,
             )
         except (AriRequestError, ValueError) as exc:
             # Asterisk refused the leg (bad endpoint, no such trunk): a failed attempt, ended
@@ -309,8 +310,9 @@ class RingingPhase(HoldPhase):
         self._end(outcome, at=ended if outcome is Outcome.ANSWERED else self.action_at)
 
     async def _guard_bridge(self, leg: Leg) -> None:
-        """Bridge guard: a hang-up handler on each leg hangs up the other, so neither party
-        is left alone in the bridge if one hangs up while callrouter is down."""
+        """Bridge guard: each leg's hang-up handler (there from its start) is told the other
+        leg's name, so neither party is left alone in the bridge if one hangs up while
+        callrouter is down."""
         if leg.channel_name is None:
             leg.channel_name = (await self.ari.get_channel(leg.channel_id)).name
         for channel_id, peer in (
@@ -318,12 +320,11 @@ class RingingPhase(HoldPhase):
             (leg.channel_id, self.caller.name),
         ):
             try:
-                guard = contract.peer_guard(peer)
+                name, value = contract.peer_guard(peer)
             except ValueError:
                 log.warning("call.bridge_unguarded", channel=channel_id)
                 continue
-            for name, value in guard:
-                await self.ari.set_variable(channel_id, name, value)
+            await self.ari.set_variable(channel_id, name, value)
 
     async def _destroy_bridge(self) -> None:
         if self.bridge_id is not None:

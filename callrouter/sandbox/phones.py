@@ -333,10 +333,18 @@ class Harness:
             resp.raise_for_status()
             return await resp.json()
 
-    async def ari_post(self, instance: Instance, path: str, params: dict[str, str]) -> Any:
-        """POST to ARI with query parameters; the JSON answer, or None for 204."""
+    async def ari_post(
+        self,
+        instance: Instance,
+        path: str,
+        params: dict[str, str],
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        """POST to ARI with query parameters (and a JSON ``body``, e.g. an originate's
+        ``variables``); the JSON answer, or None for 204."""
         url = f"{self.info[instance].ari_url}{path}"
-        async with self.http.post(url, params=params, headers=self.ari_headers(instance)) as resp:
+        headers = self.ari_headers(instance)
+        async with self.http.post(url, params=params, json=body, headers=headers) as resp:
             resp.raise_for_status()
             return None if resp.status == 204 else await resp.json()
 

@@ -2,8 +2,10 @@
 
 A minimal stand-in for callrouter's Stasis app (raw ARI over a WebSocket, written here so the
 guard is tested apart from the call flow) takes the caller, originates the officer's leg,
-bridges the two, sets the guard variables of ``contract.peer_guard`` and disconnects, as a killed
-router would. When the caller then hangs up, Asterisk must hang up the officer's leg itself.
+bridges the two, names each leg's peer (``contract.peer_guard``; the caller's hang-up handler
+comes from the dialplan, the officer's with its originate, ``contract.GUARD_HANDLER``) and
+disconnects, as a killed router would. When the caller then hangs up, Asterisk must hang up
+the officer's leg itself.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ async def test_caller_hanging_up_after_router_died_ends_the_officers_leg_too(
                 "appArgs": "officer",
                 "callerId": call.caller_number,
             },
+            body={"variables": contract.GUARD_HANDLER},
         )
         officer = (await next_stasis_start(ws, within=15))["channel"]
         bridge = await harness.ari_post("pbx", "/bridges", {"type": "mixing"})
@@ -59,10 +62,10 @@ async def test_caller_hanging_up_after_router_died_ends_the_officers_leg_too(
             {"channel": f"{caller['id']},{officer['id']}"},
         )
         for leg, peer in ((caller, officer), (officer, caller)):
-            for name, value in contract.peer_guard(peer["name"]):
-                await harness.ari_post(
-                    "pbx", f"/channels/{leg['id']}/variable", {"variable": name, "value": value}
-                )
+            name, value = contract.peer_guard(peer["name"])
+            await harness.ari_post(
+                "pbx", f"/channels/{leg['id']}/variable", {"variable": name, "value": value}
+            )
     # The "router" is gone; the bridge stays up with both legs.
     bridges = await harness.bridges("pbx")
     assert [sorted(b["channels"]) for b in bridges] == [sorted([caller["id"], officer["id"]])]

@@ -80,7 +80,7 @@ async def wait_guarded(
     harness: Harness, bridges: list[dict[str, Any]], within: float = 5.0
 ) -> None:
     """Every channel of ``bridges`` carries the bridge guard's peer variable. callrouter sets
-    the guard just after bridging (peer variable, then the hang-up handler, on each leg), so a
+    it just after bridging (the hang-up handler is there from each leg's start), so a
     kill the moment the bridge is seen can come before it: that window is what
     ``test_given_a_kill_between_bridging_and_guarding…`` covers; the callers waiting here
     are about what happens once the calls are bridged and guarded."""
@@ -99,8 +99,6 @@ async def wait_guarded(
             if time.monotonic() > deadline:
                 raise TimeoutError(f"channel {channel} not guarded within {within} s")
             await asyncio.sleep(0.05)
-    # The hang-up handler is the request right after each leg's peer variable.
-    await asyncio.sleep(0.2)
 
 
 async def officer_channel(harness: Harness, call: PlacedCall) -> dict[str, Any]:

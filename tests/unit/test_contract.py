@@ -182,12 +182,17 @@ def test_cdr_userfield_of_a_fallback_call_is_parsed() -> None:
     assert contract.parse_cdr_userfield("something else") is None
 
 
-def test_peer_guard_sets_the_peer_then_pushes_the_dialplan_handler() -> None:
-    assert contract.peer_guard("PJSIP/pstn-trunk-0000002a") == [
-        ("CALLROUTER_PEER", "PJSIP/pstn-trunk-0000002a"),
-        ("CHANNEL(hangup_handler_push)", "callrouter-peer-hangup,s,1"),
-    ]
+def test_peer_guard_names_the_peer_for_the_handler_every_leg_starts_with() -> None:
+    assert contract.peer_guard("PJSIP/pstn-trunk-0000002a") == (
+        "CALLROUTER_PEER",
+        "PJSIP/pstn-trunk-0000002a",
+    )
+    assert contract.GUARD_HANDLER == {"CHANNEL(hangup_handler_push)": "callrouter-peer-hangup,s,1"}
     assert f"SoftHangup(${{{contract.VAR_PEER}}})" in CODE
+    # the caller has the handler before it enters Stasis (callrouter pushes it on each leg)
+    [(name, value)] = contract.GUARD_HANDLER.items()
+    pushed = CODE.index(f"Set({name}={value})")
+    assert pushed < CODE.index(f"Stasis({contract.APP_NAME},")
 
 
 @pytest.mark.parametrize("name", ["", "pstn-trunk-1", "PJSIP/x,y", "PJSIP/a)b", "PJSIP/a b"])
