@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 # ----------------------------------------------------------------------------- Stasis application
@@ -173,7 +174,9 @@ ACTION_FALLBACK: Final = "fallback"
 # originates, GUARD_HANDLER); it does nothing until callrouter names the peer on bridging.
 VAR_PEER: Final = "CALLROUTER_PEER"
 HANGUP_HANDLER_PUSH: Final = "CHANNEL(hangup_handler_push)"
-GUARD_HANDLER: Final = {HANGUP_HANDLER_PUSH: f"{CONTEXT_PEER_HANGUP},s,1"}
+GUARD_HANDLER: Final[Mapping[str, str]] = MappingProxyType(
+    {HANGUP_HANDLER_PUSH: f"{CONTEXT_PEER_HANGUP},s,1"}
+)
 """Channel variables an originated officer leg starts with (ARI originate ``variables``): the
 bridge guard's hang-up handler, idle while :data:`VAR_PEER` is empty (a leg that fails while
 ringing hangs up nobody)."""

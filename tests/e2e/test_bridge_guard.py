@@ -52,7 +52,7 @@ async def test_caller_hanging_up_after_router_died_ends_the_officers_leg_too(
                 "appArgs": "officer",
                 "callerId": call.caller_number,
             },
-            body={"variables": contract.GUARD_HANDLER},
+            body={"variables": dict(contract.GUARD_HANDLER)},
         )
         officer = (await next_stasis_start(ws, within=15))["channel"]
         bridge = await harness.ari_post("pbx", "/bridges", {"type": "mixing"})

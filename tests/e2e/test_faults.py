@@ -240,10 +240,11 @@ async def test_given_a_kill_between_bridging_and_guarding_then_the_guard_ends_th
     harness: Harness, tmp_path: Path, sqlite_url: str
 ) -> None:
     """The router guards a bridge just after making it; SIGKILLed in those milliseconds it
-    leaves caller and officer bridged with no hang-up handler. Reproduced here by taking the
-    guard's peer variables off both legs (the handler does nothing without them) before the
-    kill. When the officer then hangs up, ``callrouter guard`` finds the caller alone in the
-    dead application's bridge and hangs it up: not left in silence."""
+    leaves caller and officer bridged with the guard's hang-up handlers idle (no peer named
+    yet). Reproduced here by taking the guard's peer variables off both legs (the handler does
+    nothing without them) before the kill. When the officer then hangs up, ``callrouter guard``
+    finds the caller alone in the dead application's bridge and hangs it up: not left in
+    silence."""
     answers = officer_number(ANSWERS, 0)
     rota = write_rota(tmp_path / "rota.yaml", [answers], ring_timeout=5)
     state = tmp_path / "state"
