@@ -122,14 +122,40 @@ async def run(fn: Callable[..., T], *args: Any) -> T:
     return await asyncio.to_thread(fn, *args)
 
 
-def _wait_for_text(driver: Any, css: str, text: str) -> None:
+# Chromium answers a read of an element whose document a navigation has just replaced with
+# "unknown error: unhandled inspector error: ... Node with given id does not belong to the
+# document" rather than a stale element reference (a log-in redirect in CI, 2026-12-06): both
+# mean "look again".
+DETACHED_NODE = "does not belong to the document"
+
+
+def _text_is_present(css: str, text: str) -> Callable[[Any], bool]:
+    """A wait condition: ``text`` is in the first element matching ``css`` (looks again while
+    the element is missing, stale or detached by a navigation)."""
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
+
+    def present(driver: Any) -> bool:
+        try:
+            return text in driver.find_element(By.CSS_SELECTOR, css).text
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+        except WebDriverException as exc:
+            if DETACHED_NODE in (exc.msg or ""):
+                return False
+            raise
+
+    return present
+
+
+def _wait_for_text(driver: Any, css: str, text: str) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, WAIT).until(
-        ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text)
-    )
+    WebDriverWait(driver, WAIT).until(_text_is_present(css, text))
 
 
 def _check_screenshot(path: Path) -> None:
@@ -154,6 +180,52 @@ async def log_in(browser: Any, server: str) -> None:
     await run(lambda: browser.find_element(By.ID, "password").send_keys(PASSWORD))
     await run(lambda: browser.find_element(By.ID, "login-button").click())
     await run(_wait_for_text, browser, "h1", "Tổng quan")
+
+
+class _Heading:
+    """An element read once while Chromium swaps the document under it (CI, 2026-12-06)."""
+
+    def __init__(self, reads: list[str]) -> None:
+        self.reads = reads
+
+    @property
+    def text(self) -> str:
+        from selenium.common.exceptions import WebDriverException
+
+        read = self.reads.pop(0)
+        if read == "detached":
+            raise WebDriverException(
+                "unknown error: unhandled inspector error: "
+                '{"code":-32000,"message":"Node with given id does not belong to the document"}'
+            )
+        return read
+
+
+class _Navigating:
+    """The one WebDriver call the wait makes, answered as Chromium did in the failed CI run."""
+
+    def __init__(self, reads: list[str]) -> None:
+        self.heading = _Heading(reads)
+
+    def find_element(self, by: str, css: str) -> _Heading:
+        return self.heading
+
+
+def test_waiting_for_a_text_looks_again_when_a_navigation_detaches_the_element() -> None:
+    driver = _Navigating(["Đăng nhập quản trị", "detached", "Tổng quan"])
+    _wait_for_text(driver, "h1", "Tổng quan")
+    assert driver.heading.reads == []
+
+
+def test_waiting_for_a_text_still_raises_other_browser_errors() -> None:
+    from selenium.common.exceptions import WebDriverException
+
+    class Crashed(_Navigating):
+        def find_element(self, by: str, css: str) -> _Heading:
+            raise WebDriverException("chrome not reachable")
+
+    with pytest.raises(WebDriverException, match="chrome not reachable"):
+        _wait_for_text(Crashed([]), "h1", "Tổng quan")
 
 
 @pytest.mark.parametrize("web_db_url", ["sqlite"], indirect=True)
