@@ -17,12 +17,21 @@ and the events WebSocket with reconnect.
 * ``ChannelVarset`` and every other event type the call flow does not use is filtered out
   twice: by Asterisk (``PUT /applications/{app}/eventFilter``) and by a client-side
   allow-list, so a server that ignores the filter still cannot flood the application.
+* While the events WebSocket is open, REST requests travel on it too (Asterisk's "ARI REST
+  over WebSocket": a ``RESTRequest`` message out, its ``RESTResponse`` back among the
+  events; Asterisk 20.14, 21.9, 22.4 and later). One round trip on the open socket costs
+  the router about half the CPU of an HTTP request through aiohttp (issue 23). The client
+  asks once per connection (a ``GET`` of its own application) and keeps HTTP when the
+  answer does not come: an older Asterisk, or before the socket opens. A request in flight
+  when the socket drops fails as :class:`AsteriskUnavailable`, as an HTTP request would
+  when Asterisk goes away.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -72,6 +81,10 @@ DEFAULT_EVENT_TYPES: frozenset[str] = frozenset(
     }
 )
 
+
+#: The message type that carries a REST answer on the events WebSocket: Asterisk filters it
+#: like an event, so the application's filter must let it through.
+REST_RESPONSE: Final = "RESTResponse"
 
 # --------------------------------------------------------------------------- backoff
 
@@ -135,6 +148,7 @@ class AriClient:
         self.app = app
         self.event_types = frozenset(event_types)
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._request_timeout = request_timeout
         self._backoff = backoff if backoff is not None else Backoff()
         self._heartbeat = heartbeat
         self._session: aiohttp.ClientSession | None = None
@@ -143,6 +157,10 @@ class AriClient:
         self.connects = 0  # how many times the events socket was (re)opened
         self.settled = 0  # of those, how many have run ``on_connected`` to its end
         self.dropped_events = 0  # events dropped by the client-side allow-list
+        #: the events socket while REST requests go over it (None: they go over HTTP)
+        self._rest_ws: aiohttp.ClientWebSocketResponse | None = None
+        self._pending: dict[str, asyncio.Future[tuple[int, str, str]]] = {}
+        self._request_ids = itertools.count(1)
 
     def __repr__(self) -> str:  # never show the password
         return f"AriClient({mask_url(self._base)!r}, app={self.app!r})"
@@ -168,6 +186,11 @@ class AriClient:
     # ------------------------------------------------------------------ readiness
 
     @property
+    def rest_over_websocket(self) -> bool:
+        """True while REST requests travel on the events WebSocket (else over HTTP)."""
+        return self._rest_ws is not None and not self._rest_ws.closed
+
+    @property
     def ready(self) -> bool:
         """True while the events WebSocket is open and the application is registered."""
         return self._ready.is_set()
@@ -177,8 +200,8 @@ class AriClient:
         await self._ready.wait()
 
     async def changed(self) -> None:
-        """Wait for the next change of :attr:`ready`, :attr:`connects` or :attr:`settled`
-        (watchers of the connection wait here instead of polling it)."""
+        """Wait for the next change of :attr:`ready`, :attr:`connects`, :attr:`settled` or
+        :attr:`rest_over_websocket` (watchers of the connection wait here, not polling it)."""
         await self._change.wait()
 
     def _signal(self) -> None:
@@ -213,27 +236,112 @@ class AriClient:
     async def _exchange(
         self, method: str, path: str, params: dict[str, str], body: Mapping[str, Any] | None
     ) -> tuple[int, str, str]:
-        """The transport (a replay replaces it): send one request; its status, text, reason."""
+        """The transport (a replay replaces it): send one request; its status, text, reason.
+        On the events WebSocket while it carries REST, else over HTTP."""
+        ws = self._rest_ws
+        if ws is not None and not ws.closed:
+            status, text, reason = await self._exchange_ws(ws, method, path, params, body)
+        else:
+            status, text, reason = await self._exchange_http(method, path, params, body)
+        if AriClient.tracer is not None:
+            AriClient.tracer(
+                self,
+                {
+                    "rest": method,
+                    "path": path,
+                    "params": params,
+                    "body": body,
+                    "status": status,
+                    "text": text,
+                },
+            )
+        return status, text, reason
+
+    async def _exchange_http(
+        self, method: str, path: str, params: dict[str, str], body: Mapping[str, Any] | None
+    ) -> tuple[int, str, str]:
         try:
             async with self.session.request(
                 method, self._base + path, params=params, json=body
             ) as resp:
-                text = await resp.text()
-                if AriClient.tracer is not None:
-                    AriClient.tracer(
-                        self,
-                        {
-                            "rest": method,
-                            "path": path,
-                            "params": params,
-                            "body": body,
-                            "status": resp.status,
-                            "text": text,
-                        },
-                    )
-                return resp.status, text, resp.reason or ""
+                return resp.status, await resp.text(), resp.reason or ""
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise AsteriskUnavailable(f"ARI {method} {path}: {type(exc).__name__}") from exc
+
+    async def _exchange_ws(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        body: Mapping[str, Any] | None,
+    ) -> tuple[int, str, str]:
+        """One ``RESTRequest`` on the events socket; the reader hands its ``RESTResponse`` to
+        the future waiting under the request's id (:meth:`_dispatch`)."""
+        request_id = f"r{next(self._request_ids)}"
+        message: dict[str, Any] = {
+            "type": "RESTRequest",
+            "request_id": request_id,
+            "method": method,
+            "uri": path.lstrip("/"),
+        }
+        if params:
+            message["query_strings"] = [{"name": k, "value": v} for k, v in params.items()]
+        if body is not None:
+            message["content_type"] = "application/json"
+            message["message_body"] = json.dumps(body)
+        answer: asyncio.Future[tuple[int, str, str]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = answer
+        try:
+            async with asyncio.timeout(self._request_timeout):
+                await ws.send_str(json.dumps(message))
+                return await answer
+        except (aiohttp.ClientConnectionError, ConnectionError, TimeoutError) as exc:
+            raise AsteriskUnavailable(f"ARI {method} {path}: {type(exc).__name__}") from exc
+        finally:
+            self._pending.pop(request_id, None)
+
+    def _answer(self, data: Mapping[str, Any]) -> None:
+        """A ``RESTResponse`` from the events socket, to the request waiting for it."""
+        answer = self._pending.get(str(data.get("request_id", "")))
+        if answer is None or answer.done():
+            return  # its request timed out or was cancelled: nobody waits any more
+        status = data.get("status_code")
+        if not isinstance(status, int):
+            answer.set_exception(AsteriskUnavailable("ARI RESTResponse without a status"))
+            return
+        answer.set_result(
+            (status, str(data.get("message_body") or ""), str(data.get("reason_phrase", "")))
+        )
+
+    def _drop_rest_socket(self) -> None:
+        """The events socket closed: REST goes back to HTTP, and whoever waits for an answer
+        on the socket learns that Asterisk is unavailable (the answer cannot come)."""
+        if self._rest_ws is not None:
+            self._rest_ws = None
+            self._signal()
+        for answer in self._pending.values():
+            if not answer.done():
+                answer.set_exception(AsteriskUnavailable("ARI events socket closed"))
+
+    async def _try_rest_over(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Ask on the open socket for this application; REST goes over the socket from its
+        answer on. No answer within the request timeout (an Asterisk before REST over
+        WebSocket): REST stays on HTTP for this connection."""
+        try:
+            status, _, reason = await self._exchange_ws(
+                ws, "GET", f"/applications/{_q(self.app)}", {}, None
+            )
+        except AsteriskUnavailable as exc:
+            log.info("ari.rest.over_http", app=self.app, reason=str(exc))
+            return
+        if status != 200:
+            log.info("ari.rest.over_http", app=self.app, reason=f"{status} {reason}")
+            return
+        if not ws.closed:
+            self._rest_ws = ws
+            self._signal()
+            log.info("ari.rest.over_websocket", app=self.app)
 
     # ------------------------------------------------------------------ channels
 
@@ -412,8 +520,9 @@ class AriClient:
     # ------------------------------------------------------------------ applications
 
     async def set_event_filter(self, event_types: Iterable[str] | None = None) -> None:
-        """Ask Asterisk to send this application only the listed event types."""
-        types = sorted(self.event_types if event_types is None else event_types)
+        """Ask Asterisk to send this application only the listed event types (and the
+        answers to REST requests made on the events socket)."""
+        types = sorted({*(self.event_types if event_types is None else event_types), REST_RESPONSE})
         await self.request(
             "PUT",
             f"/applications/{_q(self.app)}/eventFilter",
@@ -481,11 +590,18 @@ class AriClient:
                     log.exception("ari.events.on_connected_failed", app=self.app)
             self.settled = self.connects
             self._signal()
-            async for message in ws:
-                if message.type == aiohttp.WSMsgType.TEXT:
-                    self._dispatch(message.data, on_event)
-                elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
-                    break
+            # REST moves onto the socket only now: until this loop reads, nobody would read
+            # an answer (on_connected's requests above go over HTTP).
+            asking = asyncio.create_task(self._try_rest_over(ws))
+            try:
+                async for message in ws:
+                    if message.type == aiohttp.WSMsgType.TEXT:
+                        self._dispatch(message.data, on_event)
+                    elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
+                        break
+            finally:
+                self._drop_rest_socket()
+                asking.cancel()
 
     def _dispatch(self, text: str, on_event: EventHandler) -> None:
         try:
@@ -494,6 +610,9 @@ class AriClient:
             log.warning("ari.events.bad_json", length=len(text))
             return
         if not isinstance(data, dict):
+            return
+        if data.get("type") == REST_RESPONSE:
+            self._answer(data)
             return
         if data.get("type") not in self.event_types:
             self.dropped_events += 1

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 import pytest
 
-from callrouter.asterisk.ari import DEFAULT_EVENT_TYPES, AriClient, Backoff, Event
+from callrouter.asterisk.ari import DEFAULT_EVENT_TYPES, REST_RESPONSE, AriClient, Backoff, Event
 from callrouter.errors import AriNotFound
 from tests.e2e.harness import (
     ANSWERS,
@@ -100,8 +101,52 @@ async def test_connecting_registers_the_app_with_its_event_filter(
     app = await client.get_application()
     assert app["name"] == APP
     allowed = {item["type"] for item in app["events_allowed"]}
-    assert allowed == set(DEFAULT_EVENT_TYPES)
+    assert allowed == set(DEFAULT_EVENT_TYPES) | {REST_RESPONSE}
     assert "ChannelVarset" not in allowed
+
+
+async def wait_for_rest_over_websocket(client: AriClient, within: float = 10.0) -> None:
+    async with asyncio.timeout(within):
+        while not client.rest_over_websocket:
+            await client.changed()
+
+
+async def test_rest_travels_on_the_events_socket_with_values_unchanged(
+    ari: tuple[AriClient, Recorder, asyncio.Task[None]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asterisk 22.10 answers REST requests on the events socket: every call of an answered
+    leg goes there (none over HTTP), query values and JSON bodies arrive as sent, errors
+    keep their status."""
+    client, recorder, _task = ari
+    await wait_for_rest_over_websocket(client)
+    over_http: list[str] = []
+    real_http = client._exchange_http
+
+    async def counted(
+        method: str, path: str, params: dict[str, str], body: Mapping[str, Any] | None
+    ) -> tuple[int, str, str]:
+        over_http.append(f"{method} {path}")
+        return await real_http(method, path, params, body)
+
+    monkeypatch.setattr(client, "_exchange_http", counted)
+    odd = "Nguyễn Văn A & co, 50% = ok?"
+    await client.originate(
+        endpoint=f"PJSIP/{officer_number(ANSWERS, 0)}@pstn-trunk",
+        app=APP,
+        app_args=["leg=officer"],
+        channel_id="itest-ws",
+        ring_timeout=10,
+        variables={"CALLROUTER_TEST": odd},
+    )
+    await recorder.wait(of("itest-ws", "StasisStart"))
+    assert await client.get_variable("itest-ws", "CALLROUTER_TEST") == odd
+    await client.set_variable("itest-ws", "CALLROUTER_OTHER", odd + " (2)")
+    assert await client.get_variable("itest-ws", "CALLROUTER_OTHER") == odd + " (2)"
+    with pytest.raises(AriNotFound):
+        await client.get_channel("itest-no-such-channel")
+    await client.hangup("itest-ws")
+    await recorder.wait(of("itest-ws", "ChannelDestroyed"))
+    assert over_http == []
 
 
 async def test_busy_leg_ends_at_once_with_cause_17_and_no_varset_noise(
@@ -198,3 +243,4 @@ async def test_events_come_back_after_asterisk_restarts(
     assert destroyed.cause == 17
     app = await client.get_application()
     assert "ChannelVarset" not in {item["type"] for item in app["events_allowed"]}
+    await wait_for_rest_over_websocket(client)  # asked again on the new socket

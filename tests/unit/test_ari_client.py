@@ -38,6 +38,13 @@ class FakeAri:
     close_after_send: bool = True
     status_for: dict[str, int] = field(default_factory=dict)
     event_filters: list[Any] = field(default_factory=list)
+    #: answer RESTRequest messages on the events socket (Asterisk 22.4 and later); False:
+    #: ignore them, as an older Asterisk does
+    rest_over_ws: bool = False
+    #: the (method, path, query, body) of each request that came on the events socket
+    ws_requests: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
+    #: close the events socket instead of answering a RESTRequest for this path
+    drop_socket_on: str = ""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -51,19 +58,51 @@ class FakeAri:
         self.requests.append(
             (request.method, request.path, dict(request.query), body, auth + "|" + str(request.url))
         )
-        if request.path.endswith("/eventFilter"):
+        status, data = self.answer(request.method, request.path, body)
+        if data is None:
+            return web.Response(status=status)
+        return web.json_response(data, status=status)
+
+    def answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        """The status and JSON (None: no content) of one request, however it came."""
+        if path.endswith("/eventFilter"):
             self.event_filters.append(body)
-        status = self.status_for.get(request.path)
+        status = self.status_for.get(path)
         if status:
-            return web.json_response({"message": f"status {status}"}, status=status)
-        if request.method == "POST" and request.path.startswith("/ari/channels/"):
-            channel_id = request.path.split("/")[3]
-            return web.json_response(
-                {"id": channel_id, "name": "PJSIP/x-1", "state": "Down", "caller": {}}
-            )
-        if request.path == "/ari/channels/c1/variable":
-            return web.json_response({"value": "linked-1"})
-        return web.Response(status=204)
+            return status, {"message": f"status {status}"}
+        if method == "POST" and path.startswith("/ari/channels/"):
+            channel_id = path.split("/")[3]
+            return 200, {"id": channel_id, "name": "PJSIP/x-1", "state": "Down", "caller": {}}
+        if path == "/ari/channels/c1/variable":
+            return 200, {"value": "linked-1"}
+        if method == "GET" and path.startswith("/ari/applications/"):
+            return 200, {"name": path.rsplit("/", 1)[1]}
+        return 204, None
+
+    async def rest_request(self, ws: web.WebSocketResponse, text: str) -> bool:
+        """Answer one RESTRequest as Asterisk does (False: the socket was dropped instead)."""
+        message = json.loads(text)
+        if message.get("type") != "RESTRequest" or not self.rest_over_ws:
+            return True
+        path = "/ari/" + message["uri"]
+        query = {q["name"]: q["value"] for q in message.get("query_strings", ())}
+        body = json.loads(message["message_body"]) if message.get("message_body") else None
+        self.ws_requests.append((message["method"], path, query, body))
+        if path == self.drop_socket_on:
+            await ws.close()
+            return False
+        status, data = self.answer(message["method"], path, body)
+        response = {
+            "type": "RESTResponse",
+            "request_id": message.get("request_id", ""),
+            "status_code": status,
+            "reason_phrase": "OK" if status < 400 else "Error",
+            "uri": message["uri"],
+        }
+        if data is not None:
+            response |= {"content_type": "application/json", "message_body": json.dumps(data)}
+        await ws.send_str(json.dumps(response))
+        return True
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         self.ws_attempts += 1
@@ -82,6 +121,8 @@ class FakeAri:
             return ws
         async for msg in ws:  # keep open until the client goes away
             if msg.type == WSMsgType.CLOSE:
+                break
+            if msg.type == WSMsgType.TEXT and not await self.rest_request(ws, msg.data):
                 break
         return ws
 
@@ -361,3 +402,100 @@ def test_event_parses_causes_and_tolerates_missing_fields() -> None:
     assert bare.channel is None
     assert bare.playback_id == "p1"
     assert bare.cause is None
+
+
+async def wait_for_rest_over_websocket(ari: AriClient) -> None:
+    async with asyncio.timeout(5):
+        while not ari.rest_over_websocket:
+            await ari.changed()
+
+
+async def test_rest_moves_onto_the_events_socket_when_asterisk_answers_there(
+    fake: tuple[FakeAri, str],
+) -> None:
+    state, url = fake
+    state.rest_over_ws = True
+    state.status_for = {"/ari/channels/gone/answer": 404}
+    state.close_after_send = False
+    async with AriClient(url, USER, PASSWORD, "callrouter", backoff=fast_backoff()) as ari:
+        task = asyncio.create_task(ari.run_events(lambda _event: None))
+        await wait_for_rest_over_websocket(ari)
+        over_http = len(state.requests)
+        channel = await ari.originate(
+            endpoint="PJSIP/0912345678@trunk",
+            app="callrouter",
+            channel_id="leg-1",
+            variables={"CALLROUTER_LEG": "1"},
+        )
+        assert await ari.get_variable("c1", "CHANNEL(linkedid)") == "linked-1"
+        await ari.hangup("leg-1", reason="busy")
+        with pytest.raises(AriNotFound) as not_found:
+            await ari.answer("gone")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not ari.rest_over_websocket
+    assert channel.id == "leg-1"
+    assert not_found.value.message == "status 404"
+    assert len(state.requests) == over_http  # none of the four went over HTTP
+    assert state.ws_requests[0][:2] == ("GET", "/ari/applications/callrouter")  # the question
+    assert state.ws_requests[1:] == [
+        (
+            "POST",
+            "/ari/channels/leg-1",
+            {"endpoint": "PJSIP/0912345678@trunk", "app": "callrouter"},
+            {"variables": {"CALLROUTER_LEG": "1"}},
+        ),
+        ("GET", "/ari/channels/c1/variable", {"variable": "CHANNEL(linkedid)"}, None),
+        ("DELETE", "/ari/channels/leg-1", {"reason": "busy"}, None),
+        ("POST", "/ari/channels/gone/answer", {}, None),
+    ]
+    # Asterisk filters its answers like events: the application lets them through.
+    assert "RESTResponse" in {item["type"] for item in state.event_filters[0]["allowed"]}
+
+
+async def test_rest_stays_on_http_when_asterisk_does_not_answer_on_the_socket(
+    fake: tuple[FakeAri, str],
+) -> None:
+    state, url = fake
+    state.close_after_send = False
+    async with AriClient(
+        url, USER, PASSWORD, "callrouter", backoff=fast_backoff(), request_timeout=0.2
+    ) as ari:
+        task = asyncio.create_task(ari.run_events(lambda _event: None))
+        while not ari.ready:
+            await asyncio.wait_for(ari.changed(), 5)
+        await ari.answer("c1")  # while the question is out: over HTTP
+        await asyncio.sleep(0.4)  # the question's 0.2 s timeout has passed
+        assert not ari.rest_over_websocket
+        await ari.answer("c2")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert [r[1] for r in state.requests if r[1].endswith("/answer")] == [
+        "/ari/channels/c1/answer",
+        "/ari/channels/c2/answer",
+    ]
+
+
+async def test_a_request_in_flight_when_the_socket_drops_fails_and_the_next_goes_over_http(
+    fake: tuple[FakeAri, str],
+) -> None:
+    state, url = fake
+    state.rest_over_ws = True
+    state.drop_socket_on = "/ari/channels/c1/answer"
+    state.events_per_connection = [[], []]
+    state.close_after_send = False
+    async with AriClient(url, USER, PASSWORD, "callrouter", backoff=fast_backoff()) as ari:
+        task = asyncio.create_task(ari.run_events(lambda _event: None))
+        await wait_for_rest_over_websocket(ari)
+        with pytest.raises(AsteriskUnavailable, match="socket closed"):
+            await ari.answer("c1")
+        assert not ari.rest_over_websocket
+        await ari.answer("c2")  # over HTTP, until the new socket has answered
+        await wait_for_rest_over_websocket(ari)  # the client reconnected and asked again
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert ari.connects == 2
+    assert ("POST", "/ari/channels/c2/answer") in [r[:2] for r in state.requests]
