@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import os
 import sys
@@ -71,6 +73,39 @@ def compiled_caches() -> list[int]:
     )
 
 
+class MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (every field a size_t)."""
+
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def native_memory() -> str:
+    """This process's memory split by owner, in MB: resident; what Python's allocations hold
+    (tracemalloc); SQLite's own allocator counter (page caches, statements: the library the
+    ``sqlite3`` module loaded); glibc malloc's heap in use and free inside it (fragmentation
+    RSS cannot give back). Where RSS grows with no owner growing, the growth is not Python's."""
+    mb = 1 << 20
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / mb
+    traced = tracemalloc.get_traced_memory()[0] / mb
+    sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3"))
+    sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.mallinfo2.restype = MallInfo2
+    info = libc.mallinfo2()
+    return (
+        f"RSS {rss:6.1f}  python {traced:6.1f}  sqlite {sqlite.sqlite3_memory_used() / mb:5.1f}"
+        f"  malloc in use {(info.uordblks + info.hblkhd) / mb:6.1f}"
+        f" free {info.fordblks / mb:5.1f} MB"
+    )
+
+
 async def leak(args: argparse.Namespace) -> None:
     sandbox = Sandbox(args.slot)
     info = sandbox.start()
@@ -98,7 +133,8 @@ async def leak(args: argparse.Namespace) -> None:
                     )
                     print(
                         f"chunk from call {chunk.first_call}: ok {chunk.ok} lost {chunk.lost}"
-                        f"  SQLAlchemy compiled-statement caches {compiled_caches()}",
+                        f"  SQLAlchemy compiled-statement caches {compiled_caches()}"
+                        f"\n  {native_memory()}",
                         flush=True,
                     )
                     if before is None and offered[0] >= args.warm_up:

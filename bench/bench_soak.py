@@ -48,6 +48,52 @@ class Sample:
     calls: int  # offered so far
     router_rss_mb: float
     pbx_rss_mb: float
+    #: the router's resident memory by kind of mapping (:func:`memory_parts`), MB
+    router_parts: dict[str, float] | None = None
+
+
+#: glibc's thread arenas are reserved 64 MB at a time, each on a 64 MB boundary
+ARENA = 64 << 20
+
+
+def memory_parts(pid: int) -> dict[str, float]:
+    """Resident MB of ``pid`` by kind of mapping (``/proc/PID/smaps``): ``heap`` (the main
+    malloc arena: the event loop thread's C allocations and Python's objects over 512 bytes),
+    ``thread arenas`` (malloc arenas of other threads: the SQLite connection threads, the
+    default executor; each a 64 MB-aligned reservation, its used part read-write and the rest
+    ``---p``), ``anon`` (every other anonymous mapping: Python's small-object arenas, big
+    allocations, thread stacks) and ``files`` (code and data of the interpreter and the
+    libraries). Where the router grows tells whose memory grows."""
+    maps: list[tuple[int, int, str, str, float]] = []  # start, end, perms, path, rss MB
+    with open(f"/proc/{pid}/smaps", encoding="utf-8", errors="replace") as smaps:
+        for line in smaps:
+            head = line.split()
+            if "-" in head[0] and not head[0].endswith(":"):
+                low, high = (int(x, 16) for x in head[0].split("-"))
+                maps.append((low, high, head[1], head[5] if len(head) > 5 else "", 0.0))
+            elif head[0] == "Rss:" and maps:
+                low, high, perms, path, _ = maps[-1]
+                maps[-1] = (low, high, perms, path, int(head[1]) / 1024)
+    parts = {"heap": 0.0, "thread arenas": 0.0, "anon": 0.0, "files": 0.0}
+    for i, (low, high, perms, path, rss) in enumerate(maps):
+        rest = maps[i + 1] if i + 1 < len(maps) else None
+        if path == "[heap]":
+            kind = "heap"
+        elif path.startswith("/"):
+            kind = "files"
+        elif (
+            low % ARENA == 0
+            and perms.startswith("rw")
+            and (
+                high - low == ARENA
+                or (rest is not None and rest[0] == high and rest[1] - low == ARENA)
+            )
+        ):
+            kind = "thread arenas"
+        else:
+            kind = "anon"
+        parts[kind] += rss
+    return {k: round(v, 2) for k, v in parts.items()}
 
 
 @dataclass
@@ -66,11 +112,13 @@ async def sample_every(
     t0 = time.monotonic()
     while True:
         router, pbx = (cpu_and_rss(pid)[1] / MB for pid in pids)
-        out.append(Sample(round(time.monotonic() - t0, 1), offered[0], router, pbx))
+        parts = memory_parts(pids[0])
+        out.append(Sample(round(time.monotonic() - t0, 1), offered[0], router, pbx, parts))
         s = out[-1]
         print(
             f"  {s.seconds:7.0f} s  {s.calls:6d} calls  router RSS {s.router_rss_mb:6.1f} MB"
-            f"  pbx RSS {s.pbx_rss_mb:6.1f} MB",
+            f"  pbx RSS {s.pbx_rss_mb:6.1f} MB  router: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in parts.items()),
             flush=True,
         )
         await asyncio.sleep(seconds)
@@ -190,6 +238,16 @@ async def soak(args: argparse.Namespace) -> None:
             f"callrouter RSS after {args.warm_up} calls {router0:.1f} MB -> end {router1:.1f} MB:"
             f" growth {router_growth:+.1f} MB (target <= 5 MB) {verdict}"
         )
+        after = [s for s in samples if s.calls >= args.warm_up] or samples
+        if after[0].router_parts and samples[-1].router_parts:
+            grown = {
+                k: samples[-1].router_parts[k] - after[0].router_parts.get(k, 0.0)
+                for k in samples[-1].router_parts
+            }
+            print(
+                "callrouter growth by part: "
+                + ", ".join(f"{k} {v:+.1f} MB" for k, v in grown.items())
+            )
         print(
             f"pbx Asterisk RSS after {args.warm_up} calls {pbx0:.1f} MB -> end {pbx1:.1f} MB:"
             f" growth {pbx_growth:+.1f} MB ({1024 * pbx_growth / max(1, offered[0]):.1f} KB/call)"
