@@ -22,18 +22,22 @@ and the events WebSocket with reconnect.
   events; Asterisk 20.14, 21.9, 22.4 and later). One round trip on the open socket costs
   the router about half the CPU of an HTTP request through aiohttp (issue 23). The client
   asks once per connection (a ``GET`` of its own application) and keeps HTTP when the
-  answer does not come: an older Asterisk, or before the socket opens. A request in flight
-  when the socket drops fails as :class:`AsteriskUnavailable`, as an HTTP request would
-  when Asterisk goes away.
+  answer does not come: an older Asterisk, or before the socket opens. Only the requests
+  of :func:`socket_safe` travel there: Asterisk answers the socket's requests one after
+  another, and one it hands to a channel's own thread would hold all the others. A request
+  in flight when the socket drops fails as :class:`AsteriskUnavailable`, as an HTTP
+  request would when Asterisk goes away.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import random
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
@@ -85,6 +89,30 @@ DEFAULT_EVENT_TYPES: frozenset[str] = frozenset(
 #: The message type that carries a REST answer on the events WebSocket: Asterisk filters it
 #: like an event, so the application's filter must let it through.
 REST_RESPONSE: Final = "RESTResponse"
+
+#: REST requests Asterisk answers on the events socket without waiting for a channel's own
+#: thread. Asterisk runs the socket's requests one after another in the socket's reader, so a
+#: request it hands to the channel's thread would hold every later request of every call for
+#: as long as that channel plays a prompt outside a bridge. Measured on Asterisk 22.10 against
+#: a channel playing a prompt: setting a variable, answer, addChannel and removeChannel wait
+#: for the prompt's end (seconds; the events socket itself timed out behind them), everything
+#: below answers in under a millisecond. Requests not listed here go over HTTP.
+_SOCKET_SAFE: Final[dict[str, re.Pattern[str]]] = {
+    "GET": re.compile(r"/.*"),
+    "POST": re.compile(
+        r"/channels(/[^/]+(/(play(/[^/]+)?|moh|ring|continue|record))?)?"
+        r"|/bridges/[^/]+|/applications/[^/]+/subscription"
+    ),
+    "DELETE": re.compile(r"/channels/[^/]+(/(moh|ring))?|/bridges/[^/]+|/playbacks/[^/]+"),
+    "PUT": re.compile(r"/applications/[^/]+/eventFilter"),
+}
+
+
+def socket_safe(method: str, path: str) -> bool:
+    """True when ``method path`` may travel on the events socket (see ``_SOCKET_SAFE``)."""
+    pattern = _SOCKET_SAFE.get(method)
+    return pattern is not None and pattern.fullmatch(path) is not None
+
 
 # --------------------------------------------------------------------------- backoff
 
@@ -159,6 +187,7 @@ class AriClient:
         self.dropped_events = 0  # events dropped by the client-side allow-list
         #: the events socket while REST requests go over it (None: they go over HTTP)
         self._rest_ws: aiohttp.ClientWebSocketResponse | None = None
+        self._asking = False  # asking a new socket whether REST may travel on it
         self._pending: dict[str, asyncio.Future[tuple[int, str, str]]] = {}
         self._request_ids = itertools.count(1)
 
@@ -191,6 +220,14 @@ class AriClient:
         return self._rest_ws is not None and not self._rest_ws.closed
 
     @property
+    def rest_transport(self) -> str:
+        """``websocket`` while REST travels on the events socket, ``asking`` while the client
+        waits for Asterisk's answer on a new socket, else ``http``."""
+        if self.rest_over_websocket:
+            return "websocket"
+        return "asking" if self._asking else "http"
+
+    @property
     def ready(self) -> bool:
         """True while the events WebSocket is open and the application is registered."""
         return self._ready.is_set()
@@ -201,7 +238,7 @@ class AriClient:
 
     async def changed(self) -> None:
         """Wait for the next change of :attr:`ready`, :attr:`connects`, :attr:`settled` or
-        :attr:`rest_over_websocket` (watchers of the connection wait here, not polling it)."""
+        :attr:`rest_transport` (watchers of the connection wait here, not polling it)."""
         await self._change.wait()
 
     def _signal(self) -> None:
@@ -239,7 +276,7 @@ class AriClient:
         """The transport (a replay replaces it): send one request; its status, text, reason.
         On the events WebSocket while it carries REST, else over HTTP."""
         ws = self._rest_ws
-        if ws is not None and not ws.closed:
+        if ws is not None and not ws.closed and socket_safe(method, path):
             status, text, reason = await self._exchange_ws(ws, method, path, params, body)
         else:
             status, text, reason = await self._exchange_http(method, path, params, body)
@@ -298,8 +335,12 @@ class AriClient:
                 return await answer
         except (aiohttp.ClientConnectionError, ConnectionError, TimeoutError) as exc:
             raise AsteriskUnavailable(f"ARI {method} {path}: {type(exc).__name__}") from exc
+        except AsteriskUnavailable as exc:  # the socket closed while the answer was due
+            raise AsteriskUnavailable(f"ARI {method} {path}: {exc}") from exc
         finally:
             self._pending.pop(request_id, None)
+            if answer.done() and not answer.cancelled():
+                answer.exception()  # seen here, even when the send failed first
 
     def _answer(self, data: Mapping[str, Any]) -> None:
         """A ``RESTResponse`` from the events socket, to the request waiting for it."""
@@ -311,7 +352,7 @@ class AriClient:
             answer.set_exception(AsteriskUnavailable("ARI RESTResponse without a status"))
             return
         answer.set_result(
-            (status, str(data.get("message_body") or ""), str(data.get("reason_phrase", "")))
+            (status, str(data.get("message_body") or ""), str(data.get("reason_phrase") or ""))
         )
 
     def _drop_rest_socket(self) -> None:
@@ -332,16 +373,16 @@ class AriClient:
             status, _, reason = await self._exchange_ws(
                 ws, "GET", f"/applications/{_q(self.app)}", {}, None
             )
+            if status != 200:
+                log.info("ari.rest.over_http", app=self.app, reason=f"{status} {reason}")
+            elif not ws.closed:
+                self._rest_ws = ws
+                log.info("ari.rest.over_websocket", app=self.app)
         except AsteriskUnavailable as exc:
             log.info("ari.rest.over_http", app=self.app, reason=str(exc))
-            return
-        if status != 200:
-            log.info("ari.rest.over_http", app=self.app, reason=f"{status} {reason}")
-            return
-        if not ws.closed:
-            self._rest_ws = ws
+        finally:
+            self._asking = False
             self._signal()
-            log.info("ari.rest.over_websocket", app=self.app)
 
     # ------------------------------------------------------------------ channels
 
@@ -592,6 +633,7 @@ class AriClient:
             self._signal()
             # REST moves onto the socket only now: until this loop reads, nobody would read
             # an answer (on_connected's requests above go over HTTP).
+            self._asking = True
             asking = asyncio.create_task(self._try_rest_over(ws))
             try:
                 async for message in ws:
@@ -602,6 +644,9 @@ class AriClient:
             finally:
                 self._drop_rest_socket()
                 asking.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asking
+                self._asking = False  # (a task cancelled before its start runs no finally)
 
     def _dispatch(self, text: str, on_event: EventHandler) -> None:
         try:

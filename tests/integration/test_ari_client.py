@@ -114,9 +114,9 @@ async def wait_for_rest_over_websocket(client: AriClient, within: float = 10.0) 
 async def test_rest_travels_on_the_events_socket_with_values_unchanged(
     ari: tuple[AriClient, Recorder, asyncio.Task[None]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Asterisk 22.10 answers REST requests on the events socket: every call of an answered
-    leg goes there (none over HTTP), query values and JSON bodies arrive as sent, errors
-    keep their status."""
+    """Asterisk 22.10 answers REST requests on the events socket: an answered leg's requests
+    go there (setting a variable, which Asterisk runs on the channel's thread, over HTTP),
+    query values and JSON bodies arrive as sent, errors keep their status."""
     client, recorder, _task = ari
     await wait_for_rest_over_websocket(client)
     over_http: list[str] = []
@@ -146,7 +146,37 @@ async def test_rest_travels_on_the_events_socket_with_values_unchanged(
         await client.get_channel("itest-no-such-channel")
     await client.hangup("itest-ws")
     await recorder.wait(of("itest-ws", "ChannelDestroyed"))
-    assert over_http == []
+    assert over_http == ["POST /channels/itest-ws/variable"]
+
+
+async def test_a_request_asterisk_holds_for_a_prompt_does_not_hold_the_others(
+    ari: tuple[AriClient, Recorder, asyncio.Task[None]],
+) -> None:
+    """Asterisk sets a channel variable on the channel's own thread, which is busy while the
+    channel plays a prompt outside a bridge: on the events socket that request would hold
+    every later one (each call's) until the prompt ends. It goes over HTTP, so the others
+    answer at once meanwhile."""
+    client, recorder, _task = ari
+    await wait_for_rest_over_websocket(client)
+    await client.originate(
+        endpoint=f"PJSIP/{officer_number(ANSWERS, 0)}@pstn-trunk",
+        app=APP,
+        channel_id="itest-busy",
+        ring_timeout=10,
+    )
+    await recorder.wait(of("itest-busy", "StasisStart"))
+    await client.play("itest-busy", ["sound:tt-monkeys"] * 3, playback_id="itest-long")
+    held = asyncio.create_task(client.set_variable("itest-busy", "CALLROUTER_TEST", "held"))
+    await asyncio.sleep(0.3)
+    assert not held.done(), "Asterisk no longer holds a variable for a prompt: re-measure"
+    async with asyncio.timeout(1):  # on the socket, answered though the variable waits
+        assert (await client.get_channel("itest-busy")).id == "itest-busy"
+        await client.list_bridges()
+    await client.stop_playback("itest-long")
+    async with asyncio.timeout(5):
+        await held
+    assert await client.get_variable("itest-busy", "CALLROUTER_TEST") == "held"
+    await client.hangup("itest-busy")
 
 
 async def test_busy_leg_ends_at_once_with_cause_17_and_no_varset_noise(

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
-from callrouter.asterisk.ari import AriClient, Backoff, Event
+from callrouter.asterisk.ari import AriClient, Backoff, Event, socket_safe
 from callrouter.errors import AriConflict, AriNotFound, AriRequestError, AsteriskUnavailable
 
 pytestmark = pytest.mark.unit
@@ -43,6 +43,8 @@ class FakeAri:
     rest_over_ws: bool = False
     #: the (method, path, query, body) of each request that came on the events socket
     ws_requests: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
+    #: the RESTRequest messages left unanswered (rest_over_ws False)
+    ignored_ws: list[dict[str, Any]] = field(default_factory=list)
     #: close the events socket instead of answering a RESTRequest for this path
     drop_socket_on: str = ""
 
@@ -83,6 +85,7 @@ class FakeAri:
         """Answer one RESTRequest as Asterisk does (False: the socket was dropped instead)."""
         message = json.loads(text)
         if message.get("type") != "RESTRequest" or not self.rest_over_ws:
+            self.ignored_ws.append(message)
             return True
         path = "/ari/" + message["uri"]
         query = {q["name"]: q["value"] for q in message.get("query_strings", ())}
@@ -415,7 +418,7 @@ async def test_rest_moves_onto_the_events_socket_when_asterisk_answers_there(
 ) -> None:
     state, url = fake
     state.rest_over_ws = True
-    state.status_for = {"/ari/channels/gone/answer": 404}
+    state.status_for = {"/ari/channels/gone": 404}
     state.close_after_send = False
     async with AriClient(url, USER, PASSWORD, "callrouter", backoff=fast_backoff()) as ari:
         task = asyncio.create_task(ari.run_events(lambda _event: None))
@@ -430,14 +433,22 @@ async def test_rest_moves_onto_the_events_socket_when_asterisk_answers_there(
         assert await ari.get_variable("c1", "CHANNEL(linkedid)") == "linked-1"
         await ari.hangup("leg-1", reason="busy")
         with pytest.raises(AriNotFound) as not_found:
-            await ari.answer("gone")
+            await ari.get_channel("gone")
+        # Asterisk would run these on the channel's own thread, holding the socket: HTTP.
+        await ari.set_variable("leg-1", "CALLROUTER_PEER", "c1")
+        await ari.add_channels("b1", ["c1", "leg-1"])
+        await ari.answer("c1")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         assert not ari.rest_over_websocket
     assert channel.id == "leg-1"
     assert not_found.value.message == "status 404"
-    assert len(state.requests) == over_http  # none of the four went over HTTP
+    assert [r[:2] for r in state.requests[over_http:]] == [
+        ("POST", "/ari/channels/leg-1/variable"),
+        ("POST", "/ari/bridges/b1/addChannel"),
+        ("POST", "/ari/channels/c1/answer"),
+    ]
     assert state.ws_requests[0][:2] == ("GET", "/ari/applications/callrouter")  # the question
     assert state.ws_requests[1:] == [
         (
@@ -448,7 +459,7 @@ async def test_rest_moves_onto_the_events_socket_when_asterisk_answers_there(
         ),
         ("GET", "/ari/channels/c1/variable", {"variable": "CHANNEL(linkedid)"}, None),
         ("DELETE", "/ari/channels/leg-1", {"reason": "busy"}, None),
-        ("POST", "/ari/channels/gone/answer", {}, None),
+        ("GET", "/ari/channels/gone", {}, None),
     ]
     # Asterisk filters its answers like events: the application lets them through.
     assert "RESTResponse" in {item["type"] for item in state.event_filters[0]["allowed"]}
@@ -460,22 +471,64 @@ async def test_rest_stays_on_http_when_asterisk_does_not_answer_on_the_socket(
     state, url = fake
     state.close_after_send = False
     async with AriClient(
-        url, USER, PASSWORD, "callrouter", backoff=fast_backoff(), request_timeout=0.2
+        url, USER, PASSWORD, "callrouter", backoff=fast_backoff(), request_timeout=1.0
     ) as ari:
         task = asyncio.create_task(ari.run_events(lambda _event: None))
-        while not ari.ready:
-            await asyncio.wait_for(ari.changed(), 5)
-        await ari.answer("c1")  # while the question is out: over HTTP
-        await asyncio.sleep(0.4)  # the question's 0.2 s timeout has passed
-        assert not ari.rest_over_websocket
-        await ari.answer("c2")
+        async with asyncio.timeout(5):
+            while ari.rest_transport != "asking":
+                await ari.changed()
+            await ari.answer("c1")  # while the question is out: over HTTP
+            while ari.rest_transport == "asking":  # the question's 1 s timeout
+                await ari.changed()
+        assert ari.rest_transport == "http"
+        assert await ari.get_variable("c1", "CHANNEL(linkedid)") == "linked-1"
+        assert ari._pending == {}
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert [r[1] for r in state.requests if r[1].endswith("/answer")] == [
-        "/ari/channels/c1/answer",
-        "/ari/channels/c2/answer",
+    assert [m["uri"] for m in state.ignored_ws] == ["applications/callrouter"]  # it did ask
+    assert [r[:2] for r in state.requests if not r[1].endswith("/eventFilter")] == [
+        ("POST", "/ari/channels/c1/answer"),
+        ("GET", "/ari/channels/c1/variable"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "safe"),
+    [
+        ("POST", "/channels", True),  # originate
+        ("POST", "/channels/callrouter-leg-1-x", True),  # originate with an id
+        ("DELETE", "/channels/c1", True),  # hang up
+        ("POST", "/channels/c1/play", True),
+        ("POST", "/channels/c1/play/callrouter-prompt-1", True),
+        ("DELETE", "/playbacks/callrouter-prompt-1", True),
+        ("POST", "/channels/c1/moh", True),
+        ("DELETE", "/channels/c1/moh", True),
+        ("POST", "/channels/c1/ring", True),
+        ("POST", "/channels/c1/continue", True),
+        ("POST", "/channels/c1/record", True),
+        ("GET", "/channels/c1/variable", True),
+        ("GET", "/channels", True),
+        ("POST", "/bridges/b1", True),
+        ("DELETE", "/bridges/b1", True),
+        ("POST", "/applications/callrouter/subscription", True),
+        ("PUT", "/applications/callrouter/eventFilter", True),
+        # Asterisk runs these on the channel's own thread (they wait out a prompt):
+        ("POST", "/channels/c1/variable", False),
+        ("POST", "/channels/c1/answer", False),
+        ("POST", "/bridges/b1/addChannel", False),
+        ("POST", "/bridges/b1/removeChannel", False),
+        # not measured: HTTP
+        ("PUT", "/asterisk/modules/pbx_config.so", False),
+        ("POST", "/channels/c1/dial", False),
+        ("DELETE", "/channels/c1/variable", False),
+        ("POST", "/channels/c1/play/p1/extra", False),
+    ],
+)
+def test_only_requests_asterisk_answers_at_once_travel_on_the_socket(
+    method: str, path: str, safe: bool
+) -> None:
+    assert socket_safe(method, path) is safe
 
 
 async def test_a_request_in_flight_when_the_socket_drops_fails_and_the_next_goes_over_http(
@@ -483,19 +536,21 @@ async def test_a_request_in_flight_when_the_socket_drops_fails_and_the_next_goes
 ) -> None:
     state, url = fake
     state.rest_over_ws = True
-    state.drop_socket_on = "/ari/channels/c1/answer"
+    state.drop_socket_on = "/ari/channels/c1"
     state.events_per_connection = [[], []]
     state.close_after_send = False
-    async with AriClient(url, USER, PASSWORD, "callrouter", backoff=fast_backoff()) as ari:
+    # The reconnect waits at least 1 s: the next request surely goes before the new socket.
+    backoff = Backoff(initial=2.0, maximum=2.0, rng=random.Random(1))
+    async with AriClient(url, USER, PASSWORD, "callrouter", backoff=backoff) as ari:
         task = asyncio.create_task(ari.run_events(lambda _event: None))
         await wait_for_rest_over_websocket(ari)
-        with pytest.raises(AsteriskUnavailable, match="socket closed"):
-            await ari.answer("c1")
+        with pytest.raises(AsteriskUnavailable, match=r"DELETE /channels/c1: .*socket closed"):
+            await ari.hangup("c1")
         assert not ari.rest_over_websocket
-        await ari.answer("c2")  # over HTTP, until the new socket has answered
+        await ari.hangup("c2")  # over HTTP, until the new socket has answered
         await wait_for_rest_over_websocket(ari)  # the client reconnected and asked again
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
     assert ari.connects == 2
-    assert ("POST", "/ari/channels/c2/answer") in [r[:2] for r in state.requests]
+    assert ("DELETE", "/ari/channels/c2") in [r[:2] for r in state.requests]
