@@ -32,6 +32,7 @@ SHARES = (
     ("call log: database batches", "sqlalchemy/"),
     ("ARI REST requests (aiohttp)", "AriClient._exchange"),
     ("ARI REST requests (aiohttp)", "AriClient.request"),
+    ("ARI REST requests (aiohttp)", "AriClient._answer"),  # an answer read off the socket
     ("ARI events (read, decode, route)", "AriClient._session_once"),
     ("ARI events (read, decode, route)", "AriClient._dispatch"),
     ("ARI events (read, decode, route)", "StasisApp.on_event"),
