@@ -93,6 +93,26 @@ def of(channel_id: str, *types: str) -> Callable[[Event], bool]:
     return lambda e: e.channel_id == channel_id and e.type in types
 
 
+async def answered_leg(
+    client: AriClient,
+    recorder: Recorder,
+    channel_id: str,
+    *,
+    app_args: tuple[str, ...] = ("leg=officer",),
+    variables: Mapping[str, str] | None = None,
+) -> Event:
+    """Dial the pstn's answering officer into the test app; its StasisStart."""
+    await client.originate(
+        endpoint=f"PJSIP/{officer_number(ANSWERS, 0)}@pstn-trunk",
+        app=APP,
+        app_args=app_args,
+        channel_id=channel_id,
+        ring_timeout=10,
+        variables=variables,
+    )
+    return await recorder.wait(of(channel_id, "StasisStart"))
+
+
 async def test_connecting_registers_the_app_with_its_event_filter(
     ari: tuple[AriClient, Recorder, asyncio.Task[None]],
 ) -> None:
@@ -130,15 +150,7 @@ async def test_rest_travels_on_the_events_socket_with_values_unchanged(
 
     monkeypatch.setattr(client, "_exchange_http", counted)
     odd = "Nguyễn Văn A & co, 50% = ok?"
-    await client.originate(
-        endpoint=f"PJSIP/{officer_number(ANSWERS, 0)}@pstn-trunk",
-        app=APP,
-        app_args=["leg=officer"],
-        channel_id="itest-ws",
-        ring_timeout=10,
-        variables={"CALLROUTER_TEST": odd},
-    )
-    await recorder.wait(of("itest-ws", "StasisStart"))
+    await answered_leg(client, recorder, "itest-ws", variables={"CALLROUTER_TEST": odd})
     assert await client.get_variable("itest-ws", "CALLROUTER_TEST") == odd
     await client.set_variable("itest-ws", "CALLROUTER_OTHER", odd + " (2)")
     assert await client.get_variable("itest-ws", "CALLROUTER_OTHER") == odd + " (2)"
@@ -158,25 +170,19 @@ async def test_a_request_asterisk_holds_for_a_prompt_does_not_hold_the_others(
     answer at once meanwhile."""
     client, recorder, _task = ari
     await wait_for_rest_over_websocket(client)
-    await client.originate(
-        endpoint=f"PJSIP/{officer_number(ANSWERS, 0)}@pstn-trunk",
-        app=APP,
-        channel_id="itest-busy",
-        ring_timeout=10,
-    )
-    await recorder.wait(of("itest-busy", "StasisStart"))
-    await client.play("itest-busy", ["sound:tt-monkeys"] * 3, playback_id="itest-long")
-    held = asyncio.create_task(client.set_variable("itest-busy", "CALLROUTER_TEST", "held"))
+    await answered_leg(client, recorder, "itest-prompt")
+    await client.play("itest-prompt", ["sound:tt-monkeys"] * 3, playback_id="itest-long")
+    held = asyncio.create_task(client.set_variable("itest-prompt", "CALLROUTER_TEST", "held"))
     await asyncio.sleep(0.3)
     assert not held.done(), "Asterisk no longer holds a variable for a prompt: re-measure"
     async with asyncio.timeout(1):  # on the socket, answered though the variable waits
-        assert (await client.get_channel("itest-busy")).id == "itest-busy"
+        assert (await client.get_channel("itest-prompt")).id == "itest-prompt"
         await client.list_bridges()
     await client.stop_playback("itest-long")
     async with asyncio.timeout(5):
         await held
-    assert await client.get_variable("itest-busy", "CALLROUTER_TEST") == "held"
-    await client.hangup("itest-busy")
+    assert await client.get_variable("itest-prompt", "CALLROUTER_TEST") == "held"
+    await client.hangup("itest-prompt")
 
 
 async def test_busy_leg_ends_at_once_with_cause_17_and_no_varset_noise(
@@ -217,14 +223,7 @@ async def test_answered_leg_enters_stasis_with_its_args_and_can_be_bridged(
     ari: tuple[AriClient, Recorder, asyncio.Task[None]],
 ) -> None:
     client, recorder, _task = ari
-    await client.originate(
-        endpoint=f"PJSIP/{officer_number(ANSWERS, 0)}@pstn-trunk",
-        app=APP,
-        app_args=["leg=officer", "seq=1"],
-        channel_id="itest-answer",
-        ring_timeout=10,
-    )
-    start = await recorder.wait(of("itest-answer", "StasisStart"))
+    start = await answered_leg(client, recorder, "itest-answer", app_args=("leg=officer", "seq=1"))
     assert start.args == ("leg=officer", "seq=1")
     assert start.channel is not None
     assert start.channel.state == "Up"
