@@ -96,7 +96,8 @@ REST_RESPONSE: Final = "RESTResponse"
 #: as long as that channel plays a prompt outside a bridge. Measured on Asterisk 22.10 against
 #: a channel playing a prompt: setting a variable, answer, addChannel and removeChannel wait
 #: for the prompt's end (seconds; the events socket itself timed out behind them), everything
-#: below answers in under a millisecond. Requests not listed here go over HTTP.
+#: below answers in under a millisecond (``bench/bench_socket_holds.py`` measures it again, e.g.
+#: after an Asterisk upgrade). Requests not listed here go over HTTP.
 _SOCKET_SAFE: Final[dict[str, re.Pattern[str]]] = {
     "GET": re.compile(r"/.*"),
     "POST": re.compile(

@@ -174,7 +174,7 @@ async def test_a_request_asterisk_holds_for_a_prompt_does_not_hold_the_others(
     await client.play("itest-prompt", ["sound:tt-monkeys"] * 3, playback_id="itest-long")
     held = asyncio.create_task(client.set_variable("itest-prompt", "CALLROUTER_TEST", "held"))
     await asyncio.sleep(0.3)
-    assert not held.done(), "Asterisk no longer holds a variable for a prompt: re-measure"
+    assert not held.done(), "Asterisk no longer holds this for a prompt: bench_socket_holds.py"
     async with asyncio.timeout(1):  # on the socket, answered though the variable waits
         assert (await client.get_channel("itest-prompt")).id == "itest-prompt"
         await client.list_bridges()
