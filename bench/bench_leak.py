@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_native import bench_parser
 from bench_soak import run_chunk
 from sqlalchemy.engine import Engine
 
@@ -151,10 +152,7 @@ async def leak(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument(
-        "--slot", type=int, default=int(os.environ.get("CALLROUTER_SANDBOX_SLOT", "0"))
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--warm-up", type=int, default=1000)
     parser.add_argument("--chunk", type=int, default=500)

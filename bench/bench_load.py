@@ -52,7 +52,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_native import ari_floor, pct
+from bench_native import ari_floor, bench_parser, pct
 
 from callrouter.calls.vocabulary import LEG_ID_PREFIX
 from tests.e2e.agi_support import agi_mode, free_port
@@ -402,10 +402,7 @@ async def sweep(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument(
-        "--slot", type=int, default=int(os.environ.get("CALLROUTER_SANDBOX_SLOT", "0"))
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--rates", default="1,10,20,30")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--abandon-rate", type=float, default=10.0)

@@ -426,11 +426,18 @@ async def report(
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A bench's argument parser: its docstring's first line, and ``--slot`` (the sandbox
+    slot; default ``CALLROUTER_SANDBOX_SLOT``, else 0)."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument(
         "--slot", type=int, default=int(os.environ.get("CALLROUTER_SANDBOX_SLOT", "0"))
     )
+    return parser
+
+
+def main() -> None:
+    parser = bench_parser(__doc__)
     parser.add_argument("--pdd-calls", type=int, default=100)
     parser.add_argument("--pdd-rate", type=float, default=3.0)
     parser.add_argument("--sustained-rate", type=float, default=5.0)

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_load import MB, Batch, judge, pbx_pid
+from bench_native import bench_parser
 
 from tests.e2e.callflow_support import write_rota
 from tests.e2e.faults_support import cpu_and_rss, serve_process
@@ -270,10 +271,7 @@ async def soak(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument(
-        "--slot", type=int, default=int(os.environ.get("CALLROUTER_SANDBOX_SLOT", "0"))
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--rate", type=float, default=5.0)
     parser.add_argument("--hold", type=float, default=2.0)

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,9 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_native import bench_parser
 
 from callrouter.asterisk.ari import socket_safe
 from tests.e2e.harness import ANSWERS, Sandbox, officer_number
@@ -164,10 +166,7 @@ async def holds(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument(
-        "--slot", type=int, default=int(os.environ.get("CALLROUTER_SANDBOX_SLOT", "0"))
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--wait", type=float, default=1.0)
     asyncio.run(holds(parser.parse_args()))
 
