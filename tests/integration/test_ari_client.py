@@ -73,7 +73,12 @@ async def ari(
     recorder = Recorder()
     backoff = Backoff(initial=0.2, maximum=2.0)
     async with AriClient(
-        info.pbx.ari_url, info.pbx.ari_user, info.pbx.ari_password, APP, backoff=backoff
+        info.pbx.ari_url,
+        info.pbx.ari_user,
+        info.pbx.ari_password,
+        APP,
+        backoff=backoff,
+        rest_on_socket=True,
     ) as client:
         task = asyncio.create_task(client.run_events(recorder))
         async with asyncio.timeout(10):
