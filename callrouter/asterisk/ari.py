@@ -34,10 +34,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import itertools
 import json
 import random
-import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
@@ -47,6 +45,7 @@ import aiohttp
 import structlog
 
 from callrouter.asterisk.ari_models import Bridge, CallerId, Channel, Event
+from callrouter.asterisk.ari_socket import REST_RESPONSE, SocketClosed, SocketRest, socket_safe
 from callrouter.errors import AriConflict, AriNotFound, AriRequestError, AsteriskUnavailable
 from callrouter.logs import mask_url
 
@@ -55,6 +54,7 @@ log = structlog.get_logger(__name__)
 #: Re-exported: the models moved to :mod:`callrouter.asterisk.ari_models`.
 __all__ = [
     "DEFAULT_EVENT_TYPES",
+    "REST_RESPONSE",
     "AriClient",
     "Backoff",
     "Bridge",
@@ -64,6 +64,7 @@ __all__ = [
     "Event",
     "EventHandler",
     "Tracer",
+    "socket_safe",
 ]
 
 #: Event types the call flow reacts to; everything else is dropped (ChannelVarset first).
@@ -84,40 +85,6 @@ DEFAULT_EVENT_TYPES: frozenset[str] = frozenset(
         "ApplicationReplaced",
     }
 )
-
-
-#: The message type that carries a REST answer on the events WebSocket: Asterisk filters it
-#: like an event, so the application's filter must let it through.
-REST_RESPONSE: Final = "RESTResponse"
-
-#: REST requests Asterisk answers on the events socket without waiting for a channel's own
-#: thread. Asterisk runs the socket's requests one after another in the socket's reader, so a
-#: request it hands to the channel's thread would hold every later request of every call for
-#: as long as that channel plays a prompt outside a bridge. Measured on Asterisk 22.10 against
-#: a channel playing a prompt: setting a variable, answer, addChannel and removeChannel wait
-#: for the prompt's end (seconds; the events socket itself timed out behind them), everything
-#: below answers in under a millisecond (``bench/bench_socket_holds.py`` measures it again, e.g.
-#: after an Asterisk upgrade). Requests not listed here go over HTTP.
-_SOCKET_SAFE: Final[dict[str, re.Pattern[str]]] = {
-    "GET": re.compile(r"/.*"),
-    "POST": re.compile(
-        r"/channels(/[^/]+(/(play(/[^/]+)?|moh|ring|continue|record))?)?"
-        r"|/bridges/[^/]+|/applications/[^/]+/subscription"
-    ),
-    "DELETE": re.compile(r"/channels/[^/]+(/(moh|ring))?|/bridges/[^/]+|/playbacks/[^/]+"),
-    "PUT": re.compile(r"/applications/[^/]+/eventFilter"),
-}
-
-
-class _SocketClosed(AsteriskUnavailable):
-    """The events socket closed before a request's answer came (Asterisk may not have read
-    it): the request is sent once more over HTTP."""
-
-
-def socket_safe(method: str, path: str) -> bool:
-    """True when ``method path`` may travel on the events socket (see ``_SOCKET_SAFE``)."""
-    pattern = _SOCKET_SAFE.get(method)
-    return pattern is not None and pattern.fullmatch(path) is not None
 
 
 # --------------------------------------------------------------------------- backoff
@@ -198,8 +165,7 @@ class AriClient:
         #: try REST on the events socket at all (off by default: with it on, the e2e test of
         #: the events socket dropping while the officer rings failed 2 of 4 runs, issue 23)
         self._rest_on_socket = rest_on_socket
-        self._pending: dict[str, asyncio.Future[tuple[int, str, str]]] = {}
-        self._request_ids = itertools.count(1)
+        self._socket_rest = SocketRest(request_timeout)
 
     def __repr__(self) -> str:  # never show the password
         return f"AriClient({mask_url(self._base)!r}, app={self.app!r})"
@@ -288,8 +254,10 @@ class AriClient:
         ws = self._rest_ws
         if ws is not None and not ws.closed and socket_safe(method, path):
             try:
-                status, text, reason = await self._exchange_ws(ws, method, path, params, body)
-            except _SocketClosed:  # as over HTTP when only the events socket drops
+                status, text, reason = await self._socket_rest.exchange(
+                    ws, method, path, params, body
+                )
+            except SocketClosed:  # as over HTTP when only the events socket drops
                 status, text, reason = await self._exchange_http(method, path, params, body)
         else:
             status, text, reason = await self._exchange_http(method, path, params, body)
@@ -318,72 +286,20 @@ class AriClient:
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise AsteriskUnavailable(f"ARI {method} {path}: {type(exc).__name__}") from exc
 
-    async def _exchange_ws(
-        self,
-        ws: aiohttp.ClientWebSocketResponse,
-        method: str,
-        path: str,
-        params: dict[str, str],
-        body: Mapping[str, Any] | None,
-    ) -> tuple[int, str, str]:
-        """One ``RESTRequest`` on the events socket; the reader hands its ``RESTResponse`` to
-        the future waiting under the request's id (:meth:`_dispatch`)."""
-        request_id = f"r{next(self._request_ids)}"
-        message: dict[str, Any] = {
-            "type": "RESTRequest",
-            "request_id": request_id,
-            "method": method,
-            "uri": path.lstrip("/"),
-        }
-        if params:
-            message["query_strings"] = [{"name": k, "value": v} for k, v in params.items()]
-        if body is not None:
-            message["content_type"] = "application/json"
-            message["message_body"] = json.dumps(body)
-        answer: asyncio.Future[tuple[int, str, str]] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = answer
-        try:
-            async with asyncio.timeout(self._request_timeout):
-                await ws.send_str(json.dumps(message))
-                return await answer
-        except (aiohttp.ClientConnectionError, ConnectionError) as exc:
-            raise _SocketClosed(f"ARI {method} {path}: {type(exc).__name__}") from exc
-        except TimeoutError as exc:
-            raise AsteriskUnavailable(f"ARI {method} {path}: {type(exc).__name__}") from exc
-        finally:
-            self._pending.pop(request_id, None)
-            if answer.done() and not answer.cancelled():
-                answer.exception()  # seen here, even when the send failed first
-
-    def _answer(self, data: Mapping[str, Any]) -> None:
-        """A ``RESTResponse`` from the events socket, to the request waiting for it."""
-        answer = self._pending.get(str(data.get("request_id", "")))
-        if answer is None or answer.done():
-            return  # its request timed out or was cancelled: nobody waits any more
-        status = data.get("status_code")
-        if not isinstance(status, int):
-            answer.set_exception(AsteriskUnavailable("ARI RESTResponse without a status"))
-            return
-        answer.set_result(
-            (status, str(data.get("message_body") or ""), str(data.get("reason_phrase") or ""))
-        )
-
     def _drop_rest_socket(self) -> None:
         """The events socket closed: REST goes back to HTTP, and whoever waits for an answer
         on the socket learns that Asterisk is unavailable (the answer cannot come)."""
         if self._rest_ws is not None:
             self._rest_ws = None
             self._signal()
-        for answer in self._pending.values():
-            if not answer.done():
-                answer.set_exception(_SocketClosed("ARI events socket closed"))
+        self._socket_rest.fail_all()
 
     async def _try_rest_over(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Ask on the open socket for this application; REST goes over the socket from its
         answer on. No answer within the request timeout (an Asterisk before REST over
         WebSocket): REST stays on HTTP for this connection."""
         try:
-            status, _, reason = await self._exchange_ws(
+            status, _, reason = await self._socket_rest.exchange(
                 ws, "GET", f"/applications/{_q(self.app)}", {}, None
             )
             if status != 200:
@@ -673,7 +589,7 @@ class AriClient:
         if not isinstance(data, dict):
             return
         if data.get("type") == REST_RESPONSE:
-            self._answer(data)
+            self._socket_rest.answer(data)
             return
         if data.get("type") not in self.event_types:
             self.dropped_events += 1

@@ -490,7 +490,7 @@ async def test_rest_stays_on_http_when_asterisk_does_not_answer_on_the_socket(
                 await ari.changed()
         assert ari.rest_transport == "http"
         assert await ari.get_variable("c1", "CHANNEL(linkedid)") == "linked-1"
-        assert ari._pending == {}
+        assert ari._socket_rest.pending == {}
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

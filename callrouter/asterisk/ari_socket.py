@@ -1,0 +1,117 @@
+"""ARI requests on the events WebSocket (Asterisk's "REST over WebSocket"): which requests
+may travel there, and the requests in flight waiting for their answers.
+
+:class:`~callrouter.asterisk.ari.AriClient` owns the socket and its reader; it hands each
+``RESTResponse`` it reads to :meth:`SocketRest.answer` and calls :meth:`SocketRest.fail_all`
+when the socket closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+import aiohttp
+
+from callrouter.errors import AsteriskUnavailable
+
+#: The message type that carries a REST answer on the events WebSocket: Asterisk filters it
+#: like an event, so the application's filter must let it through.
+REST_RESPONSE: Final = "RESTResponse"
+
+#: REST requests Asterisk answers on the events socket without waiting for a channel's own
+#: thread. Asterisk runs the socket's requests one after another in the socket's reader, so a
+#: request it hands to the channel's thread would hold every later request of every call for
+#: as long as that channel plays a prompt outside a bridge. Measured on Asterisk 22.10 against
+#: a channel playing a prompt: setting a variable, answer, addChannel and removeChannel wait
+#: for the prompt's end (seconds; the events socket itself timed out behind them), everything
+#: below answers in under a millisecond (``bench/bench_socket_holds.py`` measures it again, e.g.
+#: after an Asterisk upgrade). Requests not listed here go over HTTP.
+_SOCKET_SAFE: Final[dict[str, re.Pattern[str]]] = {
+    "GET": re.compile(r"/.*"),
+    "POST": re.compile(
+        r"/channels(/[^/]+(/(play(/[^/]+)?|moh|ring|continue|record))?)?"
+        r"|/bridges/[^/]+|/applications/[^/]+/subscription"
+    ),
+    "DELETE": re.compile(r"/channels/[^/]+(/(moh|ring))?|/bridges/[^/]+|/playbacks/[^/]+"),
+    "PUT": re.compile(r"/applications/[^/]+/eventFilter"),
+}
+
+
+class SocketClosed(AsteriskUnavailable):
+    """The events socket closed before a request's answer came (Asterisk may not have read
+    it): the request is sent once more over HTTP."""
+
+
+def socket_safe(method: str, path: str) -> bool:
+    """True when ``method path`` may travel on the events socket (see ``_SOCKET_SAFE``)."""
+    pattern = _SOCKET_SAFE.get(method)
+    return pattern is not None and pattern.fullmatch(path) is not None
+
+
+class SocketRest:
+    """The requests sent on an events socket, each waiting for its ``RESTResponse``."""
+
+    def __init__(self, request_timeout: float) -> None:
+        self.request_timeout = request_timeout
+        self.pending: dict[str, asyncio.Future[tuple[int, str, str]]] = {}
+        self._ids = itertools.count(1)
+
+    async def exchange(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        body: Mapping[str, Any] | None,
+    ) -> tuple[int, str, str]:
+        """One ``RESTRequest`` on ``ws``; its status, text and reason once answered."""
+        request_id = f"r{next(self._ids)}"
+        message: dict[str, Any] = {
+            "type": "RESTRequest",
+            "request_id": request_id,
+            "method": method,
+            "uri": path.lstrip("/"),
+        }
+        if params:
+            message["query_strings"] = [{"name": k, "value": v} for k, v in params.items()]
+        if body is not None:
+            message["content_type"] = "application/json"
+            message["message_body"] = json.dumps(body)
+        answer: asyncio.Future[tuple[int, str, str]] = asyncio.get_running_loop().create_future()
+        self.pending[request_id] = answer
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                await ws.send_str(json.dumps(message))
+                return await answer
+        except (aiohttp.ClientConnectionError, ConnectionError) as exc:
+            raise SocketClosed(f"ARI {method} {path}: {type(exc).__name__}") from exc
+        except TimeoutError as exc:
+            raise AsteriskUnavailable(f"ARI {method} {path}: {type(exc).__name__}") from exc
+        finally:
+            self.pending.pop(request_id, None)
+            if answer.done() and not answer.cancelled():
+                answer.exception()  # seen here, even when the send failed first
+
+    def answer(self, data: Mapping[str, Any]) -> None:
+        """A ``RESTResponse`` read off the socket, to the request waiting for it."""
+        answer = self.pending.get(str(data.get("request_id", "")))
+        if answer is None or answer.done():
+            return  # its request timed out or was cancelled: nobody waits any more
+        status = data.get("status_code")
+        if not isinstance(status, int):
+            answer.set_exception(AsteriskUnavailable("ARI RESTResponse without a status"))
+            return
+        answer.set_result(
+            (status, str(data.get("message_body") or ""), str(data.get("reason_phrase") or ""))
+        )
+
+    def fail_all(self) -> None:
+        """The socket closed: every request waiting learns its answer cannot come."""
+        for answer in self.pending.values():
+            if not answer.done():
+                answer.set_exception(SocketClosed("ARI events socket closed"))
