@@ -17,28 +17,19 @@ and the events WebSocket with reconnect.
 * ``ChannelVarset`` and every other event type the call flow does not use is filtered out
   twice: by Asterisk (``PUT /applications/{app}/eventFilter``) and by a client-side
   allow-list, so a server that ignores the filter still cannot flood the application.
-* While the events WebSocket is open, REST requests travel on it too (Asterisk's "ARI REST
-  over WebSocket": a ``RESTRequest`` message out, its ``RESTResponse`` back among the
-  events; Asterisk 20.14, 21.9, 22.4 and later). One round trip on the open socket costs
-  the router about half the CPU of an HTTP request through aiohttp (issue 23). The client
-  asks once per connection (a ``GET`` of its own application) and keeps HTTP when the
-  answer does not come: an older Asterisk, or before the socket opens. Only the requests
-  of :func:`socket_safe` travel there: Asterisk answers the socket's requests one after
-  another, and one it hands to a channel's own thread would hold all the others. A request
-  in flight when the socket drops is sent once more over HTTP (as an HTTP request would
-  have gone on: the events socket can drop while Asterisk stays up).
+* With ``rest_on_socket=True`` (off in ``serve`` for now, issue 23) the requests of
+  :func:`~callrouter.asterisk.ari_socket.socket_safe` travel on the open events WebSocket
+  (Asterisk 22.4 and later) once Asterisk has answered one there; the others, and all of
+  them with an older Asterisk, go over HTTP (:mod:`callrouter.asterisk.ari_socket`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
-import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import aiohttp
@@ -46,7 +37,9 @@ import structlog
 
 from callrouter.asterisk.ari_models import Bridge, CallerId, Channel, Event
 from callrouter.asterisk.ari_socket import REST_RESPONSE, SocketClosed, SocketRest, socket_safe
-from callrouter.errors import AriConflict, AriNotFound, AriRequestError, AsteriskUnavailable
+from callrouter.asterisk.ari_wire import ERRORS_BY_STATUS, basic_auth, describe, error_message
+from callrouter.asterisk.backoff import Backoff
+from callrouter.errors import AriRequestError, AsteriskUnavailable
 from callrouter.logs import mask_url
 
 log = structlog.get_logger(__name__)
@@ -87,30 +80,6 @@ DEFAULT_EVENT_TYPES: frozenset[str] = frozenset(
 )
 
 
-# --------------------------------------------------------------------------- backoff
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with jitter: ``initial·factor^n`` capped at ``maximum``; the
-    actual delay is drawn uniformly from the upper half of that (so two clients restarted
-    together do not reconnect in lock-step, and no delay is ever near zero)."""
-
-    initial: float = 0.1
-    factor: float = 2.0
-    maximum: float = 5.0
-    rng: random.Random = field(default_factory=random.Random)
-    attempt: int = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self.maximum, self.initial * self.factor**self.attempt)
-        self.attempt += 1
-        return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
-
-    def reset(self) -> None:
-        self.attempt = 0
-
-
 # --------------------------------------------------------------------------- client
 
 EventHandler = Callable[[Event], None]
@@ -146,7 +115,7 @@ class AriClient:
         self._base = base_url.rstrip("/")
         if not self._base.endswith("/ari"):
             self._base += "/ari"
-        self._auth_header = _basic_auth(user, password)
+        self._auth_header = basic_auth(user, password)
         self.app = app
         self.event_types = frozenset(event_types)
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
@@ -242,8 +211,8 @@ class AriClient:
         clean = {k: str(v) for k, v in (params or {}).items()}
         status, text, reason = await self._exchange(method, path, clean, body)
         if status >= 400:
-            cls = _ERRORS_BY_STATUS.get(status, AriRequestError)
-            raise cls(method, path, status, _error_message(text) or reason)
+            cls = ERRORS_BY_STATUS.get(status, AriRequestError)
+            raise cls(method, path, status, error_message(text) or reason)
         return json.loads(text) if text else None
 
     async def _exchange(
@@ -532,7 +501,7 @@ class AriClient:
                 self._set_ready(False)
                 raise
             except (aiohttp.ClientError, AsteriskUnavailable, AriRequestError, OSError) as exc:
-                log.warning("ari.events.unavailable", app=self.app, error=_describe(exc))
+                log.warning("ari.events.unavailable", app=self.app, error=describe(exc))
             except TimeoutError:
                 log.warning("ari.events.unavailable", app=self.app, error="timeout")
             self._set_ready(False)
@@ -601,36 +570,3 @@ class AriClient:
             on_event(event)
         except Exception:
             log.exception("ari.events.handler_failed", type=event.type)
-
-
-def _basic_auth(user: str, password: str) -> str:
-    """The ``Authorization`` header value for HTTP Basic auth."""
-    if ":" in user:
-        raise ValueError("an ARI user name cannot contain ':'")
-    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    return f"Basic {token}"
-
-
-_ERRORS_BY_STATUS: Final[dict[int, type[AriRequestError]]] = {
-    404: AriNotFound,
-    409: AriConflict,
-}
-
-
-def _error_message(text: str) -> str:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return text.strip()[:200]
-    if isinstance(data, dict) and "message" in data:
-        return str(data["message"])
-    return text.strip()[:200]
-
-
-def _describe(exc: BaseException) -> str:
-    """An exception as a log string that cannot carry credentials (no URL with userinfo)."""
-    if isinstance(exc, aiohttp.WSServerHandshakeError):
-        return f"handshake status {exc.status}"
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return f"HTTP {exc.status}"
-    return type(exc).__name__ + (f": {exc}" if isinstance(exc, AriRequestError) else "")

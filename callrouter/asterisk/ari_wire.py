@@ -1,0 +1,46 @@
+"""What the ARI client puts on the wire and reads back besides the payloads: the HTTP Basic
+header, the typed error for each status, an error's message, and exceptions as log strings
+that cannot carry credentials."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Final
+
+import aiohttp
+
+from callrouter.errors import AriConflict, AriNotFound, AriRequestError
+
+
+def basic_auth(user: str, password: str) -> str:
+    """The ``Authorization`` header value for HTTP Basic auth."""
+    if ":" in user:
+        raise ValueError("an ARI user name cannot contain ':'")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+ERRORS_BY_STATUS: Final[dict[int, type[AriRequestError]]] = {
+    404: AriNotFound,
+    409: AriConflict,
+}
+
+
+def error_message(text: str) -> str:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text.strip()[:200]
+    if isinstance(data, dict) and "message" in data:
+        return str(data["message"])
+    return text.strip()[:200]
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a log string that cannot carry credentials (no URL with userinfo)."""
+    if isinstance(exc, aiohttp.WSServerHandshakeError):
+        return f"handshake status {exc.status}"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"HTTP {exc.status}"
+    return type(exc).__name__ + (f": {exc}" if isinstance(exc, AriRequestError) else "")
