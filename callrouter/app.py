@@ -146,7 +146,10 @@ def ari_client(settings: Settings) -> AriClient:
         raise ConfigError(
             "no ARI password: set CALLROUTER_ARI_PASSWORD or CALLROUTER_ARI_PASSWORD_FILE"
         )
-    return AriClient(settings.ari_url, settings.ari_user, password, settings.ari_app)
+    # REST on the events socket where Asterisk answers there (22.4 and later), issue 23
+    return AriClient(
+        settings.ari_url, settings.ari_user, password, settings.ari_app, rest_on_socket=True
+    )
 
 
 @dataclass

@@ -17,7 +17,7 @@ and the events WebSocket with reconnect.
 * ``ChannelVarset`` and every other event type the call flow does not use is filtered out
   twice: by Asterisk (``PUT /applications/{app}/eventFilter``) and by a client-side
   allow-list, so a server that ignores the filter still cannot flood the application.
-* With ``rest_on_socket=True`` (off in ``serve`` for now, issue 23) the requests of
+* With ``rest_on_socket=True`` (as ``serve`` runs it, issue 23) the requests of
   :func:`~callrouter.asterisk.ari_socket.socket_safe` travel on the open events WebSocket
   (Asterisk 22.4 and later) once Asterisk has answered one there; the others, and all of
   them with an older Asterisk, go over HTTP (:mod:`callrouter.asterisk.ari_socket`).
@@ -36,7 +36,13 @@ import aiohttp
 import structlog
 
 from callrouter.asterisk.ari_models import Bridge, CallerId, Channel, Event
-from callrouter.asterisk.ari_socket import REST_RESPONSE, SocketClosed, SocketRest, socket_safe
+from callrouter.asterisk.ari_socket import (
+    REST_RESPONSE,
+    SocketClosed,
+    SocketRest,
+    lost_answer_lookup,
+    socket_safe,
+)
 from callrouter.asterisk.ari_wire import ERRORS_BY_STATUS, basic_auth, describe, error_message
 from callrouter.asterisk.backoff import Backoff
 from callrouter.errors import AriRequestError, AsteriskUnavailable
@@ -131,8 +137,8 @@ class AriClient:
         #: the events socket while REST requests go over it (None: they go over HTTP)
         self._rest_ws: aiohttp.ClientWebSocketResponse | None = None
         self._asking = False  # asking a new socket whether REST may travel on it
-        #: try REST on the events socket at all (off by default: with it on, the e2e test of
-        #: the events socket dropping while the officer rings failed 2 of 4 runs, issue 23)
+        #: try REST on the events socket at all (``serve`` does; off by default, so a client
+        #: made elsewhere, e.g. by a bench, keeps plain HTTP unless it asks)
         self._rest_on_socket = rest_on_socket
         self._socket_rest = SocketRest(request_timeout)
 
@@ -222,12 +228,15 @@ class AriClient:
         On the events WebSocket while it carries REST, else over HTTP."""
         ws = self._rest_ws
         if ws is not None and not ws.closed and socket_safe(method, path):
+            connection = self.connects
             try:
                 status, text, reason = await self._socket_rest.exchange(
                     ws, method, path, params, body
                 )
-            except SocketClosed:  # as over HTTP when only the events socket drops
-                status, text, reason = await self._exchange_http(method, path, params, body)
+            except SocketClosed:
+                status, text, reason = await self._after_lost_answer(
+                    method, path, params, body, connection
+                )
         else:
             status, text, reason = await self._exchange_http(method, path, params, body)
         if AriClient.tracer is not None:
@@ -254,6 +263,38 @@ class AriClient:
                 return resp.status, await resp.text(), resp.reason or ""
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise AsteriskUnavailable(f"ARI {method} {path}: {type(exc).__name__}") from exc
+
+    async def _after_lost_answer(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        body: Mapping[str, Any] | None,
+        connection: int,
+    ) -> tuple[int, str, str]:
+        """The events socket closed after the request went out and before its answer came:
+        Asterisk may or may not have done it. A request whose repeat does no harm is sent
+        again over HTTP. One that creates something by id (an officer's leg, a prompt, a
+        bridge) is looked up first, once the client has reconnected and reconciled (by then
+        Asterisk has read whatever the old socket carried): found, its state is the answer;
+        not found, it is sent again over HTTP."""
+        lookup = lost_answer_lookup(method, path)
+        if lookup is not None:
+            await self._settled_after(connection)
+            found = await self._exchange_http("GET", lookup, {}, None)
+            if found[0] == 200:
+                log.info("ari.rest.done_before_the_drop", method=method, path=path)
+                return found
+        log.warning("ari.rest.resent_over_http", method=method, path=path)
+        return await self._exchange_http(method, path, params, body)
+
+    async def _settled_after(self, connection: int) -> None:
+        """Wait (at most the request timeout) until a connection after ``connection`` has run
+        ``on_connected``; after that the caller asks over HTTP anyway."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._request_timeout):
+                while self.settled <= connection:
+                    await self.changed()
 
     def _drop_rest_socket(self) -> None:
         """The events socket closed: REST goes back to HTTP, and whoever waits for an answer

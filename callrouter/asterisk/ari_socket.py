@@ -6,7 +6,8 @@ may travel there, and the requests in flight waiting for their answers.
 when the socket closes. It asks once per connection (a ``GET`` of its own application) and
 keeps HTTP when no answer comes (an older Asterisk). One round trip on the open socket costs
 the router about half the CPU of an HTTP request through aiohttp (issue 23). A request in
-flight when the socket drops is sent once more over HTTP (:class:`SocketClosed`).
+flight when the socket drops is looked up or sent once more over HTTP (:class:`SocketClosed`,
+:func:`lost_answer_lookup`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import itertools
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
@@ -26,6 +28,18 @@ from callrouter.errors import AsteriskUnavailable
 #: like an event, so the application's filter must let it through.
 REST_RESPONSE: Final = "RESTResponse"
 
+
+@dataclass(frozen=True)
+class _Kind:
+    """A kind of request that may travel on the events socket."""
+
+    method: str
+    path: re.Pattern[str]
+    #: where to look whether Asterisk did a request of this kind whose answer was lost with
+    #: the socket (``{id}``: the path's ``id`` group); None: sending it again does no harm
+    lookup: str | None = None
+
+
 #: REST requests Asterisk answers on the events socket without waiting for a channel's own
 #: thread. Asterisk runs the socket's requests one after another in the socket's reader, so a
 #: request it hands to the channel's thread would hold every later request of every call for
@@ -33,27 +47,55 @@ REST_RESPONSE: Final = "RESTResponse"
 #: a channel playing a prompt: setting a variable, answer, addChannel and removeChannel wait
 #: for the prompt's end (seconds; the events socket itself timed out behind them), everything
 #: below answers in under a millisecond (``bench/bench_socket_holds.py`` measures it again, e.g.
-#: after an Asterisk upgrade). Requests not listed here go over HTTP.
-_SOCKET_SAFE: Final[dict[str, re.Pattern[str]]] = {
-    "GET": re.compile(r"/.*"),
-    "POST": re.compile(
-        r"/channels(/[^/]+(/(play(/[^/]+)?|moh|ring|continue|record))?)?"
-        r"|/bridges/[^/]+|/applications/[^/]+/subscription"
-    ),
-    "DELETE": re.compile(r"/channels/[^/]+(/(moh|ring))?|/bridges/[^/]+|/playbacks/[^/]+"),
-    "PUT": re.compile(r"/applications/[^/]+/eventFilter"),
-}
+#: after an Asterisk upgrade).
+#:
+#: A request's answer is lost when the socket drops after it went out: Asterisk may have done
+#: it or not. Only kinds where the router can find out travel here: a repeat does no harm
+#: (reading, the filter, music on hold, ringing, a hang-up or stop answered 404 the second
+#: time as when the thing ended by itself), or the request names what it creates, so the
+#: router looks for it (a prompt sent twice under one id played twice and the second could
+#: not be stopped: the caller's next request waited behind it, issue 23). An originate or a
+#: prompt without an id, continue and record go over HTTP, as does everything not listed.
+_SOCKET_KINDS: Final[tuple[_Kind, ...]] = tuple(
+    _Kind(method, re.compile(path), lookup)
+    for method, path, lookup in (
+        ("GET", r"/.*", None),
+        ("PUT", r"/applications/[^/]+/eventFilter", None),
+        ("POST", r"/applications/[^/]+/subscription", None),
+        ("POST", r"/channels/[^/]+/(moh|ring)", None),
+        ("DELETE", r"/channels/[^/]+(/(moh|ring))?|/bridges/[^/]+|/playbacks/[^/]+", None),
+        ("POST", r"/channels/(?P<id>[^/]+)", "/channels/{id}"),  # originate
+        ("POST", r"/channels/[^/]+/play/(?P<id>[^/]+)", "/playbacks/{id}"),
+        ("POST", r"/bridges/(?P<id>[^/]+)", "/bridges/{id}"),  # a repeat would be an update
+    )
+)
 
 
 class SocketClosed(AsteriskUnavailable):
-    """The events socket closed before a request's answer came (Asterisk may not have read
-    it): the request is sent once more over HTTP."""
+    """The events socket closed before a request's answer came (Asterisk may or may not have
+    done it): see :func:`lost_answer_lookup`."""
+
+
+def _kind(method: str, path: str) -> tuple[_Kind, re.Match[str]] | None:
+    for kind in _SOCKET_KINDS:
+        if kind.method == method and (match := kind.path.fullmatch(path)) is not None:
+            return kind, match
+    return None
 
 
 def socket_safe(method: str, path: str) -> bool:
-    """True when ``method path`` may travel on the events socket (see ``_SOCKET_SAFE``)."""
-    pattern = _SOCKET_SAFE.get(method)
-    return pattern is not None and pattern.fullmatch(path) is not None
+    """True when ``method path`` may travel on the events socket (see ``_SOCKET_KINDS``)."""
+    return _kind(method, path) is not None
+
+
+def lost_answer_lookup(method: str, path: str) -> str | None:
+    """Where to ``GET`` whether Asterisk did ``method path`` after its answer was lost with the
+    socket; None when sending it again over HTTP does no harm."""
+    found = _kind(method, path)
+    if found is None:
+        return None
+    kind, match = found
+    return None if kind.lookup is None else kind.lookup.format(id=match["id"])
 
 
 class SocketRest:

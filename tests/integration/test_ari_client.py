@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import pytest
+import structlog
 
 from callrouter.asterisk.ari import DEFAULT_EVENT_TYPES, REST_RESPONSE, AriClient, Backoff, Event
 from callrouter.errors import AriNotFound
@@ -188,6 +189,38 @@ async def test_a_request_asterisk_holds_for_a_prompt_does_not_hold_the_others(
         await held
     assert await client.get_variable("itest-prompt", "CALLROUTER_TEST") == "held"
     await client.hangup("itest-prompt")
+
+
+async def test_a_prompt_whose_answer_was_lost_with_the_socket_plays_once(
+    ari: tuple[AriClient, Recorder, asyncio.Task[None]],
+) -> None:
+    """The events socket drops right after a prompt went out on it: Asterisk starts it, its
+    answer is lost. The client finds it by its id once reconnected instead of starting it a
+    second time, so stopping it leaves the channel free: a request Asterisk holds while a
+    prompt plays is answered at once (issue 23: with the prompt started twice, the second
+    could not be stopped and the caller's next requests waited behind it)."""
+    client, recorder, _task = ari
+    await wait_for_rest_over_websocket(client)
+    await answered_leg(client, recorder, "itest-lost")
+    socket = client._rest_ws
+    assert socket is not None
+    connects = client.connects
+    with structlog.testing.capture_logs() as logs:
+        play = asyncio.create_task(
+            client.play("itest-lost", ["sound:tt-monkeys"] * 3, playback_id="itest-lost-1")
+        )
+        await asyncio.sleep(0)  # the request is on the wire, its answer not read yet
+        await socket.close()
+        async with asyncio.timeout(10):
+            assert await play == "itest-lost-1"
+        await client.stop_playback("itest-lost-1")
+        async with asyncio.timeout(2):  # no second prompt under the same id still playing
+            await client.set_variable("itest-lost", "CALLROUTER_TEST", "free")
+    events = [entry["event"] for entry in logs]
+    assert "ari.rest.done_before_the_drop" in events, events  # the answer was lost
+    assert "ari.rest.resent_over_http" not in events
+    assert client.connects > connects  # looked up once reconnected
+    await client.hangup("itest-lost")
 
 
 async def test_busy_leg_ends_at_once_with_cause_17_and_no_varset_noise(

@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
 from callrouter.asterisk.ari import AriClient, Backoff, Event, socket_safe
+from callrouter.asterisk.ari_socket import lost_answer_lookup
 from callrouter.errors import AriConflict, AriNotFound, AriRequestError, AsteriskUnavailable
 
 pytestmark = pytest.mark.unit
@@ -47,6 +48,10 @@ class FakeAri:
     ignored_ws: list[dict[str, Any]] = field(default_factory=list)
     #: close the events socket instead of answering a RESTRequest for this path
     drop_socket_on: str = ""
+    #: do that request before closing (Asterisk did it; only its answer is lost)
+    done_before_drop: bool = False
+    #: the ids of the prompts started (POST .../play/{id}); GET /playbacks/{id} finds them
+    playbacks: list[str] = field(default_factory=list)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -72,6 +77,13 @@ class FakeAri:
         status = self.status_for.get(path)
         if status:
             return status, {"message": f"status {status}"}
+        if method == "POST" and "/play/" in path:
+            self.playbacks.append(path.rsplit("/", 1)[1])
+            return 201, {"id": path.rsplit("/", 1)[1], "state": "queued"}
+        if method == "GET" and path.startswith("/ari/playbacks/"):
+            found = path.rsplit("/", 1)[1] in self.playbacks
+            playing = {"id": path.rsplit("/", 1)[1], "state": "playing"}
+            return (200, playing) if found else (404, {"message": "Playback not found"})
         if method == "POST" and path.startswith("/ari/channels/"):
             channel_id = path.split("/")[3]
             return 200, {"id": channel_id, "name": "PJSIP/x-1", "state": "Down", "caller": {}}
@@ -92,6 +104,8 @@ class FakeAri:
         body = json.loads(message["message_body"]) if message.get("message_body") else None
         self.ws_requests.append((message["method"], path, query, body))
         if path == self.drop_socket_on:
+            if self.done_before_drop:
+                self.answer(message["method"], path, body)
             await ws.close()
             return False
         status, data = self.answer(message["method"], path, body)
@@ -504,17 +518,13 @@ async def test_rest_stays_on_http_when_asterisk_does_not_answer_on_the_socket(
 @pytest.mark.parametrize(
     ("method", "path", "safe"),
     [
-        ("POST", "/channels", True),  # originate
         ("POST", "/channels/callrouter-leg-1-x", True),  # originate with an id
         ("DELETE", "/channels/c1", True),  # hang up
-        ("POST", "/channels/c1/play", True),
         ("POST", "/channels/c1/play/callrouter-prompt-1", True),
         ("DELETE", "/playbacks/callrouter-prompt-1", True),
         ("POST", "/channels/c1/moh", True),
         ("DELETE", "/channels/c1/moh", True),
         ("POST", "/channels/c1/ring", True),
-        ("POST", "/channels/c1/continue", True),
-        ("POST", "/channels/c1/record", True),
         ("GET", "/channels/c1/variable", True),
         ("GET", "/channels", True),
         ("POST", "/bridges/b1", True),
@@ -526,6 +536,11 @@ async def test_rest_stays_on_http_when_asterisk_does_not_answer_on_the_socket(
         ("POST", "/channels/c1/answer", False),
         ("POST", "/bridges/b1/addChannel", False),
         ("POST", "/bridges/b1/removeChannel", False),
+        # a lost answer could not be looked up and a repeat would do it twice: HTTP
+        ("POST", "/channels", False),  # originate without an id
+        ("POST", "/channels/c1/play", False),  # a prompt without an id
+        ("POST", "/channels/c1/continue", False),
+        ("POST", "/channels/c1/record", False),
         # not measured: HTTP
         ("PUT", "/asterisk/modules/pbx_config.so", False),
         ("POST", "/channels/c1/dial", False),
@@ -537,6 +552,89 @@ def test_only_requests_asterisk_answers_at_once_travel_on_the_socket(
     method: str, path: str, safe: bool
 ) -> None:
     assert socket_safe(method, path) is safe
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "lookup"),
+    [
+        ("POST", "/channels/callrouter-leg-1-x", "/channels/callrouter-leg-1-x"),
+        ("POST", "/channels/c1/play/callrouter-prompt-1", "/playbacks/callrouter-prompt-1"),
+        ("POST", "/bridges/b1", "/bridges/b1"),
+        # a repeat does no harm: sent again
+        ("GET", "/channels/c1", None),
+        ("DELETE", "/channels/c1", None),
+        ("DELETE", "/playbacks/callrouter-prompt-1", None),
+        ("POST", "/channels/c1/moh", None),
+        ("PUT", "/applications/callrouter/eventFilter", None),
+        ("POST", "/applications/callrouter/subscription", None),
+        # over HTTP: never lost with the socket
+        ("POST", "/channels/c1/variable", None),
+    ],
+)
+def test_a_lost_answer_of_what_creates_by_id_is_looked_up_not_repeated(
+    method: str, path: str, lookup: str | None
+) -> None:
+    assert lost_answer_lookup(method, path) == lookup
+
+
+async def test_a_prompt_done_before_the_socket_dropped_is_found_not_played_twice(
+    fake: tuple[FakeAri, str],
+) -> None:
+    """Asterisk started the prompt and the socket dropped before its answer: the client
+    waits for the new connection, finds the prompt by its id, and does not start it again
+    (twice under one id, the second could not be stopped: issue 23)."""
+    state, url = fake
+    state.rest_over_ws = True
+    state.drop_socket_on = "/ari/channels/c1/play/callrouter-prompt-1"
+    state.done_before_drop = True
+    state.events_per_connection = [[], []]
+    state.close_after_send = False
+    settled: list[int] = []
+
+    async def on_connected() -> None:
+        settled.append(len(state.requests))
+
+    async with AriClient(
+        url, USER, PASSWORD, "callrouter", backoff=fast_backoff(), rest_on_socket=True
+    ) as ari:
+        task = asyncio.create_task(ari.run_events(lambda _event: None, on_connected))
+        await wait_for_rest_over_websocket(ari)
+        playback = await ari.play("c1", "sound:hello", playback_id="callrouter-prompt-1")
+        assert playback == "callrouter-prompt-1"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert state.playbacks == ["callrouter-prompt-1"]  # started once
+    over_http = [r[:2] for r in state.requests]
+    assert ("GET", "/ari/playbacks/callrouter-prompt-1") in over_http
+    assert ("POST", "/ari/channels/c1/play/callrouter-prompt-1") not in over_http
+    looked_at = over_http.index(("GET", "/ari/playbacks/callrouter-prompt-1"))
+    assert len(settled) == 2
+    assert looked_at >= settled[1]  # after the reconnect's reconcile
+
+
+async def test_a_prompt_lost_with_the_socket_before_asterisk_read_it_is_sent_over_http(
+    fake: tuple[FakeAri, str],
+) -> None:
+    state, url = fake
+    state.rest_over_ws = True
+    state.drop_socket_on = "/ari/channels/c1/play/callrouter-prompt-1"
+    state.events_per_connection = [[], []]
+    state.close_after_send = False
+    async with AriClient(
+        url, USER, PASSWORD, "callrouter", backoff=fast_backoff(), rest_on_socket=True
+    ) as ari:
+        task = asyncio.create_task(ari.run_events(lambda _event: None))
+        await wait_for_rest_over_websocket(ari)
+        await ari.play("c1", "sound:hello", playback_id="callrouter-prompt-1")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert state.playbacks == ["callrouter-prompt-1"]  # started once, over HTTP
+    over_http = [r[:2] for r in state.requests]
+    assert over_http.index(("GET", "/ari/playbacks/callrouter-prompt-1")) < over_http.index(
+        ("POST", "/ari/channels/c1/play/callrouter-prompt-1")
+    )
 
 
 async def test_a_request_in_flight_when_the_socket_drops_is_sent_again_over_http(
