@@ -228,15 +228,12 @@ class AriClient:
         On the events WebSocket while it carries REST, else over HTTP."""
         ws = self._rest_ws
         if ws is not None and not ws.closed and socket_safe(method, path):
-            connection = self.connects
             try:
                 status, text, reason = await self._socket_rest.exchange(
                     ws, method, path, params, body
                 )
             except SocketClosed:
-                status, text, reason = await self._after_lost_answer(
-                    method, path, params, body, connection
-                )
+                status, text, reason = await self._after_lost_answer(method, path, params, body)
         else:
             status, text, reason = await self._exchange_http(method, path, params, body)
         if AriClient.tracer is not None:
@@ -265,36 +262,22 @@ class AriClient:
             raise AsteriskUnavailable(f"ARI {method} {path}: {type(exc).__name__}") from exc
 
     async def _after_lost_answer(
-        self,
-        method: str,
-        path: str,
-        params: dict[str, str],
-        body: Mapping[str, Any] | None,
-        connection: int,
+        self, method: str, path: str, params: dict[str, str], body: Mapping[str, Any] | None
     ) -> tuple[int, str, str]:
         """The events socket closed after the request went out and before its answer came:
-        Asterisk may or may not have done it. A request whose repeat does no harm is sent
-        again over HTTP. One that creates something by id (an officer's leg, a prompt, a
-        bridge) is looked up first, once the client has reconnected and reconciled (by then
-        Asterisk has read whatever the old socket carried): found, its state is the answer;
-        not found, it is sent again over HTTP."""
+        Asterisk may or may not have done it. It is sent again over HTTP (only requests whose
+        repeat is safe travel on the socket). An officer's leg or a bridge created under its
+        own id is refused the second time with 409 when the first got through: then what
+        the first made is read and is the answer."""
+        log.warning("ari.rest.resent_over_http", method=method, path=path)
+        status, text, reason = await self._exchange_http(method, path, params, body)
         lookup = lost_answer_lookup(method, path)
-        if lookup is not None:
-            await self._settled_after(connection)
+        if status == 409 and lookup is not None:
             found = await self._exchange_http("GET", lookup, {}, None)
             if found[0] == 200:
                 log.info("ari.rest.done_before_the_drop", method=method, path=path)
                 return found
-        log.warning("ari.rest.resent_over_http", method=method, path=path)
-        return await self._exchange_http(method, path, params, body)
-
-    async def _settled_after(self, connection: int) -> None:
-        """Wait (at most the request timeout) until a connection after ``connection`` has run
-        ``on_connected``; after that the caller asks over HTTP anyway."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._request_timeout):
-                while self.settled <= connection:
-                    await self.changed()
+        return status, text, reason
 
     def _drop_rest_socket(self) -> None:
         """The events socket closed: REST goes back to HTTP, and whoever waits for an answer

@@ -6,8 +6,8 @@ may travel there, and the requests in flight waiting for their answers.
 when the socket closes. It asks once per connection (a ``GET`` of its own application) and
 keeps HTTP when no answer comes (an older Asterisk). One round trip on the open socket costs
 the router about half the CPU of an HTTP request through aiohttp (issue 23). A request in
-flight when the socket drops is looked up or sent once more over HTTP (:class:`SocketClosed`,
-:func:`lost_answer_lookup`).
+flight when the socket drops is sent once more over HTTP; only requests whose repeat is safe
+travel on the socket (``_SOCKET_KINDS``, :func:`lost_answer_lookup`).
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ class _Kind:
 
     method: str
     path: re.Pattern[str]
-    #: where to look whether Asterisk did a request of this kind whose answer was lost with
-    #: the socket (``{id}``: the path's ``id`` group); None: sending it again does no harm
+    #: for a request that creates something under the id it names (the path's ``id`` group):
+    #: where to read it when a repeat is refused because the id exists (409), i.e. Asterisk
+    #: did the first; None: a repeat does no harm
     lookup: str | None = None
 
 
@@ -50,12 +51,14 @@ class _Kind:
 #: after an Asterisk upgrade).
 #:
 #: A request's answer is lost when the socket drops after it went out: Asterisk may have done
-#: it or not. Only kinds where the router can find out travel here: a repeat does no harm
-#: (reading, the filter, music on hold, ringing, a hang-up or stop answered 404 the second
-#: time as when the thing ended by itself), or the request names what it creates, so the
-#: router looks for it (a prompt sent twice under one id played twice and the second could
-#: not be stopped: the caller's next request waited behind it, issue 23). An originate or a
-#: prompt without an id, continue and record go over HTTP, as does everything not listed.
+#: it or not, and the request is sent again over HTTP. So only kinds whose repeat is safe
+#: travel here: reading, the filter, music on hold, ringing, a hang-up or a stop (answered
+#: 404 the second time, as when the thing ended by itself), and an originate or a bridge
+#: under its own id, which Asterisk refuses a second time with 409 "already exists" (measured
+#: on 22.10) whichever copy comes first: the router then reads what the first made. A prompt
+#: stays on HTTP: Asterisk starts a second one under an id already playing, and stopping the
+#: id stops one (the caller's next request waited behind the other, issue 23). So do an
+#: originate without an id, continue, record and everything not listed.
 _SOCKET_KINDS: Final[tuple[_Kind, ...]] = tuple(
     _Kind(method, re.compile(path), lookup)
     for method, path, lookup in (
@@ -64,16 +67,15 @@ _SOCKET_KINDS: Final[tuple[_Kind, ...]] = tuple(
         ("POST", r"/applications/[^/]+/subscription", None),
         ("POST", r"/channels/[^/]+/(moh|ring)", None),
         ("DELETE", r"/channels/[^/]+(/(moh|ring))?|/bridges/[^/]+|/playbacks/[^/]+", None),
-        ("POST", r"/channels/(?P<id>[^/]+)", "/channels/{id}"),  # originate
-        ("POST", r"/channels/[^/]+/play/(?P<id>[^/]+)", "/playbacks/{id}"),
-        ("POST", r"/bridges/(?P<id>[^/]+)", "/bridges/{id}"),  # a repeat would be an update
+        ("POST", r"/channels/(?P<id>(?!create$|externalMedia$)[^/]+)", "/channels/{id}"),
+        ("POST", r"/bridges/(?P<id>[^/]+)", "/bridges/{id}"),
     )
 )
 
 
 class SocketClosed(AsteriskUnavailable):
     """The events socket closed before a request's answer came (Asterisk may or may not have
-    done it): see :func:`lost_answer_lookup`."""
+    done it): it is sent again over HTTP (see ``_SOCKET_KINDS``)."""
 
 
 def _kind(method: str, path: str) -> tuple[_Kind, re.Match[str]] | None:
@@ -89,8 +91,8 @@ def socket_safe(method: str, path: str) -> bool:
 
 
 def lost_answer_lookup(method: str, path: str) -> str | None:
-    """Where to ``GET`` whether Asterisk did ``method path`` after its answer was lost with the
-    socket; None when sending it again over HTTP does no harm."""
+    """Where to ``GET`` what ``method path`` created when, sent again after its answer was
+    lost with the socket, Asterisk refuses it because the id exists; None for the others."""
     found = _kind(method, path)
     if found is None:
         return None

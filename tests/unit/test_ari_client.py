@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import random
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,8 +51,8 @@ class FakeAri:
     drop_socket_on: str = ""
     #: do that request before closing (Asterisk did it; only its answer is lost)
     done_before_drop: bool = False
-    #: the ids of the prompts started (POST .../play/{id}); GET /playbacks/{id} finds them
-    playbacks: list[str] = field(default_factory=list)
+    #: the ids of the channels originated (POST /channels/{id}): a second gets 409
+    channels: list[str] = field(default_factory=list)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -77,13 +78,15 @@ class FakeAri:
         status = self.status_for.get(path)
         if status:
             return status, {"message": f"status {status}"}
-        if method == "POST" and "/play/" in path:
-            self.playbacks.append(path.rsplit("/", 1)[1])
-            return 201, {"id": path.rsplit("/", 1)[1], "state": "queued"}
-        if method == "GET" and path.startswith("/ari/playbacks/"):
-            found = path.rsplit("/", 1)[1] in self.playbacks
-            playing = {"id": path.rsplit("/", 1)[1], "state": "playing"}
-            return (200, playing) if found else (404, {"message": "Playback not found"})
+        originated = re.fullmatch(r"/ari/channels/([^/]+)", path)
+        if originated and method in ("POST", "GET"):
+            channel_id = originated[1]
+            if (method == "POST") is (channel_id in self.channels):
+                exists = "already exists" if method == "POST" else "not found"
+                return (409 if method == "POST" else 404), {"message": f"Channel {exists}"}
+            if method == "POST":
+                self.channels.append(channel_id)
+            return 200, {"id": channel_id, "name": "PJSIP/x-1", "state": "Down", "caller": {}}
         if method == "POST" and path.startswith("/ari/channels/"):
             channel_id = path.split("/")[3]
             return 200, {"id": channel_id, "name": "PJSIP/x-1", "state": "Down", "caller": {}}
@@ -520,7 +523,6 @@ async def test_rest_stays_on_http_when_asterisk_does_not_answer_on_the_socket(
     [
         ("POST", "/channels/callrouter-leg-1-x", True),  # originate with an id
         ("DELETE", "/channels/c1", True),  # hang up
-        ("POST", "/channels/c1/play/callrouter-prompt-1", True),
         ("DELETE", "/playbacks/callrouter-prompt-1", True),
         ("POST", "/channels/c1/moh", True),
         ("DELETE", "/channels/c1/moh", True),
@@ -536,9 +538,12 @@ async def test_rest_stays_on_http_when_asterisk_does_not_answer_on_the_socket(
         ("POST", "/channels/c1/answer", False),
         ("POST", "/bridges/b1/addChannel", False),
         ("POST", "/bridges/b1/removeChannel", False),
-        # a lost answer could not be looked up and a repeat would do it twice: HTTP
+        # a repeat after a lost answer would do it twice: HTTP
         ("POST", "/channels", False),  # originate without an id
-        ("POST", "/channels/c1/play", False),  # a prompt without an id
+        ("POST", "/channels/c1/play", False),
+        ("POST", "/channels/c1/play/callrouter-prompt-1", False),  # Asterisk plays it twice
+        ("POST", "/channels/create", False),
+        ("POST", "/channels/externalMedia", False),
         ("POST", "/channels/c1/continue", False),
         ("POST", "/channels/c1/record", False),
         # not measured: HTTP
@@ -558,9 +563,8 @@ def test_only_requests_asterisk_answers_at_once_travel_on_the_socket(
     ("method", "path", "lookup"),
     [
         ("POST", "/channels/callrouter-leg-1-x", "/channels/callrouter-leg-1-x"),
-        ("POST", "/channels/c1/play/callrouter-prompt-1", "/playbacks/callrouter-prompt-1"),
         ("POST", "/bridges/b1", "/bridges/b1"),
-        # a repeat does no harm: sent again
+        # a repeat does no harm: nothing to read back
         ("GET", "/channels/c1", None),
         ("DELETE", "/channels/c1", None),
         ("DELETE", "/playbacks/callrouter-prompt-1", None),
@@ -568,57 +572,27 @@ def test_only_requests_asterisk_answers_at_once_travel_on_the_socket(
         ("PUT", "/applications/callrouter/eventFilter", None),
         ("POST", "/applications/callrouter/subscription", None),
         # over HTTP: never lost with the socket
-        ("POST", "/channels/c1/variable", None),
+        ("POST", "/channels/c1/play/callrouter-prompt-1", None),
+        ("POST", "/channels/create", None),
     ],
 )
-def test_a_lost_answer_of_what_creates_by_id_is_looked_up_not_repeated(
+def test_what_asterisk_refuses_to_create_twice_is_read_back_after_a_lost_answer(
     method: str, path: str, lookup: str | None
 ) -> None:
     assert lost_answer_lookup(method, path) == lookup
 
 
-async def test_a_prompt_done_before_the_socket_dropped_is_found_not_played_twice(
-    fake: tuple[FakeAri, str],
+@pytest.mark.parametrize("done_before_the_drop", [True, False])
+async def test_an_officers_leg_whose_answer_was_lost_with_the_socket_is_dialled_once(
+    fake: tuple[FakeAri, str], done_before_the_drop: bool
 ) -> None:
-    """Asterisk started the prompt and the socket dropped before its answer: the client
-    waits for the new connection, finds the prompt by its id, and does not start it again
-    (twice under one id, the second could not be stopped: issue 23)."""
+    """The socket drops after the originate went out on it. Asterisk dialled (True) or never
+    read it (False): either way the client sends it again over HTTP and ends with one leg,
+    read back when Asterisk refuses the id a second time (409), never an error."""
     state, url = fake
     state.rest_over_ws = True
-    state.drop_socket_on = "/ari/channels/c1/play/callrouter-prompt-1"
-    state.done_before_drop = True
-    state.events_per_connection = [[], []]
-    state.close_after_send = False
-    settled: list[int] = []
-
-    async def on_connected() -> None:
-        settled.append(len(state.requests))
-
-    async with AriClient(
-        url, USER, PASSWORD, "callrouter", backoff=fast_backoff(), rest_on_socket=True
-    ) as ari:
-        task = asyncio.create_task(ari.run_events(lambda _event: None, on_connected))
-        await wait_for_rest_over_websocket(ari)
-        playback = await ari.play("c1", "sound:hello", playback_id="callrouter-prompt-1")
-        assert playback == "callrouter-prompt-1"
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    assert state.playbacks == ["callrouter-prompt-1"]  # started once
-    over_http = [r[:2] for r in state.requests]
-    assert ("GET", "/ari/playbacks/callrouter-prompt-1") in over_http
-    assert ("POST", "/ari/channels/c1/play/callrouter-prompt-1") not in over_http
-    looked_at = over_http.index(("GET", "/ari/playbacks/callrouter-prompt-1"))
-    assert len(settled) == 2
-    assert looked_at >= settled[1]  # after the reconnect's reconcile
-
-
-async def test_a_prompt_lost_with_the_socket_before_asterisk_read_it_is_sent_over_http(
-    fake: tuple[FakeAri, str],
-) -> None:
-    state, url = fake
-    state.rest_over_ws = True
-    state.drop_socket_on = "/ari/channels/c1/play/callrouter-prompt-1"
+    state.drop_socket_on = "/ari/channels/callrouter-leg-1-x"
+    state.done_before_drop = done_before_the_drop
     state.events_per_connection = [[], []]
     state.close_after_send = False
     async with AriClient(
@@ -626,15 +600,17 @@ async def test_a_prompt_lost_with_the_socket_before_asterisk_read_it_is_sent_ove
     ) as ari:
         task = asyncio.create_task(ari.run_events(lambda _event: None))
         await wait_for_rest_over_websocket(ari)
-        await ari.play("c1", "sound:hello", playback_id="callrouter-prompt-1")
+        leg = await ari.originate(
+            endpoint="PJSIP/0901@trunk", app="callrouter", channel_id="callrouter-leg-1-x"
+        )
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert state.playbacks == ["callrouter-prompt-1"]  # started once, over HTTP
-    over_http = [r[:2] for r in state.requests]
-    assert over_http.index(("GET", "/ari/playbacks/callrouter-prompt-1")) < over_http.index(
-        ("POST", "/ari/channels/c1/play/callrouter-prompt-1")
-    )
+    assert leg.id == "callrouter-leg-1-x"
+    assert state.channels == ["callrouter-leg-1-x"]  # dialled once
+    over_http = [r[:2] for r in state.requests if "/channels/" in r[1]]
+    read_back = [("GET", "/ari/channels/callrouter-leg-1-x")] if done_before_the_drop else []
+    assert over_http == [("POST", "/ari/channels/callrouter-leg-1-x"), *read_back]
 
 
 async def test_a_request_in_flight_when_the_socket_drops_is_sent_again_over_http(
