@@ -31,6 +31,7 @@ from bench_native import bench_parser
 from bench_soak import run_chunk
 from sqlalchemy.engine import Engine
 
+from callrouter.malloc import mallinfo
 from tests.e2e.callflow_support import running_router, write_rota
 from tests.e2e.harness import ANSWERS, Harness, Sandbox, officer_number
 
@@ -74,18 +75,6 @@ def compiled_caches() -> list[int]:
     )
 
 
-class MallInfo2(ctypes.Structure):
-    """glibc's ``struct mallinfo2`` (every field a size_t)."""
-
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-            "uordblks", "fordblks", "keepcost",
-        )
-    ]  # fmt: skip
-
-
 def native_memory() -> str:
     """This process's memory split by owner, in MB: resident; what Python's allocations hold
     (tracemalloc); SQLite's own allocator counter (page caches, statements: the library the
@@ -97,9 +86,7 @@ def native_memory() -> str:
     traced = tracemalloc.get_traced_memory()[0] / mb
     sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3"))
     sqlite.sqlite3_memory_used.restype = ctypes.c_int64
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    libc.mallinfo2.restype = MallInfo2
-    info = libc.mallinfo2()
+    info = mallinfo()
     return (
         f"RSS {rss:6.1f}  python {traced:6.1f}  sqlite {sqlite.sqlite3_memory_used() / mb:5.1f}"
         f"  malloc in use {(info.uordblks + info.hblkhd) / mb:6.1f}"

@@ -13,8 +13,9 @@ import signal
 from pathlib import Path
 
 import click
+import structlog
 
-from callrouter import logs
+from callrouter import logs, malloc
 from callrouter.app import ServeOptions, serve_agi
 from callrouter.app import serve as run_serve
 from callrouter.asterisk.cdr_import import serve_importer
@@ -23,6 +24,8 @@ from callrouter.errors import CallrouterError, ConfigError
 from callrouter.notices.board import NoticeBoard
 from callrouter.settings import Settings
 from callrouter.store.revision import prepare_in_child
+
+log = structlog.get_logger(__name__)
 
 
 @click.command("serve")
@@ -117,6 +120,8 @@ async def _main(settings: Settings, options: ServeOptions, *, mode: str = "ari")
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
     loop.add_signal_handler(signal.SIGHUP, options.reload_rota.set)  # reload the rota now
+    # A router runs for months: glibc's malloc thresholds kept fixed (callrouter/malloc.py).
+    log.info("serve.malloc_thresholds", result=await asyncio.to_thread(malloc.fix_thresholds))
     # Migrations, when needed, run in a child process before anything opens the call log:
     # Alembic never loads into the long-running router (its memory is budgeted).
     await prepare_in_child(settings.effective_database_url())
