@@ -30,7 +30,7 @@ import contextlib
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import aiohttp
 import structlog
@@ -40,7 +40,7 @@ from callrouter.asterisk.ari_socket import (
     REST_RESPONSE,
     SocketClosed,
     SocketRest,
-    lost_answer_lookup,
+    resend_lost,
     socket_safe,
 )
 from callrouter.asterisk.ari_wire import ERRORS_BY_STATUS, basic_auth, describe, error_message
@@ -233,7 +233,9 @@ class AriClient:
                     ws, method, path, params, body
                 )
             except SocketClosed:
-                status, text, reason = await self._after_lost_answer(method, path, params, body)
+                status, text, reason = await resend_lost(
+                    self._exchange_http, method, path, params, body
+                )
         else:
             status, text, reason = await self._exchange_http(method, path, params, body)
         if AriClient.tracer is not None:
@@ -260,30 +262,6 @@ class AriClient:
                 return resp.status, await resp.text(), resp.reason or ""
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise AsteriskUnavailable(f"ARI {method} {path}: {type(exc).__name__}") from exc
-
-    async def _after_lost_answer(
-        self, method: str, path: str, params: dict[str, str], body: Mapping[str, Any] | None
-    ) -> tuple[int, str, str]:
-        """The events socket closed after the request went out and before its answer came:
-        Asterisk may or may not have done it. It is sent again over HTTP (only requests whose
-        repeat is safe travel on the socket). An officer's leg or a bridge created under its
-        own id is refused the second time with 409 when the first got through (the ids are
-        this router's own, unique per leg and bridge: nobody else made it): what the first
-        made is read back and is the answer. Asterisk may not show it yet (a leg it is still
-        dialling has no snapshot for a moment, seen under load in CI): then the answer is
-        the id alone, as made."""
-        log.warning("ari.rest.resent_over_http", method=method, path=path)
-        status, text, reason = await self._exchange_http(method, path, params, body)
-        lookup = lost_answer_lookup(method, path)
-        if status != 409 or lookup is None:
-            return status, text, reason
-        found = await self._exchange_http("GET", lookup, {}, None)
-        log.info(
-            "ari.rest.done_before_the_drop", method=method, path=path, read_back=found[0] == 200
-        )
-        if found[0] == 200:
-            return found
-        return 200, json.dumps({"id": unquote(lookup.rsplit("/", 1)[1])}), "OK"
 
     def _drop_rest_socket(self) -> None:
         """The events socket closed: REST goes back to HTTP, and whoever waits for an answer

@@ -16,17 +16,26 @@ import asyncio
 import itertools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import unquote
 
 import aiohttp
+import structlog
 
 from callrouter.errors import AsteriskUnavailable
 
 #: The message type that carries a REST answer on the events WebSocket: Asterisk filters it
 #: like an event, so the application's filter must let it through.
 REST_RESPONSE: Final = "RESTResponse"
+
+log = structlog.get_logger(__name__)
+
+#: one request over HTTP: (method, path, query, JSON body) -> (status, text, reason)
+HttpExchange = Callable[
+    [str, str, dict[str, str], Mapping[str, Any] | None], Awaitable[tuple[int, str, str]]
+]
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,32 @@ def lost_answer_lookup(method: str, path: str) -> str | None:
         return None
     kind, match = found
     return None if kind.lookup is None else kind.lookup.format(id=match["id"])
+
+
+async def resend_lost(
+    http: HttpExchange,
+    method: str,
+    path: str,
+    params: dict[str, str],
+    body: Mapping[str, Any] | None,
+) -> tuple[int, str, str]:
+    """The events socket closed after the request went out and before its answer came:
+    Asterisk may or may not have done it. It is sent again over ``http`` (only requests whose
+    repeat is safe travel on the socket). An officer's leg or a bridge created under its own
+    id is refused the second time with 409 when the first got through (the ids are the
+    router's own, unique per leg and bridge: nobody else made it): what the first made is
+    read back and is the answer. Asterisk may not show it yet (a leg it is still dialling has
+    no snapshot for a moment, seen under load in CI): then the answer is the id alone."""
+    log.warning("ari.rest.resent_over_http", method=method, path=path)
+    status, text, reason = await http(method, path, params, body)
+    lookup = lost_answer_lookup(method, path)
+    if status != 409 or lookup is None:
+        return status, text, reason
+    found = await http("GET", lookup, {}, None)
+    log.info("ari.rest.done_before_the_drop", method=method, path=path, read_back=found[0] == 200)
+    if found[0] == 200:
+        return found
+    return 200, json.dumps({"id": unquote(lookup.rsplit("/", 1)[1])}), "OK"
 
 
 class SocketRest:
