@@ -28,6 +28,7 @@ from callrouter.asterisk.stasis_app import StasisApp
 from callrouter.calls.caller_times import CallerTimes
 from callrouter.calls.fake_ari import FakeAri, Step, load_trace, path_shape, run_in_virtual_time
 from callrouter.calls.plan import utc_now
+from callrouter.calls.vocabulary import LEG_ID_PREFIX
 from callrouter.routing import Action, CallInfo, Decision, Strategy, Target
 
 pytestmark = pytest.mark.unit
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.unit
 TRACES = Path(__file__).parent / "ari_traces"
 RING_TIMEOUT = 5  # tests/e2e/test_calls.py
 CAUSE_NORMAL, CAUSE_BUSY, CAUSE_NO_ANSWER = 16, 17, 19
+CONNECTING = {("GET", "/channels"), ("GET", "/bridges")}
 
 
 @dataclass
@@ -194,6 +196,21 @@ async def test_first_number_busy_then_the_second_answers() -> None:
     )
     assert call_log.results() == [(1, "busy", CAUSE_BUSY), (2, "answered", CAUSE_NORMAL)]
     assert ari.unexpected == []
+
+
+async def test_the_officers_leg_is_the_first_thing_asked_of_asterisk_for_a_call() -> None:
+    """Nothing about the call goes to Asterisk ahead of the first originate: Asterisk runs
+    one socket's requests in turn, and the caller's subscription sent first held the
+    officer's leg back (bench/results/stasis-to-originate.txt)."""
+    _call_log, ari = await replay(
+        "test_given_first_number_busy_then_second_answers_ari-sqlite", decision_for
+    )
+    # (what the application asks on connecting: the reconcile's snapshots)
+    asked = [(m, p) for m, p, _params in ari.issued if (m, p) not in CONNECTING]
+    method, path = asked[0]
+    assert (method, path.rpartition("/")[0]) == ("POST", "/channels"), asked[:3]
+    assert path.startswith("/channels/" + LEG_ID_PREFIX), asked[:3]
+    assert ("POST", f"/applications/{contract.APP_NAME}/subscription") in asked[1:]
 
 
 async def test_first_number_never_answers_then_the_second_rings() -> None:
