@@ -5,7 +5,7 @@ side on the same two Asterisks, in one run (issue "Performance under load").
         [--sustained-rates 5,10] [--sustained-seconds 15] [--abandon-rate 10]
         [--results bench/results] [--profile]
 
-Four paths, each offered the same calls, one path after another at each rate (the pbx and the
+Five paths, each offered the same calls, one path after another at each rate (the pbx and the
 machine are the same for all):
 
 * ``native``: the pstn dials 6<number>; the pbx answers and ``Dial()``s the officer with music
@@ -13,7 +13,9 @@ machine are the same for all):
   greeting, then "please hold" and music) — a fair comparison plays media to every caller;
 * ``floor``: bench/ari_floor.py, an ARI app that only originates and bridges (7<number>);
 * ``ari``: 1022, key 3, callrouter ``serve`` (ARI), greeting and hold while the officer rings;
-* ``agi``: the same with the pbx switched to FastAGI (``callrouter serve --mode agi``).
+* ``agi-floor``: bench/agi_floor.py, a FastAGI server that only hands the number back in one
+  command; the pbx then ``Dial()``s it with music on hold (5<number>);
+* ``agi``: 1022, key 3, with the pbx switched to FastAGI (``callrouter serve --mode agi``).
 
 Measures, for each path and rate:
 
@@ -52,7 +54,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_native import ari_floor, bench_parser, pct
+from bench_native import ari_floor, bench_parser, floor_process, pct
 
 from callrouter.calls.vocabulary import LEG_ID_PREFIX
 from tests.e2e.agi_support import agi_mode, free_port
@@ -68,7 +70,9 @@ from tests.e2e.harness import (
     officer_number,
 )
 
-PATHS = ("native", "floor", "ari", "agi")
+PATHS = ("native", "floor", "ari", "agi-floor", "agi")
+#: where each path's calls go: the number the pstn dials on the pbx and the menu key
+EXTENS = {"native": ("6", ""), "floor": ("7", ""), "agi-floor": ("5", "")}
 PROFILE = "py-spy-serve.collapsed.txt"
 HOLD = 2.0  # seconds the caller stays after the routing step's digits (or the answer)
 MB = 1024 * 1024
@@ -117,7 +121,7 @@ def judge(batch: Batch, events: list[AmiEvent], calls: list[PlacedCall], number:
                 by_caller.setdefault(caller, []).append(e)
         elif linkedid := e.get("Linkedid"):
             by_linkedid.setdefault(linkedid, []).append(e)
-    app = {"native": "Dial", "floor": "Stasis", "ari": "Stasis", "agi": "AGI"}[batch.path]
+    app = {"native": "Dial", "floor": "Stasis", "ari": "Stasis"}.get(batch.path, "AGI")
     steps: dict[str, AmiEvent] = {}  # the caller's first routing step (FastAGI runs again)
     for es in by_linkedid.values():
         for e in es:
@@ -174,12 +178,8 @@ async def run_batch(
     harness = rig.harness
     batch = Batch(path=path, flow=flow, rate=rate)
     count = max(10, int(rate * seconds))
-    exten, digits = {
-        "native": ("6" + number, ""),
-        "floor": ("7" + number, ""),
-        "ari": ("1022", "3"),
-        "agi": ("1022", "3"),
-    }[path]
+    prefix, digits = EXTENS.get(path, ("", "3"))
+    exten = prefix + number if prefix else "1022"
     pbx = pbx_pid(rig.slot)
     router = rig.routers.get(path)
     start_index = len(harness.events.events)
@@ -234,7 +234,7 @@ def show(b: Batch) -> None:
         else "   --"
     )
     print(
-        f"  {b.flow:8s} {b.rate:5.1f}/s {b.path:6s} offered {b.offered:4d} ok {b.ok:4d} "
+        f"  {b.flow:8s} {b.rate:5.1f}/s {b.path:9s} offered {b.offered:4d} ok {b.ok:4d} "
         f"lost {b.lost:3d} {b.rate_ok:5.1f} set-ups/s  {pdd}  CPU/call router {router} ms "
         f"pbx {b.pbx_cpu_ms:5.1f} ms ({share})  pbx RSS {b.pbx_rss_mb[0]:.0f}->"
         f"{b.pbx_rss_mb[1]:.0f} MB",
@@ -246,12 +246,14 @@ def summary(batches: list[Batch], rates: list[float]) -> None:
     short = {(b.path, b.rate): b for b in batches if b.flow == "short"}
     print("\nratios at each rate (short calls; PDD p50 | p99 over native and over the ARI floor)")
     for rate in rates:
-        native, floor, ari, agi = (short.get((p, rate)) for p in PATHS)
+        native, floor, ari, agi_floor, agi = (short.get((p, rate)) for p in PATHS)
         parts = [f"  {rate:5.1f}/s"]
         for label, top, base in (
             ("callrouter/native", ari, native),
             ("callrouter/floor", ari, floor),
             ("fastagi/native", agi, native),
+            ("fastagi/agi-floor", agi, agi_floor),
+            ("agi-floor/native", agi_floor, native),
         ):
             if top and base and top.pdd_ms and base.pdd_ms:
                 r50 = pct(top.pdd_ms, 0.5) / pct(base.pdd_ms, 0.5)
@@ -263,14 +265,14 @@ def summary(batches: list[Batch], rates: list[float]) -> None:
     print("\nknee (first rate where the path lost a call)")
     for name in PATHS:
         lost = [b.rate for b in batches if b.flow == "short" and b.path == name and b.lost]
-        print(f"  {name:6s} {min(lost) if lost else 'none up to ' + str(max(rates))}")
+        print(f"  {name:9s} {min(lost) if lost else 'none up to ' + str(max(rates))}")
     print("\nrouter CPU per call / pbx CPU per call (target <= 25 %)")
     for b in batches:
         if b.router_cpu_ms is not None and b.pbx_cpu_ms:
             share = 100 * b.router_cpu_ms / b.pbx_cpu_ms
-            verdict = "" if b.path == "floor" else ("  OK" if share <= 25 else "  MISSED")
+            verdict = "" if b.path.endswith("floor") else ("  OK" if share <= 25 else "  MISSED")
             print(
-                f"  {b.flow:8s} {b.rate:5.1f}/s {b.path:6s} {b.router_cpu_ms:5.1f} ms / "
+                f"  {b.flow:8s} {b.rate:5.1f}/s {b.path:9s} {b.router_cpu_ms:5.1f} ms / "
                 f"{b.pbx_cpu_ms:5.1f} ms = {share:4.0f} %{verdict}"
             )
 
@@ -320,18 +322,29 @@ async def sweep(args: argparse.Namespace) -> None:
         async with Harness(info) as harness:
             rota = write_rota(tmp / "rota.yaml", [quick], ring_timeout=30, max_wait=60)
             agi_port = free_port()
+            agi_floor_port = free_port()
             url = f"sqlite+aiosqlite:///{tmp / 'calls.sqlite3'}"
             agi_url = f"sqlite+aiosqlite:///{tmp / 'agi.sqlite3'}"
             async with (
                 serve_process(info, rota, url, tmp / "state", drain=5) as router,
                 agi_serve_process(rota, agi_url, tmp / "agi-state", agi_port=agi_port) as agi,
                 ari_floor(info) as floor_pid,
+                floor_process("agi_floor.py", str(agi_floor_port)) as agi_floor_pid,
             ):
+                sandbox.cli(
+                    "pbx",
+                    f"dialplan set global BENCH_AGI_FLOOR_URL agi://127.0.0.1:{agi_floor_port}",
+                )
                 rig = Rig(
                     harness,
                     sandbox,
                     args.slot,
-                    {"ari": router.proc.pid, "agi": agi.proc.pid, "floor": floor_pid},
+                    {
+                        "ari": router.proc.pid,
+                        "agi": agi.proc.pid,
+                        "floor": floor_pid,
+                        "agi-floor": agi_floor_pid,
+                    },
                     agi_port,
                     quick,
                     ringing,

@@ -218,27 +218,30 @@ def ratio_line(what: str, value: float, target: str, ok: bool) -> str:
 
 
 @contextlib.asynccontextmanager
-async def ari_floor(info: SandboxInfo) -> AsyncIterator[int]:
-    """bench/ari_floor.py in its own process (as callrouter runs in its own), until exit;
-    yields its pid."""
-    pbx = info.pbx
+async def floor_process(script: str, *argv: str) -> AsyncIterator[int]:
+    """``bench/<script>`` in its own process (as callrouter runs in its own) once it says
+    ``ready``, until exit; yields its pid."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        str(Path(__file__).with_name("ari_floor.py")),
-        pbx.ari_url,
-        pbx.ari_user,
-        pbx.ari_password,
+        str(Path(__file__).with_name(script)),
+        *argv,
         stdout=asyncio.subprocess.PIPE,
     )
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 10)
         if line.strip() != b"ready":
-            raise RuntimeError(f"bench/ari_floor.py did not start: {line!r}")
+            raise RuntimeError(f"bench/{script} did not start: {line!r}")
         yield proc.pid
     finally:
         proc.terminate()
         await proc.wait()
+
+
+def ari_floor(info: SandboxInfo) -> contextlib.AbstractAsyncContextManager[int]:
+    """bench/ari_floor.py against the pbx's ARI; yields its pid."""
+    pbx = info.pbx
+    return floor_process("ari_floor.py", pbx.ari_url, pbx.ari_user, pbx.ari_password)
 
 
 async def bench(args: argparse.Namespace) -> None:
