@@ -158,6 +158,9 @@ async def test_agi_mode_serves_healthz_metrics_and_the_admin_web(agi_serve: AgiS
     # serve keeps glibc's malloc thresholds fixed (callrouter/malloc.py)
     tuned = [e for e in agi_serve.log_events() if e.get("event") == "serve.malloc_thresholds"]
     assert [e["result"] for e in tuned] == ["fixed"]
+    # and keeps what it loaded at start out of the cyclic collector's full passes
+    [frozen] = [e for e in agi_serve.log_events() if e.get("event") == "serve.gc_frozen"]
+    assert int(str(frozen["objects"])) > 50_000
 
 
 async def test_agi_mode_sigterm_drains_with_healthz_503_and_new_calls_go_to_the_fallback(
