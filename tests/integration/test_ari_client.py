@@ -243,8 +243,9 @@ async def test_asterisk_starts_a_second_prompt_under_an_id_already_playing(
     await client.stop_playback("itest-twice-1")
     # a request Asterisk runs on the channel's thread waits while the other one plays
     held = asyncio.create_task(client.set_variable("itest-twice", "CALLROUTER_TEST", "held"))
-    await asyncio.sleep(0.5)
-    assert not held.done(), "Asterisk refuses a repeat now: see the docstring"
+    # held for 0.5 s: it would come back at once if the repeat had been refused
+    finished, _ = await asyncio.wait({held}, timeout=0.5)
+    assert not finished, "Asterisk refuses a repeat now: see the docstring"
     await client.stop_playback("itest-twice-1")  # the second
     async with asyncio.timeout(5):
         await held
