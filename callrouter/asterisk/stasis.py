@@ -103,7 +103,6 @@ class CallSession(ActionsPhase):
             decision = self.host.decide(self.started_at, call)
         except Exception:
             # The row still records the call (and, once handed back, that it failed).
-            self._watch_caller()
             self._log_started(branch, None)
             raise
         if not decision.open or not decision.targets:
@@ -123,7 +122,6 @@ class CallSession(ActionsPhase):
         await self._bridged(answered)
 
     def _write_down_decision(self, branch: int, decision: Decision) -> None:
-        self._watch_caller()
         self._log_started(branch, decision.rota_version)
         self.record.decided(
             decision, at=self.started_at, caller=self.caller_number, caller_raw=self.caller_raw
@@ -143,6 +141,7 @@ class CallSession(ActionsPhase):
         return linkedid or self.caller.id
 
     def _log_started(self, branch: int, rota_version: str | None) -> None:
+        self._watch_caller()  # a logged call waits for the caller's hang-up cause
         self.record.observer = self.host.observer
         call_id = self.record.started(
             self.caller.id, branch, self.caller_number, self.started_at, rota_version
@@ -200,7 +199,7 @@ class CallSession(ActionsPhase):
     def _watch_caller(self) -> None:
         """Subscribe to the caller's channel: Asterisk sends its ChannelDestroyed (the
         hang-up cause) only to an application subscribed to it; Stasis alone ends at
-        StasisEnd. Asked with the writing down, i.e. once the first originate requests are
+        StasisEnd. Asked as the call is logged, i.e. once the first originate requests are
         on the wire: the subscription's request ahead of them held the originate back by
         ~0.2 ms of the router's own time (bench/results/stasis-to-originate.txt)."""
         if self._subscribed is None:
