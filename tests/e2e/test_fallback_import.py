@@ -320,7 +320,9 @@ async def test_an_officer_hanging_up_during_the_press_1_prompt_does_not_lose_the
     assert caller.hung_up_by == "caller", "the caller stayed on and talked to the second number"
     bridged = harness.bridged(call)
     assert bridged is not None
-    assert bridged[0] >= officer.answered_at
+    # The pstn stamps OfficerAnswered after its Answer() has returned; the pbx may bridge in that
+    # gap (CI saw it 0.3 ms ahead). Bridged while still ringing would be ~1 s early.
+    assert bridged[0] >= officer.answered_at - 0.05
     assert officer.talk_seconds is not None
     assert officer.talk_seconds > 2
 
