@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -198,8 +199,7 @@ def _timings(patch: dict[str, Any]) -> None:
         patch["wait_seconds"] = (ended - started).total_seconds()
 
 
-def _insert(conn: AsyncConnection, table: Table) -> Any:
-    dialect = conn.dialect.name
+def _insert(dialect: str, table: Table) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table)
     if dialect == "sqlite":
@@ -207,22 +207,38 @@ def _insert(conn: AsyncConnection, table: Table) -> Any:
     raise NotImplementedError(f"database {dialect!r} is not supported")
 
 
-def _bulk_insert(
-    conn: AsyncConnection, table: Table, columns: frozenset[str], rows: list[dict[str, Any]]
-) -> tuple[Any, Any]:
-    """An ``INSERT`` of many rows of the same columns, ready for ``on_conflict_*``.
+# The statements of a batch are built once per (dialect, table, columns) and kept: building
+# one (and the cache key the compiled-statement cache looks it up by) cost the router more
+# CPU than running it (bench/results/ab-statement-cache.txt). A handful of column sets occur.
+_KEPT_STATEMENTS = 128
+
+
+@lru_cache(maxsize=_KEPT_STATEMENTS)
+def _bulk_insert(dialect: str, table: Table, columns: frozenset[str]) -> Any:
+    """An ``INSERT`` of many rows of the same columns, ready for ``on_conflict_*``, run with
+    :func:`_bulk_params`.
 
     SQLite: one statement executed for many parameter sets. PostgreSQL: one statement
     whose rows come from ``json_to_recordset`` of a single JSON parameter, so the server
     plans and runs one insert for the whole batch (several times faster than a
     row-by-row executemany, and cheaper to encode than one array per column).
     """
-    if conn.dialect.name != "postgresql":
-        return _insert(conn, table), rows
+    if dialect != "postgresql":
+        return _insert(dialect, table)
     names = sorted(columns)
     source = _json_rows(table, names)
-    stmt = postgresql.insert(table).from_select(names, select(*(source.c[n] for n in names)))
-    return stmt, {"rows": orjson.dumps(rows).decode()}
+    return postgresql.insert(table).from_select(names, select(*(source.c[n] for n in names)))
+
+
+def _bulk_params(dialect: str, rows: list[dict[str, Any]]) -> Any:
+    """The parameters of a :func:`_bulk_insert` (or PostgreSQL :func:`_bulk_update`)."""
+    return {"rows": orjson.dumps(rows).decode()} if dialect == "postgresql" else rows
+
+
+@lru_cache(maxsize=_KEPT_STATEMENTS)
+def _insert_new(dialect: str, table: Table, key: str) -> Any:
+    """``INSERT … ON CONFLICT (key) DO NOTHING`` (rows that carry their own id)."""
+    return _insert(dialect, table).on_conflict_do_nothing(index_elements=[key])
 
 
 def _json_rows(table: Table, names: list[str]) -> Any:
@@ -266,11 +282,16 @@ def _chunks(items: Sequence[str], size: int = _IN_CHUNK) -> Iterable[Sequence[st
         yield items[i : i + size]
 
 
+_EXISTING_CALLS = select(calls.c.linkedid).where(
+    calls.c.linkedid.in_(bindparam("linkedids", expanding=True))
+)
+
+
 async def existing_calls(conn: AsyncConnection, linkedids: Iterable[str]) -> set[str]:
     found: set[str] = set()
     wanted = sorted(linkedids)
     for chunk in _chunks(wanted):
-        result = await conn.execute(select(calls.c.linkedid).where(calls.c.linkedid.in_(chunk)))
+        result = await conn.execute(_EXISTING_CALLS, {"linkedids": list(chunk)})
         found.update(result.scalars())
     return found
 
@@ -286,19 +307,19 @@ async def apply_plan(
     await _apply_attempts(conn, plan)
     if plan.events:
         rows = [{k: v for k, v in e.items() if k != "linkedid"} for e in plan.events]
-        stmt = _insert(conn, call_events).on_conflict_do_nothing(index_elements=["record_id"])
-        await conn.execute(stmt, rows)
+        await conn.execute(_insert_new(dialect, call_events, "record_id"), rows)
     if plan.callbacks:
         rows = [{k: v for k, v in c.items() if k != "linkedid"} for c in plan.callbacks]
-        stmt = _insert(conn, callbacks).on_conflict_do_nothing(index_elements=["id"])
-        await conn.execute(stmt, rows)
+        await conn.execute(_insert_new(dialect, callbacks, "id"), rows)
         await withdraw_missed(conn, {c["call_id"]: c["id"] for c in rows if c["call_id"]})
     # the fallback's calls (CDR import) end late: the rule holds for them too
     ended = [linkedid for linkedid, patch in plan.calls.items() if "outcome" in patch]
     ended += late_ended
     if ended:
         messages = {c["call_id"] for c in plan.callbacks if c["call_id"] is not None}
-        await apply_missed(conn, ended, messages, misdial_seconds, _insert(conn, callbacks))
+        await apply_missed(
+            conn, ended, messages, misdial_seconds, _insert_new(dialect, callbacks, "id")
+        )
 
 
 async def _apply_calls(conn: AsyncConnection, plan: Plan, dialect: str) -> None:
@@ -308,29 +329,40 @@ async def _apply_calls(conn: AsyncConnection, plan: Plan, dialect: str) -> None:
         row = {"linkedid": linkedid, **patch}
         (inserts if "started_at" in patch else updates).append(row)
     for columns, rows in _group(inserts).items():
-        stmt, params = _bulk_insert(conn, calls, columns, rows)
-        later = sorted(columns - CALL_START_FIELDS - {"linkedid", "wait_seconds", "talk_seconds"})
-        if later:
-            set_: dict[str, Any] = {c: stmt.excluded[c] for c in later}
-            if "wait_seconds" in columns:
-                # The row existed (a call started again): time it from the stored start.
-                set_.update(_timing_exprs(dialect, stmt.excluded, columns))
-            stmt = stmt.on_conflict_do_update(index_elements=["linkedid"], set_=set_)
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=["linkedid"])
-        await conn.execute(stmt, params)
+        await conn.execute(_calls_upsert(dialect, columns), _bulk_params(dialect, rows))
     timed: list[str] = []
     for columns, rows in _group(updates).items():
         await _bulk_update(conn, calls, ("linkedid",), columns, rows)
         timed.extend(row["linkedid"] for row in rows)
     # Calls started in an earlier batch: wait/talk from the stored timestamps.
-    wait, talk = _timing_exprs(dialect, None, frozenset()).values()
     for chunk in _chunks(timed):
-        await conn.execute(
-            update(calls)
-            .where(calls.c.linkedid.in_(chunk))
-            .values(wait_seconds=wait, talk_seconds=talk)
-        )
+        await conn.execute(_calls_timing_update(dialect), {"linkedids": list(chunk)})
+
+
+@lru_cache(maxsize=_KEPT_STATEMENTS)
+def _calls_upsert(dialect: str, columns: frozenset[str]) -> Any:
+    """Calls started in this batch: the first writer of a start wins, later writers fill in
+    what happened next."""
+    stmt = _bulk_insert(dialect, calls, columns)
+    later = sorted(columns - CALL_START_FIELDS - {"linkedid", "wait_seconds", "talk_seconds"})
+    if not later:
+        return stmt.on_conflict_do_nothing(index_elements=["linkedid"])
+    set_: dict[str, Any] = {c: stmt.excluded[c] for c in later}
+    if "wait_seconds" in columns:
+        # The row existed (a call started again): time it from the stored start.
+        set_.update(_timing_exprs(dialect, stmt.excluded, columns))
+    return stmt.on_conflict_do_update(index_elements=["linkedid"], set_=set_)
+
+
+@lru_cache(maxsize=4)
+def _calls_timing_update(dialect: str) -> Any:
+    """Wait and talk seconds of the calls ``:linkedids`` from their stored timestamps."""
+    wait, talk = _timing_exprs(dialect, None, frozenset()).values()
+    return (
+        update(calls)
+        .where(calls.c.linkedid.in_(bindparam("linkedids", expanding=True)))
+        .values(wait_seconds=wait, talk_seconds=talk)
+    )
 
 
 async def _apply_late_ends(conn: AsyncConnection, plan: Plan) -> list[str]:
@@ -383,20 +415,25 @@ def _timing_exprs(dialect: str, excluded: Any, columns: frozenset[str]) -> dict[
 
 
 async def _apply_attempts(conn: AsyncConnection, plan: Plan) -> None:
+    dialect = conn.dialect.name
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for (linkedid, seq), patch in plan.attempts.items():
         row = {"call_id": plan.call_ids.get(linkedid) or call_id_for(linkedid), "seq": seq, **patch}
         (inserts if "started_at" in patch else updates).append(row)
     for columns, rows in _group(inserts).items():
-        stmt, params = _bulk_insert(conn, call_attempts, columns, rows)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["call_id", "seq"],
-            set_={c: stmt.excluded[c] for c in sorted(columns - {"call_id", "seq"})},
-        )
-        await conn.execute(stmt, params)
+        await conn.execute(_attempts_upsert(dialect, columns), _bulk_params(dialect, rows))
     for columns, rows in _group(updates).items():
         await _bulk_update(conn, call_attempts, ("call_id", "seq"), columns, rows)
+
+
+@lru_cache(maxsize=_KEPT_STATEMENTS)
+def _attempts_upsert(dialect: str, columns: frozenset[str]) -> Any:
+    stmt = _bulk_insert(dialect, call_attempts, columns)
+    return stmt.on_conflict_do_update(
+        index_elements=["call_id", "seq"],
+        set_={c: stmt.excluded[c] for c in sorted(columns - {"call_id", "seq"})},
+    )
 
 
 async def _bulk_update(
@@ -407,18 +444,25 @@ async def _bulk_update(
     rows: list[dict[str, Any]],
 ) -> None:
     """``UPDATE`` rows found by ``keys`` (PostgreSQL: one ``UPDATE … FROM`` of JSON rows)."""
+    dialect = conn.dialect.name
+    stmt = _bulk_update_statement(dialect, table, keys, columns)
+    if dialect == "postgresql":
+        await conn.execute(stmt, _bulk_params(dialect, rows))
+    else:
+        await conn.execute(stmt, [{f"b_{k}": v for k, v in row.items()} for row in rows])
+
+
+@lru_cache(maxsize=_KEPT_STATEMENTS)
+def _bulk_update_statement(
+    dialect: str, table: Table, keys: tuple[str, ...], columns: frozenset[str]
+) -> Any:
     names = sorted(columns - set(keys))
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         source = _json_rows(table, sorted(columns))
         match = [table.c[k] == source.c[k] for k in keys]
-        await conn.execute(
-            update(table).where(*match).values({n: source.c[n] for n in names}),
-            {"rows": orjson.dumps(rows).decode()},
-        )
-        return
-    stmt = (
+        return update(table).where(*match).values({n: source.c[n] for n in names})
+    return (
         update(table)
         .where(*(table.c[k] == bindparam(f"b_{k}") for k in keys))
         .values({n: bindparam(f"b_{n}") for n in names})
     )
-    await conn.execute(stmt, [{f"b_{k}": v for k, v in row.items()} for row in rows])

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import bindparam, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callrouter.store.models import callback_attempts, callbacks, calls
@@ -37,6 +37,34 @@ CLOSED_BY: Final = "callrouter: gọi lại tới và đã được trả lời"
 MISSED_REASONS: Final = ("abandoned", "unanswered")
 _NAMESPACE: Final = uuid.UUID("9a1c7e1e-5d0b-4c1a-8f0e-1022ca11bac4")
 _CHUNK = 500
+
+# Built once (a statement costs more CPU to build than to run; see store/apply.py).
+_ENDED_CALLS: Final = select(
+    calls.c.id,
+    calls.c.branch,
+    calls.c.caller,
+    calls.c.outcome,
+    calls.c.wait_seconds,
+    calls.c.local_day,
+    calls.c.started_at,
+    calls.c.ended_at,
+).where(calls.c.linkedid.in_(bindparam("linkedids", expanding=True)), calls.c.caller.is_not(None))
+_WITH_CALLBACK: Final = select(callbacks.c.call_id).where(
+    callbacks.c.call_id.in_(bindparam("call_ids", expanding=True))
+)
+#: an answered call closes its number's open missed-call entries made before it
+_CLOSE_MISSED: Final = (
+    update(callbacks)
+    .where(
+        callbacks.c.number == bindparam("b_number"),
+        callbacks.c.done_at.is_(None),
+        # (an IN list would be an expanding parameter, which an executemany cannot take)
+        or_(*(callbacks.c.reason == reason for reason in MISSED_REASONS)),
+        callbacks.c.recording.is_(None),
+        callbacks.c.created_at < bindparam("b_started_at"),
+    )
+    .values(done_at=bindparam("b_done_at"), done_by=CLOSED_BY)
+)
 
 
 def missed_callback_id(branch: int, number: str, day: date) -> str:
@@ -54,42 +82,21 @@ async def apply_missed(
     ended: list[str],
     planned_callback_calls: set[str],
     misdial_seconds: float,
-    insert: Any,
+    insert_new: Any,
 ) -> None:
     """Apply the rule to the calls (by linkedid) whose end this batch wrote.
 
     ``planned_callback_calls``: call ids that got a call-back (a message) in this batch;
-    ``insert``: the dialect's ``INSERT`` construct for ``callbacks`` (``on_conflict``)."""
+    ``insert_new``: the dialect's ``INSERT … ON CONFLICT (id) DO NOTHING`` for ``callbacks``."""
     rows: list[Any] = []
     for chunk in _chunks(ended):
-        rows.extend(
-            (
-                await conn.execute(
-                    select(
-                        calls.c.id,
-                        calls.c.branch,
-                        calls.c.caller,
-                        calls.c.outcome,
-                        calls.c.wait_seconds,
-                        calls.c.local_day,
-                        calls.c.started_at,
-                        calls.c.ended_at,
-                    ).where(calls.c.linkedid.in_(chunk), calls.c.caller.is_not(None))
-                )
-            ).all()
-        )
+        rows.extend((await conn.execute(_ENDED_CALLS, {"linkedids": chunk})).all())
     if not rows:
         return
     unanswered = [row.id for row in rows if row.outcome in MISSED_REASONS]
     with_message = set(planned_callback_calls)
     for chunk in _chunks(unanswered):
-        with_message.update(
-            (
-                await conn.execute(
-                    select(callbacks.c.call_id).where(callbacks.c.call_id.in_(chunk))
-                )
-            ).scalars()
-        )
+        with_message.update((await conn.execute(_WITH_CALLBACK, {"call_ids": chunk})).scalars())
     new: dict[str, dict[str, Any]] = {}
     for row in rows:
         missed = row.id not in with_message and (
@@ -110,22 +117,20 @@ async def apply_missed(
                 },
             )
     if new:
-        stmt = insert.on_conflict_do_nothing(index_elements=["id"])
-        await conn.execute(stmt, list(new.values()))
-    # After the inserts: a later answered call in the same batch closes an entry made in it.
-    for row in rows:
-        if row.outcome == "answered":
-            await conn.execute(
-                update(callbacks)
-                .where(
-                    callbacks.c.number == row.caller,
-                    callbacks.c.done_at.is_(None),
-                    callbacks.c.reason.in_(MISSED_REASONS),
-                    callbacks.c.recording.is_(None),
-                    callbacks.c.created_at < row.started_at,
-                )
-                .values(done_at=row.ended_at or row.started_at, done_by=CLOSED_BY)
-            )
+        await conn.execute(insert_new, list(new.values()))
+    # After the inserts: a later answered call in the same batch closes an entry made in it
+    # (the rows in turn, as they were read).
+    closing = [
+        {
+            "b_number": row.caller,
+            "b_started_at": row.started_at,
+            "b_done_at": row.ended_at or row.started_at,
+        }
+        for row in rows
+        if row.outcome == "answered"
+    ]
+    if closing:
+        await conn.execute(_CLOSE_MISSED, closing)
 
 
 async def withdraw_missed(conn: AsyncConnection, messages: dict[str, str]) -> None:

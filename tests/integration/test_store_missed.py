@@ -117,6 +117,32 @@ async def test_a_later_answered_call_closes_the_entry_and_a_message_is_not_doubl
         assert rows["0987000111"]["done_at"] is None
 
 
+async def test_answered_calls_of_several_numbers_in_one_batch_each_close_their_own_entry(
+    store_url: str, tmp_path: Path
+) -> None:
+    other, third = "0987000222", "0987000333"
+    async with CallLog(store_url, tmp_path / "spool") as log:
+        _call(log, "a", waited=25, outcome="abandoned")
+        _call(
+            log, "b", waited=40, outcome="unanswered", caller=other, start=T0 + timedelta(minutes=1)
+        )
+        _call(
+            log, "c", waited=40, outcome="unanswered", caller=third, start=T0 + timedelta(minutes=2)
+        )
+        await log.flush()
+        # Two of them call again and are answered, in one batch (one statement for both).
+        _call(log, "a2", waited=5, outcome="answered", start=T0 + timedelta(minutes=10))
+        _call(
+            log, "b2", waited=7, outcome="answered", caller=other, start=T0 + timedelta(minutes=20)
+        )
+        await log.flush()
+        rows = {str(c["number"]): c for c in await _callbacks(log)}
+        assert rows[NUMBER]["done_at"] == T0 + timedelta(minutes=10, seconds=35)
+        assert rows[other]["done_at"] == T0 + timedelta(minutes=20, seconds=37)
+        assert (rows[NUMBER]["done_by"], rows[other]["done_by"]) == (CLOSED_BY, CLOSED_BY)
+        assert rows[third]["done_at"] is None
+
+
 async def test_a_message_written_after_its_calls_end_withdraws_the_missed_entry(
     store_url: str, tmp_path: Path
 ) -> None:
