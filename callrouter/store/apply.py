@@ -365,18 +365,23 @@ def _calls_timing_update(dialect: str) -> Any:
     )
 
 
+# A late end lands on the call ``:late_linkedid`` only while its outcome is amendable.
+_LATE_END_WHERE = and_(
+    calls.c.linkedid == bindparam("late_linkedid"),
+    or_(calls.c.outcome.is_(None), calls.c.outcome.in_(r.LATE_WRITERS_MAY_AMEND)),
+)
+_LATE_END_STORED = select(calls.c.started_at, calls.c.answered_at).where(_LATE_END_WHERE)
+_LATE_END = update(calls).where(_LATE_END_WHERE)
+
+
 async def _apply_late_ends(conn: AsyncConnection, plan: Plan) -> list[str]:
     """A late writer's end (records.LATE_WRITERS_MAY_AMEND) lands only on a call whose outcome
     is still open or ``failed``: a final outcome another door wrote stays as it is. Returns
     the linkedids whose end was written."""
-    c = calls.c
     written: list[str] = []
-    amendable = or_(c.outcome.is_(None), c.outcome.in_(r.LATE_WRITERS_MAY_AMEND))
     for end in plan.late_ends:
-        where = and_(c.linkedid == end["linkedid"], amendable)
-        stored = (
-            await conn.execute(select(c.started_at, c.answered_at).where(where))
-        ).one_or_none()
+        key = {"late_linkedid": end["linkedid"]}
+        stored = (await conn.execute(_LATE_END_STORED, key)).one_or_none()
         if stored is None:
             continue  # final already (or not there): the late end is not applied
         values: dict[str, Any] = {
@@ -392,7 +397,8 @@ async def _apply_late_ends(conn: AsyncConnection, plan: Plan) -> list[str]:
             values.update(dict.fromkeys(_ANSWER_FIELDS))
         _timings(values)
         del values["started_at"]
-        await conn.execute(update(calls).where(where).values(**values))
+        # no .values(): the SET clause is the parameters' columns (the statement stays one)
+        await conn.execute(_LATE_END, {**key, **values})
         written.append(end["linkedid"])
     return written
 
