@@ -12,7 +12,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,21 @@ from callrouter.asterisk import contract
 from callrouter.asterisk.cdr_import import CDR_FILENAME
 from tests.e2e.agi_support import AGI_SECRET
 from tests.e2e.harness import SandboxInfo
+
+#: the tree this harness runs from: its callrouter is the one a subprocess imports, not
+#: whatever the venv has installed (a bench run from a worktree of another commit measures
+#: that commit's router, not the installed one's)
+_TREE = str(Path(__file__).resolve().parents[2])
+
+
+def tree_environ(*layers: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment with ``layers`` over it (a later one wins) and the
+    harness's tree first on the subprocess's import path."""
+    path = os.pathsep.join(p for p in (_TREE, os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path}
+    for layer in layers:
+        env.update(layer)
+    return env
 
 
 def free_port() -> int:
@@ -146,17 +161,18 @@ async def serve_subprocess(
     default); yields once /healthz is 200, stopped with SIGTERM (then SIGKILL) after."""
     await asyncio.to_thread(state.mkdir, parents=True, exist_ok=True)
     port = port or free_port()
-    env = {
-        **os.environ,
-        "CALLROUTER_ROTA_PATH": str(rota),
-        "CALLROUTER_DATABASE_URL": database_url,
-        "CALLROUTER_STATE_DIR": str(state),
-        "CALLROUTER_SPOOL_DIR": str(state / "spool"),
-        "CALLROUTER_WEB_ENABLED": "true",
-        "CALLROUTER_WEB_HOST": "127.0.0.1",
-        "CALLROUTER_WEB_PORT": str(port),
-        **settings,
-    }
+    env = tree_environ(
+        {
+            "CALLROUTER_ROTA_PATH": str(rota),
+            "CALLROUTER_DATABASE_URL": database_url,
+            "CALLROUTER_STATE_DIR": str(state),
+            "CALLROUTER_SPOOL_DIR": str(state / "spool"),
+            "CALLROUTER_WEB_ENABLED": "true",
+            "CALLROUTER_WEB_HOST": "127.0.0.1",
+            "CALLROUTER_WEB_PORT": str(port),
+        },
+        settings,
+    )
     log_path = state / f"{name}.log"
     with log_path.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(
@@ -212,15 +228,16 @@ async def guard_process(
 ) -> AsyncIterator[None]:
     """``python -m callrouter guard`` watching ``health_url``, on the pbx's AMI (``extra``:
     further settings); yields once it has seen the router alive (armed)."""
-    env = {
-        **os.environ,
-        "CALLROUTER_AMI_HOST": "127.0.0.1",
-        "CALLROUTER_AMI_PORT": str(info.pbx.ami_port),
-        # The guard's own AMI user with the shipped rights (dialplan/manager.conf).
-        "CALLROUTER_AMI_USER": "callrouter-guard",
-        "CALLROUTER_AMI_PASSWORD": info.pbx.ami_secret,
-        **(extra or {}),
-    }
+    env = tree_environ(
+        {
+            "CALLROUTER_AMI_HOST": "127.0.0.1",
+            "CALLROUTER_AMI_PORT": str(info.pbx.ami_port),
+            # The guard's own AMI user with the shipped rights (dialplan/manager.conf).
+            "CALLROUTER_AMI_USER": "callrouter-guard",
+            "CALLROUTER_AMI_PASSWORD": info.pbx.ami_secret,
+        },
+        extra or {},
+    )
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
