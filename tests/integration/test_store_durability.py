@@ -9,7 +9,6 @@ PostgreSQL server for a few seconds while calls keep coming, and always starts i
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import subprocess
@@ -25,6 +24,7 @@ from sqlalchemy import func, select
 from callrouter.store.db import make_engine
 from callrouter.store.models import call_attempts, calls
 from callrouter.store.writer import CallLog
+from tests.e2e.faults_support import tree_environ
 from tests.integration.conftest import table_counts, write_call
 from tests.integration.private_pg import PrivatePostgres
 
@@ -88,11 +88,10 @@ asyncio.run(main())
 def _child(
     url: str, spool: Path, first: int, count: int, *, mode: str, seed: int
 ) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, url, str(spool), str(first), str(count), mode, str(seed)],
         cwd=ROOT,
-        env=env,
+        env=tree_environ(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
