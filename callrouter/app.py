@@ -252,6 +252,7 @@ async def router_runtime(
     log.info(
         "serve.starting",
         mode=mode,
+        event_loop=type(asyncio.get_running_loop()).__module__.partition(".")[0],
         rota=str(settings.rota_path),
         rota_version=rota.rota.version,
         **(

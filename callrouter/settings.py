@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     hold_reminder_seconds: float = Field(default=DEFAULT_CALLER_TIMES.hold_reminder_seconds, ge=0)
     message_max_seconds: int = Field(default=DEFAULT_CALLER_TIMES.message_max_seconds, ge=5, le=600)
     message_max_silence: int = Field(default=DEFAULT_CALLER_TIMES.message_max_silence, ge=1, le=60)
+
+    #: the event loop ``serve`` runs on: ``uvloop`` (libuv's; less of the router's CPU per call
+    #: under load, bench/results/ab-uvloop.txt) or ``asyncio`` (Python's own)
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     # Store
     retention_days: int = Field(default=365, ge=1)

@@ -48,6 +48,8 @@ def _install(threshold: float, folder: str) -> None:
 
 
 if os.environ.get("LOOP_PROBE"):
+    # the probe times asyncio's own Handle: serve runs on that loop, not uvloop's, under it
+    os.environ.setdefault("CALLROUTER_EVENT_LOOP", "asyncio")
     _install(
         float(os.environ.get("LOOP_PROBE_MS", "8")) / 1000,
         os.environ.get("LOOP_PROBE_DIR") or tempfile.gettempdir(),

@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 import gc
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 import structlog
+import uvloop
 
 from callrouter import logs, malloc
 from callrouter.app import ServeOptions, serve_agi
@@ -81,15 +83,23 @@ def serve(  # noqa: PLR0917 -- click passes every option as a parameter
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
-        asyncio.run(
-            _main(
-                settings,
-                ServeOptions(drain_seconds=drain, notices=notice_board(settings)),
-                mode=mode,
+        with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
+            runner.run(
+                _main(
+                    settings,
+                    ServeOptions(drain_seconds=drain, notices=notice_board(settings)),
+                    mode=mode,
+                )
             )
-        )
     except CallrouterError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """What makes serve's event loop (CALLROUTER_EVENT_LOOP): uvloop's, or None for asyncio's."""
+    if kind == "uvloop":
+        return uvloop.new_event_loop
+    return None
 
 
 def notice_board(settings: Settings) -> NoticeBoard | None:

@@ -155,6 +155,9 @@ async def test_agi_mode_serves_healthz_metrics_and_the_admin_web(agi_serve: AgiS
         assert await exchange(agi_serve.agi_port, plain_headers("route", "pbx-9.9", "3")) == []
         metrics = (await client.get("/metrics")).text
         assert metric(metrics, 'callrouter_agi_refused_total{reason="secret"}') == 1
+    # serve runs on uvloop's event loop (CALLROUTER_EVENT_LOOP's default)
+    [starting] = [e for e in agi_serve.log_events() if e.get("event") == "serve.starting"]
+    assert starting["event_loop"] == "uvloop"
     # serve keeps glibc's malloc thresholds fixed (callrouter/malloc.py)
     tuned = [e for e in agi_serve.log_events() if e.get("event") == "serve.malloc_thresholds"]
     assert [e["result"] for e in tuned] == ["fixed"]
