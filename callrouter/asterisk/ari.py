@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import aiohttp
+import orjson
 import structlog
 
 from callrouter.asterisk.ari_models import Bridge, CallerId, Channel, Event
@@ -219,7 +219,7 @@ class AriClient:
         if status >= 400:
             cls = ERRORS_BY_STATUS.get(status, AriRequestError)
             raise cls(method, path, status, error_message(text) or reason)
-        return json.loads(text) if text else None
+        return orjson.loads(text) if text else None
 
     async def _exchange(
         self, method: str, path: str, params: dict[str, str], body: Mapping[str, Any] | None
@@ -559,7 +559,7 @@ class AriClient:
 
     def _dispatch(self, text: str, on_event: EventHandler) -> None:
         try:
-            data = json.loads(text)
+            data = orjson.loads(text)
         except ValueError:
             log.warning("ari.events.bad_json", length=len(text))
             return

@@ -5,10 +5,10 @@ that cannot carry credentials."""
 from __future__ import annotations
 
 import base64
-import json
 from typing import Final
 
 import aiohttp
+import orjson
 
 from callrouter.errors import AriConflict, AriNotFound, AriRequestError
 
@@ -29,7 +29,7 @@ ERRORS_BY_STATUS: Final[dict[int, type[AriRequestError]]] = {
 
 def error_message(text: str) -> str:
     try:
-        data = json.loads(text)
+        data = orjson.loads(text)
     except ValueError:
         return text.strip()[:200]
     if isinstance(data, dict) and "message" in data:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import structlog.testing
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
@@ -36,7 +37,8 @@ class FakeAri:
     requests: list[tuple[str, str, dict[str, str], Any, str]] = field(default_factory=list)
     ws_attempts: int = 0
     reject_first_ws: int = 0  # answer 503 to this many connection attempts
-    events_per_connection: list[list[dict[str, Any]]] = field(default_factory=list)
+    #: what each connection of the events socket sends (a string goes as it is)
+    events_per_connection: list[list[dict[str, Any] | str]] = field(default_factory=list)
     close_after_send: bool = True
     status_for: dict[str, int] = field(default_factory=dict)
     event_filters: list[Any] = field(default_factory=list)
@@ -138,7 +140,7 @@ class FakeAri:
         await ws.prepare(request)
         batch = self.events_per_connection.pop(0) if self.events_per_connection else []
         for item in batch:
-            await ws.send_str(json.dumps(item))
+            await ws.send_str(item if isinstance(item, str) else json.dumps(item))
         if self.close_after_send and self.events_per_connection:
             await ws.close()
             return ws
@@ -400,6 +402,32 @@ async def test_a_failing_handler_does_not_stop_the_event_stream(
         with pytest.raises(asyncio.CancelledError):
             await task
     assert seen == ["ok"]
+
+
+async def test_a_frame_that_is_not_an_event_is_logged_and_the_stream_goes_on(
+    fake: tuple[FakeAri, str],
+) -> None:
+    state, url = fake
+    named = stasis_start("c1")
+    named["channel"]["caller"]["name"] = "Nguyễn Thị Hà"
+    state.events_per_connection = [["{not json", "[1, 2]", '"text"', json.dumps(named)]]
+    state.close_after_send = False
+    received: list[Event] = []
+    got = asyncio.Event()
+
+    def on_event(event: Event) -> None:
+        received.append(event)
+        got.set()
+
+    with structlog.testing.capture_logs() as logs:
+        async with AriClient(url, USER, PASSWORD, "callrouter", backoff=fast_backoff()) as ari:
+            task = asyncio.create_task(ari.run_events(on_event))
+            await asyncio.wait_for(got.wait(), 5)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    assert [e.channel.caller.name for e in received if e.channel is not None] == ["Nguyễn Thị Hà"]
+    assert [e["length"] for e in logs if e["event"] == "ari.events.bad_json"] == [9]
 
 
 def test_backoff_grows_exponentially_with_jitter_up_to_the_cap_and_resets() -> None:
