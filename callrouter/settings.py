@@ -38,6 +38,10 @@ def read_secret_files(values: dict[str, Any], prefix: str = "CALLROUTER_") -> di
     return values
 
 
+#: the event loops ``serve`` can run on (``CALLROUTER_EVENT_LOOP``)
+EventLoopKind = Literal["uvloop", "asyncio"]
+
+
 class Settings(BaseSettings):
     """Everything callrouter reads from its environment."""
 
@@ -87,7 +91,7 @@ class Settings(BaseSettings):
 
     #: the event loop ``serve`` runs on: ``uvloop`` (libuv's; less of the router's CPU per call
     #: under load, bench/results/ab-uvloop.txt) or ``asyncio`` (Python's own)
-    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    event_loop: EventLoopKind = "uvloop"
 
     # Store
     retention_days: int = Field(default=365, ge=1)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio.events
 import os
+import sys
 import tempfile
 import time
 from typing import Any
@@ -49,7 +50,8 @@ def _install(threshold: float, folder: str) -> None:
 
 if os.environ.get("LOOP_PROBE"):
     # the probe times asyncio's own Handle: serve runs on that loop, not uvloop's, under it
-    os.environ.setdefault("CALLROUTER_EVENT_LOOP", "asyncio")
+    if os.environ.setdefault("CALLROUTER_EVENT_LOOP", "asyncio") != "asyncio":
+        sys.stderr.write("loop probe: CALLROUTER_EVENT_LOOP is not asyncio: serve is not timed\n")
     _install(
         float(os.environ.get("LOOP_PROBE_MS", "8")) / 1000,
         os.environ.get("LOOP_PROBE_DIR") or tempfile.gettempdir(),

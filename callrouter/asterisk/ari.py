@@ -43,7 +43,13 @@ from callrouter.asterisk.ari_socket import (
     resend_lost,
     socket_safe,
 )
-from callrouter.asterisk.ari_wire import ERRORS_BY_STATUS, basic_auth, describe, error_message
+from callrouter.asterisk.ari_wire import (
+    ERRORS_BY_STATUS,
+    basic_auth,
+    describe,
+    error_message,
+    json_text,
+)
 from callrouter.asterisk.backoff import Backoff
 from callrouter.errors import AriRequestError, AsteriskUnavailable
 from callrouter.logs import mask_url
@@ -147,7 +153,9 @@ class AriClient:
 
     async def __aenter__(self) -> AriClient:
         self._session = aiohttp.ClientSession(
-            headers={"Authorization": self._auth_header}, timeout=self._timeout
+            headers={"Authorization": self._auth_header},
+            timeout=self._timeout,
+            json_serialize=json_text,
         )
         return self
 

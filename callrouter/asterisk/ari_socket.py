@@ -21,9 +21,9 @@ from typing import Any, Final
 from urllib.parse import unquote
 
 import aiohttp
-import orjson
 import structlog
 
+from callrouter.asterisk.ari_wire import json_text
 from callrouter.errors import AsteriskUnavailable
 
 #: The message type that carries a REST answer on the events WebSocket: Asterisk filters it
@@ -132,7 +132,7 @@ async def resend_lost(
     log.info("ari.rest.done_before_the_drop", method=method, path=path, read_back=found[0] == 200)
     if found[0] == 200:
         return found
-    return 200, orjson.dumps({"id": unquote(lookup.rsplit("/", 1)[1])}).decode(), "OK"
+    return 200, json_text({"id": unquote(lookup.rsplit("/", 1)[1])}), "OK"
 
 
 class SocketRest:
@@ -163,12 +163,12 @@ class SocketRest:
             message["query_strings"] = [{"name": k, "value": v} for k, v in params.items()]
         if body is not None:
             message["content_type"] = "application/json"
-            message["message_body"] = orjson.dumps(body).decode()
+            message["message_body"] = json_text(body)
         answer: asyncio.Future[tuple[int, str, str]] = asyncio.get_running_loop().create_future()
         self.pending[request_id] = answer
         try:
             async with asyncio.timeout(self.request_timeout):
-                await ws.send_str(orjson.dumps(message).decode())
+                await ws.send_str(json_text(message))
                 return await answer
         except (aiohttp.ClientConnectionError, ConnectionError) as exc:
             raise SocketClosed(f"ARI {method} {path}: {type(exc).__name__}") from exc

@@ -27,6 +27,11 @@ ERRORS_BY_STATUS: Final[dict[int, type[AriRequestError]]] = {
 }
 
 
+def json_text(value: object) -> str:
+    """``value`` as JSON text: every ARI request body, on HTTP and on the events socket."""
+    return orjson.dumps(value).decode()
+
+
 def error_message(text: str) -> str:
     try:
         data = orjson.loads(text)

@@ -115,7 +115,12 @@ class FastAgiServer(Application):  # type: ignore[misc]  # panoramisk is untyped
         if self._server is not None:
             loop = asyncio.get_running_loop()
             for sock in self._server.sockets:
-                loop.remove_reader(sock.fileno())
+                if not loop.remove_reader(sock.fileno()):
+                    # Not asyncio's selector loop (uvloop: libuv watches the socket, not
+                    # the loop's readers). Its accept makes the connection in the same
+                    # callback, so nothing is half handed over: the server closes now.
+                    self._server.close()
+                    break
 
     async def close(self, grace: float = CLOSE_GRACE) -> None:
         """Stop listening (a new request is refused: Asterisk's AGI fails at once and the

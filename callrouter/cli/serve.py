@@ -16,7 +16,6 @@ from pathlib import Path
 
 import click
 import structlog
-import uvloop
 
 from callrouter import logs, malloc
 from callrouter.app import ServeOptions, serve_agi
@@ -25,7 +24,7 @@ from callrouter.asterisk.cdr_import import serve_importer
 from callrouter.asterisk.prompts import DEFAULT_SOUNDS_DIR
 from callrouter.errors import CallrouterError, ConfigError
 from callrouter.notices.board import NoticeBoard
-from callrouter.settings import Settings
+from callrouter.settings import EventLoopKind, Settings
 from callrouter.store.revision import prepare_in_child
 
 log = structlog.get_logger(__name__)
@@ -95,9 +94,11 @@ def serve(  # noqa: PLR0917 -- click passes every option as a parameter
         raise click.ClickException(str(exc)) from exc
 
 
-def loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+def loop_factory(kind: EventLoopKind) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """What makes serve's event loop (CALLROUTER_EVENT_LOOP): uvloop's, or None for asyncio's."""
     if kind == "uvloop":
+        import uvloop  # noqa: PLC0415 (loaded only for the loop that uses it)
+
         return uvloop.new_event_loop
     return None
 

@@ -410,7 +410,9 @@ async def test_a_frame_that_is_not_an_event_is_logged_and_the_stream_goes_on(
     state, url = fake
     named = stasis_start("c1")
     named["channel"]["caller"]["name"] = "Nguyễn Thị Hà"
-    state.events_per_connection = [["{not json", "[1, 2]", '"text"', json.dumps(named)]]
+    state.events_per_connection = [
+        ["{not json", "[1, 2]", '"text"', json.dumps(named, ensure_ascii=False)]
+    ]
     state.close_after_send = False
     received: list[Event] = []
     got = asyncio.Event()

@@ -53,30 +53,3 @@ def test_message_length_outside_its_bounds_is_refused(monkeypatch: pytest.Monkey
     monkeypatch.setenv("CALLROUTER_MESSAGE_MAX_SECONDS", "3600")
     with pytest.raises(ValidationError, match="message_max_seconds"):
         Settings(_env_file=None)
-
-
-@pytest.mark.parametrize(("value", "loop_type"), [("uvloop", "uvloop.Loop"), ("asyncio", "")])
-def test_serve_event_loop_comes_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch, value: str, loop_type: str
-) -> None:
-    from callrouter.cli.serve import loop_factory
-
-    monkeypatch.setenv("CALLROUTER_EVENT_LOOP", value)
-    factory = loop_factory(Settings(_env_file=None).event_loop)
-    if not loop_type:
-        assert factory is None  # asyncio.Runner's own loop
-        return
-    assert factory is not None
-    loop = factory()
-    try:
-        assert f"{type(loop).__module__}.{type(loop).__name__}" == loop_type
-    finally:
-        loop.close()
-
-
-def test_an_unknown_event_loop_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pydantic import ValidationError
-
-    monkeypatch.setenv("CALLROUTER_EVENT_LOOP", "tokio")
-    with pytest.raises(ValidationError, match="event_loop"):
-        Settings(_env_file=None)
