@@ -277,13 +277,9 @@ def stasis_start(channel_id: str) -> dict[str, Any]:
     }
 
 
-async def test_events_are_filtered_on_the_server_and_on_the_client(
-    fake: tuple[FakeAri, str],
-) -> None:
-    state, url = fake
-    noise = {"type": "ChannelVarset", "variable": "X", "value": "1", "channel": {"id": "c1"}}
-    state.events_per_connection = [[noise, stasis_start("c1"), noise]]
-    state.close_after_send = False
+async def until_first_event(url: str) -> tuple[list[Event], AriClient, bool]:
+    """Run a client's event stream until an event reaches the handler, then stop it: the
+    events received, the client, and whether it was ready while the stream ran."""
     received: list[Event] = []
     got = asyncio.Event()
 
@@ -294,12 +290,24 @@ async def test_events_are_filtered_on_the_server_and_on_the_client(
     async with AriClient(url, USER, PASSWORD, "callrouter", backoff=fast_backoff()) as ari:
         task = asyncio.create_task(ari.run_events(on_event))
         await asyncio.wait_for(got.wait(), 5)
-        assert is_ready(ari)
+        ready = is_ready(ari)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert not is_ready(ari)
-        assert ari.dropped_events >= 1
+    return received, ari, ready
+
+
+async def test_events_are_filtered_on_the_server_and_on_the_client(
+    fake: tuple[FakeAri, str],
+) -> None:
+    state, url = fake
+    noise = {"type": "ChannelVarset", "variable": "X", "value": "1", "channel": {"id": "c1"}}
+    state.events_per_connection = [[noise, stasis_start("c1"), noise]]
+    state.close_after_send = False
+    received, ari, was_ready = await until_first_event(url)
+    assert was_ready
+    assert not is_ready(ari)
+    assert ari.dropped_events >= 1
     assert [e.type for e in received] == ["StasisStart"]
     event = received[0]
     assert event.channel is not None
@@ -414,20 +422,8 @@ async def test_a_frame_that_is_not_an_event_is_logged_and_the_stream_goes_on(
         ["{not json", "[1, 2]", '"text"', json.dumps(named, ensure_ascii=False)]
     ]
     state.close_after_send = False
-    received: list[Event] = []
-    got = asyncio.Event()
-
-    def on_event(event: Event) -> None:
-        received.append(event)
-        got.set()
-
     with structlog.testing.capture_logs() as logs:
-        async with AriClient(url, USER, PASSWORD, "callrouter", backoff=fast_backoff()) as ari:
-            task = asyncio.create_task(ari.run_events(on_event))
-            await asyncio.wait_for(got.wait(), 5)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+        received, _, _ = await until_first_event(url)
     assert [e.channel.caller.name for e in received if e.channel is not None] == ["Nguyễn Thị Hà"]
     assert [e["length"] for e in logs if e["event"] == "ari.events.bad_json"] == [9]
 
