@@ -22,12 +22,13 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
+import uvloop
 from hypothesis import HealthCheck, settings
 
 # Hypothesis profiles. `ci` (the default) bounds the fuzz suites' time in CI; `deep` is run by
@@ -81,6 +82,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The container stage last: under scripts/test its images are still being built in the
     background while the rest of the suite runs (tests/e2e/test_containers.py waits for them)."""
     items.sort(key=lambda item: item.nodeid.startswith("tests/e2e/test_containers.py"))
+
+
+#: test modules whose async tests run on both event loops ``serve`` can run on
+#: (CALLROUTER_EVENT_LOOP): the ARI client and the FastAGI server, serve's two doors
+BOTH_LOOPS = frozenset({"test_ari_client.py", "test_fastagi_server.py"})
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """pytest-asyncio's loops: asyncio's for every test, uvloop's too in :data:`BOTH_LOOPS`."""
+    if item.path.name in BOTH_LOOPS:
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 def require_service(what: str, reason: str) -> None:
