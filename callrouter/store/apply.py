@@ -42,7 +42,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from callrouter.store import records as r
@@ -287,56 +287,54 @@ _EXISTING_CALLS = select(calls.c.linkedid).where(
 )
 
 
-async def existing_calls(conn: AsyncConnection, linkedids: Iterable[str]) -> set[str]:
+def existing_calls(conn: Connection, linkedids: Iterable[str]) -> set[str]:
     found: set[str] = set()
     wanted = sorted(linkedids)
     for chunk in _chunks(wanted):
-        result = await conn.execute(_EXISTING_CALLS, {"linkedids": list(chunk)})
+        result = conn.execute(_EXISTING_CALLS, {"linkedids": list(chunk)})
         found.update(result.scalars())
     return found
 
 
-async def apply_plan(
-    conn: AsyncConnection, plan: Plan, *, misdial_seconds: float = DEFAULT_MISDIAL_SECONDS
+def apply_plan(
+    conn: Connection, plan: Plan, *, misdial_seconds: float = DEFAULT_MISDIAL_SECONDS
 ) -> None:
     """Write ``plan`` inside the caller's transaction; calls ended in it go through the
     missed-caller rule (:mod:`callrouter.store.missed`)."""
     dialect = conn.dialect.name
-    await _apply_calls(conn, plan, dialect)
-    late_ended = await _apply_late_ends(conn, plan)
-    await _apply_attempts(conn, plan)
+    _apply_calls(conn, plan, dialect)
+    late_ended = _apply_late_ends(conn, plan)
+    _apply_attempts(conn, plan)
     if plan.events:
         rows = [{k: v for k, v in e.items() if k != "linkedid"} for e in plan.events]
-        await conn.execute(_insert_new(dialect, call_events, "record_id"), rows)
+        conn.execute(_insert_new(dialect, call_events, "record_id"), rows)
     if plan.callbacks:
         rows = [{k: v for k, v in c.items() if k != "linkedid"} for c in plan.callbacks]
-        await conn.execute(_insert_new(dialect, callbacks, "id"), rows)
-        await withdraw_missed(conn, {c["call_id"]: c["id"] for c in rows if c["call_id"]})
+        conn.execute(_insert_new(dialect, callbacks, "id"), rows)
+        withdraw_missed(conn, {c["call_id"]: c["id"] for c in rows if c["call_id"]})
     # the fallback's calls (CDR import) end late: the rule holds for them too
     ended = [linkedid for linkedid, patch in plan.calls.items() if "outcome" in patch]
     ended += late_ended
     if ended:
         messages = {c["call_id"] for c in plan.callbacks if c["call_id"] is not None}
-        await apply_missed(
-            conn, ended, messages, misdial_seconds, _insert_new(dialect, callbacks, "id")
-        )
+        apply_missed(conn, ended, messages, misdial_seconds, _insert_new(dialect, callbacks, "id"))
 
 
-async def _apply_calls(conn: AsyncConnection, plan: Plan, dialect: str) -> None:
+def _apply_calls(conn: Connection, plan: Plan, dialect: str) -> None:
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for linkedid, patch in plan.calls.items():
         row = {"linkedid": linkedid, **patch}
         (inserts if "started_at" in patch else updates).append(row)
     for columns, rows in _group(inserts).items():
-        await conn.execute(_calls_upsert(dialect, columns), _bulk_params(dialect, rows))
+        conn.execute(_calls_upsert(dialect, columns), _bulk_params(dialect, rows))
     timed: list[str] = []
     for columns, rows in _group(updates).items():
-        await _bulk_update(conn, calls, ("linkedid",), columns, rows)
+        _bulk_update(conn, calls, ("linkedid",), columns, rows)
         timed.extend(row["linkedid"] for row in rows)
     # Calls started in an earlier batch: wait/talk from the stored timestamps.
     for chunk in _chunks(timed):
-        await conn.execute(_calls_timing_update(dialect), {"linkedids": list(chunk)})
+        conn.execute(_calls_timing_update(dialect), {"linkedids": list(chunk)})
 
 
 @lru_cache(maxsize=_KEPT_STATEMENTS)
@@ -374,14 +372,14 @@ _LATE_END_STORED = select(calls.c.started_at, calls.c.answered_at).where(_LATE_E
 _LATE_END = update(calls).where(_LATE_END_WHERE)
 
 
-async def _apply_late_ends(conn: AsyncConnection, plan: Plan) -> list[str]:
+def _apply_late_ends(conn: Connection, plan: Plan) -> list[str]:
     """A late writer's end (records.LATE_WRITERS_MAY_AMEND) lands only on a call whose outcome
     is still open or ``failed``: a final outcome another door wrote stays as it is. Returns
     the linkedids whose end was written."""
     written: list[str] = []
     for end in plan.late_ends:
         key = {"late_linkedid": end["linkedid"]}
-        stored = (await conn.execute(_LATE_END_STORED, key)).one_or_none()
+        stored = (conn.execute(_LATE_END_STORED, key)).one_or_none()
         if stored is None:
             continue  # final already (or not there): the late end is not applied
         values: dict[str, Any] = {
@@ -398,7 +396,7 @@ async def _apply_late_ends(conn: AsyncConnection, plan: Plan) -> list[str]:
         _timings(values)
         del values["started_at"]
         # no .values(): the SET clause is the parameters' columns (the statement stays one)
-        await conn.execute(_LATE_END, {**key, **values})
+        conn.execute(_LATE_END, {**key, **values})
         written.append(end["linkedid"])
     return written
 
@@ -420,7 +418,7 @@ def _timing_exprs(dialect: str, excluded: Any, columns: frozenset[str]) -> dict[
     return {"wait_seconds": wait, "talk_seconds": talk}
 
 
-async def _apply_attempts(conn: AsyncConnection, plan: Plan) -> None:
+def _apply_attempts(conn: Connection, plan: Plan) -> None:
     dialect = conn.dialect.name
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -428,9 +426,9 @@ async def _apply_attempts(conn: AsyncConnection, plan: Plan) -> None:
         row = {"call_id": plan.call_ids.get(linkedid) or call_id_for(linkedid), "seq": seq, **patch}
         (inserts if "started_at" in patch else updates).append(row)
     for columns, rows in _group(inserts).items():
-        await conn.execute(_attempts_upsert(dialect, columns), _bulk_params(dialect, rows))
+        conn.execute(_attempts_upsert(dialect, columns), _bulk_params(dialect, rows))
     for columns, rows in _group(updates).items():
-        await _bulk_update(conn, call_attempts, ("call_id", "seq"), columns, rows)
+        _bulk_update(conn, call_attempts, ("call_id", "seq"), columns, rows)
 
 
 @lru_cache(maxsize=_KEPT_STATEMENTS)
@@ -442,8 +440,8 @@ def _attempts_upsert(dialect: str, columns: frozenset[str]) -> Any:
     )
 
 
-async def _bulk_update(
-    conn: AsyncConnection,
+def _bulk_update(
+    conn: Connection,
     table: Table,
     keys: tuple[str, ...],
     columns: frozenset[str],
@@ -453,9 +451,9 @@ async def _bulk_update(
     dialect = conn.dialect.name
     stmt = _bulk_update_statement(dialect, table, keys, columns)
     if dialect == "postgresql":
-        await conn.execute(stmt, _bulk_params(dialect, rows))
+        conn.execute(stmt, _bulk_params(dialect, rows))
     else:
-        await conn.execute(stmt, [{f"b_{k}": v for k, v in row.items()} for row in rows])
+        conn.execute(stmt, [{f"b_{k}": v for k, v in row.items()} for row in rows])
 
 
 @lru_cache(maxsize=_KEPT_STATEMENTS)

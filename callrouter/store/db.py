@@ -12,8 +12,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DataError,
@@ -87,6 +87,24 @@ def make_engine(url: str, *, search_path: str | None = None, **kwargs: Any) -> A
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
     return create_async_engine(parsed, connect_args=connect_args, **kwargs)
+
+
+def is_sqlite(url: str) -> bool:
+    """True when ``url`` names the embedded SQLite file."""
+    return parse_url(url).drivername.startswith("sqlite")
+
+
+def make_blocking_sqlite_engine(url: str) -> Engine:
+    """A blocking engine on the SQLite file of ``url``, for work that runs whole in one worker
+    thread (the call log's batches: one hop from the event loop a batch, where aiosqlite makes
+    one per statement). Same file, same pragmas as :func:`make_engine`'s."""
+    parsed = parse_url(url)
+    if not parsed.drivername.startswith("sqlite"):
+        raise ConfigError(f"not an SQLite database URL: {safe_url(parsed)}")
+    Path(parsed.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed.set(drivername="sqlite+pysqlite"))
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 def is_connection_error(exc: BaseException) -> bool:

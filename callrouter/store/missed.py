@@ -28,7 +28,8 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from sqlalchemy import bindparam, delete, exists, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callrouter.store.models import callback_attempts, callbacks, calls
 
@@ -77,8 +78,8 @@ def _chunks(items: list[str]) -> Iterable[list[str]]:
         yield items[i : i + _CHUNK]
 
 
-async def apply_missed(
-    conn: AsyncConnection,
+def apply_missed(
+    conn: Connection,
     ended: list[str],
     planned_callback_calls: set[str],
     misdial_seconds: float,
@@ -90,13 +91,13 @@ async def apply_missed(
     ``insert_new``: the dialect's ``INSERT … ON CONFLICT (id) DO NOTHING`` for ``callbacks``."""
     rows: list[Any] = []
     for chunk in _chunks(ended):
-        rows.extend((await conn.execute(_ENDED_CALLS, {"linkedids": chunk})).all())
+        rows.extend((conn.execute(_ENDED_CALLS, {"linkedids": chunk})).all())
     if not rows:
         return
     unanswered = [row.id for row in rows if row.outcome in MISSED_REASONS]
     with_message = set(planned_callback_calls)
     for chunk in _chunks(unanswered):
-        with_message.update((await conn.execute(_WITH_CALLBACK, {"call_ids": chunk})).scalars())
+        with_message.update((conn.execute(_WITH_CALLBACK, {"call_ids": chunk})).scalars())
     new: dict[str, dict[str, Any]] = {}
     for row in rows:
         missed = row.id not in with_message and (
@@ -117,7 +118,7 @@ async def apply_missed(
                 },
             )
     if new:
-        await conn.execute(insert_new, list(new.values()))
+        conn.execute(insert_new, list(new.values()))
     # After the inserts: a later answered call in the same batch closes an entry made in it
     # (the rows in turn, as they were read).
     closing = [
@@ -130,17 +131,17 @@ async def apply_missed(
         if row.outcome == "answered"
     ]
     if closing:
-        await conn.execute(_CLOSE_MISSED, closing)
+        conn.execute(_CLOSE_MISSED, closing)
 
 
-async def withdraw_missed(conn: AsyncConnection, messages: dict[str, str]) -> None:
+def withdraw_missed(conn: Connection, messages: dict[str, str]) -> None:
     """Drop the missed-call entries that the calls in ``messages`` (call id -> the id of the
     message's call-back) made before their message was written. An entry someone has started
     on (closed, or a try recorded) stays."""
     if not messages:
         return
     for chunk in _chunks(sorted(messages)):
-        await conn.execute(
+        conn.execute(
             delete(callbacks).where(
                 callbacks.c.call_id.in_(chunk),
                 callbacks.c.id.not_in([messages[c] for c in chunk]),

@@ -8,6 +8,8 @@
                       └─ applier task  take the durable records (fresh ones from memory,
                                        older ones read back from the spool), fold a batch,
                                        write it in one transaction, then checkpoint
+                                       (SQLite: the transaction runs whole in a thread
+                                       of the writer's own; PostgreSQL: on the loop)
 
 The call flow never waits for the database: a method validates its record (raising
 :class:`RecordError` at once if malformed), writes it to the spool and returns. When
@@ -25,7 +27,8 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +37,7 @@ from typing import Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -41,7 +45,14 @@ from callrouter.errors import ConfigError, DatabaseUnavailable, RecordError, Spo
 from callrouter.logs import get_logger, mask_number
 from callrouter.store import records as r
 from callrouter.store.apply import Plan, apply_plan, existing_calls, plan_batch
-from callrouter.store.db import is_data_error, make_engine, probe, safe_url
+from callrouter.store.db import (
+    is_data_error,
+    is_sqlite,
+    make_blocking_sqlite_engine,
+    make_engine,
+    probe,
+    safe_url,
+)
 from callrouter.store.missed import DEFAULT_MISDIAL_SECONDS
 from callrouter.store.models import (
     ATTEMPT_RESULTS,
@@ -93,6 +104,46 @@ class _Prepared:
     plan: Plan | None
     corrupt: list[CorruptLine]
     end: Position
+
+
+@dataclass(frozen=True)
+class _Written:
+    """What a batch's transaction found: the calls it looked up, the plan it wrote (less the
+    records it set aside) and those records, with why."""
+
+    found: set[str]
+    plan: Plan
+    set_aside: list[tuple[dict[str, Any], str]]
+
+
+class _SqliteThread:
+    """The embedded SQLite file, written from one worker thread of the call log's own.
+
+    A batch (its lookups, its writes, its commit) is one hop from the event loop; through
+    aiosqlite every statement, cursor and commit is one (bench/results/writer-one-hop.txt).
+    The engine's connections are made, used and closed in that thread only.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_blocking_sqlite_engine(url)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="calllog-sqlite")
+
+    def _transaction(self, work: Callable[[Connection], _Written]) -> _Written:
+        with self.engine.begin() as conn:
+            return work(conn)
+
+    async def run(self, work: Callable[[Connection], _Written]) -> _Written:
+        """``work`` in one transaction, in the thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._transaction, work)
+
+    async def dispose(self) -> None:
+        """Close the pooled connections (a broken one is not reused)."""
+        await asyncio.get_running_loop().run_in_executor(self._thread, self.engine.dispose)
+
+    async def close(self) -> None:
+        await self.dispose()
+        self._thread.shutdown(wait=False)
 
 
 @dataclass(frozen=True)
@@ -153,6 +204,8 @@ class CallLog:
         self.retry_max = retry_max
         self.spool = Spool(Path(spool_dir), segment_bytes=segment_bytes)
         self.engine: AsyncEngine | None = None
+        #: the embedded database's batches, in a thread of their own (None: PostgreSQL)
+        self._sqlite: _SqliteThread | None = None
         self._session = uuid.uuid4().hex[:12]
         self._handed = 0
         self._applied = 0
@@ -189,10 +242,11 @@ class CallLog:
         try:
             # No pre-ping: a dead pooled connection just fails the batch, which is retried.
             self.engine = make_engine(self.url, pool_pre_ping=False)
+            if is_sqlite(self.url):
+                self._sqlite = _SqliteThread(self.url)
             await self._first_contact()
         except BaseException:
-            if self.engine is not None:
-                await self.engine.dispose()
+            await self._dispose(closing=True)
             self.spool.close()
             raise
         self._open = True
@@ -228,13 +282,19 @@ class CallLog:
                     await task
             self._tasks = []
             await asyncio.to_thread(self.spool.close)
-            if self.engine is not None:
-                await self.engine.dispose()
+            await self._dispose(closing=True)
             left = self._handed - self._applied
             if left:
                 log.warning(
                     "calllog_closed_with_pending", pending=left, spool=str(self.spool.directory)
                 )
+
+    async def _dispose(self, *, closing: bool = False) -> None:
+        """Drop the pooled connections (after an error: a broken one is not reused)."""
+        if self.engine is not None:
+            await self.engine.dispose()
+        if self._sqlite is not None:
+            await (self._sqlite.close() if closing else self._sqlite.dispose())
 
     @property
     def _engine(self) -> AsyncEngine:
@@ -632,8 +692,7 @@ class CallLog:
                         )
                     await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 (jitter)
                     delay = min(delay * 2, self.retry_max)
-                    if self.engine is not None:
-                        await self.engine.dispose()
+                    await self._dispose()
                     continue
                 if unavailable_since is not None:
                     log.info(
@@ -699,30 +758,52 @@ class CallLog:
                     await self._reject(record, _short(one_exc))
 
     async def _apply_batch(self, batch: list[dict[str, Any]], plan: Plan | None) -> None:
+        """One transaction: the embedded file's in the call log's SQLite thread (one hop for
+        the batch), PostgreSQL's on the event loop (asyncpg, no thread)."""
         if plan is None:
             plan = plan_batch(batch)
-        async with self._engine.begin() as conn:
-            needed = plan.referenced_calls() - self._known_calls.keys()
-            found = await existing_calls(conn, needed) if needed else set()
-            missing = needed - found
-            if missing:
-                # Records about a call that was never started: keep them aside, loudly.
-                kept = []
-                for record in batch:
-                    if record.get("linkedid") in missing and record["kind"] not in (
-                        r.CALL_STARTED,
-                        r.CALLBACK,
-                    ):
-                        await self._reject(record, "no call with this linkedid was started")
-                    else:
-                        kept.append(record)
-                plan = plan_batch(kept)
-                for callback in plan.callbacks:
-                    if callback["linkedid"] in missing:
-                        callback["call_id"] = None
-            await apply_plan(conn, plan, misdial_seconds=self.misdial_seconds)
-        self._remember_calls(found)
-        self._remember_calls(lid for lid, patch in plan.calls.items() if "started_at" in patch)
+        needed = plan.referenced_calls() - self._known_calls.keys()
+
+        def work(conn: Connection) -> _Written:
+            return self._write_batch(conn, batch, plan, needed)
+
+        if self._sqlite is not None:
+            written = await self._sqlite.run(work)
+        else:
+            async with self._engine.begin() as conn:
+                written = await conn.run_sync(work)
+        for record, reason in written.set_aside:
+            await self._reject(record, reason)
+        self._remember_calls(written.found)
+        self._remember_calls(
+            lid for lid, patch in written.plan.calls.items() if "started_at" in patch
+        )
+
+    def _write_batch(
+        self, conn: Connection, batch: list[dict[str, Any]], plan: Plan, needed: set[str]
+    ) -> _Written:
+        """Blocking, inside the transaction: look up the calls the batch refers to, set aside
+        records about a call never started, write the rest. Touches nothing of the loop's."""
+        found = existing_calls(conn, needed) if needed else set()
+        missing = needed - found
+        set_aside: list[tuple[dict[str, Any], str]] = []
+        if missing:
+            # Records about a call that was never started: keep them aside, loudly.
+            kept = []
+            for record in batch:
+                if record.get("linkedid") in missing and record["kind"] not in (
+                    r.CALL_STARTED,
+                    r.CALLBACK,
+                ):
+                    set_aside.append((record, "no call with this linkedid was started"))
+                else:
+                    kept.append(record)
+            plan = plan_batch(kept)
+            for callback in plan.callbacks:
+                if callback["linkedid"] in missing:
+                    callback["call_id"] = None
+        apply_plan(conn, plan, misdial_seconds=self.misdial_seconds)
+        return _Written(found, plan, set_aside)
 
     def _remember_calls(self, linkedids: Iterable[str]) -> None:
         """Calls known to be in the database: later records about them need no lookup."""

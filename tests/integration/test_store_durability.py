@@ -53,9 +53,9 @@ kill_at = rng.randrange(1, 4)  # the 1st, 2nd or 3rd batch: always killed in the
 
 if mode == "before_commit":
     original_apply_plan = writer.apply_plan
-    async def apply_plan(conn, plan, **kw):
+    def apply_plan(conn, plan, **kw):  # in the transaction (the SQLite thread, or run_sync)
         global batches
-        await original_apply_plan(conn, plan, **kw)
+        original_apply_plan(conn, plan, **kw)
         batches += 1
         if batches == kill_at:
             die()  # inside the transaction: the batch is rolled back
