@@ -27,6 +27,7 @@ import fcntl
 import json
 import os
 import re
+import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,11 +104,21 @@ def decode_line(line: bytes) -> dict[str, Any]:
     return data
 
 
+class Unsynced(NamedTuple):
+    """What :meth:`Spool.take_unsynced` hands the syncer, taken in one step."""
+
+    fds: list[int]  # to fsync
+    retired: list[int]  # rotated-out segments among them: close after the fsync
+    position: Position  # durable once those are fsync'd
+    appended: int  # lines appended by this process up to ``position``
+
+
 class Spool:
     """A segmented append-only spool with a checkpoint (see the module docstring).
 
     ``append`` runs on the event loop (one ``os.write``); ``fsync_pending``, ``read`` and
-    ``checkpoint`` are blocking and meant for ``asyncio.to_thread``.
+    ``checkpoint`` are blocking and meant for a worker thread. ``append`` and
+    ``take_unsynced`` may run on different threads (the call log's syncer has its own).
     """
 
     def __init__(self, directory: Path, *, segment_bytes: int = DEFAULT_SEGMENT_BYTES) -> None:
@@ -120,6 +131,9 @@ class Spool:
         self._unsynced: list[int] = []  # fds written since the last fsync
         self._retired: list[int] = []  # rotated-out segments: fsync, then close
         self._dirty = False
+        #: append and take_unsynced, one at a time (the syncer runs in a thread of its own)
+        self._mutex = threading.Lock()
+        self.appended = 0  # lines appended by this process
         self.checkpointed = Position(0, 0)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -148,9 +162,9 @@ class Spool:
         return self.checkpointed
 
     def close(self) -> None:
-        fds, retired, _ = self.take_unsynced()
+        taken = self.take_unsynced()
         with contextlib.suppress(SpoolError):
-            self.fsync_pending(fds, retired)
+            self.fsync_pending(taken.fds, taken.retired)
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.fsync(self._fd)
@@ -199,6 +213,11 @@ class Spool:
 
     def append(self, line: bytes) -> None:
         """Write one encoded line; once this returns the line survives a process kill."""
+        with self._mutex:
+            self._append(line)
+            self.appended += 1
+
+    def _append(self, line: bytes) -> None:
         fd = self._fd
         if fd is None:
             raise SpoolError(f"spool {self.directory} is not open")
@@ -243,12 +262,13 @@ class Spool:
             ) from None
         return written
 
-    def take_unsynced(self) -> tuple[list[int], list[int], Position]:
-        """On the loop: (fds to fsync, fds to close after, the position that makes durable)."""
-        retired, self._retired = self._retired, []
-        fds, self._unsynced = self._unsynced, []
-        self._dirty = False
-        return retired + fds, retired, self.written
+    def take_unsynced(self) -> Unsynced:
+        """What to fsync (and close after) for everything appended so far to be durable."""
+        with self._mutex:
+            retired, self._retired = self._retired, []
+            fds, self._unsynced = self._unsynced, []
+            self._dirty = False
+            return Unsynced(retired + fds, retired, self.written, self.appended)
 
     def fsync_pending(self, fds: list[int], close: list[int]) -> None:
         """In a worker thread: fsync what was written, close rotated-out segments."""

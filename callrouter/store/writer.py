@@ -4,7 +4,8 @@
 
     call flow ──► CallLog.call_started(...)      validate, os.write to the spool, return
                       │
-                      ├─ syncer task   fsync the spool every few ms (worker thread)
+                      ├─ syncer thread fsync the spool every few ms; wakes the applier
+                      │                only when it waits for records
                       └─ applier task  take the durable records (fresh ones from memory,
                                        older ones read back from the spool), fold a batch,
                                        write it in one transaction, then checkpoint
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import threading
 import time
 import uuid
 import weakref
@@ -212,10 +214,15 @@ class CallLog:
         # (spool position, records handed by then), one per fsync group, in order: the
         # applier turns checkpointed positions back into a count of applied records.
         self._marks: deque[tuple[Position, int]] = deque()
+        # Set by the syncer thread (a Position is replaced whole, never changed).
         self._durable = Position(0, 0)
         self._read_from = Position(0, 0)
-        self._written_event = asyncio.Event()
+        self._written = threading.Event()  # a record was appended since the last fsync
         self._durable_event = asyncio.Event()
+        #: the applier waits for durable records: the syncer must wake it (else it needs not)
+        self._applier_waiting = False
+        self._syncer: threading.Thread | None = None
+        self._stop_syncing = False
         self._applied_event = asyncio.Event()
         # Set while someone waits in flush(): the applier does not let a burst gather then.
         self._hurry = asyncio.Event()
@@ -251,10 +258,11 @@ class CallLog:
             raise
         self._open = True
         loop = asyncio.get_running_loop()
-        self._tasks = [
-            loop.create_task(self._syncer(), name="calllog-syncer"),
-            loop.create_task(self._applier(), name="calllog-applier"),
-        ]
+        self._syncer = threading.Thread(
+            target=self._sync_forever, args=(loop,), name="calllog-syncer", daemon=True
+        )
+        self._syncer.start()
+        self._tasks = [loop.create_task(self._applier(), name="calllog-applier")]
         return self
 
     async def __aexit__(
@@ -281,6 +289,11 @@ class CallLog:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self._tasks = []
+            if self._syncer is not None:
+                self._stop_syncing = True
+                self._written.set()
+                await asyncio.to_thread(self._syncer.join)
+                self._syncer = None
             await asyncio.to_thread(self.spool.close)
             await self._dispose(closing=True)
             left = self._handed - self._applied
@@ -357,7 +370,8 @@ class CallLog:
         self._handed += 1
         if len(self._recent) < _RECENT_MAX:
             self._recent.append((start, self.spool.written, record))
-        self._written_event.set()
+        if not self._written.is_set():
+            self._written.set()
 
     def _cause(self, kind: str, name: str, value: object, record: str) -> int | None:
         """The hang-up cause field of a record; an unknown one is counted (``/metrics``)."""
@@ -571,24 +585,32 @@ class CallLog:
         )
 
     # -- background tasks ------------------------------------------------------------
-    async def _syncer(self) -> None:
-        """Group fsync: every ``group_window`` seconds at most, only if something was written."""
-        while not self._stopping:
-            await self._written_event.wait()
+    def _sync_forever(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The syncer thread. Group fsync: every ``group_window`` seconds at most, only if
+        something was written. The event loop hears of it only when the applier waits for
+        records: a hop to the loop for every fsync cost the router more than the fsync
+        (bench/results/writer-one-hop.txt); a busy applier reads ``_durable`` when done."""
+        while True:
+            self._written.wait()
+            if self._stop_syncing:
+                return
             if self.group_window:
-                await asyncio.sleep(self.group_window)
-            self._written_event.clear()
-            fds, retired, position = self.spool.take_unsynced()
-            self._marks.append((position, self._handed))
+                time.sleep(self.group_window)
+            self._written.clear()
+            taken = self.spool.take_unsynced()
             try:
-                await asyncio.to_thread(self.spool.fsync_pending, fds, retired)
+                self.spool.fsync_pending(taken.fds, taken.retired)
             except SpoolError as exc:
                 # The lines are in the page cache (safe from a process crash, not from a
                 # power cut): say so loudly and go on rather than stop logging calls.
                 log.error("spool_fsync_failed", error=str(exc))
-                await asyncio.sleep(SPOOL_RETRY_SECONDS)
-            self._durable = position
-            self._durable_event.set()
+                time.sleep(SPOOL_RETRY_SECONDS)
+            self._marks.append((taken.position, taken.appended))
+            self._durable = taken.position
+            if self._applier_waiting:
+                self._applier_waiting = False
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                    loop.call_soon_threadsafe(self._durable_event.set)
 
     async def _gather(self) -> None:
         """Let a burst gather (fewer, larger transactions) unless someone waits in flush()."""
@@ -652,9 +674,11 @@ class CallLog:
                             continue
                     elif self._read_from >= self._durable:
                         self._durable_event.clear()
+                        self._applier_waiting = True  # before looking again: see the syncer
                         if self._read_from >= self._durable:
                             await self._durable_event.wait()
                             await self._gather()
+                        self._applier_waiting = False
                         continue
                     else:
                         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.unit
 def _write(spool: Spool, count: int, start: int = 0) -> Position:
     for i in range(start, start + count):
         spool.append(encode_record({"id": f"r{i}", "kind": "event", "n": i}))
-    fds, retired, end = spool.take_unsynced()
+    fds, retired, end, _ = spool.take_unsynced()
     spool.fsync_pending(fds, retired)
     return end
 
@@ -175,10 +176,47 @@ def test_written_data_ending_mid_line_is_reported_not_looped_on(tmp_path: Path) 
     _write(spool, 1)
     # A write that failed half-way and could not even be terminated by a newline.
     spool.append(b'0123abcd {"id": "half')
-    fds, retired, end = spool.take_unsynced()
+    fds, retired, end, _ = spool.take_unsynced()
     spool.fsync_pending(fds, retired)
     result = spool.read(start, end, 100)
     assert [r["id"] for r in result.records] == ["r0"]
     assert [c.reason for c in result.corrupt] == ["torn write (no newline)"]
     assert result.end == end
+    spool.close()
+
+
+def test_what_the_syncer_takes_in_another_thread_matches_what_was_appended(
+    tmp_path: Path,
+) -> None:
+    """The call log's syncer takes from its own thread while the loop appends: every take's
+    position holds exactly the lines its count says (none half-counted), across rotations."""
+    line = encode_record({"id": "r", "kind": "event", "n": 0})
+    spool = Spool(tmp_path / "spool", segment_bytes=len(line) * 1000)
+    start = spool.open()
+    taken: list[tuple[Position, int]] = []
+    done = threading.Event()
+
+    def syncer() -> None:
+        while not done.is_set():
+            fds, retired, position, appended = spool.take_unsynced()
+            spool.fsync_pending(fds, retired)
+            taken.append((position, appended))
+
+    thread = threading.Thread(target=syncer)
+    thread.start()
+    try:
+        for _ in range(20_000):
+            spool.append(line)
+    finally:
+        done.set()
+        thread.join()
+    last = spool.take_unsynced()
+    spool.fsync_pending(last.fds, last.retired)
+    taken.append((last.position, last.appended))
+    per_segment = 1000
+    for position, appended in taken:
+        lines = (position.segment - start.segment) * per_segment + position.offset // len(line)
+        assert (lines, position.offset % len(line)) == (appended, 0)
+    assert taken[-1][1] == 20_000
+    assert len(spool.read(start, last.position, 30_000).records) == 20_000
     spool.close()
