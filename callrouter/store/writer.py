@@ -135,7 +135,9 @@ class _SqliteThread:
             return work(conn)
 
     async def run(self, work: Callable[[Connection], _Written]) -> _Written:
-        """``work`` in one transaction, in the thread."""
+        """``work`` in one transaction, in the thread. Cancelling the caller does not stop a
+        transaction under way (PostgreSQL's is rolled back): it commits, the checkpoint does
+        not move, and the next start replays the batch, which changes nothing."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, self._transaction, work)
 
@@ -222,7 +224,7 @@ class CallLog:
         #: the applier waits for durable records: the syncer must wake it (else it needs not)
         self._applier_waiting = False
         self._syncer: threading.Thread | None = None
-        self._stop_syncing = False
+        self._stop_syncing = threading.Event()
         self._applied_event = asyncio.Event()
         # Set while someone waits in flush(): the applier does not let a burst gather then.
         self._hurry = asyncio.Event()
@@ -256,12 +258,14 @@ class CallLog:
             await self._dispose(closing=True)
             self.spool.close()
             raise
-        self._open = True
         loop = asyncio.get_running_loop()
-        self._syncer = threading.Thread(
+        self._stop_syncing.clear()
+        syncer = threading.Thread(
             target=self._sync_forever, args=(loop,), name="calllog-syncer", daemon=True
         )
-        self._syncer.start()
+        syncer.start()
+        self._syncer = syncer
+        self._open = True
         self._tasks = [loop.create_task(self._applier(), name="calllog-applier")]
         return self
 
@@ -290,9 +294,12 @@ class CallLog:
                     await task
             self._tasks = []
             if self._syncer is not None:
-                self._stop_syncing = True
+                self._stop_syncing.set()
                 self._written.set()
-                await asyncio.to_thread(self._syncer.join)
+                # a round in progress ends within group_window plus one fsync
+                await asyncio.to_thread(self._syncer.join, self.close_timeout)
+                if self._syncer.is_alive():
+                    log.warning("spool_syncer_still_running", spool=str(self.spool.directory))
                 self._syncer = None
             await asyncio.to_thread(self.spool.close)
             await self._dispose(closing=True)
@@ -590,9 +597,11 @@ class CallLog:
         something was written. The event loop hears of it only when the applier waits for
         records: a hop to the loop for every fsync cost the router more than the fsync
         (bench/results/writer-one-hop.txt); a busy applier reads ``_durable`` when done."""
-        while True:
+        # The flag is read at the top of every round too: close() may set it (and the event,
+        # which this round's clear() then erases) while a round is under way.
+        while not self._stop_syncing.is_set():
             self._written.wait()
-            if self._stop_syncing:
+            if self._stop_syncing.is_set():
                 return
             if self.group_window:
                 time.sleep(self.group_window)
@@ -600,7 +609,7 @@ class CallLog:
             taken = self.spool.take_unsynced()
             try:
                 self.spool.fsync_pending(taken.fds, taken.retired)
-            except SpoolError as exc:
+            except Exception as exc:  # whatever it is: the thread must live, nothing else fsyncs
                 # The lines are in the page cache (safe from a process crash, not from a
                 # power cut): say so loudly and go on rather than stop logging calls.
                 log.error("spool_fsync_failed", error=str(exc))

@@ -571,3 +571,18 @@ async def test_the_syncer_wakes_the_event_loop_only_when_the_applier_waits(
         await _burst_left_alone(log, "L-sync")  # 20 fsync groups
     assert (await table_counts(store_url))["calls"] == 20
     assert 1 <= len(wakes) <= 3, wakes
+
+
+async def test_closing_while_the_syncer_is_in_a_round_does_not_hang(
+    store_url: str, tmp_path: Path
+) -> None:
+    """close() asks the syncer to stop while it waits out its group window: the round's
+    clear() erases the wake-up, so the thread must look at the stop flag again after it."""
+    log = CallLog(store_url, tmp_path / "spool", group_window=0.5)
+    await log.__aenter__()
+    write_call(log, "L-close")
+    await log.flush()
+    log._written.set()  # as if a record landed just after the round's clear()
+    await asyncio.sleep(0.1)  # the syncer is in its 0.5 s group window
+    await asyncio.wait_for(log.close(), 5)
+    assert (await table_counts(store_url))["calls"] == 1
