@@ -20,6 +20,8 @@ IDLE_LEAVES = (
     "_connection_worker_thread (aiosqlite/core.py",
     "_worker (concurrent/futures/thread.py",
     "EpollSelector.select (selectors.py",
+    # a thread waiting on a threading.Event or Condition (the call log's spool syncer)
+    "Condition.wait (threading.py",
 )
 
 #: (share, a frame that puts the sample in it): the first share with such a frame anywhere in
