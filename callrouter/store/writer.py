@@ -5,12 +5,12 @@
     call flow ──► CallLog.call_started(...)      validate, os.write to the spool, return
                       │
                       ├─ syncer thread fsync the spool every few ms; wakes the applier
-                      │                only when it waits for records
+                      │                only when it waits for records (syncer.py)
                       └─ applier task  take the durable records (fresh ones from memory,
                                        older ones read back from the spool), fold a batch,
                                        write it in one transaction, then checkpoint
-                                       (SQLite: the transaction runs whole in a thread
-                                       of the writer's own; PostgreSQL: on the loop)
+                                       (writer_db.py: SQLite's runs whole in a thread
+                                       of the writer's own; PostgreSQL's on the loop)
 
 The call flow never waits for the database: a method validates its record (raising
 :class:`RecordError` at once if malformed), writes it to the spool and returns. When
@@ -24,13 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import threading
 import time
 import uuid
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -46,15 +44,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callrouter.errors import ConfigError, DatabaseUnavailable, RecordError, SpoolError
 from callrouter.logs import get_logger, mask_number
 from callrouter.store import records as r
-from callrouter.store.apply import Plan, apply_plan, existing_calls, plan_batch
-from callrouter.store.db import (
-    is_data_error,
-    is_sqlite,
-    make_blocking_sqlite_engine,
-    make_engine,
-    probe,
-    safe_url,
-)
+from callrouter.store.apply import Plan, plan_batch
+from callrouter.store.db import is_data_error, is_sqlite, make_engine, probe, safe_url
 from callrouter.store.missed import DEFAULT_MISDIAL_SECONDS
 from callrouter.store.models import (
     ATTEMPT_RESULTS,
@@ -71,6 +62,8 @@ from callrouter.store.spool import (
     Spool,
     encode_record,
 )
+from callrouter.store.syncer import SPOOL_RETRY_SECONDS, SpoolSyncer
+from callrouter.store.writer_db import SqliteThread, Written, write_batch
 
 log = get_logger(__name__)
 #: in-process schema upgrades, one at a time (per event loop: a Lock is bound to one)
@@ -88,14 +81,11 @@ def _upgrade_lock() -> asyncio.Lock:
 # (bench/bench_soak.py) counts every bounded cache that is still filling as growth.
 _KNOWN_CALLS = 2_000
 _RECENT_MAX = 10_000  # records kept in memory for the applier
-SPOOL_RETRY_SECONDS = 1.0
 DEFAULT_BATCH_WINDOW = 0.25
 """How long the applier lets a burst of records gather before it writes them: one
 transaction for a quarter second of calls costs a third of what one per 20 ms does at
 30 calls/s (bench/results/writer-live.txt). Nobody waits on it: a record is durable in the
 spool at once, and :meth:`CallLog.flush` cuts the window short for whoever waits."""
-"""A back-off, not a wait for something: after the spool failed to read or to fsync (or reads
-shorter than written), the loop tries again this much later instead of spinning on the error."""
 
 
 @dataclass(frozen=True)
@@ -106,48 +96,6 @@ class _Prepared:
     plan: Plan | None
     corrupt: list[CorruptLine]
     end: Position
-
-
-@dataclass(frozen=True)
-class _Written:
-    """What a batch's transaction found: the calls it looked up, the plan it wrote (less the
-    records it set aside) and those records, with why."""
-
-    found: set[str]
-    plan: Plan
-    set_aside: list[tuple[dict[str, Any], str]]
-
-
-class _SqliteThread:
-    """The embedded SQLite file, written from one worker thread of the call log's own.
-
-    A batch (its lookups, its writes, its commit) is one hop from the event loop; through
-    aiosqlite every statement, cursor and commit is one (bench/results/writer-one-hop.txt).
-    The engine's connections are made, used and closed in that thread only.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.engine = make_blocking_sqlite_engine(url)
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="calllog-sqlite")
-
-    def _transaction(self, work: Callable[[Connection], _Written]) -> _Written:
-        with self.engine.begin() as conn:
-            return work(conn)
-
-    async def run(self, work: Callable[[Connection], _Written]) -> _Written:
-        """``work`` in one transaction, in the thread. Cancelling the caller does not stop a
-        transaction under way (PostgreSQL's is rolled back): it commits, the checkpoint does
-        not move, and the next start replays the batch, which changes nothing."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._transaction, work)
-
-    async def dispose(self) -> None:
-        """Close the pooled connections (a broken one is not reused)."""
-        await asyncio.get_running_loop().run_in_executor(self._thread, self.engine.dispose)
-
-    async def close(self) -> None:
-        await self.dispose()
-        self._thread.shutdown(wait=False)
 
 
 @dataclass(frozen=True)
@@ -209,22 +157,12 @@ class CallLog:
         self.spool = Spool(Path(spool_dir), segment_bytes=segment_bytes)
         self.engine: AsyncEngine | None = None
         #: the embedded database's batches, in a thread of their own (None: PostgreSQL)
-        self._sqlite: _SqliteThread | None = None
+        self._sqlite: SqliteThread | None = None
         self._session = uuid.uuid4().hex[:12]
         self._handed = 0
         self._applied = 0
-        # (spool position, records handed by then), one per fsync group, in order: the
-        # applier turns checkpointed positions back into a count of applied records.
-        self._marks: deque[tuple[Position, int]] = deque()
-        # Set by the syncer thread (a Position is replaced whole, never changed).
-        self._durable = Position(0, 0)
+        self._syncer = SpoolSyncer(self.spool, group_window=group_window)
         self._read_from = Position(0, 0)
-        self._written = threading.Event()  # a record was appended since the last fsync
-        self._durable_event = asyncio.Event()
-        #: the applier waits for durable records: the syncer must wake it (else it needs not)
-        self._applier_waiting = False
-        self._syncer: threading.Thread | None = None
-        self._stop_syncing = threading.Event()
         self._applied_event = asyncio.Event()
         # Set while someone waits in flush(): the applier does not let a burst gather then.
         self._hurry = asyncio.Event()
@@ -247,26 +185,19 @@ class CallLog:
     # -- lifecycle -------------------------------------------------------------------
     async def __aenter__(self) -> Self:
         self._read_from = await asyncio.to_thread(self.spool.open)
-        self._durable = self.spool.written
         try:
             # No pre-ping: a dead pooled connection just fails the batch, which is retried.
             self.engine = make_engine(self.url, pool_pre_ping=False)
             if is_sqlite(self.url):
-                self._sqlite = _SqliteThread(self.url)
+                self._sqlite = SqliteThread(self.url)
             await self._first_contact()
         except BaseException:
             await self._dispose(closing=True)
             self.spool.close()
             raise
-        loop = asyncio.get_running_loop()
-        self._stop_syncing.clear()
-        syncer = threading.Thread(
-            target=self._sync_forever, args=(loop,), name="calllog-syncer", daemon=True
-        )
-        syncer.start()
-        self._syncer = syncer
+        self._syncer.start()
         self._open = True
-        self._tasks = [loop.create_task(self._applier(), name="calllog-applier")]
+        self._tasks = [asyncio.create_task(self._applier(), name="calllog-applier")]
         return self
 
     async def __aexit__(
@@ -293,14 +224,7 @@ class CallLog:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self._tasks = []
-            if self._syncer is not None:
-                self._stop_syncing.set()
-                self._written.set()
-                # a round in progress ends within group_window plus one fsync
-                await asyncio.to_thread(self._syncer.join, self.close_timeout)
-                if self._syncer.is_alive():
-                    log.warning("spool_syncer_still_running", spool=str(self.spool.directory))
-                self._syncer = None
+            await self._syncer.stop(self.close_timeout)
             await asyncio.to_thread(self.spool.close)
             await self._dispose(closing=True)
             left = self._handed - self._applied
@@ -377,8 +301,7 @@ class CallLog:
         self._handed += 1
         if len(self._recent) < _RECENT_MAX:
             self._recent.append((start, self.spool.written, record))
-        if not self._written.is_set():
-            self._written.set()
+        self._syncer.wrote()
 
     def _cause(self, kind: str, name: str, value: object, record: str) -> int | None:
         """The hang-up cause field of a record; an unknown one is counted (``/metrics``)."""
@@ -592,37 +515,6 @@ class CallLog:
         )
 
     # -- background tasks ------------------------------------------------------------
-    def _sync_forever(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The syncer thread. Group fsync: every ``group_window`` seconds at most, only if
-        something was written. The event loop hears of it only when the applier waits for
-        records: a hop to the loop for every fsync cost the router more than the fsync
-        (bench/results/writer-one-hop.txt); a busy applier reads ``_durable`` when done."""
-        # The flag is read at the top of every round too: close() may set it (and the event,
-        # which this round's clear() then erases) while a round is under way.
-        while not self._stop_syncing.is_set():
-            self._written.wait()
-            if self._stop_syncing.is_set():
-                return
-            # waiting on an Event, not sleeping: close() need not wait the window out (and a
-            # profiler sees a thread waiting, bench/profile_summary.py)
-            if self.group_window and self._stop_syncing.wait(self.group_window):
-                return  # spool.close() fsyncs what this round would have
-            self._written.clear()
-            taken = self.spool.take_unsynced()
-            try:
-                self.spool.fsync_pending(taken.fds, taken.retired)
-            except Exception as exc:  # whatever it is: the thread must live, nothing else fsyncs
-                # The lines are in the page cache (safe from a process crash, not from a
-                # power cut): say so loudly and go on rather than stop logging calls.
-                log.error("spool_fsync_failed", error=str(exc))
-                self._stop_syncing.wait(SPOOL_RETRY_SECONDS)
-            self._marks.append((taken.position, taken.appended))
-            self._durable = taken.position
-            if self._applier_waiting:
-                self._applier_waiting = False
-                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                    loop.call_soon_threadsafe(self._durable_event.set)
-
     async def _gather(self) -> None:
         """Let a burst gather (fewer, larger transactions) unless someone waits in flush()."""
         if self.batch_window <= 0 or self._hurry.is_set():
@@ -683,18 +575,14 @@ class CallLog:
                         except OSError as exc:
                             log.error("spool_read_failed", error=str(exc))
                             continue
-                    elif self._read_from >= self._durable:
-                        self._durable_event.clear()
-                        self._applier_waiting = True  # before looking again: see the syncer
-                        if self._read_from >= self._durable:
-                            await self._durable_event.wait()
+                    elif self._syncer.durable <= self._read_from:
+                        if await self._syncer.wait_beyond(self._read_from):
                             await self._gather()
-                        self._applier_waiting = False
                         continue
                     else:
                         try:
                             prepared = await asyncio.to_thread(
-                                self._read_and_plan, self._read_from, self._durable
+                                self._read_and_plan, self._read_from, self._syncer.durable
                             )
                         except OSError as exc:
                             log.error("spool_read_failed", error=str(exc))
@@ -708,9 +596,9 @@ class CallLog:
                         prepared = None
                         await asyncio.sleep(SPOOL_RETRY_SECONDS)
                         continue
-                if prefetch is None and prepared.end < self._durable:
+                if prefetch is None and prepared.end < self._syncer.durable:
                     prefetch = asyncio.create_task(
-                        asyncio.to_thread(self._read_and_plan, prepared.end, self._durable)
+                        asyncio.to_thread(self._read_and_plan, prepared.end, self._syncer.durable)
                     )
                 try:
                     await self._apply(prepared)
@@ -753,9 +641,9 @@ class CallLog:
                     await prefetch
 
     def _advance(self, end: Position) -> None:
-        while self._marks and self._marks[0][0] <= end:
-            _, seq = self._marks.popleft()
-            self._applied = seq
+        applied = self._syncer.applied_by(end)
+        if applied is not None:
+            self._applied = applied
         self._applied_event.set()
 
     def _report_corrupt(self, corrupt: list[CorruptLine]) -> None:
@@ -799,8 +687,8 @@ class CallLog:
             plan = plan_batch(batch)
         needed = plan.referenced_calls() - self._known_calls.keys()
 
-        def work(conn: Connection) -> _Written:
-            return self._write_batch(conn, batch, plan, needed)
+        def work(conn: Connection) -> Written:
+            return write_batch(conn, batch, plan, needed, misdial_seconds=self.misdial_seconds)
 
         if self._sqlite is not None:
             written = await self._sqlite.run(work)
@@ -813,32 +701,6 @@ class CallLog:
         self._remember_calls(
             lid for lid, patch in written.plan.calls.items() if "started_at" in patch
         )
-
-    def _write_batch(
-        self, conn: Connection, batch: list[dict[str, Any]], plan: Plan, needed: set[str]
-    ) -> _Written:
-        """Blocking, inside the transaction: look up the calls the batch refers to, set aside
-        records about a call never started, write the rest. Touches nothing of the loop's."""
-        found = existing_calls(conn, needed) if needed else set()
-        missing = needed - found
-        set_aside: list[tuple[dict[str, Any], str]] = []
-        if missing:
-            # Records about a call that was never started: keep them aside, loudly.
-            kept = []
-            for record in batch:
-                if record.get("linkedid") in missing and record["kind"] not in (
-                    r.CALL_STARTED,
-                    r.CALLBACK,
-                ):
-                    set_aside.append((record, "no call with this linkedid was started"))
-                else:
-                    kept.append(record)
-            plan = plan_batch(kept)
-            for callback in plan.callbacks:
-                if callback["linkedid"] in missing:
-                    callback["call_id"] = None
-        apply_plan(conn, plan, misdial_seconds=self.misdial_seconds)
-        return _Written(found, plan, set_aside)
 
     def _remember_calls(self, linkedids: Iterable[str]) -> None:
         """Calls known to be in the database: later records about them need no lookup."""

@@ -36,7 +36,7 @@ CHILD = r"""
 import asyncio, os, random, signal, sys
 from datetime import UTC, datetime
 from pathlib import Path
-import callrouter.store.writer as writer
+import callrouter.store.writer_db as writer_db
 from callrouter.store.writer import CallLog
 from tests.integration.conftest import write_call
 
@@ -52,14 +52,14 @@ batches = 0
 kill_at = rng.randrange(1, 4)  # the 1st, 2nd or 3rd batch: always killed in the middle
 
 if mode == "before_commit":
-    original_apply_plan = writer.apply_plan
+    original_apply_plan = writer_db.apply_plan
     def apply_plan(conn, plan, **kw):  # in the transaction (the SQLite thread, or run_sync)
         global batches
         original_apply_plan(conn, plan, **kw)
         batches += 1
         if batches == kill_at:
             die()  # inside the transaction: the batch is rolled back
-    writer.apply_plan = apply_plan
+    writer_db.apply_plan = apply_plan
 elif mode == "after_commit":
     original_apply = CallLog._apply
     async def _apply(self, prepared):

@@ -560,7 +560,7 @@ async def test_the_syncer_wakes_the_event_loop_only_when_the_applier_waits(
     more than the fsync)."""
     wakes: list[float] = []
     async with CallLog(store_url, tmp_path / "spool", batch_window=0.5) as log:
-        event = log._durable_event
+        event = log._syncer._durable_event
         set_ = event.set
 
         def counted() -> None:
@@ -582,7 +582,7 @@ async def test_closing_while_the_syncer_is_in_a_round_does_not_hang(
     await log.__aenter__()
     write_call(log, "L-close")
     await log.flush()
-    log._written.set()  # as if a record landed just after the round's clear()
+    log._syncer.wrote()  # as if a record landed just after the round's clear()
     await asyncio.sleep(0.1)  # the syncer is in its 0.5 s group window
     await asyncio.wait_for(log.close(), 5)
     assert (await table_counts(store_url))["calls"] == 1
