@@ -311,6 +311,10 @@ async def test_given_asterisk_restarts_then_router_is_unready_reconnects_and_rou
                 await asyncio.to_thread(sandbox.cli, "pbx", "core restart now")
                 await harness.wait_caller_hangup(bridged, within=15)
                 await harness.wait_caller_hangup(ringing, within=15)
+                # The pbx hangs its calls up before it closes the ARI socket: until the router
+                # says it reconnected to the new Asterisk, a 200 may still be the old one's
+                # (and a call placed then meets a pbx that is still starting).
+                await wait_logged(router.log_path, "ari.asterisk_restarted", 30, router.proc)
                 back_at = await wait_health(router.healthz, 200, 30, "after the restart")
             finally:
                 watcher.cancel()
