@@ -32,8 +32,8 @@ Measures, for each path and rate:
 
 ``--results DIR`` writes the raw numbers (JSON) and ``core show taskprocessors`` of the pbx
 before the sweep and under the 30/s callrouter batch; ``--profile`` adds a py-spy profile of
-``serve`` at the highest rate (collapsed stacks; py-spy must be installed). Not part of the
-test suite; run it on a quiet machine.
+``serve`` at the highest rate in each mode run (collapsed stacks; py-spy must be installed). Not
+part of the test suite; run it on a quiet machine.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ from tests.e2e.harness import (
 PATHS = ("native", "floor", "ari", "agi-floor", "agi")
 #: where each path's calls go: the number the pstn dials on the pbx and the menu key
 EXTENS = {"native": ("6", ""), "floor": ("7", ""), "agi-floor": ("5", "")}
-PROFILE = "py-spy-serve.collapsed.txt"
+#: the py-spy profile of each callrouter mode at the top rate (``--profile``)
+PROFILES = {"ari": "py-spy-serve.collapsed.txt", "agi": "py-spy-serve-agi.collapsed.txt"}
 HOLD = 2.0  # seconds the caller stays after the routing step's digits (or the answer)
 MB = 1024 * 1024
 SANDBOX_ROOT = Path(
@@ -355,9 +356,10 @@ async def sweep(args: argparse.Namespace) -> None:
                 print(f"\nshort calls ({HOLD:.0f} s), {args.seconds:.0f} s of offers a batch")
                 for rate in rates:
                     for path in paths:
-                        top = rate == max(rates) and path == "ari" and args.profile and results
+                        top = rate == max(rates) and path in PROFILES and args.profile
+                        pid = router.proc.pid if path == "ari" else agi.proc.pid
                         async with (
-                            profiled(router.proc.pid, results / PROFILE, args.seconds)
+                            profiled(pid, results / PROFILES[path], args.seconds)
                             if top and results
                             else contextlib.nullcontext()
                         ):
@@ -372,23 +374,24 @@ async def sweep(args: argparse.Namespace) -> None:
                                     number=quick,
                                 )
                             )
-                print(f"\ncallers hanging up while the officer rings ({args.abandon_rate}/s)")
-                write_rota(rota, [ringing], ring_timeout=30, max_wait=60)
-                await asyncio.sleep(4)  # the routers poll the rota every 2 s
-                for path in paths:
-                    batches.append(
-                        await run_batch(
-                            rig,
-                            path,
-                            "abandon",
-                            rate=args.abandon_rate,
-                            seconds=args.seconds,
-                            hold=1.5,
-                            number=ringing,
+                if args.abandon_rate > 0:
+                    print(f"\ncallers hanging up while the officer rings ({args.abandon_rate}/s)")
+                    write_rota(rota, [ringing], ring_timeout=30, max_wait=60)
+                    await asyncio.sleep(4)  # the routers poll the rota every 2 s
+                    for path in paths:
+                        batches.append(
+                            await run_batch(
+                                rig,
+                                path,
+                                "abandon",
+                                rate=args.abandon_rate,
+                                seconds=args.seconds,
+                                hold=1.5,
+                                number=ringing,
+                            )
                         )
-                    )
-                write_rota(rota, [quick], ring_timeout=30, max_wait=60)
-                await asyncio.sleep(4)
+                    write_rota(rota, [quick], ring_timeout=30, max_wait=60)
+                    await asyncio.sleep(4)
                 if sustained_rates:
                     print(f"\nsustained: 10 s calls, {args.sustained_seconds:.0f} s of offers")
                 for rate in sustained_rates:
