@@ -25,7 +25,9 @@ Measures, for each path and rate:
   span of their answers), lost calls, and the **knee**: the first rate where a path loses a
   call;
 * **CPU per call** (ms) of the router process (callrouter's ``serve``, the bare ARI app) and of
-  the pbx Asterisk, over each batch, and their ratio (target: the router ≤ 25 % of the pbx);
+  the pbx Asterisk, over each batch, and their ratio (target: the router ≤ 25 % of the pbx),
+  with ``serve``'s split by thread (its event loop ``main``, the call log's ``calllog-sqlite``
+  and ``calllog-syncer``, ``other``);
   also for callers who **hang up while the officer rings** (``--abandon-rate``);
 * **sustained**: 10 s calls at ``--sustained-rates``: answered calls per second and lost;
 * the pbx's RSS before and after each path (growth per call) — what the calls leave behind.
@@ -59,7 +61,12 @@ from bench_native import ari_floor, bench_parser, floor_process, pct
 from callrouter.calls.vocabulary import LEG_ID_PREFIX
 from tests.e2e.agi_support import agi_mode, free_port
 from tests.e2e.callflow_support import write_rota
-from tests.e2e.faults_support import agi_serve_process, cpu_and_rss, serve_process
+from tests.e2e.faults_support import (
+    agi_serve_process,
+    cpu_and_rss,
+    cpu_by_thread,
+    serve_process,
+)
 from tests.e2e.harness import (
     ANSWERS,
     RINGS_FOREVER,
@@ -93,6 +100,8 @@ class Batch:
     seconds: float = 0.0
     pdd_ms: list[float] = field(default_factory=list)
     router_cpu_ms: float | None = None  # per call
+    #: the router's CPU per call by thread (main, calllog-sqlite, calllog-syncer, other)
+    router_threads_ms: dict[str, float] = field(default_factory=dict)
     pbx_cpu_ms: float = 0.0  # per call
     pbx_rss_mb: tuple[float, float] = (0.0, 0.0)  # before, after
 
@@ -186,6 +195,7 @@ async def run_batch(
     start_index = len(harness.events.events)
     pbx_cpu0, pbx_rss0 = cpu_and_rss(pbx)
     router_cpu0 = cpu_and_rss(router)[0] if router else 0.0
+    threads0 = cpu_by_thread(router) if router else {}
     calls: list[PlacedCall] = []
     t0 = time.monotonic()
     snapshot: asyncio.Task[None] | None = None
@@ -212,6 +222,10 @@ async def run_batch(
     batch.pbx_rss_mb = (pbx_rss0 / MB, pbx_rss1 / MB)
     if router:
         batch.router_cpu_ms = 1000 * (cpu_and_rss(router)[0] - router_cpu0) / count
+        batch.router_threads_ms = {
+            kind: 1000 * (cpu - threads0.get(kind, 0.0)) / count
+            for kind, cpu in cpu_by_thread(router).items()
+        }
     judge(batch, harness.events.events[start_index:], calls, number)
     show(batch)
     return batch
@@ -241,6 +255,13 @@ def show(b: Batch) -> None:
         f"{b.pbx_rss_mb[1]:.0f} MB",
         flush=True,
     )
+    if b.router_threads_ms:
+        split = ", ".join(
+            f"{kind} {ms:.2f}"
+            for kind, ms in sorted(b.router_threads_ms.items(), key=lambda kv: -kv[1])
+            if ms >= 0.005
+        )
+        print(f"{'':30s}router CPU/call by thread (ms): {split}", flush=True)
 
 
 def summary(batches: list[Batch], rates: list[float]) -> None:

@@ -22,6 +22,7 @@ import threading
 from collections import deque
 
 from callrouter.logs import get_logger
+from callrouter.osthread import name_this_thread
 from callrouter.store.spool import Position, Spool
 
 log = get_logger(__name__)
@@ -101,6 +102,7 @@ class SpoolSyncer:
 
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         """The thread. Every ``group_window`` seconds at most, only if something was written."""
+        name_this_thread()
         # The stop flag is read at the top of every round too: stop() may set it (and the
         # event, which this round's clear() then erases) while a round is under way.
         while not self._stop.is_set():

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from callrouter.osthread import name_this_thread
 from callrouter.store import records as r
 from callrouter.store.apply import Plan, apply_plan, existing_calls, plan_batch
 from callrouter.store.db import make_blocking_sqlite_engine
@@ -49,7 +50,9 @@ class SqliteThread:
 
     def __init__(self, url: str) -> None:
         self.engine = make_blocking_sqlite_engine(url)
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="calllog-sqlite")
+        self._thread = ThreadPoolExecutor(
+            1, thread_name_prefix="calllog-sqlite", initializer=name_this_thread
+        )
 
     def _transaction(self, work: Callable[[Connection], Written]) -> Written:
         with self.engine.begin() as conn:

@@ -210,6 +210,26 @@ def cpu_and_rss(pid: int) -> tuple[float, int]:
     return cpu, rss
 
 
+def cpu_by_thread(pid: int) -> dict[str, float]:
+    """CPU seconds used so far by each kind of thread of a process, from /proc: the main
+    thread as ``main``, threads named in the kernel (callrouter.osthread) by that name less
+    a trailing number, the rest as ``other``. Threads that ended are not counted."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text(encoding="ascii")
+        except OSError:  # ended meanwhile
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        kind = "main" if task.name == str(pid) else comm.rstrip("_0123456789") or "other"
+        if kind == "python":  # a thread that did not name itself
+            kind = "other"
+        out[kind] = out.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
 async def wait_logged(
     log: Path, what: str, within: float, proc: asyncio.subprocess.Process | None = None
 ) -> None:

@@ -586,3 +586,21 @@ async def test_closing_while_the_syncer_is_in_a_round_does_not_hang(
     await asyncio.sleep(0.1)  # the syncer is in its 0.5 s group window
     await asyncio.wait_for(log.close(), 5)
     assert (await table_counts(store_url))["calls"] == 1
+
+
+def _thread_names() -> set[str]:
+    return {(task / "comm").read_text().strip() for task in Path("/proc/self/task").iterdir()}
+
+
+async def test_the_call_logs_threads_are_named_in_the_kernel(
+    store_url: str, tmp_path: Path
+) -> None:
+    """``top -H`` and bench_load's CPU split tell the fsync thread (and SQLite's batches)
+    from the event loop."""
+    async with CallLog(store_url, tmp_path / "spool") as log:
+        write_call(log, "L-names")
+        await log.flush()
+        names = await asyncio.to_thread(_thread_names)
+    assert "calllog-syncer" in names
+    if store_url.startswith("sqlite"):  # (PostgreSQL's batches run on the loop)
+        assert "calllog-sqlite_" in names
