@@ -10,7 +10,6 @@ loop's. Best effort: nothing happens where ``prctl(2)`` is not to be had.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 import threading
 from typing import Final
@@ -21,12 +20,13 @@ NAME_BYTES: Final = 15
 
 
 def name_this_thread() -> None:
-    """Give the calling thread its Python name in the kernel too (cut to 15 bytes)."""
+    """Give the calling thread its Python name in the kernel too (cut to 15 bytes). Never
+    raises: the call log's threads call it first thing, and a name is not worth losing them."""
     if not sys.platform.startswith("linux"):
         return
     name = threading.current_thread().name.encode("ascii", "replace")[:NAME_BYTES]
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        libc.prctl(PR_SET_NAME, ctypes.c_char_p(name), 0, 0, 0)
-    except (OSError, AttributeError):
+        # the process's own symbols: libc's prctl, without looking for the library on disk
+        ctypes.CDLL(None).prctl(PR_SET_NAME, ctypes.c_char_p(name), 0, 0, 0)
+    except Exception:  # whatever it is, the thread goes on unnamed
         return

@@ -150,7 +150,6 @@ class CallLog:
         self.tz = _tz(tz)
         self.migrate = migrate
         self.batch_size = batch_size
-        self.group_window = group_window
         self.batch_window = batch_window
         self.close_timeout = close_timeout
         self.retry_max = retry_max

@@ -201,32 +201,43 @@ async def serve_subprocess(
                 await proc.wait()
 
 
+def _stat(path: Path) -> tuple[str, list[str]]:
+    """A /proc ``stat`` file: the name (between the outer parentheses: it may hold spaces
+    and parentheses) and the fields after it."""
+    text = path.read_text(encoding="ascii", errors="replace")
+    return text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
+
+
+def _cpu_seconds(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def cpu_and_rss(pid: int) -> tuple[float, int]:
     """(CPU seconds used so far, resident set size in bytes) of a process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-    rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-    return cpu, rss
+    _, fields = _stat(Path(f"/proc/{pid}/stat"))
+    return _cpu_seconds(fields), int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def cpu_by_thread(pid: int) -> dict[str, float]:
     """CPU seconds used so far by each kind of thread of a process, from /proc: the main
     thread as ``main``, threads named in the kernel (callrouter.osthread) by that name less
-    a trailing number, the rest as ``other``. Threads that ended are not counted."""
-    ticks = os.sysconf("SC_CLK_TCK")
+    a trailing number, those still bearing the process's name as ``other``. Threads that
+    ended are not counted (a batch's difference leaves them out)."""
+    tasks = Path(f"/proc/{pid}/task")
+    process_name, _ = _stat(tasks / str(pid) / "stat")
     out: dict[str, float] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    for task in tasks.iterdir():
         try:
-            stat = (task / "stat").read_text(encoding="ascii")
+            name, fields = _stat(task / "stat")
         except OSError:  # ended meanwhile
             continue
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat.rsplit(")", 1)[1].split()
-        kind = "main" if task.name == str(pid) else comm.rstrip("_0123456789") or "other"
-        if kind == "python":  # a thread that did not name itself
+        if task.name == str(pid):
+            kind = "main"
+        elif name == process_name:
             kind = "other"
-        out[kind] = out.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+        else:
+            kind = name.rstrip("_0123456789") or "other"
+        out[kind] = out.get(kind, 0.0) + _cpu_seconds(fields)
     return out
 
 

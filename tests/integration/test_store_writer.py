@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -588,8 +589,8 @@ async def test_closing_while_the_syncer_is_in_a_round_does_not_hang(
     assert (await table_counts(store_url))["calls"] == 1
 
 
-def _thread_names() -> set[str]:
-    return {(task / "comm").read_text().strip() for task in Path("/proc/self/task").iterdir()}
+def _kernel_name(native_id: int | None) -> str:
+    return Path(f"/proc/self/task/{native_id}/comm").read_text().strip()
 
 
 async def test_the_call_logs_threads_are_named_in_the_kernel(
@@ -600,7 +601,11 @@ async def test_the_call_logs_threads_are_named_in_the_kernel(
     async with CallLog(store_url, tmp_path / "spool") as log:
         write_call(log, "L-names")
         await log.flush()
-        names = await asyncio.to_thread(_thread_names)
-    assert "calllog-syncer" in names
-    if store_url.startswith("sqlite"):  # (PostgreSQL's batches run on the loop)
-        assert "calllog-sqlite_" in names
+        syncer = log._syncer._thread
+        assert syncer is not None
+        assert await asyncio.to_thread(_kernel_name, syncer.native_id) == "calllog-syncer"
+        if log._sqlite is not None:  # (PostgreSQL's batches run on the loop)
+            own = await asyncio.get_running_loop().run_in_executor(
+                log._sqlite._thread, lambda: _kernel_name(threading.get_native_id())
+            )
+            assert own == "calllog-sqlite_"
