@@ -41,6 +41,8 @@ LONG = "sound:tt-monkeys,sound:tt-monkeys,sound:tt-monkeys"
 #: (method, path under /ari, query, JSON body): the requests callrouter sends, and their kin
 KINDS: tuple[tuple[str, str, dict[str, str] | None, Any], ...] = (
     ("POST", "/channels/lone/variable", {"variable": "X", "value": "1"}, None),
+    # the bridge guard's kind: a variable on a leg already in a bridge (nothing playing on it)
+    ("POST", "/channels/bridged/variable", {"variable": "X", "value": "1"}, None),
     ("GET", "/channels/lone/variable", {"variable": "X"}, None),
     ("GET", "/channels/lone", None, None),
     ("GET", "/channels", None, None),
