@@ -14,6 +14,11 @@ and the events WebSocket with reconnect.
   re-registers the application and its event filter, and calls ``on_connected`` so the
   application can reconcile the calls it had in progress. :attr:`AriClient.ready` says
   whether events are flowing right now.
+* Asterisk gives an application's events to one socket, the last to connect; the one it
+  replaced gets ``ApplicationReplaced`` and then silence. The replaced client closes its
+  socket, stays unready (``/healthz`` 503) and stands by until Asterisk has the application
+  free, so two live routers do not take calls from each other
+  (:mod:`callrouter.asterisk.ari_standby`).
 * ``ChannelVarset`` and every other event type the call flow does not use is filtered out
   twice: by Asterisk (``PUT /applications/{app}/eventFilter``) and by a client-side
   allow-list, so a server that ignores the filter still cannot flood the application.
@@ -43,7 +48,14 @@ from callrouter.asterisk.ari_socket import (
     resend_lost,
     socket_safe,
 )
+from callrouter.asterisk.ari_standby import (
+    APPLICATION_REPLACED,
+    STANDBY_POLL,
+    replaced_here,
+    stand_by,
+)
 from callrouter.asterisk.ari_wire import (
+    DEFAULT_EVENT_TYPES,
     ERRORS_BY_STATUS,
     basic_auth,
     describe,
@@ -71,26 +83,6 @@ __all__ = [
     "Tracer",
     "socket_safe",
 ]
-
-#: Event types the call flow reacts to; everything else is dropped (ChannelVarset first).
-#: Not Dial, ChannelEnteredBridge/LeftBridge, BridgeDestroyed, PlaybackStarted or
-#: RecordingStarted: nothing waits for them, and they were 9 of the 22 events of an answered
-#: call (issue 23: each event is JSON Asterisk encodes and the router decodes).
-DEFAULT_EVENT_TYPES: frozenset[str] = frozenset(
-    {
-        "StasisStart",
-        "StasisEnd",
-        "ChannelStateChange",
-        "ChannelDestroyed",
-        "ChannelHangupRequest",
-        "ChannelDtmfReceived",
-        "PlaybackFinished",
-        "RecordingFinished",
-        "RecordingFailed",
-        "ApplicationReplaced",
-    }
-)
-
 
 # --------------------------------------------------------------------------- client
 
@@ -123,6 +115,7 @@ class AriClient:
         backoff: Backoff | None = None,
         heartbeat: float = 10.0,
         rest_on_socket: bool = False,
+        standby_poll: float = STANDBY_POLL,
     ) -> None:
         self._base = base_url.rstrip("/")
         if not self._base.endswith("/ari"):
@@ -140,6 +133,8 @@ class AriClient:
         self.connects = 0  # how many times the events socket was (re)opened
         self.settled = 0  # of those, how many have run ``on_connected`` to its end
         self.dropped_events = 0  # events dropped by the client-side allow-list
+        self.replaced = 0  # how many times another connection took the application over
+        self._standby_poll = standby_poll
         #: the events socket while REST requests go over it (None: they go over HTTP)
         self._rest_ws: aiohttp.ClientWebSocketResponse | None = None
         self._asking = False  # asking a new socket whether REST may travel on it
@@ -477,7 +472,8 @@ class AriClient:
     async def set_event_filter(self, event_types: Iterable[str] | None = None) -> None:
         """Ask Asterisk to send this application only the listed event types (and the
         answers to REST requests made on the events socket)."""
-        types = sorted({*(self.event_types if event_types is None else event_types), REST_RESPONSE})
+        chosen = self.event_types if event_types is None else event_types
+        types = sorted({*chosen, REST_RESPONSE, APPLICATION_REPLACED})
         await self.request(
             "PUT",
             f"/applications/{_q(self.app)}/eventFilter",
@@ -510,9 +506,11 @@ class AriClient:
         filter is in place, before events are read.
         """
         while True:
+            replaced = False
             try:
-                await self._session_once(on_event, on_connected)
-                log.warning("ari.events.closed", app=self.app)
+                replaced = await self._session_once(on_event, on_connected)
+                if not replaced:
+                    log.warning("ari.events.closed", app=self.app)
             except asyncio.CancelledError:
                 self._set_ready(False)
                 raise
@@ -521,13 +519,19 @@ class AriClient:
             except TimeoutError:
                 log.warning("ari.events.unavailable", app=self.app, error="timeout")
             self._set_ready(False)
+            if replaced:
+                self.replaced += 1
+                await stand_by(self.app, self.get_application, self._standby_poll)
+                continue
             delay = self._backoff.next_delay()
             log.info("ari.events.reconnect", app=self.app, in_seconds=round(delay, 3))
             await asyncio.sleep(delay)
 
     async def _session_once(
         self, on_event: EventHandler, on_connected: ConnectedHandler | None
-    ) -> None:
+    ) -> bool:
+        """One events socket, from connecting to its end; True if another connection took
+        the application over (the socket is closed on leaving)."""
         url = self._base + "/events"
         params = {"app": self.app, "subscribeAll": "false"}
         async with self.session.ws_connect(url, params=params, heartbeat=self._heartbeat) as ws:
@@ -554,7 +558,9 @@ class AriClient:
             try:
                 async for message in ws:
                     if message.type == aiohttp.WSMsgType.TEXT:
-                        self._dispatch(message.data, on_event)
+                        if self._dispatch(message.data, on_event):
+                            self._set_ready(False)  # at once, not after the close handshake
+                            return True
                     elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
                         break
             finally:
@@ -564,21 +570,26 @@ class AriClient:
                     with contextlib.suppress(asyncio.CancelledError):
                         await asking
                 self._asking = False  # (a task cancelled before its start runs no finally)
+        return False
 
-    def _dispatch(self, text: str, on_event: EventHandler) -> None:
+    def _dispatch(self, text: str, on_event: EventHandler) -> bool:
+        """Hand one message on; True if it says another connection took the application."""
         try:
             data = orjson.loads(text)
         except ValueError:
             log.warning("ari.events.bad_json", length=len(text))
-            return
+            return False
         if not isinstance(data, dict):
-            return
-        if data.get("type") == REST_RESPONSE:
+            return False
+        kind = data.get("type")
+        if kind == REST_RESPONSE:
             self._socket_rest.answer(data)
-            return
-        if data.get("type") not in self.event_types:
+            return False
+        if kind == APPLICATION_REPLACED:
+            return replaced_here(data, self.app)
+        if kind not in self.event_types:
             self.dropped_events += 1
-            return
+            return False
         if AriClient.tracer is not None:
             AriClient.tracer(self, {"event": data})
         event = Event.from_json(data)
@@ -586,3 +597,4 @@ class AriClient:
             on_event(event)
         except Exception:
             log.exception("ari.events.handler_failed", type=event.type)
+        return False

@@ -1,6 +1,6 @@
-"""What the ARI client puts on the wire and reads back besides the payloads: the HTTP Basic
-header, the typed error for each status, an error's message, and exceptions as log strings
-that cannot carry credentials."""
+"""What the ARI client puts on the wire and reads back besides the payloads: the event types
+it lets through, the HTTP Basic header, the typed error for each status, an error's message,
+and exceptions as log strings that cannot carry credentials."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Final
 import aiohttp
 import orjson
 
+from callrouter.asterisk.ari_standby import APPLICATION_REPLACED
 from callrouter.errors import AriConflict, AriNotFound, AriRequestError
 
 
@@ -19,6 +20,26 @@ def basic_auth(user: str, password: str) -> str:
         raise ValueError("an ARI user name cannot contain ':'")
     token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
     return f"Basic {token}"
+
+
+#: Event types the call flow reacts to; everything else is dropped (ChannelVarset first).
+#: Not Dial, ChannelEnteredBridge/LeftBridge, BridgeDestroyed, PlaybackStarted or
+#: RecordingStarted: nothing waits for them, and they were 9 of the 22 events of an answered
+#: call (issue 23: each event is JSON Asterisk encodes and the router decodes).
+DEFAULT_EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        "StasisStart",
+        "StasisEnd",
+        "ChannelStateChange",
+        "ChannelDestroyed",
+        "ChannelHangupRequest",
+        "ChannelDtmfReceived",
+        "PlaybackFinished",
+        "RecordingFinished",
+        "RecordingFailed",
+        APPLICATION_REPLACED,
+    }
+)
 
 
 ERRORS_BY_STATUS: Final[dict[int, type[AriRequestError]]] = {

@@ -340,3 +340,63 @@ async def test_events_come_back_after_asterisk_restarts(
     app = await client.get_application()
     assert "ChannelVarset" not in {item["type"] for item in app["events_allowed"]}
     await wait_for_rest_over_websocket(client)  # asked again on the new socket
+
+
+@contextlib.asynccontextmanager
+async def events_of(client: AriClient, recorder: Recorder) -> AsyncIterator[asyncio.Task[None]]:
+    """``client``'s events flowing to ``recorder`` until the block ends (then cancelled)."""
+    task = asyncio.create_task(client.run_events(recorder))
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def busy_leg(client: AriClient, channel_id: str) -> None:
+    await client.originate(
+        endpoint=f"PJSIP/{officer_number(BUSY, 0)}@pstn-trunk",
+        app=APP,
+        channel_id=channel_id,
+        ring_timeout=10,
+    )
+
+
+async def test_a_second_connection_takes_the_application_and_the_first_stands_by(
+    pbx: tuple[Sandbox, SandboxInfo],
+) -> None:
+    """Two clients on one application (a second router by mistake): Asterisk gives the events
+    to the newer one; the older goes unready within a second and does not take the
+    application back while the newer lives; once the newer is gone it connects again."""
+    _box, info = pbx
+    login = (info.pbx.ari_url, info.pbx.ari_user, info.pbx.ari_password, APP)
+    first_events, second_events = Recorder(), Recorder()
+    async with (
+        AriClient(*login, standby_poll=0.5) as first,
+        AriClient(*login) as second,
+        events_of(first, first_events),
+    ):
+        async with asyncio.timeout(10):
+            await first.wait_ready()
+        async with events_of(second, second_events):
+            async with asyncio.timeout(10):
+                await second.wait_ready()
+            taken_at = time.monotonic()
+            async with asyncio.timeout(1):
+                while first.ready:
+                    await first.changed()
+            replaced_within = time.monotonic() - taken_at
+            await busy_leg(second, "itest-taken")
+            destroyed = await second_events.wait(of("itest-taken", "ChannelDestroyed"), 15)
+            assert destroyed.cause == 17
+            await asyncio.sleep(1.6)  # three stand-by checks: the application is not free
+            assert (first.ready, first.connects, first.replaced) == (False, 1, 1)
+            assert second.ready
+        async with asyncio.timeout(10):  # the newer is gone: two free checks, then back
+            await first.wait_ready()
+        assert first.connects == 2
+        await busy_leg(first, "itest-back")
+        await first_events.wait(of("itest-back", "ChannelDestroyed"), 15)
+    assert replaced_within < 1.0
+    assert not [e for e in first_events.events if e.channel_id == "itest-taken"]

@@ -12,7 +12,7 @@ import base64
 import json
 import random
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,13 @@ class FakeAri:
     channels: list[str] = field(default_factory=list)
     #: GET /channels/{id} does not find them yet (Asterisk still dialling: no snapshot)
     channels_hidden: bool = False
+    #: the statuses GET /applications/{app} answers, in turn (then 200)
+    app_statuses: list[int] = field(default_factory=list)
+    #: how many events sockets the client closed itself
+    client_closes: int = 0
+    #: called at each GET /applications/{app}; what it returns is kept in ``probed``
+    probe: Callable[[], Any] | None = None
+    probed: list[Any] = field(default_factory=list)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -98,6 +105,10 @@ class FakeAri:
         if path == "/ari/channels/c1/variable":
             return 200, {"value": "linked-1"}
         if method == "GET" and path.startswith("/ari/applications/"):
+            if self.probe is not None:
+                self.probed.append(self.probe())
+            if self.app_statuses and self.app_statuses.pop(0) == 404:
+                return 404, {"message": "Application not found"}
             return 200, {"name": path.rsplit("/", 1)[1]}
         return 204, None
 
@@ -149,6 +160,8 @@ class FakeAri:
                 break
             if msg.type == WSMsgType.TEXT and not await self.rest_request(ws, msg.data):
                 break
+        else:
+            self.client_closes += 1  # (aiohttp answers the close frame and ends the loop)
         return ws
 
 
@@ -654,3 +667,43 @@ async def test_a_request_in_flight_when_the_socket_drops_is_sent_again_over_http
     assert ("DELETE", "/ari/channels/c1") in over_http  # after it went out on the socket
     assert ("DELETE", "/ari/channels/c1") in [r[:2] for r in state.ws_requests]
     assert ("DELETE", "/ari/channels/c2") in over_http
+
+
+async def test_a_replaced_application_goes_unready_and_stands_by_until_it_is_free(
+    fake: tuple[FakeAri, str],
+) -> None:
+    """Asterisk gives the application's events to another socket and sends this one
+    ``ApplicationReplaced``: the client goes unready at once, closes its socket, delivers
+    nothing more from it, and connects again only after two "free" answers in a row."""
+    state, url = fake
+    replaced = {"type": "ApplicationReplaced", "application": "callrouter"}
+    state.events_per_connection = [[replaced, stasis_start("c1")], [stasis_start("c2")]]
+    state.close_after_send = False
+    state.app_statuses = [200, 404, 200, 404, 404]  # taken, free, taken again, free, free
+    seen: list[tuple[str, bool]] = []
+    done = asyncio.Event()
+
+    def on_event(event: Event) -> None:
+        seen.append((event.channel_id or "", ari.ready))
+        done.set()
+
+    async with AriClient(
+        url, USER, PASSWORD, "callrouter", backoff=fast_backoff(), standby_poll=0.01
+    ) as ari:
+        state.probe = lambda: (ari.ready, state.client_closes)
+        with structlog.testing.capture_logs() as logs:
+            task = asyncio.create_task(ari.run_events(on_event))
+            await asyncio.wait_for(done.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (ari.connects, ari.replaced) == (2, 1)
+    assert seen == [("c2", True)]  # nothing after ApplicationReplaced reached the call flow
+    # unready, its socket closed, all through the stand-by
+    assert state.probed == [(False, 1)] * 5
+    asked = [r for r in state.requests if r[0] == "GET" and "/applications/" in r[1]]
+    assert len(asked) == 5
+    events = [(e["event"], e["log_level"]) for e in logs if e["event"].startswith("ari.")]
+    assert ("ari.application_replaced", "error") in events
+    assert ("ari.standby_over", "warning") in events
+    assert "ari.events.reconnect" not in [name for name, _ in events]
