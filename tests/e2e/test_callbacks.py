@@ -118,6 +118,10 @@ def first(harness: Harness, name: str, number: str) -> AmiEvent:
     )
 
 
+#: How far apart two events of two Asterisks (pbx, pstn) may be stamped for one moment.
+CLOCKS_APART = 0.1
+
+
 async def test_call_back_rings_the_officer_first_then_the_caller_and_bridges_them(
     harness: Harness, sandbox: Sandbox, tmp_path: Path
 ) -> None:
@@ -143,7 +147,10 @@ async def test_call_back_rings_the_officer_first_then_the_caller_and_bridges_the
     caller_rang = first(harness, "OfficerRinging", caller)
     assert first(harness, "OfficerRinging", officer).timestamp < officer_answered.timestamp
     assert officer_answered.timestamp <= caller_rang.timestamp
-    assert bridge.timestamp >= first(harness, "OfficerAnswered", caller).timestamp
+    # The pstn says "answered" from its dialplan after Answer() returned, while the pbx may
+    # bridge on the 200 OK in the same instant (ci: the bridge 2 ms before the UserEvent):
+    # what matters is that the bridge came after the second phone's ring (1 s), not during it.
+    assert bridge.timestamp >= first(harness, "OfficerAnswered", caller).timestamp - CLOCKS_APART
     # The officer's phone shows the hotline, not a private number.
     assert first(harness, "OfficerRinging", officer).get("Caller") == "1022"
 
