@@ -1,8 +1,7 @@
 """A thin typed client for the Asterisk REST Interface (ARI), on aiohttp.
 
-Only what the call flow needs: channels (originate, answer, hang up, continue in the
-dialplan, play, music on hold, ring, variables), bridges, the application event filter,
-and the events WebSocket with reconnect.
+Only what the call flow needs: channels, bridges, the application's event filter, and the
+events WebSocket with reconnect.
 
 * REST errors become typed exceptions: 404 → :class:`AriNotFound`, 409 →
   :class:`AriConflict`, any other error status → :class:`AriRequestError`; a connection
@@ -13,11 +12,7 @@ and the events WebSocket with reconnect.
   as long as it runs: on any disconnect it reconnects with exponential backoff and jitter,
   re-registers the application and its event filter, and calls ``on_connected`` so the
   application can reconcile the calls it had in progress. :attr:`AriClient.ready` says
-  whether events are flowing right now.
-* Asterisk gives an application's events to one socket, the last to connect; the one it
-  replaced gets ``ApplicationReplaced`` and then silence. The replaced client closes its
-  socket, stays unready (``/healthz`` 503) and stands by until Asterisk has the application
-  free, so two live routers do not take calls from each other
+  whether events are flowing right now. Replaced by another connection, it stands by
   (:mod:`callrouter.asterisk.ari_standby`).
 * ``ChannelVarset`` and every other event type the call flow does not use is filtered out
   twice: by Asterisk (``PUT /applications/{app}/eventFilter``) and by a client-side
@@ -48,13 +43,9 @@ from callrouter.asterisk.ari_socket import (
     resend_lost,
     socket_safe,
 )
-from callrouter.asterisk.ari_standby import (
-    APPLICATION_REPLACED,
-    STANDBY_POLL,
-    replaced_here,
-    stand_by,
-)
+from callrouter.asterisk.ari_standby import STANDBY_POLL, replaced_here, stand_by
 from callrouter.asterisk.ari_wire import (
+    APPLICATION_REPLACED,
     DEFAULT_EVENT_TYPES,
     ERRORS_BY_STATUS,
     basic_auth,
@@ -80,6 +71,7 @@ __all__ = [
     "ConnectedHandler",
     "Event",
     "EventHandler",
+    "ReplacedHandler",
     "Tracer",
     "socket_safe",
 ]
@@ -88,6 +80,7 @@ __all__ = [
 
 EventHandler = Callable[[Event], None]
 ConnectedHandler = Callable[[], Awaitable[None]]
+ReplacedHandler = Callable[[], None]
 #: (client, one REST exchange or event as plain JSON data) — see ``AriClient.tracer``
 Tracer = Callable[["AriClient", dict[str, Any]], None]
 
@@ -191,8 +184,8 @@ class AriClient:
         await self._ready.wait()
 
     async def changed(self) -> None:
-        """Wait for the next change of :attr:`ready`, :attr:`connects`, :attr:`settled` or
-        :attr:`rest_transport` (watchers of the connection wait here, not polling it)."""
+        """Wait for the next change of :attr:`ready`, :attr:`connects`, :attr:`replaced`,
+        :attr:`settled` or :attr:`rest_transport` (watchers of the connection wait here)."""
         await self._change.wait()
 
     def _signal(self) -> None:
@@ -496,20 +489,23 @@ class AriClient:
     # ------------------------------------------------------------------ events
 
     async def run_events(
-        self, on_event: EventHandler, on_connected: ConnectedHandler | None = None
+        self,
+        on_event: EventHandler,
+        on_connected: ConnectedHandler | None = None,
+        on_replaced: ReplacedHandler | None = None,
     ) -> None:
         """Deliver events to ``on_event`` until cancelled, reconnecting forever.
 
         ``on_event`` is called synchronously in the reader's task, in order; it must not
         block (hand work to a queue or task). An exception it raises is logged and the
         stream goes on. ``on_connected`` runs after every (re)connection, once the event
-        filter is in place, before events are read.
+        filter is in place, before events are read; ``on_replaced`` when another connection
+        took the application over, before standing by (:mod:`.ari_standby`).
         """
         while True:
             replaced = False
             try:
-                replaced = await self._session_once(on_event, on_connected)
-                if not replaced:
+                if not (replaced := await self._session_once(on_event, on_connected, on_replaced)):
                     log.warning("ari.events.closed", app=self.app)
             except asyncio.CancelledError:
                 self._set_ready(False)
@@ -520,7 +516,6 @@ class AriClient:
                 log.warning("ari.events.unavailable", app=self.app, error="timeout")
             self._set_ready(False)
             if replaced:
-                self.replaced += 1
                 await stand_by(self.app, self.get_application, self._standby_poll)
                 continue
             delay = self._backoff.next_delay()
@@ -528,10 +523,12 @@ class AriClient:
             await asyncio.sleep(delay)
 
     async def _session_once(
-        self, on_event: EventHandler, on_connected: ConnectedHandler | None
+        self,
+        on_event: EventHandler,
+        on_connected: ConnectedHandler | None,
+        on_replaced: ReplacedHandler | None,
     ) -> bool:
-        """One events socket, from connecting to its end; True if another connection took
-        the application over (the socket is closed on leaving)."""
+        """One events socket, to its end; True if another connection took the application."""
         url = self._base + "/events"
         params = {"app": self.app, "subscribeAll": "false"}
         async with self.session.ws_connect(url, params=params, heartbeat=self._heartbeat) as ws:
@@ -559,7 +556,10 @@ class AriClient:
                 async for message in ws:
                     if message.type == aiohttp.WSMsgType.TEXT:
                         if self._dispatch(message.data, on_event):
+                            self.replaced += 1
                             self._set_ready(False)  # at once, not after the close handshake
+                            if on_replaced is not None:
+                                on_replaced()
                             return True
                     elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
                         break

@@ -10,7 +10,6 @@ from typing import Final
 import aiohttp
 import orjson
 
-from callrouter.asterisk.ari_standby import APPLICATION_REPLACED
 from callrouter.errors import AriConflict, AriNotFound, AriRequestError
 
 
@@ -21,6 +20,10 @@ def basic_auth(user: str, password: str) -> str:
     token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
     return f"Basic {token}"
 
+
+#: The event Asterisk sends to the socket it no longer gives the application's events to
+#: (callrouter/asterisk/ari_standby.py).
+APPLICATION_REPLACED: Final = "ApplicationReplaced"
 
 #: Event types the call flow reacts to; everything else is dropped (ChannelVarset first).
 #: Not Dial, ChannelEnteredBridge/LeftBridge, BridgeDestroyed, PlaybackStarted or

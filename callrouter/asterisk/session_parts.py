@@ -114,6 +114,9 @@ class SessionHost:
     answered_by: Callable[[int, str], None] = field(default=lambda _branch, _officer: None)
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
     observer: CallObserver = field(default_factory=NoObserver)
+    #: True once another connection took the ARI application over: the sessions stop
+    #: without a request to Asterisk and without writing an end (StasisApp.let_go)
+    taken_over: Callable[[], bool] = field(default=lambda: False)
 
 
 def wake_time(legs: Sequence[Leg], deadline: float, now: float) -> float:

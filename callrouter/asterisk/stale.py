@@ -214,6 +214,7 @@ class Reconnections:
         seen = 0
         startup: str | None = None
         lost_at: datetime | None = None
+        replaced = 0
         ari = self.ari
         while True:
             while ari.ready and ari.connects == seen:
@@ -225,8 +226,11 @@ class Reconnections:
                     await ari.changed()
             first = seen == 0
             seen = ari.connects
+            # Lost to another connection, not to a restart: the calls that ended just before
+            # were not cut (even if Asterisk restarted while this router stood by).
+            taken_over, replaced = ari.replaced != replaced, ari.replaced
             started = await self._startup_time()
-            if not first and started is not None and started != startup:
+            if not first and not taken_over and started is not None and started != startup:
                 lost = lost_at or self.now()
                 log.warning("ari.asterisk_restarted", startup_time=started)
                 await mark_cut_calls(self.engine, self.call_log, lost - CUT_WINDOW, lost, self.now)

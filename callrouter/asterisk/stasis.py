@@ -76,14 +76,18 @@ class CallSession(ActionsPhase):
                 await self._cleanup_legs()
                 self._end(Outcome.ABANDONED)
             except asyncio.CancelledError:
-                await self._stopped()
+                if not self.host.taken_over():
+                    await self._stopped()
                 raise
             except Exception as exc:
                 log.exception("call.failed", state=self.state)
                 await self._fail_to_dialplan(exc)
             finally:
                 await self._stop_reminders()
-                await self._settle()
+                if self.host.taken_over():  # no event comes: write only an end already known
+                    self._write_end_if_settled(force=True)
+                else:
+                    await self._settle()
                 for channel_id in [self.caller.id, *self.legs]:
                     self.host.unregister(channel_id)
                 if self.state is not CallState.ENDED:  # never logged: nothing written

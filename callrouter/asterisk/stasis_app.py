@@ -62,6 +62,7 @@ class StasisApp:
         self._tasks: set[asyncio.Task[None]] = set()
         self._group: asyncio.TaskGroup | None = None
         self._accepting = True
+        self._taken_over = False
         # Rotation state: who answered each branch's last call (seeded from the call log).
         self._last_officer: dict[int, str] = dict(last_officers or {})
         self.host = SessionHost(
@@ -75,6 +76,7 @@ class StasisApp:
             last_officer=self._last_officer.get,
             answered_by=self._last_officer.__setitem__,
             observer=self.observer,
+            taken_over=lambda: self._taken_over,
         )
 
     # -------------------------------------------------------------- lifecycle
@@ -84,7 +86,7 @@ class StasisApp:
         async with asyncio.TaskGroup() as group:
             self._group = group
             try:
-                await self.ari.run_events(self.on_event, self.on_connected)
+                await self.ari.run_events(self.on_event, self.on_connected, self.let_go)
             finally:
                 self._group = None
 
@@ -104,6 +106,20 @@ class StasisApp:
         _done, still = await asyncio.wait(pending, timeout=bound)
         return not still
 
+    def let_go(self) -> None:
+        """Another connection took the application over: its router has these calls now
+        (it watches their bridges, hands waiting callers to the fallback, hangs up unknown
+        legs), and no event of them comes here any more. Every session stops at once,
+        without a request to Asterisk and without writing an end it cannot know: the rows
+        stay open until ``close_stale`` closes them from the CDR (at the next connection, or
+        the next start)."""
+        self._taken_over = True
+        pending = [task for task in self._tasks if not task.done()]
+        for task in pending:
+            task.cancel()
+        self.sessions.clear()
+        log.warning("ari.calls_let_go", calls=len(pending))
+
     async def on_connected(self) -> None:
         """After every (re)connection: reconcile what happened while events did not flow.
 
@@ -113,6 +129,7 @@ class StasisApp:
         * a caller of ours that no session knows goes to the dialplan fallback, and an
           officer leg of ours that no session knows is hung up.
         """
+        self._taken_over = False
         try:
             channels = {c.id: c for c in await self.ari.list_channels()}
             bridges = await self.ari.list_bridges()

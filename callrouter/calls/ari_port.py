@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from callrouter.asterisk.ari import Bridge, Channel, ConnectedHandler, EventHandler
+from callrouter.asterisk.ari import (
+    Bridge,
+    Channel,
+    ConnectedHandler,
+    EventHandler,
+    ReplacedHandler,
+)
 
 
 class AriPort(Protocol):
@@ -91,5 +97,8 @@ class AriPort(Protocol):
     async def subscribe(self, event_source: str) -> None: ...
 
     async def run_events(
-        self, on_event: EventHandler, on_connected: ConnectedHandler | None = None
+        self,
+        on_event: EventHandler,
+        on_connected: ConnectedHandler | None = None,
+        on_replaced: ReplacedHandler | None = None,
     ) -> None: ...

@@ -65,6 +65,7 @@ from callrouter.asterisk.ari import (
     AriClient,
     ConnectedHandler,
     EventHandler,
+    ReplacedHandler,
 )
 
 Step = dict[str, Any]
@@ -331,7 +332,10 @@ class FakeAri(AriClient):
     # ------------------------------------------------------------------ events
 
     async def run_events(
-        self, on_event: EventHandler, on_connected: ConnectedHandler | None = None
+        self,
+        on_event: EventHandler,
+        on_connected: ConnectedHandler | None = None,
+        on_replaced: ReplacedHandler | None = None,
     ) -> None:
         """Deliver the trace's events in order, each once the router has issued the
         command recorded just before it (or has been quiet for :attr:`stall`), then wait

@@ -73,15 +73,17 @@ async def ari(
     _box, info = pbx
     recorder = Recorder()
     backoff = Backoff(initial=0.2, maximum=2.0)
-    async with AriClient(
-        info.pbx.ari_url,
-        info.pbx.ari_user,
-        info.pbx.ari_password,
-        APP,
-        backoff=backoff,
-        rest_on_socket=True,
-    ) as client:
-        task = asyncio.create_task(client.run_events(recorder))
+    async with (
+        AriClient(
+            info.pbx.ari_url,
+            info.pbx.ari_user,
+            info.pbx.ari_password,
+            APP,
+            backoff=backoff,
+            rest_on_socket=True,
+        ) as client,
+        events_of(client, recorder) as task,
+    ):
         async with asyncio.timeout(10):
             await client.wait_ready()
         try:
@@ -90,9 +92,6 @@ async def ari(
             for channel in await client.list_channels():
                 with contextlib.suppress(AriNotFound):
                     await client.hangup(channel.id)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
 
 
 def of(channel_id: str, *types: str) -> Callable[[Event], bool]:
@@ -117,6 +116,29 @@ async def answered_leg(
         variables=variables,
     )
     return await recorder.wait(of(channel_id, "StasisStart"))
+
+
+@contextlib.asynccontextmanager
+async def events_of(client: AriClient, recorder: Recorder) -> AsyncIterator[asyncio.Task[None]]:
+    """``client``'s events flowing to ``recorder`` until the block ends (then cancelled)."""
+    task = asyncio.create_task(client.run_events(recorder))
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def busy_leg(client: AriClient, channel_id: str, **args: Any) -> None:
+    """Dial the pstn's busy officer into the test app (it ends at once, cause 17)."""
+    await client.originate(
+        endpoint=f"PJSIP/{officer_number(BUSY, 0)}@pstn-trunk",
+        app=APP,
+        channel_id=channel_id,
+        ring_timeout=10,
+        **args,
+    )
 
 
 async def test_connecting_registers_the_app_with_its_event_filter(
@@ -257,13 +279,7 @@ async def test_busy_leg_ends_at_once_with_cause_17_and_no_varset_noise(
 ) -> None:
     client, recorder, _task = ari
     started = time.monotonic()
-    await client.originate(
-        endpoint=f"PJSIP/{officer_number(BUSY, 0)}@pstn-trunk",
-        app=APP,
-        app_args=["leg=officer"],
-        channel_id="itest-busy",
-        ring_timeout=10,
-    )
+    await busy_leg(client, "itest-busy", app_args=["leg=officer"])
     destroyed = await recorder.wait(of("itest-busy", "ChannelDestroyed"))
     assert destroyed.cause == 17
     assert time.monotonic() - started < 2.0
@@ -329,38 +345,12 @@ async def test_events_come_back_after_asterisk_restarts(
         assert time.monotonic() < deadline, "the events socket did not come back"
         await asyncio.sleep(0.1)
     # Events flow again, through the re-registered app and its re-applied filter.
-    await client.originate(
-        endpoint=f"PJSIP/{officer_number(BUSY, 0)}@pstn-trunk",
-        app=APP,
-        channel_id="itest-after-restart",
-        ring_timeout=10,
-    )
+    await busy_leg(client, "itest-after-restart")
     destroyed = await recorder.wait(of("itest-after-restart", "ChannelDestroyed"), within=15)
     assert destroyed.cause == 17
     app = await client.get_application()
     assert "ChannelVarset" not in {item["type"] for item in app["events_allowed"]}
     await wait_for_rest_over_websocket(client)  # asked again on the new socket
-
-
-@contextlib.asynccontextmanager
-async def events_of(client: AriClient, recorder: Recorder) -> AsyncIterator[asyncio.Task[None]]:
-    """``client``'s events flowing to ``recorder`` until the block ends (then cancelled)."""
-    task = asyncio.create_task(client.run_events(recorder))
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def busy_leg(client: AriClient, channel_id: str) -> None:
-    await client.originate(
-        endpoint=f"PJSIP/{officer_number(BUSY, 0)}@pstn-trunk",
-        app=APP,
-        channel_id=channel_id,
-        ring_timeout=10,
-    )
 
 
 async def test_a_second_connection_takes_the_application_and_the_first_stands_by(
@@ -373,8 +363,8 @@ async def test_a_second_connection_takes_the_application_and_the_first_stands_by
     login = (info.pbx.ari_url, info.pbx.ari_user, info.pbx.ari_password, APP)
     first_events, second_events = Recorder(), Recorder()
     async with (
-        AriClient(*login, standby_poll=0.5) as first,
-        AriClient(*login) as second,
+        AriClient(*login, standby_poll=0.5, rest_on_socket=True) as first,
+        AriClient(*login, rest_on_socket=True) as second,
         events_of(first, first_events),
     ):
         async with asyncio.timeout(10):
@@ -390,7 +380,7 @@ async def test_a_second_connection_takes_the_application_and_the_first_stands_by
             await busy_leg(second, "itest-taken")
             destroyed = await second_events.wait(of("itest-taken", "ChannelDestroyed"), 15)
             assert destroyed.cause == 17
-            await asyncio.sleep(1.6)  # three stand-by checks: the application is not free
+            await asyncio.sleep(2.1)  # four stand-by checks: the application is not free
             assert (first.ready, first.connects, first.replaced) == (False, 1, 1)
             assert second.ready
         async with asyncio.timeout(10):  # the newer is gone: two free checks, then back

@@ -674,13 +674,15 @@ async def test_a_replaced_application_goes_unready_and_stands_by_until_it_is_fre
 ) -> None:
     """Asterisk gives the application's events to another socket and sends this one
     ``ApplicationReplaced``: the client goes unready at once, closes its socket, delivers
-    nothing more from it, and connects again only after two "free" answers in a row."""
+    nothing more from it, tells the application (``on_replaced``) and connects again only
+    after three "free" answers in a row."""
     state, url = fake
     replaced = {"type": "ApplicationReplaced", "application": "callrouter"}
     state.events_per_connection = [[replaced, stasis_start("c1")], [stasis_start("c2")]]
     state.close_after_send = False
-    state.app_statuses = [200, 404, 200, 404, 404]  # taken, free, taken again, free, free
+    state.app_statuses = [200, 404, 200, 404, 404, 404]  # taken, free, taken again, free x3
     seen: list[tuple[str, bool]] = []
+    told: list[bool] = []
     done = asyncio.Event()
 
     def on_event(event: Event) -> None:
@@ -692,17 +694,20 @@ async def test_a_replaced_application_goes_unready_and_stands_by_until_it_is_fre
     ) as ari:
         state.probe = lambda: (ari.ready, state.client_closes)
         with structlog.testing.capture_logs() as logs:
-            task = asyncio.create_task(ari.run_events(on_event))
+            task = asyncio.create_task(
+                ari.run_events(on_event, on_replaced=lambda: told.append(ari.ready))
+            )
             await asyncio.wait_for(done.wait(), 5)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         assert (ari.connects, ari.replaced) == (2, 1)
+    assert told == [False]  # once, unready already
     assert seen == [("c2", True)]  # nothing after ApplicationReplaced reached the call flow
     # unready, its socket closed, all through the stand-by
-    assert state.probed == [(False, 1)] * 5
+    assert state.probed == [(False, 1)] * 6
     asked = [r for r in state.requests if r[0] == "GET" and "/applications/" in r[1]]
-    assert len(asked) == 5
+    assert len(asked) == 6
     events = [(e["event"], e["log_level"]) for e in logs if e["event"].startswith("ari.")]
     assert ("ari.application_replaced", "error") in events
     assert ("ari.standby_over", "warning") in events
