@@ -26,7 +26,6 @@ events WebSocket with reconnect.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -567,8 +566,7 @@ class AriClient:
                 self._drop_rest_socket()
                 if asking is not None:
                     asking.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await asking
+                    await asyncio.wait({asking})  # (a cancel of ours is not swallowed)
                 self._asking = False  # (a task cancelled before its start runs no finally)
         return False
 

@@ -126,8 +126,10 @@ class HoldPhase(SessionCore):
         task, self.reminder = self.reminder, None
         if task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Not ``await task`` under suppress(CancelledError): a cancel of this session
+            # arriving meanwhile would be swallowed with the reminder's, and the session
+            # would go on (bridging, dialling) after a stop or a takeover.
+            await asyncio.wait({task})
 
     async def _start_moh(self) -> None:
         try:

@@ -84,10 +84,7 @@ class CallSession(ActionsPhase):
                 await self._fail_to_dialplan(exc)
             finally:
                 await self._stop_reminders()
-                if self.host.taken_over():  # no event comes: write only an end already known
-                    self._write_end_if_settled(force=True)
-                else:
-                    await self._settle()
+                await self._settle_or_let_go()
                 for channel_id in [self.caller.id, *self.legs]:
                     self.host.unregister(channel_id)
                 if self.state is not CallState.ENDED:  # never logged: nothing written
@@ -214,6 +211,22 @@ class CallSession(ActionsPhase):
             await self.ari.subscribe(f"channel:{self.caller.id}")
         except AsteriskError as exc:
             log.info("call.cause_subscription_failed", error=str(exc))
+
+    async def _settle_or_let_go(self) -> None:
+        """Settle; taken over (now or while settling), no event comes any more: write only an
+        end already known, and ask Asterisk nothing more (the subscription too)."""
+        if not self.host.taken_over():
+            try:
+                await self._settle()
+                return
+            except asyncio.CancelledError:
+                if not self.host.taken_over():
+                    raise
+                self._write_end_if_settled(force=True)
+                raise
+        if self._subscribed is not None:
+            self._subscribed.cancel()
+        self._write_end_if_settled(force=True)
 
     async def _settle(self) -> None:
         """Wait (bounded) for the ChannelDestroyed of every channel whose row waits for its

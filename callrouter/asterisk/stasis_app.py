@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
+from typing import Any
 
 import structlog
 
@@ -114,11 +116,11 @@ class StasisApp:
         stay open until ``close_stale`` closes them from the CDR (at the next connection, or
         the next start)."""
         self._taken_over = True
-        pending = [task for task in self._tasks if not task.done()]
-        for task in pending:
+        calls = len({id(session) for session in self.sessions.values()})
+        for task in self._tasks:  # sessions, and hand-backs the other router makes itself
             task.cancel()
         self.sessions.clear()
-        log.warning("ari.calls_let_go", calls=len(pending))
+        log.warning("ari.calls_let_go", calls=calls)
 
     async def on_connected(self) -> None:
         """After every (re)connection: reconcile what happened while events did not flow.
@@ -160,7 +162,7 @@ class StasisApp:
             if not bridge.channels:
                 # Both sides left while nobody watched (the bridge guard ended the call):
                 # nothing to adopt; the call's row is closed from the CDR (asterisk/stale.py).
-                self._spawn(self._quiet(self.ari.destroy_bridge(bridge.id)))
+                self._spawn(self._quiet(partial(self.ari.destroy_bridge, bridge.id)))
                 continue
             in_bridges.update(bridge.channels)
             if any(c in self.sessions for c in bridge.channels):
@@ -182,14 +184,17 @@ class StasisApp:
                 continue
             if channel.id.startswith(LEG_ID_PREFIX):
                 log.warning("ari.orphan_leg_hung_up", channel=channel.id)
-                self._spawn(self._quiet(self.ari.hangup(channel.id, reason="normal")))
+                self._spawn(self._quiet(partial(self.ari.hangup, channel.id, reason="normal")))
             elif channel.context == contract.CONTEXT_BRANCH3:
                 log.warning("ari.orphan_caller_to_fallback", channel=channel.id)
                 self._spawn(self._refuse(channel))
 
-    async def _quiet(self, coro: Awaitable[None]) -> None:
+    @staticmethod
+    async def _quiet(request: Callable[[], Awaitable[None]]) -> None:
+        """One request whose failure changes nothing (made only when the task runs: a task
+        cancelled before it starts leaves no request object behind, never awaited)."""
         with contextlib.suppress(AsteriskError):
-            await coro
+            await request()
 
     # -------------------------------------------------------------- events
 
@@ -208,14 +213,11 @@ class StasisApp:
         self.sessions[channel.id] = new
         self._spawn(new.run())
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        async def runner() -> None:
-            await coro
-
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         if self._group is not None:
-            task = self._group.create_task(runner())
+            task = self._group.create_task(coro)
         else:  # events delivered outside run() (tests drive on_event directly)
-            task = asyncio.get_running_loop().create_task(runner())
+            task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

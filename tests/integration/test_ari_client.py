@@ -383,7 +383,7 @@ async def test_a_second_connection_takes_the_application_and_the_first_stands_by
             await asyncio.sleep(2.1)  # four stand-by checks: the application is not free
             assert (first.ready, first.connects, first.replaced) == (False, 1, 1)
             assert second.ready
-        async with asyncio.timeout(10):  # the newer is gone: two free checks, then back
+        async with asyncio.timeout(10):  # the newer is gone: three free checks, then back
             await first.wait_ready()
         assert first.connects == 2
         await busy_leg(first, "itest-back")

@@ -9,10 +9,14 @@ phone rings."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import datetime
+from types import SimpleNamespace
 
 import pytest
 
+from callrouter.asterisk.ari_models import Event
+from callrouter.asterisk.session_hold import HoldPhase
 from callrouter.asterisk.session_parts import FlowConfig
 from callrouter.asterisk.stasis_app import StasisApp
 from callrouter.calls.caller_times import CallerTimes
@@ -84,3 +88,61 @@ async def test_a_stop_by_contrast_hands_the_ringing_caller_to_the_fallback() -> 
     [call] = call_log.calls.values()
     assert call["outcome"] == "failed"
     assert app.active_calls == 0
+
+
+async def test_a_cancel_while_the_hold_reminder_stops_is_not_swallowed() -> None:
+    """The session stops its hold reminder (bridging, or giving up ringing) at the moment it
+    is let go or stopped: the cancel must reach it, not vanish with the reminder's own."""
+    stopping = asyncio.Event()
+
+    async def reminder() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            stopping.set()
+            await asyncio.sleep(0.05)  # a reminder that takes a moment to stop
+            raise
+
+    holder = SimpleNamespace(reminder=asyncio.create_task(reminder()))
+    await asyncio.sleep(0)
+    went_on: list[bool] = []
+
+    async def session() -> None:
+        await HoldPhase._stop_reminders(holder)  # type: ignore[arg-type]
+        went_on.append(True)  # e.g. create the bridge, dial the next officer
+
+    task = asyncio.create_task(session())
+    await stopping.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert went_on == []
+
+
+async def test_a_call_let_go_before_its_session_started_leaves_no_coroutine_behind() -> None:
+    """A StasisStart read just before ApplicationReplaced: its session's task is cancelled
+    before it ever runs (no 'coroutine was never awaited' warning, an error here)."""
+    ari = FakeAri([])
+    app = StasisApp(ari, MemoryCallLog(), lambda _n, _c: decision_for(["0901000001"]), FlowConfig())
+    app.on_event(Event.from_json(STASIS_START))
+    app.let_go()
+    await asyncio.sleep(0.05)
+    gc.collect()
+    assert app.active_calls == 0
+    assert ari.issued == []
+
+
+STASIS_START = {
+    "type": "StasisStart",
+    "application": "callrouter",
+    "timestamp": "2026-12-08T01:00:00.000+0000",
+    "args": ["branch=3"],
+    "channel": {
+        "id": "pbx-1.0",
+        "name": "PJSIP/pstn-trunk-00000001",
+        "state": "Up",
+        "caller": {"name": "", "number": "0987654321"},
+        "connected": {"name": "", "number": ""},
+        "dialplan": {"context": "callrouter-branch3", "exten": "s", "priority": 1},
+    },
+}
