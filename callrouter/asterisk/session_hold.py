@@ -130,6 +130,8 @@ class HoldPhase(SessionCore):
             # arriving meanwhile would be swallowed with the reminder's, and the session
             # would go on (bridging, dialling) after a stop or a takeover.
             await asyncio.wait({task})
+            if not task.cancelled() and (error := task.exception()) is not None:
+                raise error  # (as ``await task`` did: the session fails to the dialplan)
 
     async def _start_moh(self) -> None:
         try:
