@@ -20,6 +20,8 @@ from tests.e2e.harness import ANSWERS, Harness, officer_number
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150, func_only=True)]
 
+TALK = 12  # seconds the first router's call lasts, bridged when the second one connects
+
 
 def logged_at(log: Path, event: str) -> datetime:
     """When a router's JSON log first says ``event``."""
@@ -53,7 +55,8 @@ async def test_given_a_second_router_takes_the_application_then_the_first_stands
     first_db = f"sqlite+aiosqlite:///{tmp_path / 'first.sqlite3'}"
     second_db = f"sqlite+aiosqlite:///{tmp_path / 'second.sqlite3'}"
     async with serve_process(harness.info, rota, first_db, tmp_path / "a", name="first") as first:
-        talking = await harness.place_call(digits="3", hold=4)
+        # Long enough to be up when the second router is (it took 4.3 s to start in one CI run).
+        talking = await harness.place_call(digits="3", hold=TALK)
         await harness.wait_user_event(
             "OfficerAnswered", source="pstn", Number=answers, Caller=talking.caller_number
         )
@@ -87,6 +90,6 @@ async def test_given_a_second_router_takes_the_application_then_the_first_stands
     # The call the first router had bridged when it was replaced went on (the second watched
     # it); its row in the first router's log is closed with its real end, from the CDR.
     assert rows.call["outcome"] == "answered"
-    assert rows.call["talk_seconds"] == pytest.approx(4, abs=1.5)
+    assert rows.call["talk_seconds"] == pytest.approx(TALK, abs=1.5)
     assert [a["result"] for a in rows.attempts] == ["answered"]
     assert back_after < (FREE_CHECKS + 1) * STANDBY_POLL
