@@ -222,8 +222,11 @@ class CallSession(ActionsPhase):
             except asyncio.CancelledError:
                 if not self.host.taken_over():
                     raise
-                self._write_end_if_settled(force=True)
+                self._let_go_now()
                 raise
+        self._let_go_now()
+
+    def _let_go_now(self) -> None:
         if self._subscribed is not None:
             self._subscribed.cancel()
         self._write_end_if_settled(force=True)
