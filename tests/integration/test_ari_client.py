@@ -362,31 +362,51 @@ async def test_a_second_connection_takes_the_application_and_the_first_stands_by
     _box, info = pbx
     login = (info.pbx.ari_url, info.pbx.ari_user, info.pbx.ari_password, APP)
     first_events, second_events = Recorder(), Recorder()
-    async with (
-        AriClient(*login, standby_poll=0.5, rest_on_socket=True) as first,
-        AriClient(*login, rest_on_socket=True) as second,
-        events_of(first, first_events),
-    ):
-        async with asyncio.timeout(10):
-            await first.wait_ready()
-        async with events_of(second, second_events):
+    checks: list[int] = []  # the first client's answers to "is the application there?"
+    checked = asyncio.Event()
+
+    def trace(client: AriClient, data: dict[str, Any]) -> None:
+        if client is first and (data.get("rest"), data.get("path")) == (
+            "GET",
+            f"/applications/{APP}",
+        ):
+            checks.append(int(data["status"]))
+            checked.set()
+
+    previous, AriClient.tracer = AriClient.tracer, trace
+    try:
+        async with (
+            AriClient(*login, standby_poll=0.5, rest_on_socket=True) as first,
+            AriClient(*login, rest_on_socket=True) as second,
+            events_of(first, first_events),
+        ):
             async with asyncio.timeout(10):
-                await second.wait_ready()
-            taken_at = time.monotonic()
-            async with asyncio.timeout(1):
-                while first.ready:
-                    await first.changed()
-            replaced_within = time.monotonic() - taken_at
-            await busy_leg(second, "itest-taken")
-            destroyed = await second_events.wait(of("itest-taken", "ChannelDestroyed"), 15)
-            assert destroyed.cause == 17
-            await asyncio.sleep(2.1)  # four stand-by checks: the application is not free
-            assert (first.ready, first.connects, first.replaced) == (False, 1, 1)
-            assert second.ready
-        async with asyncio.timeout(10):  # the newer is gone: three free checks, then back
-            await first.wait_ready()
-        assert first.connects == 2
-        await busy_leg(first, "itest-back")
-        await first_events.wait(of("itest-back", "ChannelDestroyed"), 15)
+                await first.wait_ready()
+            async with events_of(second, second_events):
+                async with asyncio.timeout(10):
+                    await second.wait_ready()
+                taken_at = time.monotonic()
+                async with asyncio.timeout(1):
+                    while first.ready:
+                        await first.changed()
+                replaced_within = time.monotonic() - taken_at
+                checks.clear()  # (the one made at connect, to move REST onto the socket)
+                await busy_leg(second, "itest-taken")
+                destroyed = await second_events.wait(of("itest-taken", "ChannelDestroyed"), 15)
+                assert destroyed.cause == 17
+                async with asyncio.timeout(10):  # four stand-by checks: the application is there
+                    while len(checks) < 4:
+                        checked.clear()
+                        await checked.wait()
+                assert checks[:4] == [200] * 4
+                assert (first.ready, first.connects, first.replaced) == (False, 1, 1)
+                assert second.ready
+            async with asyncio.timeout(10):  # the newer is gone: three free checks, then back
+                await first.wait_ready()
+            assert first.connects == 2
+            await busy_leg(first, "itest-back")
+            await first_events.wait(of("itest-back", "ChannelDestroyed"), 15)
+    finally:
+        AriClient.tracer = previous
     assert replaced_within < 1.0
     assert not [e for e in first_events.events if e.channel_id == "itest-taken"]

@@ -97,7 +97,7 @@ async def test_a_cancel_while_the_hold_reminder_stops_is_not_swallowed() -> None
 
     async def reminder() -> None:
         try:
-            await asyncio.sleep(3600)
+            await asyncio.Event().wait()  # until cancelled
         except asyncio.CancelledError:
             stopping.set()
             await asyncio.sleep(0.05)  # a reminder that takes a moment to stop
