@@ -10,12 +10,22 @@ sends its decision the same way, one command) and closes — no rota, no decisio
 asyncio streams as callrouter's FastAGI server uses them. Whatever post-dial delay this path has
 over a native ``Dial()`` is the AGI round trip through Asterisk, which no FastAGI router can go
 under.
+
+    python bench/agi_floor.py PORT same NUMBER   (bench/bench_load.py's ``agi-same``)
+
+Serves callrouter's own FastAGI dialplan (the pbx switched to FastAGI, as for callrouter's
+``agi`` path) with no rota, decision, database or log: ``route`` gets the one ``EXEC MSet`` that
+callrouter sends for the bench's rota (one officer, NUMBER, sequential, first attempt
+pre-started), every other script (``answered``, ``attempt``, ``end``, ``message``) is read and
+closed, as callrouter answers them. Its CPU per call is what that dialplan's AGI connections
+cost any Python FastAGI router on this machine: the rest of callrouter's is its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sys
 
 ENV_LINES = 200  # Asterisk sends ~25; anything longer is not Asterisk
@@ -41,8 +51,55 @@ async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
             await writer.wait_closed()
 
 
-async def run(port: int) -> None:
-    server = await asyncio.start_server(serve_one, "127.0.0.1", port)
+def route_variables(number: str) -> str:
+    """What callrouter's ``route`` sets for bench_load's rota (agi_variables.py, in order)."""
+    pairs = {
+        "OPEN": "1",
+        "STRATEGY": "sequential",
+        "COUNT": "1",
+        "ROUNDS": "1",
+        "MAX_WAIT": "60",
+        "CONFIRM_TIMEOUT": "2",
+        "ACTION": "message",
+        "FORWARD": "",
+        "FORWARD_RING": "30",
+        "TARGET_1": number,
+        "CONFIRM_1": "0",
+        "RING_1": "30",
+        "PRESTARTED": "1",
+        "MESSAGE_MAX": "120",
+        "MESSAGE_SILENCE": "5",
+        "OK": "1",
+    }
+    return ",".join(f"CALLROUTER_AGI_{name}={value}" for name, value in pairs.items())
+
+
+async def serve_same(
+    command: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    try:
+        block = await reader.readuntil(b"\n\n")  # the header block, read as callrouter does
+        script = b""
+        for line in block.split(b"\n"):
+            if line.startswith(b"agi_network_script: "):
+                script = line.rpartition(b"/")[2]
+        if script == b"route":
+            writer.write(command)
+            await writer.drain()
+            await reader.readline()  # 200 result=0
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def run(port: int, number: str | None = None) -> None:
+    if number is None:
+        handler = serve_one
+    else:
+        command = f'EXEC MSet "{route_variables(number)}"\n'.encode()
+        handler = functools.partial(serve_same, command)
+    server = await asyncio.start_server(handler, "127.0.0.1", port)
     print("ready", flush=True)
     async with server:
         await server.serve_forever()
@@ -50,7 +107,8 @@ async def run(port: int) -> None:
 
 def main() -> None:
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(int(sys.argv[1])))
+        same = len(sys.argv) > 3 and sys.argv[2] == "same"
+        asyncio.run(run(int(sys.argv[1]), sys.argv[3] if same else None))
 
 
 if __name__ == "__main__":

@@ -5,16 +5,23 @@ side on the same two Asterisks, in one run (issue "Performance under load").
         [--sustained-rates 5,10] [--sustained-seconds 15] [--abandon-rate 10]
         [--results bench/results] [--profile]
 
-Five paths, each offered the same calls, one path after another at each rate (the pbx and the
+Seven paths, each offered the same calls, one path after another at each rate (the pbx and the
 machine are the same for all):
 
 * ``native``: the pstn dials 6<number>; the pbx answers and ``Dial()``s the officer with music
   on hold to the caller while it rings (``m``): the same kind of media callrouter plays (its
   greeting, then "please hold" and music) — a fair comparison plays media to every caller;
 * ``floor``: bench/ari_floor.py, an ARI app that only originates and bridges (7<number>);
+* ``ari-same``: bench/ari_floor.py in its ``same`` mode: no logic, no database, no log, but
+  callrouter's own ARI requests, transport and event filter for such a call (4<number>): what
+  those cost any Python ARI app; ``ari`` minus this is callrouter's own;
 * ``ari``: 1022, key 3, callrouter ``serve`` (ARI), greeting and hold while the officer rings;
 * ``agi-floor``: bench/agi_floor.py, a FastAGI server that only hands the number back in one
   command; the pbx then ``Dial()``s it with music on hold (5<number>);
+* ``agi-same``: 1022, key 3, the pbx switched to FastAGI as for ``agi``, served by
+  bench/agi_floor.py in its ``same`` mode: callrouter's dialplan and AGI connections, answered
+  as callrouter answers them, with no logic, database or log; ``agi`` minus this is
+  callrouter's own;
 * ``agi``: 1022, key 3, with the pbx switched to FastAGI (``callrouter serve --mode agi``).
 
 Measures, for each path and rate:
@@ -77,9 +84,11 @@ from tests.e2e.harness import (
     officer_number,
 )
 
-PATHS = ("native", "floor", "ari", "agi-floor", "agi")
+PATHS = ("native", "floor", "ari-same", "ari", "agi-floor", "agi-same", "agi")
 #: where each path's calls go: the number the pstn dials on the pbx and the menu key
-EXTENS = {"native": ("6", ""), "floor": ("7", ""), "agi-floor": ("5", "")}
+EXTENS = {"native": ("6", ""), "floor": ("7", ""), "ari-same": ("4", ""), "agi-floor": ("5", "")}
+#: paths that are not callrouter: no CPU target (a yardstick for it)
+YARDSTICKS = ("floor", "ari-same", "agi-floor", "agi-same")
 #: the py-spy profile of each callrouter mode at the top rate (``--profile``)
 PROFILES = {"ari": "py-spy-serve.collapsed.txt", "agi": "py-spy-serve-agi.collapsed.txt"}
 HOLD = 2.0  # seconds the caller stays after the routing step's digits (or the answer)
@@ -131,7 +140,9 @@ def judge(batch: Batch, events: list[AmiEvent], calls: list[PlacedCall], number:
                 by_caller.setdefault(caller, []).append(e)
         elif linkedid := e.get("Linkedid"):
             by_linkedid.setdefault(linkedid, []).append(e)
-    app = {"native": "Dial", "floor": "Stasis", "ari": "Stasis"}.get(batch.path, "AGI")
+    app = {"native": "Dial", "floor": "Stasis", "ari-same": "Stasis", "ari": "Stasis"}.get(
+        batch.path, "AGI"
+    )
     steps: dict[str, AmiEvent] = {}  # the caller's first routing step (FastAGI runs again)
     for es in by_linkedid.values():
         for e in es:
@@ -160,7 +171,10 @@ def judge(batch: Batch, events: list[AmiEvent], calls: list[PlacedCall], number:
             if e.name == "Newstate"
             and e.get("ChannelStateDesc") == "Ringing"
             and e.get("Uniqueid") != step.get("Uniqueid")
-            and (batch.path not in ("floor", "ari") or e.get("Uniqueid").startswith(LEG_ID_PREFIX))
+            and (
+                batch.path not in ("floor", "ari-same", "ari")
+                or e.get("Uniqueid").startswith(LEG_ID_PREFIX)
+            )
         ]
         if legs:
             batch.pdd_ms.append((legs[0].timestamp - step.timestamp) * 1000)
@@ -176,7 +190,7 @@ class Rig:
     sandbox: Sandbox
     slot: int
     routers: dict[str, int]  # path -> pid of its router process
-    agi_port: int
+    agi_ports: dict[str, int]  # path -> the FastAGI port the pbx is switched to for it
     quick: str
     ringing: str
     results: Path | None
@@ -203,7 +217,8 @@ async def run_batch(
         snapshot = asyncio.create_task(
             taskprocessors(rig, "under-30-per-second", after=seconds / 2)
         )
-    with agi_mode(rig.sandbox, rig.agi_port) if path == "agi" else contextlib.nullcontext():
+    agi_port = rig.agi_ports.get(path)
+    with agi_mode(rig.sandbox, agi_port) if agi_port else contextlib.nullcontext():
         for i in range(count):
             delay = t0 + i / rate - time.monotonic()
             if delay > 0:
@@ -268,7 +283,7 @@ def summary(batches: list[Batch], rates: list[float]) -> None:
     short = {(b.path, b.rate): b for b in batches if b.flow == "short"}
     print("\nratios at each rate (short calls; PDD p50 | p99 over native and over the ARI floor)")
     for rate in rates:
-        native, floor, ari, agi_floor, agi = (short.get((p, rate)) for p in PATHS)
+        native, floor, _, ari, agi_floor, _, agi = (short.get((p, rate)) for p in PATHS)
         parts = [f"  {rate:5.1f}/s"]
         for label, top, base in (
             ("callrouter/native", ari, native),
@@ -292,7 +307,7 @@ def summary(batches: list[Batch], rates: list[float]) -> None:
     for b in batches:
         if b.router_cpu_ms is not None and b.pbx_cpu_ms:
             share = 100 * b.router_cpu_ms / b.pbx_cpu_ms
-            verdict = "" if b.path.endswith("floor") else ("  OK" if share <= 25 else "  MISSED")
+            verdict = "" if b.path in YARDSTICKS else ("  OK" if share <= 25 else "  MISSED")
             print(
                 f"  {b.flow:8s} {b.rate:5.1f}/s {b.path:9s} {b.router_cpu_ms:5.1f} ms / "
                 f"{b.pbx_cpu_ms:5.1f} ms = {share:4.0f} %{verdict}"
@@ -345,13 +360,16 @@ async def sweep(args: argparse.Namespace) -> None:
             rota = write_rota(tmp / "rota.yaml", [quick], ring_timeout=30, max_wait=60)
             agi_port = free_port()
             agi_floor_port = free_port()
+            agi_same_port = free_port()
             url = f"sqlite+aiosqlite:///{tmp / 'calls.sqlite3'}"
             agi_url = f"sqlite+aiosqlite:///{tmp / 'agi.sqlite3'}"
             async with (
                 serve_process(info, rota, url, tmp / "state", drain=5) as router,
                 agi_serve_process(rota, agi_url, tmp / "agi-state", agi_port=agi_port) as agi,
                 ari_floor(info) as floor_pid,
+                ari_floor(info, "same") as same_pid,
                 floor_process("agi_floor.py", str(agi_floor_port)) as agi_floor_pid,
+                floor_process("agi_floor.py", str(agi_same_port), "same", quick) as agi_same_pid,
             ):
                 sandbox.cli(
                     "pbx",
@@ -365,9 +383,11 @@ async def sweep(args: argparse.Namespace) -> None:
                         "ari": router.proc.pid,
                         "agi": agi.proc.pid,
                         "floor": floor_pid,
+                        "ari-same": same_pid,
                         "agi-floor": agi_floor_pid,
+                        "agi-same": agi_same_pid,
                     },
-                    agi_port,
+                    {"agi": agi_port, "agi-same": agi_same_port},
                     quick,
                     ringing,
                     results,
@@ -433,7 +453,12 @@ async def sweep(args: argparse.Namespace) -> None:
         if results:
             raw = [{**asdict(b), "set_ups_per_s": b.rate_ok} for b in batches]
             (results / "sweep.json").write_text(json.dumps(raw, indent=1), encoding="utf-8")
-            print(f"raw numbers and snapshots in {results}")
+            for name, log in (
+                ("serve-ari.log", tmp / "state" / "serve.log"),
+                ("serve-agi.log", tmp / "agi-state" / "serve.log"),
+            ):
+                shutil.copyfile(log, results / name)
+            print(f"raw numbers, snapshots and serve's logs in {results}")
     finally:
         sandbox.stop()
 

@@ -238,10 +238,12 @@ async def floor_process(script: str, *argv: str) -> AsyncIterator[int]:
         await proc.wait()
 
 
-def ari_floor(info: SandboxInfo) -> contextlib.AbstractAsyncContextManager[int]:
-    """bench/ari_floor.py against the pbx's ARI; yields its pid."""
+def ari_floor(info: SandboxInfo, mode: str = "") -> contextlib.AbstractAsyncContextManager[int]:
+    """bench/ari_floor.py against the pbx's ARI (``mode`` "same": callrouter's requests, see
+    there); yields its pid."""
     pbx = info.pbx
-    return floor_process("ari_floor.py", pbx.ari_url, pbx.ari_user, pbx.ari_password)
+    more = ("ws", mode) if mode else ()
+    return floor_process("ari_floor.py", pbx.ari_url, pbx.ari_user, pbx.ari_password, *more)
 
 
 async def bench(args: argparse.Namespace) -> None:
