@@ -18,15 +18,18 @@ Serves callrouter's own FastAGI dialplan (the pbx switched to FastAGI, as for ca
 callrouter sends for the bench's rota (one officer, NUMBER, sequential, first attempt
 pre-started), every other script (``answered``, ``attempt``, ``end``, ``message``) is read and
 closed, as callrouter answers them. Its CPU per call is what that dialplan's AGI connections
-cost any Python FastAGI router on this machine: the rest of callrouter's is its own.
+cost any Python FastAGI router on this machine: the rest of callrouter's is its own. SIGUSR1
+swaps NUMBER and OTHER (``PORT same NUMBER OTHER``), as bench_load swaps the rota's one officer
+between a phone that answers and one that rings until the caller hangs up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
+import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 ENV_LINES = 200  # Asterisk sends ~25; anything longer is not Asterisk
 
@@ -93,12 +96,17 @@ async def serve_same(
             await writer.wait_closed()
 
 
-async def run(port: int, number: str | None = None) -> None:
-    if number is None:
+async def run(port: int, numbers: list[str]) -> None:
+    if not numbers:
+        handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
         handler = serve_one
     else:
-        command = f'EXEC MSet "{route_variables(number)}"\n'.encode()
-        handler = functools.partial(serve_same, command)
+        commands = [f'EXEC MSet "{route_variables(n)}"\n'.encode() for n in numbers]
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await serve_same(commands[0], reader, writer)
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, commands.reverse)
     server = await asyncio.start_server(handler, "127.0.0.1", port)
     print("ready", flush=True)
     async with server:
@@ -108,7 +116,7 @@ async def run(port: int, number: str | None = None) -> None:
 def main() -> None:
     with contextlib.suppress(KeyboardInterrupt):
         same = len(sys.argv) > 3 and sys.argv[2] == "same"
-        asyncio.run(run(int(sys.argv[1]), sys.argv[3] if same else None))
+        asyncio.run(run(int(sys.argv[1]), sys.argv[3:] if same else []))
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -369,7 +370,9 @@ async def sweep(args: argparse.Namespace) -> None:
                 ari_floor(info) as floor_pid,
                 ari_floor(info, "same") as same_pid,
                 floor_process("agi_floor.py", str(agi_floor_port)) as agi_floor_pid,
-                floor_process("agi_floor.py", str(agi_same_port), "same", quick) as agi_same_pid,
+                floor_process(
+                    "agi_floor.py", str(agi_same_port), "same", quick, ringing
+                ) as agi_same_pid,
             ):
                 sandbox.cli(
                     "pbx",
@@ -418,6 +421,7 @@ async def sweep(args: argparse.Namespace) -> None:
                 if args.abandon_rate > 0:
                     print(f"\ncallers hanging up while the officer rings ({args.abandon_rate}/s)")
                     write_rota(rota, [ringing], ring_timeout=30, max_wait=60)
+                    os.kill(agi_same_pid, signal.SIGUSR1)  # its one officer too
                     await asyncio.sleep(4)  # the routers poll the rota every 2 s
                     for path in paths:
                         batches.append(
@@ -432,6 +436,7 @@ async def sweep(args: argparse.Namespace) -> None:
                             )
                         )
                     write_rota(rota, [quick], ring_timeout=30, max_wait=60)
+                    os.kill(agi_same_pid, signal.SIGUSR1)
                     await asyncio.sleep(4)
                 if sustained_rates:
                     print(f"\nsustained: 10 s calls, {args.sustained_seconds:.0f} s of offers")
