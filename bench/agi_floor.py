@@ -29,13 +29,33 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 ENV_LINES = 200  # Asterisk sends ~25; anything longer is not Asterisk
 
 
-async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+@contextlib.asynccontextmanager
+async def closing(writer: asyncio.StreamWriter) -> AsyncIterator[None]:
+    """The connection is closed when the block ends, however it ends."""
     try:
+        yield
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def execute(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, command: bytes
+) -> None:
+    """One AGI command and Asterisk's answer to it (``200 result=0``)."""
+    writer.write(command)
+    await writer.drain()
+    await reader.readline()
+
+
+async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async with closing(writer):
         number = ""
         for _ in range(ENV_LINES):
             line = await reader.readline()
@@ -45,13 +65,7 @@ async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
             if key == "agi_arg_1":
                 number = value.strip()
         if number.isdigit():
-            writer.write(f'EXEC MSet "BENCH_TARGET={number}"\n'.encode())
-            await writer.drain()
-            await reader.readline()  # 200 result=0
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
+            await execute(reader, writer, f'EXEC MSet "BENCH_TARGET={number}"\n'.encode())
 
 
 def route_variables(number: str) -> str:
@@ -80,20 +94,14 @@ def route_variables(number: str) -> str:
 async def serve_same(
     command: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
-    try:
+    async with closing(writer):
         block = await reader.readuntil(b"\n\n")  # the header block, read as callrouter does
         script = b""
         for line in block.split(b"\n"):
             if line.startswith(b"agi_network_script: "):
                 script = line.rpartition(b"/")[2]
         if script == b"route":
-            writer.write(command)
-            await writer.drain()
-            await reader.readline()  # 200 result=0
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
+            await execute(reader, writer, command)
 
 
 async def run(port: int, numbers: list[str]) -> None:
