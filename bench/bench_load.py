@@ -88,6 +88,8 @@ from tests.e2e.harness import (
 PATHS = ("native", "floor", "ari-same", "ari", "agi-floor", "agi-same", "agi")
 #: where each path's calls go: the number the pstn dials on the pbx and the menu key
 EXTENS = {"native": ("6", ""), "floor": ("7", ""), "ari-same": ("4", ""), "agi-floor": ("5", "")}
+#: paths routed by an ARI application (Stasis), their officer legs named with callrouter's prefix
+STASIS_PATHS = ("floor", "ari-same", "ari")
 #: paths that are not callrouter: no CPU target (a yardstick for it)
 YARDSTICKS = ("floor", "ari-same", "agi-floor", "agi-same")
 #: the py-spy profile of each callrouter mode at the top rate (``--profile``)
@@ -141,9 +143,7 @@ def judge(batch: Batch, events: list[AmiEvent], calls: list[PlacedCall], number:
                 by_caller.setdefault(caller, []).append(e)
         elif linkedid := e.get("Linkedid"):
             by_linkedid.setdefault(linkedid, []).append(e)
-    app = {"native": "Dial", "floor": "Stasis", "ari-same": "Stasis", "ari": "Stasis"}.get(
-        batch.path, "AGI"
-    )
+    app = "Stasis" if batch.path in STASIS_PATHS else "Dial" if batch.path == "native" else "AGI"
     steps: dict[str, AmiEvent] = {}  # the caller's first routing step (FastAGI runs again)
     for es in by_linkedid.values():
         for e in es:
@@ -172,10 +172,7 @@ def judge(batch: Batch, events: list[AmiEvent], calls: list[PlacedCall], number:
             if e.name == "Newstate"
             and e.get("ChannelStateDesc") == "Ringing"
             and e.get("Uniqueid") != step.get("Uniqueid")
-            and (
-                batch.path not in ("floor", "ari-same", "ari")
-                or e.get("Uniqueid").startswith(LEG_ID_PREFIX)
-            )
+            and (batch.path not in STASIS_PATHS or e.get("Uniqueid").startswith(LEG_ID_PREFIX))
         ]
         if legs:
             batch.pdd_ms.append((legs[0].timestamp - step.timestamp) * 1000)
